@@ -1,0 +1,408 @@
+"""Content features: what VGG "sees" in a photo, and the shared backbone.
+
+This module holds what the three scripts share:
+
+* ``build_vgg`` - the one VGG16/VGG19 feature extractor, frozen, with the
+  ImageNet preprocessing inside it and cut off after the deepest layer asked for;
+* ``load_image`` / ``save_image`` - small image I/O functions (RGB floats in [0, 1]);
+* ``content_loss`` - the content term of Gatys, Ecker & Bethge (2015);
+* the command-line plumbing (shared flags, one-line errors).
+
+Run directly, it shows the feature maps of one layer as a picture::
+
+    python ContentModel.py images/content/chelsea.jpg
+    python ContentModel.py photo.jpg --layer block3_conv1 --model vgg19 -o maps.png
+
+Offline, point Keras at a cache folder that holds the weights
+(``KERAS_HOME=/path/to/cache``, with the file in ``/path/to/cache/models/``)
+or pass the file itself with ``--weights PATH``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+# TensorFlow prints start-up chatter on stderr; keep the terminal for our own
+# messages (a user can still override these from the environment).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
+import numpy as np  # noqa: E402
+from PIL import Image, ImageOps, UnidentifiedImageError  # noqa: E402
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+# ---------------------------------------------------------------------------
+# Constants
+# ---------------------------------------------------------------------------
+
+#: The two backbones Gatys et al. style transfer is usually run with. Each entry
+#: is (Keras application, its preprocessing function, its weights file name).
+VGG_MODELS = {
+    "vgg16": (
+        keras.applications.VGG16,
+        keras.applications.vgg16.preprocess_input,
+        "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    ),
+    "vgg19": (
+        keras.applications.VGG19,
+        keras.applications.vgg19.preprocess_input,
+        "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    ),
+}
+DEFAULT_MODEL = "vgg16"
+DEFAULT_WEIGHTS = "imagenet"
+
+#: The content layer. Gatys et al. use conv4_2; the design card asks for the
+#: last conv block, which keeps the layout but lets the style redraw details.
+CONTENT_LAYER = "block5_conv2"
+
+#: Keras' VGG expects pixel values in [0, 255]; our images are in [0, 1].
+PIXEL_SCALE = 255.0
+
+#: Default long side (pixels) of images loaded for the feature-map figures.
+DEFAULT_SIZE = 384
+#: Smallest long side we accept: below this the deepest blocks see 1x1 maps.
+MIN_SIZE = 32
+#: Number of feature maps drawn in the ContentModel figure.
+FEATURE_MAPS_SHOWN = 16
+
+RESULTS_DIR = Path("results")
+#: Background used when an image with transparency is flattened to RGB.
+ALPHA_BACKGROUND = (255, 255, 255)
+
+
+class StyleTransferError(ValueError):
+    """A problem with the user's input: reported as one line, never a traceback."""
+
+
+# ---------------------------------------------------------------------------
+# The shared VGG builder
+# ---------------------------------------------------------------------------
+
+
+def conv_layer_names(model: str = DEFAULT_MODEL) -> list[str]:
+    """Names of the convolution layers of ``model`` in order, low to high level."""
+    application = _vgg_entry(model)[0]
+    base = application(include_top=False, weights=None)
+    return [layer.name for layer in base.layers if "conv" in layer.name]
+
+
+def _vgg_entry(model: str):
+    if model not in VGG_MODELS:
+        raise StyleTransferError(
+            f"unknown model {model!r}; choose one of: {', '.join(VGG_MODELS)}"
+        )
+    return VGG_MODELS[model]
+
+
+def _load_backbone(model: str, weights: str | None) -> keras.Model:
+    """The Keras VGG convolutional base with ``weights`` ("imagenet", a path or None)."""
+    application, _, file_name = _vgg_entry(model)
+    if weights not in (None, "imagenet"):
+        path = Path(weights)
+        if not path.is_file():
+            raise StyleTransferError(f"weights file not found: {weights}")
+        weights = str(path)
+    try:
+        return application(include_top=False, weights=weights, input_shape=(None, None, 3))
+    except Exception as error:  # Keras raises several types here; all mean "no usable weights".
+        if weights == "imagenet":
+            cache = Path(os.environ.get("KERAS_HOME", "~/.keras")).expanduser() / "models" / file_name
+            raise StyleTransferError(
+                f"could not get the ImageNet weights for {model} ({type(error).__name__}); "
+                f"on an offline machine pass the file with --weights PATH, or put {file_name} "
+                f"in a cache folder's models/ and set KERAS_HOME to that folder (looked for {cache})"
+            ) from error
+        raise StyleTransferError(
+            f"weights file {weights} does not fit {model} (is it a {model} 'notop' file, "
+            f"not corrupt?): {str(error).splitlines()[0][:160]}"
+        ) from error
+
+
+def build_vgg(
+    model: str = DEFAULT_MODEL,
+    layers: list[str] | tuple[str, ...] = (CONTENT_LAYER,),
+    weights: str | None = DEFAULT_WEIGHTS,
+) -> keras.Model:
+    """A frozen VGG feature extractor: RGB image in [0, 1] -> {layer name: features}.
+
+    The model accepts a batch of images of any height and width. The ImageNet
+    preprocessing (scale to [0, 255], RGB->BGR, subtract the mean pixel) is its
+    first layer, so callers never see VGG's pixel convention. The network is cut
+    after the deepest requested layer: later blocks are never computed.
+    """
+    layers = list(dict.fromkeys(layers))  # unique, order kept
+    if not layers:
+        raise StyleTransferError("no layers requested")
+    known = conv_layer_names(model)
+    unknown = [name for name in layers if name not in known]
+    if unknown:
+        raise StyleTransferError(
+            f"unknown layer {', '.join(unknown)} for {model}; valid layers: {', '.join(known)}"
+        )
+
+    base = _load_backbone(model, weights)
+    preprocess = VGG_MODELS[model][1]
+    image = keras.Input(shape=(None, None, 3), name="image")
+    x = keras.layers.Lambda(lambda rgb: preprocess(rgb * PIXEL_SCALE), name="vgg_preprocess")(image)
+    outputs = {}
+    for layer in base.layers[1:]:  # layers[0] is the backbone's own input
+        x = layer(x)
+        if layer.name in layers:
+            outputs[layer.name] = x
+            if len(outputs) == len(layers):
+                break  # truncate: nothing deeper is needed
+    extractor = keras.Model(image, {name: outputs[name] for name in layers},
+                            name=f"{model}_features")
+    extractor.trainable = False
+    return extractor
+
+
+# ---------------------------------------------------------------------------
+# Content
+# ---------------------------------------------------------------------------
+
+
+def build_content_model(
+    layer: str = CONTENT_LAYER, model: str = DEFAULT_MODEL, weights: str | None = DEFAULT_WEIGHTS
+) -> keras.Model:
+    """The content extractor: one layer of VGG (the last conv block by default)."""
+    return build_vgg(model, [layer], weights)
+
+
+def content_loss(features: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
+    """Squared error between feature maps (Gatys et al. 2015, eq. 1).
+
+    Departure from the paper: the mean instead of half the sum, so the loss
+    does not grow with the image size and one weight suits every size.
+    """
+    return tf.reduce_mean(tf.square(features - target))
+
+
+# ---------------------------------------------------------------------------
+# Image I/O: small pure functions, RGB float32 in [0, 1]
+# ---------------------------------------------------------------------------
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any PIL mode -> 8-bit RGB; transparency is composited onto white."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        # 16-bit and float greyscale: scale to 8 bits from the pixels' real range.
+        values = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if values.max() > 255 else 255.0
+        image = Image.fromarray(np.clip(values / top * 255.0, 0, 255).astype(np.uint8))
+    if image.mode == "P" or image.mode == "PA":
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "La", "RGBa"):
+        background = Image.new("RGB", image.size, ALPHA_BACKGROUND)
+        background.paste(image.convert("RGBA"), mask=image.convert("RGBA").getchannel("A"))
+        return background
+    return image.convert("RGB")
+
+
+def resize_long_side(image: Image.Image, max_size: int | None) -> Image.Image:
+    """Resize so the long side is ``max_size`` pixels (None keeps the size)."""
+    if max_size is None:
+        return image
+    scale = max_size / max(image.size)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image if size == image.size else image.resize(size, Image.Resampling.LANCZOS)
+
+
+def load_image(path: str | os.PathLike, max_size: int | None = None) -> np.ndarray:
+    """Read an image file as an (H, W, 3) float32 array in [0, 1].
+
+    EXIF orientation is applied, any mode becomes RGB, and the long side is
+    resized to ``max_size`` when given.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise StyleTransferError(f"no such file: {path}")
+    if path.is_dir():
+        raise StyleTransferError(f"{path} is a folder, not an image")
+    try:
+        with Image.open(path) as image:
+            image.seek(0)  # animated images: the first frame
+            image = ImageOps.exif_transpose(image)
+            image = to_rgb(image)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise StyleTransferError(f"cannot read {path} as an image: {error}") from error
+    image = resize_long_side(image, max_size)
+    if min(image.size) < MIN_SIZE:
+        raise StyleTransferError(
+            f"{path} is {image.width}x{image.height} pixels; the short side must be at least {MIN_SIZE}"
+        )
+    return np.asarray(image, dtype=np.float32) / 255.0
+
+
+def to_pil(image: np.ndarray | tf.Tensor) -> Image.Image:
+    """(H, W, 3) or (1, H, W, 3) floats in [0, 1] -> 8-bit PIL image."""
+    array = np.asarray(image, dtype=np.float32)
+    if array.ndim == 4:
+        array = array[0]
+    return Image.fromarray(np.round(np.clip(array, 0.0, 1.0) * 255.0).astype(np.uint8))
+
+
+def atomic_write(path: str | os.PathLike, write) -> Path:
+    """Call ``write(temporary_path)`` then rename into ``path``.
+
+    A crash or a full disk never leaves a half-written file at ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(handle)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return path
+
+
+def save_image(image: np.ndarray | tf.Tensor, path: str | os.PathLike, quality: int = 92) -> Path:
+    """Write an RGB float image in [0, 1]; the format follows the file extension."""
+    pil = to_pil(image)
+    format_ = Image.registered_extensions().get(Path(path).suffix.lower())
+    if format_ is None:
+        raise StyleTransferError(f"unknown image format for {path}; use .png or .jpg")
+    return atomic_write(path, lambda tmp: pil.save(tmp, format=format_, quality=quality))
+
+
+def save_figure(figure, path: str | os.PathLike, dpi: int = 100) -> Path:
+    """Save a matplotlib figure atomically and close it."""
+    import matplotlib.pyplot as plt
+
+    try:
+        return atomic_write(path, lambda tmp: figure.savefig(tmp, dpi=dpi, bbox_inches="tight",
+                                                              format=Path(path).suffix[1:] or "png"))
+    finally:
+        plt.close(figure)
+
+
+# ---------------------------------------------------------------------------
+# Pictures of features
+# ---------------------------------------------------------------------------
+
+
+def most_active_channels(features: np.ndarray, count: int) -> np.ndarray:
+    """Indices of the ``count`` channels with the largest mean activation."""
+    return np.argsort(features.reshape(-1, features.shape[-1]).mean(axis=0))[::-1][:count]
+
+
+def plot_feature_maps(features: np.ndarray, title: str, count: int = FEATURE_MAPS_SHOWN, axes=None):
+    """A grid of the most active feature maps of one (H, W, C) layer output.
+
+    Returns the figure (a new one unless ``axes`` is given).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display needed
+    import matplotlib.pyplot as plt
+
+    channels = most_active_channels(features, count)
+    figure = None
+    if axes is None:
+        columns = int(np.ceil(np.sqrt(len(channels))))
+        rows = int(np.ceil(len(channels) / columns))
+        figure, axes = plt.subplots(rows, columns, figsize=(2 * columns, 2 * rows + 0.4),
+                                    squeeze=False)
+        figure.suptitle(title)
+    axes = np.ravel(axes)
+    for axis in axes:
+        axis.axis("off")
+    for axis, channel in zip(axes, channels):
+        axis.imshow(features[..., channel], cmap="viridis")
+        axis.set_title(f"channel {channel}", fontsize=8)
+    return figure
+
+
+# ---------------------------------------------------------------------------
+# Command line plumbing shared by the three scripts
+# ---------------------------------------------------------------------------
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The --model and --weights flags, identical in every script."""
+    group = parser.add_argument_group("network")
+    group.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(VGG_MODELS),
+                       help="VGG backbone")
+    group.add_argument("--weights", default=DEFAULT_WEIGHTS,
+                       help="'imagenet' (Keras cache or download), a local .h5 file, "
+                            "or 'none' for random weights")
+
+
+def weights_argument(value: str) -> str | None:
+    """The --weights flag as build_vgg takes it ('none' -> None)."""
+    return None if value.lower() == "none" else value
+
+
+def default_output(*inputs: str | os.PathLike, suffix: str) -> Path:
+    """results/<input stems joined by '_'><suffix>."""
+    return RESULTS_DIR / ("_".join(Path(p).stem for p in inputs) + suffix)
+
+
+def run_cli(main_function) -> None:
+    """Run ``main_function``; user errors become one 'error: ...' line and exit status 2."""
+    try:
+        main_function()
+    except StyleTransferError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+def show_content_features(
+    image_path: str | os.PathLike,
+    *,
+    layer: str = CONTENT_LAYER,
+    model: str = DEFAULT_MODEL,
+    weights: str | None = DEFAULT_WEIGHTS,
+    size: int = DEFAULT_SIZE,
+    count: int = FEATURE_MAPS_SHOWN,
+):
+    """Features of ``layer`` for one image: returns (features array, figure)."""
+    image = load_image(image_path, size)
+    extractor = build_content_model(layer, model, weights)
+    features = extractor(image[None])[layer][0].numpy()
+    title = f"{model} {layer}: {features.shape[0]}x{features.shape[1]}x{features.shape[2]}"
+    return features, plot_feature_maps(features, title, count)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description="Show what VGG's content layer sees: save a grid of its most active feature maps.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("image", help="photo to look at")
+    parser.add_argument("--layer", default=CONTENT_LAYER, help="VGG layer to show")
+    parser.add_argument("--size", type=int, default=DEFAULT_SIZE,
+                        help="long side (pixels) the image is resized to")
+    parser.add_argument("--count", type=int, default=FEATURE_MAPS_SHOWN, help="feature maps shown")
+    parser.add_argument("-o", "--output", help="PNG to write (default: results/<image>_content_features.png)")
+    add_model_arguments(parser)
+    args = parser.parse_args(argv)
+
+    def run():
+        features, figure = show_content_features(
+            args.image, layer=args.layer, model=args.model, weights=weights_argument(args.weights),
+            size=args.size, count=args.count,
+        )
+        output = args.output or default_output(args.image, suffix="_content_features.png")
+        save_figure(figure, output)
+        print(f"{args.model} {args.layer}: features {features.shape} -> {output}")
+
+    run_cli(run)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""Style features: Gram matrices of VGG feature maps, from low to high level.
+
+Gatys, Ecker & Bethge (2015) describe a painting's style by the correlations
+between feature maps (Gram matrices) at several depths of VGG. This module
+builds that multi-layer extractor and the style loss on top of the shared
+backbone in ContentModel.py.
+
+Run directly, it shows each layer's Gram matrix as a heat map and a few
+feature maps::
+
+    python StyleModel.py images/styles/starry_night.jpg
+    python StyleModel.py painting.jpg --layers block1_conv1 block3_conv1 --model vgg19 -o gram.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from ContentModel import (
+    DEFAULT_MODEL,
+    DEFAULT_SIZE,
+    DEFAULT_WEIGHTS,
+    StyleTransferError,
+    add_model_arguments,
+    build_vgg,
+    default_output,
+    load_image,
+    plot_feature_maps,
+    run_cli,
+    save_figure,
+    weights_argument,
+)
+
+#: The style layers of Gatys et al. (conv1_1 ... conv5_1), low to high level.
+STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
+#: Feature maps drawn per layer in the StyleModel figure.
+FEATURE_MAPS_PER_LAYER = 4
+
+
+def gram_matrix(features: tf.Tensor) -> tf.Tensor:
+    """Feature correlations G_ij = sum_k F_ik F_jk / (number of positions).
+
+    ``features`` is (batch, height, width, channels); the result is
+    (batch, channels, channels). Departure from the paper: dividing by the
+    number of positions makes the Gram matrix independent of the image size.
+    """
+    features = tf.cast(features, tf.float32)  # keep Gram matrices in float32
+    shape = tf.shape(features)
+    positions = tf.cast(shape[1] * shape[2], tf.float32)
+    return tf.einsum("bijc,bijd->bcd", features, features) / positions
+
+
+def normalized_layer_weights(layers, weights=None) -> list[float]:
+    """Per-layer style weights summing to 1 (equal by default, as in the paper)."""
+    if weights is None:
+        weights = [1.0] * len(layers)
+    weights = [float(w) for w in weights]
+    if len(weights) != len(layers):
+        raise StyleTransferError(
+            f"{len(weights)} style layer weights given for {len(layers)} style layers"
+        )
+    if any(w < 0 for w in weights) or sum(weights) <= 0:
+        raise StyleTransferError("style layer weights must be non-negative and not all zero")
+    total = sum(weights)
+    return [w / total for w in weights]
+
+
+def style_loss(grams, targets, layer_weights) -> tf.Tensor:
+    """Weighted sum over layers of the mean squared Gram difference (Gatys et al. eq. 4-5).
+
+    Departure from the paper: the mean over the C x C entries replaces the
+    1 / (4 N^2 M^2) factor (M is already divided out in ``gram_matrix``).
+    """
+    return tf.add_n([
+        weight * tf.reduce_mean(tf.square(gram - target))
+        for gram, target, weight in zip(grams, targets, layer_weights)
+    ])
+
+
+def build_style_model(layers=STYLE_LAYERS, model: str = DEFAULT_MODEL,
+                      weights: str | None = DEFAULT_WEIGHTS):
+    """The style extractor: VGG features of ``layers``."""
+    return build_vgg(model, list(layers), weights)
+
+
+def style_targets(extractor, image: np.ndarray, layers=STYLE_LAYERS) -> list[tf.Tensor]:
+    """Gram matrices of an (H, W, 3) image, one per style layer."""
+    features = extractor(image[None])
+    return [gram_matrix(features[name]) for name in layers]
+
+
+def plot_style(features: dict, grams: list, layers, title: str):
+    """Heat maps of each layer's Gram matrix above a few of its feature maps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    count = len(layers)
+    figure, axes = plt.subplots(1 + FEATURE_MAPS_PER_LAYER, count,
+                                figsize=(3 * count, 3 + 2 * FEATURE_MAPS_PER_LAYER), squeeze=False)
+    figure.suptitle(title)
+    for column, (name, gram) in enumerate(zip(layers, grams)):
+        gram = np.asarray(gram)[0]
+        axes[0, column].imshow(gram, cmap="magma")
+        axes[0, column].set_title(f"{name}\nGram {gram.shape[0]}x{gram.shape[1]}", fontsize=9)
+        axes[0, column].axis("off")
+        plot_feature_maps(np.asarray(features[name])[0], name, FEATURE_MAPS_PER_LAYER,
+                          axes=axes[1:, column])
+    return figure
+
+
+def show_style_features(
+    image_path: str | os.PathLike,
+    *,
+    layers=STYLE_LAYERS,
+    model: str = DEFAULT_MODEL,
+    weights: str | None = DEFAULT_WEIGHTS,
+    size: int = DEFAULT_SIZE,
+):
+    """Style features of one image: returns (Gram matrices, figure)."""
+    image = load_image(image_path, size)
+    extractor = build_style_model(layers, model, weights)
+    features = extractor(image[None])
+    grams = [gram_matrix(features[name]) for name in layers]
+    figure = plot_style(features, grams, layers, f"{model} style features of {os.path.basename(image_path)}")
+    return grams, figure
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description="Show a painting's style features: each layer's Gram matrix and a few feature maps.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("image", help="painting to look at")
+    parser.add_argument("--layers", nargs="+", default=list(STYLE_LAYERS), help="style layers")
+    parser.add_argument("--size", type=int, default=DEFAULT_SIZE,
+                        help="long side (pixels) the image is resized to")
+    parser.add_argument("-o", "--output", help="PNG to write (default: results/<image>_style_features.png)")
+    add_model_arguments(parser)
+    args = parser.parse_args(argv)
+
+    def run():
+        grams, figure = show_style_features(args.image, layers=args.layers, model=args.model,
+                                            weights=weights_argument(args.weights), size=args.size)
+        output = args.output or default_output(args.image, suffix="_style_features.png")
+        save_figure(figure, output)
+        for name, gram in zip(args.layers, grams):
+            print(f"{args.model} {name}: Gram matrix {tuple(gram.shape[1:])}")
+        print(f"figure -> {output}")
+
+    run_cli(run)
+
+
+if __name__ == "__main__":
+    main()
