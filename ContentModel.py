@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -69,12 +70,24 @@ PIXEL_SCALE = 255.0
 DEFAULT_SIZE = 384
 #: Smallest long side we accept: below this the deepest blocks see 1x1 maps.
 MIN_SIZE = 32
+#: Largest --size accepted (a 8192 px run needs far more memory than a workstation has).
+MAX_SIZE = 8192
+#: Largest image we decode (pixels). Pillow's own decompression-bomb check is
+#: replaced by this limit so that a user can raise it (--max-pixels).
+MAX_IMAGE_PIXELS = 100_000_000
+Image.MAX_IMAGE_PIXELS = None
 #: Number of feature maps drawn in the ContentModel figure.
 FEATURE_MAPS_SHOWN = 16
 
 RESULTS_DIR = Path("results")
 #: Background used when an image with transparency is flattened to RGB.
 ALPHA_BACKGROUND = (255, 255, 255)
+
+
+#: Exit statuses of the three scripts.
+EXIT_FAILED = 1  # the run stopped (e.g. the loss became NaN); what it had is saved
+EXIT_USAGE = 2  # bad input: a one-line 'error: ...' and nothing written
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as shells report it
 
 
 class StyleTransferError(ValueError):
@@ -91,6 +104,18 @@ def conv_layer_names(model: str = DEFAULT_MODEL) -> list[str]:
     application = _vgg_entry(model)[0]
     base = application(include_top=False, weights=None)
     return [layer.name for layer in base.layers if "conv" in layer.name]
+
+
+def check_layers(model: str, layers) -> None:
+    """Raise StyleTransferError unless every name is a conv layer of ``model``."""
+    if not layers:
+        raise StyleTransferError("no layers requested")
+    known = conv_layer_names(model)
+    unknown = [name for name in layers if name not in known]
+    if unknown:
+        raise StyleTransferError(
+            f"unknown layer {', '.join(unknown)} for {model}; valid layers: {', '.join(known)}"
+        )
 
 
 def _vgg_entry(model: str):
@@ -138,14 +163,7 @@ def build_vgg(
     after the deepest requested layer: later blocks are never computed.
     """
     layers = list(dict.fromkeys(layers))  # unique, order kept
-    if not layers:
-        raise StyleTransferError("no layers requested")
-    known = conv_layer_names(model)
-    unknown = [name for name in layers if name not in known]
-    if unknown:
-        raise StyleTransferError(
-            f"unknown layer {', '.join(unknown)} for {model}; valid layers: {', '.join(known)}"
-        )
+    check_layers(model, layers)
 
     base = _load_backbone(model, weights)
     preprocess = VGG_MODELS[model][1]
@@ -215,28 +233,57 @@ def resize_long_side(image: Image.Image, max_size: int | None) -> Image.Image:
     return image if size == image.size else image.resize(size, Image.Resampling.LANCZOS)
 
 
-def load_image(path: str | os.PathLike, max_size: int | None = None) -> np.ndarray:
-    """Read an image file as an (H, W, 3) float32 array in [0, 1].
+def open_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
+    """Decode an image file into an upright 8-bit RGB PIL image.
 
-    EXIF orientation is applied, any mode becomes RGB, and the long side is
-    resized to ``max_size`` when given.
+    The first frame of an animation is used, EXIF orientation is applied and
+    any mode becomes RGB. Files that are not images, truncated, or larger than
+    ``max_pixels`` (a decompression bomb, or simply too big) raise StyleTransferError.
     """
     path = Path(path)
     if not path.exists():
         raise StyleTransferError(f"no such file: {path}")
     if path.is_dir():
         raise StyleTransferError(f"{path} is a folder, not an image")
+    if path.stat().st_size == 0:
+        raise StyleTransferError(f"{path} is empty (0 bytes)")
     try:
         with Image.open(path) as image:
+            width, height = image.size  # read from the header, before decoding
+            if width * height > max_pixels:
+                raise StyleTransferError(
+                    f"{path} is {width}x{height} = {width * height / 1e6:.0f} megapixels, above the "
+                    f"limit of {max_pixels / 1e6:.0f} megapixels; raise it with --max-pixels if you trust the file"
+                )
             image.seek(0)  # animated images: the first frame
-            image = ImageOps.exif_transpose(image)
-            image = to_rgb(image)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        raise StyleTransferError(f"cannot read {path} as an image: {error}") from error
+            return to_rgb(ImageOps.exif_transpose(image))
+    except StyleTransferError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError) as error:
+        raise StyleTransferError(f"cannot read {path}: not an image in a format Pillow knows") from error
+    except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as error:
+        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise StyleTransferError(f"cannot read {path} as an image (damaged or truncated?): {detail}") from error
+
+
+def load_image(path: str | os.PathLike, max_size: int | None = None,
+               max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
+    """Read an image file as an (H, W, 3) float32 array in [0, 1].
+
+    EXIF orientation is applied, any mode becomes RGB, and the long side is
+    resized to ``max_size`` when given.
+    """
+    image = open_image(path, max_pixels)
+    if min(image.size) < MIN_SIZE:
+        raise StyleTransferError(
+            f"{path} is {image.width}x{image.height} pixels; the network needs at least "
+            f"{MIN_SIZE} pixels on the short side"
+        )
     image = resize_long_side(image, max_size)
     if min(image.size) < MIN_SIZE:
         raise StyleTransferError(
-            f"{path} is {image.width}x{image.height} pixels; the short side must be at least {MIN_SIZE}"
+            f"{path} resized to a long side of {max_size} is {image.width}x{image.height} pixels; "
+            f"the short side must be at least {MIN_SIZE}: use a larger --size"
         )
     return np.asarray(image, dtype=np.float32) / 255.0
 
@@ -329,6 +376,19 @@ def plot_feature_maps(features: np.ndarray, title: str, count: int = FEATURE_MAP
 # ---------------------------------------------------------------------------
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with the project's conventions: defaults shown in --help, and a
+    bad flag reported as one 'error: ...' line (exit status 2) instead of usage + message."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        super().__init__(**kwargs)
+
+    def error(self, message: str):
+        print(f"error: {message} (see --help)", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """The --model and --weights flags, identical in every script."""
     group = parser.add_argument_group("network")
@@ -344,21 +404,101 @@ def weights_argument(value: str) -> str | None:
     return None if value.lower() == "none" else value
 
 
-def default_output(*inputs: str | os.PathLike, suffix: str) -> Path:
-    """results/<input stems joined by '_'><suffix>."""
-    return RESULTS_DIR / ("_".join(Path(p).stem for p in inputs) + suffix)
+def writable_folder(path: Path) -> None:
+    """Raise StyleTransferError unless ``path``'s folder exists or can be created, and is writable.
+
+    Checked before any work starts, so a bad -o never costs a finished run. The
+    check is a real one (a temporary file, removed at once) since permission
+    bits do not tell the whole story (root, read-only mounts, /proc).
+    """
+    folder = path.parent.resolve()
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise StyleTransferError(f"cannot create the folder {folder}: {existing} is a file")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise StyleTransferError(f"cannot write to {existing}: {error.strerror or error}") from error
+
+
+def choose_output(
+    default_stem: str,
+    output: str | os.PathLike | None,
+    inputs: list,
+    overwrite: bool = False,
+    siblings=lambda path: [path],
+    suffixes: tuple = (".png", ".jpg", ".jpeg"),
+) -> Path:
+    """Where a run writes its main file, decided before any work is done.
+
+    With ``-o``: that path, refused if it (or one of its ``siblings(path)``)
+    exists, unless ``overwrite``. Without: results/<default_stem>.png, numbered
+    (_2, _3, ...) so that an earlier result is never replaced. An output that
+    is one of the ``inputs`` is always refused.
+    """
+    if output is not None:
+        path = Path(output)
+        if path.suffix.lower() not in suffixes:
+            raise StyleTransferError(f"output must end in {' or '.join(suffixes)}: {output}")
+    else:
+        path, number = RESULTS_DIR / f"{default_stem}.png", 1
+        while not overwrite and any(p.exists() for p in siblings(path)):
+            number += 1
+            path = RESULTS_DIR / f"{default_stem}_{number}.png"
+    written = [p.resolve() for p in siblings(path)]
+    for source in inputs:
+        if Path(source).resolve() in written:
+            raise StyleTransferError(f"output {path} would replace the input {source}; choose another -o")
+    if not overwrite and any(p.exists() for p in siblings(path)):
+        raise StyleTransferError(f"{path} (or a file written beside it) exists; pass --overwrite to replace it")
+    writable_folder(path)
+    return path
+
+
+def add_output_arguments(parser: argparse.ArgumentParser, what: str):
+    """The -o and --overwrite flags; returns their group for more output flags."""
+    group = parser.add_argument_group("output")
+    group.add_argument("-o", "--output", help=f"{what} (default: under results/, named after the "
+                                              "input and numbered so nothing is replaced)")
+    group.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    return group
+
+
+def add_image_arguments(parser: argparse.ArgumentParser, size: int):
+    """The --size and --max-pixels flags; returns their group."""
+    group = parser.add_argument_group("images")
+    group.add_argument("--size", type=int, default=size, help="long side (pixels) images are resized to")
+    group.add_argument("--max-pixels", type=int, default=MAX_IMAGE_PIXELS,
+                       help="refuse input images with more pixels than this (decompression bombs)")
+    return group
+
+
+def check_size(size: int) -> None:
+    if not MIN_SIZE <= size <= MAX_SIZE:
+        raise StyleTransferError(f"--size must be between {MIN_SIZE} and {MAX_SIZE} pixels (got {size})")
 
 
 def run_cli(main_function) -> None:
-    """Run ``main_function``; user errors become one 'error: ...' line and exit status 2."""
+    """Run ``main_function`` and exit with the status it returns.
+
+    User errors become one 'error: ...' line on stderr and exit status 2.
+    """
+    # Ctrl-C raises KeyboardInterrupt even where the shell started us with
+    # SIGINT ignored (background jobs), so an interrupt always saves the result.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        main_function()
+        status = main_function()
     except StyleTransferError as error:
         print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(EXIT_USAGE)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
+    if status:
+        sys.exit(status)
 
 
 def show_content_features(
@@ -369,9 +509,10 @@ def show_content_features(
     weights: str | None = DEFAULT_WEIGHTS,
     size: int = DEFAULT_SIZE,
     count: int = FEATURE_MAPS_SHOWN,
+    max_pixels: int = MAX_IMAGE_PIXELS,
 ):
     """Features of ``layer`` for one image: returns (features array, figure)."""
-    image = load_image(image_path, size)
+    image = load_image(image_path, size, max_pixels)
     extractor = build_content_model(layer, model, weights)
     features = extractor(image[None])[layer][0].numpy()
     title = f"{model} {layer}: {features.shape[0]}x{features.shape[1]}x{features.shape[2]}"
@@ -379,25 +520,24 @@ def show_content_features(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description="Show what VGG's content layer sees: save a grid of its most active feature maps.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    parser = ArgumentParser(
+        description="Show what VGG's content layer sees: save a grid of its most active feature maps.")
     parser.add_argument("image", help="photo to look at")
     parser.add_argument("--layer", default=CONTENT_LAYER, help="VGG layer to show")
-    parser.add_argument("--size", type=int, default=DEFAULT_SIZE,
-                        help="long side (pixels) the image is resized to")
     parser.add_argument("--count", type=int, default=FEATURE_MAPS_SHOWN, help="feature maps shown")
-    parser.add_argument("-o", "--output", help="PNG to write (default: results/<image>_content_features.png)")
+    add_image_arguments(parser, DEFAULT_SIZE)
+    add_output_arguments(parser, "PNG figure to write")
     add_model_arguments(parser)
     args = parser.parse_args(argv)
 
     def run():
+        check_size(args.size)
+        output = choose_output(f"{Path(args.image).stem}_content_features", args.output, [args.image],
+                               args.overwrite, suffixes=(".png",))
         features, figure = show_content_features(
             args.image, layer=args.layer, model=args.model, weights=weights_argument(args.weights),
-            size=args.size, count=args.count,
+            size=args.size, count=args.count, max_pixels=args.max_pixels,
         )
-        output = args.output or default_output(args.image, suffix="_content_features.png")
         save_figure(figure, output)
         print(f"{args.model} {args.layer}: features {features.shape} -> {output}")
 

@@ -14,20 +14,25 @@ feature maps::
 
 from __future__ import annotations
 
-import argparse
 import os
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
 from ContentModel import (
     DEFAULT_MODEL,
+    MAX_IMAGE_PIXELS,
     DEFAULT_SIZE,
     DEFAULT_WEIGHTS,
+    ArgumentParser,
     StyleTransferError,
+    add_image_arguments,
     add_model_arguments,
+    add_output_arguments,
     build_vgg,
-    default_output,
+    check_size,
+    choose_output,
     load_image,
     plot_feature_maps,
     run_cli,
@@ -121,9 +126,10 @@ def show_style_features(
     model: str = DEFAULT_MODEL,
     weights: str | None = DEFAULT_WEIGHTS,
     size: int = DEFAULT_SIZE,
+    max_pixels: int = MAX_IMAGE_PIXELS,
 ):
     """Style features of one image: returns (Gram matrices, figure)."""
-    image = load_image(image_path, size)
+    image = load_image(image_path, size, max_pixels)
     extractor = build_style_model(layers, model, weights)
     features = extractor(image[None])
     grams = [gram_matrix(features[name]) for name in layers]
@@ -132,22 +138,22 @@ def show_style_features(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description="Show a painting's style features: each layer's Gram matrix and a few feature maps.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    parser = ArgumentParser(
+        description="Show a painting's style features: each layer's Gram matrix and a few feature maps.")
     parser.add_argument("image", help="painting to look at")
     parser.add_argument("--layers", nargs="+", default=list(STYLE_LAYERS), help="style layers")
-    parser.add_argument("--size", type=int, default=DEFAULT_SIZE,
-                        help="long side (pixels) the image is resized to")
-    parser.add_argument("-o", "--output", help="PNG to write (default: results/<image>_style_features.png)")
+    add_image_arguments(parser, DEFAULT_SIZE)
+    add_output_arguments(parser, "PNG figure to write")
     add_model_arguments(parser)
     args = parser.parse_args(argv)
 
     def run():
+        check_size(args.size)
+        output = choose_output(f"{Path(args.image).stem}_style_features", args.output, [args.image],
+                               args.overwrite, suffixes=(".png",))
         grams, figure = show_style_features(args.image, layers=args.layers, model=args.model,
-                                            weights=weights_argument(args.weights), size=args.size)
-        output = args.output or default_output(args.image, suffix="_style_features.png")
+                                            weights=weights_argument(args.weights), size=args.size,
+                                            max_pixels=args.max_pixels)
         save_figure(figure, output)
         for name, gram in zip(args.layers, grams):
             print(f"{args.model} {name}: Gram matrix {tuple(gram.shape[1:])}")

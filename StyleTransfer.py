@@ -38,11 +38,18 @@ from ContentModel import (
     CONTENT_LAYER,
     DEFAULT_MODEL,
     DEFAULT_WEIGHTS,
-    RESULTS_DIR,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    ArgumentParser,
     StyleTransferError,
+    add_image_arguments,
     add_model_arguments,
+    add_output_arguments,
     atomic_write,
     build_vgg,
+    check_layers,
+    check_size,
+    choose_output,
     content_loss,
     load_image,
     run_cli,
@@ -147,9 +154,6 @@ def build_objective(
     """One combined extractor for content and style, and the targets it gives."""
     style_layers = tuple(style_layers)
     layer_weights = normalized_layer_weights(style_layers, style_layer_weights)
-    for name, value in (("content", content_weight), ("style", style_weight), ("tv", tv_weight)):
-        if value < 0:
-            raise StyleTransferError(f"--{name}-weight must be >= 0 (got {value})")
     extractor = build_vgg(model, [content_layer, *style_layers], weights)
     content_target = tf.cast(extractor(content_image[None])[content_layer], tf.float32)
     style_features = extractor(style_image[None])
@@ -180,7 +184,7 @@ class StylizeResult:
     history: list = field(default_factory=list)  # one dict of losses and time per iteration
     frames: list = field(default_factory=list)
     device: str = ""
-    stopped_early: str | None = None
+    stopped_early: str | None = None  # why the run ended before its iterations, if it did
 
 
 def initial_image(content: np.ndarray, style: np.ndarray, init: str, seed: int) -> np.ndarray:
@@ -207,30 +211,34 @@ def resolve_device(device: str) -> str:
 
 
 def adam_optimize(objective: Objective, image: np.ndarray, iterations: int, learning_rate: float,
-                  report: Callable[[int, tf.Tensor, dict], bool]) -> np.ndarray:
-    """Adam on the pixels, clipped to [0, 1] after each step (the TensorFlow tutorial's recipe)."""
+                  report: Callable[[int, tf.Tensor, dict], bool]) -> None:
+    """Adam on the pixels, clipped to [0, 1] after each step (the TensorFlow tutorial's recipe).
+
+    Each step reports the image it measured (a copy that stays on the device)
+    with its loss terms; ``report`` returning False stops the loop.
+    """
     variable = tf.Variable(image[None])
     optimizer = keras.optimizers.Adam(learning_rate=learning_rate, beta_1=ADAM_BETA_1,
                                       epsilon=ADAM_EPSILON)
 
     @tf.function
     def step():
+        measured = tf.identity(variable)
         with tf.GradientTape() as tape:
             terms = objective(variable)
         gradient = tape.gradient(terms["total"], variable)
         optimizer.apply_gradients([(gradient, variable)])
         variable.assign(tf.clip_by_value(variable, PIXEL_MIN, PIXEL_MAX))
-        return terms
+        return measured, terms
 
     for iteration in range(1, iterations + 1):
-        terms = step()
-        if not report(iteration, variable, terms):
+        measured, terms = step()
+        if not report(iteration, measured, terms):
             break
-    return variable.numpy()[0]
 
 
 def lbfgs_optimize(objective: Objective, image: np.ndarray, iterations: int,
-                   report: Callable[[int, tf.Tensor, dict], bool]) -> np.ndarray:
+                   report: Callable[[int, tf.Tensor, dict], bool]) -> None:
     """SciPy's L-BFGS-B with the [0, 1] pixel bounds, as Gatys et al. used L-BFGS.
 
     The loss and gradient come from one compiled TensorFlow function; the only
@@ -248,6 +256,7 @@ def lbfgs_optimize(objective: Objective, image: np.ndarray, iterations: int,
         return terms, tape.gradient(terms["total"], pixels)
 
     last = {}
+    iteration = 0
 
     def loss_and_gradient(x):
         pixels = tf.constant(x.reshape(shape), dtype=tf.float32)
@@ -255,22 +264,40 @@ def lbfgs_optimize(objective: Objective, image: np.ndarray, iterations: int,
         last.update(terms=terms, pixels=pixels)
         return float(terms["total"]), gradient.numpy().ravel().astype(np.float64)
 
-    iteration = 0
-
     def callback(intermediate_result):
         nonlocal iteration
         iteration += 1
         if not report(iteration, last["pixels"], last["terms"]):
-            raise StopIteration
+            raise StopIteration  # SciPy's way to end minimize() from a callback
 
-    result = minimize(
+    minimize(
         loss_and_gradient, image.ravel().astype(np.float64), jac=True, method="L-BFGS-B",
         bounds=[(PIXEL_MIN, PIXEL_MAX)], callback=callback,
         # ftol/gtol 0: run the iterations asked for rather than stop at SciPy's tolerances.
         options={"maxiter": iterations, "maxfun": iterations * 2, "maxcor": LBFGS_HISTORY,
                  "ftol": 0.0, "gtol": 0.0},
     )
-    return result.x.reshape(image.shape).astype(np.float32)
+
+
+def check_settings(*, iterations: int, optimizer: str, init: str, content_weight: float,
+                   style_weight: float, tv_weight: float, content_layer: str, style_layers,
+                   style_layer_weights, model: str, learning_rate: float, save_every: int,
+                   device: str, **_) -> None:
+    """Raise StyleTransferError for any setting stylize() cannot use, before any work."""
+    if iterations <= 0:
+        raise StyleTransferError(f"--iterations must be positive (got {iterations})")
+    for name, allowed, value in (("optimizer", OPTIMIZERS, optimizer), ("init", INITS, init),
+                                 ("device", DEVICES, device)):
+        if value not in allowed:
+            raise StyleTransferError(f"unknown {name} {value!r}; choose one of: {', '.join(allowed)}")
+    if save_every < 0:
+        raise StyleTransferError(f"--save-every must be >= 0 (got {save_every})")
+    for name, value in (("content-weight", content_weight), ("style-weight", style_weight),
+                        ("tv-weight", tv_weight), ("learning-rate", learning_rate)):
+        if not np.isfinite(value) or value < 0:
+            raise StyleTransferError(f"--{name} must be a finite number >= 0 (got {value})")
+    normalized_layer_weights(style_layers, style_layer_weights)
+    check_layers(model, [content_layer, *style_layers])
 
 
 def stylize(
@@ -297,33 +324,40 @@ def stylize(
     """Optimize an image whose VGG features match ``content_image`` and whose Gram
     matrices match ``style_image`` (both (H, W, 3) floats in [0, 1]).
 
-    ``callback`` receives a Progress after every iteration; ``save_every`` > 0
-    takes a frame of the image every that many iterations (and the first one).
+    The result is the image with the lowest loss measured. ``callback``
+    receives a Progress after every iteration; ``save_every`` > 0 takes a frame
+    of the image every that many iterations (and of the starting image).
+    The run stops early, keeping the best image so far, on Ctrl-C
+    (``stopped_early == "interrupted"``) or when the loss stops being finite.
     """
-    if iterations <= 0:
-        raise StyleTransferError(f"--iterations must be positive (got {iterations})")
-    if optimizer not in OPTIMIZERS:
-        raise StyleTransferError(f"unknown optimizer {optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
-    if save_every < 0:
-        raise StyleTransferError(f"--save-every must be >= 0 (got {save_every})")
+    check_settings(iterations=iterations, optimizer=optimizer, init=init, content_weight=content_weight,
+                   style_weight=style_weight, tv_weight=tv_weight, content_layer=content_layer,
+                   style_layers=style_layers, style_layer_weights=style_layer_weights, model=model,
+                   learning_rate=learning_rate, save_every=save_every, device=device)
+    # Reproducible: same seed, same machine -> same pixels.
     keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
     device_name = resolve_device(device)
+    start_image = initial_image(content_image, style_image, init, seed)
+    result = StylizeResult(image=start_image, device=device_name)
+    best = {"total": np.inf, "pixels": None}
     start = time.perf_counter()
-    result = StylizeResult(image=content_image, device=device_name)
 
     def report(iteration: int, pixels: tf.Tensor, terms: dict) -> bool:
         losses = {name: float(terms[name]) for name in LOSS_TERMS}
         elapsed = time.perf_counter() - start
         result.history.append({"iteration": iteration, **losses, "seconds": round(elapsed, 4)})
+        if not np.isfinite(losses["total"]):
+            result.stopped_early = f"the loss became {losses['total']} at iteration {iteration}"
+            return False
+        if losses["total"] < best["total"]:
+            best.update(total=losses["total"], pixels=pixels)
         frame = None
         if save_every and (iteration % save_every == 0 or iteration == iterations):
             frame = np.clip(np.asarray(pixels)[0], PIXEL_MIN, PIXEL_MAX)
             result.frames.append(frame)
         if callback is not None:
             callback(Progress(iteration, iterations, losses, elapsed, frame))
-        if not np.isfinite(losses["total"]):
-            result.stopped_early = "the loss is not finite"
-            return False
         return True
 
     with tf.device(device_name):
@@ -331,14 +365,17 @@ def stylize(
             content_image, style_image, model=model, weights=weights, content_layer=content_layer,
             style_layers=style_layers, style_layer_weights=style_layer_weights,
             content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight)
-        start_image = initial_image(content_image, style_image, init, seed)
         if save_every:
             result.frames.append(start_image)
-        if optimizer == "adam":
-            result.image = adam_optimize(objective, start_image, iterations, learning_rate, report)
-        else:
-            result.image = lbfgs_optimize(objective, start_image, iterations, report)
-    result.image = np.clip(result.image, PIXEL_MIN, PIXEL_MAX)
+        try:
+            if optimizer == "adam":
+                adam_optimize(objective, start_image, iterations, learning_rate, report)
+            else:
+                lbfgs_optimize(objective, start_image, iterations, report)
+        except KeyboardInterrupt:
+            result.stopped_early = "interrupted"
+    if best["pixels"] is not None:
+        result.image = np.clip(np.asarray(best["pixels"])[0], PIXEL_MIN, PIXEL_MAX)
     return result
 
 
@@ -405,26 +442,6 @@ def output_paths(image_path: Path) -> dict:
     }
 
 
-def choose_output(content: Path, style: Path, output: str | None, overwrite: bool) -> Path:
-    """The result path: -o if given (refused if it exists, unless --overwrite),
-    else results/<content>_<style>.png, numbered so an earlier result is never replaced."""
-    if output:
-        path = Path(output)
-        if path.suffix.lower() not in (".png", ".jpg", ".jpeg"):
-            raise StyleTransferError(f"output must end in .png or .jpg: {output}")
-        if path.resolve() in (content.resolve(), style.resolve()):
-            raise StyleTransferError(f"output {output} is an input; choose another path")
-        if not overwrite and any(p.exists() for p in output_paths(path).values()):
-            raise StyleTransferError(f"{output} (or a file beside it) exists; pass --overwrite to replace it")
-        return path
-    base = RESULTS_DIR / f"{content.stem}_{style.stem}"
-    path, number = Path(f"{base}.png"), 1
-    while not overwrite and any(p.exists() for p in output_paths(path).values()):
-        number += 1
-        path = Path(f"{base}_{number}.png")
-    return path
-
-
 # ---------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------
@@ -438,24 +455,21 @@ def comma_floats(text: str) -> list[float]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description="Neural style transfer (Gatys et al. 2015): repaint CONTENT in the style of STYLE.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    parser = ArgumentParser(
+        description="Neural style transfer (Gatys et al. 2015): repaint CONTENT in the style of STYLE. "
+                    "Exit status: 0 done, 1 stopped (non-finite loss), 2 bad input, 130 interrupted.")
     parser.add_argument("content", nargs="?", default=str(SAMPLE_CONTENT), help="content photo")
     parser.add_argument("style", nargs="?", default=str(SAMPLE_STYLE), help="style painting")
 
-    out = parser.add_argument_group("output")
-    out.add_argument("-o", "--output", help="result image (.png or .jpg); "
-                     "default results/<content>_<style>.png, numbered if it exists")
-    out.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    out = add_output_arguments(parser, "result image, .png or .jpg; the panel, loss curve, JSON "
+                                       "trace and GIF are written beside it")
     out.add_argument("--save-every", type=int, default=DEFAULT_SAVE_EVERY,
                      help="every N iterations save the current image to the output path "
                           "and take a GIF frame (0: never)")
     out.add_argument("--gif", action="store_true", help="also write an animated GIF of the optimization")
 
+    add_image_arguments(parser, DEFAULT_SIZE)
     opt = parser.add_argument_group("optimization")
-    opt.add_argument("--size", type=int, default=DEFAULT_SIZE, help="long side of the result, pixels")
     opt.add_argument("--iterations", type=int, default=DEFAULT_ITERATIONS, help="optimizer iterations")
     opt.add_argument("--optimizer", choices=OPTIMIZERS, default=DEFAULT_OPTIMIZER,
                      help="lbfgs: SciPy L-BFGS-B (as Gatys et al.); adam: TensorFlow Adam")
@@ -535,19 +549,20 @@ def settings_from_args(args: argparse.Namespace) -> dict:
     }
 
 
-def run(args: argparse.Namespace) -> Path:
-    """Load, stylize, write. Returns the result image path."""
-    if args.size < 32 or args.size > 8192:
-        raise StyleTransferError(f"--size must be between 32 and 8192 pixels (got {args.size})")
-    content_path, style_path = Path(args.content), Path(args.style)
-    output = choose_output(content_path, style_path, args.output, args.overwrite)
-    content = load_image(content_path, args.size)
-    style = load_image(style_path, args.size)
+def run(args: argparse.Namespace) -> int:
+    """Check the inputs, stylize, write every output. Returns the exit status."""
+    check_size(args.size)
     settings = settings_from_args(args)
-    device = resolve_device(args.device)
+    check_settings(**settings)
+    content_path, style_path = Path(args.content), Path(args.style)
+    output = choose_output(f"{content_path.stem}_{style_path.stem}", args.output,
+                           [content_path, style_path], args.overwrite,
+                           siblings=lambda path: list(output_paths(path).values()))
+    content = load_image(content_path, args.size, args.max_pixels)
+    style = load_image(style_path, args.size, args.max_pixels)
     height, width = content.shape[:2]
-    print(f"StyleTransfer: {args.model} on {device}, {args.optimizer}, {width}x{height} px, "
-          f"{args.iterations} iterations -> {output}", flush=True)
+    print(f"StyleTransfer: {args.model} on {resolve_device(args.device)}, {args.optimizer}, "
+          f"{width}x{height} px, {args.iterations} iterations -> {output}", flush=True)
 
     result = stylize(content, style, **settings,
                      callback=ProgressBar(args.iterations, output if args.save_every else None))
@@ -563,11 +578,17 @@ def run(args: argparse.Namespace) -> Path:
     }
     paths = output_paths(output)
     write_outputs(paths, content, style, result, trace, args.gif)
+    if result.stopped_early == "interrupted":
+        print(f"\ninterrupted: the best image so far is in {output} (trace and panel beside it)",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
     if result.stopped_early:
-        raise StyleTransferError(f"stopped early: {result.stopped_early}; the last image is in {output}")
+        print(f"\nerror: stopped: {result.stopped_early}; the last image with a finite loss is in "
+              f"{output}. Try a lower --learning-rate or lower loss weights.", file=sys.stderr)
+        return EXIT_FAILED
     written = ", ".join(str(p) for key, p in paths.items() if key != "gif" or args.gif)
     print(f"done in {trace['seconds']:.1f} s: {written}")
-    return output
+    return 0
 
 
 def main(argv: list[str] | None = None) -> None:
