@@ -325,7 +325,8 @@ def stylize(
     matrices match ``style_image`` (both (H, W, 3) floats in [0, 1]).
 
     The result is the image with the lowest loss measured. ``callback``
-    receives a Progress after every iteration; ``save_every`` > 0 takes a frame
+    receives a Progress after every iteration and may return False to stop
+    the run there; ``save_every`` > 0 takes a frame
     of the image every that many iterations (and of the starting image).
     The run stops early, keeping the best image so far, on Ctrl-C
     (``stopped_early == "interrupted"``) or when the loss stops being finite.
@@ -356,8 +357,9 @@ def stylize(
         if save_every and (iteration % save_every == 0 or iteration == iterations):
             frame = np.clip(np.asarray(pixels)[0], PIXEL_MIN, PIXEL_MAX)
             result.frames.append(frame)
-        if callback is not None:
-            callback(Progress(iteration, iterations, losses, elapsed, frame))
+        if callback is not None and callback(Progress(iteration, iterations, losses, elapsed, frame)) is False:
+            result.stopped_early = "stopped by the callback"
+            return False
         return True
 
     with tf.device(device_name):
@@ -582,7 +584,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"\ninterrupted: the best image so far is in {output} (trace and panel beside it)",
               file=sys.stderr)
         return EXIT_INTERRUPTED
-    if result.stopped_early:
+    if result.stopped_early:  # the loss stopped being finite
         print(f"\nerror: stopped: {result.stopped_early}; the last image with a finite loss is in "
               f"{output}. Try a lower --learning-rate or lower loss weights.", file=sys.stderr)
         return EXIT_FAILED

@@ -1,0 +1,71 @@
+"""Quality reached in equal time: L-BFGS against Adam on the same objective.
+
+Runs StyleTransfer.stylize once per optimizer on one content/style pair and
+prints the total loss each had reached at the same wall-clock times (read from
+the per-iteration history), then writes the histories as JSON::
+
+    python benchmarks/compare_optimizers.py --model vgg19 --size 384 --seconds 120
+
+It measures: run it on an otherwise idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from ContentModel import load_image, save_image  # noqa: E402
+from StyleTransfer import OPTIMIZERS, SAMPLE_CONTENT, SAMPLE_STYLE, stylize  # noqa: E402
+
+CHECKPOINTS = (0.25, 0.5, 0.75, 1.0)  # fractions of the time budget reported
+
+
+def loss_at(history: list, seconds: float) -> float:
+    """Lowest total loss reached by ``seconds`` (inf if no iteration had finished)."""
+    reached = [row["total"] for row in history if row["seconds"] <= seconds]
+    return min(reached) if reached else float("inf")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--content", default=str(SAMPLE_CONTENT))
+    parser.add_argument("--style", default=str(SAMPLE_STYLE))
+    parser.add_argument("--size", type=int, default=384)
+    parser.add_argument("--seconds", type=float, default=120.0, help="time budget per optimizer")
+    parser.add_argument("--max-iterations", type=int, default=2000)
+    parser.add_argument("--model", default="vgg19")
+    parser.add_argument("--weights", default="imagenet")
+    parser.add_argument("-o", "--output", default="results/benchmark_optimizers.json")
+    args = parser.parse_args()
+
+    content = load_image(args.content, args.size)
+    style = load_image(args.style, args.size)
+    histories = {}
+    for optimizer in OPTIMIZERS:
+        def stop_at_budget(progress, budget=args.seconds):
+            return progress.elapsed <= budget  # False ends the run, keeping the best image
+        result = stylize(content, style, optimizer=optimizer, iterations=args.max_iterations,
+                         model=args.model, weights=args.weights, callback=stop_at_budget)
+        histories[optimizer] = result.history
+        save_image(result.image, Path(args.output).with_name(f"benchmark_{optimizer}.jpg"))
+
+    times = [round(args.seconds * f, 1) for f in CHECKPOINTS]
+    print(f"# {platform.machine()} {platform.processor() or ''}, {args.model}, "
+          f"{content.shape[1]}x{content.shape[0]} px")
+    print("| optimizer | iterations | " + " | ".join(f"loss at {t:g} s" for t in times) + " |")
+    print("| --- | --- | " + " | ".join("---" for _ in times) + " |")
+    for optimizer, history in histories.items():
+        done = sum(1 for row in history if row["seconds"] <= args.seconds)
+        print(f"| {optimizer} | {done} | " + " | ".join(f"{loss_at(history, t):.3g}" for t in times) + " |")
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps({"args": vars(args), "histories": histories}))
+
+
+if __name__ == "__main__":
+    main()
