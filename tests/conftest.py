@@ -1,0 +1,114 @@
+"""Shared set-up for the test suite.
+
+Everything that must happen before Keras is imported happens at the top of
+this file, which pytest imports before any test module:
+
+* a private Keras cache folder (``KERAS_HOME``) whose ``models/`` holds a
+  symlink to the real VGG19 "notop" ImageNet weights in ../shared/weights, so
+  ``weights="imagenet"`` works offline for VGG19 and fails for VGG16 (whose
+  weights are not available), exactly as on an offline machine;
+* the repository root on ``sys.path`` so ``import ContentModel`` works;
+* quiet TensorFlow start-up.
+
+Subprocess tests get the same environment through the ``subprocess_env`` fixture.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+VGG19_FILE_NAME = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+VGG19_WEIGHTS = (REPO_ROOT.parent / "shared" / "weights" / VGG19_FILE_NAME).resolve()
+
+# --- before keras / tensorflow / the project modules are imported -----------------
+KERAS_HOME = Path(tempfile.mkdtemp(prefix="nst-tests-keras-home-"))
+(KERAS_HOME / "models").mkdir()
+if VGG19_WEIGHTS.is_file():
+    (KERAS_HOME / "models" / VGG19_FILE_NAME).symlink_to(VGG19_WEIGHTS)
+os.environ["KERAS_HOME"] = str(KERAS_HOME)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+atexit.register(shutil.rmtree, KERAS_HOME, ignore_errors=True)
+
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+# ----------------------------------------------------------------------------------
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+CONTENT_SAMPLE = REPO_ROOT / "images" / "content" / "chelsea.jpg"
+STYLE_SAMPLE = REPO_ROOT / "images" / "styles" / "starry_night.jpg"
+
+
+def _require_vgg19_weights() -> Path:
+    if not VGG19_WEIGHTS.is_file():
+        pytest.fail(
+            f"the real VGG19 ImageNet weights are missing: expected the file {VGG19_WEIGHTS} "
+            f"(../shared/weights/{VGG19_FILE_NAME} relative to the repository root). "
+            "These tests need them and must not be skipped.",
+            pytrace=False,
+        )
+    return VGG19_WEIGHTS
+
+
+@pytest.fixture(scope="session")
+def vgg19_weights() -> Path:
+    """Path of the real VGG19 notop weights; the test FAILS (never skips) without them.
+
+    The same file is reachable as weights="imagenet" through the KERAS_HOME set above.
+    """
+    return _require_vgg19_weights()
+
+
+@pytest.fixture(scope="session")
+def keras_home() -> Path:
+    return KERAS_HOME
+
+
+@pytest.fixture(scope="session")
+def subprocess_env() -> dict:
+    """Environment for running the scripts: same KERAS_HOME, quiet TensorFlow."""
+    env = dict(os.environ)
+    env["KERAS_HOME"] = str(KERAS_HOME)
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    env["MPLBACKEND"] = "Agg"
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def sample_images() -> tuple[Path, Path]:
+    """(content, style) sample images shipped with the project."""
+    for path in (CONTENT_SAMPLE, STYLE_SAMPLE):
+        if not path.is_file():
+            pytest.fail(f"sample image missing: {path}", pytrace=False)
+    return CONTENT_SAMPLE, STYLE_SAMPLE
+
+
+@pytest.fixture(scope="session")
+def small_pair(sample_images) -> tuple[np.ndarray, np.ndarray]:
+    """Tiny content/style arrays (long side 64 px, short side >= 32 px)."""
+    import ContentModel
+
+    content = ContentModel.load_image(sample_images[0], 64)
+    style = ContentModel.load_image(sample_images[1], 64)
+    return content, style
+
+
+def pytest_configure(config):
+    # Keras' own numpy-2 conversion warning (keras/src/backend/tensorflow/core.py); not ours to fix.
+    config.addinivalue_line(
+        "filterwarnings",
+        "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning",
+    )

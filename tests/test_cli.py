@@ -1,0 +1,233 @@
+"""The three scripts run as a user runs them: subprocesses from the repository root.
+
+The real VGG19 weights come from the KERAS_HOME cache set up in conftest.py
+(the scripts' default --weights is "imagenet").
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import ContentModel
+import StyleTransfer
+
+TIMEOUT = 300
+ITERATIONS = 3
+LOSS_KEYS = ("content", "style", "tv", "total", "seconds")
+
+
+def run_script(script: str, *args, env: dict, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, script, *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=TIMEOUT)
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+def assert_one_line_error(process: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert process.returncode == 2, process.stderr
+    assert "Traceback" not in process.stderr, process.stderr
+    errors = error_lines(process.stderr)
+    assert len(errors) == 1, process.stderr
+    for fragment in fragments:
+        assert fragment in errors[0], errors[0]
+
+
+@pytest.fixture(scope="module")
+def small_inputs(tmp_path_factory, sample_images) -> tuple[Path, Path]:
+    """Small copies of the sample pair (long side 96 px)."""
+    folder = tmp_path_factory.mktemp("inputs")
+    copies = []
+    for source in sample_images:
+        with Image.open(source) as image:
+            image = image.convert("RGB")
+            image.thumbnail((96, 96), Image.Resampling.LANCZOS)
+            copy = folder / source.name
+            image.save(copy, quality=95)
+        copies.append(copy)
+    return copies[0], copies[1]
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory, small_inputs, subprocess_env, repo_root, vgg19_weights):
+    folder = tmp_path_factory.mktemp("cli")
+    output = folder / "out.png"
+    content, style = small_inputs
+    process = run_script("StyleTransfer.py", content, style, "-o", output, "--size", 64,
+                         "--iterations", ITERATIONS, "--model", "vgg19", "--gif", "--save-every", 1,
+                         env=subprocess_env, cwd=repo_root)
+    return {"process": process, "folder": folder, "output": output, "content": content, "style": style}
+
+
+def test_stylize_run_succeeds(cli_run):
+    process = cli_run["process"]
+    assert process.returncode == 0, f"stdout:\n{process.stdout}\nstderr:\n{process.stderr}"
+    assert "Traceback" not in process.stderr
+    assert error_lines(process.stderr) == []
+
+
+def test_stylize_writes_every_output(cli_run):
+    folder = cli_run["folder"]
+    assert cli_run["process"].returncode == 0, cli_run["process"].stderr
+    expected = {"out.png", "out_panel.png", "out_losses.png", "out.json", "out.gif"}
+    assert expected <= {p.name for p in folder.iterdir()}
+    assert not [p.name for p in folder.iterdir() if p.name.startswith(".")], "temporary files left"
+    for name in ("out.png", "out_panel.png", "out_losses.png"):
+        with Image.open(folder / name) as image:
+            assert image.format == "PNG", name
+            image.verify()
+
+
+def test_result_image_has_the_content_size(cli_run):
+    assert cli_run["process"].returncode == 0, cli_run["process"].stderr
+    expected = ContentModel.load_image(cli_run["content"], 64).shape
+    result = ContentModel.load_image(cli_run["output"])
+    assert result.shape == expected
+    assert max(expected[:2]) == 64
+
+
+def test_json_trace(cli_run):
+    assert cli_run["process"].returncode == 0, cli_run["process"].stderr
+    trace = json.loads((cli_run["folder"] / "out.json").read_text())
+    settings = trace["settings"]
+    assert settings["iterations"] == ITERATIONS
+    assert settings["model"] == "vgg19"
+    assert settings["save_every"] == 1
+    assert settings["seed"] == StyleTransfer.DEFAULT_SEED
+    assert trace["device"] in ("/CPU:0", "/GPU:0")
+    history = trace["history"]
+    assert len(history) == ITERATIONS
+    assert [row["iteration"] for row in history] == list(range(1, ITERATIONS + 1))
+    for row in history:
+        for key in LOSS_KEYS:
+            assert isinstance(row[key], (int, float)) and np.isfinite(row[key]), (key, row)
+    assert history[-1]["total"] < history[0]["total"]
+
+
+def test_gif_is_animated(cli_run):
+    assert cli_run["process"].returncode == 0, cli_run["process"].stderr
+    with Image.open(cli_run["folder"] / "out.gif") as gif:
+        assert gif.format == "GIF"
+        assert gif.is_animated
+        # --save-every 1: the starting image and one frame per iteration
+        assert gif.n_frames == ITERATIONS + 1
+
+
+def test_existing_output_is_not_replaced(cli_run, subprocess_env, repo_root):
+    assert cli_run["process"].returncode == 0, cli_run["process"].stderr
+    before = {p.name: p.read_bytes() for p in cli_run["folder"].iterdir()}
+    process = run_script("StyleTransfer.py", cli_run["content"], cli_run["style"], "-o", cli_run["output"],
+                         "--size", 64, "--iterations", 1, "--model", "vgg19",
+                         env=subprocess_env, cwd=repo_root)
+    assert_one_line_error(process, "--overwrite")
+    after = {p.name: p.read_bytes() for p in cli_run["folder"].iterdir()}
+    assert after == before
+
+
+def test_missing_input_file(tmp_path, small_inputs, subprocess_env, repo_root):
+    missing = tmp_path / "no_such_photo.jpg"
+    process = run_script("StyleTransfer.py", missing, small_inputs[1], "-o", tmp_path / "x.png",
+                         "--size", 64, "--iterations", 1, "--model", "vgg19",
+                         env=subprocess_env, cwd=repo_root)
+    assert_one_line_error(process, "no_such_photo.jpg")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_content_model_script(tmp_path, small_inputs, subprocess_env, repo_root, vgg19_weights):
+    output = tmp_path / "c.png"
+    process = run_script("ContentModel.py", small_inputs[0], "--model", "vgg19", "-o", output,
+                         "--size", 64, env=subprocess_env, cwd=repo_root)
+    assert process.returncode == 0, process.stderr
+    assert "Traceback" not in process.stderr
+    with Image.open(output) as image:
+        assert image.format == "PNG"
+        assert min(image.size) > 64
+    assert "block5_conv2" in process.stdout
+
+
+def test_style_model_script(tmp_path, small_inputs, subprocess_env, repo_root, vgg19_weights):
+    output = tmp_path / "s.png"
+    process = run_script("StyleModel.py", small_inputs[1], "--model", "vgg19", "-o", output,
+                         "--size", 64, env=subprocess_env, cwd=repo_root)
+    assert process.returncode == 0, process.stderr
+    assert "Traceback" not in process.stderr
+    with Image.open(output) as image:
+        assert image.format == "PNG"
+        assert min(image.size) > 64
+    for layer in ("block1_conv1", "block5_conv1"):
+        assert layer in process.stdout
+
+
+HELP_FLAGS = {
+    "StyleTransfer.py": ["--output", "--overwrite", "--size", "--iterations", "--optimizer", "--init",
+                         "--seed", "--gif", "--save-every", "--content-weight", "--style-weight",
+                         "--tv-weight", "--style-layers", "--model", "--weights", "--device"],
+    "ContentModel.py": ["--layer", "--size", "--count", "--output", "--model", "--weights"],
+    "StyleModel.py": ["--layers", "--size", "--output", "--model", "--weights"],
+}
+
+
+def test_help_of_each_script(subprocess_env, repo_root):
+    processes = {
+        script: subprocess.Popen([sys.executable, script, "--help"], cwd=repo_root, env=subprocess_env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for script in HELP_FLAGS
+    }
+    for script, process in processes.items():
+        stdout, stderr = process.communicate(timeout=TIMEOUT)
+        assert process.returncode == 0, (script, stderr)
+        assert stdout.startswith("usage:"), (script, stdout)
+        for flag in HELP_FLAGS[script]:
+            assert flag in stdout, (script, flag)
+        assert "vgg16" in stdout and "vgg19" in stdout, script
+
+
+# --- in-process: cheap checks of the argument handling ------------------------------
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--optimizer", "sgd"], "sgd"),
+    (["--iterations", "many"], "many"),
+    (["--model", "resnet"], "resnet"),
+])
+def test_bad_flag_is_one_error_line(capsys, argv, fragment):
+    with pytest.raises(SystemExit) as info:
+        StyleTransfer.main(argv)
+    assert info.value.code == 2
+    stderr = capsys.readouterr().err
+    errors = error_lines(stderr)
+    assert len(errors) == 1 and fragment in errors[0], stderr
+
+
+@pytest.mark.parametrize("size", ["16", "10000"])
+def test_size_out_of_range(capsys, tmp_path, small_inputs, size):
+    with pytest.raises(SystemExit) as info:
+        StyleTransfer.main([str(small_inputs[0]), str(small_inputs[1]), "-o", str(tmp_path / "r.png"),
+                            "--size", size])
+    assert info.value.code == 2
+    assert len(error_lines(capsys.readouterr().err)) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_output_that_is_an_input_is_refused(capsys, small_inputs):
+    with pytest.raises(SystemExit) as info:
+        StyleTransfer.main([str(small_inputs[0]), str(small_inputs[1]), "-o", str(small_inputs[0]),
+                            "--overwrite", "--size", "64"])
+    assert info.value.code == 2
+    assert len(error_lines(capsys.readouterr().err)) == 1
+    assert small_inputs[0].is_file()
+
+
+def test_output_with_an_unknown_suffix_is_refused(capsys, tmp_path, small_inputs):
+    with pytest.raises(SystemExit) as info:
+        StyleTransfer.main([str(small_inputs[0]), str(small_inputs[1]), "-o", str(tmp_path / "r.bmp")])
+    assert info.value.code == 2
+    assert len(error_lines(capsys.readouterr().err)) == 1

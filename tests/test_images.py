@@ -1,0 +1,281 @@
+"""Image I/O: load_image / save_image (RGB float32 in [0, 1])."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import ContentModel
+from ContentModel import StyleTransferError, load_image, save_image
+
+
+def random_image(height=40, width=56, seed=0) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(size=(height, width, 3)).astype(np.float32)
+
+
+def smooth_image(height=48, width=64) -> np.ndarray:
+    """A gradient: JPEG keeps it close to the original."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    return np.stack([x / (width - 1), y / (height - 1), 0.5 + 0.0 * x], axis=-1).astype(np.float32)
+
+
+# --- round trips -------------------------------------------------------------------
+
+
+def test_png_round_trip_is_exact_to_8_bits(tmp_path):
+    image = random_image()
+    path = save_image(image, tmp_path / "image.png")
+    assert path == tmp_path / "image.png" and path.is_file()
+    loaded = load_image(path)
+    assert loaded.dtype == np.float32
+    assert loaded.shape == image.shape
+    assert loaded.min() >= 0.0 and loaded.max() <= 1.0
+    np.testing.assert_allclose(loaded, image, atol=1.0 / 255.0 / 2 + 1e-6)
+
+
+def test_png_round_trip_accepts_a_batch_of_one_and_clips(tmp_path):
+    image = random_image() * 1.4 - 0.2  # outside [0, 1]
+    loaded = load_image(save_image(image[None], tmp_path / "clipped.png"))
+    np.testing.assert_allclose(loaded, np.clip(image, 0, 1), atol=1.0 / 255.0 / 2 + 1e-6)
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".jpeg", ".JPG"])
+def test_jpeg_round_trip_is_close(tmp_path, suffix):
+    image = smooth_image()
+    path = save_image(image, tmp_path / f"image{suffix}")
+    with Image.open(path) as written:
+        assert written.format == "JPEG"
+    loaded = load_image(path)
+    assert loaded.shape == image.shape
+    assert np.abs(loaded - image).mean() < 0.02
+    assert np.abs(loaded - image).max() < 0.15
+
+
+def test_save_image_unknown_format(tmp_path):
+    with pytest.raises(StyleTransferError):
+        save_image(random_image(), tmp_path / "image.notaformat")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_image_creates_the_folder_and_leaves_no_temporary_files(tmp_path):
+    folder = tmp_path / "new" / "folder"
+    for index in range(3):
+        save_image(random_image(seed=index), folder / "image.png")
+    save_image(random_image(), folder / "other.jpg")
+    assert sorted(p.name for p in folder.iterdir()) == ["image.png", "other.jpg"]
+    # the last write won
+    np.testing.assert_allclose(load_image(folder / "image.png"), random_image(seed=2), atol=0.5 / 255 + 1e-6)
+
+
+def test_failed_write_keeps_the_old_file_and_leaves_no_temporary_files(tmp_path):
+    target = tmp_path / "result.png"
+    target.write_bytes(b"old contents")
+
+    def half_write(temporary):
+        with open(temporary, "wb") as handle:
+            handle.write(b"half a fi")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        ContentModel.atomic_write(target, half_write)
+    assert target.read_bytes() == b"old contents"
+    assert [p.name for p in tmp_path.iterdir()] == ["result.png"]
+
+
+# --- modes -------------------------------------------------------------------------
+
+
+def test_greyscale_becomes_three_equal_channels(tmp_path):
+    grey = (np.arange(40 * 50).reshape(40, 50) % 256).astype(np.uint8)
+    Image.fromarray(grey, mode="L").save(tmp_path / "grey.png")
+    loaded = load_image(tmp_path / "grey.png")
+    assert loaded.shape == (40, 50, 3)
+    np.testing.assert_array_equal(loaded[..., 0], loaded[..., 1])
+    np.testing.assert_array_equal(loaded[..., 0], loaded[..., 2])
+    np.testing.assert_allclose(loaded[..., 0], grey / 255.0, atol=1e-6)
+
+
+def test_rgba_is_composited_on_white(tmp_path):
+    rgba = np.zeros((40, 40, 4), dtype=np.uint8)
+    rgba[..., 0] = 200  # red-ish everywhere
+    rgba[..., 3] = 255  # opaque ...
+    rgba[:10, :10, 3] = 0  # ... except a fully transparent corner
+    rgba[20:, 20:, 3] = 128  # and a half-transparent one
+    Image.fromarray(rgba, mode="RGBA").save(tmp_path / "rgba.png")
+    loaded = load_image(tmp_path / "rgba.png")
+    assert loaded.shape == (40, 40, 3)
+    np.testing.assert_allclose(loaded[:10, :10], 1.0)  # transparent -> white
+    np.testing.assert_allclose(loaded[15, 15], [200 / 255, 0, 0], atol=1e-6)  # opaque untouched
+    half = loaded[30, 30]
+    np.testing.assert_allclose(half, [(200 * 128 + 255 * 127) / 255 / 255, 127 / 255, 127 / 255], atol=2 / 255)
+
+
+def test_greyscale_with_alpha_is_composited_on_white(tmp_path):
+    la = np.zeros((36, 36, 2), dtype=np.uint8)
+    la[..., 1] = 255
+    la[:5, :5, 1] = 0
+    Image.fromarray(la, mode="LA").save(tmp_path / "la.png")
+    loaded = load_image(tmp_path / "la.png")
+    np.testing.assert_allclose(loaded[:5, :5], 1.0)
+    np.testing.assert_allclose(loaded[20:, 20:], 0.0)
+
+
+def test_palette_with_transparency(tmp_path):
+    palette_image = Image.new("P", (40, 36), 1)
+    palette_image.putpalette([0, 0, 0, 10, 200, 30] + [0, 0, 0] * 254)
+    pixels = palette_image.load()
+    for x in range(8):
+        for y in range(8):
+            pixels[x, y] = 0  # index 0 is transparent
+    palette_image.info["transparency"] = 0
+    palette_image.save(tmp_path / "palette.png", transparency=0)
+    with Image.open(tmp_path / "palette.png") as check:
+        assert check.mode == "P"
+    loaded = load_image(tmp_path / "palette.png")
+    assert loaded.shape == (36, 40, 3)
+    np.testing.assert_allclose(loaded[:8, :8], 1.0)  # transparent index -> white, not black
+    np.testing.assert_allclose(loaded[20, 20], [10 / 255, 200 / 255, 30 / 255], atol=1e-6)
+
+
+def test_palette_gif_without_transparency(tmp_path):
+    image = Image.fromarray((smooth_image() * 255).astype(np.uint8)).convert("P")
+    image.save(tmp_path / "image.gif")
+    with Image.open(tmp_path / "image.gif") as written:
+        assert written.mode == "P"
+        expected = np.asarray(written.convert("RGB"), dtype=np.float32) / 255.0  # the palette colours
+    loaded = load_image(tmp_path / "image.gif")
+    assert loaded.shape == (48, 64, 3)
+    np.testing.assert_allclose(loaded, expected, atol=1e-6)
+
+
+def test_16_bit_greyscale_png_is_scaled_from_65535(tmp_path):
+    values = np.linspace(0, 65535, 40 * 48).reshape(40, 48).astype(np.uint16)
+    Image.fromarray(values).save(tmp_path / "deep.png")
+    with Image.open(tmp_path / "deep.png") as check:
+        assert check.mode.startswith("I")
+    loaded = load_image(tmp_path / "deep.png")
+    assert loaded.shape == (40, 48, 3)
+    np.testing.assert_allclose(loaded[..., 0], values / 65535.0, atol=1.0 / 255.0 + 1e-6)
+    np.testing.assert_array_equal(loaded[..., 0], loaded[..., 2])
+    assert loaded.max() == pytest.approx(1.0)
+
+
+def test_dark_16_bit_greyscale_png_stays_dark(tmp_path):
+    """A 16-bit image whose values all lie below 256 is nearly black (<= 255/65535 = 0.4 %).
+
+    The range of an I;16 image is fixed by its bit depth, not by its brightest pixel.
+    """
+    values = (np.arange(40 * 48).reshape(40, 48) % 256).astype(np.uint16)
+    Image.fromarray(values).save(tmp_path / "dark16.png")
+    with Image.open(tmp_path / "dark16.png") as check:
+        assert check.mode == "I;16"
+    loaded = load_image(tmp_path / "dark16.png")
+    assert loaded.max() <= 1.0 / 255.0 + 1e-6, (
+        f"a 16-bit image with values <= 255 loaded with brightness up to {loaded.max():.3f}")
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    # A wide image (64 x 40) with a red left half, stored with Orientation = 6
+    # ("rotate 90 degrees clockwise to display"): it must load tall (64 rows x 40 columns).
+    pixels = np.zeros((40, 64, 3), dtype=np.uint8)
+    pixels[:, :32] = (255, 0, 0)
+    pixels[:, 32:] = (0, 0, 255)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(pixels).save(tmp_path / "rotated.jpg", exif=exif.tobytes(), quality=95)
+    with Image.open(tmp_path / "rotated.jpg") as check:
+        assert check.size == (64, 40)
+        assert check.getexif().get(0x0112) == 6
+
+    loaded = load_image(tmp_path / "rotated.jpg")
+    assert loaded.shape == (64, 40, 3)
+    # Rotated clockwise, the left (red) half ends up on top.
+    assert loaded[:28, :, 0].mean() > 0.8 and loaded[:28, :, 2].mean() < 0.2
+    assert loaded[36:, :, 2].mean() > 0.8 and loaded[36:, :, 0].mean() < 0.2
+
+
+def test_first_frame_of_an_animated_gif(tmp_path):
+    frames = [Image.new("RGB", (40, 40), colour) for colour in ((255, 0, 0), (0, 0, 255))]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=50)
+    loaded = load_image(tmp_path / "anim.gif")
+    assert loaded[..., 0].mean() > 0.9 and loaded[..., 2].mean() < 0.1
+
+
+# --- resizing ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [(200, 120), (120, 200)])
+@pytest.mark.parametrize("max_size", [64, 96, 300])
+def test_long_side_is_resized_to_max_size(tmp_path, size, max_size):
+    Image.new("RGB", size, (10, 20, 30)).save(tmp_path / "image.png")
+    loaded = load_image(tmp_path / "image.png", max_size)
+    height, width = loaded.shape[:2]
+    assert max(height, width) == max_size
+    assert width / height == pytest.approx(size[0] / size[1], rel=0.03)
+    assert (width > height) == (size[0] > size[1])
+    np.testing.assert_allclose(loaded[height // 2, width // 2], [10 / 255, 20 / 255, 30 / 255], atol=1 / 255)
+
+
+def test_no_max_size_keeps_the_size(tmp_path):
+    Image.new("RGB", (77, 45)).save(tmp_path / "image.png")
+    assert load_image(tmp_path / "image.png").shape == (45, 77, 3)
+    assert load_image(tmp_path / "image.png", None).shape == (45, 77, 3)
+
+
+# --- errors ------------------------------------------------------------------------
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(StyleTransferError, match="nothere.jpg"):
+        load_image(tmp_path / "nothere.jpg")
+
+
+def test_directory(tmp_path):
+    (tmp_path / "folder.jpg").mkdir()
+    with pytest.raises(StyleTransferError):
+        load_image(tmp_path / "folder.jpg")
+
+
+def test_text_file_named_jpg(tmp_path):
+    path = tmp_path / "notes.jpg"
+    path.write_text("this is not a picture\n" * 20)
+    with pytest.raises(StyleTransferError, match="notes.jpg"):
+        load_image(path)
+
+
+def test_empty_file(tmp_path):
+    path = tmp_path / "empty.png"
+    path.write_bytes(b"")
+    with pytest.raises(StyleTransferError):
+        load_image(path)
+
+
+def test_truncated_jpeg(tmp_path):
+    path = tmp_path / "cut.jpg"
+    save_image(random_image(120, 160), path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+    with pytest.raises(StyleTransferError):
+        load_image(path)
+
+
+@pytest.mark.parametrize("size", [(20, 20), (200, 31), (31, 64)])
+def test_image_below_the_minimum_size(tmp_path, size):
+    Image.new("RGB", size).save(tmp_path / "small.png")
+    assert min(size) < ContentModel.MIN_SIZE
+    with pytest.raises(StyleTransferError):
+        load_image(tmp_path / "small.png")
+
+
+def test_resize_that_makes_the_short_side_too_small(tmp_path):
+    Image.new("RGB", (400, 100)).save(tmp_path / "panorama.png")
+    assert load_image(tmp_path / "panorama.png", 256).shape == (64, 256, 3)
+    with pytest.raises(StyleTransferError):
+        load_image(tmp_path / "panorama.png", 64)  # would be 64 x 16
+
+
+def test_minimum_size_is_accepted(tmp_path):
+    Image.new("RGB", (ContentModel.MIN_SIZE, ContentModel.MIN_SIZE)).save(tmp_path / "ok.png")
+    assert load_image(tmp_path / "ok.png").shape == (ContentModel.MIN_SIZE, ContentModel.MIN_SIZE, 3)
+

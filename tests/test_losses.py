@@ -1,0 +1,154 @@
+"""The loss functions against hand-computed values (no network needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import ContentModel
+import StyleModel
+import StyleTransfer
+from ContentModel import StyleTransferError
+
+
+# --- Gram matrix -------------------------------------------------------------------
+
+
+def numpy_gram(features: np.ndarray) -> np.ndarray:
+    """G[b, c, d] = sum over positions of F[c] * F[d], divided by the number of positions."""
+    batch, height, width, channels = features.shape
+    gram = np.zeros((batch, channels, channels), dtype=np.float64)
+    for b in range(batch):
+        for c in range(channels):
+            for d in range(channels):
+                total = 0.0
+                for i in range(height):
+                    for j in range(width):
+                        total += float(features[b, i, j, c]) * float(features[b, i, j, d])
+                gram[b, c, d] = total / (height * width)
+    return gram
+
+
+def test_gram_matrix_matches_numpy_double_loop():
+    rng = np.random.default_rng(1)
+    features = rng.normal(size=(1, 5, 7, 4)).astype(np.float32)  # H != W catches axis mix-ups
+    gram = StyleModel.gram_matrix(tf.constant(features)).numpy()
+    assert gram.shape == (1, 4, 4)
+    np.testing.assert_allclose(gram, numpy_gram(features), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(gram[0], gram[0].T, rtol=1e-6)  # symmetric
+
+
+def test_gram_matrix_is_per_image_and_size_independent():
+    rng = np.random.default_rng(2)
+    features = rng.uniform(size=(2, 3, 4, 3)).astype(np.float32)
+    gram = StyleModel.gram_matrix(features).numpy()
+    assert gram.shape == (2, 3, 3)
+    np.testing.assert_allclose(gram, numpy_gram(features), rtol=1e-5, atol=1e-6)
+    # Tiling the feature map 2x2 keeps the correlations: the normalisation is by positions.
+    tiled = np.tile(features[:1], (1, 2, 2, 1))
+    np.testing.assert_allclose(StyleModel.gram_matrix(tiled).numpy(), gram[:1], rtol=1e-5)
+
+
+def test_gram_matrix_returns_float32_for_half_precision_input():
+    features = tf.ones((1, 2, 2, 3), dtype=tf.float16)
+    gram = StyleModel.gram_matrix(features)
+    assert gram.dtype == tf.float32
+    np.testing.assert_allclose(gram.numpy(), np.ones((1, 3, 3)))
+
+
+# --- content loss ------------------------------------------------------------------
+
+
+def test_content_loss_known_values():
+    zeros = tf.zeros((1, 4, 6, 8))
+    ones = tf.ones((1, 4, 6, 8))
+    assert float(ContentModel.content_loss(zeros, ones)) == pytest.approx(1.0)
+    assert float(ContentModel.content_loss(ones, ones)) == 0.0
+    assert float(ContentModel.content_loss(3.0 * ones, ones)) == pytest.approx(4.0)
+
+
+def test_content_loss_is_the_mean_squared_difference():
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(1, 3, 5, 2)).astype(np.float32)
+    b = rng.normal(size=(1, 3, 5, 2)).astype(np.float32)
+    expected = np.mean((a.astype(np.float64) - b) ** 2)
+    assert float(ContentModel.content_loss(a, b)) == pytest.approx(expected, rel=1e-5)
+
+
+# --- style loss --------------------------------------------------------------------
+
+
+def test_style_loss_weighted_sum_of_mean_squared_gram_differences():
+    grams = [tf.zeros((1, 2, 2)), tf.fill((1, 3, 3), 2.0)]
+    targets = [tf.ones((1, 2, 2)), tf.zeros((1, 3, 3))]
+    # layer 1: mean((0-1)^2) = 1; layer 2: mean((2-0)^2) = 4
+    assert float(StyleModel.style_loss(grams, targets, [0.25, 0.75])) == pytest.approx(0.25 * 1 + 0.75 * 4)
+    assert float(StyleModel.style_loss(grams, targets, [1.0, 0.0])) == pytest.approx(1.0)
+    assert float(StyleModel.style_loss(grams, targets, [0.0, 1.0])) == pytest.approx(4.0)
+    assert float(StyleModel.style_loss(targets, targets, [0.5, 0.5])) == 0.0
+
+
+def test_style_loss_on_random_grams_matches_numpy():
+    rng = np.random.default_rng(4)
+    grams = [rng.normal(size=(1, c, c)).astype(np.float32) for c in (2, 4, 3)]
+    targets = [rng.normal(size=(1, c, c)).astype(np.float32) for c in (2, 4, 3)]
+    weights = [0.2, 0.3, 0.5]
+    expected = sum(w * np.mean((g.astype(np.float64) - t) ** 2) for g, t, w in zip(grams, targets, weights))
+    assert float(StyleModel.style_loss(grams, targets, weights)) == pytest.approx(expected, rel=1e-5)
+
+
+# --- total variation ---------------------------------------------------------------
+
+
+def test_total_variation_is_zero_on_a_constant_image():
+    image = tf.fill((1, 5, 7, 3), 0.37)
+    assert float(StyleTransfer.total_variation_loss(image)) == 0.0
+
+
+def test_total_variation_hand_computed():
+    # One channel, 2 x 3 pixels:
+    #   0 1 3
+    #   2 2 5
+    # vertical differences 2, 1, 2 -> squares 4, 1, 4 -> mean 3
+    # horizontal differences 1, 2, 0, 3 -> squares 1, 4, 0, 9 -> mean 3.5
+    image = tf.constant([[[[0.0], [1.0], [3.0]], [[2.0], [2.0], [5.0]]]])
+    assert tuple(image.shape) == (1, 2, 3, 1)
+    assert float(StyleTransfer.total_variation_loss(image)) == pytest.approx(3.0 + 3.5)
+
+
+def test_total_variation_of_stripes_depends_on_direction_of_change():
+    # Vertical stripes (change along the width only): every horizontal difference is +-1.
+    stripes = np.zeros((1, 4, 4, 1), dtype=np.float32)
+    stripes[:, :, 1::2, :] = 1.0
+    assert float(StyleTransfer.total_variation_loss(stripes)) == pytest.approx(1.0)
+    # A single step down the middle: 1 of 3 row pairs differs -> 1/3 (no horizontal part).
+    step = np.zeros((1, 4, 4, 1), dtype=np.float32)
+    step[:, 2:, :, :] = 1.0
+    assert float(StyleTransfer.total_variation_loss(step)) == pytest.approx(1.0 / 3.0)
+
+
+# --- style layer weights -----------------------------------------------------------
+
+
+def test_normalized_layer_weights_default_is_equal():
+    weights = StyleModel.normalized_layer_weights(["a", "b", "c", "d"])
+    assert weights == pytest.approx([0.25] * 4)
+
+
+def test_normalized_layer_weights_sum_to_one_keeping_ratios():
+    weights = StyleModel.normalized_layer_weights(["a", "b", "c"], [1, 3, 0])
+    assert weights == pytest.approx([0.25, 0.75, 0.0])
+    assert sum(weights) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("weights", [[1.0, 2.0], [1.0, 1.0, 1.0, 1.0]])
+def test_normalized_layer_weights_reject_count_mismatch(weights):
+    with pytest.raises(StyleTransferError, match="3"):
+        StyleModel.normalized_layer_weights(["a", "b", "c"], weights)
+
+
+@pytest.mark.parametrize("weights", [[1.0, -0.5, 1.0], [0.0, 0.0, 0.0]])
+def test_normalized_layer_weights_reject_negative_or_all_zero(weights):
+    with pytest.raises(StyleTransferError):
+        StyleModel.normalized_layer_weights(["a", "b", "c"], weights)

@@ -1,0 +1,205 @@
+"""The shared VGG builder: outputs, truncation, freezing, weights, preprocessing."""
+
+from __future__ import annotations
+
+import socket
+
+import keras
+import numpy as np
+import pytest
+
+import ContentModel
+from ContentModel import StyleTransferError, build_vgg
+
+INPUT_SHAPE = (1, 64, 96, 3)
+LAYERS = ["block1_conv1", "block3_conv1", "block5_conv2"]
+EXPECTED_SHAPES = {
+    "block1_conv1": (1, 64, 96, 64),
+    "block3_conv1": (1, 16, 24, 256),
+    "block5_conv2": (1, 4, 6, 512),
+}
+
+
+@pytest.fixture(scope="module", params=["vgg16", "vgg19"])
+def random_vgg(request):
+    """(model name, extractor) with random weights: for shapes and structure."""
+    return request.param, build_vgg(request.param, LAYERS, weights=None)
+
+
+@pytest.fixture(scope="module")
+def image():
+    return np.random.default_rng(0).uniform(size=INPUT_SHAPE).astype(np.float32)
+
+
+def block_number(layer_name: str) -> int | None:
+    if layer_name.startswith("block"):
+        return int(layer_name.split("_")[0][len("block"):])
+    return None
+
+
+def test_outputs_are_the_requested_layers_with_the_right_shapes(random_vgg, image):
+    _, extractor = random_vgg
+    outputs = extractor(image)
+    assert set(outputs) == set(LAYERS)
+    for name in LAYERS:
+        assert tuple(outputs[name].shape) == EXPECTED_SHAPES[name], name
+        assert np.all(np.isfinite(np.asarray(outputs[name])))
+
+
+def test_any_image_size_is_accepted(random_vgg):
+    _, extractor = random_vgg
+    outputs = extractor(np.zeros((1, 32, 48, 3), np.float32))
+    assert tuple(outputs["block1_conv1"].shape) == (1, 32, 48, 64)
+    assert tuple(outputs["block5_conv2"].shape) == (1, 2, 3, 512)
+
+
+def test_model_is_frozen(random_vgg):
+    _, extractor = random_vgg
+    assert extractor.trainable_weights == []
+    assert len(extractor.non_trainable_weights) > 0
+    assert all(not layer.trainable for layer in extractor.layers if layer.weights)
+
+
+def test_conv_layer_names_differ_between_vgg16_and_vgg19():
+    assert len(ContentModel.conv_layer_names("vgg16")) == 13
+    assert len(ContentModel.conv_layer_names("vgg19")) == 16
+    assert "block5_conv4" in ContentModel.conv_layer_names("vgg19")
+    assert "block5_conv4" not in ContentModel.conv_layer_names("vgg16")
+
+
+@pytest.mark.parametrize("model", ["vgg16", "vgg19"])
+def test_network_is_truncated_after_the_deepest_requested_layer(model):
+    extractor = build_vgg(model, ["block1_conv2", "block2_conv1"], weights=None)
+    names = [layer.name for layer in extractor.layers]
+    assert "block2_conv1" in names and "block1_conv2" in names
+    assert "block2_conv2" not in names
+    assert not [name for name in names if (block_number(name) or 0) >= 3], names
+    outputs = extractor(np.zeros((1, 40, 40, 3), np.float32))
+    assert set(outputs) == {"block1_conv2", "block2_conv1"}
+    assert tuple(outputs["block2_conv1"].shape) == (1, 20, 20, 128)
+
+
+def test_outputs_keep_the_requested_order_and_drop_duplicates():
+    extractor = build_vgg("vgg16", ["block2_conv1", "block1_conv1", "block2_conv1"], weights=None)
+    outputs = extractor(np.zeros((1, 32, 32, 3), np.float32))
+    assert sorted(outputs) == ["block1_conv1", "block2_conv1"]
+    assert tuple(outputs["block1_conv1"].shape) == (1, 32, 32, 64)
+    assert tuple(outputs["block2_conv1"].shape) == (1, 16, 16, 128)
+
+
+@pytest.mark.parametrize("model", ["vgg16", "vgg19"])
+def test_unknown_layer_lists_the_valid_names(model):
+    with pytest.raises(StyleTransferError) as info:
+        build_vgg(model, ["block1_conv1", "block9_conv9"], weights=None)
+    message = str(info.value)
+    assert "block9_conv9" in message
+    for valid in ContentModel.conv_layer_names(model):
+        assert valid in message
+
+
+def test_pooling_layer_is_not_a_valid_feature_layer():
+    with pytest.raises(StyleTransferError):
+        build_vgg("vgg16", ["block1_pool"], weights=None)
+
+
+@pytest.mark.parametrize("model", ["vgg17", "resnet50", ""])
+def test_unknown_model(model):
+    with pytest.raises(StyleTransferError, match="vgg16"):
+        build_vgg(model, ["block1_conv1"], weights=None)
+
+
+# --- weights -----------------------------------------------------------------------
+
+
+def test_vgg16_weights_from_a_file(tmp_path):
+    source = keras.applications.VGG16(include_top=False, weights=None)
+    path = tmp_path / "my_vgg16.weights.h5"  # Keras 3 save_weights/load_weights want this suffix
+    source.save_weights(path)
+    expected = {name: source.get_layer(name).get_weights()[0] for name in ("block1_conv1", "block2_conv2")}
+
+    extractor = build_vgg("vgg16", ["block1_conv1", "block2_conv2"], weights=str(path))
+    for name, kernel in expected.items():
+        np.testing.assert_array_equal(extractor.get_layer(name).get_weights()[0], kernel)
+    # Random initialisations differ, so equality above really means "loaded".
+    other = build_vgg("vgg16", ["block1_conv1"], weights=None)
+    assert not np.array_equal(other.get_layer("block1_conv1").get_weights()[0], expected["block1_conv1"])
+
+
+def test_missing_weights_file(tmp_path):
+    with pytest.raises(StyleTransferError, match="not found"):
+        build_vgg("vgg16", ["block1_conv1"], weights=str(tmp_path / "nothere.h5"))
+
+
+def test_vgg19_weights_file_given_to_vgg16_is_refused(vgg19_weights):
+    with pytest.raises(StyleTransferError) as info:
+        build_vgg("vgg16", ["block1_conv1"], weights=str(vgg19_weights))
+    assert "vgg16" in str(info.value)
+
+
+def test_corrupt_weights_file_is_refused(tmp_path):
+    path = tmp_path / "broken.weights.h5"
+    path.write_bytes(b"this is not an HDF5 file" * 10)
+    with pytest.raises(StyleTransferError):
+        build_vgg("vgg16", ["block1_conv1"], weights=str(path))
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """No network, whatever machine the tests run on: every connection attempt fails."""
+
+    def refuse(*args, **kwargs):
+        raise OSError("network disabled by the test suite")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
+def test_vgg16_imagenet_offline_explains_how_to_get_weights(offline, keras_home):
+    assert not (keras_home / "models" / "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5").exists()
+    with pytest.raises(StyleTransferError) as info:
+        build_vgg("vgg16", ["block1_conv1"], weights="imagenet")
+    message = str(info.value)
+    assert "--weights" in message
+    assert "KERAS_HOME" in message
+
+
+def test_vgg19_imagenet_comes_from_the_keras_cache(vgg19_weights, offline):
+    from_cache = build_vgg("vgg19", ["block1_conv1", "block5_conv4"], weights="imagenet")
+    from_file = build_vgg("vgg19", ["block1_conv1", "block5_conv4"], weights=str(vgg19_weights))
+    for name in ("block1_conv1", "block5_conv4"):
+        np.testing.assert_array_equal(from_cache.get_layer(name).get_weights()[0],
+                                      from_file.get_layer(name).get_weights()[0])
+
+
+def test_preprocessing_is_inside_the_model(vgg19_weights):
+    """build_vgg(image in [0, 1]) == Keras VGG19(preprocess_input(image * 255))."""
+    layers = ["block1_conv1", "block3_conv1", "block4_conv2"]
+    extractor = build_vgg("vgg19", layers, weights=str(vgg19_weights))
+    base = keras.applications.VGG19(include_top=False, weights=str(vgg19_weights),
+                                    input_shape=(None, None, 3))
+    reference = keras.Model(base.input, {name: base.get_layer(name).output for name in layers})
+
+    rng = np.random.default_rng(5)
+    image = rng.uniform(size=(1, 48, 64, 3)).astype(np.float32)
+    ours = extractor(image.copy())
+    theirs = reference(keras.applications.vgg19.preprocess_input(image.copy() * 255.0))
+    for name in layers:
+        ours_np, theirs_np = np.asarray(ours[name]), np.asarray(theirs[name])
+        scale = float(np.abs(theirs_np).max())
+        assert scale > 0
+        np.testing.assert_allclose(ours_np, theirs_np, rtol=1e-3, atol=1e-4 * scale, err_msg=name)
+
+    # And the preprocessing matters: feeding the raw [0, 255] pixels gives other features.
+    raw = np.asarray(reference(image.copy() * 255.0)["block1_conv1"])
+    assert not np.allclose(np.asarray(ours["block1_conv1"]), raw, rtol=1e-2, atol=1e-2)
+
+
+def test_content_and_style_builders_use_the_shared_backbone():
+    import StyleModel
+
+    content = ContentModel.build_content_model("block4_conv2", model="vgg16", weights=None)
+    assert tuple(content(np.zeros((1, 32, 32, 3), np.float32))["block4_conv2"].shape) == (1, 4, 4, 512)
+    style = StyleModel.build_style_model(model="vgg16", weights=None)
+    outputs = style(np.zeros((1, 32, 32, 3), np.float32))
+    assert set(outputs) == set(StyleModel.STYLE_LAYERS)

@@ -1,0 +1,271 @@
+"""The optimization loop: both optimizers, initial images, callback, frames, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import StyleTransfer
+from ContentModel import StyleTransferError
+from StyleTransfer import Progress, initial_image, stylize
+
+ITERATIONS = 4
+LOSS_KEYS = {"content", "style", "tv", "total"}
+
+
+def objective_for(content, style, weights, model="vgg19"):
+    """The objective stylize() minimises with its default settings."""
+    return StyleTransfer.build_objective(
+        content, style, model=model, weights=weights,
+        content_layer=StyleTransfer.CONTENT_LAYER, style_layers=StyleTransfer.STYLE_LAYERS,
+        style_layer_weights=None, content_weight=StyleTransfer.CONTENT_WEIGHT,
+        style_weight=StyleTransfer.STYLE_WEIGHT, tv_weight=StyleTransfer.TV_WEIGHT)
+
+
+def total_loss(objective, image: np.ndarray) -> float:
+    return float(objective(tf.constant(image[None], dtype=tf.float32))["total"])
+
+
+class Recorder:
+    def __init__(self):
+        self.calls: list[Progress] = []
+
+    def __call__(self, progress):
+        self.calls.append(progress)
+
+
+@pytest.fixture(scope="module")
+def real_objective(small_pair, vgg19_weights):
+    content, style = small_pair
+    return objective_for(content, style, str(vgg19_weights))
+
+
+@pytest.fixture(scope="module", params=["adam", "lbfgs"])
+def run(request, small_pair, vgg19_weights):
+    """One short real-weights run per optimizer, shared by the tests below."""
+    content, style = small_pair
+    recorder = Recorder()
+    save_every = 2 if request.param == "adam" else 3
+    result = stylize(content, style, iterations=ITERATIONS, optimizer=request.param, model="vgg19",
+                     weights=str(vgg19_weights), save_every=save_every, callback=recorder)
+    return {"optimizer": request.param, "result": result, "calls": recorder.calls,
+            "save_every": save_every, "content": content}
+
+
+# --- the loss goes down ------------------------------------------------------------
+
+
+def test_loss_goes_down(run, real_objective):
+    history = run["result"].history
+    initial = total_loss(real_objective, run["content"])  # init="content"
+    assert np.isfinite(initial) and initial > 0
+    assert history[-1]["total"] < history[0]["total"], history
+    assert history[-1]["total"] < initial
+    # The returned image really has a lower loss than the starting point.
+    final = total_loss(real_objective, run["result"].image)
+    assert final < 0.9 * initial, (final, initial)
+
+
+def test_result_is_the_best_image_measured(run, real_objective):
+    history = run["result"].history
+    best = min(row["total"] for row in history)
+    assert total_loss(real_objective, run["result"].image) == pytest.approx(best, rel=2e-3)
+
+
+def test_result_image_shape_and_range(run):
+    image = run["result"].image
+    assert image.shape == run["content"].shape
+    assert image.dtype == np.float32
+    assert np.all(np.isfinite(image))
+    assert image.min() >= 0.0 and image.max() <= 1.0
+    assert not np.array_equal(image, run["content"])  # it moved
+    assert run["result"].stopped_early is None
+    assert run["result"].device in ("/CPU:0", "/GPU:0")
+
+
+def test_history_has_one_entry_per_iteration(run):
+    history = run["result"].history
+    assert [row["iteration"] for row in history] == list(range(1, ITERATIONS + 1))
+    for row in history:
+        assert LOSS_KEYS | {"iteration", "seconds"} <= set(row)
+        assert all(np.isfinite(row[key]) for key in LOSS_KEYS)
+        assert row["total"] == pytest.approx(row["content"] + row["style"] + row["tv"], rel=1e-5)
+    seconds = [row["seconds"] for row in history]
+    assert seconds == sorted(seconds)
+
+
+def test_callback_receives_progress_for_iterations_1_to_n(run):
+    calls = run["calls"]
+    assert all(isinstance(call, Progress) for call in calls)
+    assert [call.iteration for call in calls] == list(range(1, ITERATIONS + 1))
+    assert all(call.iterations == ITERATIONS for call in calls)
+    for call, row in zip(calls, run["result"].history):
+        assert set(call.losses) == LOSS_KEYS
+        assert call.losses["total"] == row["total"]
+    elapsed = [call.elapsed for call in calls]
+    assert elapsed == sorted(elapsed) and elapsed[0] >= 0
+
+
+def test_save_every_collects_frames(run):
+    save_every, result, content = run["save_every"], run["result"], run["content"]
+    expected_iterations = [i for i in range(1, ITERATIONS + 1) if i % save_every == 0 or i == ITERATIONS]
+    frame_iterations = [call.iteration for call in run["calls"] if call.frame is not None]
+    assert frame_iterations == expected_iterations
+    # the starting image, then one frame per saved iteration
+    assert len(result.frames) == 1 + len(expected_iterations)
+    np.testing.assert_array_equal(result.frames[0], content)
+    for frame in result.frames:
+        assert frame.shape == content.shape
+        assert frame.min() >= 0.0 and frame.max() <= 1.0
+    with_frame = [call.frame for call in run["calls"] if call.frame is not None]
+    for sent, kept in zip(with_frame, result.frames[1:]):
+        np.testing.assert_array_equal(sent, kept)
+    assert not np.array_equal(result.frames[0], result.frames[-1])
+
+
+def test_save_every_zero_takes_no_frames(small_pair):
+    content, style = small_pair
+    recorder = Recorder()
+    result = stylize(content, style, iterations=2, optimizer="adam", model="vgg16", weights=None,
+                     save_every=0, callback=recorder)
+    assert result.frames == []
+    assert all(call.frame is None for call in recorder.calls)
+    assert [call.iteration for call in recorder.calls] == [1, 2]
+
+
+# --- initial images ----------------------------------------------------------------
+
+
+def test_initial_image_content_is_a_copy(small_pair):
+    content, style = small_pair
+    start = initial_image(content, style, "content", 0)
+    np.testing.assert_array_equal(start, content)
+    assert start is not content and not np.shares_memory(start, content)
+
+
+def test_initial_image_style_is_resized_to_the_content(small_pair):
+    content, style = small_pair
+    assert content.shape != style.shape  # 43x64 vs 40x64: the test means something
+    start = initial_image(content, style, "style", 0)
+    assert start.shape == content.shape
+    assert start.dtype == np.float32
+    assert start.min() >= 0.0 and start.max() <= 1.0
+    # the colours are the painting's, not the photo's
+    assert np.abs(start.mean(axis=(0, 1)) - style.mean(axis=(0, 1))).max() < 0.02
+
+
+def test_initial_image_noise_is_seeded(small_pair):
+    content, style = small_pair
+    first = initial_image(content, style, "noise", 7)
+    again = initial_image(content, style, "noise", 7)
+    other = initial_image(content, style, "noise", 8)
+    assert first.shape == content.shape and first.dtype == np.float32
+    assert first.min() >= 0.0 and first.max() <= 1.0
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+    assert 0.4 < first.mean() < 0.6 and first.std() > 0.2  # uniform noise, not a constant
+
+
+def test_initial_image_unknown_mode(small_pair):
+    with pytest.raises(StyleTransferError, match="init"):
+        initial_image(*small_pair, "zeros", 0)
+
+
+@pytest.mark.parametrize("init", ["content", "style", "noise"])
+def test_stylize_starts_from_the_requested_image(small_pair, init):
+    content, style = small_pair
+    result = stylize(content, style, iterations=1, optimizer="adam", init=init, model="vgg16",
+                     weights=None, save_every=1, seed=3)
+    np.testing.assert_array_equal(result.frames[0], initial_image(content, style, init, 3))
+    assert result.image.shape == content.shape
+
+
+def test_noise_run_is_reproducible_with_the_same_seed(small_pair, vgg19_weights):
+    content, style = small_pair
+    runs = [stylize(content, style, iterations=2, optimizer="adam", init="noise", seed=seed, model="vgg19",
+                    weights=str(vgg19_weights), save_every=0) for seed in (11, 11, 12)]
+    np.testing.assert_array_equal(runs[0].image, runs[1].image)
+    assert [r["total"] for r in runs[0].history] == [r["total"] for r in runs[1].history]
+    assert not np.array_equal(runs[0].image, runs[2].image)
+
+
+# --- stopping early ----------------------------------------------------------------
+
+
+def test_non_finite_loss_stops_the_run_and_keeps_a_finite_image(small_pair):
+    content, style = small_pair
+    # 1e38 * a positive content loss overflows float32 once the image leaves the content photo.
+    result = stylize(content, style, iterations=12, optimizer="adam", model="vgg16", weights=None,
+                     content_weight=1e38, save_every=0)
+    assert result.stopped_early, "a non-finite loss must be reported"
+    assert len(result.history) < 12
+    assert not np.isfinite(result.history[-1]["total"])
+    assert np.all(np.isfinite(result.image))
+    assert result.image.min() >= 0.0 and result.image.max() <= 1.0
+
+
+def test_lbfgs_that_ends_before_its_iterations_says_why(small_pair):
+    """L-BFGS-B can end on its own (here: the start is already optimal, loss 0).
+
+    Then the run did fewer iterations than asked, and StylizeResult.stopped_early
+    ("why the run ended before its iterations, if it did") must say so.
+    """
+    content, style = small_pair
+    result = stylize(content, style, iterations=3, optimizer="lbfgs", model="vgg16", weights=None,
+                     style_weight=0.0, tv_weight=0.0, save_every=0)
+    assert len(result.history) == 3 or result.stopped_early, (
+        f"{len(result.history)} of 3 iterations recorded and stopped_early is {result.stopped_early!r}")
+    np.testing.assert_allclose(result.image, content, atol=1e-6)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_callback_returning_false_stops_the_run(small_pair, optimizer):
+    content, style = small_pair
+    seen = []
+
+    def stop_after_two(progress):
+        seen.append(progress.iteration)
+        return progress.iteration < 2
+
+    result = stylize(content, style, iterations=6, optimizer=optimizer, model="vgg16", weights=None,
+                     save_every=0, callback=stop_after_two)
+    assert seen == [1, 2]
+    assert [row["iteration"] for row in result.history] == [1, 2]
+    assert result.stopped_early
+
+
+# --- invalid arguments -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"iterations": 0}, "iterations"),
+    ({"iterations": -5}, "iterations"),
+    ({"optimizer": "sgd"}, "optimizer"),
+    ({"save_every": -1}, "save-every"),
+    ({"content_weight": -1.0}, "content"),
+    ({"style_weight": -1e-3}, "style"),
+    ({"tv_weight": -1.0}, "tv"),
+    ({"style_weight": float("nan")}, "style"),
+    ({"style_layer_weights": [1, 1, -1, 1, 1]}, "weight"),
+    ({"style_layer_weights": [1, 1]}, "weight"),
+    ({"init": "zeros"}, "init"),
+    ({"device": "tpu"}, "device"),
+    ({"style_layers": ["block9_conv1"]}, "block9_conv1"),
+])
+def test_invalid_arguments_raise_style_transfer_error(small_pair, kwargs, match):
+    content, style = small_pair
+    called = []
+    with pytest.raises(StyleTransferError, match=match):
+        stylize(content, style, **{"iterations": 2, "model": "vgg16", "weights": None,
+                                   "callback": called.append, **kwargs})
+    assert called == []  # refused before any optimization
+
+
+def test_gpu_device_request(small_pair):
+    if tf.config.list_logical_devices("GPU"):
+        assert StyleTransfer.resolve_device("gpu") == "/GPU:0"
+    else:
+        with pytest.raises(StyleTransferError, match="GPU"):
+            StyleTransfer.resolve_device("gpu")
+    assert StyleTransfer.resolve_device("cpu") == "/CPU:0"

@@ -1,0 +1,755 @@
+"""Reliability of the style-transfer command line and of the code under it.
+
+What the product promises, and what this file checks:
+
+* bad input to ``python StyleTransfer.py CONTENT STYLE [flags]`` -> exactly one
+  ``error: ...`` line on stderr, exit status 2, no traceback, nothing written and
+  every input file byte-identical (one table-driven test, a real subprocess per row);
+* odd but valid images load (greyscale, LA, palette, RGBA, CMYK, 16-bit, EXIF
+  rotation, animated GIF) and a path with spaces and non-ASCII characters works
+  end to end;
+* work is never lost: an existing result is not replaced without --overwrite,
+  writes are atomic, Ctrl-C saves the best image with its trace and panel;
+* a non-finite loss stops the run with the best finite image (exit status 1);
+* the seed makes runs reproducible;
+* the image loader, fuzzed with Hypothesis, returns an image or raises
+  StyleTransferError, never anything else.
+
+The subprocess runs use tiny images (long side 64 px), a few iterations and
+``--model vgg19``, whose real ImageNet weights conftest.py puts in a private
+KERAS_HOME. The network is also closed for the subprocesses (a proxy on a port
+nobody listens on), so ``--model vgg16`` with ImageNet weights fails the same
+way on every machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import queue
+import re
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+import ContentModel
+import StyleTransfer
+from ContentModel import MIN_SIZE, StyleTransferError, atomic_write, load_image, save_image
+
+SCRIPT = Path(StyleTransfer.__file__).resolve()
+#: Small, fast runs with the real VGG19 weights (through KERAS_HOME).
+FAST = ["--size", "64", "--iterations", "2", "--model", "vgg19"]
+#: The real VGG19 "notop" weights (the file conftest.py links into KERAS_HOME).
+VGG19_WEIGHTS = SCRIPT.parent.parent / "shared" / "weights" / "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+#: Upper bound for one subprocess: far above a normal run, only there so a hang fails.
+RUN_TIMEOUT_S = 300
+
+#: Lines TensorFlow/absl print on stderr on their own; not ours to count.
+TF_NOISE = re.compile(
+    r"^([IWEF]\d{4} |WARNING: All log messages|To enable the following instructions)"
+)
+
+
+# ---------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------
+
+
+def our_lines(stderr: str) -> list[str]:
+    """stderr without TensorFlow's start-up log lines and blank lines."""
+    return [line for line in stderr.splitlines() if line.strip() and not TF_NOISE.match(line)]
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def tree(root: Path) -> dict:
+    """Every entry under ``root``: relative path -> content hash (or 'dir')."""
+    return {
+        str(p.relative_to(root)): ("dir" if p.is_dir() else sha256(p))
+        for p in sorted(root.rglob("*"))
+    }
+
+
+def files_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if not p.is_dir())
+
+
+def cli_env(subprocess_env: dict) -> dict:
+    env = dict(subprocess_env)
+    for name in ("no_proxy", "NO_PROXY"):
+        env.pop(name, None)
+    # Nothing listens on port 9: any download fails at once, online or not.
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        env[name] = "http://127.0.0.1:9"
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def run_cli(args, cwd: Path, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *map(str, args)], cwd=cwd, env=env, capture_output=True,
+        text=True, encoding="utf-8", errors="replace", timeout=RUN_TIMEOUT_S,
+    )
+
+
+def describe(proc: subprocess.CompletedProcess) -> str:
+    return f"exit {proc.returncode}\n--- stdout ---\n{proc.stdout[-3000:]}\n--- stderr ---\n{proc.stderr[-3000:]}"
+
+
+def png_bytes(array: np.ndarray, **kwargs) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, "PNG", **kwargs)
+    return buffer.getvalue()
+
+
+def jpeg_bytes(array: np.ndarray, **kwargs) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, "JPEG", quality=90, **kwargs)
+    return buffer.getvalue()
+
+
+def noise(height: int, width: int, seed: int = 0) -> np.ndarray:
+    return (np.random.default_rng(seed).random((height, width, 3)) * 255).astype(np.uint8)
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_claiming_size(width: int, height: int) -> bytes:
+    """A small, well-formed PNG whose header claims ``width`` x ``height`` RGB pixels."""
+    return (b"\x89PNG\r\n\x1a\n"
+            + png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + png_chunk(b"IDAT", zlib.compress(b"\x00" * 1024))
+            + png_chunk(b"IEND", b""))
+
+
+@pytest.fixture(scope="module")
+def env(subprocess_env) -> dict:
+    return cli_env(subprocess_env)
+
+
+@pytest.fixture(scope="module")
+def pair_bytes(sample_images) -> tuple[bytes, bytes]:
+    """(content PNG, style JPEG) bytes: the samples shrunk to 64x48."""
+    content = np.asarray(Image.open(sample_images[0]).convert("RGB").resize((64, 48)))
+    style = np.asarray(Image.open(sample_images[1]).convert("RGB").resize((64, 48)))
+    return png_bytes(content), jpeg_bytes(style)
+
+
+# ---------------------------------------------------------------------------
+# Bad input: one table, one subprocess per row
+# ---------------------------------------------------------------------------
+#
+# Each row builds its inputs in a fresh folder (``inputs``: content.png and
+# style.jpg exist there) and returns (argv, fragments the error line must
+# contain). The result goes to out/result.png unless the row sets -o itself.
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def _missing(d, c, s, o):
+    return [d / "missing.jpg", s, *FAST, "-o", o], ["no such file", "missing.jpg"]
+
+
+def _directory(d, c, s, o):
+    (d / "photos").mkdir()
+    return [c, d / "photos", *FAST, "-o", o], ["photos", "folder"]
+
+
+def _empty(d, c, s, o):
+    return [_write(d / "empty.png", b""), s, *FAST, "-o", o], ["empty.png", "empty"]
+
+
+def _text_as_jpg(d, c, s, o):
+    path = _write(d / "notes.jpg", b"shopping list: milk, eggs\n" * 20)
+    return [c, path, *FAST, "-o", o], ["notes.jpg", "cannot read"]
+
+
+def _truncated_jpeg(d, c, s, o):
+    data = jpeg_bytes(noise(64, 64))
+    return [c, _write(d / "cut.jpg", data[: len(data) // 2]), *FAST, "-o", o], ["cut.jpg", "cannot read"]
+
+
+def _truncated_png(d, c, s, o):
+    data = png_bytes(noise(64, 64))
+    return [_write(d / "cut.png", data[: len(data) // 2]), s, *FAST, "-o", o], ["cut.png", "cannot read"]
+
+
+def _svg(d, c, s, o):
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><rect width="64" height="64"/></svg>'
+    return [c, _write(d / "drawing.svg", svg), *FAST, "-o", o], ["drawing.svg", "cannot read"]
+
+
+def _random_tiff(d, c, s, o):
+    data = np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8).tobytes()
+    return [_write(d / "scan.tiff", data), s, *FAST, "-o", o], ["scan.tiff", "cannot read"]
+
+
+def _too_small(d, c, s, o):
+    return [_write(d / "tiny.png", png_bytes(noise(10, 10))), s, *FAST, "-o", o], ["tiny.png", str(MIN_SIZE)]
+
+
+def _bomb_header(d, c, s, o):
+    path = _write(d / "bomb.png", png_claiming_size(100_000, 100_000))
+    return [path, s, *FAST, "-o", o], ["bomb.png", "--max-pixels"]
+
+
+def _max_pixels_flag(d, c, s, o):
+    return [c, s, *FAST, "--max-pixels", "1000", "-o", o], ["--max-pixels"]
+
+
+def _flag(flag, value, *fragments):
+    def build(d, c, s, o):
+        return [c, s, *FAST, flag, value, "-o", o], [*fragments]
+    return build
+
+
+def _o_under_a_file(d, c, s, o):
+    _write(d / "file.txt", b"not a folder\n")
+    return [c, s, *FAST, "-o", d / "file.txt" / "out.png"], ["file.txt"]
+
+
+def _o_is_the_content(d, c, s, o):
+    return [c, s, *FAST, "-o", c, "--overwrite"], ["input"]
+
+
+def _o_bmp(d, c, s, o):
+    return [c, s, *FAST, "-o", o.with_suffix(".bmp")], [".png"]
+
+
+def _o_is_a_folder(d, c, s, o):
+    o.mkdir(parents=True)  # out/result.png is a folder: even --overwrite cannot replace it
+    return [c, s, *FAST, "-o", o, "--overwrite"], ["result.png"]
+
+
+def _vgg16_offline(d, c, s, o):
+    return [c, s, "--size", "64", "--iterations", "2", "--model", "vgg16", "-o", o], \
+        ["--weights", "KERAS_HOME"]
+
+
+def _corrupt_weights(d, c, s, o):
+    path = _write(d / "broken.h5", np.random.default_rng(2).integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    return [c, s, *FAST, "--weights", path, "-o", o], ["broken.h5"]
+
+
+def _weights_of_another_model(d, c, s, o):
+    return [c, s, "--size", "64", "--iterations", "2", "--model", "vgg16", "--weights", VGG19_WEIGHTS,
+            "-o", o], ["vgg16"]
+
+
+BAD_INPUTS = [
+    pytest.param(_missing, id="missing-file"),
+    pytest.param(_directory, id="a-directory"),
+    pytest.param(_empty, id="empty-file"),
+    pytest.param(_text_as_jpg, id="text-named-jpg"),
+    pytest.param(_truncated_jpeg, id="truncated-jpeg"),
+    pytest.param(_truncated_png, id="truncated-png"),
+    pytest.param(_svg, id="svg"),
+    pytest.param(_random_tiff, id="random-bytes-tiff"),
+    pytest.param(_too_small, id="10x10-png"),
+    pytest.param(_bomb_header, id="decompression-bomb-header"),
+    pytest.param(_max_pixels_flag, id="max-pixels-1000"),
+    pytest.param(_flag("--size", "0", "--size"), id="size-0"),
+    pytest.param(_flag("--size", "-5", "--size"), id="size-negative"),
+    pytest.param(_flag("--size", "100000", "--size"), id="size-huge"),
+    pytest.param(_flag("--iterations", "0", "--iterations"), id="iterations-0"),
+    pytest.param(_flag("--style-weight", "-1", "--style-weight"), id="style-weight-negative"),
+    pytest.param(_flag("--content-weight", "nan", "--content-weight"), id="content-weight-nan"),
+    pytest.param(_flag("--model", "foo", "foo", "vgg19"), id="model-foo"),
+    pytest.param(_flag("--content-layer", "nope", "nope", "block5_conv2", "block1_conv1"),
+                 id="content-layer-unknown"),
+    pytest.param(_flag("--style-layers", "block9_conv1", "block9_conv1"), id="style-layer-unknown"),
+    pytest.param(_flag("--style-layer-weights", "1,2", "2", "5"), id="style-layer-weights-count"),
+    pytest.param(_flag("--style-layer-weights", "nan,1,1,1,1", "weight"), id="style-layer-weights-nan"),
+    pytest.param(_flag("--seed", "-1", "seed"), id="seed-negative"),
+    pytest.param(_o_under_a_file, id="output-under-a-file"),
+    pytest.param(_o_is_the_content, id="output-is-the-content"),
+    pytest.param(_o_bmp, id="output-bmp"),
+    pytest.param(_o_is_a_folder, id="output-is-a-folder"),
+    pytest.param(_vgg16_offline, id="vgg16-imagenet-offline"),
+    pytest.param(_corrupt_weights, id="corrupt-weights-file"),
+    pytest.param(_weights_of_another_model, id="vgg19-weights-for-vgg16"),
+]
+
+
+BAD_INPUT_TEST = "test_bad_input_is_one_error_line_exit_2_and_nothing_written"
+#: Rows run side by side: each is mostly TensorFlow's (largely single-threaded) start-up.
+PARALLEL_RUNS = 3
+
+
+def _prepare_bad_input(build, root: Path, pair_bytes) -> dict:
+    inputs = root / "inputs"
+    content = _write(inputs / "content.png", pair_bytes[0])
+    style = _write(inputs / "style.jpg", pair_bytes[1])
+    out = root / "out"
+    out.mkdir()
+    argv, fragments = build(inputs, content, style, out / "result.png")
+    input_files = [Path(a) for a in argv if Path(a).is_file()]
+    return {"root": root, "out": out, "argv": argv, "fragments": fragments, "input_files": input_files,
+            "hashes_before": {p: sha256(p) for p in input_files}, "tree_before": tree(root)}
+
+
+@pytest.fixture(scope="module")
+def bad_input_runs(request, tmp_path_factory, env, pair_bytes, keras_home) -> dict:
+    """Every selected row of BAD_INPUTS, prepared and run PARALLEL_RUNS at a time.
+
+    Returns {row id: case}; each case holds its folder, argv, what existed before
+    and either the finished process or the exception running it raised.
+    """
+    builders = {param.id: param.values[0] for param in BAD_INPUTS}
+    selected = [item.callspec.id for item in request.session.items
+                if getattr(item, "originalname", None) == BAD_INPUT_TEST
+                and Path(item.path) == Path(__file__)]
+    cases = {row: _prepare_bad_input(builders[row], tmp_path_factory.mktemp(row), pair_bytes)
+             for row in selected}
+    cache_before = sorted(os.listdir(keras_home / "models"))
+
+    def execute(case):
+        try:
+            case["proc"] = run_cli(case["argv"], cwd=case["root"], env=env)
+        except Exception as error:  # reported by the row's own test
+            case["error"] = error
+
+    with ThreadPoolExecutor(PARALLEL_RUNS) as pool:
+        list(pool.map(execute, cases.values()))
+    for case in cases.values():
+        case["cache_before"] = cache_before
+    return cases
+
+
+@pytest.mark.parametrize("build", BAD_INPUTS)
+def test_bad_input_is_one_error_line_exit_2_and_nothing_written(build, request, bad_input_runs, keras_home):
+    case = bad_input_runs[request.node.callspec.id]
+    if "error" in case:
+        raise case["error"]
+    proc = case["proc"]
+
+    lines = our_lines(proc.stderr)
+    assert proc.returncode == ContentModel.EXIT_USAGE, describe(proc)
+    assert "Traceback" not in proc.stderr + proc.stdout, describe(proc)
+    assert len(lines) == 1 and lines[0].startswith("error:"), describe(proc)
+    for fragment in case["fragments"]:
+        assert fragment in lines[0], f"{fragment!r} not in {lines[0]!r}"
+    # Nothing written: not in out/, not beside the inputs, not in ./results (the cwd is the row's folder).
+    assert files_in(case["out"]) == [], describe(proc)
+    assert tree(case["root"]) == case["tree_before"]
+    assert {p: sha256(p) for p in case["input_files"]} == case["hashes_before"]
+    assert sorted(os.listdir(keras_home / "models")) == case["cache_before"]  # no half download left
+
+
+# ---------------------------------------------------------------------------
+# Images that must work
+# ---------------------------------------------------------------------------
+
+
+def _save(image: Image.Image, path: Path, **kwargs) -> Path:
+    image.save(path, **kwargs)
+    return path
+
+
+def test_greyscale_loads_as_three_equal_channels(tmp_path):
+    path = _save(Image.fromarray(noise(40, 48)[..., 0]), tmp_path / "grey.png")
+    image = load_image(path)
+    assert image.shape == (40, 48, 3) and image.dtype == np.float32
+    np.testing.assert_array_equal(image[..., 0], image[..., 1])
+    np.testing.assert_array_equal(image[..., 0], image[..., 2])
+
+
+def test_greyscale_with_alpha_is_composited_on_white(tmp_path):
+    la = Image.new("LA", (40, 40), (50, 255))
+    la.putpixel((0, 0), (0, 0))
+    image = load_image(_save(la, tmp_path / "la.png"))
+    np.testing.assert_allclose(image[0, 0], [1, 1, 1])
+    np.testing.assert_allclose(image[5, 5], [50 / 255] * 3, atol=1e-6)
+
+
+def test_palette_with_transparency_is_composited_on_white(tmp_path):
+    palette = Image.new("P", (40, 40), 0)
+    palette.putpalette([255, 0, 0, 0, 255, 0] + [0] * 762)
+    palette.paste(1, (20, 0, 40, 40))
+    path = _save(palette, tmp_path / "palette.png", transparency=0)
+    assert Image.open(path).mode == "P"
+    image = load_image(path)
+    np.testing.assert_allclose(image[0, 0], [1, 1, 1])  # index 0 is transparent
+    np.testing.assert_allclose(image[0, 30], [0, 1, 0])
+
+
+def test_rgba_transparent_pixel_loads_as_white(tmp_path):
+    rgba = Image.new("RGBA", (40, 40), (255, 0, 0, 255))
+    rgba.putpixel((3, 4), (0, 0, 0, 0))  # fully transparent black
+    image = load_image(_save(rgba, tmp_path / "rgba.png"))
+    np.testing.assert_allclose(image[4, 3], [1, 1, 1])
+    np.testing.assert_allclose(image[0, 0], [1, 0, 0])
+
+
+def test_cmyk_jpeg(tmp_path):
+    path = _save(Image.new("CMYK", (48, 40), (0, 255, 255, 0)), tmp_path / "cmyk.jpg")
+    image = load_image(path)
+    assert image.shape == (40, 48, 3)
+    np.testing.assert_allclose(image[20, 20], [1, 0, 0], atol=0.05)  # no cyan, full magenta+yellow: red
+
+
+def test_16_bit_png(tmp_path):
+    values = np.zeros((40, 40), np.uint16)
+    values[:, 20:] = 65535
+    values[:, 10:20] = 32768
+    path = _save(Image.fromarray(values), tmp_path / "sixteen.png")
+    assert Image.open(path).mode.startswith("I")
+    image = load_image(path)
+    np.testing.assert_allclose(image[0, 0], [0, 0, 0])
+    np.testing.assert_allclose(image[0, 15], [0.5] * 3, atol=1 / 255)
+    np.testing.assert_allclose(image[0, 30], [1, 1, 1])
+
+
+def test_exif_rotated_jpeg_is_upright(tmp_path):
+    stored = np.zeros((40, 64, 3), np.uint8)
+    stored[:, :32] = (255, 0, 0)  # left half red, right half blue as stored
+    stored[:, 32:] = (0, 0, 255)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to display
+    path = tmp_path / "rotated.jpg"
+    path.write_bytes(jpeg_bytes(stored, exif=exif.tobytes()))
+    image = load_image(path)
+    assert image.shape == (64, 40, 3)
+    # Turned clockwise, the stored left half is on top.
+    np.testing.assert_allclose(image[5, 20], [1, 0, 0], atol=0.05)
+    np.testing.assert_allclose(image[60, 20], [0, 0, 1], atol=0.05)
+
+
+def test_animated_gif_uses_the_first_frame(tmp_path):
+    frames = [Image.new("RGB", (40, 40), colour) for colour in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
+    path = tmp_path / "anim.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=50, loop=0)
+    assert Image.open(path).n_frames == 3
+    np.testing.assert_allclose(load_image(path)[20, 20], [1, 0, 0])
+
+
+def test_non_ascii_path_with_spaces_end_to_end(tmp_path, env, pair_bytes):
+    """A path with spaces and non-ASCII characters, odd image modes (LA content,
+    animated GIF style), through the command line; then the output is loaded back."""
+    folder = tmp_path / "my pics"
+    folder.mkdir()
+    content = folder / "café ☕.png"
+    Image.open(io.BytesIO(pair_bytes[0])).convert("LA").save(content)
+    style = folder / "stÿle ☕.gif"
+    frame = Image.open(io.BytesIO(pair_bytes[1])).convert("RGB")
+    frame.save(style, save_all=True, append_images=[Image.new("RGB", frame.size, (0, 255, 0))])
+    output = folder / "résultat ☕.png"
+
+    proc = run_cli([content, style, *FAST, "-o", output], cwd=tmp_path, env=env)
+
+    assert proc.returncode == 0, describe(proc)
+    assert "Traceback" not in proc.stderr, describe(proc)
+    assert load_image(output).shape == (48, 64, 3)
+    trace = json.loads(output.with_suffix(".json").read_text(encoding="utf-8"))
+    assert trace["content"] == str(content) and trace["stopped_early"] is None
+    assert Path(f"{output.with_suffix('')}_panel.png").is_file()
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")]  # no temporary files
+
+
+# ---------------------------------------------------------------------------
+# Never lose work
+# ---------------------------------------------------------------------------
+
+
+def test_existing_result_is_kept_without_overwrite_and_replaced_with_it(tmp_path, env, pair_bytes):
+    content = _write(tmp_path / "content.png", pair_bytes[0])
+    style = _write(tmp_path / "style.jpg", pair_bytes[1])
+    output = tmp_path / "out" / "result.png"
+
+    first = run_cli([content, style, *FAST, "-o", output], cwd=tmp_path, env=env)
+    assert first.returncode == 0, describe(first)
+    written = tree(output.parent)
+    assert {"result.png", "result.json", "result_panel.png", "result_losses.png"} <= set(written)
+
+    again = run_cli([content, style, *FAST, "-o", output], cwd=tmp_path, env=env)
+    lines = our_lines(again.stderr)
+    assert again.returncode == ContentModel.EXIT_USAGE, describe(again)
+    assert len(lines) == 1 and lines[0].startswith("error:") and "--overwrite" in lines[0], describe(again)
+    assert tree(output.parent) == written  # every file unchanged
+
+    replaced = run_cli([content, style, *FAST, "--init", "noise", "--seed", "3", "-o", output, "--overwrite"],
+                       cwd=tmp_path, env=env)
+    assert replaced.returncode == 0, describe(replaced)
+    assert sha256(output) != written["result.png"]
+    trace = json.loads(output.with_suffix(".json").read_text())
+    assert trace["settings"]["init"] == "noise" and trace["settings"]["seed"] == 3
+    assert not [p for p in output.parent.iterdir() if p.name.startswith(".")]
+
+
+def _no_temporaries(folder: Path, keep: set) -> None:
+    assert {p.name for p in folder.iterdir()} == keep
+
+
+def test_atomic_write_and_save_image_leave_no_temporary_files(tmp_path):
+    target = tmp_path / "sub" / "file.txt"
+    assert atomic_write(target, lambda tmp: Path(tmp).write_text("hello")) == target
+    assert target.read_text() == "hello"
+    save_image(np.full((40, 40, 3), 0.5, np.float32), tmp_path / "sub" / "image.png")
+    save_image(np.full((40, 40, 3), 0.5, np.float32), tmp_path / "sub" / "image.jpg")
+    _no_temporaries(tmp_path / "sub", {"file.txt", "image.png", "image.jpg"})
+    assert load_image(tmp_path / "sub" / "image.png").shape == (40, 40, 3)
+
+
+@pytest.mark.parametrize("failure", [OSError("disk full"), KeyboardInterrupt()], ids=["oserror", "ctrl-c"])
+def test_failed_write_keeps_the_previous_file(tmp_path, failure):
+    target = tmp_path / "result.png"
+    save_image(np.zeros((40, 40, 3), np.float32), target)
+    before = sha256(target)
+
+    def write(tmp):
+        Path(tmp).write_bytes(b"half a fi")  # partial output, then the failure
+        raise failure
+
+    with pytest.raises(type(failure)):
+        atomic_write(target, write)
+    assert sha256(target) == before
+    _no_temporaries(tmp_path, {"result.png"})
+
+
+def test_failed_save_image_keeps_the_previous_file(tmp_path, monkeypatch):
+    target = tmp_path / "result.jpg"
+    save_image(np.zeros((40, 40, 3), np.float32), target)
+    before = sha256(target)
+
+    def broken_save(self, *args, **kwargs):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", broken_save)
+    with pytest.raises(OSError):
+        save_image(np.ones((40, 40, 3), np.float32), target)
+    assert sha256(target) == before
+    _no_temporaries(tmp_path, {"result.jpg"})
+
+
+def test_ctrl_c_saves_the_best_image_trace_and_panel(tmp_path, env, pair_bytes):
+    content = _write(tmp_path / "content.png", pair_bytes[0])
+    style = _write(tmp_path / "style.jpg", pair_bytes[1])
+    output = tmp_path / "out" / "result.png"
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPT), str(content), str(style), "--size", "64", "--iterations", "500",
+         "--model", "vgg19", "-o", str(output)],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        encoding="utf-8", errors="replace")
+    lines: queue.Queue = queue.Queue()
+    stderr_text: list[str] = []
+
+    def pump():
+        for line in proc.stdout:
+            lines.put(line)
+        lines.put(None)  # end of output
+
+    threading.Thread(target=pump, daemon=True).start()
+    stderr_reader = threading.Thread(target=lambda: stderr_text.append(proc.stderr.read()), daemon=True)
+    stderr_reader.start()
+    seen = []
+    try:
+        while True:  # bounded: every get() has a timeout and the run ends by itself
+            line = lines.get(timeout=RUN_TIMEOUT_S)
+            if line is None:
+                pytest.fail(f"the run ended before any progress line (exit {proc.wait()}):\n"
+                            + "".join(seen))
+            seen.append(line)
+            if "/500" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        status = proc.wait(timeout=RUN_TIMEOUT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    while lines.get(timeout=RUN_TIMEOUT_S) is not None:
+        pass  # stdout fully read
+    stderr_reader.join(timeout=RUN_TIMEOUT_S)
+    report = f"exit {status}\nstdout: {''.join(seen)}\nstderr: {''.join(stderr_text)}"
+
+    assert status == ContentModel.EXIT_INTERRUPTED, report
+    assert "Traceback" not in "".join(stderr_text), report
+    image = load_image(output)
+    assert image.shape == (48, 64, 3)
+    trace = json.loads(output.with_suffix(".json").read_text())
+    assert trace["stopped_early"] == "interrupted"
+    assert trace["history"] and all(np.isfinite(row["total"]) for row in trace["history"])
+    assert trace["history"][-1]["iteration"] < 500
+    assert (output.parent / "result_panel.png").is_file()
+    assert not [p for p in output.parent.iterdir() if p.name.startswith(".")]
+
+
+# ---------------------------------------------------------------------------
+# Non-finite loss
+# ---------------------------------------------------------------------------
+
+
+def poison_total_variation(monkeypatch, after: int, gradient_too: bool = True):
+    """Make the loss NaN from evaluation number ``after + 1`` on (inside tf.function).
+
+    ``gradient_too``: the TV term is multiplied by NaN, so the gradient is NaN as
+    well (what a diverging run gives); otherwise only the loss value is replaced
+    by NaN and the gradient stays finite.
+    """
+    import tensorflow as tf
+
+    real = StyleTransfer.total_variation_loss
+    counter = tf.Variable(0, dtype=tf.int64, trainable=False)
+
+    def poisoned(image):
+        count = counter.assign_add(1)
+        if gradient_too:
+            return real(image) * tf.where(count > after, tf.constant(float("nan")), tf.constant(1.0))
+        return tf.where(count > after, tf.constant(float("nan")), real(image))
+
+    monkeypatch.setattr(StyleTransfer, "total_variation_loss", poisoned)
+    return counter
+
+
+@pytest.mark.parametrize("gradient_too", [False, True], ids=["nan-loss", "nan-loss-and-gradient"])
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_non_finite_loss_stops_with_the_best_finite_image(monkeypatch, small_pair, vgg19_weights, optimizer,
+                                                          gradient_too):
+    content, style = small_pair
+    poison_total_variation(monkeypatch, after=3, gradient_too=gradient_too)
+
+    result = StyleTransfer.stylize(content, style, iterations=20, optimizer=optimizer, model="vgg19",
+                                   save_every=1)
+
+    assert result.stopped_early is not None, f"the run did not report the NaN loss: {result.history}"
+    assert "loss" in result.stopped_early and "nan" in result.stopped_early.lower()
+    totals = [row["total"] for row in result.history]
+    assert not np.isfinite(totals[-1]) and len(totals) < 20
+    assert np.all(np.isfinite(result.image))
+    assert result.image.min() >= 0 and result.image.max() <= 1
+    finite = [(total, row["iteration"]) for total, row in zip(totals, result.history) if np.isfinite(total)]
+    assert finite, "no finite loss was measured before the NaN"
+    best_iteration = min(finite)[1]
+    # frames[0] is the starting image, frames[i] the image measured at iteration i.
+    np.testing.assert_array_equal(result.image, result.frames[best_iteration])
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_loss_non_finite_from_the_start_is_reported(monkeypatch, small_pair, vgg19_weights, optimizer):
+    """NaN at the very first evaluation: the run must still say so, and keep the start image."""
+    content, style = small_pair
+    poison_total_variation(monkeypatch, after=0)
+
+    result = StyleTransfer.stylize(content, style, iterations=5, optimizer=optimizer, model="vgg19")
+
+    assert result.stopped_early is not None and "nan" in result.stopped_early.lower(), (
+        f"stopped_early={result.stopped_early!r}, history={result.history}")
+    np.testing.assert_array_equal(result.image, content)  # init="content": nothing better was seen
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_non_finite_loss_exits_1_and_keeps_the_result(monkeypatch, tmp_path, pair_bytes, capsys,
+                                                      vgg19_weights, optimizer):
+    content = _write(tmp_path / "content.png", pair_bytes[0])
+    style = _write(tmp_path / "style.jpg", pair_bytes[1])
+    output = tmp_path / "out" / "result.png"
+    poison_total_variation(monkeypatch, after=3)
+
+    with pytest.raises(SystemExit) as exit_info:
+        StyleTransfer.main([str(content), str(style), "--size", "64", "--iterations", "20",
+                            "--optimizer", optimizer, "--model", "vgg19", "-o", str(output)])
+
+    captured = capsys.readouterr()
+    assert exit_info.value.code == ContentModel.EXIT_FAILED, captured.out + captured.err
+    lines = our_lines(captured.err)
+    assert any(line.startswith("error:") and "nan" in line for line in lines), lines
+    image = load_image(output)
+    assert np.all((image >= 0) & (image <= 1))
+    trace = json.loads(output.with_suffix(".json").read_text())
+    assert "nan" in trace["stopped_early"]
+
+
+# ---------------------------------------------------------------------------
+# Seed
+# ---------------------------------------------------------------------------
+
+
+def test_same_seed_same_pixels_other_seed_other_pixels(small_pair, vgg19_weights):
+    content, style = small_pair
+    options = dict(iterations=3, init="noise", model="vgg19", save_every=0)
+    first = StyleTransfer.stylize(content, style, seed=7, **options).image
+    second = StyleTransfer.stylize(content, style, seed=7, **options).image
+    other = StyleTransfer.stylize(content, style, seed=8, **options).image
+    np.testing.assert_array_equal(first, second)
+    assert not np.array_equal(first, other)
+
+
+# ---------------------------------------------------------------------------
+# Fuzzing the loader
+# ---------------------------------------------------------------------------
+
+
+def check_loader_on(data: bytes, suffix: str) -> None:
+    """load_image returns a float32 (H, W, 3) image in [0, 1] or raises StyleTransferError."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"fuzz{suffix}"
+        path.write_bytes(data)
+        try:
+            image = load_image(path)
+        except StyleTransferError:
+            return
+        assert image.dtype == np.float32
+        assert image.ndim == 3 and image.shape[2] == 3 and min(image.shape[:2]) >= MIN_SIZE
+        assert np.all((image >= 0) & (image <= 1))
+        assert Path(path).read_bytes() == data  # never modified
+
+
+SUFFIXES = st.sampled_from([".png", ".jpg", ".gif", ".tiff", ".webp", ".bmp", ".bin"])
+VALID = {
+    "png": png_bytes(noise(40, 48, seed=5)),
+    "jpeg": jpeg_bytes(noise(48, 40, seed=6)),
+}
+
+
+@st.composite
+def mutated(draw):
+    """A valid small PNG or JPEG with bytes flipped, cut, inserted or deleted."""
+    data = bytearray(VALID[draw(st.sampled_from(sorted(VALID)))])
+    for _ in range(draw(st.integers(1, 4))):
+        where = draw(st.integers(0, len(data) - 1))
+        action = draw(st.sampled_from(["flip", "truncate", "insert", "delete"]))
+        if action == "flip":
+            data[where] = draw(st.integers(0, 255))
+        elif action == "truncate":
+            del data[max(where, 1):]
+        elif action == "insert":
+            data[where:where] = draw(st.binary(min_size=1, max_size=16))
+        else:
+            del data[where:where + draw(st.integers(1, 16))]
+        if len(data) < 2:
+            break
+    return bytes(data)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.binary(max_size=2048), suffix=SUFFIXES)
+def test_fuzz_loader_random_bytes(data, suffix):
+    check_loader_on(data, suffix)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=mutated(), suffix=SUFFIXES)
+def test_fuzz_loader_mutated_png_and_jpeg(data, suffix):
+    check_loader_on(data, suffix)
