@@ -233,6 +233,21 @@ def resize_long_side(image: Image.Image, max_size: int | None) -> Image.Image:
     return image if size == image.size else image.resize(size, Image.Resampling.LANCZOS)
 
 
+def resize_image(image: np.ndarray, shape) -> np.ndarray:
+    """Resize an (H, W, C) float array to ``shape`` = (height, width), antialiased."""
+    height, width = int(shape[0]), int(shape[1])
+    if tuple(image.shape[:2]) == (height, width):
+        return np.asarray(image, dtype=np.float32)
+    return tf.image.resize(image, (height, width), method="bilinear", antialias=True).numpy()
+
+
+def resize_long(image: np.ndarray, long_side: int) -> np.ndarray:
+    """Resize an (H, W, C) float array so its long side is ``long_side`` pixels."""
+    height, width = image.shape[:2]
+    scale = long_side / max(height, width)
+    return resize_image(image, (max(1, round(height * scale)), max(1, round(width * scale))))
+
+
 def open_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
     """Decode an image file into an upright 8-bit RGB PIL image.
 

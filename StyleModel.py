@@ -46,16 +46,23 @@ STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", 
 FEATURE_MAPS_PER_LAYER = 4
 
 
-def gram_matrix(features: tf.Tensor) -> tf.Tensor:
+def gram_matrix(features: tf.Tensor, mask: tf.Tensor | None = None) -> tf.Tensor:
     """Feature correlations G_ij = sum_k F_ik F_jk / (number of positions).
 
     ``features`` is (batch, height, width, channels); the result is
     (batch, channels, channels). Departure from the paper: dividing by the
     number of positions makes the Gram matrix independent of the image size.
+    With a ``mask`` (batch, height, width, 1) in [0, 1], the features are
+    weighted by it and the count is the mask's area (Gatys et al. 2017, section 4),
+    so an all-white mask gives the plain Gram matrix.
     """
     features = tf.cast(features, tf.float32)  # keep Gram matrices in float32
-    shape = tf.shape(features)
-    positions = tf.cast(shape[1] * shape[2], tf.float32)
+    if mask is None:
+        shape = tf.shape(features)
+        positions = tf.cast(shape[1] * shape[2], tf.float32)
+    else:
+        features = features * mask
+        positions = tf.maximum(tf.reduce_sum(mask, axis=[1, 2, 3]), 1.0)[:, None, None]
     return tf.einsum("bijc,bijd->bcd", features, features) / positions
 
 
