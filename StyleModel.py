@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from ContentModel import (
     DEFAULT_MODEL,
+    DEFAULT_PRECISION,
     MAX_IMAGE_PIXELS,
     DEFAULT_SIZE,
     DEFAULT_WEIGHTS,
@@ -94,9 +95,9 @@ def style_loss(grams, targets, layer_weights) -> tf.Tensor:
 
 
 def build_style_model(layers=STYLE_LAYERS, model: str = DEFAULT_MODEL,
-                      weights: str | None = DEFAULT_WEIGHTS):
+                      weights: str | None = DEFAULT_WEIGHTS, precision: str = DEFAULT_PRECISION):
     """The style extractor: VGG features of ``layers``."""
-    return build_vgg(model, list(layers), weights)
+    return build_vgg(model, list(layers), weights, precision)
 
 
 def style_targets(extractor, image: np.ndarray, layers=STYLE_LAYERS) -> list[tf.Tensor]:
@@ -121,7 +122,7 @@ def plot_style(features: dict, grams: list, layers, title: str):
         axes[0, column].imshow(gram, cmap="magma")
         axes[0, column].set_title(f"{name}\nGram {gram.shape[0]}x{gram.shape[1]}", fontsize=9)
         axes[0, column].axis("off")
-        plot_feature_maps(np.asarray(features[name])[0], name, FEATURE_MAPS_PER_LAYER,
+        plot_feature_maps(np.asarray(features[name], dtype=np.float32)[0], name, FEATURE_MAPS_PER_LAYER,
                           axes=axes[1:, column])
     return figure
 
@@ -134,10 +135,11 @@ def show_style_features(
     weights: str | None = DEFAULT_WEIGHTS,
     size: int = DEFAULT_SIZE,
     max_pixels: int = MAX_IMAGE_PIXELS,
+    precision: str = DEFAULT_PRECISION,
 ):
     """Style features of one image: returns (Gram matrices, figure)."""
     image = load_image(image_path, size, max_pixels)
-    extractor = build_style_model(layers, model, weights)
+    extractor = build_style_model(layers, model, weights, precision)
     features = extractor(image[None])
     grams = [gram_matrix(features[name]) for name in layers]
     figure = plot_style(features, grams, layers, f"{model} style features of {os.path.basename(image_path)}")
@@ -160,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
                                args.overwrite, suffixes=(".png",))
         grams, figure = show_style_features(args.image, layers=args.layers, model=args.model,
                                             weights=weights_argument(args.weights), size=args.size,
-                                            max_pixels=args.max_pixels)
+                                            max_pixels=args.max_pixels, precision=args.precision)
         save_figure(figure, output)
         for name, gram in zip(args.layers, grams):
             print(f"{args.model} {name}: Gram matrix {tuple(gram.shape[1:])}")

@@ -36,10 +36,12 @@ import keras
 from ContentModel import (
     CONTENT_LAYER,
     DEFAULT_MODEL,
+    DEFAULT_PRECISION,
     DEFAULT_WEIGHTS,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     MIN_SIZE,
+    PRECISIONS,
     ArgumentParser,
     StyleTransferError,
     add_image_arguments,
@@ -329,6 +331,64 @@ def level_iterations(iterations, scales: int) -> list[int]:
     return counts
 
 
+# ---------------------------------------------------------------------------
+# Memory: an estimate before the run starts
+# ---------------------------------------------------------------------------
+
+#: VGG's convolutions per block, and the channels of each block.
+VGG_BLOCKS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
+VGG_CHANNELS = (64, 128, 256, 512, 512)
+#: Bytes of one activation value, by --precision.
+ACTIVATION_BYTES = {"float32": 4, "mixed": 2, "bfloat16": 2}
+#: Copies of each conv activation alive during one loss-and-gradient evaluation
+#: (the forward outputs kept for the backward pass, and the backward's buffers).
+#: Calibrated against measured peaks: benchmarks/benchmark.py --sections memory.
+ACTIVATION_COPIES = 3.0
+#: Copies of the image the optimizer keeps: L-BFGS-B holds 2 x LBFGS_HISTORY
+#: correction vectors and a few work vectors in float64; Adam a few float32 ones.
+OPTIMIZER_IMAGE_BYTES = {"lbfgs": (2 * LBFGS_HISTORY + 8) * 8, "adam": 6 * 4}
+#: TensorFlow, the weights and Python, measured at a tiny size.
+BASELINE_BYTES = 1.5 * 2 ** 30
+GIB = 2 ** 30
+
+
+def estimate_memory(shape, *, model: str = DEFAULT_MODEL, optimizer: str = DEFAULT_OPTIMIZER,
+                    precision: str = DEFAULT_PRECISION, layers=(CONTENT_LAYER, *STYLE_LAYERS)) -> int:
+    """Bytes a run at ``shape`` = (height, width) needs, from the sizes of VGG's activations."""
+    height, width = shape
+    deepest = max((int(name[5]), int(name.split("conv")[1])) for name in layers)  # (block, conv)
+    elements = 0
+    for block, (convs, channels) in enumerate(zip(VGG_BLOCKS[model], VGG_CHANNELS), start=1):
+        if block > deepest[0]:
+            break
+        scale = 2 ** (block - 1)  # each pooling halves the size
+        count = convs if block < deepest[0] else deepest[1]
+        elements += count * channels * -(-height // scale) * -(-width // scale)
+    activations = elements * ACTIVATION_BYTES[precision] * ACTIVATION_COPIES
+    return int(BASELINE_BYTES + activations + height * width * 3 * OPTIMIZER_IMAGE_BYTES[optimizer])
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux); None where unknown."""
+    try:
+        with open("/proc/meminfo") as info:
+            for line in info:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def check_memory(needed: int, device_name: str) -> None:
+    """Refuse a CPU run that clearly cannot fit, with the fix."""
+    available = available_memory()
+    if device_name.startswith("/CPU") and available is not None and needed > available:
+        raise StyleTransferError(
+            f"this run needs about {needed / GIB:.1f} GiB of memory but only {available / GIB:.1f} GiB "
+            f"is available; use a smaller --size, --precision mixed, or --optimizer adam")
+
+
 def resolve_device(device: str) -> str:
     """'auto' | 'cpu' | 'gpu' -> a TensorFlow device name."""
     if device not in DEVICES:
@@ -340,7 +400,7 @@ def resolve_device(device: str) -> str:
 
 
 def adam_optimize(objective: Objective, image: np.ndarray, iterations: int, learning_rate: float,
-                  report: Callable[[int, tf.Tensor, dict], bool]) -> None:
+                  report: Callable[[int, tf.Tensor, dict, int], bool]) -> None:
     """Adam on the pixels, clipped to [0, 1] after each step (the TensorFlow tutorial's recipe).
 
     Each step reports the image it measured (a copy that stays on the device)
@@ -362,12 +422,12 @@ def adam_optimize(objective: Objective, image: np.ndarray, iterations: int, lear
 
     for iteration in range(1, iterations + 1):
         measured, terms = step()
-        if not report(iteration, measured, terms):
+        if not report(iteration, measured, terms, iteration):
             break
 
 
 def lbfgs_optimize(objective: Objective, image: np.ndarray, iterations: int,
-                   report: Callable[[int, tf.Tensor, dict], bool]) -> None:
+                   report: Callable[[int, tf.Tensor, dict, int], bool]) -> None:
     """SciPy's L-BFGS-B with the [0, 1] pixel bounds, as Gatys et al. used L-BFGS.
 
     The loss and gradient come from one compiled TensorFlow function; the only
@@ -384,19 +444,19 @@ def lbfgs_optimize(objective: Objective, image: np.ndarray, iterations: int,
             terms = objective(pixels)
         return terms, tape.gradient(terms["total"], pixels)
 
-    last = {}
+    last = {"evaluations": 0}
     iteration = 0
 
     def loss_and_gradient(x):
         pixels = tf.constant(x.reshape(shape), dtype=tf.float32)
         terms, gradient = value_and_gradient(pixels)
-        last.update(terms=terms, pixels=pixels)
+        last.update(terms=terms, pixels=pixels, evaluations=last["evaluations"] + 1)
         return float(terms["total"]), gradient.numpy().ravel().astype(np.float64)
 
     def callback(intermediate_result):
         nonlocal iteration
         iteration += 1
-        if not report(iteration, last["pixels"], last["terms"]):
+        if not report(iteration, last["pixels"], last["terms"], last["evaluations"]):
             raise StopIteration  # SciPy's way to end minimize() from a callback
 
     minimize(
@@ -412,10 +472,11 @@ def check_settings(*, iterations, optimizer: str, init: str, content_weight: flo
                    style_weight: float, tv_weight: float, content_layer: str, style_layers,
                    style_layer_weights, model: str, learning_rate: float, save_every: int,
                    device: str, scales: int = 1, style_scale: float = 1.0,
-                   preserve_colors: str = "none", **_) -> None:
+                   preserve_colors: str = "none", precision: str = DEFAULT_PRECISION, **_) -> None:
     """Raise StyleTransferError for any setting stylize() cannot use, before any work."""
     for name, allowed, value in (("optimizer", OPTIMIZERS, optimizer), ("init", INITS, init),
-                                 ("device", DEVICES, device), ("preserve-colors", COLOR_MODES, preserve_colors)):
+                                 ("device", DEVICES, device), ("preserve-colors", COLOR_MODES, preserve_colors),
+                                 ("precision", PRECISIONS, precision)):
         if value not in allowed:
             raise StyleTransferError(f"unknown {name} {value!r}; choose one of: {', '.join(allowed)}")
     if not 1 <= scales <= MAX_SCALES:
@@ -454,6 +515,7 @@ def stylize(
     preserve_colors: str = "none",
     model: str = DEFAULT_MODEL,
     weights: str | None = DEFAULT_WEIGHTS,
+    precision: str = DEFAULT_PRECISION,
     learning_rate: float = ADAM_LEARNING_RATE,
     seed: int = DEFAULT_SEED,
     save_every: int = DEFAULT_SAVE_EVERY,
@@ -484,7 +546,7 @@ def stylize(
                    style_weight=style_weight, tv_weight=tv_weight, content_layer=content_layer,
                    style_layers=style_layers, style_layer_weights=style_layer_weights, model=model,
                    learning_rate=learning_rate, save_every=save_every, device=device, scales=scales,
-                   style_scale=style_scale, preserve_colors=preserve_colors)
+                   style_scale=style_scale, preserve_colors=preserve_colors, precision=precision)
     normalized_blend_weights(len(styles), style_blend_weights)
     if style_masks is not None and len(style_masks) != len(styles):
         raise StyleTransferError(f"{len(style_masks)} style masks given for {len(styles)} style images")
@@ -514,7 +576,7 @@ def stylize(
     start = time.perf_counter()
 
     with tf.device(device_name):
-        extractor = build_vgg(model, [content_layer, *style_layers], weights)
+        extractor = build_vgg(model, [content_layer, *style_layers], weights, precision)
         image = None
         for level, (long_side, count) in enumerate(zip(level_sizes(max(height, width), scales), counts)):
             level_content = resize_long(content, long_side)
@@ -536,12 +598,13 @@ def stylize(
                 result.frames.append(present(start_image))
             best = {"total": np.inf, "pixels": start_image[None]}
 
-            def report(iteration: int, pixels: tf.Tensor, terms: dict) -> bool:
+            def report(iteration: int, pixels: tf.Tensor, terms: dict, evaluations: int) -> bool:
                 losses = {name: float(terms[name]) for name in LOSS_TERMS}
                 elapsed = time.perf_counter() - start
                 step = done + iteration
                 result.history.append({"iteration": step, "level": level, "height": level_shape[0],
-                                       "width": level_shape[1], **losses, "seconds": round(elapsed, 4)})
+                                       "width": level_shape[1], "evaluations": evaluations, **losses,
+                                       "seconds": round(elapsed, 4)})
                 if not np.isfinite(losses["total"]):
                     result.stopped_early = f"the loss became {losses['total']} at iteration {step}"
                     return False
@@ -773,7 +836,7 @@ def settings_from_args(args: argparse.Namespace) -> dict:
         "style_layers": args.style_layers, "style_layer_weights": args.style_layer_weights,
         "style_blend_weights": args.style_blend_weights, "style_masks": args.style_masks,
         "style_scale": args.style_scale, "preserve_colors": args.preserve_colors,
-        "model": args.model, "weights": weights_argument(args.weights),
+        "model": args.model, "weights": weights_argument(args.weights), "precision": args.precision,
         "learning_rate": args.learning_rate, "seed": args.seed, "save_every": args.save_every,
         "device": args.device,
     }
@@ -805,8 +868,13 @@ def run(args: argparse.Namespace) -> int:
         [load_mask(path, content.shape[:2], args.max_pixels) for path in args.style_masks]
     height, width = content.shape[:2]
     counts = level_iterations(args.iterations, args.scales)
-    print(f"StyleTransfer: {args.model} on {resolve_device(args.device)}, {args.optimizer}, "
-          f"{width}x{height} px, {args.scales} scale(s), {sum(counts)} iterations -> {output}", flush=True)
+    device = resolve_device(args.device)
+    needed = estimate_memory((height, width), model=args.model, optimizer=args.optimizer,
+                             precision=args.precision, layers=[args.content_layer, *args.style_layers])
+    check_memory(needed, device)
+    print(f"StyleTransfer: {args.model} on {device}, {args.optimizer}, {args.precision}, "
+          f"{width}x{height} px, {args.scales} scale(s), {sum(counts)} iterations, "
+          f"about {needed / GIB:.1f} GiB -> {output}", flush=True)
 
     result = stylize(content, styles, **{**settings, "style_masks": masks},
                      callback=ProgressBar(sum(counts), output if args.save_every else None))
