@@ -234,9 +234,10 @@ def content_loss(features: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
 def to_rgb(image: Image.Image) -> Image.Image:
     """Any PIL mode -> 8-bit RGB; transparency is composited onto white."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        # 16-bit and float greyscale: scale to 8 bits from the pixels' real range.
+        # 16-bit, 32-bit and float greyscale: scale to 8 bits from the range the values use
+        # (0..65535, 0..255, or 0..1 for float images).
         values = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if values.max() > 255 else 255.0
+        top = 65535.0 if values.max() > 255 else 255.0 if values.max() > 1 else 1.0
         image = Image.fromarray(np.clip(values / top * 255.0, 0, 255).astype(np.uint8))
     if image.mode == "P" or image.mode == "PA":
         image = image.convert("RGBA")
@@ -290,8 +291,8 @@ def open_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> I
             width, height = image.size  # read from the header, before decoding
             if width * height > max_pixels:
                 raise StyleTransferError(
-                    f"{path} is {width}x{height} = {width * height / 1e6:.0f} megapixels, above the "
-                    f"limit of {max_pixels / 1e6:.0f} megapixels; raise it with --max-pixels if you trust the file"
+                    f"{path} is {width}x{height} = {width * height:,} pixels, above the limit of "
+                    f"{max_pixels:,}; raise it with --max-pixels if you trust the file"
                 )
             image.seek(0)  # animated images: the first frame
             return to_rgb(ImageOps.exif_transpose(image))
@@ -488,6 +489,9 @@ def choose_output(
         while not overwrite and any(p.exists() for p in siblings(path)):
             number += 1
             path = RESULTS_DIR / f"{default_stem}_{number}.png"
+    folders = [p for p in siblings(path) if p.is_dir()]
+    if folders:
+        raise StyleTransferError(f"{folders[0]} is a folder; -o needs a file name")
     written = [p.resolve() for p in siblings(path)]
     for source in inputs:
         if Path(source).resolve() in written:
@@ -516,9 +520,12 @@ def add_image_arguments(parser: argparse.ArgumentParser, size: int):
     return group
 
 
-def check_size(size: int) -> None:
-    if not MIN_SIZE <= size <= MAX_SIZE:
-        raise StyleTransferError(f"--size must be between {MIN_SIZE} and {MAX_SIZE} pixels (got {size})")
+def check_image_arguments(args: argparse.Namespace) -> None:
+    """The --size and --max-pixels flags (from add_image_arguments) are usable."""
+    if not MIN_SIZE <= args.size <= MAX_SIZE:
+        raise StyleTransferError(f"--size must be between {MIN_SIZE} and {MAX_SIZE} pixels (got {args.size})")
+    if args.max_pixels <= 0:
+        raise StyleTransferError(f"--max-pixels must be positive (got {args.max_pixels})")
 
 
 def run_cli(main_function) -> None:
@@ -572,7 +579,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     def run():
-        check_size(args.size)
+        check_image_arguments(args)
         output = choose_output(f"{Path(args.image).stem}_content_features", args.output, [args.image],
                                args.overwrite, suffixes=(".png",))
         features, figure = show_content_features(

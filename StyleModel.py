@@ -14,6 +14,7 @@ feature maps::
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from ContentModel import (
     add_model_arguments,
     add_output_arguments,
     build_vgg,
-    check_size,
+    check_image_arguments,
     choose_output,
     load_image,
     plot_feature_maps,
@@ -67,19 +68,19 @@ def gram_matrix(features: tf.Tensor, mask: tf.Tensor | None = None) -> tf.Tensor
     return tf.einsum("bijc,bijd->bcd", features, features) / positions
 
 
+def normalized_weights(weights, count: int, what: str) -> list[float]:
+    """``count`` non-negative weights scaled to sum to 1 (equal when ``weights`` is None)."""
+    weights = [1.0] * count if weights is None else [float(w) for w in weights]
+    if len(weights) != count:
+        raise StyleTransferError(f"{len(weights)} {what} weights given for {count} {what}s")
+    if any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
+        raise StyleTransferError(f"{what} weights must be finite, non-negative and not all zero")
+    return [w / sum(weights) for w in weights]
+
+
 def normalized_layer_weights(layers, weights=None) -> list[float]:
     """Per-layer style weights summing to 1 (equal by default, as in the paper)."""
-    if weights is None:
-        weights = [1.0] * len(layers)
-    weights = [float(w) for w in weights]
-    if len(weights) != len(layers):
-        raise StyleTransferError(
-            f"{len(weights)} style layer weights given for {len(layers)} style layers"
-        )
-    if any(w < 0 for w in weights) or sum(weights) <= 0:
-        raise StyleTransferError("style layer weights must be non-negative and not all zero")
-    total = sum(weights)
-    return [w / total for w in weights]
+    return normalized_weights(weights, len(layers), "style layer")
 
 
 def style_loss(grams, targets, layer_weights) -> tf.Tensor:
@@ -157,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     def run():
-        check_size(args.size)
+        check_image_arguments(args)
         output = choose_output(f"{Path(args.image).stem}_style_features", args.output, [args.image],
                                args.overwrite, suffixes=(".png",))
         grams, figure = show_style_features(args.image, layers=args.layers, model=args.model,

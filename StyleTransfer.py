@@ -50,7 +50,7 @@ from ContentModel import (
     atomic_write,
     build_vgg,
     check_layers,
-    check_size,
+    check_image_arguments,
     choose_output,
     content_loss,
     load_image,
@@ -62,7 +62,7 @@ from ContentModel import (
     to_pil,
     weights_argument,
 )
-from StyleModel import STYLE_LAYERS, gram_matrix, normalized_layer_weights, style_loss
+from StyleModel import STYLE_LAYERS, gram_matrix, normalized_layer_weights, normalized_weights, style_loss
 
 # ---------------------------------------------------------------------------
 # Defaults (chosen by measurement on a 2-core CPU: see the README)
@@ -80,6 +80,7 @@ CONTENT_WEIGHT = 1e4
 STYLE_WEIGHT = 1e-2
 TV_WEIGHT = 1e8
 DEFAULT_SEED = 0
+MAX_SEED = 2 ** 32 - 1  # the seeds NumPy and TensorFlow accept
 DEFAULT_SAVE_EVERY = 10
 DEFAULT_SCALES = 1
 #: Long side of the first level of a multi-scale run (Gatys et al. 2017 start near 256).
@@ -206,12 +207,7 @@ def build_objective(
 
 def normalized_blend_weights(count: int, weights=None) -> list[float]:
     """One weight per style image, summing to 1 (equal by default)."""
-    weights = [1.0] * count if weights is None else [float(w) for w in weights]
-    if len(weights) != count:
-        raise StyleTransferError(f"{len(weights)} style blend weights given for {count} style images")
-    if any(not np.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
-        raise StyleTransferError("style blend weights must be non-negative and not all zero")
-    return [w / sum(weights) for w in weights]
+    return normalized_weights(weights, count, "style blend")
 
 
 # ---------------------------------------------------------------------------
@@ -399,6 +395,10 @@ def resolve_device(device: str) -> str:
     return "/GPU:0" if has_gpu and device != "cpu" else "/CPU:0"
 
 
+class NonFiniteLoss(Exception):
+    """Raised inside L-BFGS when the loss or its gradient stops being finite."""
+
+
 def adam_optimize(objective: Objective, image: np.ndarray, iterations: int, learning_rate: float,
                   report: Callable[[int, tf.Tensor, dict, int], bool]) -> None:
     """Adam on the pixels, clipped to [0, 1] after each step (the TensorFlow tutorial's recipe).
@@ -451,7 +451,12 @@ def lbfgs_optimize(objective: Objective, image: np.ndarray, iterations: int,
         pixels = tf.constant(x.reshape(shape), dtype=tf.float32)
         terms, gradient = value_and_gradient(pixels)
         last.update(terms=terms, pixels=pixels, evaluations=last["evaluations"] + 1)
-        return float(terms["total"]), gradient.numpy().ravel().astype(np.float64)
+        value, gradient = float(terms["total"]), gradient.numpy().ravel().astype(np.float64)
+        if not (np.isfinite(value) and np.isfinite(gradient).all()):
+            # SciPy would end quietly on a NaN; report it so the run stops with a message.
+            report(iteration + 1, pixels, {**terms, "total": float("nan")}, last["evaluations"])
+            raise NonFiniteLoss
+        return value, gradient
 
     def callback(intermediate_result):
         nonlocal iteration
@@ -459,20 +464,24 @@ def lbfgs_optimize(objective: Objective, image: np.ndarray, iterations: int,
         if not report(iteration, last["pixels"], last["terms"], last["evaluations"]):
             raise StopIteration  # SciPy's way to end minimize() from a callback
 
-    minimize(
-        loss_and_gradient, image.ravel().astype(np.float64), jac=True, method="L-BFGS-B",
-        bounds=[(PIXEL_MIN, PIXEL_MAX)], callback=callback,
-        # ftol/gtol 0: run the iterations asked for rather than stop at SciPy's tolerances.
-        options={"maxiter": iterations, "maxfun": iterations * 2, "maxcor": LBFGS_HISTORY,
-                 "ftol": 0.0, "gtol": 0.0},
-    )
+    try:
+        minimize(
+            loss_and_gradient, image.ravel().astype(np.float64), jac=True, method="L-BFGS-B",
+            bounds=[(PIXEL_MIN, PIXEL_MAX)], callback=callback,
+            # ftol/gtol 0: run the iterations asked for rather than stop at SciPy's tolerances.
+            options={"maxiter": iterations, "maxfun": iterations * 2, "maxcor": LBFGS_HISTORY,
+                     "ftol": 0.0, "gtol": 0.0},
+        )
+    except NonFiniteLoss:
+        pass  # already reported: the run stops with the best finite image
 
 
 def check_settings(*, iterations, optimizer: str, init: str, content_weight: float,
                    style_weight: float, tv_weight: float, content_layer: str, style_layers,
                    style_layer_weights, model: str, learning_rate: float, save_every: int,
                    device: str, scales: int = 1, style_scale: float = 1.0,
-                   preserve_colors: str = "none", precision: str = DEFAULT_PRECISION, **_) -> None:
+                   preserve_colors: str = "none", precision: str = DEFAULT_PRECISION,
+                   seed: int = DEFAULT_SEED, **_) -> None:
     """Raise StyleTransferError for any setting stylize() cannot use, before any work."""
     for name, allowed, value in (("optimizer", OPTIMIZERS, optimizer), ("init", INITS, init),
                                  ("device", DEVICES, device), ("preserve-colors", COLOR_MODES, preserve_colors),
@@ -484,6 +493,8 @@ def check_settings(*, iterations, optimizer: str, init: str, content_weight: flo
     level_iterations(iterations, scales)
     if save_every < 0:
         raise StyleTransferError(f"--save-every must be >= 0 (got {save_every})")
+    if not 0 <= seed <= MAX_SEED:
+        raise StyleTransferError(f"--seed must be between 0 and {MAX_SEED} (got {seed})")
     for name, value in (("content-weight", content_weight), ("style-weight", style_weight),
                         ("tv-weight", tv_weight), ("learning-rate", learning_rate)):
         if not np.isfinite(value) or value < 0:
@@ -546,7 +557,8 @@ def stylize(
                    style_weight=style_weight, tv_weight=tv_weight, content_layer=content_layer,
                    style_layers=style_layers, style_layer_weights=style_layer_weights, model=model,
                    learning_rate=learning_rate, save_every=save_every, device=device, scales=scales,
-                   style_scale=style_scale, preserve_colors=preserve_colors, precision=precision)
+                   style_scale=style_scale, preserve_colors=preserve_colors, precision=precision,
+                   seed=seed)
     normalized_blend_weights(len(styles), style_blend_weights)
     if style_masks is not None and len(style_masks) != len(styles):
         raise StyleTransferError(f"{len(style_masks)} style masks given for {len(styles)} style images")
@@ -816,6 +828,17 @@ class ProgressBar:
             save_image(progress.frame, self.frame_path)
 
 
+def json_safe(value):
+    """``value`` with NaN and infinities as null: strict JSON has no NaN."""
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return value
+
+
 def write_outputs(paths: dict, content, styles, result: StylizeResult, trace: dict, gif: bool) -> None:
     """The result image, panel, loss curve, JSON trace and (optionally) GIF."""
     save_image(result.image, paths["image"])
@@ -824,7 +847,8 @@ def write_outputs(paths: dict, content, styles, result: StylizeResult, trace: di
     save_figure(plot_losses(result.history, title), paths["losses"])
     if gif and result.frames:
         save_gif(result.frames, paths["gif"])
-    atomic_write(paths["trace"], lambda tmp: Path(tmp).write_text(json.dumps(trace, indent=1)))
+    text = json.dumps(json_safe(trace), indent=1, allow_nan=False)
+    atomic_write(paths["trace"], lambda tmp: Path(tmp).write_text(text))
 
 
 def settings_from_args(args: argparse.Namespace) -> dict:
@@ -850,7 +874,7 @@ def load_mask(path: str, shape, max_pixels: int) -> np.ndarray:
 
 def run(args: argparse.Namespace) -> int:
     """Check the inputs, stylize, write every output. Returns the exit status."""
-    check_size(args.size)
+    check_image_arguments(args)
     settings = settings_from_args(args)
     check_settings(**settings)
     content_path, style_paths = Path(args.content), [Path(p) for p in args.styles]
