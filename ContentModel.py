@@ -59,6 +59,11 @@ VGG_MODELS = {
 DEFAULT_MODEL = "vgg16"
 DEFAULT_WEIGHTS = "imagenet"
 
+#: --precision -> Keras dtype policy of the VGG layers. 'mixed' keeps float32
+#: weights and computes in bfloat16; 'bfloat16' stores the weights in it too.
+PRECISIONS = {"float32": "float32", "mixed": "mixed_bfloat16", "bfloat16": "bfloat16"}
+DEFAULT_PRECISION = "float32"
+
 #: The content layer. Gatys et al. use conv4_2; the design card asks for the
 #: last conv block, which keeps the layout but lets the style redraw details.
 CONTENT_LAYER = "block5_conv2"
@@ -126,9 +131,22 @@ def _vgg_entry(model: str):
     return VGG_MODELS[model]
 
 
-def _load_backbone(model: str, weights: str | None) -> keras.Model:
-    """The Keras VGG convolutional base with ``weights`` ("imagenet", a path or None)."""
+def _load_backbone(model: str, weights: str | None, precision: str = DEFAULT_PRECISION) -> keras.Model:
+    """The Keras VGG convolutional base with ``weights`` ("imagenet", a path or None),
+    its layers computing in ``precision``."""
     application, _, file_name = _vgg_entry(model)
+    if precision not in PRECISIONS:
+        raise StyleTransferError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
+    # Keras gives new layers the global dtype policy: set it while the backbone is made.
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(PRECISIONS[precision])
+    try:
+        return _application_with_weights(application, model, file_name, weights)
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _application_with_weights(application, model: str, file_name: str, weights: str | None) -> keras.Model:
     if weights not in (None, "imagenet"):
         path = Path(weights)
         if not path.is_file():
@@ -154,6 +172,7 @@ def build_vgg(
     model: str = DEFAULT_MODEL,
     layers: list[str] | tuple[str, ...] = (CONTENT_LAYER,),
     weights: str | None = DEFAULT_WEIGHTS,
+    precision: str = DEFAULT_PRECISION,
 ) -> keras.Model:
     """A frozen VGG feature extractor: RGB image in [0, 1] -> {layer name: features}.
 
@@ -161,14 +180,17 @@ def build_vgg(
     preprocessing (scale to [0, 255], RGB->BGR, subtract the mean pixel) is its
     first layer, so callers never see VGG's pixel convention. The network is cut
     after the deepest requested layer: later blocks are never computed.
+    ``precision`` 'mixed' or 'bfloat16' runs the convolutions in bfloat16
+    (preprocessing stays in float32; the outputs are bfloat16).
     """
     layers = list(dict.fromkeys(layers))  # unique, order kept
     check_layers(model, layers)
 
-    base = _load_backbone(model, weights)
+    base = _load_backbone(model, weights, precision)
     preprocess = VGG_MODELS[model][1]
     image = keras.Input(shape=(None, None, 3), name="image")
-    x = keras.layers.Lambda(lambda rgb: preprocess(rgb * PIXEL_SCALE), name="vgg_preprocess")(image)
+    x = keras.layers.Lambda(lambda rgb: preprocess(rgb * PIXEL_SCALE), name="vgg_preprocess",
+                            dtype="float32")(image)
     outputs = {}
     for layer in base.layers[1:]:  # layers[0] is the backbone's own input
         x = layer(x)
@@ -188,10 +210,11 @@ def build_vgg(
 
 
 def build_content_model(
-    layer: str = CONTENT_LAYER, model: str = DEFAULT_MODEL, weights: str | None = DEFAULT_WEIGHTS
+    layer: str = CONTENT_LAYER, model: str = DEFAULT_MODEL, weights: str | None = DEFAULT_WEIGHTS,
+    precision: str = DEFAULT_PRECISION,
 ) -> keras.Model:
     """The content extractor: one layer of VGG (the last conv block by default)."""
-    return build_vgg(model, [layer], weights)
+    return build_vgg(model, [layer], weights, precision)
 
 
 def content_loss(features: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
@@ -211,9 +234,10 @@ def content_loss(features: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
 def to_rgb(image: Image.Image) -> Image.Image:
     """Any PIL mode -> 8-bit RGB; transparency is composited onto white."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        # 16-bit and float greyscale: scale to 8 bits from the pixels' real range.
+        # 16-bit, 32-bit and float greyscale: scale to 8 bits from the range the values use
+        # (0..65535, 0..255, or 0..1 for float images).
         values = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if values.max() > 255 else 255.0
+        top = 65535.0 if values.max() > 255 else 255.0 if values.max() > 1 else 1.0
         image = Image.fromarray(np.clip(values / top * 255.0, 0, 255).astype(np.uint8))
     if image.mode == "P" or image.mode == "PA":
         image = image.convert("RGBA")
@@ -231,6 +255,21 @@ def resize_long_side(image: Image.Image, max_size: int | None) -> Image.Image:
     scale = max_size / max(image.size)
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
     return image if size == image.size else image.resize(size, Image.Resampling.LANCZOS)
+
+
+def resize_image(image: np.ndarray, shape) -> np.ndarray:
+    """Resize an (H, W, C) float array to ``shape`` = (height, width), antialiased."""
+    height, width = int(shape[0]), int(shape[1])
+    if tuple(image.shape[:2]) == (height, width):
+        return np.asarray(image, dtype=np.float32)
+    return tf.image.resize(image, (height, width), method="bilinear", antialias=True).numpy()
+
+
+def resize_long(image: np.ndarray, long_side: int) -> np.ndarray:
+    """Resize an (H, W, C) float array so its long side is ``long_side`` pixels."""
+    height, width = image.shape[:2]
+    scale = long_side / max(height, width)
+    return resize_image(image, (max(1, round(height * scale)), max(1, round(width * scale))))
 
 
 def open_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
@@ -252,8 +291,8 @@ def open_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> I
             width, height = image.size  # read from the header, before decoding
             if width * height > max_pixels:
                 raise StyleTransferError(
-                    f"{path} is {width}x{height} = {width * height / 1e6:.0f} megapixels, above the "
-                    f"limit of {max_pixels / 1e6:.0f} megapixels; raise it with --max-pixels if you trust the file"
+                    f"{path} is {width}x{height} = {width * height:,} pixels, above the limit of "
+                    f"{max_pixels:,}; raise it with --max-pixels if you trust the file"
                 )
             image.seek(0)  # animated images: the first frame
             return to_rgb(ImageOps.exif_transpose(image))
@@ -397,6 +436,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--weights", default=DEFAULT_WEIGHTS,
                        help="'imagenet' (Keras cache or download), a local .h5 file, "
                             "or 'none' for random weights")
+    group.add_argument("--precision", choices=sorted(PRECISIONS), default=DEFAULT_PRECISION,
+                       help="arithmetic of the VGG convolutions (Gram matrices and losses stay float32)")
 
 
 def weights_argument(value: str) -> str | None:
@@ -448,6 +489,9 @@ def choose_output(
         while not overwrite and any(p.exists() for p in siblings(path)):
             number += 1
             path = RESULTS_DIR / f"{default_stem}_{number}.png"
+    folders = [p for p in siblings(path) if p.is_dir()]
+    if folders:
+        raise StyleTransferError(f"{folders[0]} is a folder; -o needs a file name")
     written = [p.resolve() for p in siblings(path)]
     for source in inputs:
         if Path(source).resolve() in written:
@@ -476,9 +520,12 @@ def add_image_arguments(parser: argparse.ArgumentParser, size: int):
     return group
 
 
-def check_size(size: int) -> None:
-    if not MIN_SIZE <= size <= MAX_SIZE:
-        raise StyleTransferError(f"--size must be between {MIN_SIZE} and {MAX_SIZE} pixels (got {size})")
+def check_image_arguments(args: argparse.Namespace) -> None:
+    """The --size and --max-pixels flags (from add_image_arguments) are usable."""
+    if not MIN_SIZE <= args.size <= MAX_SIZE:
+        raise StyleTransferError(f"--size must be between {MIN_SIZE} and {MAX_SIZE} pixels (got {args.size})")
+    if args.max_pixels <= 0:
+        raise StyleTransferError(f"--max-pixels must be positive (got {args.max_pixels})")
 
 
 def run_cli(main_function) -> None:
@@ -510,11 +557,12 @@ def show_content_features(
     size: int = DEFAULT_SIZE,
     count: int = FEATURE_MAPS_SHOWN,
     max_pixels: int = MAX_IMAGE_PIXELS,
+    precision: str = DEFAULT_PRECISION,
 ):
     """Features of ``layer`` for one image: returns (features array, figure)."""
     image = load_image(image_path, size, max_pixels)
-    extractor = build_content_model(layer, model, weights)
-    features = extractor(image[None])[layer][0].numpy()
+    extractor = build_content_model(layer, model, weights, precision)
+    features = np.asarray(extractor(image[None])[layer][0], dtype=np.float32)
     title = f"{model} {layer}: {features.shape[0]}x{features.shape[1]}x{features.shape[2]}"
     return features, plot_feature_maps(features, title, count)
 
@@ -531,12 +579,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     def run():
-        check_size(args.size)
+        check_image_arguments(args)
         output = choose_output(f"{Path(args.image).stem}_content_features", args.output, [args.image],
                                args.overwrite, suffixes=(".png",))
         features, figure = show_content_features(
             args.image, layer=args.layer, model=args.model, weights=weights_argument(args.weights),
-            size=args.size, count=args.count, max_pixels=args.max_pixels,
+            size=args.size, count=args.count, max_pixels=args.max_pixels, precision=args.precision,
         )
         save_figure(figure, output)
         print(f"{args.model} {args.layer}: features {features.shape} -> {output}")

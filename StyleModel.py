@@ -14,6 +14,7 @@ feature maps::
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import tensorflow as tf
 
 from ContentModel import (
     DEFAULT_MODEL,
+    DEFAULT_PRECISION,
     MAX_IMAGE_PIXELS,
     DEFAULT_SIZE,
     DEFAULT_WEIGHTS,
@@ -31,7 +33,7 @@ from ContentModel import (
     add_model_arguments,
     add_output_arguments,
     build_vgg,
-    check_size,
+    check_image_arguments,
     choose_output,
     load_image,
     plot_feature_maps,
@@ -46,32 +48,39 @@ STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", 
 FEATURE_MAPS_PER_LAYER = 4
 
 
-def gram_matrix(features: tf.Tensor) -> tf.Tensor:
+def gram_matrix(features: tf.Tensor, mask: tf.Tensor | None = None) -> tf.Tensor:
     """Feature correlations G_ij = sum_k F_ik F_jk / (number of positions).
 
     ``features`` is (batch, height, width, channels); the result is
     (batch, channels, channels). Departure from the paper: dividing by the
     number of positions makes the Gram matrix independent of the image size.
+    With a ``mask`` (batch, height, width, 1) in [0, 1], the features are
+    weighted by it and the count is the mask's area (Gatys et al. 2017, section 4),
+    so an all-white mask gives the plain Gram matrix.
     """
     features = tf.cast(features, tf.float32)  # keep Gram matrices in float32
-    shape = tf.shape(features)
-    positions = tf.cast(shape[1] * shape[2], tf.float32)
+    if mask is None:
+        shape = tf.shape(features)
+        positions = tf.cast(shape[1] * shape[2], tf.float32)
+    else:
+        features = features * mask
+        positions = tf.maximum(tf.reduce_sum(mask, axis=[1, 2, 3]), 1.0)[:, None, None]
     return tf.einsum("bijc,bijd->bcd", features, features) / positions
+
+
+def normalized_weights(weights, count: int, what: str) -> list[float]:
+    """``count`` non-negative weights scaled to sum to 1 (equal when ``weights`` is None)."""
+    weights = [1.0] * count if weights is None else [float(w) for w in weights]
+    if len(weights) != count:
+        raise StyleTransferError(f"{len(weights)} {what} weights given for {count} {what}s")
+    if any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
+        raise StyleTransferError(f"{what} weights must be finite, non-negative and not all zero")
+    return [w / sum(weights) for w in weights]
 
 
 def normalized_layer_weights(layers, weights=None) -> list[float]:
     """Per-layer style weights summing to 1 (equal by default, as in the paper)."""
-    if weights is None:
-        weights = [1.0] * len(layers)
-    weights = [float(w) for w in weights]
-    if len(weights) != len(layers):
-        raise StyleTransferError(
-            f"{len(weights)} style layer weights given for {len(layers)} style layers"
-        )
-    if any(w < 0 for w in weights) or sum(weights) <= 0:
-        raise StyleTransferError("style layer weights must be non-negative and not all zero")
-    total = sum(weights)
-    return [w / total for w in weights]
+    return normalized_weights(weights, len(layers), "style layer")
 
 
 def style_loss(grams, targets, layer_weights) -> tf.Tensor:
@@ -87,9 +96,9 @@ def style_loss(grams, targets, layer_weights) -> tf.Tensor:
 
 
 def build_style_model(layers=STYLE_LAYERS, model: str = DEFAULT_MODEL,
-                      weights: str | None = DEFAULT_WEIGHTS):
+                      weights: str | None = DEFAULT_WEIGHTS, precision: str = DEFAULT_PRECISION):
     """The style extractor: VGG features of ``layers``."""
-    return build_vgg(model, list(layers), weights)
+    return build_vgg(model, list(layers), weights, precision)
 
 
 def style_targets(extractor, image: np.ndarray, layers=STYLE_LAYERS) -> list[tf.Tensor]:
@@ -114,7 +123,7 @@ def plot_style(features: dict, grams: list, layers, title: str):
         axes[0, column].imshow(gram, cmap="magma")
         axes[0, column].set_title(f"{name}\nGram {gram.shape[0]}x{gram.shape[1]}", fontsize=9)
         axes[0, column].axis("off")
-        plot_feature_maps(np.asarray(features[name])[0], name, FEATURE_MAPS_PER_LAYER,
+        plot_feature_maps(np.asarray(features[name], dtype=np.float32)[0], name, FEATURE_MAPS_PER_LAYER,
                           axes=axes[1:, column])
     return figure
 
@@ -127,10 +136,11 @@ def show_style_features(
     weights: str | None = DEFAULT_WEIGHTS,
     size: int = DEFAULT_SIZE,
     max_pixels: int = MAX_IMAGE_PIXELS,
+    precision: str = DEFAULT_PRECISION,
 ):
     """Style features of one image: returns (Gram matrices, figure)."""
     image = load_image(image_path, size, max_pixels)
-    extractor = build_style_model(layers, model, weights)
+    extractor = build_style_model(layers, model, weights, precision)
     features = extractor(image[None])
     grams = [gram_matrix(features[name]) for name in layers]
     figure = plot_style(features, grams, layers, f"{model} style features of {os.path.basename(image_path)}")
@@ -148,12 +158,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     def run():
-        check_size(args.size)
+        check_image_arguments(args)
         output = choose_output(f"{Path(args.image).stem}_style_features", args.output, [args.image],
                                args.overwrite, suffixes=(".png",))
         grams, figure = show_style_features(args.image, layers=args.layers, model=args.model,
                                             weights=weights_argument(args.weights), size=args.size,
-                                            max_pixels=args.max_pixels)
+                                            max_pixels=args.max_pixels, precision=args.precision)
         save_figure(figure, output)
         for name, gram in zip(args.layers, grams):
             print(f"{args.model} {name}: Gram matrix {tuple(gram.shape[1:])}")

@@ -32,14 +32,16 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 import keras
-from PIL import Image
 
 from ContentModel import (
     CONTENT_LAYER,
     DEFAULT_MODEL,
+    DEFAULT_PRECISION,
     DEFAULT_WEIGHTS,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
+    MIN_SIZE,
+    PRECISIONS,
     ArgumentParser,
     StyleTransferError,
     add_image_arguments,
@@ -48,17 +50,19 @@ from ContentModel import (
     atomic_write,
     build_vgg,
     check_layers,
-    check_size,
+    check_image_arguments,
     choose_output,
     content_loss,
     load_image,
+    resize_image,
+    resize_long,
     run_cli,
     save_figure,
     save_image,
     to_pil,
     weights_argument,
 )
-from StyleModel import STYLE_LAYERS, gram_matrix, normalized_layer_weights, style_loss
+from StyleModel import STYLE_LAYERS, gram_matrix, normalized_layer_weights, normalized_weights, style_loss
 
 # ---------------------------------------------------------------------------
 # Defaults (chosen by measurement on a 2-core CPU: see the README)
@@ -76,7 +80,14 @@ CONTENT_WEIGHT = 1e4
 STYLE_WEIGHT = 1e-2
 TV_WEIGHT = 1e8
 DEFAULT_SEED = 0
+MAX_SEED = 2 ** 32 - 1  # the seeds NumPy and TensorFlow accept
 DEFAULT_SAVE_EVERY = 10
+DEFAULT_SCALES = 1
+#: Long side of the first level of a multi-scale run (Gatys et al. 2017 start near 256).
+MULTISCALE_START = 256
+MAX_SCALES = 6
+#: --style-scale range: the style image's long side relative to the output's.
+MIN_STYLE_SCALE, MAX_STYLE_SCALE = 0.1, 4.0
 
 OPTIMIZERS = ("adam", "lbfgs")
 INITS = ("content", "style", "noise")
@@ -112,26 +123,46 @@ def total_variation_loss(image: tf.Tensor) -> tf.Tensor:
 
 @dataclass
 class Objective:
-    """The weighted loss of Gatys et al., with its targets computed once."""
+    """The weighted loss of Gatys et al. for one image size, its targets computed once.
+
+    Several styles are blended by weight (their style losses are summed); a
+    style with region masks compares Gram matrices of the masked features
+    (Gatys et al. 2017, section 4).
+    """
 
     extractor: keras.Model
     content_layer: str
     style_layers: tuple
     style_layer_weights: list
     content_target: tf.Tensor
-    style_targets: list
+    style_targets: list  # [style][layer] Gram matrices
+    blend_weights: list  # one per style, summing to 1
+    layer_masks: list | None  # [style][layer] masks at feature resolution, or None
     content_weight: float
     style_weight: float
     tv_weight: float
 
+    def style_term(self, features: dict) -> tf.Tensor:
+        unmasked = None
+        total = 0.0
+        for index, (targets, blend) in enumerate(zip(self.style_targets, self.blend_weights)):
+            if self.layer_masks is None:
+                if unmasked is None:  # the same Gram matrices serve every style
+                    unmasked = [gram_matrix(features[name]) for name in self.style_layers]
+                grams = unmasked
+            else:
+                grams = [gram_matrix(features[name], mask)
+                         for name, mask in zip(self.style_layers, self.layer_masks[index])]
+            total += blend * style_loss(grams, targets, self.style_layer_weights)
+        return total
+
     def __call__(self, image: tf.Tensor) -> dict:
         """Loss terms for a (1, H, W, 3) image: one forward pass through VGG."""
         features = self.extractor(image)
-        grams = [gram_matrix(features[name]) for name in self.style_layers]
         terms = {
             "content": self.content_weight * content_loss(
                 tf.cast(features[self.content_layer], tf.float32), self.content_target),
-            "style": self.style_weight * style_loss(grams, self.style_targets, self.style_layer_weights),
+            "style": self.style_weight * self.style_term(features),
             "tv": self.tv_weight * total_variation_loss(image),
         }
         terms["total"] = terms["content"] + terms["style"] + terms["tv"]
@@ -139,27 +170,102 @@ class Objective:
 
 
 def build_objective(
+    extractor: keras.Model,
     content_image: np.ndarray,
-    style_image: np.ndarray,
+    style_images: list,
     *,
-    model: str,
-    weights: str | None,
-    content_layer: str,
-    style_layers,
-    style_layer_weights,
-    content_weight: float,
-    style_weight: float,
-    tv_weight: float,
+    content_layer: str = CONTENT_LAYER,
+    style_layers=STYLE_LAYERS,
+    style_layer_weights=None,
+    blend_weights=None,
+    masks: list | None = None,
+    content_weight: float = CONTENT_WEIGHT,
+    style_weight: float = STYLE_WEIGHT,
+    tv_weight: float = TV_WEIGHT,
 ) -> Objective:
-    """One combined extractor for content and style, and the targets it gives."""
+    """Targets from the images, through the one combined extractor.
+
+    ``masks`` are (H, W) arrays at the content image's size, one per style;
+    each is resized to every style layer's feature size.
+    """
     style_layers = tuple(style_layers)
-    layer_weights = normalized_layer_weights(style_layers, style_layer_weights)
-    extractor = build_vgg(model, [content_layer, *style_layers], weights)
-    content_target = tf.cast(extractor(content_image[None])[content_layer], tf.float32)
-    style_features = extractor(style_image[None])
-    style_targets = [gram_matrix(style_features[name]) for name in style_layers]
-    return Objective(extractor, content_layer, style_layers, layer_weights, content_target,
-                     style_targets, content_weight, style_weight, tv_weight)
+    content_features = extractor(content_image[None])
+    style_targets = []
+    for style in style_images:
+        features = extractor(style[None])
+        style_targets.append([gram_matrix(features[name]) for name in style_layers])
+    layer_masks = None
+    if masks is not None:
+        layer_masks = [[resize_image(mask[..., None], content_features[name].shape[1:3])[None]
+                        for name in style_layers] for mask in masks]
+    return Objective(
+        extractor, content_layer, style_layers, normalized_layer_weights(style_layers, style_layer_weights),
+        tf.cast(content_features[content_layer], tf.float32), style_targets,
+        normalized_blend_weights(len(style_images), blend_weights), layer_masks,
+        content_weight, style_weight, tv_weight)
+
+
+def normalized_blend_weights(count: int, weights=None) -> list[float]:
+    """One weight per style image, summing to 1 (equal by default)."""
+    return normalized_weights(weights, count, "style blend")
+
+
+# ---------------------------------------------------------------------------
+# Colour control (Gatys et al. 2017, section 5)
+# ---------------------------------------------------------------------------
+
+#: RGB -> YIQ (NTSC): Y is the luminance, I and Q carry the colour.
+YIQ_FROM_RGB = np.array([[0.299, 0.587, 0.114],
+                         [0.595716, -0.274453, -0.321263],
+                         [0.211456, -0.522591, 0.311135]], dtype=np.float32)
+RGB_FROM_YIQ = np.linalg.inv(YIQ_FROM_RGB).astype(np.float32)
+#: Added to colour covariances so flat or greyscale images stay invertible (no NaN).
+COVARIANCE_EPSILON = 1e-5
+COLOR_MODES = ("none", "luminance", "histogram")
+
+
+def rgb_to_yiq(image: np.ndarray) -> np.ndarray:
+    return image @ YIQ_FROM_RGB.T
+
+
+def yiq_to_rgb(image: np.ndarray) -> np.ndarray:
+    return image @ RGB_FROM_YIQ.T
+
+
+def luminance_image(image: np.ndarray, like: np.ndarray | None = None) -> np.ndarray:
+    """The luminance as a grey RGB image; with ``like``, its mean and spread
+    matched to ``like``'s luminance (so the style's brightness fits the photo)."""
+    y = rgb_to_yiq(image)[..., 0]
+    if like is not None:
+        target = rgb_to_yiq(like)[..., 0]
+        y = (y - y.mean()) / (y.std() + COVARIANCE_EPSILON) * target.std() + target.mean()
+    return np.repeat(np.clip(y, PIXEL_MIN, PIXEL_MAX)[..., None], 3, axis=-1).astype(np.float32)
+
+
+def recombine_luminance(stylized: np.ndarray, content: np.ndarray) -> np.ndarray:
+    """The stylized image's luminance with the content's colour (I and Q channels)."""
+    if content.shape[:2] != stylized.shape[:2]:
+        content = resize_image(content, stylized.shape[:2])
+    yiq = rgb_to_yiq(content)
+    yiq[..., 0] = rgb_to_yiq(stylized)[..., 0]
+    return np.clip(yiq_to_rgb(yiq), PIXEL_MIN, PIXEL_MAX).astype(np.float32)
+
+
+def _matrix_power(covariance: np.ndarray, power: float) -> np.ndarray:
+    values, vectors = np.linalg.eigh(covariance)
+    return (vectors * np.maximum(values, COVARIANCE_EPSILON) ** power) @ vectors.T
+
+
+def match_color_histogram(style: np.ndarray, content: np.ndarray) -> np.ndarray:
+    """Give the style image the content's colour mean and covariance (a linear map)."""
+    source = style.reshape(-1, 3).astype(np.float64)
+    target = content.reshape(-1, 3).astype(np.float64)
+    eye = COVARIANCE_EPSILON * np.eye(3)
+    source_cov = np.cov(source, rowvar=False) + eye
+    target_cov = np.cov(target, rowvar=False) + eye
+    transform = _matrix_power(target_cov, 0.5) @ _matrix_power(source_cov, -0.5)
+    matched = (source - source.mean(axis=0)) @ transform.T + target.mean(axis=0)
+    return np.clip(matched, PIXEL_MIN, PIXEL_MAX).reshape(style.shape).astype(np.float32)
 
 
 # ---------------------------------------------------------------------------
@@ -171,10 +277,11 @@ def build_objective(
 class Progress:
     """What the optimization loop tells its callback after each iteration."""
 
-    iteration: int
-    iterations: int
+    iteration: int  # counted over all levels
+    iterations: int  # all levels together
     losses: dict
     elapsed: float
+    level: int = 0
     frame: np.ndarray | None = None  # the current image, every save_every iterations
 
 
@@ -184,6 +291,7 @@ class StylizeResult:
     history: list = field(default_factory=list)  # one dict of losses and time per iteration
     frames: list = field(default_factory=list)
     device: str = ""
+    sizes: list = field(default_factory=list)  # (height, width) of each level
     stopped_early: str | None = None  # why the run ended before its iterations, if it did
 
 
@@ -192,12 +300,89 @@ def initial_image(content: np.ndarray, style: np.ndarray, init: str, seed: int) 
     if init == "content":
         return content.copy()
     if init == "style":
-        height, width = content.shape[:2]
-        return np.asarray(to_pil(style).resize((width, height), Image.Resampling.LANCZOS),
-                          dtype=np.float32) / 255.0
+        return resize_image(style, content.shape[:2])
     if init == "noise":
         return np.random.default_rng(seed).uniform(PIXEL_MIN, PIXEL_MAX, content.shape).astype(np.float32)
     raise StyleTransferError(f"unknown init {init!r}; choose one of: {', '.join(INITS)}")
+
+
+def level_sizes(size: int, scales: int, smallest: int = MULTISCALE_START) -> list[int]:
+    """Long sides of the coarse-to-fine levels: geometric from ``smallest`` up to ``size``.
+
+    A small ``size`` starts at half of it instead, so every level is a real step up.
+    """
+    if scales <= 1:
+        return [size]
+    smallest = max(MIN_SIZE, min(smallest, size // 2))
+    return [int(round(s)) for s in np.geomspace(smallest, size, scales)]
+
+
+def level_iterations(iterations, scales: int) -> list[int]:
+    """Iterations per level: one number for every level, or one per level."""
+    counts = [int(iterations)] * scales if np.isscalar(iterations) else [int(n) for n in iterations]
+    if len(counts) != scales:
+        raise StyleTransferError(f"{len(counts)} iteration counts given for {scales} scales")
+    if any(n <= 0 for n in counts):
+        raise StyleTransferError(f"--iterations must be positive (got {iterations})")
+    return counts
+
+
+# ---------------------------------------------------------------------------
+# Memory: an estimate before the run starts
+# ---------------------------------------------------------------------------
+
+#: VGG's convolutions per block, and the channels of each block.
+VGG_BLOCKS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
+VGG_CHANNELS = (64, 128, 256, 512, 512)
+#: Bytes of one activation value, by --precision.
+ACTIVATION_BYTES = {"float32": 4, "mixed": 2, "bfloat16": 2}
+#: Copies of each conv activation alive during one loss-and-gradient evaluation
+#: (the forward outputs kept for the backward pass, and the backward's buffers).
+#: Calibrated against measured peaks: benchmarks/benchmark.py --sections memory.
+ACTIVATION_COPIES = 3.0
+#: Copies of the image the optimizer keeps: L-BFGS-B holds 2 x LBFGS_HISTORY
+#: correction vectors and a few work vectors in float64; Adam a few float32 ones.
+OPTIMIZER_IMAGE_BYTES = {"lbfgs": (2 * LBFGS_HISTORY + 8) * 8, "adam": 6 * 4}
+#: TensorFlow, the weights and Python, measured at a tiny size.
+BASELINE_BYTES = 1.5 * 2 ** 30
+GIB = 2 ** 30
+
+
+def estimate_memory(shape, *, model: str = DEFAULT_MODEL, optimizer: str = DEFAULT_OPTIMIZER,
+                    precision: str = DEFAULT_PRECISION, layers=(CONTENT_LAYER, *STYLE_LAYERS)) -> int:
+    """Bytes a run at ``shape`` = (height, width) needs, from the sizes of VGG's activations."""
+    height, width = shape
+    deepest = max((int(name[5]), int(name.split("conv")[1])) for name in layers)  # (block, conv)
+    elements = 0
+    for block, (convs, channels) in enumerate(zip(VGG_BLOCKS[model], VGG_CHANNELS), start=1):
+        if block > deepest[0]:
+            break
+        scale = 2 ** (block - 1)  # each pooling halves the size
+        count = convs if block < deepest[0] else deepest[1]
+        elements += count * channels * -(-height // scale) * -(-width // scale)
+    activations = elements * ACTIVATION_BYTES[precision] * ACTIVATION_COPIES
+    return int(BASELINE_BYTES + activations + height * width * 3 * OPTIMIZER_IMAGE_BYTES[optimizer])
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux); None where unknown."""
+    try:
+        with open("/proc/meminfo") as info:
+            for line in info:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def check_memory(needed: int, device_name: str) -> None:
+    """Refuse a CPU run that clearly cannot fit, with the fix."""
+    available = available_memory()
+    if device_name.startswith("/CPU") and available is not None and needed > available:
+        raise StyleTransferError(
+            f"this run needs about {needed / GIB:.1f} GiB of memory but only {available / GIB:.1f} GiB "
+            f"is available; use a smaller --size, --precision mixed, or --optimizer adam")
 
 
 def resolve_device(device: str) -> str:
@@ -210,8 +395,12 @@ def resolve_device(device: str) -> str:
     return "/GPU:0" if has_gpu and device != "cpu" else "/CPU:0"
 
 
+class NonFiniteLoss(Exception):
+    """Raised inside L-BFGS when the loss or its gradient stops being finite."""
+
+
 def adam_optimize(objective: Objective, image: np.ndarray, iterations: int, learning_rate: float,
-                  report: Callable[[int, tf.Tensor, dict], bool]) -> None:
+                  report: Callable[[int, tf.Tensor, dict, int], bool]) -> None:
     """Adam on the pixels, clipped to [0, 1] after each step (the TensorFlow tutorial's recipe).
 
     Each step reports the image it measured (a copy that stays on the device)
@@ -233,12 +422,12 @@ def adam_optimize(objective: Objective, image: np.ndarray, iterations: int, lear
 
     for iteration in range(1, iterations + 1):
         measured, terms = step()
-        if not report(iteration, measured, terms):
+        if not report(iteration, measured, terms, iteration):
             break
 
 
 def lbfgs_optimize(objective: Objective, image: np.ndarray, iterations: int,
-                   report: Callable[[int, tf.Tensor, dict], bool]) -> None:
+                   report: Callable[[int, tf.Tensor, dict, int], bool]) -> None:
     """SciPy's L-BFGS-B with the [0, 1] pixel bounds, as Gatys et al. used L-BFGS.
 
     The loss and gradient come from one compiled TensorFlow function; the only
@@ -255,56 +444,74 @@ def lbfgs_optimize(objective: Objective, image: np.ndarray, iterations: int,
             terms = objective(pixels)
         return terms, tape.gradient(terms["total"], pixels)
 
-    last = {}
+    last = {"evaluations": 0}
     iteration = 0
 
     def loss_and_gradient(x):
         pixels = tf.constant(x.reshape(shape), dtype=tf.float32)
         terms, gradient = value_and_gradient(pixels)
-        last.update(terms=terms, pixels=pixels)
-        return float(terms["total"]), gradient.numpy().ravel().astype(np.float64)
+        last.update(terms=terms, pixels=pixels, evaluations=last["evaluations"] + 1)
+        value, gradient = float(terms["total"]), gradient.numpy().ravel().astype(np.float64)
+        if not (np.isfinite(value) and np.isfinite(gradient).all()):
+            # SciPy would end quietly on a NaN; report it so the run stops with a message.
+            report(iteration + 1, pixels, {**terms, "total": float("nan")}, last["evaluations"])
+            raise NonFiniteLoss
+        return value, gradient
 
     def callback(intermediate_result):
         nonlocal iteration
         iteration += 1
-        if not report(iteration, last["pixels"], last["terms"]):
+        if not report(iteration, last["pixels"], last["terms"], last["evaluations"]):
             raise StopIteration  # SciPy's way to end minimize() from a callback
 
-    minimize(
-        loss_and_gradient, image.ravel().astype(np.float64), jac=True, method="L-BFGS-B",
-        bounds=[(PIXEL_MIN, PIXEL_MAX)], callback=callback,
-        # ftol/gtol 0: run the iterations asked for rather than stop at SciPy's tolerances.
-        options={"maxiter": iterations, "maxfun": iterations * 2, "maxcor": LBFGS_HISTORY,
-                 "ftol": 0.0, "gtol": 0.0},
-    )
+    try:
+        minimize(
+            loss_and_gradient, image.ravel().astype(np.float64), jac=True, method="L-BFGS-B",
+            bounds=[(PIXEL_MIN, PIXEL_MAX)], callback=callback,
+            # ftol/gtol 0: run the iterations asked for rather than stop at SciPy's tolerances.
+            options={"maxiter": iterations, "maxfun": iterations * 2, "maxcor": LBFGS_HISTORY,
+                     "ftol": 0.0, "gtol": 0.0},
+        )
+    except NonFiniteLoss:
+        pass  # already reported: the run stops with the best finite image
 
 
-def check_settings(*, iterations: int, optimizer: str, init: str, content_weight: float,
+def check_settings(*, iterations, optimizer: str, init: str, content_weight: float,
                    style_weight: float, tv_weight: float, content_layer: str, style_layers,
                    style_layer_weights, model: str, learning_rate: float, save_every: int,
-                   device: str, **_) -> None:
+                   device: str, scales: int = 1, style_scale: float = 1.0,
+                   preserve_colors: str = "none", precision: str = DEFAULT_PRECISION,
+                   seed: int = DEFAULT_SEED, **_) -> None:
     """Raise StyleTransferError for any setting stylize() cannot use, before any work."""
-    if iterations <= 0:
-        raise StyleTransferError(f"--iterations must be positive (got {iterations})")
     for name, allowed, value in (("optimizer", OPTIMIZERS, optimizer), ("init", INITS, init),
-                                 ("device", DEVICES, device)):
+                                 ("device", DEVICES, device), ("preserve-colors", COLOR_MODES, preserve_colors),
+                                 ("precision", PRECISIONS, precision)):
         if value not in allowed:
             raise StyleTransferError(f"unknown {name} {value!r}; choose one of: {', '.join(allowed)}")
+    if not 1 <= scales <= MAX_SCALES:
+        raise StyleTransferError(f"--scales must be between 1 and {MAX_SCALES} (got {scales})")
+    level_iterations(iterations, scales)
     if save_every < 0:
         raise StyleTransferError(f"--save-every must be >= 0 (got {save_every})")
+    if not 0 <= seed <= MAX_SEED:
+        raise StyleTransferError(f"--seed must be between 0 and {MAX_SEED} (got {seed})")
     for name, value in (("content-weight", content_weight), ("style-weight", style_weight),
                         ("tv-weight", tv_weight), ("learning-rate", learning_rate)):
         if not np.isfinite(value) or value < 0:
             raise StyleTransferError(f"--{name} must be a finite number >= 0 (got {value})")
+    if not (np.isfinite(style_scale) and MIN_STYLE_SCALE <= style_scale <= MAX_STYLE_SCALE):
+        raise StyleTransferError(
+            f"--style-scale must be between {MIN_STYLE_SCALE} and {MAX_STYLE_SCALE} (got {style_scale})")
     normalized_layer_weights(style_layers, style_layer_weights)
     check_layers(model, [content_layer, *style_layers])
 
 
 def stylize(
     content_image: np.ndarray,
-    style_image: np.ndarray,
+    style_images: np.ndarray | list,
     *,
-    iterations: int = DEFAULT_ITERATIONS,
+    iterations: int | list = DEFAULT_ITERATIONS,
+    scales: int = DEFAULT_SCALES,
     optimizer: str = DEFAULT_OPTIMIZER,
     init: str = DEFAULT_INIT,
     content_weight: float = CONTENT_WEIGHT,
@@ -313,71 +520,132 @@ def stylize(
     content_layer: str = CONTENT_LAYER,
     style_layers: tuple | list = STYLE_LAYERS,
     style_layer_weights: list | None = None,
+    style_blend_weights: list | None = None,
+    style_masks: list | None = None,
+    style_scale: float = 1.0,
+    preserve_colors: str = "none",
     model: str = DEFAULT_MODEL,
     weights: str | None = DEFAULT_WEIGHTS,
+    precision: str = DEFAULT_PRECISION,
     learning_rate: float = ADAM_LEARNING_RATE,
     seed: int = DEFAULT_SEED,
     save_every: int = DEFAULT_SAVE_EVERY,
     device: str = "auto",
-    callback: Callable[[Progress], None] | None = None,
+    callback: Callable[[Progress], bool | None] | None = None,
 ) -> StylizeResult:
     """Optimize an image whose VGG features match ``content_image`` and whose Gram
-    matrices match ``style_image`` (both (H, W, 3) floats in [0, 1]).
+    matrices match ``style_images`` ((H, W, 3) floats in [0, 1]; one or a list).
 
-    The result is the image with the lowest loss measured. ``callback``
-    receives a Progress after every iteration and may return False to stop
-    the run there; ``save_every`` > 0 takes a frame
-    of the image every that many iterations (and of the starting image).
-    The run stops early, keeping the best image so far, on Ctrl-C
-    (``stopped_early == "interrupted"``) or when the loss stops being finite.
+    The output has the content image's size. With ``scales`` > 1 it is first
+    optimized small and then upsampled level by level (coarse to fine);
+    ``iterations`` is per level (one number, or one per level). Style images
+    are resized to ``style_scale`` times each level's long side; with
+    ``style_masks`` ((H, W) arrays in [0, 1], one per style) each style
+    applies only where its mask is white. ``preserve_colors`` keeps the
+    photo's colours: 'luminance' transfers style on the luminance only,
+    'histogram' first gives the style images the photo's colour statistics.
+
+    The result is the image with the lowest loss measured at the last level
+    reached. ``callback`` receives a Progress after every iteration and may
+    return False to stop; ``save_every`` > 0 takes a frame of the image every
+    that many iterations. The run stops early, keeping the best image so far,
+    on Ctrl-C (``stopped_early == "interrupted"``) or a non-finite loss.
     """
+    styles = [style_images] if isinstance(style_images, np.ndarray) and style_images.ndim == 3 \
+        else list(style_images)
     check_settings(iterations=iterations, optimizer=optimizer, init=init, content_weight=content_weight,
                    style_weight=style_weight, tv_weight=tv_weight, content_layer=content_layer,
                    style_layers=style_layers, style_layer_weights=style_layer_weights, model=model,
-                   learning_rate=learning_rate, save_every=save_every, device=device)
+                   learning_rate=learning_rate, save_every=save_every, device=device, scales=scales,
+                   style_scale=style_scale, preserve_colors=preserve_colors, precision=precision,
+                   seed=seed)
+    normalized_blend_weights(len(styles), style_blend_weights)
+    if style_masks is not None and len(style_masks) != len(styles):
+        raise StyleTransferError(f"{len(style_masks)} style masks given for {len(styles)} style images")
+    counts = level_iterations(iterations, scales)
     # Reproducible: same seed, same machine -> same pixels.
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
     device_name = resolve_device(device)
-    start_image = initial_image(content_image, style_image, init, seed)
-    result = StylizeResult(image=start_image, device=device_name)
-    best = {"total": np.inf, "pixels": None}
+
+    # Colour control happens on the inputs; the optimization itself is unchanged.
+    content = content_image
+    if preserve_colors == "histogram":
+        styles = [match_color_histogram(style, content_image) for style in styles]
+    elif preserve_colors == "luminance":
+        content = luminance_image(content_image)
+        styles = [luminance_image(style, like=content_image) for style in styles]
+
+    def present(image: np.ndarray) -> np.ndarray:
+        """What the user sees of a working image (colour put back in luminance mode)."""
+        image = np.clip(image, PIXEL_MIN, PIXEL_MAX)
+        return recombine_luminance(image, content_image) if preserve_colors == "luminance" else image
+
+    height, width = content.shape[:2]
+    result = StylizeResult(image=present(content), device=device_name)
+    total_iterations = sum(counts)
+    done = 0
     start = time.perf_counter()
 
-    def report(iteration: int, pixels: tf.Tensor, terms: dict) -> bool:
-        losses = {name: float(terms[name]) for name in LOSS_TERMS}
-        elapsed = time.perf_counter() - start
-        result.history.append({"iteration": iteration, **losses, "seconds": round(elapsed, 4)})
-        if not np.isfinite(losses["total"]):
-            result.stopped_early = f"the loss became {losses['total']} at iteration {iteration}"
-            return False
-        if losses["total"] < best["total"]:
-            best.update(total=losses["total"], pixels=pixels)
-        frame = None
-        if save_every and (iteration % save_every == 0 or iteration == iterations):
-            frame = np.clip(np.asarray(pixels)[0], PIXEL_MIN, PIXEL_MAX)
-            result.frames.append(frame)
-        if callback is not None and callback(Progress(iteration, iterations, losses, elapsed, frame)) is False:
-            result.stopped_early = "stopped by the callback"
-            return False
-        return True
-
     with tf.device(device_name):
-        objective = build_objective(
-            content_image, style_image, model=model, weights=weights, content_layer=content_layer,
-            style_layers=style_layers, style_layer_weights=style_layer_weights,
-            content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight)
-        if save_every:
-            result.frames.append(start_image)
-        try:
-            if optimizer == "adam":
-                adam_optimize(objective, start_image, iterations, learning_rate, report)
-            else:
-                lbfgs_optimize(objective, start_image, iterations, report)
-        except KeyboardInterrupt:
-            result.stopped_early = "interrupted"
-    if best["pixels"] is not None:
-        result.image = np.clip(np.asarray(best["pixels"])[0], PIXEL_MIN, PIXEL_MAX)
+        extractor = build_vgg(model, [content_layer, *style_layers], weights, precision)
+        image = None
+        for level, (long_side, count) in enumerate(zip(level_sizes(max(height, width), scales), counts)):
+            level_content = resize_long(content, long_side)
+            level_shape = level_content.shape[:2]
+            level_styles = [resize_long(style, max(MIN_SIZE, round(long_side * style_scale)))
+                            for style in styles]
+            level_masks = None if style_masks is None else \
+                [resize_image(np.asarray(mask, np.float32)[..., None], level_shape)[..., 0]
+                 for mask in style_masks]
+            objective = build_objective(
+                extractor, level_content, level_styles, content_layer=content_layer,
+                style_layers=style_layers, style_layer_weights=style_layer_weights,
+                blend_weights=style_blend_weights, masks=level_masks, content_weight=content_weight,
+                style_weight=style_weight, tv_weight=tv_weight)
+            start_image = initial_image(level_content, level_styles[0], init, seed) if image is None \
+                else resize_image(image, level_shape)
+            result.sizes.append(tuple(level_shape))
+            if save_every and level == 0:
+                result.frames.append(present(start_image))
+            best = {"total": np.inf, "pixels": start_image[None]}
+
+            def report(iteration: int, pixels: tf.Tensor, terms: dict, evaluations: int) -> bool:
+                losses = {name: float(terms[name]) for name in LOSS_TERMS}
+                elapsed = time.perf_counter() - start
+                step = done + iteration
+                result.history.append({"iteration": step, "level": level, "height": level_shape[0],
+                                       "width": level_shape[1], "evaluations": evaluations, **losses,
+                                       "seconds": round(elapsed, 4)})
+                if not np.isfinite(losses["total"]):
+                    result.stopped_early = f"the loss became {losses['total']} at iteration {step}"
+                    return False
+                if losses["total"] < best["total"]:
+                    best.update(total=losses["total"], pixels=pixels)
+                frame = None
+                if save_every and (step % save_every == 0 or step == total_iterations):
+                    frame = present(np.asarray(pixels)[0])
+                    result.frames.append(frame)
+                if callback is not None and callback(
+                        Progress(step, total_iterations, losses, elapsed, level, frame)) is False:
+                    result.stopped_early = "stopped by the callback"
+                    return False
+                return True
+
+            try:
+                if optimizer == "adam":
+                    adam_optimize(objective, start_image, count, learning_rate, report)
+                else:
+                    lbfgs_optimize(objective, start_image, count, report)
+            except KeyboardInterrupt:
+                result.stopped_early = "interrupted"
+            image = np.clip(np.asarray(best["pixels"])[0], PIXEL_MIN, PIXEL_MAX)
+            done += count
+            if result.stopped_early:
+                break
+    # A run stopped at a coarse level still returns an image of the requested size.
+    result.image = present(resize_image(image, (height, width)) if image.shape[:2] != (height, width)
+                           else image)
     return result
 
 
@@ -386,15 +654,18 @@ def stylize(
 # ---------------------------------------------------------------------------
 
 
-def plot_panel(content: np.ndarray, style: np.ndarray, result: np.ndarray, title: str = ""):
-    """content | style | result, side by side."""
+def plot_panel(content: np.ndarray, styles: list, result: np.ndarray, title: str = ""):
+    """content | style(s) | result, side by side."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, 3, figsize=(12, 4.4))
-    for axis, image, name in zip(axes, (content, style, result), ("content", "style", "result")):
+    images = [content, *styles, result]
+    names = ["content", *(["style"] if len(styles) == 1 else [f"style {i + 1}" for i in range(len(styles))]),
+             "result"]
+    figure, axes = plt.subplots(1, len(images), figsize=(4 * len(images), 4.4))
+    for axis, image, name in zip(axes, images, names):
         axis.imshow(np.clip(image, 0, 1))
         axis.set_title(name)
         axis.axis("off")
@@ -404,7 +675,7 @@ def plot_panel(content: np.ndarray, style: np.ndarray, result: np.ndarray, title
 
 
 def plot_losses(history: list, title: str = ""):
-    """The weighted loss terms per iteration, on a log scale."""
+    """The weighted loss terms per iteration, on a log scale; levels are marked."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -415,6 +686,9 @@ def plot_losses(history: list, title: str = ""):
     for name in LOSS_TERMS:
         values = [max(row[name], 1e-12) for row in history]
         axis.plot(iterations, values, label=name, linewidth=2 if name == "total" else 1)
+    for previous, row in zip(history, history[1:]):
+        if row["level"] != previous["level"]:  # a new, larger level starts here
+            axis.axvline(row["iteration"], color="grey", linestyle=":", linewidth=1)
     axis.set_yscale("log")
     axis.set_xlabel("iteration")
     axis.set_ylabel("weighted loss")
@@ -425,8 +699,9 @@ def plot_losses(history: list, title: str = ""):
 
 
 def save_gif(frames: list, path: Path, duration_ms: int = 100) -> Path:
-    """An animated GIF of the frames, the last one held longer."""
-    images = [to_pil(frame) for frame in frames]
+    """An animated GIF of the frames (all at the last frame's size), the last one held longer."""
+    shape = frames[-1].shape[:2]
+    images = [to_pil(resize_image(frame, shape)) for frame in frames]
     durations = [duration_ms] * (len(images) - 1) + [duration_ms * 10]
     return atomic_write(path, lambda tmp: images[0].save(
         tmp, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0))
@@ -456,12 +731,23 @@ def comma_floats(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
 
 
+def iteration_counts(text: str) -> int | list[int]:
+    """'150' (every level) or '300,100' (one per level)."""
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number or a comma-separated list, got {text!r}")
+    return counts[0] if len(counts) == 1 else counts
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
-        description="Neural style transfer (Gatys et al. 2015): repaint CONTENT in the style of STYLE. "
+        description="Neural style transfer (Gatys et al. 2015): repaint CONTENT in the style of STYLE "
+                    "(several styles are blended). "
                     "Exit status: 0 done, 1 stopped (non-finite loss), 2 bad input, 130 interrupted.")
     parser.add_argument("content", nargs="?", default=str(SAMPLE_CONTENT), help="content photo")
-    parser.add_argument("style", nargs="?", default=str(SAMPLE_STYLE), help="style painting")
+    parser.add_argument("styles", nargs="*", default=[str(SAMPLE_STYLE)], metavar="style",
+                        help="style painting(s)")
 
     out = add_output_arguments(parser, "result image, .png or .jpg; the panel, loss curve, JSON "
                                        "trace and GIF are written beside it")
@@ -472,7 +758,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_image_arguments(parser, DEFAULT_SIZE)
     opt = parser.add_argument_group("optimization")
-    opt.add_argument("--iterations", type=int, default=DEFAULT_ITERATIONS, help="optimizer iterations")
+    opt.add_argument("--iterations", type=iteration_counts, default=DEFAULT_ITERATIONS,
+                     help="optimizer iterations per scale level (or one count per level: 300,100)")
+    opt.add_argument("--scales", type=int, default=DEFAULT_SCALES,
+                     help=f"coarse-to-fine levels, from a long side of {MULTISCALE_START} px up to --size "
+                          "(1: single scale)")
     opt.add_argument("--optimizer", choices=OPTIMIZERS, default=DEFAULT_OPTIMIZER,
                      help="lbfgs: SciPy L-BFGS-B (as Gatys et al.); adam: TensorFlow Adam")
     opt.add_argument("--learning-rate", type=float, default=ADAM_LEARNING_RATE, help="Adam step size")
@@ -488,6 +778,17 @@ def build_parser() -> argparse.ArgumentParser:
     loss.add_argument("--style-layers", nargs="+", default=list(STYLE_LAYERS), help="VGG layers for style")
     loss.add_argument("--style-layer-weights", type=comma_floats, default=None,
                       help="comma-separated weight per style layer (normalised; default equal)")
+
+    control = parser.add_argument_group("style controls (Gatys et al. 2017)")
+    control.add_argument("--style-blend-weights", type=comma_floats, default=None,
+                         help="comma-separated weight per style image (normalised; default equal)")
+    control.add_argument("--style-scale", type=float, default=1.0,
+                         help="style image size relative to the output: >1 bigger brush strokes, <1 smaller")
+    control.add_argument("--style-masks", nargs="+", default=None, metavar="MASK",
+                         help="one greyscale mask per style image: white where that style applies")
+    control.add_argument("--preserve-colors", choices=COLOR_MODES, default="none",
+                         help="keep the photo's colours: luminance-only transfer, or match the "
+                              "style's colour histogram to the photo first")
     add_model_arguments(parser)
     return parser
 
@@ -514,7 +815,7 @@ class ProgressBar:
         rate = progress.iteration / max(progress.elapsed, 1e-9)
         losses = " ".join(f"{name} {value:.3g}" for name, value in progress.losses.items())
         return (f"[{bar:<{self.WIDTH}}] {progress.iteration}/{progress.iterations} "
-                f"{rate:.2f} it/s {progress.elapsed:.0f}s | {losses}")
+                f"level {progress.level} {rate:.2f} it/s {progress.elapsed:.0f}s | {losses}")
 
     def __call__(self, progress: Progress) -> None:
         last = progress.iteration == progress.iterations
@@ -527,51 +828,84 @@ class ProgressBar:
             save_image(progress.frame, self.frame_path)
 
 
-def write_outputs(paths: dict, content, style, result: StylizeResult, trace: dict, gif: bool) -> None:
+def json_safe(value):
+    """``value`` with NaN and infinities as null: strict JSON has no NaN."""
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return value
+
+
+def write_outputs(paths: dict, content, styles, result: StylizeResult, trace: dict, gif: bool) -> None:
     """The result image, panel, loss curve, JSON trace and (optionally) GIF."""
     save_image(result.image, paths["image"])
-    title = f"{Path(trace['content']).name} + {Path(trace['style']).name}"
-    save_figure(plot_panel(content, style, result.image, title), paths["panel"])
+    title = " + ".join(Path(p).name for p in [trace["content"], *trace["styles"]])
+    save_figure(plot_panel(content, styles, result.image, title), paths["panel"])
     save_figure(plot_losses(result.history, title), paths["losses"])
     if gif and result.frames:
         save_gif(result.frames, paths["gif"])
-    atomic_write(paths["trace"], lambda tmp: Path(tmp).write_text(json.dumps(trace, indent=1)))
+    text = json.dumps(json_safe(trace), indent=1, allow_nan=False)
+    atomic_write(paths["trace"], lambda tmp: Path(tmp).write_text(text))
 
 
 def settings_from_args(args: argparse.Namespace) -> dict:
-    """The keyword arguments of stylize() that the command line sets."""
+    """The keyword arguments of stylize() that the command line sets (masks as paths)."""
     return {
-        "iterations": args.iterations, "optimizer": args.optimizer, "init": args.init,
-        "content_weight": args.content_weight, "style_weight": args.style_weight,
+        "iterations": args.iterations, "scales": args.scales, "optimizer": args.optimizer,
+        "init": args.init, "content_weight": args.content_weight, "style_weight": args.style_weight,
         "tv_weight": args.tv_weight, "content_layer": args.content_layer,
         "style_layers": args.style_layers, "style_layer_weights": args.style_layer_weights,
-        "model": args.model, "weights": weights_argument(args.weights),
+        "style_blend_weights": args.style_blend_weights, "style_masks": args.style_masks,
+        "style_scale": args.style_scale, "preserve_colors": args.preserve_colors,
+        "model": args.model, "weights": weights_argument(args.weights), "precision": args.precision,
         "learning_rate": args.learning_rate, "seed": args.seed, "save_every": args.save_every,
         "device": args.device,
     }
 
 
+def load_mask(path: str, shape, max_pixels: int) -> np.ndarray:
+    """A region mask as an (H, W) array in [0, 1] at ``shape``: white = style applies."""
+    grey = load_image(path, None, max_pixels).mean(axis=-1, keepdims=True)
+    return resize_image(grey, shape)[..., 0]
+
+
 def run(args: argparse.Namespace) -> int:
     """Check the inputs, stylize, write every output. Returns the exit status."""
-    check_size(args.size)
+    check_image_arguments(args)
     settings = settings_from_args(args)
     check_settings(**settings)
-    content_path, style_path = Path(args.content), Path(args.style)
-    output = choose_output(f"{content_path.stem}_{style_path.stem}", args.output,
-                           [content_path, style_path], args.overwrite,
+    content_path, style_paths = Path(args.content), [Path(p) for p in args.styles]
+    normalized_blend_weights(len(style_paths), args.style_blend_weights)
+    if args.style_masks is not None and len(args.style_masks) != len(style_paths):
+        raise StyleTransferError(f"{len(args.style_masks)} style masks given for {len(style_paths)} style images")
+    output = choose_output("_".join(p.stem for p in [content_path, *style_paths]), args.output,
+                           [content_path, *style_paths, *(args.style_masks or [])], args.overwrite,
                            siblings=lambda path: list(output_paths(path).values()))
     content = load_image(content_path, args.size, args.max_pixels)
-    style = load_image(style_path, args.size, args.max_pixels)
+    # Styles are loaded big enough for the last level at --style-scale.
+    style_size = max(MIN_SIZE, round(args.size * args.style_scale))
+    styles = [load_image(path, style_size, args.max_pixels) for path in style_paths]
+    masks = None if args.style_masks is None else \
+        [load_mask(path, content.shape[:2], args.max_pixels) for path in args.style_masks]
     height, width = content.shape[:2]
-    print(f"StyleTransfer: {args.model} on {resolve_device(args.device)}, {args.optimizer}, "
-          f"{width}x{height} px, {args.iterations} iterations -> {output}", flush=True)
+    counts = level_iterations(args.iterations, args.scales)
+    device = resolve_device(args.device)
+    needed = estimate_memory((height, width), model=args.model, optimizer=args.optimizer,
+                             precision=args.precision, layers=[args.content_layer, *args.style_layers])
+    check_memory(needed, device)
+    print(f"StyleTransfer: {args.model} on {device}, {args.optimizer}, {args.precision}, "
+          f"{width}x{height} px, {args.scales} scale(s), {sum(counts)} iterations, "
+          f"about {needed / GIB:.1f} GiB -> {output}", flush=True)
 
-    result = stylize(content, style, **settings,
-                     callback=ProgressBar(args.iterations, output if args.save_every else None))
+    result = stylize(content, styles, **{**settings, "style_masks": masks},
+                     callback=ProgressBar(sum(counts), output if args.save_every else None))
     trace = {
         "command": " ".join(sys.argv),
-        "content": str(content_path), "style": str(style_path), "size": args.size,
-        "settings": settings, "device": result.device,
+        "content": str(content_path), "styles": [str(p) for p in style_paths], "size": args.size,
+        "settings": settings, "device": result.device, "level_sizes": result.sizes,
         "versions": {"python": platform.python_version(), "tensorflow": tf.__version__,
                      "keras": keras.__version__},
         "stopped_early": result.stopped_early,
@@ -579,7 +913,7 @@ def run(args: argparse.Namespace) -> int:
         "history": result.history,
     }
     paths = output_paths(output)
-    write_outputs(paths, content, style, result, trace, args.gif)
+    write_outputs(paths, content, styles, result, trace, args.gif)
     if result.stopped_early == "interrupted":
         print(f"\ninterrupted: the best image so far is in {output} (trace and panel beside it)",
               file=sys.stderr)

@@ -1,0 +1,301 @@
+"""How fast is it? Seconds per iteration, achieved FLOP rate, peak memory, time to quality.
+
+Prints Markdown tables (and writes JSON) for whatever machine it runs on::
+
+    python benchmarks/benchmark.py                      # everything (tens of minutes on 2 cores)
+    python benchmarks/benchmark.py --sections speed precision
+    python benchmarks/benchmark.py --sections quality --quality-size 256 --classic-steps 1000
+
+Sections:
+  speed      seconds per iteration (median after warm-up) for vgg16/vgg19 x adam/lbfgs x sizes,
+             the FLOPs of one loss-and-gradient evaluation counted from the layer shapes, and
+             the rate achieved as a fraction of this process's float32 matrix-multiply rate
+  precision  float32 against --precision mixed / bfloat16: time per evaluation, and how much
+             the stylized image changes (images written side by side)
+  memory     peak memory of a short run at several sizes (each in a fresh process), next to
+             the estimate StyleTransfer makes before it starts
+  quality    loss against wall time for adam, lbfgs and multi-scale on one objective, and the
+             time the default settings take to reach the loss of the classic TensorFlow-tutorial
+             recipe (Adam, lr 0.02, beta_1 0.99, epsilon 0.1) after --classic-steps steps
+
+Real VGG weights change nothing in the timings; the quality section needs them
+(--model vgg19 with the weights in the Keras cache, KERAS_HOME). Run it on an
+otherwise idle machine: it measures wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from ContentModel import build_vgg, load_image, resize_long, save_image  # noqa: E402
+from StyleModel import STYLE_LAYERS  # noqa: E402
+from StyleTransfer import (  # noqa: E402
+    ADAM_BETA_1,
+    ADAM_EPSILON,
+    ADAM_LEARNING_RATE,
+    CONTENT_LAYER,
+    SAMPLE_CONTENT,
+    SAMPLE_STYLE,
+    estimate_memory,
+    stylize,
+)
+
+SECTIONS = ("speed", "precision", "memory", "quality")
+WARMUP_ITERATIONS = 2  # the first calls trace and compile the step
+MATMUL_SIZE = 2048
+GIB = 2 ** 30
+
+
+# ---------------------------------------------------------------------------
+# Counting work
+# ---------------------------------------------------------------------------
+
+
+def conv_flops(model, height: int, width: int) -> float:
+    """Multiply-adds x 2 of the forward pass of a feature extractor on one image.
+
+    Counted from the layer shapes: each 3x3 convolution costs 2*H*W*9*C_in*C_out,
+    each Gram matrix 2*H*W*C^2 (pooling and ReLU are negligible).
+    """
+    flops, h, w = 0.0, height, width
+    for layer in model.layers:
+        if layer.__class__.__name__ == "MaxPooling2D":
+            h, w = h // 2, w // 2
+        elif layer.__class__.__name__ == "Conv2D":
+            kernel = layer.kernel.shape  # (3, 3, C_in, C_out)
+            flops += 2.0 * h * w * kernel[0] * kernel[1] * kernel[2] * kernel[3]
+            if layer.name in STYLE_LAYERS:
+                flops += 2.0 * h * w * kernel[3] ** 2
+    return flops
+
+
+def evaluation_flops(model, height: int, width: int) -> float:
+    """One loss-and-gradient evaluation: the forward pass, and a backward pass that
+    needs only the gradient with respect to the input of each layer (the weights
+    are frozen), which costs as much again."""
+    return 2.0 * conv_flops(model, height, width)
+
+
+def matmul_rate(dtype=tf.float32, size: int = MATMUL_SIZE, repeats: int = 10) -> float:
+    """FLOP/s of a large square matrix multiplication in this process."""
+    a = tf.random.uniform((size, size), dtype=tf.float32)
+    a = tf.cast(a, dtype)
+    b = tf.identity(a)
+    tf.matmul(a, b).numpy()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        tf.matmul(a, b).numpy()
+        times.append(time.perf_counter() - start)
+    return 2.0 * size ** 3 / float(np.median(times))
+
+
+# ---------------------------------------------------------------------------
+# Sections
+# ---------------------------------------------------------------------------
+
+
+def per_evaluation_seconds(history: list, warmup: int = WARMUP_ITERATIONS) -> tuple[float, float]:
+    """(median seconds per iteration, median seconds per evaluation) after warm-up."""
+    rows = history[warmup:]
+    iteration_times, evaluation_times = [], []
+    for previous, row in zip(rows, rows[1:]):
+        seconds = row["seconds"] - previous["seconds"]
+        iteration_times.append(seconds)
+        evaluation_times.append(seconds / max(1, row["evaluations"] - previous["evaluations"]))
+    return float(np.median(iteration_times)), float(np.median(evaluation_times))
+
+
+def images_at(size: int):
+    return load_image(SAMPLE_CONTENT, size), load_image(SAMPLE_STYLE, size)
+
+
+def speed(args, report: dict) -> None:
+    rate = matmul_rate()
+    report["matmul_float32_flops"] = rate
+    print(f"\n## Speed ({platform.machine()}, {os.cpu_count()} cores, "
+          f"float32 {MATMUL_SIZE}^2 matmul: {rate / 1e9:.1f} GFLOP/s)\n")
+    print("| model | optimizer | size (px) | s / iteration | s / evaluation | GFLOP / evaluation "
+          "| GFLOP/s | of matmul rate |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    rows = []
+    for model_name in args.models:
+        extractor = build_vgg(model_name, [CONTENT_LAYER, *STYLE_LAYERS], None)
+        for size in args.sizes:
+            content, style = images_at(size)
+            height, width = content.shape[:2]
+            work = evaluation_flops(extractor, height, width)
+            for optimizer in args.optimizers:
+                result = stylize(content, style, optimizer=optimizer, model=model_name, weights=None,
+                                 iterations=WARMUP_ITERATIONS + args.repeats + 1, save_every=0)
+                per_iteration, per_evaluation = per_evaluation_seconds(result.history)
+                achieved = work / per_evaluation
+                rows.append(dict(model=model_name, optimizer=optimizer, size=f"{width}x{height}",
+                                 seconds_per_iteration=per_iteration, seconds_per_evaluation=per_evaluation,
+                                 flops=work, flops_per_second=achieved, fraction=achieved / rate))
+                print(f"| {model_name} | {optimizer} | {width}x{height} | {per_iteration:.3f} | "
+                      f"{per_evaluation:.3f} | {work / 1e9:.0f} | {achieved / 1e9:.1f} | "
+                      f"{achieved / rate:.0%} |", flush=True)
+    report["speed"] = rows
+
+
+def precision(args, report: dict) -> None:
+    size = args.precision_size
+    content, style = images_at(size)
+    print(f"\n## Precision ({args.model}, {content.shape[1]}x{content.shape[0]} px, "
+          f"bfloat16 matmul: {matmul_rate(tf.bfloat16) / 1e9:.1f} GFLOP/s)\n")
+    print("| precision | s / evaluation (adam) | speed-up | mean abs pixel difference to float32 "
+          f"(lbfgs, {args.precision_iterations} it.) |")
+    print("| --- | --- | --- | --- |")
+    rows, images, baseline = [], [], None
+    for mode in ("float32", "mixed", "bfloat16"):
+        timing = stylize(content, style, optimizer="adam", model=args.model, weights=None,
+                         precision=mode, iterations=WARMUP_ITERATIONS + args.repeats + 1, save_every=0)
+        seconds = per_evaluation_seconds(timing.history)[1]
+        image = stylize(content, style, model=args.model, weights=args.weights, precision=mode,
+                        iterations=args.precision_iterations, save_every=0).image
+        baseline = baseline or (seconds, image)
+        difference = float(np.abs(image - baseline[1]).mean())
+        rows.append(dict(precision=mode, seconds_per_evaluation=seconds,
+                         speedup=baseline[0] / seconds, mean_abs_difference=difference))
+        images.append(image)
+        print(f"| {mode} | {seconds:.3f} | {baseline[0] / seconds:.2f}x | {difference:.4f} |", flush=True)
+    path = Path(args.output_dir) / "benchmark_precision.jpg"
+    save_image(np.concatenate(images, axis=1), path)
+    print(f"\nimages, left to right float32 | mixed | bfloat16: {path}")
+    report["precision"] = rows
+
+
+MEMORY_CHILD = """
+import sys, json
+sys.path.insert(0, {root!r})
+from ContentModel import load_image
+from StyleTransfer import stylize, estimate_memory
+size, model, optimizer, precision = {size}, {model!r}, {optimizer!r}, {precision!r}
+content = load_image({content!r}, size); style = load_image({style!r}, size)
+estimate = estimate_memory(content.shape[:2], model=model, optimizer=optimizer, precision=precision)
+result = stylize(content, style, iterations=2, model=model, weights=None, optimizer=optimizer,
+                 precision=precision, save_every=0)
+peak = [int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmHWM")][0]
+print(json.dumps(dict(shape=list(content.shape[:2]), estimate=estimate, peak=peak,
+                      seconds=result.history[-1]["seconds"])))
+"""
+
+
+def memory(args, report: dict) -> None:
+    print(f"\n## Peak memory ({args.model}, {args.optimizer}, resident set of a fresh process)\n")
+    print("| size (px) | precision | estimate (GiB) | peak measured (GiB) | seconds for 2 iterations |")
+    print("| --- | --- | --- | --- | --- |")
+    rows = []
+    for size in args.memory_sizes:
+        for mode in args.memory_precisions:
+            code = MEMORY_CHILD.format(root=str(ROOT), size=size, model=args.model, optimizer=args.optimizer,
+                                       precision=mode, content=str(SAMPLE_CONTENT), style=str(SAMPLE_STYLE))
+            done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+            if done.returncode != 0:
+                print(f"| {size} | {mode} | - | failed: {done.stderr.strip().splitlines()[-1]} | - |")
+                continue
+            row = json.loads(done.stdout.strip().splitlines()[-1])
+            row.update(size=size, precision=mode)
+            rows.append(row)
+            print(f"| {row['shape'][1]}x{row['shape'][0]} | {mode} | {row['estimate'] / GIB:.1f} | "
+                  f"{row['peak'] / GIB:.1f} | {row['seconds']:.0f} |", flush=True)
+    report["memory"] = rows
+
+
+def first_time_at_or_below(history: list, target: float, last_level_only: bool = True) -> float | None:
+    level = history[-1]["level"]
+    for row in history:
+        if (row["level"] == level or not last_level_only) and row["total"] <= target:
+            return row["seconds"]
+    return None
+
+
+def quality(args, report: dict) -> None:
+    content, style = images_at(args.quality_size)
+    common = dict(model=args.model, weights=args.weights, save_every=0)
+    print(f"\n## Time to quality ({args.model}, {content.shape[1]}x{content.shape[0]} px)\n")
+    classic = stylize(content, style, optimizer="adam", iterations=args.classic_steps,
+                      learning_rate=ADAM_LEARNING_RATE, **common)
+    target = classic.history[-1]["total"]
+    classic_seconds = classic.history[-1]["seconds"]
+    print(f"classic recipe (Adam lr {ADAM_LEARNING_RATE}, beta_1 {ADAM_BETA_1}, epsilon {ADAM_EPSILON}), "
+          f"{args.classic_steps} steps: loss {target:.4g} in {classic_seconds:.0f} s\n")
+    runs = {
+        "lbfgs": dict(optimizer="lbfgs", iterations=args.quality_iterations),
+        f"lbfgs, {args.quality_scales} scales": dict(
+            optimizer="lbfgs", scales=args.quality_scales,
+            iterations=[args.coarse_iterations] * (args.quality_scales - 1) + [args.quality_iterations]),
+        f"lbfgs, {args.quality_scales} scales, mixed precision": dict(
+            optimizer="lbfgs", scales=args.quality_scales, precision="mixed",
+            iterations=[args.coarse_iterations] * (args.quality_scales - 1) + [args.quality_iterations]),
+    }
+    print("| run | iterations | s total | final loss | s to the classic loss | speed-up |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    print(f"| adam (classic) | {args.classic_steps} | {classic_seconds:.0f} | {target:.4g} | "
+          f"{classic_seconds:.0f} | 1x |")
+    rows = [dict(run="classic", seconds=classic_seconds, loss=target, reached=classic_seconds,
+                 history=classic.history)]
+    for name, settings in runs.items():
+        result = stylize(content, style, **settings, **common)
+        reached = first_time_at_or_below(result.history, target)
+        speedup = f"{classic_seconds / reached:.1f}x" if reached else "not reached"
+        print(f"| {name} | {settings['iterations']} | {result.history[-1]['seconds']:.0f} | "
+              f"{result.history[-1]['total']:.4g} | {reached if reached is None else round(reached)} "
+              f"| {speedup} |", flush=True)
+        rows.append(dict(run=name, seconds=result.history[-1]["seconds"], loss=result.history[-1]["total"],
+                         reached=reached, history=result.history))
+    report["quality"] = rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    parser.add_argument("--models", nargs="+", default=["vgg16", "vgg19"])
+    parser.add_argument("--optimizers", nargs="+", default=["adam", "lbfgs"])
+    parser.add_argument("--sizes", nargs="+", type=int, default=[256, 512, 1024])
+    parser.add_argument("--repeats", type=int, default=4, help="timed iterations after warm-up")
+    parser.add_argument("--model", default="vgg19", help="model of the precision/memory/quality sections")
+    parser.add_argument("--weights", default="imagenet", help="weights of the precision/quality images")
+    parser.add_argument("--optimizer", default="lbfgs", help="optimizer of the memory section")
+    parser.add_argument("--precision-size", type=int, default=512)
+    parser.add_argument("--precision-iterations", type=int, default=100)
+    parser.add_argument("--memory-sizes", nargs="+", type=int, default=[512, 1024, 2048])
+    parser.add_argument("--memory-precisions", nargs="+", default=["float32"])
+    parser.add_argument("--quality-size", type=int, default=512)
+    parser.add_argument("--classic-steps", type=int, default=1000)
+    parser.add_argument("--quality-iterations", type=int, default=150)
+    parser.add_argument("--quality-scales", type=int, default=3)
+    parser.add_argument("--coarse-iterations", type=int, default=100)
+    parser.add_argument("--output-dir", default="results")
+    args = parser.parse_args()
+
+    Path(args.output_dir).mkdir(parents=True, exist_ok=True)
+    report = {"machine": platform.platform(), "processor": platform.processor(), "cores": os.cpu_count(),
+              "tensorflow": tf.__version__, "devices": [d.name for d in tf.config.list_logical_devices()],
+              "args": vars(args)}
+    print(f"# StyleTransfer benchmark: {platform.platform()}, {os.cpu_count()} cores, "
+          f"TensorFlow {tf.__version__}, devices {report['devices']}")
+    for section in args.sections:
+        globals()[section](args, report)
+    path = Path(args.output_dir) / "benchmark.json"
+    path.write_text(json.dumps(report, indent=1))
+    print(f"\nJSON: {path}")
+
+
+if __name__ == "__main__":
+    main()

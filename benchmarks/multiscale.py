@@ -1,0 +1,87 @@
+"""Does coarse-to-fine optimization pay off? Time to the single-scale loss.
+
+Runs a single-scale stylization at --size for --iterations, then multi-scale
+runs (2 and 3 levels by default) on the same objective, and reports when each
+multi-scale run's last level first reaches the single-scale run's final loss.
+Writes the images side by side so the look can be compared too::
+
+    python benchmarks/multiscale.py --model vgg19 --size 768 --iterations 100
+
+Run it on an otherwise idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+
+from ContentModel import load_image, save_image  # noqa: E402
+from StyleTransfer import SAMPLE_CONTENT, SAMPLE_STYLE, level_sizes, stylize  # noqa: E402
+
+
+def time_to_loss(history: list, target: float) -> float | None:
+    """Seconds until the last level's total loss is at or below ``target``."""
+    last_level = history[-1]["level"]
+    for row in history:
+        if row["level"] == last_level and row["total"] <= target:
+            return row["seconds"]
+    return None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--content", default=str(SAMPLE_CONTENT))
+    parser.add_argument("--style", default=str(SAMPLE_STYLE))
+    parser.add_argument("--size", type=int, default=768)
+    parser.add_argument("--iterations", type=int, default=100, help="single-scale iterations")
+    parser.add_argument("--scales", type=int, nargs="+", default=[2, 3])
+    parser.add_argument("--coarse-iterations", type=int, default=100,
+                        help="iterations at each coarse level; the last level gets --iterations")
+    parser.add_argument("--model", default="vgg19")
+    parser.add_argument("--weights", default="imagenet")
+    parser.add_argument("-o", "--output", default="results/benchmark_multiscale")
+    args = parser.parse_args()
+
+    content = load_image(args.content, args.size)
+    style = load_image(args.style, args.size)
+    common = dict(model=args.model, weights=args.weights, save_every=0)
+    single = stylize(content, style, iterations=args.iterations, **common)
+    target = single.history[-1]["total"]
+    rows = [("1", args.size, args.iterations, single.history[-1]["seconds"], target,
+             single.history[-1]["seconds"])]
+    images = [single.image]
+    histories = {"1": single.history}
+    for scales in args.scales:
+        counts = [args.coarse_iterations] * (scales - 1) + [args.iterations]
+        run = stylize(content, style, scales=scales, iterations=counts, **common)
+        histories[str(scales)] = run.history
+        images.append(run.image)
+        sizes = "/".join(str(s) for s in level_sizes(args.size, scales))
+        rows.append((str(scales), sizes, "+".join(map(str, counts)), run.history[-1]["seconds"],
+                     run.history[-1]["total"], time_to_loss(run.history, target)))
+
+    height, width = content.shape[:2]
+    print(f"# {platform.machine()}, {args.model}, {width}x{height} px, "
+          f"target = single-scale loss after {args.iterations} iterations = {target:.4g}")
+    print("| scales | level sizes | iterations | total s | final loss | s to reach target |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for scales, sizes, counts, seconds, loss, reached in rows:
+        reached = f"{reached:.1f}" if reached is not None else "not reached"
+        print(f"| {scales} | {sizes} | {counts} | {seconds:.1f} | {loss:.4g} | {reached} |")
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    save_image(np.concatenate(images, axis=1), output.with_suffix(".jpg"))
+    output.with_suffix(".json").write_text(json.dumps({"args": vars(args), "histories": histories}))
+    print(f"images (left to right: scales {', '.join(r[0] for r in rows)}) -> {output.with_suffix('.jpg')}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""Controls beyond Gatys 2015: multi-scale, colour preservation, several styles,
+style scale and region masks (Gatys et al. 2017)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import StyleTransfer
+from ContentModel import StyleTransferError, load_image
+from StyleModel import gram_matrix
+from StyleTransfer import (
+    level_sizes,
+    luminance_image,
+    match_color_histogram,
+    recombine_luminance,
+    rgb_to_yiq,
+    stylize,
+)
+
+SIZE = 64
+FAST = dict(iterations=3, model="vgg19", weights="imagenet", save_every=0)
+
+
+@pytest.fixture(scope="module")
+def images(sample_images, repo_root, vgg19_weights):
+    content = load_image(sample_images[0], SIZE)
+    style_a = load_image(sample_images[1], SIZE)
+    style_b = load_image(repo_root / "images" / "styles" / "great_wave.jpg", SIZE)
+    style_c = load_image(repo_root / "images" / "styles" / "shipwreck.jpg", SIZE)
+    return content, style_a, style_b, style_c
+
+
+# --- colour ------------------------------------------------------------------------
+
+
+def test_histogram_matching_gives_the_style_the_contents_mean_and_covariance(images):
+    content, style, _, _ = images
+    matched = match_color_histogram(style, content)
+    pixels, target = matched.reshape(-1, 3), content.reshape(-1, 3)
+    # Clipping to [0, 1] moves a few pixels, hence the tolerance.
+    np.testing.assert_allclose(pixels.mean(axis=0), target.mean(axis=0), atol=0.02)
+    np.testing.assert_allclose(np.cov(pixels, rowvar=False), np.cov(target, rowvar=False), atol=0.005)
+    # and it really changed the style's colours
+    assert np.abs(style.reshape(-1, 3).mean(axis=0) - target.mean(axis=0)).max() > 0.05
+
+
+def test_luminance_recombination_keeps_the_content_colour_channels(images):
+    content, style, _, _ = images
+    stylized = np.clip(style[: content.shape[0], : content.shape[1]] * 0.5 + 0.25, 0, 1)
+    stylized = np.resize(stylized, content.shape).astype(np.float32)
+    result = recombine_luminance(stylized, content)
+    iq_result, iq_content = rgb_to_yiq(result)[..., 1:], rgb_to_yiq(content)[..., 1:]
+    assert np.abs(iq_result - iq_content).mean() < 0.01
+    np.testing.assert_allclose(rgb_to_yiq(result)[..., 0], rgb_to_yiq(stylized)[..., 0], atol=0.05)
+
+
+def test_luminance_mode_output_has_the_contents_colours(images):
+    content, style, _, _ = images
+    result = stylize(content, style, preserve_colors="luminance", **FAST)
+    iq_result, iq_content = rgb_to_yiq(result.image)[..., 1:], rgb_to_yiq(content)[..., 1:]
+    assert np.abs(iq_result - iq_content).mean() < 0.01
+    # while the luminance did change
+    assert np.abs(rgb_to_yiq(result.image)[..., 0] - rgb_to_yiq(content)[..., 0]).mean() > 0.01
+
+
+@pytest.mark.parametrize("mode", ["luminance", "histogram"])
+def test_greyscale_inputs_do_not_produce_nan(images, mode):
+    content, style, _, _ = images
+    grey_content = np.repeat(content.mean(axis=-1, keepdims=True), 3, axis=-1)
+    grey_style = np.repeat(style.mean(axis=-1, keepdims=True), 3, axis=-1)
+    assert np.isfinite(match_color_histogram(grey_style, grey_content)).all()
+    assert np.isfinite(luminance_image(grey_style, like=grey_content)).all()
+    result = stylize(grey_content, grey_style, preserve_colors=mode, **{**FAST, "iterations": 2})
+    assert np.isfinite(result.image).all()
+    assert result.stopped_early is None
+
+
+# --- several styles, masks ---------------------------------------------------------
+
+
+def test_blend_weights_one_zero_equal_that_style_alone(images):
+    content, style_a, style_b, _ = images
+    alone = stylize(content, [style_a], **FAST)
+    blended = stylize(content, [style_a, style_b], style_blend_weights=[1, 0], **FAST)
+    np.testing.assert_allclose(blended.image, alone.image, atol=1e-4)
+    other = stylize(content, [style_a, style_b], style_blend_weights=[0.5, 0.5], **FAST)
+    assert np.abs(other.image - alone.image).max() > 1e-2
+
+
+def test_blend_weights_are_normalised(images):
+    content, style_a, style_b, _ = images
+    small = stylize(content, [style_a, style_b], style_blend_weights=[0.7, 0.3], **FAST)
+    large = stylize(content, [style_a, style_b], style_blend_weights=[7, 3], **FAST)
+    np.testing.assert_allclose(small.image, large.image, atol=1e-4)
+
+
+def test_masked_gram_matrix_with_a_white_mask_is_the_plain_one():
+    features = tf.random.stateless_uniform((1, 6, 5, 4), seed=(1, 2))
+    white = tf.ones((1, 6, 5, 1))
+    np.testing.assert_allclose(gram_matrix(features, white), gram_matrix(features), rtol=1e-5)
+    half = np.zeros((1, 6, 5, 1), np.float32)
+    half[:, :3] = 1  # the top half: the Gram matrix of those positions alone
+    np.testing.assert_allclose(gram_matrix(features, half), gram_matrix(features[:, :3]), rtol=1e-5)
+
+
+def test_white_masks_equal_no_masks(images):
+    content, style_a, style_b, _ = images
+    white = np.ones(content.shape[:2], np.float32)
+    plain = stylize(content, [style_a, style_b], **FAST)
+    masked = stylize(content, [style_a, style_b], style_masks=[white, white], **FAST)
+    np.testing.assert_allclose(masked.image, plain.image, atol=1e-4)
+
+
+def test_a_black_mask_removes_that_styles_effect(images):
+    content, style_a, style_b, style_c = images
+    white = np.ones(content.shape[:2], np.float32)
+    black = np.zeros(content.shape[:2], np.float32)
+    with_b = stylize(content, [style_a, style_b], style_masks=[white, black], **FAST)
+    with_c = stylize(content, [style_a, style_c], style_masks=[white, black], **FAST)
+    # Which style sits under the black mask makes no difference.
+    np.testing.assert_allclose(with_b.image, with_c.image, atol=1e-4)
+    unmasked = stylize(content, [style_a, style_b], **FAST)
+    assert np.abs(unmasked.image - with_b.image).max() > 1e-2
+
+
+def test_count_mismatches_are_user_errors(images):
+    content, style_a, style_b, _ = images
+    with pytest.raises(StyleTransferError, match="blend weights"):
+        stylize(content, [style_a, style_b], style_blend_weights=[1, 2, 3], **FAST)
+    with pytest.raises(StyleTransferError, match="masks"):
+        stylize(content, [style_a, style_b], style_masks=[np.ones(content.shape[:2])], **FAST)
+    with pytest.raises(StyleTransferError, match="iteration counts"):
+        stylize(content, style_a, scales=2, **{**FAST, "iterations": [2, 2, 2]})
+
+
+# --- multi-scale, style scale --------------------------------------------------------
+
+
+def test_level_sizes_grow_geometrically_to_the_requested_size():
+    assert level_sizes(512, 1) == [512]
+    assert level_sizes(1024, 3) == [256, 512, 1024]
+    sizes = level_sizes(96, 3)
+    assert sizes[-1] == 96 and sizes == sorted(sizes) and sizes[0] >= 32
+
+
+def test_multiscale_levels_have_the_right_sizes(sample_images, vgg19_weights):
+    content = load_image(sample_images[0], 96)  # 96 x 64
+    style = load_image(sample_images[1], 96)
+    result = stylize(content, style, scales=2, **{**FAST, "iterations": [2, 2]})
+    assert result.sizes == [(32, 48), (64, 96)]
+    assert result.image.shape == content.shape
+    assert [row["level"] for row in result.history] == [0, 0, 1, 1]
+    assert [(row["height"], row["width"]) for row in result.history][-1] == (64, 96)
+
+
+def test_style_scale_resizes_the_style_relative_to_the_output(images, monkeypatch):
+    content, style, _, _ = images
+    seen = []
+    original = StyleTransfer.build_objective
+
+    def spy(extractor, level_content, level_styles, **kwargs):
+        seen.append((max(level_content.shape[:2]), max(level_styles[0].shape[:2])))
+        return original(extractor, level_content, level_styles, **kwargs)
+
+    monkeypatch.setattr(StyleTransfer, "build_objective", spy)
+    stylize(content, style, style_scale=0.5, **{**FAST, "iterations": 1})
+    stylize(content, style, style_scale=2.0, **{**FAST, "iterations": 1})
+    assert seen == [(SIZE, SIZE // 2), (SIZE, SIZE * 2)]
