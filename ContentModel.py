@@ -234,10 +234,13 @@ def content_loss(features: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
 def to_rgb(image: Image.Image) -> Image.Image:
     """Any PIL mode -> 8-bit RGB; transparency is composited onto white."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        # 16-bit, 32-bit and float greyscale: scale to 8 bits from the range the values use
-        # (0..65535, 0..255, or 0..1 for float images).
+        # 16-bit greyscale spans 0..65535. 32-bit integer and float images carry no
+        # range of their own: guess it from the values (0..65535, 0..255 or 0..1).
         values = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if values.max() > 255 else 255.0 if values.max() > 1 else 1.0
+        if image.mode.startswith("I;16"):
+            top = 65535.0
+        else:
+            top = 65535.0 if values.max() > 255 else 255.0 if values.max() > 1 else 1.0
         image = Image.fromarray(np.clip(values / top * 255.0, 0, 255).astype(np.uint8))
     if image.mode == "P" or image.mode == "PA":
         image = image.convert("RGBA")

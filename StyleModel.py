@@ -18,9 +18,7 @@ import math
 import os
 from pathlib import Path
 
-import numpy as np
-import tensorflow as tf
-
+# ContentModel first: it quiets TensorFlow's start-up logging before TensorFlow loads.
 from ContentModel import (
     DEFAULT_MODEL,
     DEFAULT_PRECISION,
@@ -41,6 +39,9 @@ from ContentModel import (
     save_figure,
     weights_argument,
 )
+
+import numpy as np
+import tensorflow as tf
 
 #: The style layers of Gatys et al. (conv1_1 ... conv5_1), low to high level.
 STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")

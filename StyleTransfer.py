@@ -29,10 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-import tensorflow as tf
-import keras
-
+# ContentModel first: it quiets TensorFlow's start-up logging before TensorFlow loads.
 from ContentModel import (
     CONTENT_LAYER,
     DEFAULT_MODEL,
@@ -62,6 +59,10 @@ from ContentModel import (
     to_pil,
     weights_argument,
 )
+
+import numpy as np
+import tensorflow as tf
+import keras
 from StyleModel import STYLE_LAYERS, gram_matrix, normalized_layer_weights, normalized_weights, style_loss
 
 # ---------------------------------------------------------------------------
@@ -293,6 +294,8 @@ class StylizeResult:
     device: str = ""
     sizes: list = field(default_factory=list)  # (height, width) of each level
     stopped_early: str | None = None  # why the run ended before its iterations, if it did
+    non_finite: bool = False  # it stopped because the loss or its gradient was NaN or infinite
+    notes: list = field(default_factory=list)  # e.g. a level where L-BFGS-B converged early
 
 
 def initial_image(content: np.ndarray, style: np.ndarray, init: str, seed: int) -> np.ndarray:
@@ -427,11 +430,12 @@ def adam_optimize(objective: Objective, image: np.ndarray, iterations: int, lear
 
 
 def lbfgs_optimize(objective: Objective, image: np.ndarray, iterations: int,
-                   report: Callable[[int, tf.Tensor, dict, int], bool]) -> None:
+                   report: Callable[[int, tf.Tensor, dict, int], bool]) -> str:
     """SciPy's L-BFGS-B with the [0, 1] pixel bounds, as Gatys et al. used L-BFGS.
 
     The loss and gradient come from one compiled TensorFlow function; the only
-    copies are the image in and the gradient out at each evaluation.
+    copies are the image in and the gradient out at each evaluation. Returns
+    SciPy's message on how it ended (it can converge before ``iterations``).
     """
     from scipy.optimize import minimize
 
@@ -465,15 +469,15 @@ def lbfgs_optimize(objective: Objective, image: np.ndarray, iterations: int,
             raise StopIteration  # SciPy's way to end minimize() from a callback
 
     try:
-        minimize(
+        return minimize(
             loss_and_gradient, image.ravel().astype(np.float64), jac=True, method="L-BFGS-B",
             bounds=[(PIXEL_MIN, PIXEL_MAX)], callback=callback,
             # ftol/gtol 0: run the iterations asked for rather than stop at SciPy's tolerances.
             options={"maxiter": iterations, "maxfun": iterations * 2, "maxcor": LBFGS_HISTORY,
                      "ftol": 0.0, "gtol": 0.0},
-        )
+        ).message
     except NonFiniteLoss:
-        pass  # already reported: the run stops with the best finite image
+        return "the loss was not finite"  # already reported: the run stops with the best finite image
 
 
 def check_settings(*, iterations, optimizer: str, init: str, content_weight: float,
@@ -618,7 +622,8 @@ def stylize(
                                        "width": level_shape[1], "evaluations": evaluations, **losses,
                                        "seconds": round(elapsed, 4)})
                 if not np.isfinite(losses["total"]):
-                    result.stopped_early = f"the loss became {losses['total']} at iteration {step}"
+                    result.stopped_early = f"the loss (or its gradient) became {losses['total']} at iteration {step}"
+                    result.non_finite = True
                     return False
                 if losses["total"] < best["total"]:
                     best.update(total=losses["total"], pixels=pixels)
@@ -636,7 +641,11 @@ def stylize(
                 if optimizer == "adam":
                     adam_optimize(objective, start_image, count, learning_rate, report)
                 else:
-                    lbfgs_optimize(objective, start_image, count, report)
+                    ended = lbfgs_optimize(objective, start_image, count, report)
+                    reported = sum(1 for row in result.history if row["level"] == level)
+                    if not result.stopped_early and reported < count:
+                        result.notes.append(f"level {level}: L-BFGS-B ended after {reported} of {count} "
+                                            f"iterations: {ended}")
             except KeyboardInterrupt:
                 result.stopped_early = "interrupted"
             image = np.clip(np.asarray(best["pixels"])[0], PIXEL_MIN, PIXEL_MAX)
@@ -908,7 +917,7 @@ def run(args: argparse.Namespace) -> int:
         "settings": settings, "device": result.device, "level_sizes": result.sizes,
         "versions": {"python": platform.python_version(), "tensorflow": tf.__version__,
                      "keras": keras.__version__},
-        "stopped_early": result.stopped_early,
+        "stopped_early": result.stopped_early, "notes": result.notes,
         "seconds": result.history[-1]["seconds"] if result.history else 0.0,
         "history": result.history,
     }
@@ -918,7 +927,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"\ninterrupted: the best image so far is in {output} (trace and panel beside it)",
               file=sys.stderr)
         return EXIT_INTERRUPTED
-    if result.stopped_early:  # the loss stopped being finite
+    for note in result.notes:
+        print(f"note: {note}")
+    if result.non_finite:
         print(f"\nerror: stopped: {result.stopped_early}; the last image with a finite loss is in "
               f"{output}. Try a lower --learning-rate or lower loss weights.", file=sys.stderr)
         return EXIT_FAILED

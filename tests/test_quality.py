@@ -24,7 +24,7 @@ import pytest
 import tensorflow as tf
 
 import StyleTransfer
-from ContentModel import load_image
+from ContentModel import build_vgg, load_image
 
 SIZE = 128
 ITERATIONS = 60
@@ -42,11 +42,8 @@ def quality_run(sample_images, vgg19_weights):
     style = load_image(sample_images[1], SIZE)
     result = StyleTransfer.stylize(content, style, iterations=ITERATIONS, optimizer="lbfgs",
                                    model="vgg19", weights="imagenet", save_every=0)
-    objective = StyleTransfer.build_objective(
-        content, style, model="vgg19", weights="imagenet",
-        content_layer=StyleTransfer.CONTENT_LAYER, style_layers=StyleTransfer.STYLE_LAYERS,
-        style_layer_weights=None, content_weight=StyleTransfer.CONTENT_WEIGHT,
-        style_weight=StyleTransfer.STYLE_WEIGHT, tv_weight=StyleTransfer.TV_WEIGHT)
+    extractor = build_vgg("vgg19", [StyleTransfer.CONTENT_LAYER, *StyleTransfer.STYLE_LAYERS], "imagenet")
+    objective = StyleTransfer.build_objective(extractor, content, [style])  # the default weights
 
     def terms(image):
         return {name: float(value) for name, value in objective(tf.constant(image[None])).items()}
