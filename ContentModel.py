@@ -570,12 +570,15 @@ def show_content_features(
     return features, plot_feature_maps(features, title, count)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = ArgumentParser(
-        description="Show what VGG's content layer sees: save a grid of its most active feature maps.")
-    parser.add_argument("image", help="photo to look at")
-    parser.add_argument("--layer", default=CONTENT_LAYER, help="VGG layer to show")
-    parser.add_argument("--count", type=int, default=FEATURE_MAPS_SHOWN, help="feature maps shown")
+def figure_main(argv, *, description: str, image_help: str, suffix: str, add_arguments, draw) -> None:
+    """The command line shared by ContentModel.py and StyleModel.py: one image in, one figure out.
+
+    ``add_arguments(parser)`` adds the script's own flags; ``draw(args)``
+    returns (figure, lines to print).
+    """
+    parser = ArgumentParser(description=description)
+    parser.add_argument("image", help=image_help)
+    add_arguments(parser)
     add_image_arguments(parser, DEFAULT_SIZE)
     add_output_arguments(parser, "PNG figure to write")
     add_model_arguments(parser)
@@ -583,16 +586,30 @@ def main(argv: list[str] | None = None) -> None:
 
     def run():
         check_image_arguments(args)
-        output = choose_output(f"{Path(args.image).stem}_content_features", args.output, [args.image],
+        output = choose_output(f"{Path(args.image).stem}{suffix}", args.output, [args.image],
                                args.overwrite, suffixes=(".png",))
-        features, figure = show_content_features(
-            args.image, layer=args.layer, model=args.model, weights=weights_argument(args.weights),
-            size=args.size, count=args.count, max_pixels=args.max_pixels, precision=args.precision,
-        )
+        figure, lines = draw(args)
         save_figure(figure, output)
-        print(f"{args.model} {args.layer}: features {features.shape} -> {output}")
+        print("\n".join([*lines, f"figure -> {output}"]))
 
     run_cli(run)
+
+
+def main(argv: list[str] | None = None) -> None:
+    def add_arguments(parser):
+        parser.add_argument("--layer", default=CONTENT_LAYER, help="VGG layer to show")
+        parser.add_argument("--count", type=int, default=FEATURE_MAPS_SHOWN, help="feature maps shown")
+
+    def draw(args):
+        features, figure = show_content_features(
+            args.image, layer=args.layer, model=args.model, weights=weights_argument(args.weights),
+            size=args.size, count=args.count, max_pixels=args.max_pixels, precision=args.precision)
+        return figure, [f"{args.model} {args.layer}: features {features.shape}"]
+
+    figure_main(argv, description="Show what VGG's content layer sees: save a grid of its most active "
+                                  "feature maps.",
+                image_help="photo to look at", suffix="_content_features", add_arguments=add_arguments,
+                draw=draw)
 
 
 if __name__ == "__main__":

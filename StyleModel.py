@@ -25,18 +25,11 @@ from ContentModel import (
     MAX_IMAGE_PIXELS,
     DEFAULT_SIZE,
     DEFAULT_WEIGHTS,
-    ArgumentParser,
     StyleTransferError,
-    add_image_arguments,
-    add_model_arguments,
-    add_output_arguments,
     build_vgg,
-    check_image_arguments,
-    choose_output,
+    figure_main,
     load_image,
     plot_feature_maps,
-    run_cli,
-    save_figure,
     weights_argument,
 )
 
@@ -121,8 +114,9 @@ def plot_style(features: dict, grams: list, layers, title: str):
     figure.suptitle(title)
     for column, (name, gram) in enumerate(zip(layers, grams)):
         gram = np.asarray(gram)[0]
-        axes[0, column].imshow(gram, cmap="magma")
-        axes[0, column].set_title(f"{name}\nGram {gram.shape[0]}x{gram.shape[1]}", fontsize=9)
+        # log scale: a few large correlations would otherwise hide the rest
+        axes[0, column].imshow(np.log1p(np.maximum(gram, 0.0)), cmap="magma")
+        axes[0, column].set_title(f"{name}\nGram {gram.shape[0]}x{gram.shape[1]} (log)", fontsize=9)
         axes[0, column].axis("off")
         plot_feature_maps(np.asarray(features[name], dtype=np.float32)[0], name, FEATURE_MAPS_PER_LAYER,
                           axes=axes[1:, column])
@@ -149,28 +143,20 @@ def show_style_features(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = ArgumentParser(
-        description="Show a painting's style features: each layer's Gram matrix and a few feature maps.")
-    parser.add_argument("image", help="painting to look at")
-    parser.add_argument("--layers", nargs="+", default=list(STYLE_LAYERS), help="style layers")
-    add_image_arguments(parser, DEFAULT_SIZE)
-    add_output_arguments(parser, "PNG figure to write")
-    add_model_arguments(parser)
-    args = parser.parse_args(argv)
+    def add_arguments(parser):
+        parser.add_argument("--layers", nargs="+", default=list(STYLE_LAYERS), help="style layers")
 
-    def run():
-        check_image_arguments(args)
-        output = choose_output(f"{Path(args.image).stem}_style_features", args.output, [args.image],
-                               args.overwrite, suffixes=(".png",))
+    def draw(args):
         grams, figure = show_style_features(args.image, layers=args.layers, model=args.model,
                                             weights=weights_argument(args.weights), size=args.size,
                                             max_pixels=args.max_pixels, precision=args.precision)
-        save_figure(figure, output)
-        for name, gram in zip(args.layers, grams):
-            print(f"{args.model} {name}: Gram matrix {tuple(gram.shape[1:])}")
-        print(f"figure -> {output}")
+        return figure, [f"{args.model} {name}: Gram matrix {tuple(gram.shape[1:])}"
+                        for name, gram in zip(args.layers, grams)]
 
-    run_cli(run)
+    figure_main(argv, description="Show a painting's style features: each layer's Gram matrix and a "
+                                  "few feature maps.",
+                image_help="painting to look at", suffix="_style_features", add_arguments=add_arguments,
+                draw=draw)
 
 
 if __name__ == "__main__":
