@@ -7,6 +7,7 @@ It optimizes an image so that its VGG features match the content photo
     python StyleTransfer.py                         # the bundled sample pair
     python StyleTransfer.py content.jpg style.jpg   # your own pair
     python StyleTransfer.py photo.jpg painting.jpg --size 512 --iterations 300 --gif
+    python StyleTransfer.py https://example.org/photo.jpg painting.jpg    # inputs may be URLs
     python StyleTransfer.py --help                  # every flag, with its default
 
 Offline (no ImageNet download), give the weights file or a Keras cache::
@@ -52,11 +53,13 @@ from ContentModel import (
     choose_output,
     content_loss,
     load_image,
+    local_image,
     resize_image,
     resize_long,
     run_cli,
     save_figure,
     save_image,
+    source_stem,
     to_pil,
     weights_argument,
 )
@@ -668,11 +671,12 @@ def iteration_counts(text: str) -> int | list[int]:
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
         description="Neural style transfer (Gatys et al. 2015): repaint CONTENT in the style of STYLE "
-                    "(several styles are blended). "
+                    "(several styles are blended). Images may be files or http(s) URLs (downloaded "
+                    "once into the Keras cache). "
                     "Exit status: 0 done, 1 stopped (non-finite loss), 2 bad input, 130 interrupted.")
-    parser.add_argument("content", nargs="?", default=str(SAMPLE_CONTENT), help="content photo")
+    parser.add_argument("content", nargs="?", default=str(SAMPLE_CONTENT), help="content photo (file or URL)")
     parser.add_argument("styles", nargs="*", default=[str(SAMPLE_STYLE)], metavar="style",
-                        help="style painting(s)")
+                        help="style painting(s) (files or URLs)")
 
     out = add_output_arguments(parser, "result image, .png or .jpg; the panel, loss curve, JSON "
                                        "trace and GIF are written beside it")
@@ -790,13 +794,15 @@ def run(args: argparse.Namespace) -> int:
     check_size(args.size)
     settings = settings_from_args(args)
     check_settings(**settings)
-    content_path, style_paths = Path(args.content), [Path(p) for p in args.styles]
-    normalized_blend_weights(len(style_paths), args.style_blend_weights)
-    if args.style_masks is not None and len(args.style_masks) != len(style_paths):
-        raise StyleTransferError(f"{len(args.style_masks)} style masks given for {len(style_paths)} style images")
-    output = choose_output("_".join(p.stem for p in [content_path, *style_paths]), args.output,
-                           [content_path, *style_paths, *(args.style_masks or [])], args.overwrite,
+    sources = [args.content, *args.styles]
+    normalized_blend_weights(len(args.styles), args.style_blend_weights)
+    if args.style_masks is not None and len(args.style_masks) != len(args.styles):
+        raise StyleTransferError(f"{len(args.style_masks)} style masks given for {len(args.styles)} style images")
+    output = choose_output("_".join(source_stem(source) for source in sources), args.output,
+                           [*sources, *(args.style_masks or [])], args.overwrite,
                            siblings=lambda path: list(output_paths(path).values()))
+    # URLs are downloaded only now, once the output is known to be writable.
+    content_path, *style_paths = [local_image(source, max_pixels=args.max_pixels) for source in sources]
     content = load_image(content_path, args.size, args.max_pixels)
     # Styles are loaded big enough for the last level at --style-scale.
     style_size = max(MIN_SIZE, round(args.size * args.style_scale))
@@ -812,7 +818,7 @@ def run(args: argparse.Namespace) -> int:
                      callback=ProgressBar(sum(counts), output if args.save_every else None))
     trace = {
         "command": " ".join(sys.argv),
-        "content": str(content_path), "styles": [str(p) for p in style_paths], "size": args.size,
+        "content": args.content, "styles": list(args.styles), "size": args.size,
         "settings": settings, "device": result.device, "level_sizes": result.sizes,
         "versions": {"python": platform.python_version(), "tensorflow": tf.__version__,
                      "keras": keras.__version__},
