@@ -118,6 +118,8 @@ CONTACT_SHEET_NAME = "contact_sheet.png"
 #: Long side (pixels) images are shrunk to for the contact sheet, and inches per grid cell.
 SHEET_THUMBNAIL = 256
 SHEET_CELL_INCHES = 2.5
+#: Height (inches) kept above each contact-sheet row for the image names.
+SHEET_TITLE_INCHES = 0.3
 #: What became of a pair in a batch.
 DONE, SKIPPED, FAILED, INTERRUPTED, NOT_RUN = "done", "skipped", "failed", "interrupted", "not run"
 
@@ -663,9 +665,14 @@ def plot_contact_sheet(rows: list, columns: list, cells: list):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    # Rows as tall as a typical image is at the cell width, so landscape
+    # photos do not leave wide gaps between the rows.
+    images = [item for item in [image for _, image in rows + columns] + [cell for row in cells for cell in row]
+              if isinstance(item, np.ndarray)]
+    aspect = float(np.median([image.shape[0] / image.shape[1] for image in images])) if images else 1.0
     figure, axes = plt.subplots(len(rows) + 1, len(columns) + 1, squeeze=False,
                                 figsize=(SHEET_CELL_INCHES * (len(columns) + 1),
-                                         SHEET_CELL_INCHES * (len(rows) + 1)))
+                                         (SHEET_CELL_INCHES * aspect + SHEET_TITLE_INCHES) * (len(rows) + 1)))
     for axis in axes.ravel():
         axis.axis("off")
     show_in_cell(axes[0, 0], "content ↓   style →")
