@@ -5,6 +5,7 @@ This module holds what the three scripts share:
 * ``build_vgg`` - the one VGG16/VGG19 feature extractor, frozen, with the
   ImageNet preprocessing inside it and cut off after the deepest layer asked for;
 * ``load_image`` / ``save_image`` - small image I/O functions (RGB floats in [0, 1]);
+* ``download_image`` - an http(s) URL fetched once into the Keras cache;
 * ``content_loss`` - the content term of Gatys, Ecker & Bethge (2015);
 * the command-line plumbing (shared flags, one-line errors).
 
@@ -21,10 +22,16 @@ or pass the file itself with ``--weights PATH``.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
 import os
+import re
 import signal
+import socket
 import sys
 import tempfile
+import urllib.error
+import urllib.parse
 from pathlib import Path
 
 # TensorFlow prints start-up chatter on stderr; keep the terminal for our own
@@ -85,6 +92,19 @@ Image.MAX_IMAGE_PIXELS = None
 FEATURE_MAPS_SHOWN = 16
 
 RESULTS_DIR = Path("results")
+
+#: Inputs that are downloaded rather than read from disk.
+URL_SCHEMES = ("http", "https")
+#: Seconds a download may wait for the server before giving up (per connection
+#: attempt or read, not in total: a slow but steady server is fine).
+DOWNLOAD_TIMEOUT = 30.0
+#: Largest download kept: far above any photo, far below what would fill a disk.
+MAX_DOWNLOAD_BYTES = 50_000_000
+#: Downloads live in this folder of the Keras cache ($KERAS_HOME or ~/.keras).
+DOWNLOAD_CACHE_SUBDIR = "images"
+#: Hex digits of the URL's hash in a cached file's name (URLs that end in the
+#: same file name, e.g. .../1/photo.jpg and .../2/photo.jpg, must not collide).
+URL_HASH_DIGITS = 12
 #: Background used when an image with transparency is flattened to RGB.
 ALPHA_BACKGROUND = (255, 255, 255)
 
@@ -328,6 +348,112 @@ def load_image(path: str | os.PathLike, max_size: int | None = None,
             f"the short side must be at least {MIN_SIZE}: use a larger --size"
         )
     return np.asarray(image, dtype=np.float32) / 255.0
+
+
+# ---------------------------------------------------------------------------
+# Images from the web: a URL is downloaded once into the Keras cache
+# ---------------------------------------------------------------------------
+
+
+def is_url(source: str | os.PathLike) -> bool:
+    """True for an http:// or https:// address, False for a file path."""
+    return urllib.parse.urlsplit(str(source)).scheme.lower() in URL_SCHEMES
+
+
+def url_file_name(url: str) -> str:
+    """The file name at the end of a URL's path, safe for any file system ('image' if none)."""
+    name = urllib.parse.unquote(Path(urllib.parse.urlsplit(url).path).name)
+    return re.sub(r"[^\w.-]", "_", name) or "image"
+
+
+def source_stem(source: str | os.PathLike) -> str:
+    """The name outputs are given after an input: 'chelsea' for .../chelsea.jpg, path or URL."""
+    return Path(url_file_name(str(source)) if is_url(source) else source).stem
+
+
+def cached_file_name(url: str) -> str:
+    """The file name of a URL in the cache: a short hash of the whole URL, then its file name."""
+    digest = hashlib.sha256(url.encode("utf-8")).hexdigest()[:URL_HASH_DIGITS]
+    return f"{digest}_{url_file_name(url)}"
+
+
+@contextlib.contextmanager
+def socket_timeout(seconds: float):
+    """Give the sockets opened inside the block a timeout.
+
+    keras.utils.get_file has no timeout of its own; it uses urllib, whose
+    sockets take Python's default timeout. The default is process-wide, so it
+    is put back afterwards.
+    """
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def download_failure(error: BaseException, timeout: float) -> str:
+    """Why a download failed, in a few words.
+
+    get_file turns urllib's HTTP and network errors into a plain Exception
+    raised while handling them, so the original error is its __context__.
+    """
+    if type(error) is Exception and error.__context__ is not None:
+        error = error.__context__
+    if isinstance(error, urllib.error.HTTPError):
+        return f"HTTP {error.code} {error.reason}"
+    if isinstance(error, urllib.error.URLError):  # its reason is a network error or a message
+        if not isinstance(error.reason, BaseException):
+            return str(error.reason)
+        error = error.reason
+    if isinstance(error, TimeoutError):
+        return f"no answer within {timeout:g} s"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error) or type(error).__name__
+
+
+def check_download(path: Path, max_bytes: int, max_pixels: int) -> None:
+    """Raise StyleTransferError unless the downloaded file is a readable image within the limits."""
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise StyleTransferError(
+            f"the file is {size / 1e6:.1f} MB, above the download limit of {max_bytes / 1e6:g} MB")
+    open_image(path, max_pixels)  # decodes it: a web page or a truncated file fails here
+
+
+def download_image(url: str, *, timeout: float = DOWNLOAD_TIMEOUT, max_bytes: int = MAX_DOWNLOAD_BYTES,
+                   max_pixels: int = MAX_IMAGE_PIXELS) -> Path:
+    """The local copy of an image URL, downloaded with keras.utils.get_file.
+
+    The file is kept in the Keras cache (``$KERAS_HOME/images``), so a second
+    run with the same URL does not download it again. A download that is not
+    an image, or is larger than ``max_bytes``, is deleted from the cache so
+    that no later run reuses it. get_file cannot stop a download part way,
+    so the size is checked on the file it wrote; ``timeout`` bounds a server
+    that stops answering. Every failure is a one-line StyleTransferError.
+    """
+    try:
+        with socket_timeout(timeout):
+            path = Path(keras.utils.get_file(cached_file_name(url), origin=url,
+                                             cache_subdir=DOWNLOAD_CACHE_SUBDIR))
+    except Exception as error:  # get_file raises urllib's errors, wrapped or not; all mean "no file".
+        raise StyleTransferError(f"cannot download {url}: {download_failure(error, timeout)}") from error
+    try:
+        check_download(path, max_bytes, max_pixels)
+    except StyleTransferError as error:
+        path.unlink(missing_ok=True)
+        raise StyleTransferError(f"{url} gave no usable image: {error}") from error
+    return path
+
+
+def local_image(source: str | os.PathLike, *, timeout: float = DOWNLOAD_TIMEOUT,
+                max_bytes: int = MAX_DOWNLOAD_BYTES, max_pixels: int = MAX_IMAGE_PIXELS) -> Path:
+    """The file to read for an input given as a path or an http(s) URL (downloaded first)."""
+    if is_url(source):
+        return download_image(str(source), timeout=timeout, max_bytes=max_bytes, max_pixels=max_pixels)
+    return Path(source)
 
 
 def to_pil(image: np.ndarray | tf.Tensor) -> Image.Image:

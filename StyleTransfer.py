@@ -7,6 +7,8 @@ It optimizes an image so that its VGG features match the content photo
     python StyleTransfer.py                         # the bundled sample pair
     python StyleTransfer.py content.jpg style.jpg   # your own pair
     python StyleTransfer.py photo.jpg painting.jpg --size 512 --iterations 300 --gif
+    python StyleTransfer.py https://example.org/photo.jpg painting.jpg    # inputs may be URLs
+    python StyleTransfer.py --contents photos/ --styles paintings/ -o results/   # every pair
     python StyleTransfer.py --help                  # every flag, with its default
 
 Offline (no ImageNet download), give the weights file or a Keras cache::
@@ -15,7 +17,9 @@ Offline (no ImageNet download), give the weights file or a Keras cache::
 
 Outputs go to results/ and are named after the inputs: the image, a
 content | style | result panel, a loss curve, a JSON trace of the settings and
-losses, and with --gif an animation of the optimization.
+losses, and with --gif an animation of the optimization. Batch mode
+(--contents, --styles) writes the same files for every content x style pair
+into the -o folder, plus a contact sheet: contents as rows, styles as columns.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import json
 import platform
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -39,6 +44,7 @@ from ContentModel import (
     EXIT_INTERRUPTED,
     MIN_SIZE,
     PRECISIONS,
+    RESULTS_DIR,
     ArgumentParser,
     StyleTransferError,
     add_image_arguments,
@@ -50,14 +56,18 @@ from ContentModel import (
     check_image_arguments,
     choose_output,
     content_loss,
+    is_url,
     load_image,
+    local_image,
     resize_image,
     resize_long,
     run_cli,
     save_figure,
     save_image,
+    source_stem,
     to_pil,
     weights_argument,
+    writable_folder,
 )
 
 import numpy as np
@@ -104,6 +114,18 @@ LBFGS_HISTORY = 10
 PIXEL_MIN, PIXEL_MAX = 0.0, 1.0
 
 LOSS_TERMS = ("content", "style", "tv", "total")
+
+#: Batch mode: the files a folder given to --contents / --styles contributes.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp")
+#: The contact sheet, written into the batch's output folder.
+CONTACT_SHEET_NAME = "contact_sheet.png"
+#: Long side (pixels) images are shrunk to for the contact sheet, and inches per grid cell.
+SHEET_THUMBNAIL = 256
+SHEET_CELL_INCHES = 2.5
+#: Height (inches) kept above each contact-sheet row for the image names.
+SHEET_TITLE_INCHES = 0.3
+#: What became of a pair in a batch.
+DONE, SKIPPED, FAILED, INTERRUPTED, NOT_RUN = "done", "skipped", "failed", "interrupted", "not run"
 
 
 # ---------------------------------------------------------------------------
@@ -707,6 +729,48 @@ def plot_losses(history: list, title: str = ""):
     return figure
 
 
+def show_in_cell(axis, cell: np.ndarray | str) -> None:
+    """Draw an image in a grid cell, or the text that stands in for a missing one."""
+    if isinstance(cell, np.ndarray):
+        axis.imshow(np.clip(cell, PIXEL_MIN, PIXEL_MAX))
+    else:
+        axis.text(0.5, 0.5, cell, ha="center", va="center", color="grey", transform=axis.transAxes)
+
+
+def plot_contact_sheet(rows: list, columns: list, cells: list):
+    """A grid: the style images along the top, the content images down the left,
+    each result where its content's row meets its style's column.
+
+    ``rows`` and ``columns`` are (name, image or text) pairs, ``cells[row][column]``
+    an image or text ('failed'); text is shown where an image is missing.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    # Rows as tall as a typical image is at the cell width, so landscape
+    # photos do not leave wide gaps between the rows.
+    images = [item for item in [image for _, image in rows + columns] + [cell for row in cells for cell in row]
+              if isinstance(item, np.ndarray)]
+    aspect = float(np.median([image.shape[0] / image.shape[1] for image in images])) if images else 1.0
+    figure, axes = plt.subplots(len(rows) + 1, len(columns) + 1, squeeze=False,
+                                figsize=(SHEET_CELL_INCHES * (len(columns) + 1),
+                                         (SHEET_CELL_INCHES * aspect + SHEET_TITLE_INCHES) * (len(rows) + 1)))
+    for axis in axes.ravel():
+        axis.axis("off")
+    show_in_cell(axes[0, 0], "content ↓   style →")
+    for column, (name, image) in enumerate(columns, start=1):
+        show_in_cell(axes[0, column], image)
+        axes[0, column].set_title(name, fontsize=9)
+    for row, (name, image) in enumerate(rows, start=1):
+        show_in_cell(axes[row, 0], image)
+        axes[row, 0].set_title(name, fontsize=9)
+        for column, cell in enumerate(cells[row - 1], start=1):
+            show_in_cell(axes[row, column], cell)
+    return figure
+
+
 def save_gif(frames: list, path: Path, duration_ms: int = 100) -> Path:
     """An animated GIF of the frames (all at the last frame's size), the last one held longer."""
     shape = frames[-1].shape[:2]
@@ -752,17 +816,29 @@ def iteration_counts(text: str) -> int | list[int]:
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
         description="Neural style transfer (Gatys et al. 2015): repaint CONTENT in the style of STYLE "
-                    "(several styles are blended). "
-                    "Exit status: 0 done, 1 stopped (non-finite loss), 2 bad input, 130 interrupted.")
-    parser.add_argument("content", nargs="?", default=str(SAMPLE_CONTENT), help="content photo")
+                    "(several styles are blended). Images may be files or http(s) URLs (downloaded "
+                    "once into the Keras cache). With --contents and --styles: every content with "
+                    "every style. Exit status: 0 done, 1 stopped (non-finite loss) or, in batch mode, "
+                    "some pair failed, 2 bad input, 130 interrupted.")
+    parser.add_argument("content", nargs="?", default=str(SAMPLE_CONTENT), help="content photo (file or URL)")
     parser.add_argument("styles", nargs="*", default=[str(SAMPLE_STYLE)], metavar="style",
-                        help="style painting(s)")
+                        help="style painting(s) (files or URLs)")
+
+    batch = parser.add_argument_group(
+        "batch mode", "every content with every style, each pair written to the -o folder as "
+                      "CONTENT_STYLE.png (panel, loss curve and trace beside it), and a contact sheet "
+                      f"{CONTACT_SHEET_NAME} there; pairs already done are skipped unless --overwrite")
+    batch.add_argument("--contents", dest="batch_contents", nargs="+", metavar="DIR_OR_FILE",
+                       help="content photos: folders (their image files), files or URLs")
+    batch.add_argument("--styles", dest="batch_styles", nargs="+", metavar="DIR_OR_FILE",
+                       help="style paintings: folders (their image files), files or URLs")
 
     out = add_output_arguments(parser, "result image, .png or .jpg; the panel, loss curve, JSON "
-                                       "trace and GIF are written beside it")
+                                       "trace and GIF are written beside it. In batch mode: the "
+                                       f"output folder (default {RESULTS_DIR}/)")
     out.add_argument("--save-every", type=int, default=DEFAULT_SAVE_EVERY,
-                     help="every N iterations save the current image to the output path "
-                          "and take a GIF frame (0: never)")
+                     help="every N iterations take a GIF frame and, in a single run, save the "
+                          "current image to the output path (0: never)")
     out.add_argument("--gif", action="store_true", help="also write an animated GIF of the optimization")
 
     add_image_arguments(parser, DEFAULT_SIZE)
@@ -881,22 +957,319 @@ def load_mask(path: str, shape, max_pixels: int) -> np.ndarray:
     return resize_image(grey, shape)[..., 0]
 
 
-def run(args: argparse.Namespace) -> int:
-    """Check the inputs, stylize, write every output. Returns the exit status."""
+def style_load_size(size: int, style_scale: float) -> int:
+    """Long side styles are loaded at: big enough for the last level at --style-scale."""
+    return max(MIN_SIZE, round(size * style_scale))
+
+
+def run_trace(args: argparse.Namespace, content: str, styles: list, settings: dict,
+              result: StylizeResult) -> dict:
+    """The JSON trace of one run: the inputs as given (paths or URLs), settings, versions, losses."""
+    return {
+        "command": " ".join(sys.argv),
+        "content": str(content), "styles": [str(style) for style in styles], "size": args.size,
+        "settings": settings, "device": result.device, "level_sizes": result.sizes,
+        "versions": {"python": platform.python_version(), "tensorflow": tf.__version__,
+                     "keras": keras.__version__},
+        "stopped_early": result.stopped_early, "notes": result.notes,
+        "seconds": result.history[-1]["seconds"] if result.history else 0.0,
+        "history": result.history,
+    }
+
+
+# ---------------------------------------------------------------------------
+# Batch mode: every content with every style, then a contact sheet
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class Pair:
+    """One content x style combination of a batch, and what became of it."""
+
+    content: str  # a path or URL, as given
+    style: str
+    output: Path  # the result image; its panel, loss curve and trace lie beside it
+    status: str = NOT_RUN  # then DONE, SKIPPED, FAILED or INTERRUPTED
+    reason: str = ""  # why it failed
+    thumbnail: np.ndarray | None = None  # the result, small, for the contact sheet
+
+    @property
+    def name(self) -> str:
+        return f"{source_stem(self.content)} + {source_stem(self.style)}"
+
+
+def expand_inputs(items: list[str]) -> list[str]:
+    """Folders become their image files (sorted by name); files and URLs stay as given.
+
+    An image listed twice (say, a folder and a file in it) is used once. A
+    missing path or a folder without images is an error: a typo should not
+    cost a whole batch. Whether a file really is an image is found out later,
+    pair by pair.
+    """
+    sources = {}  # what identifies an input -> how the user wrote it
+    for item in items:
+        if is_url(item):
+            sources.setdefault(item, item)
+            continue
+        path = Path(item)
+        if path.is_dir():
+            files = sorted(file for file in path.iterdir()
+                           if file.is_file() and file.suffix.lower() in IMAGE_EXTENSIONS)
+            if not files:
+                raise StyleTransferError(f"no images ({' '.join(IMAGE_EXTENSIONS)}) in the folder {path}")
+        elif path.exists():
+            files = [path]
+        else:
+            raise StyleTransferError(f"no such file or folder: {path}")
+        for file in files:
+            sources.setdefault(str(file.resolve()), str(file))
+    return list(sources.values())
+
+
+def batch_folder(output: str | None) -> Path:
+    """The folder a batch writes into (-o, default results/), checked before any work."""
+    folder = RESULTS_DIR if output is None else Path(output)
+    if folder.suffix.lower() in IMAGE_EXTENSIONS or folder.is_file():
+        raise StyleTransferError(f"in batch mode -o is a folder, not a file: {folder}")
+    writable_folder(folder / CONTACT_SHEET_NAME)
+    return folder
+
+
+def plan_pairs(contents: list[str], styles: list[str], folder: Path) -> list[Pair]:
+    """Every content with every style, content by content, each written to <content>_<style>.png.
+
+    Refused before any work: two pairs that would write the same file, and an
+    output folder that holds inputs (its results would be inputs of the next run).
+    """
+    for source in [*contents, *styles]:
+        if not is_url(source) and Path(source).resolve().parent == folder.resolve():
+            raise StyleTransferError(f"the output folder {folder} holds the input {source}; "
+                                     "choose another -o")
+    pairs = [Pair(content, style, folder / f"{source_stem(content)}_{source_stem(style)}.png")
+             for content in contents for style in styles]
+    claimed = {}
+    for pair in pairs:
+        if pair.output in claimed:
+            raise StyleTransferError(f"{claimed[pair.output].name} and {pair.name} would both be written "
+                                     f"to {pair.output}; rename one of the images")
+        claimed[pair.output] = pair
+    return pairs
+
+
+def check_batch_arguments(args: argparse.Namespace) -> None:
+    """Batch mode takes its images from --contents and --styles only, one style per pair."""
+    if not (args.batch_contents and args.batch_styles):
+        raise StyleTransferError("batch mode needs both --contents and --styles")
+    # The positional images have defaults (the sample pair): anything else was typed.
+    if args.content != str(SAMPLE_CONTENT) or args.styles != [str(SAMPLE_STYLE)]:
+        raise StyleTransferError("give the images either as CONTENT STYLE or with --contents and "
+                                 "--styles, not both")
+    for flag, value in (("--style-masks", args.style_masks),
+                        ("--style-blend-weights", args.style_blend_weights)):
+        if value is not None:
+            raise StyleTransferError(f"{flag} is for a single run; batch mode uses one style per pair")
+
+
+def load_sources(sources: list[str], size: int, max_pixels: int) -> dict:
+    """Each input (path or URL) as an image array, or the StyleTransferError that says why
+    it cannot be used: a bad image fails its pairs, not the batch."""
+    images = {}
+    for source in sources:
+        try:
+            images[source] = load_image(local_image(source, max_pixels=max_pixels), size, max_pixels)
+        except StyleTransferError as error:
+            images[source] = error
+    return images
+
+
+def is_finished(paths: dict) -> bool:
+    """True when a pair's files are on disk from a run that ended normally.
+
+    The trace is written last, so it exists only once every file was written;
+    a run stopped early (Ctrl-C, non-finite loss) counts as not finished.
+    """
+    try:
+        return paths["image"].is_file() and json.loads(paths["trace"].read_text())["stopped_early"] is None
+    except (OSError, ValueError, KeyError, TypeError):  # no trace, or not one of ours
+        return False
+
+
+def thumbnail(image: np.ndarray) -> np.ndarray:
+    """The image, shrunk if needed to the contact sheet's size (it holds every result at once)."""
+    return resize_long(image, SHEET_THUMBNAIL) if max(image.shape[:2]) > SHEET_THUMBNAIL else image
+
+
+def saved_thumbnail(path: Path) -> np.ndarray | None:
+    """A finished result read back for the contact sheet; None if it cannot be read."""
+    try:
+        return thumbnail(load_image(path))
+    except StyleTransferError:
+        return None
+
+
+def run_pair(pair: Pair, content: np.ndarray | StyleTransferError, style: np.ndarray | StyleTransferError,
+             *, args: argparse.Namespace, settings: dict, callback: Callable) -> None:
+    """Stylize one pair and write its files, or skip it if finished before; sets ``pair.status``.
+
+    A bad input image, or a GPU too small for this pair, fails the pair only.
+    """
+    paths = output_paths(pair.output)
+    if not args.overwrite and is_finished(paths):
+        pair.status, pair.thumbnail = SKIPPED, saved_thumbnail(paths["image"])
+        return
+    for image in (content, style):
+        if isinstance(image, StyleTransferError):
+            pair.status, pair.reason = FAILED, str(image)
+            return
+    try:
+        result = stylize(content, style, **settings, callback=callback)
+    except tf.errors.ResourceExhaustedError:
+        pair.status, pair.reason = FAILED, "out of memory: use a smaller --size"
+        return
+    trace = run_trace(args, pair.content, [pair.style], settings, result)
+    write_outputs(paths, content, [style], result, trace, args.gif)
+    pair.thumbnail = thumbnail(result.image)
+    if result.stopped_early == "interrupted":
+        pair.status = INTERRUPTED
+    elif result.non_finite:
+        pair.status, pair.reason = FAILED, f"stopped: {result.stopped_early}"
+    else:
+        pair.status = DONE
+
+
+class BatchProgress:
+    """One line per pair: '[3/4] chelsea + starry_night ... done in 12.3 s'.
+
+    On a terminal the line also counts the pair's iterations while it runs; in
+    a log each line is written whole, as the pair ends.
+    """
+
+    CLEAR_LINE = "\x1b[K"  # ANSI: erase to the end of the line
+
+    def __init__(self, pairs: int, stream):
+        self.pairs = pairs
+        self.stream = stream
+        self.interactive = stream.isatty()
+        self.prefix = ""
+        self.started = 0.0
+
+    def start(self, number: int, pair: Pair) -> None:
+        self.prefix = f"[{number}/{self.pairs}] {pair.name} ..."
+        self.started = time.perf_counter()
+        if self.interactive:
+            self.stream.write(self.prefix)
+            self.stream.flush()
+
+    def __call__(self, progress: Progress) -> None:
+        if self.interactive:
+            self.stream.write(f"\r{self.prefix} {progress.iteration}/{progress.iterations}{self.CLEAR_LINE}")
+            self.stream.flush()
+
+    def finish(self, pair: Pair) -> None:
+        outcome = {DONE: f"done in {time.perf_counter() - self.started:.1f} s",
+                   SKIPPED: "skipped (done before)",
+                   FAILED: f"failed: {pair.reason}"}.get(pair.status, pair.status)
+        if self.interactive:  # rewrite the line the iteration count was drawn on
+            self.stream.write(f"\r{self.prefix} {outcome}{self.CLEAR_LINE}\n")
+        else:
+            self.stream.write(f"{self.prefix} {outcome}\n")
+        self.stream.flush()
+
+
+def write_contact_sheet(pairs: list[Pair], content_images: dict, style_images: dict, folder: Path) -> Path:
+    """The contact sheet of a batch: contents as rows, styles as columns, results in the cells.
+
+    It is drawn again on every run (it is derived from the results), with the
+    results of skipped pairs read back from disk, so it always shows the whole batch.
+    """
+    def header(source: str, image: np.ndarray | StyleTransferError) -> tuple:
+        return source_stem(source), thumbnail(image) if isinstance(image, np.ndarray) else "unreadable"
+
+    def cell(pair: Pair) -> np.ndarray | str:
+        return pair.status if pair.thumbnail is None else pair.thumbnail
+
+    by_inputs = {(pair.content, pair.style): pair for pair in pairs}
+    figure = plot_contact_sheet(
+        [header(source, image) for source, image in content_images.items()],
+        [header(source, image) for source, image in style_images.items()],
+        [[cell(by_inputs[content, style]) for style in style_images] for content in content_images])
+    return save_figure(figure, folder / CONTACT_SHEET_NAME)
+
+
+def batch_exit_status(pairs: list[Pair]) -> int:
+    """0 when every pair is done or skipped, 1 when one failed, 130 when interrupted."""
+    statuses = {pair.status for pair in pairs}
+    if INTERRUPTED in statuses:
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED if FAILED in statuses else 0
+
+
+def print_summary(pairs: list[Pair], sheet: Path) -> None:
+    """Counts per outcome, each failure with its reason, and where the contact sheet is."""
+    counts = Counter(pair.status for pair in pairs)
+    shown = [DONE, SKIPPED, FAILED] + [status for status in (INTERRUPTED, NOT_RUN) if counts[status]]
+    print(f"{len(pairs)} pairs: {', '.join(f'{counts[status]} {status}' for status in shown)}")
+    for pair in pairs:
+        if pair.status == FAILED:
+            print(f"failed: {pair.name}: {pair.reason}", file=sys.stderr)
+    print(f"contact sheet: {sheet}")
+
+
+def run_batch(args: argparse.Namespace) -> int:
+    """Batch mode: every content with every style into the -o folder, a contact sheet,
+    a summary. Returns the exit status (batch_exit_status)."""
+    check_batch_arguments(args)
     check_image_arguments(args)
     settings = settings_from_args(args)
     check_settings(**settings)
-    content_path, style_paths = Path(args.content), [Path(p) for p in args.styles]
-    normalized_blend_weights(len(style_paths), args.style_blend_weights)
-    if args.style_masks is not None and len(args.style_masks) != len(style_paths):
-        raise StyleTransferError(f"{len(args.style_masks)} style masks given for {len(style_paths)} style images")
-    output = choose_output("_".join(p.stem for p in [content_path, *style_paths]), args.output,
-                           [content_path, *style_paths, *(args.style_masks or [])], args.overwrite,
+    folder = batch_folder(args.output)
+    contents, styles = expand_inputs(args.batch_contents), expand_inputs(args.batch_styles)
+    pairs = plan_pairs(contents, styles, folder)
+    content_images = load_sources(contents, args.size, args.max_pixels)
+    style_images = load_sources(styles, style_load_size(args.size, args.style_scale), args.max_pixels)
+    print(f"StyleTransfer batch: {len(contents)} content(s) x {len(styles)} style(s) = {len(pairs)} pairs, "
+          f"{args.model} on {resolve_device(args.device)}, {args.optimizer}, long side {args.size} px, "
+          f"{sum(level_iterations(args.iterations, args.scales))} iterations -> {folder}", flush=True)
+    progress = BatchProgress(len(pairs), sys.stdout)
+    for number, pair in enumerate(pairs, start=1):
+        progress.start(number, pair)
+        try:
+            run_pair(pair, content_images[pair.content], style_images[pair.style], args=args,
+                     settings=settings, callback=progress)
+        except KeyboardInterrupt:  # outside the optimization (which keeps its best image itself)
+            pair.status = INTERRUPTED
+        progress.finish(pair)
+        if pair.status == INTERRUPTED:
+            break
+    sheet = write_contact_sheet(pairs, content_images, style_images, folder)
+    print_summary(pairs, sheet)
+    return batch_exit_status(pairs)
+
+
+# ---------------------------------------------------------------------------
+# Running the command line
+# ---------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check the inputs, stylize, write every output. Returns the exit status."""
+    if args.batch_contents or args.batch_styles:
+        return run_batch(args)
+    check_image_arguments(args)
+    settings = settings_from_args(args)
+    check_settings(**settings)
+    sources = [args.content, *args.styles]
+    normalized_blend_weights(len(args.styles), args.style_blend_weights)
+    if args.style_masks is not None and len(args.style_masks) != len(args.styles):
+        raise StyleTransferError(f"{len(args.style_masks)} style masks given for {len(args.styles)} style images")
+    output = choose_output("_".join(source_stem(source) for source in sources), args.output,
+                           [*sources, *(args.style_masks or [])], args.overwrite,
                            siblings=lambda path: list(output_paths(path).values()))
+    # URLs are downloaded only now, once the output is known to be writable.
+    content_path, *style_paths = [local_image(source, max_pixels=args.max_pixels) for source in sources]
     content = load_image(content_path, args.size, args.max_pixels)
-    # Styles are loaded big enough for the last level at --style-scale.
-    style_size = max(MIN_SIZE, round(args.size * args.style_scale))
-    styles = [load_image(path, style_size, args.max_pixels) for path in style_paths]
+    styles = [load_image(path, style_load_size(args.size, args.style_scale), args.max_pixels)
+              for path in style_paths]
     masks = None if args.style_masks is None else \
         [load_mask(path, content.shape[:2], args.max_pixels) for path in args.style_masks]
     height, width = content.shape[:2]
@@ -911,16 +1284,7 @@ def run(args: argparse.Namespace) -> int:
 
     result = stylize(content, styles, **{**settings, "style_masks": masks},
                      callback=ProgressBar(sum(counts), output if args.save_every else None))
-    trace = {
-        "command": " ".join(sys.argv),
-        "content": str(content_path), "styles": [str(p) for p in style_paths], "size": args.size,
-        "settings": settings, "device": result.device, "level_sizes": result.sizes,
-        "versions": {"python": platform.python_version(), "tensorflow": tf.__version__,
-                     "keras": keras.__version__},
-        "stopped_early": result.stopped_early, "notes": result.notes,
-        "seconds": result.history[-1]["seconds"] if result.history else 0.0,
-        "history": result.history,
-    }
+    trace = run_trace(args, args.content, args.styles, settings, result)
     paths = output_paths(output)
     write_outputs(paths, content, styles, result, trace, args.gif)
     if result.stopped_early == "interrupted":

@@ -1,0 +1,348 @@
+"""Workflow: images from URLs, batch mode over folders, and the contact sheet.
+
+Downloads are tested against a local HTTP server on 127.0.0.1, never the
+internet; batch runs use tiny images and two iterations.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shutil
+import socket
+import threading
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import ContentModel
+import StyleTransfer
+from ContentModel import StyleTransferError, download_image, load_image, open_image
+from StyleTransfer import CONTACT_SHEET_NAME, expand_inputs, is_finished, output_paths
+
+#: Long side of the test images, and the flags that make a run take seconds.
+SIZE = 64
+FAST = ["--size", str(SIZE), "--iterations", "2", "--model", "vgg19", "--save-every", "0"]
+#: The slow route answers after this long (or when the server stops); the
+#: download gives up after SHORT_TIMEOUT.
+SLOW_SECONDS = 30.0
+SHORT_TIMEOUT = 0.5
+
+
+# --- a local web server ------------------------------------------------------------
+
+
+def png_bytes(path: Path, flip: bool = False) -> bytes:
+    image = Image.open(path).convert("RGB")
+    image.thumbnail((SIZE, SIZE))
+    if flip:
+        image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Serves the server's ``routes`` (path -> body); anything else is a 404."""
+
+    def do_GET(self):
+        self.server.requests[self.path] += 1
+        if self.path.startswith("/slow/"):
+            self.server.release.wait(SLOW_SECONDS)
+        body = self.server.routes.get(self.path)
+        if body is None:
+            self.send_error(404, "Not Found")
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass  # keep the test output quiet
+
+
+class Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        pass  # a client that gave up (the timeout test) closed its end: expected
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}{path}"
+
+
+@pytest.fixture(scope="module")
+def server(sample_images):
+    content, style = sample_images
+    httpd = Server(("127.0.0.1", 0), Handler)
+    httpd.requests = Counter()
+    httpd.release = threading.Event()
+    httpd.routes = {
+        "/photos/chelsea.png": png_bytes(content),
+        "/other/chelsea.png": png_bytes(content, flip=True),
+        "/styles/starry_night.png": png_bytes(style),
+        "/notes.jpg": b"<html>this is a web page, not a picture</html>",
+        "/slow/chelsea.png": png_bytes(content),
+    }
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.release.set()
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """A download cache of this test's own (get_file takes an absolute cache_subdir as is)."""
+    folder = tmp_path / "download-cache"
+    monkeypatch.setattr(ContentModel, "DOWNLOAD_CACHE_SUBDIR", str(folder))
+    return folder
+
+
+def cached_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*")) if folder.exists() else []
+
+
+# --- URL inputs ---------------------------------------------------------------------
+
+
+def test_a_url_is_downloaded_once_then_read_from_the_cache(server, cache):
+    url = server.url("/photos/chelsea.png")
+    first = download_image(url)
+    second = download_image(url)
+    assert first == second and first.parent == cache
+    assert first.name.endswith("_chelsea.png")
+    assert server.requests["/photos/chelsea.png"] == 1
+    assert max(load_image(first).shape[:2]) == SIZE
+
+
+def test_urls_ending_in_the_same_file_name_do_not_collide(server, cache):
+    one = download_image(server.url("/photos/chelsea.png"))
+    other = download_image(server.url("/other/chelsea.png"))
+    assert one != other
+    np.testing.assert_array_equal(load_image(other), load_image(one)[:, ::-1])
+
+
+@pytest.mark.parametrize("path, reason", [("/missing.png", "HTTP 404"), ("/notes.jpg", "not an image")])
+def test_a_bad_url_is_a_one_line_error_and_nothing_is_cached(server, cache, path, reason):
+    url = server.url(path)
+    with pytest.raises(StyleTransferError) as caught:
+        download_image(url)
+    message = str(caught.value)
+    assert url in message and reason in message and "\n" not in message
+    assert cached_files(cache) == []
+
+
+def test_a_non_image_is_asked_for_again_next_time(server, cache):
+    before = server.requests["/notes.jpg"]  # the server is shared by the module's tests
+    for _ in range(2):
+        with pytest.raises(StyleTransferError, match="not an image"):
+            download_image(server.url("/notes.jpg"))
+    assert server.requests["/notes.jpg"] - before == 2
+
+
+def test_a_download_above_the_size_limit_is_refused_and_deleted(server, cache):
+    with pytest.raises(StyleTransferError, match="above the download limit"):
+        download_image(server.url("/photos/chelsea.png"), max_bytes=100)
+    assert cached_files(cache) == []
+
+
+def test_a_server_that_does_not_answer_times_out(server, cache):
+    url = server.url("/slow/chelsea.png")
+    with pytest.raises(StyleTransferError, match=f"no answer within {SHORT_TIMEOUT:g} s") as caught:
+        download_image(url, timeout=SHORT_TIMEOUT)
+    assert url in str(caught.value)
+    assert cached_files(cache) == []
+    assert socket.getdefaulttimeout() is None  # the process-wide default is put back
+
+
+def test_a_refused_connection_is_a_one_line_error(cache):
+    with socket.socket() as closed:  # a port nobody listens on once this is closed
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/photo.jpg"
+    with pytest.raises(StyleTransferError, match="cannot download .*refused") as caught:
+        download_image(url)
+    assert url in str(caught.value)
+
+
+def test_url_names():
+    assert ContentModel.is_url("https://example.org/a.jpg") and ContentModel.is_url("HTTP://x/y.png")
+    assert not ContentModel.is_url("images/content/chelsea.jpg")
+    assert not ContentModel.is_url("C:/photos/a.jpg")
+    assert ContentModel.source_stem("https://example.org/art/starry%20night.jpg?size=large") == "starry_night"
+    assert ContentModel.source_stem("https://example.org/") == "image"
+    assert ContentModel.source_stem("photos/chelsea.jpg") == "chelsea"
+
+
+def test_the_command_line_takes_urls_and_names_outputs_after_them(server, cache, tmp_path, monkeypatch,
+                                                                 vgg19_weights):
+    monkeypatch.chdir(tmp_path)  # the default output folder results/ is relative
+    content, style = server.url("/photos/chelsea.png"), server.url("/styles/starry_night.png")
+    StyleTransfer.main([content, style, *FAST])
+    result = tmp_path / "results" / "chelsea_starry_night.png"
+    assert open_image(result).size[0] == SIZE
+    trace = json.loads(result.with_suffix(".json").read_text())
+    assert trace["content"] == content and trace["styles"] == [style]
+
+
+def test_a_bad_url_on_the_command_line_is_one_error_line(server, cache, tmp_path, capsys, sample_images):
+    with pytest.raises(SystemExit) as caught:
+        StyleTransfer.main([server.url("/missing.png"), str(sample_images[1]), "-o", str(tmp_path / "r.png"),
+                            *FAST])
+    assert caught.value.code == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: cannot download") and "404" in error and "\n" not in error
+    assert not (tmp_path / "r.png").exists()
+
+
+# --- batch mode ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory, repo_root):
+    """Two contents and two styles, each set in a folder of its own."""
+    root = tmp_path_factory.mktemp("batch")
+    for kind, names in (("content", ["chelsea.jpg", "coffee.jpg"]),
+                        ("styles", ["starry_night.jpg", "great_wave.jpg"])):
+        (root / kind).mkdir()
+        for name in names:
+            shutil.copy(repo_root / "images" / kind / name, root / kind / name)
+    return root / "content", root / "styles"
+
+
+def run_main(argv: list[str]) -> tuple[int, str, str]:
+    """StyleTransfer.main in this process: (exit status, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    status = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            StyleTransfer.main(argv)
+        except SystemExit as exit_:
+            status = exit_.code
+    return status, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def batch(folders, tmp_path_factory, vgg19_weights):
+    """One batch run over 2 contents x 2 styles: (output folder, exit status, stdout)."""
+    output = tmp_path_factory.mktemp("batch-results")
+    status, stdout, _ = run_main(["--contents", str(folders[0]), "--styles", str(folders[1]),
+                                  "-o", str(output), *FAST])
+    return output, status, stdout
+
+
+PAIRS = ["chelsea_great_wave", "chelsea_starry_night", "coffee_great_wave", "coffee_starry_night"]
+
+
+def test_batch_writes_every_pair_and_a_contact_sheet(batch):
+    output, status, stdout = batch
+    assert status == 0
+    for name in PAIRS:
+        for path in output_paths(output / f"{name}.png").values():
+            assert path.suffix == ".gif" or path.is_file(), path
+        assert max(open_image(output / f"{name}.png").size) == SIZE
+    sheet = open_image(output / CONTACT_SHEET_NAME)
+    assert sheet.width > 3 * SIZE and sheet.height > 3 * SIZE  # a 3 x 3 grid (headers included)
+    lines = stdout.splitlines()
+    assert [line.split()[0] for line in lines if line.startswith("[")] == ["[1/4]", "[2/4]", "[3/4]", "[4/4]"]
+    assert "4 pairs: 4 done, 0 skipped, 0 failed" in stdout
+    assert f"contact sheet: {output / CONTACT_SHEET_NAME}" in stdout
+
+
+def test_a_rerun_skips_finished_pairs_and_overwrite_redoes_them(batch, folders, monkeypatch):
+    output = batch[0]
+    calls = []
+    real_stylize = StyleTransfer.stylize
+
+    def counting_stylize(*args, **kwargs):
+        calls.append(1)
+        return real_stylize(*args, **kwargs)
+
+    monkeypatch.setattr(StyleTransfer, "stylize", counting_stylize)
+    before = {name: (output / f"{name}.png").stat().st_mtime_ns for name in PAIRS}
+    status, stdout, _ = run_main(["--contents", str(folders[0]), "--styles", str(folders[1]),
+                                  "-o", str(output), *FAST])
+    assert status == 0 and calls == []
+    assert "4 pairs: 0 done, 4 skipped, 0 failed" in stdout
+    assert {name: (output / f"{name}.png").stat().st_mtime_ns for name in PAIRS} == before
+    assert (output / CONTACT_SHEET_NAME).is_file()
+
+    status, stdout, _ = run_main(["--contents", str(folders[0] / "chelsea.jpg"),
+                                  "--styles", str(folders[1] / "starry_night.jpg"),
+                                  "-o", str(output), "--overwrite", *FAST])
+    assert status == 0 and len(calls) == 1
+    assert "1 pairs: 1 done, 0 skipped, 0 failed" in stdout
+    assert (output / "chelsea_starry_night.png").stat().st_mtime_ns != before["chelsea_starry_night"]
+
+
+def test_a_bad_image_or_url_fails_its_pairs_and_the_rest_still_run(folders, server, cache, tmp_path,
+                                                                   vgg19_weights):
+    contents = tmp_path / "contents"
+    contents.mkdir()
+    shutil.copy(folders[0] / "chelsea.jpg", contents)
+    (contents / "broken.jpg").write_text("not a picture")
+    missing = server.url("/missing.png")
+    output = tmp_path / "out"
+    status, stdout, stderr = run_main(["--contents", str(contents),
+                                       "--styles", str(folders[1] / "starry_night.jpg"), missing,
+                                       "-o", str(output), *FAST])
+    assert status == StyleTransfer.EXIT_FAILED
+    assert "4 pairs: 1 done, 0 skipped, 3 failed" in stdout
+    assert "broken + starry_night ... failed: cannot read" in stdout
+    assert "failed: chelsea + missing: cannot download" in stderr and "404" in stderr
+    assert "Traceback" not in stdout + stderr
+    assert (output / "chelsea_starry_night.png").is_file()
+    assert not (output / "broken_starry_night.png").exists()
+    assert (output / CONTACT_SHEET_NAME).is_file()
+
+
+def test_only_a_run_that_ended_normally_counts_as_finished(tmp_path):
+    paths = output_paths(tmp_path / "a_b.png")
+    assert not is_finished(paths)
+    paths["image"].write_bytes(b"")
+    for stopped_early, finished in ((None, True), ("interrupted", False), ("the loss became nan", False)):
+        paths["trace"].write_text(json.dumps({"stopped_early": stopped_early}))
+        assert is_finished(paths) is finished
+    paths["trace"].write_text("{ half a trace")
+    assert not is_finished(paths)
+
+
+def test_folders_expand_to_their_images_sorted(tmp_path):
+    for name in ("b.png", "A.JPG", "c.webp", "notes.txt"):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "sub.jpg").mkdir()  # a folder, even one named like an image, is not an input
+    url = "https://example.org/x.jpg"
+    found = expand_inputs([str(tmp_path), str(tmp_path / "b.png"), url])
+    assert found == [str(tmp_path / name) for name in ("A.JPG", "b.png", "c.webp")] + [url]
+    with pytest.raises(StyleTransferError, match="no such file or folder"):
+        expand_inputs([str(tmp_path / "nowhere")])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(StyleTransferError, match="no images"):
+        expand_inputs([str(tmp_path / "empty")])
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--contents", "{content}"], "needs both --contents and --styles"),
+    (["{chelsea}", "--contents", "{content}", "--styles", "{styles}"], "not both"),
+    (["--contents", "{content}", "--styles", "{styles}", "-o", "{tmp}/sheet.png"], "-o is a folder"),
+    (["--contents", "{content}", "--styles", "{styles}", "-o", "{content}"], "holds the input"),
+    (["--contents", "{content}", "{tmp}/chelsea.png", "--styles", "{styles}", "-o", "{tmp}/out"],
+     "would both be written"),
+    (["--contents", "{content}", "--styles", "{styles}", "--style-masks", "{chelsea}"], "single run"),
+])
+def test_batch_arguments_are_checked_before_any_work(folders, tmp_path, capsys, arguments, message):
+    shutil.copy(folders[0] / "chelsea.jpg", tmp_path / "chelsea.png")
+    names = {"content": folders[0], "styles": folders[1], "chelsea": folders[0] / "chelsea.jpg",
+             "tmp": tmp_path}
+    with pytest.raises(SystemExit) as caught:
+        StyleTransfer.main([argument.format(**names) for argument in arguments] + FAST)
+    assert caught.value.code == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: ") and message in error and "\n" not in error
+    assert not (tmp_path / "out").exists()
