@@ -544,12 +544,21 @@ def plot_feature_maps(features: np.ndarray, title: str, count: int = FEATURE_MAP
 # ---------------------------------------------------------------------------
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each flag's default, except where there is none to show (None, False)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse with the project's conventions: defaults shown in --help, and a
     bad flag reported as one 'error: ...' line (exit status 2) instead of usage + message."""
 
     def __init__(self, **kwargs):
-        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(**kwargs)
 
     def error(self, message: str):
@@ -632,10 +641,9 @@ def choose_output(
 
 
 def add_output_arguments(parser: argparse.ArgumentParser, what: str):
-    """The -o and --overwrite flags; returns their group for more output flags."""
+    """The -o and --overwrite flags (``what`` is -o's help); returns their group for more flags."""
     group = parser.add_argument_group("output")
-    group.add_argument("-o", "--output", help=f"{what} (default: under results/, named after the "
-                                              "input and numbered so nothing is replaced)")
+    group.add_argument("-o", "--output", help=what)
     group.add_argument("--overwrite", action="store_true", help="replace existing output files")
     return group
 
@@ -706,7 +714,8 @@ def figure_main(argv, *, description: str, image_help: str, suffix: str, add_arg
     parser.add_argument("image", help=image_help)
     add_arguments(parser)
     add_image_arguments(parser, DEFAULT_SIZE)
-    add_output_arguments(parser, "PNG figure to write")
+    add_output_arguments(parser, "PNG figure to write (default: under results/, named after the "
+                                 "image, numbered so nothing is replaced)")
     add_model_arguments(parser)
     args = parser.parse_args(argv)
 

@@ -833,9 +833,10 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--styles", dest="batch_styles", nargs="+", metavar="DIR_OR_FILE",
                        help="style paintings: folders (their image files), files or URLs")
 
-    out = add_output_arguments(parser, "result image, .png or .jpg; the panel, loss curve, JSON "
-                                       "trace and GIF are written beside it. In batch mode: the "
-                                       f"output folder (default {RESULTS_DIR}/)")
+    out = add_output_arguments(parser, "result image, .png or .jpg, with its panel, loss curve, JSON "
+                                       "trace and GIF written beside it (default: under results/, named "
+                                       "after the inputs, numbered so nothing is replaced); in batch "
+                                       f"mode, the output folder (default: {RESULTS_DIR}/)")
     out.add_argument("--save-every", type=int, default=DEFAULT_SAVE_EVERY,
                      help="every N iterations take a GIF frame and, in a single run, save the "
                           "current image to the output path (0: never)")
