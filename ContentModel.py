@@ -464,6 +464,13 @@ def to_pil(image: np.ndarray | tf.Tensor) -> Image.Image:
     return Image.fromarray(np.round(np.clip(array, 0.0, 1.0) * 255.0).astype(np.uint8))
 
 
+def current_umask() -> int:
+    """The process's file-creation mask (reading it means setting it, so set it back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | os.PathLike, write) -> Path:
     """Call ``write(temporary_path)`` then rename into ``path``.
 
@@ -475,6 +482,7 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
     os.close(handle)
     try:
         write(temporary)
+        os.chmod(temporary, 0o666 & ~current_umask())  # mkstemp makes it private (0600)
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
