@@ -69,7 +69,13 @@ DEFAULT_WEIGHTS = "imagenet"
 #: --precision -> Keras dtype policy of the VGG layers. 'mixed' keeps float32
 #: weights and computes in bfloat16; 'bfloat16' stores the weights in it too.
 PRECISIONS = {"float32": "float32", "mixed": "mixed_bfloat16", "bfloat16": "bfloat16"}
-DEFAULT_PRECISION = "float32"
+#: 'auto' is 'mixed' where bfloat16 arithmetic is fast, else 'float32' (see resolve_precision).
+DEFAULT_PRECISION = "auto"
+PRECISION_CHOICES = ("auto", *PRECISIONS)
+#: CPU features with fast bfloat16 dot products (/proc/cpuinfo flags), and the first
+#: NVIDIA compute capability with bfloat16 tensor cores (Ampere).
+BFLOAT16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+BFLOAT16_GPU_CAPABILITY = (8, 0)
 
 #: The content layer. Gatys et al. use conv4_2; the design card asks for the
 #: last conv block, which keeps the layout but lets the style redraw details.
@@ -151,12 +157,38 @@ def _vgg_entry(model: str):
     return VGG_MODELS[model]
 
 
-def _load_backbone(model: str, weights: str | None, precision: str = DEFAULT_PRECISION) -> keras.Model:
+def has_fast_bfloat16(device: str) -> bool:
+    """Whether ``device`` ('/CPU:0' or '/GPU:0') does bfloat16 arithmetic faster than float32."""
+    if device.startswith("/GPU"):
+        gpus = tf.config.list_physical_devices("GPU")
+        details = tf.config.experimental.get_device_details(gpus[0]) if gpus else {}
+        return tuple(details.get("compute_capability", (0, 0))) >= BFLOAT16_GPU_CAPABILITY
+    try:
+        with open("/proc/cpuinfo") as info:
+            flags = next((line.split(":", 1)[1].split() for line in info if line.startswith("flags")), [])
+    except OSError:  # not Linux: stay with float32
+        return False
+    return any(flag in flags for flag in BFLOAT16_CPU_FLAGS)
+
+
+def resolve_precision(precision: str, device: str | None = None) -> str:
+    """'auto' -> 'mixed' where bfloat16 is fast on ``device`` (default: the GPU if
+    TensorFlow sees one, else the CPU), else 'float32'. Measured: benchmarks/benchmark.py."""
+    if precision not in PRECISION_CHOICES:
+        raise StyleTransferError(
+            f"unknown precision {precision!r}; choose one of: {', '.join(PRECISION_CHOICES)}")
+    if precision != "auto":
+        return precision
+    if device is None:
+        device = "/GPU:0" if tf.config.list_logical_devices("GPU") else "/CPU:0"
+    return "mixed" if has_fast_bfloat16(device) else "float32"
+
+
+def _load_backbone(model: str, weights: str | None, precision: str = "float32") -> keras.Model:
     """The Keras VGG convolutional base with ``weights`` ("imagenet", a path or None),
     its layers computing in ``precision``."""
     application, _, file_name = _vgg_entry(model)
-    if precision not in PRECISIONS:
-        raise StyleTransferError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
+    precision = resolve_precision(precision)
     # Keras gives new layers the global dtype policy: set it while the backbone is made.
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(PRECISIONS[precision])
@@ -192,7 +224,7 @@ def build_vgg(
     model: str = DEFAULT_MODEL,
     layers: list[str] | tuple[str, ...] = (CONTENT_LAYER,),
     weights: str | None = DEFAULT_WEIGHTS,
-    precision: str = DEFAULT_PRECISION,
+    precision: str = "float32",
 ) -> keras.Model:
     """A frozen VGG feature extractor: RGB image in [0, 1] -> {layer name: features}.
 
@@ -201,7 +233,8 @@ def build_vgg(
     first layer, so callers never see VGG's pixel convention. The network is cut
     after the deepest requested layer: later blocks are never computed.
     ``precision`` 'mixed' or 'bfloat16' runs the convolutions in bfloat16
-    (preprocessing stays in float32; the outputs are bfloat16).
+    (preprocessing stays in float32; the outputs are bfloat16); 'auto' picks
+    'mixed' where that is fast (resolve_precision).
     """
     layers = list(dict.fromkeys(layers))  # unique, order kept
     check_layers(model, layers)
@@ -231,7 +264,7 @@ def build_vgg(
 
 def build_content_model(
     layer: str = CONTENT_LAYER, model: str = DEFAULT_MODEL, weights: str | None = DEFAULT_WEIGHTS,
-    precision: str = DEFAULT_PRECISION,
+    precision: str = "float32",
 ) -> keras.Model:
     """The content extractor: one layer of VGG (the last conv block by default)."""
     return build_vgg(model, [layer], weights, precision)
@@ -582,8 +615,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--weights", default=DEFAULT_WEIGHTS,
                        help="'imagenet' (Keras cache or download), a local .h5 file, "
                             "or 'none' for random weights")
-    group.add_argument("--precision", choices=sorted(PRECISIONS), default=DEFAULT_PRECISION,
-                       help="arithmetic of the VGG convolutions (Gram matrices and losses stay float32)")
+    group.add_argument("--precision", choices=PRECISION_CHOICES, default=DEFAULT_PRECISION,
+                       help="arithmetic of the VGG convolutions (Gram matrices and losses stay float32); "
+                            "auto: mixed (bfloat16) where the CPU or GPU has fast bfloat16, else float32")
 
 
 def weights_argument(value: str) -> str | None:

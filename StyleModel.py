@@ -90,7 +90,7 @@ def style_loss(grams, targets, layer_weights) -> tf.Tensor:
 
 
 def build_style_model(layers=STYLE_LAYERS, model: str = DEFAULT_MODEL,
-                      weights: str | None = DEFAULT_WEIGHTS, precision: str = DEFAULT_PRECISION):
+                      weights: str | None = DEFAULT_WEIGHTS, precision: str = "float32"):
     """The style extractor: VGG features of ``layers``."""
     return build_vgg(model, list(layers), weights, precision)
 

@@ -43,7 +43,7 @@ from ContentModel import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     MIN_SIZE,
-    PRECISIONS,
+    PRECISION_CHOICES,
     RESULTS_DIR,
     ArgumentParser,
     StyleTransferError,
@@ -61,6 +61,7 @@ from ContentModel import (
     local_image,
     resize_image,
     resize_long,
+    resolve_precision,
     run_cli,
     save_figure,
     save_image,
@@ -314,6 +315,7 @@ class StylizeResult:
     history: list = field(default_factory=list)  # one dict of losses and time per iteration
     frames: list = field(default_factory=list)
     device: str = ""
+    precision: str = ""  # the arithmetic used ('auto' resolved)
     sizes: list = field(default_factory=list)  # (height, width) of each level
     stopped_early: str | None = None  # why the run ended before its iterations, if it did
     non_finite: bool = False  # it stopped because the loss or its gradient was NaN or infinite
@@ -385,7 +387,7 @@ def estimate_memory(shape, *, model: str = DEFAULT_MODEL, optimizer: str = DEFAU
         scale = 2 ** (block - 1)  # each pooling halves the size
         count = convs if block < deepest[0] else deepest[1]
         elements += count * channels * -(-height // scale) * -(-width // scale)
-    activations = elements * ACTIVATION_BYTES[precision] * ACTIVATION_COPIES
+    activations = elements * ACTIVATION_BYTES[resolve_precision(precision)] * ACTIVATION_COPIES
     return int(BASELINE_BYTES + activations + height * width * 3 * OPTIMIZER_IMAGE_BYTES[optimizer])
 
 
@@ -511,7 +513,7 @@ def check_settings(*, iterations, optimizer: str, init: str, content_weight: flo
     """Raise StyleTransferError for any setting stylize() cannot use, before any work."""
     for name, allowed, value in (("optimizer", OPTIMIZERS, optimizer), ("init", INITS, init),
                                  ("device", DEVICES, device), ("preserve-colors", COLOR_MODES, preserve_colors),
-                                 ("precision", PRECISIONS, precision)):
+                                 ("precision", PRECISION_CHOICES, precision)):
         if value not in allowed:
             raise StyleTransferError(f"unknown {name} {value!r}; choose one of: {', '.join(allowed)}")
     if not 1 <= scales <= MAX_SCALES:
@@ -593,6 +595,7 @@ def stylize(
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
     device_name = resolve_device(device)
+    precision = resolve_precision(precision, device_name)
 
     # Colour control happens on the inputs; the optimization itself is unchanged.
     content = content_image
@@ -608,7 +611,7 @@ def stylize(
         return recombine_luminance(image, content_image) if preserve_colors == "luminance" else image
 
     height, width = content.shape[:2]
-    result = StylizeResult(image=present(content), device=device_name)
+    result = StylizeResult(image=present(content), device=device_name, precision=precision)
     total_iterations = sum(counts)
     done = 0
     start = time.perf_counter()
@@ -969,7 +972,8 @@ def run_trace(args: argparse.Namespace, content: str, styles: list, settings: di
     return {
         "command": " ".join(sys.argv),
         "content": str(content), "styles": [str(style) for style in styles], "size": args.size,
-        "settings": settings, "device": result.device, "level_sizes": result.sizes,
+        "settings": settings, "device": result.device, "precision": result.precision,
+        "level_sizes": result.sizes,
         "versions": {"python": platform.python_version(), "tensorflow": tf.__version__,
                      "keras": keras.__version__},
         "stopped_early": result.stopped_early, "notes": result.notes,
@@ -1276,10 +1280,11 @@ def run(args: argparse.Namespace) -> int:
     height, width = content.shape[:2]
     counts = level_iterations(args.iterations, args.scales)
     device = resolve_device(args.device)
+    precision = resolve_precision(args.precision, device)
     needed = estimate_memory((height, width), model=args.model, optimizer=args.optimizer,
-                             precision=args.precision, layers=[args.content_layer, *args.style_layers])
+                             precision=precision, layers=[args.content_layer, *args.style_layers])
     check_memory(needed, device)
-    print(f"StyleTransfer: {args.model} on {device}, {args.optimizer}, {args.precision}, "
+    print(f"StyleTransfer: {args.model} on {device}, {args.optimizer}, {precision}, "
           f"{width}x{height} px, {args.scales} scale(s), {sum(counts)} iterations, "
           f"about {needed / GIB:.1f} GiB -> {output}", flush=True)
 
