@@ -10,6 +10,7 @@ Sections:
   speed      seconds per iteration (median after warm-up) for vgg16/vgg19 x adam/lbfgs x sizes,
              the FLOPs of one loss-and-gradient evaluation counted from the layer shapes, and
              the rate achieved as a fraction of this process's float32 matrix-multiply rate
+  xla        the compiled loss-and-gradient step with and without XLA (jit_compile=True)
   precision  float32 against --precision mixed / bfloat16: time per evaluation, and how much
              the stylized image changes (images written side by side)
   memory     peak memory of a short run at several sizes (each in a fresh process), next to
@@ -49,11 +50,12 @@ from StyleTransfer import (  # noqa: E402
     CONTENT_LAYER,
     SAMPLE_CONTENT,
     SAMPLE_STYLE,
+    build_objective,
     estimate_memory,
     stylize,
 )
 
-SECTIONS = ("speed", "precision", "memory", "quality")
+SECTIONS = ("speed", "xla", "precision", "memory", "quality")
 WARMUP_ITERATIONS = 2  # the first calls trace and compile the step
 MATMUL_SIZE = 2048
 GIB = 2 ** 30
@@ -150,6 +152,40 @@ def speed(args, report: dict) -> None:
                       f"{per_evaluation:.3f} | {work / 1e9:.0f} | {achieved / 1e9:.1f} | "
                       f"{achieved / rate:.0%} |", flush=True)
     report["speed"] = rows
+
+
+def xla(args, report: dict) -> None:
+    """The same loss-and-gradient function, compiled by tf.function with and without XLA."""
+    print(f"\n## XLA ({args.model}, float32, random weights)\n")
+    print("| size (px) | s / evaluation, tf.function | with jit_compile=True | XLA speed-up |")
+    print("| --- | --- | --- | --- |")
+    extractor = build_vgg(args.model, [CONTENT_LAYER, *STYLE_LAYERS], None)
+    rows = []
+    for size in args.xla_sizes:
+        content, style = images_at(size)
+        objective = build_objective(extractor, content, [style])
+        pixels = tf.constant(content[None])
+        seconds = {}
+        for jit in (False, True):
+            @tf.function(jit_compile=jit)
+            def value_and_gradient(image):
+                with tf.GradientTape() as tape:
+                    tape.watch(image)
+                    total = objective(image)["total"]
+                return total, tape.gradient(total, image)
+
+            for _ in range(WARMUP_ITERATIONS):
+                value_and_gradient(pixels)[1].numpy()
+            times = []
+            for _ in range(args.repeats):
+                start = time.perf_counter()
+                value_and_gradient(pixels)[1].numpy()
+                times.append(time.perf_counter() - start)
+            seconds[jit] = float(np.median(times))
+        rows.append(dict(size=f"{content.shape[1]}x{content.shape[0]}", plain=seconds[False], xla=seconds[True]))
+        print(f"| {content.shape[1]}x{content.shape[0]} | {seconds[False]:.3f} | {seconds[True]:.3f} | "
+              f"{seconds[False] / seconds[True]:.2f}x |", flush=True)
+    report["xla"] = rows
 
 
 def precision(args, report: dict) -> None:
@@ -272,6 +308,7 @@ def main() -> None:
     parser.add_argument("--model", default="vgg19", help="model of the precision/memory/quality sections")
     parser.add_argument("--weights", default="imagenet", help="weights of the precision/quality images")
     parser.add_argument("--optimizer", default="lbfgs", help="optimizer of the memory section")
+    parser.add_argument("--xla-sizes", nargs="+", type=int, default=[256, 512])
     parser.add_argument("--precision-size", type=int, default=512)
     parser.add_argument("--precision-iterations", type=int, default=100)
     parser.add_argument("--memory-sizes", nargs="+", type=int, default=[512, 1024, 2048])

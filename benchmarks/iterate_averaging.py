@@ -1,0 +1,58 @@
+"""Would averaging Adam's iterates help? The loss of the averaged image against the last one.
+
+Runs Adam, keeps the image of every iteration, and evaluates (in the same
+objective) the exponential moving average of the iterates for a few decays,
+next to the last iterate. Averaging costs next to nothing per step, so equal
+iterations is equal time::
+
+    python benchmarks/iterate_averaging.py --size 256 --iterations 150
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import tensorflow as tf  # noqa: E402
+
+from ContentModel import CONTENT_LAYER, build_vgg, load_image  # noqa: E402
+from StyleModel import STYLE_LAYERS  # noqa: E402
+from StyleTransfer import SAMPLE_CONTENT, SAMPLE_STYLE, build_objective, stylize  # noqa: E402
+
+DECAYS = (0.9, 0.95, 0.98)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--iterations", type=int, default=150)
+    parser.add_argument("--model", default="vgg19")
+    parser.add_argument("--weights", default="imagenet")
+    args = parser.parse_args()
+
+    content, style = load_image(SAMPLE_CONTENT, args.size), load_image(SAMPLE_STYLE, args.size)
+    run = stylize(content, style, optimizer="adam", iterations=args.iterations, model=args.model,
+                  weights=args.weights, precision="float32", save_every=1)
+    objective = build_objective(build_vgg(args.model, [CONTENT_LAYER, *STYLE_LAYERS], args.weights),
+                                content, [style])
+
+    def loss(image) -> float:
+        return float(objective(tf.constant(image[None]))["total"])
+
+    iterates = run.frames[1:]  # frames[0] is the starting image
+    print(f"| image after {args.iterations} Adam iterations ({args.size} px) | total loss |")
+    print("| --- | --- |")
+    print(f"| last iterate | {loss(iterates[-1]):.4g} |")
+    for decay in DECAYS:
+        average = iterates[0]
+        for image in iterates[1:]:
+            average = decay * average + (1 - decay) * image
+        print(f"| average, decay {decay} | {loss(average):.4g} |")
+
+
+if __name__ == "__main__":
+    main()
