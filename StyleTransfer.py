@@ -84,7 +84,7 @@ SAMPLE_CONTENT = Path(__file__).parent / "images" / "content" / "chelsea.jpg"
 SAMPLE_STYLE = Path(__file__).parent / "images" / "styles" / "starry_night.jpg"
 
 DEFAULT_SIZE = 512
-DEFAULT_ITERATIONS = 150
+DEFAULT_ITERATIONS = 200
 DEFAULT_OPTIMIZER = "lbfgs"
 DEFAULT_INIT = "content"
 #: Content and style weights of the TensorFlow tutorial (their ratio is what matters).
