@@ -7,6 +7,7 @@ import socket
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import ContentModel
 from ContentModel import StyleTransferError, build_vgg
@@ -203,3 +204,26 @@ def test_content_and_style_builders_use_the_shared_backbone():
     style = StyleModel.build_style_model(model="vgg16", weights=None)
     outputs = style(np.zeros((1, 32, 32, 3), np.float32))
     assert set(outputs) == set(StyleModel.STYLE_LAYERS)
+
+
+# --- reduced precision -------------------------------------------------------------
+
+
+def test_mixed_precision_features_are_bfloat16_and_close_to_float32(vgg19_weights):
+    image = np.random.default_rng(3).uniform(0, 1, (1, 48, 64, 3)).astype(np.float32)
+    exact = ContentModel.build_vgg("vgg19", ["block1_conv1", "block3_conv1"], "imagenet", "float32")(image)
+    mixed = ContentModel.build_vgg("vgg19", ["block1_conv1", "block3_conv1"], "imagenet", "mixed")(image)
+    for name in ("block1_conv1", "block3_conv1"):
+        assert mixed[name].dtype == tf.bfloat16
+        reference = exact[name].numpy()
+        error = np.abs(np.asarray(mixed[name], np.float32) - reference).mean()
+        assert error < 0.02 * np.abs(reference).mean()  # bfloat16 keeps ~3 significant digits
+
+
+def test_resolve_precision():
+    assert ContentModel.resolve_precision("float32") == "float32"
+    assert ContentModel.resolve_precision("mixed") == "mixed"
+    fast = ContentModel.has_fast_bfloat16("/CPU:0")
+    assert ContentModel.resolve_precision("auto", "/CPU:0") == ("mixed" if fast else "float32")
+    with pytest.raises(ContentModel.StyleTransferError, match="precision"):
+        ContentModel.resolve_precision("float8")
