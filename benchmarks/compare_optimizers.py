@@ -11,7 +11,6 @@ It measures: run it on an otherwise idle machine.
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import sys
@@ -20,7 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ContentModel import load_image, save_image  # noqa: E402
-from StyleTransfer import OPTIMIZERS, SAMPLE_CONTENT, SAMPLE_STYLE, stylize  # noqa: E402
+from StyleTransfer import OPTIMIZERS, stylize  # noqa: E402
+from common import pair_parser  # noqa: E402
 
 CHECKPOINTS = (0.25, 0.5, 0.75, 1.0)  # fractions of the time budget reported
 
@@ -32,16 +32,9 @@ def loss_at(history: list, seconds: float) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--content", default=str(SAMPLE_CONTENT))
-    parser.add_argument("--style", default=str(SAMPLE_STYLE))
-    parser.add_argument("--size", type=int, default=384)
+    parser = pair_parser(__doc__.splitlines()[0], size=384, output="results/benchmark_optimizers.json")
     parser.add_argument("--seconds", type=float, default=120.0, help="time budget per optimizer")
     parser.add_argument("--max-iterations", type=int, default=2000)
-    parser.add_argument("--model", default="vgg19")
-    parser.add_argument("--weights", default="imagenet")
-    parser.add_argument("-o", "--output", default="results/benchmark_optimizers.json")
     args = parser.parse_args()
 
     content = load_image(args.content, args.size)

@@ -12,7 +12,6 @@ Run it on an otherwise idle machine.
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import sys
@@ -23,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from ContentModel import load_image, save_image  # noqa: E402
-from StyleTransfer import SAMPLE_CONTENT, SAMPLE_STYLE, level_sizes, stylize  # noqa: E402
+from StyleTransfer import level_sizes, stylize  # noqa: E402
+from common import pair_parser  # noqa: E402
 
 
 def time_to_loss(history: list, target: float) -> float | None:
@@ -36,18 +36,11 @@ def time_to_loss(history: list, target: float) -> float | None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--content", default=str(SAMPLE_CONTENT))
-    parser.add_argument("--style", default=str(SAMPLE_STYLE))
-    parser.add_argument("--size", type=int, default=768)
+    parser = pair_parser(__doc__.splitlines()[0], size=768, output="results/benchmark_multiscale")
     parser.add_argument("--iterations", type=int, default=100, help="single-scale iterations")
     parser.add_argument("--scales", type=int, nargs="+", default=[2, 3])
     parser.add_argument("--coarse-iterations", type=int, default=100,
                         help="iterations at each coarse level; the last level gets --iterations")
-    parser.add_argument("--model", default="vgg19")
-    parser.add_argument("--weights", default="imagenet")
-    parser.add_argument("-o", "--output", default="results/benchmark_multiscale")
     args = parser.parse_args()
 
     content = load_image(args.content, args.size)

@@ -141,28 +141,21 @@ def test_missing_input_file(tmp_path, small_inputs, subprocess_env, repo_root):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_content_model_script(tmp_path, small_inputs, subprocess_env, repo_root, vgg19_weights):
-    output = tmp_path / "c.png"
-    process = run_script("ContentModel.py", small_inputs[0], "--model", "vgg19", "-o", output,
+@pytest.mark.parametrize("script, image_index, layers", [
+    ("ContentModel.py", 0, ["block5_conv2"]),
+    ("StyleModel.py", 1, ["block1_conv1", "block5_conv1"]),
+])
+def test_figure_scripts(script, image_index, layers, tmp_path, small_inputs, subprocess_env, repo_root,
+                        vgg19_weights):
+    output = tmp_path / "figure.png"
+    process = run_script(script, small_inputs[image_index], "--model", "vgg19", "-o", output,
                          "--size", 64, env=subprocess_env, cwd=repo_root)
     assert process.returncode == 0, process.stderr
     assert "Traceback" not in process.stderr
     with Image.open(output) as image:
         assert image.format == "PNG"
         assert min(image.size) > 64
-    assert "block5_conv2" in process.stdout
-
-
-def test_style_model_script(tmp_path, small_inputs, subprocess_env, repo_root, vgg19_weights):
-    output = tmp_path / "s.png"
-    process = run_script("StyleModel.py", small_inputs[1], "--model", "vgg19", "-o", output,
-                         "--size", 64, env=subprocess_env, cwd=repo_root)
-    assert process.returncode == 0, process.stderr
-    assert "Traceback" not in process.stderr
-    with Image.open(output) as image:
-        assert image.format == "PNG"
-        assert min(image.size) > 64
-    for layer in ("block1_conv1", "block5_conv1"):
+    for layer in layers:
         assert layer in process.stdout
 
 

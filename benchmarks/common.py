@@ -1,0 +1,24 @@
+"""What the benchmark scripts share: the sample pair and the flags that choose it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from StyleTransfer import SAMPLE_CONTENT, SAMPLE_STYLE  # noqa: E402
+
+
+def pair_parser(description: str, *, size: int, output: str) -> argparse.ArgumentParser:
+    """A parser with --content, --style, --size, --model, --weights and -o."""
+    parser = argparse.ArgumentParser(description=description,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--content", default=str(SAMPLE_CONTENT))
+    parser.add_argument("--style", default=str(SAMPLE_STYLE))
+    parser.add_argument("--size", type=int, default=size)
+    parser.add_argument("--model", default="vgg19")
+    parser.add_argument("--weights", default="imagenet")
+    parser.add_argument("-o", "--output", default=output)
+    return parser
