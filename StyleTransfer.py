@@ -534,6 +534,13 @@ def check_settings(*, iterations, optimizer: str, init: str, content_weight: flo
     check_layers(model, [content_layer, *style_layers])
 
 
+def check_styles(count: int, blend_weights, masks) -> None:
+    """One blend weight and one mask (if any) per style image."""
+    normalized_blend_weights(count, blend_weights)
+    if masks is not None and len(masks) != count:
+        raise StyleTransferError(f"{len(masks)} style masks given for {count} style images")
+
+
 def stylize(
     content_image: np.ndarray,
     style_images: np.ndarray | list,
@@ -587,9 +594,7 @@ def stylize(
                    learning_rate=learning_rate, save_every=save_every, device=device, scales=scales,
                    style_scale=style_scale, preserve_colors=preserve_colors, precision=precision,
                    seed=seed)
-    normalized_blend_weights(len(styles), style_blend_weights)
-    if style_masks is not None and len(style_masks) != len(styles):
-        raise StyleTransferError(f"{len(style_masks)} style masks given for {len(styles)} style images")
+    check_styles(len(styles), style_blend_weights, style_masks)
     counts = level_iterations(iterations, scales)
     # Reproducible: same seed, same machine -> same pixels.
     keras.utils.set_random_seed(seed)
@@ -1264,9 +1269,7 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     check_settings(**settings)
     sources = [args.content, *args.styles]
-    normalized_blend_weights(len(args.styles), args.style_blend_weights)
-    if args.style_masks is not None and len(args.style_masks) != len(args.styles):
-        raise StyleTransferError(f"{len(args.style_masks)} style masks given for {len(args.styles)} style images")
+    check_styles(len(args.styles), args.style_blend_weights, args.style_masks)
     output = choose_output("_".join(source_stem(source) for source in sources), args.output,
                            [*sources, *(args.style_masks or [])], args.overwrite,
                            siblings=lambda path: list(output_paths(path).values()))
