@@ -63,6 +63,9 @@ VGG_MODELS = {
         "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5",
     ),
 }
+#: VGG's convolutions per block, and the channels of each block (Simonyan & Zisserman, table 1).
+VGG_BLOCKS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
+VGG_CHANNELS = (64, 128, 256, 512, 512)
 DEFAULT_MODEL = "vgg16"
 DEFAULT_WEIGHTS = "imagenet"
 
@@ -131,10 +134,11 @@ class StyleTransferError(ValueError):
 
 
 def conv_layer_names(model: str = DEFAULT_MODEL) -> list[str]:
-    """Names of the convolution layers of ``model`` in order, low to high level."""
-    application = _vgg_entry(model)[0]
-    base = application(include_top=False, weights=None)
-    return [layer.name for layer in base.layers if "conv" in layer.name]
+    """Names of the convolution layers of ``model`` in order, low to high level
+    (Keras' names: block<b>_conv<c>), read from VGG_BLOCKS without building a model."""
+    _vgg_entry(model)  # an unknown model is a user error
+    return [f"block{block}_conv{conv}" for block, convs in enumerate(VGG_BLOCKS[model], start=1)
+            for conv in range(1, convs + 1)]
 
 
 def check_layers(model: str, layers) -> None:

@@ -46,6 +46,8 @@ from ContentModel import (
     PRECISION_CHOICES,
     RESULTS_DIR,
     ArgumentParser,
+    VGG_BLOCKS,
+    VGG_CHANNELS,
     StyleTransferError,
     add_image_arguments,
     add_model_arguments,
@@ -358,9 +360,6 @@ def level_iterations(iterations, scales: int) -> list[int]:
 # Memory: an estimate before the run starts
 # ---------------------------------------------------------------------------
 
-#: VGG's convolutions per block, and the channels of each block.
-VGG_BLOCKS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
-VGG_CHANNELS = (64, 128, 256, 512, 512)
 #: Bytes of one activation value, by --precision.
 ACTIVATION_BYTES = {"float32": 4, "mixed": 2, "bfloat16": 2}
 #: Copies of each conv activation alive during one loss-and-gradient evaluation
