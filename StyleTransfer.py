@@ -127,6 +127,13 @@ SHEET_THUMBNAIL = 256
 SHEET_CELL_INCHES = 2.5
 #: Height (inches) kept above each contact-sheet row for the image names.
 SHEET_TITLE_INCHES = 0.3
+AUTO = "auto"
+#: Contents optimized together in batch mode with --batch-size auto, by device.
+#: CPU: one at a time, since two at once measured no faster on 2 cores
+#: (benchmarks/batching.py); GPU: a few, so that one forward pass keeps the
+#: device busy (not measured here: no GPU was lent).
+AUTO_BATCH_SIZE = {"cpu": 1, "gpu": 4}
+
 #: What became of a pair in a batch.
 DONE, SKIPPED, FAILED, INTERRUPTED, NOT_RUN = "done", "skipped", "failed", "interrupted", "not run"
 
@@ -184,7 +191,10 @@ class Objective:
 
     def __call__(self, image: tf.Tensor) -> dict:
         """Loss terms for a (1, H, W, 3) image: one forward pass through VGG."""
-        features = self.extractor(image)
+        return self.terms(self.extractor(image), image)
+
+    def terms(self, features: dict, image: tf.Tensor) -> dict:
+        """Loss terms of a (1, H, W, 3) image from its features."""
         terms = {
             "content": self.content_weight * content_loss(
                 tf.cast(features[self.content_layer], tf.float32), self.content_target),
@@ -193,6 +203,31 @@ class Objective:
         }
         terms["total"] = terms["content"] + terms["style"] + terms["tv"]
         return terms
+
+
+@dataclass
+class BatchObjective:
+    """The objectives of several images of one size, evaluated in one forward pass.
+
+    The images are independent: the loss to minimize is the sum of their own
+    losses, so each image's gradient is that of its own objective (Adam, which
+    works pixel by pixel, moves each exactly as it would alone). Departure from
+    the paper, for speed on a GPU: the paper stylizes one image at a time.
+    """
+
+    objectives: list  # one Objective per image, all sharing one extractor
+
+    def __call__(self, images: tf.Tensor) -> tf.Tensor:
+        """Loss terms of a (batch, H, W, 3) stack as a (len(LOSS_TERMS), batch) tensor:
+        one row per term, one column per image (one tensor, so one copy to the host)."""
+        if len(self.objectives) == 1:
+            terms = [self.objectives[0](images)]
+        else:
+            features = self.objectives[0].extractor(images)
+            terms = [objective.terms({name: value[i:i + 1] for name, value in features.items()},
+                                     images[i:i + 1])
+                     for i, objective in enumerate(self.objectives)]
+        return tf.stack([tf.stack([image_terms[name] for image_terms in terms]) for name in LOSS_TERMS])
 
 
 def build_objective(
@@ -375,8 +410,10 @@ GIB = 2 ** 30
 
 
 def estimate_memory(shape, *, model: str = DEFAULT_MODEL, optimizer: str = DEFAULT_OPTIMIZER,
-                    precision: str = DEFAULT_PRECISION, layers=(CONTENT_LAYER, *STYLE_LAYERS)) -> int:
-    """Bytes a run at ``shape`` = (height, width) needs, from the sizes of VGG's activations."""
+                    precision: str = DEFAULT_PRECISION, layers=(CONTENT_LAYER, *STYLE_LAYERS),
+                    batch: int = 1) -> int:
+    """Bytes a run at ``shape`` = (height, width) needs, from the sizes of VGG's activations
+    (``batch`` images optimized together need that many of everything but TensorFlow itself)."""
     height, width = shape
     deepest = max((int(name[5]), int(name.split("conv")[1])) for name in layers)  # (block, conv)
     elements = 0
@@ -387,7 +424,7 @@ def estimate_memory(shape, *, model: str = DEFAULT_MODEL, optimizer: str = DEFAU
         count = convs if block < deepest[0] else deepest[1]
         elements += count * channels * -(-height // scale) * -(-width // scale)
     activations = elements * ACTIVATION_BYTES[resolve_precision(precision)] * ACTIVATION_COPIES
-    return int(BASELINE_BYTES + activations + height * width * 3 * OPTIMIZER_IMAGE_BYTES[optimizer])
+    return int(BASELINE_BYTES + batch * (activations + height * width * 3 * OPTIMIZER_IMAGE_BYTES[optimizer]))
 
 
 def available_memory() -> int | None:
@@ -425,14 +462,18 @@ class NonFiniteLoss(Exception):
     """Raised inside L-BFGS when the loss or its gradient stops being finite."""
 
 
-def adam_optimize(objective: Objective, image: np.ndarray, iterations: int, learning_rate: float,
-                  report: Callable[[int, tf.Tensor, dict, int], bool]) -> None:
-    """Adam on the pixels, clipped to [0, 1] after each step (the TensorFlow tutorial's recipe).
+TOTAL = LOSS_TERMS.index("total")  # the row of the total loss in a BatchObjective's output
 
-    Each step reports the image it measured (a copy that stays on the device)
-    with its loss terms; ``report`` returning False stops the loop.
+
+def adam_optimize(objective: BatchObjective, images: np.ndarray, iterations: int, learning_rate: float,
+                  report: Callable[[int, tf.Tensor, tf.Tensor, int], bool]) -> None:
+    """Adam on the pixels of a (batch, H, W, 3) stack, clipped to [0, 1] after each
+    step (the TensorFlow tutorial's recipe).
+
+    Each step reports the images it measured (a copy that stays on the device)
+    with their loss terms; ``report`` returning False stops the loop.
     """
-    variable = tf.Variable(image[None])
+    variable = tf.Variable(images)
     optimizer = keras.optimizers.Adam(learning_rate=learning_rate, beta_1=ADAM_BETA_1,
                                       epsilon=ADAM_EPSILON)
 
@@ -440,60 +481,65 @@ def adam_optimize(objective: Objective, image: np.ndarray, iterations: int, lear
     def step():
         measured = tf.identity(variable)
         with tf.GradientTape() as tape:
-            terms = objective(variable)
-        gradient = tape.gradient(terms["total"], variable)
+            losses = objective(variable)
+            total = tf.reduce_sum(losses[TOTAL])  # the sum of the images' own losses
+        gradient = tape.gradient(total, variable)
         optimizer.apply_gradients([(gradient, variable)])
         variable.assign(tf.clip_by_value(variable, PIXEL_MIN, PIXEL_MAX))
-        return measured, terms
+        return measured, losses
 
     for iteration in range(1, iterations + 1):
-        measured, terms = step()
-        if not report(iteration, measured, terms, iteration):
+        measured, losses = step()
+        if not report(iteration, measured, losses, iteration):
             break
 
 
-def lbfgs_optimize(objective: Objective, image: np.ndarray, iterations: int,
-                   report: Callable[[int, tf.Tensor, dict, int], bool]) -> str:
+def lbfgs_optimize(objective: BatchObjective, images: np.ndarray, iterations: int,
+                   report: Callable[[int, tf.Tensor, tf.Tensor, int], bool]) -> str:
     """SciPy's L-BFGS-B with the [0, 1] pixel bounds, as Gatys et al. used L-BFGS.
 
     The loss and gradient come from one compiled TensorFlow function; the only
-    copies are the image in and the gradient out at each evaluation. Returns
-    SciPy's message on how it ended (it can converge before ``iterations``).
+    copies are the images in and the gradient out at each evaluation. A batch
+    (batch, H, W, 3) is one problem to SciPy: the sum of the images' losses,
+    with one line search for all. Returns SciPy's message on how it ended (it
+    can converge before ``iterations``).
     """
     from scipy.optimize import minimize
-
-    shape = (1, *image.shape)
 
     @tf.function
     def value_and_gradient(pixels):
         with tf.GradientTape() as tape:
             tape.watch(pixels)
-            terms = objective(pixels)
-        return terms, tape.gradient(terms["total"], pixels)
+            losses = objective(pixels)
+            total = tf.reduce_sum(losses[TOTAL])  # the sum of the images' own losses
+        return losses, total, tape.gradient(total, pixels)
 
     last = {"evaluations": 0}
     iteration = 0
 
     def loss_and_gradient(x):
-        pixels = tf.constant(x.reshape(shape), dtype=tf.float32)
-        terms, gradient = value_and_gradient(pixels)
-        last.update(terms=terms, pixels=pixels, evaluations=last["evaluations"] + 1)
-        value, gradient = float(terms["total"]), gradient.numpy().ravel().astype(np.float64)
+        pixels = tf.constant(x.reshape(images.shape), dtype=tf.float32)
+        losses, total, gradient = value_and_gradient(pixels)
+        last.update(losses=losses, pixels=pixels, evaluations=last["evaluations"] + 1)
+        value, gradient = float(total), gradient.numpy()
         if not (np.isfinite(value) and np.isfinite(gradient).all()):
-            # SciPy would end quietly on a NaN; report it so the run stops with a message.
-            report(iteration + 1, pixels, {**terms, "total": float("nan")}, last["evaluations"])
+            # SciPy would end quietly on a NaN; report it so the run stops with a
+            # message (an image whose gradient is not finite is reported with a NaN loss).
+            losses = np.array(losses)
+            losses[TOTAL, ~np.isfinite(gradient).reshape(len(gradient), -1).all(axis=1)] = np.nan
+            report(iteration + 1, pixels, losses, last["evaluations"])
             raise NonFiniteLoss
-        return value, gradient
+        return value, gradient.ravel().astype(np.float64)
 
     def callback(intermediate_result):
         nonlocal iteration
         iteration += 1
-        if not report(iteration, last["pixels"], last["terms"], last["evaluations"]):
+        if not report(iteration, last["pixels"], last["losses"], last["evaluations"]):
             raise StopIteration  # SciPy's way to end minimize() from a callback
 
     try:
         return minimize(
-            loss_and_gradient, image.ravel().astype(np.float64), jac=True, method="L-BFGS-B",
+            loss_and_gradient, images.ravel().astype(np.float64), jac=True, method="L-BFGS-B",
             bounds=[(PIXEL_MIN, PIXEL_MAX)], callback=callback,
             # ftol/gtol 0: run the iterations asked for rather than stop at SciPy's tolerances.
             options={"maxiter": iterations, "maxfun": iterations * 2, "maxcor": LBFGS_HISTORY,
@@ -540,8 +586,32 @@ def check_styles(count: int, blend_weights, masks) -> None:
         raise StyleTransferError(f"{len(masks)} style masks given for {count} style images")
 
 
-def stylize(
-    content_image: np.ndarray,
+def check_batch(contents: list) -> None:
+    """The content images of a batch: at least one, all of one size."""
+    if not contents:
+        raise StyleTransferError("no content image given")
+    shapes = {content.shape[:2] for content in contents}
+    if len(shapes) > 1:
+        raise StyleTransferError(f"the content images of one batch must have one size (got "
+                                 f"{', '.join(f'{w}x{h}' for h, w in sorted(shapes))})")
+
+
+def color_controlled(content: np.ndarray, styles: list, preserve_colors: str) -> tuple:
+    """The content and style images the optimization sees under --preserve-colors."""
+    if preserve_colors == "histogram":
+        return content, [match_color_histogram(style, content) for style in styles]
+    if preserve_colors == "luminance":
+        return luminance_image(content), [luminance_image(style, like=content) for style in styles]
+    return content, styles
+
+
+def stylize(content_image: np.ndarray, style_images: np.ndarray | list, **settings) -> StylizeResult:
+    """Stylize one content image: stylize_batch() with a batch of one (same keyword arguments)."""
+    return stylize_batch([content_image], style_images, **settings)[0]
+
+
+def stylize_batch(
+    content_images: list,
     style_images: np.ndarray | list,
     *,
     iterations: int | list = DEFAULT_ITERATIONS,
@@ -566,9 +636,14 @@ def stylize(
     save_every: int = DEFAULT_SAVE_EVERY,
     device: str = "auto",
     callback: Callable[[Progress], bool | None] | None = None,
-) -> StylizeResult:
-    """Optimize an image whose VGG features match ``content_image`` and whose Gram
-    matrices match ``style_images`` ((H, W, 3) floats in [0, 1]; one or a list).
+) -> list[StylizeResult]:
+    """For each of ``content_images`` ((H, W, 3) floats in [0, 1], all of one size),
+    optimize an image whose VGG features match it and whose Gram matrices match
+    ``style_images`` (one or a list). Returns one StylizeResult per content image.
+
+    The images of a batch are optimized together, one forward pass per step for
+    all of them (it pays on a GPU). Each keeps its own loss: with Adam every
+    result is the one it would get alone; with L-BFGS they share the line search.
 
     The output has the content image's size. With ``scales`` > 1 it is first
     optimized small and then upsampled level by level (coarse to fine);
@@ -579,12 +654,14 @@ def stylize(
     photo's colours: 'luminance' transfers style on the luminance only,
     'histogram' first gives the style images the photo's colour statistics.
 
-    The result is the image with the lowest loss measured at the last level
-    reached. ``callback`` receives a Progress after every iteration and may
-    return False to stop; ``save_every`` > 0 takes a frame of the image every
-    that many iterations. The run stops early, keeping the best image so far,
-    on Ctrl-C (``stopped_early == "interrupted"``) or a non-finite loss.
+    Each result is the image with the lowest loss measured at the last level
+    reached. ``callback`` receives a Progress (losses summed over the batch)
+    after every iteration and may return False to stop; ``save_every`` > 0
+    takes a frame of each image every that many iterations. The run stops
+    early, keeping the best images so far, on Ctrl-C (``stopped_early ==
+    "interrupted"``) or a non-finite loss.
     """
+    contents = list(content_images)
     styles = [style_images] if isinstance(style_images, np.ndarray) and style_images.ndim == 3 \
         else list(style_images)
     check_settings(iterations=iterations, optimizer=optimizer, init=init, content_weight=content_weight,
@@ -594,6 +671,7 @@ def stylize(
                    style_scale=style_scale, preserve_colors=preserve_colors, precision=precision,
                    seed=seed)
     check_styles(len(styles), style_blend_weights, style_masks)
+    check_batch(contents)
     counts = level_iterations(iterations, scales)
     # Reproducible: same seed, same machine -> same pixels.
     keras.utils.set_random_seed(seed)
@@ -602,89 +680,104 @@ def stylize(
     precision = resolve_precision(precision, device_name)
 
     # Colour control happens on the inputs; the optimization itself is unchanged.
-    content = content_image
-    if preserve_colors == "histogram":
-        styles = [match_color_histogram(style, content_image) for style in styles]
-    elif preserve_colors == "luminance":
-        content = luminance_image(content_image)
-        styles = [luminance_image(style, like=content_image) for style in styles]
+    inputs = [color_controlled(content, styles, preserve_colors) for content in contents]
 
-    def present(image: np.ndarray) -> np.ndarray:
+    def present(image: np.ndarray, original: np.ndarray) -> np.ndarray:
         """What the user sees of a working image (colour put back in luminance mode)."""
         image = np.clip(image, PIXEL_MIN, PIXEL_MAX)
-        return recombine_luminance(image, content_image) if preserve_colors == "luminance" else image
+        return recombine_luminance(image, original) if preserve_colors == "luminance" else image
 
-    height, width = content.shape[:2]
-    result = StylizeResult(image=present(content), device=device_name, precision=precision)
+    height, width = contents[0].shape[:2]
+    results = [StylizeResult(image=present(working, original), device=device_name, precision=precision)
+               for (working, _), original in zip(inputs, contents)]
     total_iterations = sum(counts)
     done = 0
     start = time.perf_counter()
 
     with tf.device(device_name):
         extractor = build_vgg(model, [content_layer, *style_layers], weights, precision)
-        image = None
+        images = None  # the best image of each content so far, carried from level to level
         for level, (long_side, count) in enumerate(zip(level_sizes(max(height, width), scales), counts)):
-            level_content = resize_long(content, long_side)
-            level_shape = level_content.shape[:2]
-            level_styles = [resize_long(style, max(MIN_SIZE, round(long_side * style_scale)))
-                            for style in styles]
+            level_contents = [resize_long(content, long_side) for content, _ in inputs]
+            level_shape = level_contents[0].shape[:2]
             level_masks = None if style_masks is None else \
                 [resize_image(np.asarray(mask, np.float32)[..., None], level_shape)[..., 0]
                  for mask in style_masks]
-            objective = build_objective(
-                extractor, level_content, level_styles, content_layer=content_layer,
-                style_layers=style_layers, style_layer_weights=style_layer_weights,
-                blend_weights=style_blend_weights, masks=level_masks, content_weight=content_weight,
-                style_weight=style_weight, tv_weight=tv_weight)
-            start_image = initial_image(level_content, level_styles[0], init, seed) if image is None \
-                else resize_image(image, level_shape)
-            result.sizes.append(tuple(level_shape))
-            if save_every and level == 0:
-                result.frames.append(present(start_image))
-            best = {"total": np.inf, "pixels": start_image[None]}
+            objectives, starts = [], []
+            for index, (level_content, (_, own_styles)) in enumerate(zip(level_contents, inputs)):
+                level_styles = [resize_long(style, max(MIN_SIZE, round(long_side * style_scale)))
+                                for style in own_styles]
+                objectives.append(build_objective(
+                    extractor, level_content, level_styles, content_layer=content_layer,
+                    style_layers=style_layers, style_layer_weights=style_layer_weights,
+                    blend_weights=style_blend_weights, masks=level_masks, content_weight=content_weight,
+                    style_weight=style_weight, tv_weight=tv_weight))
+                starts.append(initial_image(level_content, level_styles[0], init, seed) if images is None
+                              else resize_image(images[index], level_shape))
+            start_images = np.stack(starts)
+            for result, start_image, original in zip(results, starts, contents):
+                result.sizes.append(tuple(level_shape))
+                if save_every and level == 0:
+                    result.frames.append(present(start_image, original))
+            # Per image: (lowest loss, the stack of images it was measured in, its index there).
+            best = [(np.inf, start_images, index) for index in range(len(contents))]
 
-            def report(iteration: int, pixels: tf.Tensor, terms: dict, evaluations: int) -> bool:
-                losses = {name: float(terms[name]) for name in LOSS_TERMS}
+            def report(iteration: int, pixels: tf.Tensor, losses: tf.Tensor, evaluations: int) -> bool:
+                losses = np.asarray(losses, dtype=np.float64)  # (terms, batch): one copy to the host
                 elapsed = time.perf_counter() - start
                 step = done + iteration
-                result.history.append({"iteration": step, "level": level, "height": level_shape[0],
-                                       "width": level_shape[1], "evaluations": evaluations, **losses,
-                                       "seconds": round(elapsed, 4)})
-                if not np.isfinite(losses["total"]):
-                    result.stopped_early = f"the loss (or its gradient) became {losses['total']} at iteration {step}"
-                    result.non_finite = True
+                frames = np.asarray(pixels) if save_every and (
+                    step % save_every == 0 or step == total_iterations) else None
+                for index, result in enumerate(results):
+                    terms = dict(zip(LOSS_TERMS, losses[:, index].tolist()))
+                    result.history.append({"iteration": step, "level": level, "height": level_shape[0],
+                                           "width": level_shape[1], "evaluations": evaluations, **terms,
+                                           "seconds": round(elapsed, 4)})
+                    if not np.isfinite(terms["total"]):
+                        result.stopped_early = \
+                            f"the loss (or its gradient) became {terms['total']} at iteration {step}"
+                        result.non_finite = True
+                    elif terms["total"] < best[index][0]:
+                        best[index] = (terms["total"], pixels, index)
+                    if frames is not None:
+                        result.frames.append(present(frames[index], contents[index]))
+                if any(result.non_finite for result in results):
+                    for result in results:
+                        if not result.non_finite:
+                            result.stopped_early = "another image of its batch had a non-finite loss"
                     return False
-                if losses["total"] < best["total"]:
-                    best.update(total=losses["total"], pixels=pixels)
-                frame = None
-                if save_every and (step % save_every == 0 or step == total_iterations):
-                    frame = present(np.asarray(pixels)[0])
-                    result.frames.append(frame)
-                if callback is not None and callback(
-                        Progress(step, total_iterations, losses, elapsed, level, frame)) is False:
-                    result.stopped_early = "stopped by the callback"
+                summed = dict(zip(LOSS_TERMS, losses.sum(axis=1).tolist()))
+                if callback is not None and callback(Progress(
+                        step, total_iterations, summed, elapsed, level,
+                        None if frames is None else results[0].frames[-1])) is False:
+                    for result in results:
+                        result.stopped_early = "stopped by the callback"
                     return False
                 return True
 
+            objective = BatchObjective(objectives)
             try:
                 if optimizer == "adam":
-                    adam_optimize(objective, start_image, count, learning_rate, report)
+                    adam_optimize(objective, start_images, count, learning_rate, report)
                 else:
-                    ended = lbfgs_optimize(objective, start_image, count, report)
-                    reported = sum(1 for row in result.history if row["level"] == level)
-                    if not result.stopped_early and reported < count:
-                        result.notes.append(f"level {level}: L-BFGS-B ended after {reported} of {count} "
-                                            f"iterations: {ended}")
+                    ended = lbfgs_optimize(objective, start_images, count, report)
+                    reported = sum(1 for row in results[0].history if row["level"] == level)
+                    if not results[0].stopped_early and reported < count:
+                        for result in results:
+                            result.notes.append(f"level {level}: L-BFGS-B ended after {reported} of "
+                                                f"{count} iterations: {ended}")
             except KeyboardInterrupt:
-                result.stopped_early = "interrupted"
-            image = np.clip(np.asarray(best["pixels"])[0], PIXEL_MIN, PIXEL_MAX)
+                for result in results:
+                    result.stopped_early = "interrupted"
+            images = [np.clip(np.asarray(stack)[index], PIXEL_MIN, PIXEL_MAX) for _, stack, index in best]
             done += count
-            if result.stopped_early:
+            if any(result.stopped_early for result in results):
                 break
-    # A run stopped at a coarse level still returns an image of the requested size.
-    result.image = present(resize_image(image, (height, width)) if image.shape[:2] != (height, width)
-                           else image)
-    return result
+    # A run stopped at a coarse level still returns images of the requested size.
+    for result, image, original in zip(results, images, contents):
+        result.image = present(resize_image(image, (height, width)) if image.shape[:2] != (height, width)
+                               else image, original)
+    return results
 
 
 # ---------------------------------------------------------------------------
@@ -811,6 +904,19 @@ def comma_floats(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
 
 
+def batch_size_argument(text: str) -> str | int:
+    """--batch-size: 'auto' or a positive whole number."""
+    if text == AUTO:
+        return AUTO
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a whole number of at least 1, got {text!r}")
+    return value
+
+
 def iteration_counts(text: str) -> int | list[int]:
     """'150' (every level) or '300,100' (one per level)."""
     try:
@@ -839,6 +945,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="content photos: folders (their image files), files or URLs")
     batch.add_argument("--styles", dest="batch_styles", nargs="+", metavar="DIR_OR_FILE",
                        help="style paintings: folders (their image files), files or URLs")
+    batch.add_argument("--batch-size", type=batch_size_argument, default=AUTO, metavar="N",
+                       help="contents sharing a style and a size optimized together, at most N at "
+                            "a time (one forward pass for all; less if memory is short). auto: "
+                            f"{AUTO_BATCH_SIZE['gpu']} on a GPU, {AUTO_BATCH_SIZE['cpu']} on a CPU, "
+                            "where batching measured no faster")
 
     out = add_output_arguments(parser, "result image, .png or .jpg, with its panel, loss curve, JSON "
                                        "trace and GIF written beside it (default: under results/, named "
@@ -1116,72 +1227,126 @@ def saved_thumbnail(path: Path) -> np.ndarray | None:
         return None
 
 
-def run_pair(pair: Pair, content: np.ndarray | StyleTransferError, style: np.ndarray | StyleTransferError,
-             *, args: argparse.Namespace, settings: dict, callback: Callable) -> None:
-    """Stylize one pair and write its files, or skip it if finished before; sets ``pair.status``.
-
-    A bad input image, or a GPU too small for this pair, fails the pair only.
-    """
-    paths = output_paths(pair.output)
-    if not args.overwrite and is_finished(paths):
-        pair.status, pair.thumbnail = SKIPPED, saved_thumbnail(paths["image"])
+def prepare_pair(pair: Pair, content: np.ndarray | StyleTransferError,
+                 style: np.ndarray | StyleTransferError, overwrite: bool) -> None:
+    """Before any work: a pair finished before is skipped (unless ``overwrite``), a pair
+    with an unreadable image fails; the others stay NOT_RUN."""
+    if not overwrite and is_finished(output_paths(pair.output)):
+        pair.status, pair.thumbnail = SKIPPED, saved_thumbnail(pair.output)
         return
     for image in (content, style):
         if isinstance(image, StyleTransferError):
             pair.status, pair.reason = FAILED, str(image)
             return
+
+
+def batch_size(requested: str | int, device_name: str, shape, settings: dict) -> int:
+    """Contents to optimize together: --batch-size, or auto by device; on a CPU no more
+    than the memory available holds (an estimate at ``shape``, the largest image)."""
+    size = AUTO_BATCH_SIZE["gpu" if device_name.startswith("/GPU") else "cpu"] if requested == AUTO \
+        else requested
+    available = available_memory()
+    if size > 1 and device_name.startswith("/CPU") and available is not None:
+        def needed(batch: int) -> int:
+            return estimate_memory(shape, model=settings["model"], optimizer=settings["optimizer"],
+                                   precision=resolve_precision(settings["precision"], device_name),
+                                   layers=[settings["content_layer"], *settings["style_layers"]], batch=batch)
+        while size > 1 and needed(size) > available:
+            size -= 1
+    return size
+
+
+def plan_groups(pairs: list[Pair], content_images: dict, size: int) -> list[list[Pair]]:
+    """The pairs still to run, in groups to optimize together: one style, contents of one
+    size, at most ``size`` to a group, in the order of the pairs."""
+    groups, open_groups = [], {}
+    for pair in pairs:
+        if pair.status != NOT_RUN:
+            continue
+        key = (pair.style, content_images[pair.content].shape)
+        if key not in open_groups or len(open_groups[key]) == size:
+            open_groups[key] = []
+            groups.append(open_groups[key])
+        open_groups[key].append(pair)
+    return groups
+
+
+def run_group(group: list[Pair], content_images: dict, style_images: dict, *,
+              args: argparse.Namespace, settings: dict, callback: Callable) -> None:
+    """Stylize the pairs of a group in one batch and write each pair's files; sets their status.
+
+    A batch the GPU has no room for is run again one pair at a time; a single
+    pair that does not fit fails alone.
+    """
+    contents = [content_images[pair.content] for pair in group]
+    style = style_images[group[0].style]
     try:
-        result = stylize(content, style, **settings, callback=callback)
+        results = stylize_batch(contents, style, **settings, callback=callback)
     except tf.errors.ResourceExhaustedError:
-        pair.status, pair.reason = FAILED, "out of memory: use a smaller --size"
+        if len(group) > 1:
+            for pair in group:
+                run_group([pair], content_images, style_images, args=args, settings=settings,
+                          callback=callback)
+            return
+        group[0].status, group[0].reason = FAILED, "out of memory: use a smaller --size"
         return
-    trace = run_trace(args, pair.content, [pair.style], settings, result)
-    write_outputs(paths, content, [style], result, trace, args.gif)
-    pair.thumbnail = thumbnail(result.image)
-    if result.stopped_early == "interrupted":
-        pair.status = INTERRUPTED
-    elif result.non_finite:
-        pair.status, pair.reason = FAILED, f"stopped: {result.stopped_early}"
-    else:
-        pair.status = DONE
+    for pair, content, result in zip(group, contents, results):
+        trace = run_trace(args, pair.content, [pair.style], settings, result)
+        trace["batch"] = [other.name for other in group]
+        write_outputs(output_paths(pair.output), content, [style], result, trace, args.gif)
+        pair.thumbnail = thumbnail(result.image)
+        if result.stopped_early == "interrupted":
+            pair.status = INTERRUPTED
+        elif result.stopped_early:  # a non-finite loss, its own or another's in the batch
+            pair.status, pair.reason = FAILED, f"stopped: {result.stopped_early}"
+        else:
+            pair.status = DONE
 
 
 class BatchProgress:
     """One line per pair: '[3/4] chelsea + starry_night ... done in 12.3 s'.
 
-    On a terminal the line also counts the pair's iterations while it runs; in
-    a log each line is written whole, as the pair ends.
+    On a terminal a line also counts the iterations of the pairs being
+    optimized; in a log each line is written whole, as its pair ends.
     """
 
     CLEAR_LINE = "\x1b[K"  # ANSI: erase to the end of the line
 
-    def __init__(self, pairs: int, stream):
-        self.pairs = pairs
+    def __init__(self, pairs: list[Pair], stream):
+        self.numbers = {id(pair): number for number, pair in enumerate(pairs, start=1)}
         self.stream = stream
         self.interactive = stream.isatty()
-        self.prefix = ""
+        self.running = ""
         self.started = 0.0
 
-    def start(self, number: int, pair: Pair) -> None:
-        self.prefix = f"[{number}/{self.pairs}] {pair.name} ..."
+    def prefix(self, pairs: list[Pair]) -> str:
+        numbers = ",".join(str(self.numbers[id(pair)]) for pair in pairs)
+        return f"[{numbers}/{len(self.numbers)}] {', '.join(pair.name for pair in pairs)} ..."
+
+    def start(self, group: list[Pair]) -> None:
+        self.running = self.prefix(group)
         self.started = time.perf_counter()
         if self.interactive:
-            self.stream.write(self.prefix)
+            self.stream.write(self.running)
             self.stream.flush()
 
     def __call__(self, progress: Progress) -> None:
         if self.interactive:
-            self.stream.write(f"\r{self.prefix} {progress.iteration}/{progress.iterations}{self.CLEAR_LINE}")
+            self.stream.write(f"\r{self.running} {progress.iteration}/{progress.iterations}{self.CLEAR_LINE}")
             self.stream.flush()
 
-    def finish(self, pair: Pair) -> None:
-        outcome = {DONE: f"done in {time.perf_counter() - self.started:.1f} s",
-                   SKIPPED: "skipped (done before)",
-                   FAILED: f"failed: {pair.reason}"}.get(pair.status, pair.status)
-        if self.interactive:  # rewrite the line the iteration count was drawn on
-            self.stream.write(f"\r{self.prefix} {outcome}{self.CLEAR_LINE}\n")
-        else:
-            self.stream.write(f"{self.prefix} {outcome}\n")
+    def finish(self, group: list[Pair]) -> None:
+        """A line for each pair of the group (or for a pair skipped or failed before any work)."""
+        seconds = time.perf_counter() - self.started
+        together = f" (a batch of {len(group)})" if len(group) > 1 else ""
+        if self.interactive and self.running:  # rewrite the line the iteration count was drawn on
+            self.stream.write(f"\r{self.CLEAR_LINE}")
+        for pair in group:
+            outcome = {DONE: f"done in {seconds:.1f} s{together}",
+                       SKIPPED: "skipped (done before)",
+                       FAILED: f"failed: {pair.reason}"}.get(pair.status, pair.status)
+            self.stream.write(f"{self.prefix([pair])} {outcome}\n")
+        self.running = ""
         self.stream.flush()
 
 
@@ -1236,19 +1401,28 @@ def run_batch(args: argparse.Namespace) -> int:
     pairs = plan_pairs(contents, styles, folder)
     content_images = load_sources(contents, args.size, args.max_pixels)
     style_images = load_sources(styles, style_load_size(args.size, args.style_scale), args.max_pixels)
+    device = resolve_device(args.device)
+    progress = BatchProgress(pairs, sys.stdout)
+    for pair in pairs:
+        prepare_pair(pair, content_images[pair.content], style_images[pair.style], args.overwrite)
+    shapes = [image.shape[:2] for image in content_images.values() if isinstance(image, np.ndarray)]
+    largest = max(shapes, key=lambda shape: shape[0] * shape[1], default=(args.size, args.size))
+    size = batch_size(args.batch_size, device, largest, settings)
+    groups = plan_groups(pairs, content_images, size)
     print(f"StyleTransfer batch: {len(contents)} content(s) x {len(styles)} style(s) = {len(pairs)} pairs, "
-          f"{args.model} on {resolve_device(args.device)}, {args.optimizer}, long side {args.size} px, "
-          f"{sum(level_iterations(args.iterations, args.scales))} iterations -> {folder}", flush=True)
-    progress = BatchProgress(len(pairs), sys.stdout)
-    for number, pair in enumerate(pairs, start=1):
-        progress.start(number, pair)
+          f"{args.model} on {device}, {args.optimizer}, long side {args.size} px, "
+          f"{sum(level_iterations(args.iterations, args.scales))} iterations, up to {size} at a time "
+          f"-> {folder}", flush=True)
+    progress.finish([pair for pair in pairs if pair.status != NOT_RUN])
+    for group in groups:
+        progress.start(group)
         try:
-            run_pair(pair, content_images[pair.content], style_images[pair.style], args=args,
-                     settings=settings, callback=progress)
-        except KeyboardInterrupt:  # outside the optimization (which keeps its best image itself)
-            pair.status = INTERRUPTED
-        progress.finish(pair)
-        if pair.status == INTERRUPTED:
+            run_group(group, content_images, style_images, args=args, settings=settings, callback=progress)
+        except KeyboardInterrupt:  # outside the optimization (which keeps its best images itself)
+            for pair in group:
+                pair.status = INTERRUPTED
+        progress.finish(group)
+        if any(pair.status == INTERRUPTED for pair in group):
             break
     sheet = write_contact_sheet(pairs, content_images, style_images, folder)
     print_summary(pairs, sheet)
@@ -1264,6 +1438,8 @@ def run(args: argparse.Namespace) -> int:
     """Check the inputs, stylize, write every output. Returns the exit status."""
     if args.batch_contents or args.batch_styles:
         return run_batch(args)
+    if args.batch_size != AUTO:
+        raise StyleTransferError("--batch-size is for batch mode (--contents and --styles)")
     check_image_arguments(args)
     settings = settings_from_args(args)
     check_settings(**settings)

@@ -258,13 +258,13 @@ def test_batch_writes_every_pair_and_a_contact_sheet(batch):
 def test_a_rerun_skips_finished_pairs_and_overwrite_redoes_them(batch, folders, monkeypatch):
     output = batch[0]
     calls = []
-    real_stylize = StyleTransfer.stylize
+    real_stylize = StyleTransfer.stylize_batch
 
     def counting_stylize(*args, **kwargs):
         calls.append(1)
         return real_stylize(*args, **kwargs)
 
-    monkeypatch.setattr(StyleTransfer, "stylize", counting_stylize)
+    monkeypatch.setattr(StyleTransfer, "stylize_batch", counting_stylize)
     before = {name: (output / f"{name}.png").stat().st_mtime_ns for name in PAIRS}
     status, stdout, _ = run_main(["--contents", str(folders[0]), "--styles", str(folders[1]),
                                   "-o", str(output), *FAST])

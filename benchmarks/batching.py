@@ -1,0 +1,73 @@
+"""Does optimizing several contents together (batch mode's --batch-size) pay off?
+
+Times Adam steps for batches of 1, 2, ... same-size content images sharing a
+style, and prints the seconds per step and per image-step (median of the steps
+after the first, which compiles)::
+
+    python benchmarks/batching.py --sizes 256 512 --batches 1 2 4
+
+Batch mode's --batch-size auto uses the result: more than one image per batch
+only where it is faster per image. Run it on an otherwise idle machine.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+
+from ContentModel import load_image  # noqa: E402
+from StyleTransfer import stylize_batch  # noqa: E402
+from common import pair_parser  # noqa: E402
+
+
+def seconds_per_step(history: list) -> float:
+    """Median time between consecutive steps, the first (compiling) step left out."""
+    seconds = sorted({row["iteration"]: row["seconds"] for row in history}.items())
+    return float(np.median(np.diff([s for _, s in seconds[1:]])))
+
+
+def main() -> None:
+    parser = pair_parser(__doc__.splitlines()[0], size=256, output="results/benchmark_batching")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--steps", type=int, default=8, help="Adam steps per measurement")
+    parser.add_argument("--precision", default="float32", help="as StyleTransfer.py --precision")
+    args = parser.parse_args()
+
+    rows = []
+    for size in args.sizes:
+        content = load_image(args.content, size)
+        style = load_image(args.style, size)
+        # Different images of one size: the photo and shifted copies of it.
+        contents = [np.roll(content, shift * 7, axis=1) for shift in range(max(args.batches))]
+        single = None
+        for batch in args.batches:
+            results = stylize_batch(contents[:batch], style, iterations=args.steps, optimizer="adam",
+                                    model=args.model, weights=args.weights, precision=args.precision,
+                                    save_every=0)
+            step = seconds_per_step(results[0].history)
+            single = step if batch == 1 else single
+            speedup = single * batch / step if single else None
+            rows.append({"size": f"{content.shape[1]}x{content.shape[0]}", "batch": batch, "step_s": step,
+                         "image_step_s": step / batch, "speedup": speedup})
+
+    print(f"# {platform.machine()}, {args.model}, Adam, {args.precision}, median of {args.steps - 2} steps")
+    print("| size | batch | s per step | s per image-step | images per second vs batch 1 |")
+    print("| --- | --- | --- | --- | --- |")
+    for row in rows:
+        speedup = f"{row['speedup']:.2f}x" if row["speedup"] else "-"
+        print(f"| {row['size']} | {row['batch']} | {row['step_s']:.3f} | {row['image_step_s']:.3f} | {speedup} |")
+    output = Path(args.output).with_suffix(".json")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps({"args": vars(args), "machine": platform.machine(), "rows": rows}, indent=1))
+    print(f"-> {output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+"""Several contents sharing a style, optimized together in one batch.
+
+A batch is one forward pass per step for all of its images, each with its own
+loss: under Adam every image must come out as it does alone; under L-BFGS
+each image's loss must still fall. Batch mode groups pairs by style and size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import StyleTransfer
+from ContentModel import StyleTransferError, load_image, save_image
+from StyleTransfer import (
+    NOT_RUN,
+    SKIPPED,
+    Pair,
+    batch_size,
+    estimate_memory,
+    plan_groups,
+    stylize,
+    stylize_batch,
+)
+
+FAST = {"model": "vgg19", "save_every": 0, "precision": "float32"}
+
+
+def two_contents(content: np.ndarray) -> list[np.ndarray]:
+    """Two different photos of one size: the sample and its mirror image."""
+    return [content, np.ascontiguousarray(content[:, ::-1])]
+
+
+def test_adam_on_a_batch_gives_each_image_what_it_gets_alone(small_pair, vgg19_weights):
+    content, style = small_pair
+    contents = two_contents(content)
+    settings = dict(iterations=6, optimizer="adam", **FAST)
+
+    together = stylize_batch(contents, style, **settings)
+
+    assert len(together) == 2
+    assert np.abs(together[0].image - together[1].image[:, ::-1]).max() > 0.01  # not one image twice
+    for content_image, result in zip(contents, together):
+        alone = stylize(content_image, style, **settings)
+        assert result.image.shape == content_image.shape
+        np.testing.assert_allclose(result.image, alone.image, atol=1e-4)
+        assert [row["total"] for row in result.history] == pytest.approx(
+            [row["total"] for row in alone.history], rel=1e-4)
+
+
+def test_lbfgs_on_a_batch_lowers_every_images_loss(small_pair, vgg19_weights):
+    content, style = small_pair
+    results = stylize_batch(two_contents(content), style, iterations=8, optimizer="lbfgs", **FAST)
+
+    for result in results:
+        totals = [row["total"] for row in result.history]
+        assert len(totals) == 8 and totals[-1] < 0.5 * totals[0]
+        assert result.stopped_early is None and np.all((result.image >= 0) & (result.image <= 1))
+
+
+def test_a_batch_goes_through_every_level_and_control(small_pair, vgg19_weights):
+    content, style = small_pair
+    contents = two_contents(content)
+    results = stylize_batch(contents, [style, style[::-1]], iterations=[2, 2], scales=2,
+                            preserve_colors="luminance", style_blend_weights=[0.5, 0.5], **FAST)
+    for content_image, result in zip(contents, results):
+        assert result.image.shape == content_image.shape
+        assert len(result.sizes) == 2 and result.sizes[-1] == content_image.shape[:2]
+        assert [row["level"] for row in result.history] == [0, 0, 1, 1]
+
+
+def test_contents_of_different_sizes_are_refused(small_pair):
+    content, style = small_pair
+    with pytest.raises(StyleTransferError, match="one size"):
+        stylize_batch([content, content[:-2]], style, iterations=1, **FAST)
+    with pytest.raises(StyleTransferError, match="no content image"):
+        stylize_batch([], style, iterations=1, **FAST)
+
+
+def nan_for_the_second_image(monkeypatch, after: int) -> None:
+    """Make the second image's TV term NaN from its evaluation ``after + 1`` on.
+
+    In a batch of two, the TV term is evaluated for image 0, then image 1, in
+    every step (stateful ops run in program order), so even counts are image 1.
+    """
+    real = StyleTransfer.total_variation_loss
+    counter = tf.Variable(0, dtype=tf.int64, trainable=False)
+
+    def poisoned(image):
+        count = counter.assign_add(1)
+        poison = tf.logical_and(count > 2 * after, tf.equal(count % 2, 0))
+        return real(image) * tf.where(poison, tf.constant(float("nan")), tf.constant(1.0))
+
+    monkeypatch.setattr(StyleTransfer, "total_variation_loss", poisoned)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_a_non_finite_loss_in_one_image_stops_the_batch_keeping_finite_images(
+        monkeypatch, small_pair, vgg19_weights, optimizer):
+    content, style = small_pair
+    nan_for_the_second_image(monkeypatch, after=3)
+
+    first, second = stylize_batch(two_contents(content), style, iterations=20, optimizer=optimizer, **FAST)
+
+    assert second.non_finite and "nan" in second.stopped_early
+    assert not first.non_finite and "another image" in first.stopped_early
+    assert np.isfinite(first.history[-1]["total"]) and len(first.history) < 20
+    for result in (first, second):
+        assert np.all(np.isfinite(result.image)) and result.image.min() >= 0 and result.image.max() <= 1
+
+
+# --- batch mode: grouping and the command line ----------------------------------------
+
+
+def test_pairs_are_grouped_by_style_and_size_in_order(tmp_path):
+    images = {"a": np.zeros((4, 6, 3)), "b": np.zeros((4, 6, 3)), "c": np.zeros((6, 4, 3)),
+              "d": np.zeros((4, 6, 3))}
+    pairs = [Pair(content, style, tmp_path / f"{content}_{style}.png")
+             for content in images for style in ("x", "y")]
+    pairs[2].status = SKIPPED  # b + x was done before: it takes no place in a group
+
+    groups = plan_groups(pairs, images, size=2)
+
+    assert [[pair.output.stem for pair in group] for group in groups] == [
+        ["a_x", "d_x"], ["a_y", "b_y"], ["c_x"], ["c_y"], ["d_y"]]
+    assert all(pair.status == NOT_RUN for group in groups for pair in group)
+    assert [len(group) for group in plan_groups(pairs, images, size=1)] == [1] * 7
+
+
+def test_auto_batch_size_is_one_on_a_cpu_and_memory_caps_a_larger_one(monkeypatch):
+    settings = {"model": "vgg19", "optimizer": "lbfgs", "precision": "float32",
+                "content_layer": StyleTransfer.CONTENT_LAYER, "style_layers": StyleTransfer.STYLE_LAYERS}
+    shape = (512, 512)
+    assert batch_size("auto", "/CPU:0", shape, settings) == 1
+    assert batch_size("auto", "/GPU:0", shape, settings) == StyleTransfer.AUTO_BATCH_SIZE["gpu"]
+    one, three = (estimate_memory(shape, model="vgg19", precision="float32", batch=n) for n in (1, 3))
+    assert one < three < 3 * one  # TensorFlow itself is counted once
+    monkeypatch.setattr(StyleTransfer, "available_memory", lambda: three)
+    assert batch_size(8, "/CPU:0", shape, settings) == 3
+    monkeypatch.setattr(StyleTransfer, "available_memory", lambda: 1)
+    assert batch_size(8, "/CPU:0", shape, settings) == 1
+
+
+@pytest.mark.parametrize("text, expected", [("auto", "auto"), ("1", 1), ("3", 3)])
+def test_batch_size_flag_takes_auto_or_a_positive_count(text, expected):
+    assert StyleTransfer.batch_size_argument(text) == expected
+
+
+@pytest.mark.parametrize("text", ["0", "-2", "two", "1.5"])
+def test_batch_size_flag_refuses_other_values(text):
+    with pytest.raises(argparse.ArgumentTypeError):
+        StyleTransfer.batch_size_argument(text)
+
+
+def run_main(argv: list[str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    status = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            StyleTransfer.main(argv)
+        except SystemExit as exit_:
+            status = exit_.code
+    return status, out.getvalue(), err.getvalue()
+
+
+def test_batch_mode_optimizes_same_size_contents_together(sample_images, tmp_path, vgg19_weights):
+    contents = tmp_path / "contents"
+    contents.mkdir()
+    photo = load_image(sample_images[0], 64)
+    save_image(photo, contents / "photo.png")
+    save_image(np.ascontiguousarray(photo[:, ::-1]), contents / "mirror.png")
+    arguments = ["--contents", str(contents), "--styles", str(sample_images[1]), "--size", "64",
+                 "--iterations", "3", "--optimizer", "adam", "--model", "vgg19", "--precision", "float32",
+                 "--save-every", "0"]
+    style = Path(sample_images[1]).stem
+
+    status, stdout, _ = run_main([*arguments, "--batch-size", "2", "-o", str(tmp_path / "together")])
+    assert status == 0, stdout
+    assert "up to 2 at a time" in stdout and stdout.count("(a batch of 2)") == 2
+    status, stdout, _ = run_main([*arguments, "--batch-size", "1", "-o", str(tmp_path / "apart")])
+    assert status == 0 and "(a batch of" not in stdout
+
+    for name in ("photo", "mirror"):
+        together = tmp_path / "together" / f"{name}_{style}.png"
+        trace = json.loads(together.with_suffix(".json").read_text())
+        assert sorted(trace["batch"]) == sorted([f"mirror + {style}", f"photo + {style}"])
+        # Adam: the same image as alone, up to the 8-bit rounding of the files.
+        apart = load_image(tmp_path / "apart" / f"{name}_{style}.png")
+        assert np.abs(load_image(together) - apart).max() <= 2 / 255
+
+
+def test_batch_size_outside_batch_mode_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as caught:
+        StyleTransfer.main(["--batch-size", "2", "--size", "64"])
+    assert caught.value.code == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: ") and "batch mode" in error and "\n" not in error
