@@ -605,6 +605,80 @@ def color_controlled(content: np.ndarray, styles: list, preserve_colors: str) ->
     return content, styles
 
 
+def level_problem(extractor: keras.Model, inputs: list, long_side: int, previous: list | None, *,
+                  init: str, seed: int, style_scale: float, style_masks: list | None,
+                  loss_settings: dict) -> tuple[BatchObjective, np.ndarray]:
+    """One level of coarse to fine: the objective of every image of the batch at
+    ``long_side``, and the images it starts from (``init`` at the first level,
+    the ``previous`` level's results upsampled after it)."""
+    level_contents = [resize_long(content, long_side) for content, _ in inputs]
+    shape = level_contents[0].shape[:2]
+    masks = None if style_masks is None else \
+        [resize_image(np.asarray(mask, np.float32)[..., None], shape)[..., 0] for mask in style_masks]
+    objectives, starts = [], []
+    for index, (content, (_, styles)) in enumerate(zip(level_contents, inputs)):
+        styles = [resize_long(style, max(MIN_SIZE, round(long_side * style_scale))) for style in styles]
+        objectives.append(build_objective(extractor, content, styles, masks=masks, **loss_settings))
+        starts.append(initial_image(content, styles[0], init, seed) if previous is None
+                      else resize_image(previous[index], shape))
+    return BatchObjective(objectives), np.stack(starts)
+
+
+@dataclass
+class LevelRecorder:
+    """The optimizer's ``report`` at one level: each measurement goes into every
+    image's history (and frames), the lowest-loss image of each is kept, and the
+    callback hears of it. Returns False when the run must stop."""
+
+    results: list  # one StylizeResult per image of the batch
+    originals: list  # the content images as given (for showing luminance-mode images)
+    present: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    level: int
+    shape: tuple
+    done: int  # iterations of the earlier levels
+    total_iterations: int
+    start: float  # perf_counter() at the start of the run
+    save_every: int
+    callback: Callable[[Progress], bool | None] | None
+    best: list = field(default_factory=list)  # per image: (lowest loss, stack measured in, index there)
+
+    def images(self) -> list:
+        """The lowest-loss image of each content at this level, clipped to [0, 1]."""
+        return [np.clip(np.asarray(stack)[index], PIXEL_MIN, PIXEL_MAX) for _, stack, index in self.best]
+
+    def stop(self, reason: str) -> bool:
+        for result in self.results:
+            result.stopped_early = result.stopped_early or reason
+        return False
+
+    def __call__(self, iteration: int, pixels: tf.Tensor, losses: tf.Tensor, evaluations: int) -> bool:
+        losses = np.asarray(losses, dtype=np.float64)  # (terms, batch): one copy to the host
+        elapsed = time.perf_counter() - self.start
+        step = self.done + iteration
+        frames = np.asarray(pixels) if self.save_every and (
+            step % self.save_every == 0 or step == self.total_iterations) else None
+        for index, result in enumerate(self.results):
+            terms = dict(zip(LOSS_TERMS, losses[:, index].tolist()))
+            result.history.append({"iteration": step, "level": self.level, "height": self.shape[0],
+                                   "width": self.shape[1], "evaluations": evaluations, **terms,
+                                   "seconds": round(elapsed, 4)})
+            if not np.isfinite(terms["total"]):
+                result.stopped_early = f"the loss (or its gradient) became {terms['total']} at iteration {step}"
+                result.non_finite = True
+            elif terms["total"] < self.best[index][0]:
+                self.best[index] = (terms["total"], pixels, index)
+            if frames is not None:
+                result.frames.append(self.present(frames[index], self.originals[index]))
+        if any(result.non_finite for result in self.results):
+            return self.stop("another image of its batch had a non-finite loss")
+        summed = dict(zip(LOSS_TERMS, losses.sum(axis=1).tolist()))
+        frame = None if frames is None else self.results[0].frames[-1]
+        if self.callback is not None and self.callback(
+                Progress(step, self.total_iterations, summed, elapsed, self.level, frame)) is False:
+            return self.stop("stopped by the callback")
+        return True
+
+
 def stylize(content_image: np.ndarray, style_images: np.ndarray | list, **settings) -> StylizeResult:
     """Stylize one content image: stylize_batch() with a batch of one (same keyword arguments)."""
     return stylize_batch([content_image], style_images, **settings)[0]
@@ -694,82 +768,36 @@ def stylize_batch(
     done = 0
     start = time.perf_counter()
 
+    loss_settings = dict(content_layer=content_layer, style_layers=style_layers,
+                         style_layer_weights=style_layer_weights, blend_weights=style_blend_weights,
+                         content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight)
     with tf.device(device_name):
         extractor = build_vgg(model, [content_layer, *style_layers], weights, precision)
         images = None  # the best image of each content so far, carried from level to level
         for level, (long_side, count) in enumerate(zip(level_sizes(max(height, width), scales), counts)):
-            level_contents = [resize_long(content, long_side) for content, _ in inputs]
-            level_shape = level_contents[0].shape[:2]
-            level_masks = None if style_masks is None else \
-                [resize_image(np.asarray(mask, np.float32)[..., None], level_shape)[..., 0]
-                 for mask in style_masks]
-            objectives, starts = [], []
-            for index, (level_content, (_, own_styles)) in enumerate(zip(level_contents, inputs)):
-                level_styles = [resize_long(style, max(MIN_SIZE, round(long_side * style_scale)))
-                                for style in own_styles]
-                objectives.append(build_objective(
-                    extractor, level_content, level_styles, content_layer=content_layer,
-                    style_layers=style_layers, style_layer_weights=style_layer_weights,
-                    blend_weights=style_blend_weights, masks=level_masks, content_weight=content_weight,
-                    style_weight=style_weight, tv_weight=tv_weight))
-                starts.append(initial_image(level_content, level_styles[0], init, seed) if images is None
-                              else resize_image(images[index], level_shape))
-            start_images = np.stack(starts)
-            for result, start_image, original in zip(results, starts, contents):
-                result.sizes.append(tuple(level_shape))
+            objective, start_images = level_problem(
+                extractor, inputs, long_side, images, init=init, seed=seed, style_scale=style_scale,
+                style_masks=style_masks, loss_settings=loss_settings)
+            for result, start_image, original in zip(results, start_images, contents):
+                result.sizes.append(start_image.shape[:2])
                 if save_every and level == 0:
                     result.frames.append(present(start_image, original))
-            # Per image: (lowest loss, the stack of images it was measured in, its index there).
-            best = [(np.inf, start_images, index) for index in range(len(contents))]
-
-            def report(iteration: int, pixels: tf.Tensor, losses: tf.Tensor, evaluations: int) -> bool:
-                losses = np.asarray(losses, dtype=np.float64)  # (terms, batch): one copy to the host
-                elapsed = time.perf_counter() - start
-                step = done + iteration
-                frames = np.asarray(pixels) if save_every and (
-                    step % save_every == 0 or step == total_iterations) else None
-                for index, result in enumerate(results):
-                    terms = dict(zip(LOSS_TERMS, losses[:, index].tolist()))
-                    result.history.append({"iteration": step, "level": level, "height": level_shape[0],
-                                           "width": level_shape[1], "evaluations": evaluations, **terms,
-                                           "seconds": round(elapsed, 4)})
-                    if not np.isfinite(terms["total"]):
-                        result.stopped_early = \
-                            f"the loss (or its gradient) became {terms['total']} at iteration {step}"
-                        result.non_finite = True
-                    elif terms["total"] < best[index][0]:
-                        best[index] = (terms["total"], pixels, index)
-                    if frames is not None:
-                        result.frames.append(present(frames[index], contents[index]))
-                if any(result.non_finite for result in results):
-                    for result in results:
-                        if not result.non_finite:
-                            result.stopped_early = "another image of its batch had a non-finite loss"
-                    return False
-                summed = dict(zip(LOSS_TERMS, losses.sum(axis=1).tolist()))
-                if callback is not None and callback(Progress(
-                        step, total_iterations, summed, elapsed, level,
-                        None if frames is None else results[0].frames[-1])) is False:
-                    for result in results:
-                        result.stopped_early = "stopped by the callback"
-                    return False
-                return True
-
-            objective = BatchObjective(objectives)
+            record = LevelRecorder(results, contents, present, level, start_images.shape[1:3], done,
+                                   total_iterations, start, save_every, callback,
+                                   best=[(np.inf, start_images, index) for index in range(len(contents))])
             try:
                 if optimizer == "adam":
-                    adam_optimize(objective, start_images, count, learning_rate, report)
+                    adam_optimize(objective, start_images, count, learning_rate, record)
                 else:
-                    ended = lbfgs_optimize(objective, start_images, count, report)
+                    ended = lbfgs_optimize(objective, start_images, count, record)
                     reported = sum(1 for row in results[0].history if row["level"] == level)
                     if not results[0].stopped_early and reported < count:
                         for result in results:
                             result.notes.append(f"level {level}: L-BFGS-B ended after {reported} of "
                                                 f"{count} iterations: {ended}")
             except KeyboardInterrupt:
-                for result in results:
-                    result.stopped_early = "interrupted"
-            images = [np.clip(np.asarray(stack)[index], PIXEL_MIN, PIXEL_MAX) for _, stack, index in best]
+                record.stop("interrupted")
+            images = record.images()
             done += count
             if any(result.stopped_early for result in results):
                 break

@@ -39,13 +39,15 @@ def main() -> None:
     parser = pair_parser(__doc__.splitlines()[0], size=768, output="results/benchmark_multiscale")
     parser.add_argument("--iterations", type=int, default=100, help="single-scale iterations")
     parser.add_argument("--scales", type=int, nargs="+", default=[2, 3])
-    parser.add_argument("--coarse-iterations", type=int, default=100,
-                        help="iterations at each coarse level; the last level gets --iterations")
+    parser.add_argument("--coarse-iterations", type=int, nargs="+", default=[100],
+                        help="iterations at each coarse level (one run per value); "
+                             "the last level gets --iterations")
+    parser.add_argument("--precision", default="auto", help="as StyleTransfer.py --precision")
     args = parser.parse_args()
 
     content = load_image(args.content, args.size)
     style = load_image(args.style, args.size)
-    common = dict(model=args.model, weights=args.weights, save_every=0)
+    common = dict(model=args.model, weights=args.weights, precision=args.precision, save_every=0)
     single = stylize(content, style, iterations=args.iterations, **common)
     target = single.history[-1]["total"]
     rows = [("1", args.size, args.iterations, single.history[-1]["seconds"], target,
@@ -53,16 +55,17 @@ def main() -> None:
     images = [single.image]
     histories = {"1": single.history}
     for scales in args.scales:
-        counts = [args.coarse_iterations] * (scales - 1) + [args.iterations]
-        run = stylize(content, style, scales=scales, iterations=counts, **common)
-        histories[str(scales)] = run.history
-        images.append(run.image)
-        sizes = "/".join(str(s) for s in level_sizes(args.size, scales))
-        rows.append((str(scales), sizes, "+".join(map(str, counts)), run.history[-1]["seconds"],
-                     run.history[-1]["total"], time_to_loss(run.history, target)))
+        for coarse in args.coarse_iterations:
+            counts = [coarse] * (scales - 1) + [args.iterations]
+            run = stylize(content, style, scales=scales, iterations=counts, **common)
+            histories[f"{scales}:{coarse}"] = run.history
+            images.append(run.image)
+            sizes = "/".join(str(s) for s in level_sizes(args.size, scales))
+            rows.append((str(scales), sizes, "+".join(map(str, counts)), run.history[-1]["seconds"],
+                         run.history[-1]["total"], time_to_loss(run.history, target)))
 
     height, width = content.shape[:2]
-    print(f"# {platform.machine()}, {args.model}, {width}x{height} px, "
+    print(f"# {platform.machine()}, {args.model}, {single.precision}, {width}x{height} px, "
           f"target = single-scale loss after {args.iterations} iterations = {target:.4g}")
     print("| scales | level sizes | iterations | total s | final loss | s to reach target |")
     print("| --- | --- | --- | --- | --- | --- |")

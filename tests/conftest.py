@@ -106,6 +106,29 @@ def small_pair(sample_images) -> tuple[np.ndarray, np.ndarray]:
     return content, style
 
 
+def main_in_process(argv: list[str]) -> tuple[int, str, str]:
+    """StyleTransfer.main in this process: (exit status, stdout, stderr)."""
+    import contextlib
+    import io
+
+    import StyleTransfer
+
+    out, err = io.StringIO(), io.StringIO()
+    status = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            StyleTransfer.main(argv)
+        except SystemExit as exit_:
+            status = exit_.code
+    return status, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="session")
+def run_main():
+    """StyleTransfer.main run in this process: argv -> (exit status, stdout, stderr)."""
+    return main_in_process
+
+
 def pytest_configure(config):
     # Keras' own numpy-2 conversion warning (keras/src/backend/tensorflow/core.py); not ours to fix.
     config.addinivalue_line(

@@ -8,8 +8,6 @@ each image's loss must still fall. Batch mode groups pairs by style and size.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 from pathlib import Path
 
@@ -159,18 +157,8 @@ def test_batch_size_flag_refuses_other_values(text):
         StyleTransfer.batch_size_argument(text)
 
 
-def run_main(argv: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    status = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            StyleTransfer.main(argv)
-        except SystemExit as exit_:
-            status = exit_.code
-    return status, out.getvalue(), err.getvalue()
-
-
-def test_batch_mode_optimizes_same_size_contents_together(sample_images, tmp_path, vgg19_weights):
+def test_batch_mode_optimizes_same_size_contents_together(sample_images, tmp_path, run_main,
+                                                           vgg19_weights):
     contents = tmp_path / "contents"
     contents.mkdir()
     photo = load_image(sample_images[0], 64)

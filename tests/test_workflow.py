@@ -6,7 +6,6 @@ internet; batch runs use tiny images and two iterations.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import shutil
@@ -216,20 +215,8 @@ def folders(tmp_path_factory, repo_root):
     return root / "content", root / "styles"
 
 
-def run_main(argv: list[str]) -> tuple[int, str, str]:
-    """StyleTransfer.main in this process: (exit status, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    status = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            StyleTransfer.main(argv)
-        except SystemExit as exit_:
-            status = exit_.code
-    return status, out.getvalue(), err.getvalue()
-
-
 @pytest.fixture(scope="module")
-def batch(folders, tmp_path_factory, vgg19_weights):
+def batch(folders, tmp_path_factory, run_main, vgg19_weights):
     """One batch run over 2 contents x 2 styles: (output folder, exit status, stdout)."""
     output = tmp_path_factory.mktemp("batch-results")
     status, stdout, _ = run_main(["--contents", str(folders[0]), "--styles", str(folders[1]),
@@ -255,7 +242,7 @@ def test_batch_writes_every_pair_and_a_contact_sheet(batch):
     assert f"contact sheet: {output / CONTACT_SHEET_NAME}" in stdout
 
 
-def test_a_rerun_skips_finished_pairs_and_overwrite_redoes_them(batch, folders, monkeypatch):
+def test_a_rerun_skips_finished_pairs_and_overwrite_redoes_them(batch, folders, monkeypatch, run_main):
     output = batch[0]
     calls = []
     real_stylize = StyleTransfer.stylize_batch
@@ -281,7 +268,7 @@ def test_a_rerun_skips_finished_pairs_and_overwrite_redoes_them(batch, folders, 
     assert (output / "chelsea_starry_night.png").stat().st_mtime_ns != before["chelsea_starry_night"]
 
 
-def test_a_bad_image_or_url_fails_its_pairs_and_the_rest_still_run(folders, server, cache, tmp_path,
+def test_a_bad_image_or_url_fails_its_pairs_and_the_rest_still_run(folders, server, cache, tmp_path, run_main,
                                                                    vgg19_weights):
     contents = tmp_path / "contents"
     contents.mkdir()
