@@ -96,10 +96,20 @@ TV_WEIGHT = 1e8
 DEFAULT_SEED = 0
 MAX_SEED = 2 ** 32 - 1  # the seeds NumPy and TensorFlow accept
 DEFAULT_SAVE_EVERY = 10
-DEFAULT_SCALES = 1
+AUTO = "auto"
+DEFAULT_SCALES = AUTO
 #: Long side of the first level of a multi-scale run (Gatys et al. 2017 start near 256).
 MULTISCALE_START = 256
 MAX_SCALES = 6
+#: --scales auto: coarse to fine only from this long side on, one level per
+#: doubling from MULTISCALE_START (1024 px: 256 / 512 / 1024). Measured with
+#: benchmarks/multiscale.py (VGG19, mixed precision): at 512 px every multi-scale
+#: run reached the single-scale loss later; at 1024 px three levels reached it
+#: 1.22 times sooner, with larger, painting-scale strokes.
+MULTISCALE_FROM = 1024
+#: Iterations of each coarse level when --iterations is one number (which the
+#: last level gets): enough to lay out the large structure, cheap at the small sizes.
+COARSE_ITERATIONS = 50
 #: --style-scale range: the style image's long side relative to the output's.
 MIN_STYLE_SCALE, MAX_STYLE_SCALE = 0.1, 4.0
 
@@ -127,7 +137,6 @@ SHEET_THUMBNAIL = 256
 SHEET_CELL_INCHES = 2.5
 #: Height (inches) kept above each contact-sheet row for the image names.
 SHEET_TITLE_INCHES = 0.3
-AUTO = "auto"
 #: Contents optimized together in batch mode with --batch-size auto, by device.
 #: CPU: one at a time, since two at once measured no faster on 2 cores
 #: (benchmarks/batching.py); GPU: a few, so that one forward pass keeps the
@@ -381,9 +390,26 @@ def level_sizes(size: int, scales: int, smallest: int = MULTISCALE_START) -> lis
     return [int(round(s)) for s in np.geomspace(smallest, size, scales)]
 
 
+def resolve_scales(scales: int | str, size: int, iterations=None) -> int:
+    """The number of coarse-to-fine levels: ``scales``, or for 'auto' one level per
+    count when ``iterations`` lists several, else by the output's long side ``size``:
+    one level below MULTISCALE_FROM px, one per doubling from MULTISCALE_START above."""
+    if scales != AUTO:
+        return int(scales)
+    if iterations is not None and not np.isscalar(iterations):
+        return len(iterations)
+    if size < MULTISCALE_FROM:
+        return 1
+    return int(min(MAX_SCALES, 1 + round(np.log2(size / MULTISCALE_START))))
+
+
 def level_iterations(iterations, scales: int) -> list[int]:
-    """Iterations per level: one number for every level, or one per level."""
-    counts = [int(iterations)] * scales if np.isscalar(iterations) else [int(n) for n in iterations]
+    """Iterations per level: one count per level, or one number for the last level
+    (the coarser ones get COARSE_ITERATIONS, or that number if smaller)."""
+    if np.isscalar(iterations):
+        counts = [min(int(iterations), COARSE_ITERATIONS)] * (scales - 1) + [int(iterations)]
+    else:
+        counts = [int(n) for n in iterations]
     if len(counts) != scales:
         raise StyleTransferError(f"{len(counts)} iteration counts given for {scales} scales")
     if any(n <= 0 for n in counts):
@@ -552,7 +578,7 @@ def lbfgs_optimize(objective: BatchObjective, images: np.ndarray, iterations: in
 def check_settings(*, iterations, optimizer: str, init: str, content_weight: float,
                    style_weight: float, tv_weight: float, content_layer: str, style_layers,
                    style_layer_weights, model: str, learning_rate: float, save_every: int,
-                   device: str, scales: int = 1, style_scale: float = 1.0,
+                   device: str, scales: int | str = 1, style_scale: float = 1.0,
                    preserve_colors: str = "none", precision: str = DEFAULT_PRECISION,
                    seed: int = DEFAULT_SEED, **_) -> None:
     """Raise StyleTransferError for any setting stylize() cannot use, before any work."""
@@ -561,9 +587,10 @@ def check_settings(*, iterations, optimizer: str, init: str, content_weight: flo
                                  ("precision", PRECISION_CHOICES, precision)):
         if value not in allowed:
             raise StyleTransferError(f"unknown {name} {value!r}; choose one of: {', '.join(allowed)}")
-    if not 1 <= scales <= MAX_SCALES:
-        raise StyleTransferError(f"--scales must be between 1 and {MAX_SCALES} (got {scales})")
-    level_iterations(iterations, scales)
+    if scales != AUTO and not 1 <= scales <= MAX_SCALES:
+        raise StyleTransferError(f"--scales must be 'auto' or between 1 and {MAX_SCALES} (got {scales})")
+    # With 'auto' the number of levels depends on the image size; checked again then.
+    level_iterations(iterations, resolve_scales(scales, MULTISCALE_START, iterations))
     if save_every < 0:
         raise StyleTransferError(f"--save-every must be >= 0 (got {save_every})")
     if not 0 <= seed <= MAX_SEED:
@@ -689,7 +716,7 @@ def stylize_batch(
     style_images: np.ndarray | list,
     *,
     iterations: int | list = DEFAULT_ITERATIONS,
-    scales: int = DEFAULT_SCALES,
+    scales: int | str = DEFAULT_SCALES,
     optimizer: str = DEFAULT_OPTIMIZER,
     init: str = DEFAULT_INIT,
     content_weight: float = CONTENT_WEIGHT,
@@ -720,8 +747,9 @@ def stylize_batch(
     result is the one it would get alone; with L-BFGS they share the line search.
 
     The output has the content image's size. With ``scales`` > 1 it is first
-    optimized small and then upsampled level by level (coarse to fine);
-    ``iterations`` is per level (one number, or one per level). Style images
+    optimized small and then upsampled level by level (coarse to fine; 'auto'
+    does so from MULTISCALE_FROM px on); ``iterations`` is the last level's
+    count (the coarser levels get COARSE_ITERATIONS) or a list, one per level. Style images
     are resized to ``style_scale`` times each level's long side; with
     ``style_masks`` ((H, W) arrays in [0, 1], one per style) each style
     applies only where its mask is white. ``preserve_colors`` keeps the
@@ -746,6 +774,8 @@ def stylize_batch(
                    seed=seed)
     check_styles(len(styles), style_blend_weights, style_masks)
     check_batch(contents)
+    height, width = contents[0].shape[:2]
+    scales = resolve_scales(scales, max(height, width), iterations)
     counts = level_iterations(iterations, scales)
     # Reproducible: same seed, same machine -> same pixels.
     keras.utils.set_random_seed(seed)
@@ -761,7 +791,6 @@ def stylize_batch(
         image = np.clip(image, PIXEL_MIN, PIXEL_MAX)
         return recombine_luminance(image, original) if preserve_colors == "luminance" else image
 
-    height, width = contents[0].shape[:2]
     results = [StylizeResult(image=present(working, original), device=device_name, precision=precision)
                for (working, _), original in zip(inputs, contents)]
     total_iterations = sum(counts)
@@ -932,6 +961,25 @@ def comma_floats(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
 
 
+def levels_text(iterations, scales: int, size: int) -> str:
+    """'200 iterations', or with levels '50 + 50 + 200 iterations at 256 / 512 / 1024 px'."""
+    counts = level_iterations(iterations, scales)
+    if scales == 1:
+        return f"{counts[0]} iterations"
+    return (f"{' + '.join(map(str, counts))} iterations at "
+            f"{' / '.join(map(str, level_sizes(size, scales)))} px")
+
+
+def scales_argument(text: str) -> str | int:
+    """--scales: 'auto' or a whole number (its range is checked with the other settings)."""
+    if text == AUTO:
+        return AUTO
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a whole number, got {text!r}") from None
+
+
 def batch_size_argument(text: str) -> str | int:
     """--batch-size: 'auto' or a positive whole number."""
     if text == AUTO:
@@ -991,10 +1039,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_image_arguments(parser, DEFAULT_SIZE)
     opt = parser.add_argument_group("optimization")
     opt.add_argument("--iterations", type=iteration_counts, default=DEFAULT_ITERATIONS,
-                     help="optimizer iterations per scale level (or one count per level: 300,100)")
-    opt.add_argument("--scales", type=int, default=DEFAULT_SCALES,
+                     help="optimizer iterations at full size (coarser levels get at most "
+                          f"{COARSE_ITERATIONS}), or one count per level: 50,50,200")
+    opt.add_argument("--scales", type=scales_argument, default=DEFAULT_SCALES,
                      help=f"coarse-to-fine levels, from a long side of {MULTISCALE_START} px up to --size "
-                          "(1: single scale)")
+                          f"(1: single scale; auto: one per count in --iterations, else 1 below "
+                          f"{MULTISCALE_FROM} px and one per doubling from {MULTISCALE_START} px above)")
     opt.add_argument("--optimizer", choices=OPTIMIZERS, default=DEFAULT_OPTIMIZER,
                      help="lbfgs: SciPy L-BFGS-B (as Gatys et al.); adam: TensorFlow Adam")
     opt.add_argument("--learning-rate", type=float, default=ADAM_LEARNING_RATE, help="Adam step size")
@@ -1439,8 +1489,8 @@ def run_batch(args: argparse.Namespace) -> int:
     groups = plan_groups(pairs, content_images, size)
     print(f"StyleTransfer batch: {len(contents)} content(s) x {len(styles)} style(s) = {len(pairs)} pairs, "
           f"{args.model} on {device}, {args.optimizer}, long side {args.size} px, "
-          f"{sum(level_iterations(args.iterations, args.scales))} iterations, up to {size} at a time "
-          f"-> {folder}", flush=True)
+          f"{levels_text(args.iterations, resolve_scales(args.scales, args.size, args.iterations), args.size)}, "
+          f"up to {size} at a time -> {folder}", flush=True)
     progress.finish([pair for pair in pairs if pair.status != NOT_RUN])
     for group in groups:
         progress.start(group)
@@ -1484,14 +1534,15 @@ def run(args: argparse.Namespace) -> int:
     masks = None if args.style_masks is None else \
         [load_mask(path, content.shape[:2], args.max_pixels) for path in args.style_masks]
     height, width = content.shape[:2]
-    counts = level_iterations(args.iterations, args.scales)
+    scales = resolve_scales(args.scales, max(height, width), args.iterations)
+    counts = level_iterations(args.iterations, scales)
     device = resolve_device(args.device)
     precision = resolve_precision(args.precision, device)
     needed = estimate_memory((height, width), model=args.model, optimizer=args.optimizer,
                              precision=precision, layers=[args.content_layer, *args.style_layers])
     check_memory(needed, device)
     print(f"StyleTransfer: {args.model} on {device}, {args.optimizer}, {precision}, "
-          f"{width}x{height} px, {args.scales} scale(s), {sum(counts)} iterations, "
+          f"{width}x{height} px, {levels_text(args.iterations, scales, max(height, width))}, "
           f"about {needed / GIB:.1f} GiB -> {output}", flush=True)
 
     result = stylize(content, styles, **{**settings, "style_masks": masks},

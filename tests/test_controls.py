@@ -157,6 +157,36 @@ def test_multiscale_levels_have_the_right_sizes(sample_images, vgg19_weights):
     assert [(row["height"], row["width"]) for row in result.history][-1] == (64, 96)
 
 
+@pytest.mark.parametrize("size, iterations, expected", [
+    (512, 200, 1), (1023, 200, 1),  # measured: no faster to the same loss at 512 px
+    (1024, 200, 3), (2048, 200, 4), (8192, 200, StyleTransfer.MAX_SCALES),
+    (512, [50, 200], 2), (4096, [300], 1),  # a list of counts sets the number of levels
+])
+def test_auto_scales_follow_the_size_or_the_iteration_counts(size, iterations, expected):
+    assert StyleTransfer.resolve_scales("auto", size, iterations) == expected
+    assert StyleTransfer.resolve_scales(2, size, iterations) == 2
+
+
+def test_one_iteration_count_is_the_last_levels_and_coarse_levels_get_fewer():
+    level_iterations = StyleTransfer.level_iterations
+    coarse = StyleTransfer.COARSE_ITERATIONS
+    assert level_iterations(200, 1) == [200]
+    assert level_iterations(200, 3) == [coarse, coarse, 200]
+    assert level_iterations(20, 3) == [20, 20, 20]
+    assert level_iterations([5, 6], 2) == [5, 6]
+    assert StyleTransfer.levels_text(200, 3, 1024) == f"{coarse} + {coarse} + 200 iterations at 256 / 512 / 1024 px"
+    assert StyleTransfer.levels_text(200, 1, 512) == "200 iterations"
+
+
+def test_auto_scales_run_one_level_per_iteration_count(sample_images, vgg19_weights):
+    content = load_image(sample_images[0], 96)
+    style = load_image(sample_images[1], 96)
+    result = stylize(content, style, scales="auto", **{**FAST, "iterations": [2, 1]})
+    assert result.sizes == [(32, 48), (64, 96)]
+    assert [row["level"] for row in result.history] == [0, 0, 1]
+    assert len(stylize(content, style, scales="auto", **{**FAST, "iterations": 2}).sizes) == 1
+
+
 def test_style_scale_resizes_the_style_relative_to_the_output(images, monkeypatch):
     content, style, _, _ = images
     seen = []
