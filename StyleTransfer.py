@@ -9,6 +9,7 @@ It optimizes an image so that its VGG features match the content photo
     python StyleTransfer.py photo.jpg painting.jpg --size 512 --iterations 300 --gif
     python StyleTransfer.py https://example.org/photo.jpg painting.jpg    # inputs may be URLs
     python StyleTransfer.py --contents photos/ --styles paintings/ -o results/   # every pair
+    python StyleTransfer.py photo.jpg painting.jpg --size 1024   # coarse to fine: 256, 512, 1024 px
     python StyleTransfer.py --help                  # every flag, with its default
 
 Offline (no ImageNet download), give the weights file or a Keras cache::
@@ -19,7 +20,9 @@ Outputs go to results/ and are named after the inputs: the image, a
 content | style | result panel, a loss curve, a JSON trace of the settings and
 losses, and with --gif an animation of the optimization. Batch mode
 (--contents, --styles) writes the same files for every content x style pair
-into the -o folder, plus a contact sheet: contents as rows, styles as columns.
+into the -o folder, plus a contact sheet: contents as rows, styles as columns;
+with --batch-size N, contents that share a style and a size are optimized
+together (one forward pass for all: meant for a GPU).
 """
 
 from __future__ import annotations
@@ -138,7 +141,7 @@ SHEET_CELL_INCHES = 2.5
 #: Height (inches) kept above each contact-sheet row for the image names.
 SHEET_TITLE_INCHES = 0.3
 #: Contents optimized together in batch mode with --batch-size auto, by device.
-#: CPU: one at a time, since two at once measured no faster on 2 cores
+#: CPU: one at a time, since batches measured 6-11 % slower per image on 2 cores
 #: (benchmarks/batching.py); GPU: a few, so that one forward pass keeps the
 #: device busy (not measured here: no GPU was lent).
 AUTO_BATCH_SIZE = {"cpu": 1, "gpu": 4}
@@ -743,8 +746,9 @@ def stylize_batch(
     ``style_images`` (one or a list). Returns one StylizeResult per content image.
 
     The images of a batch are optimized together, one forward pass per step for
-    all of them (it pays on a GPU). Each keeps its own loss: with Adam every
-    result is the one it would get alone; with L-BFGS they share the line search.
+    all of them (meant for a GPU: on the 2-core CPU it measured slower per
+    image). Each keeps its own loss: with Adam every result is the one it would
+    get alone; with L-BFGS they share the line search.
 
     The output has the content image's size. With ``scales`` > 1 it is first
     optimized small and then upsampled level by level (coarse to fine; 'auto'
