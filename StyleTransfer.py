@@ -354,8 +354,9 @@ class Progress:
     iterations: int  # all levels together
     losses: dict
     elapsed: float
-    level: int = 0
+    level: int = 0  # counted from 0
     frame: np.ndarray | None = None  # the current image, every save_every iterations
+    levels: int = 1  # coarse-to-fine levels in the run
 
 
 @dataclass
@@ -664,6 +665,7 @@ class LevelRecorder:
     originals: list  # the content images as given (for showing luminance-mode images)
     present: Callable[[np.ndarray, np.ndarray], np.ndarray]
     level: int
+    levels: int
     shape: tuple
     done: int  # iterations of the earlier levels
     total_iterations: int
@@ -703,8 +705,8 @@ class LevelRecorder:
             return self.stop("another image of its batch had a non-finite loss")
         summed = dict(zip(LOSS_TERMS, losses.sum(axis=1).tolist()))
         frame = None if frames is None else self.results[0].frames[-1]
-        if self.callback is not None and self.callback(
-                Progress(step, self.total_iterations, summed, elapsed, self.level, frame)) is False:
+        progress = Progress(step, self.total_iterations, summed, elapsed, self.level, frame, self.levels)
+        if self.callback is not None and self.callback(progress) is False:
             return self.stop("stopped by the callback")
         return True
 
@@ -815,8 +817,8 @@ def stylize_batch(
                 result.sizes.append(start_image.shape[:2])
                 if save_every and level == 0:
                     result.frames.append(present(start_image, original))
-            record = LevelRecorder(results, contents, present, level, start_images.shape[1:3], done,
-                                   total_iterations, start, save_every, callback,
+            record = LevelRecorder(results, contents, present, level, scales, start_images.shape[1:3],
+                                   done, total_iterations, start, save_every, callback,
                                    best=[(np.inf, start_images, index) for index in range(len(contents))])
             try:
                 if optimizer == "adam":
@@ -1100,8 +1102,9 @@ class ProgressBar:
         bar = "#" * round(done * self.WIDTH)
         rate = progress.iteration / max(progress.elapsed, 1e-9)
         losses = " ".join(f"{name} {value:.3g}" for name, value in progress.losses.items())
+        level = f"level {progress.level + 1}/{progress.levels} " if progress.levels > 1 else ""
         return (f"[{bar:<{self.WIDTH}}] {progress.iteration}/{progress.iterations} "
-                f"level {progress.level} {rate:.2f} it/s {progress.elapsed:.0f}s | {losses}")
+                f"{level}{rate:.2f} it/s {progress.elapsed:.0f}s | {losses}")
 
     def __call__(self, progress: Progress) -> None:
         last = progress.iteration == progress.iterations
@@ -1491,9 +1494,9 @@ def run_batch(args: argparse.Namespace) -> int:
     largest = max(shapes, key=lambda shape: shape[0] * shape[1], default=(args.size, args.size))
     size = batch_size(args.batch_size, device, largest, settings)
     groups = plan_groups(pairs, content_images, size)
+    levels = levels_text(args.iterations, resolve_scales(args.scales, args.size, args.iterations), args.size)
     print(f"StyleTransfer batch: {len(contents)} content(s) x {len(styles)} style(s) = {len(pairs)} pairs, "
-          f"{args.model} on {device}, {args.optimizer}, long side {args.size} px, "
-          f"{levels_text(args.iterations, resolve_scales(args.scales, args.size, args.iterations), args.size)}, "
+          f"{args.model} on {device}, {args.optimizer}, long side {args.size} px, {levels}, "
           f"up to {size} at a time -> {folder}", flush=True)
     progress.finish([pair for pair in pairs if pair.status != NOT_RUN])
     for group in groups:

@@ -187,6 +187,15 @@ def test_auto_scales_run_one_level_per_iteration_count(sample_images, vgg19_weig
     assert len(stylize(content, style, scales="auto", **{**FAST, "iterations": 2}).sizes) == 1
 
 
+def test_the_progress_bar_names_the_level_only_when_there_are_several():
+    losses = {"content": 1.0, "style": 2.0, "tv": 3.0, "total": 6.0}
+    bar = StyleTransfer.ProgressBar(10)
+    several = bar.line(StyleTransfer.Progress(5, 10, losses, 2.0, level=1, levels=3))
+    one = bar.line(StyleTransfer.Progress(5, 10, losses, 2.0))
+    assert "5/10 level 2/3 " in several and "total 6" in several
+    assert "level" not in one and "5/10 2.50 it/s" in one
+
+
 def test_style_scale_resizes_the_style_relative_to_the_output(images, monkeypatch):
     content, style, _, _ = images
     seen = []
