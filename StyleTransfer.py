@@ -976,27 +976,28 @@ def levels_text(iterations, scales: int, size: int) -> str:
             f"{' / '.join(map(str, level_sizes(size, scales)))} px")
 
 
-def scales_argument(text: str) -> str | int:
-    """--scales: 'auto' or a whole number (its range is checked with the other settings)."""
-    if text == AUTO:
-        return AUTO
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or a whole number, got {text!r}") from None
-
-
-def batch_size_argument(text: str) -> str | int:
-    """--batch-size: 'auto' or a positive whole number."""
+def auto_or_whole_number(text: str, minimum: int | None = None) -> str | int:
+    """'auto', or a whole number (at least ``minimum`` when given), for argparse."""
     if text == AUTO:
         return AUTO
     try:
         value = int(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or a whole number of at least 1, got {text!r}")
+        value = None
+    if value is None or (minimum is not None and value < minimum):
+        at_least = "" if minimum is None else f" of at least {minimum}"
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a whole number{at_least}, got {text!r}")
     return value
+
+
+def scales_argument(text: str) -> str | int:
+    """--scales: 'auto' or a whole number (its range is checked with the other settings)."""
+    return auto_or_whole_number(text)
+
+
+def batch_size_argument(text: str) -> str | int:
+    """--batch-size: 'auto' or a positive whole number."""
+    return auto_or_whole_number(text, minimum=1)
 
 
 def iteration_counts(text: str) -> int | list[int]:
