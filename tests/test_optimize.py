@@ -205,7 +205,7 @@ def test_non_finite_loss_stops_the_run_and_keeps_a_finite_image(small_pair):
 
 
 def test_lbfgs_that_ends_before_its_iterations_says_why(small_pair):
-    """L-BFGS-B can end on its own (here: the start is already optimal, loss 0).
+    """L-BFGS can end on its own (here: the start is already optimal, loss 0).
 
     Then the run did fewer iterations than asked, and StylizeResult.notes must
     say so (it is not an error: the run is not stopped_early).
@@ -215,7 +215,7 @@ def test_lbfgs_that_ends_before_its_iterations_says_why(small_pair):
                      style_weight=0.0, tv_weight=0.0, save_every=0)
     assert len(result.history) < 3
     assert result.stopped_early is None and not result.non_finite
-    assert len(result.notes) == 1 and "L-BFGS-B ended after" in result.notes[0]
+    assert len(result.notes) == 1 and "L-BFGS ended after" in result.notes[0]
     np.testing.assert_allclose(result.image, content, atol=1e-6)
 
 
@@ -269,3 +269,44 @@ def test_gpu_device_request(small_pair):
         with pytest.raises(StyleTransferError, match="GPU"):
             StyleTransfer.resolve_device("gpu")
     assert StyleTransfer.resolve_device("cpu") == "/CPU:0"
+
+
+class BoxedQuadratic:
+    """A stand-in objective with a known answer: sum(w * (x - target)^2) over a
+    (batch, H, W, 3) stack, shaped like a BatchObjective's output. Its minimum in
+    the [0, 1] box is the target clipped to the box, whatever the weights."""
+
+    def __init__(self, shape, seed=0):
+        rng = np.random.default_rng(seed)
+        self.target = rng.uniform(-0.5, 1.5, shape).astype(np.float32)  # a third outside the box
+        self.weights = rng.uniform(1.0, 100.0, shape).astype(np.float32)  # ill-conditioned
+
+        # Less the minimum's own value, so that the loss is 0 there and float32 can
+        # resolve the last steps to it.
+        self.floor = self.weights * np.square(np.clip(self.target, 0.0, 1.0) - self.target)
+
+    def __call__(self, images):
+        per_image = tf.reduce_sum(self.weights * tf.square(images - self.target) - self.floor, axis=[1, 2, 3])
+        zero = tf.zeros_like(per_image)
+        return tf.stack([zero, zero, zero, per_image])  # content, style, tv, total
+
+
+def test_lbfgs_finds_the_minimum_inside_the_pixel_box():
+    shape = (2, 6, 5, 3)
+    objective = BoxedQuadratic(shape)
+    seen = []
+
+    def report(iteration, pixels, losses, evaluations):
+        seen.append((iteration, np.asarray(pixels), float(np.sum(losses[StyleTransfer.TOTAL])), evaluations))
+        return True
+
+    start = np.full(shape, 0.5, dtype=np.float32)
+    StyleTransfer.lbfgs_optimize(objective, start, 60, report)
+    totals = [total for _, _, total, _ in seen]
+    assert all(later <= earlier for earlier, later in zip(totals, totals[1:])), "the loss must never rise"
+    final = seen[-1][1]
+    assert final.min() >= 0.0 and final.max() <= 1.0
+    np.testing.assert_allclose(final, np.clip(objective.target, 0.0, 1.0), atol=1e-3)
+    assert [iteration for iteration, *_ in seen] == list(range(1, len(seen) + 1))
+    assert all(evaluations > iteration for iteration, _, _, evaluations in seen)  # the start counts too
+

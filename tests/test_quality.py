@@ -95,7 +95,7 @@ def test_total_loss_goes_down(quality_run):
     history = quality_run["result"].history
     totals = [row["total"] for row in history]
     assert totals[-1] / totals[0] <= TOTAL_RATIO_MAX
-    # L-BFGS-B never accepts a step that raises the loss.
+    # L-BFGS never accepts a step that raises the loss (the line search asks for a decrease).
     assert all(b <= a * (1 + 1e-6) for a, b in zip(totals, totals[1:])), totals
     # The returned image is the one whose loss was reported last.
     assert quality_run["result_terms"]["total"] == pytest.approx(
