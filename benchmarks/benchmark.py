@@ -144,7 +144,9 @@ def speed(args, report: dict) -> None:
             height, width = content.shape[:2]
             work = evaluation_flops(extractor, height, width)
             for optimizer in args.optimizers:
+                # float32 and one level whatever the defaults: the rate is against the float32 matmul
                 result = stylize(content, style, optimizer=optimizer, model=model_name, weights=None,
+                                 precision="float32", scales=1,
                                  iterations=WARMUP_ITERATIONS + args.repeats + 1, save_every=0)
                 per_iteration, per_evaluation = per_evaluation_seconds(result.history)
                 achieved = work / per_evaluation
@@ -201,10 +203,10 @@ def precision(args, report: dict) -> None:
     print("| --- | --- | --- | --- |")
     rows, images, baseline = [], [], None
     for mode in ("float32", "mixed", "bfloat16"):
-        timing = stylize(content, style, optimizer="adam", model=args.model, weights=None,
+        timing = stylize(content, style, optimizer="adam", model=args.model, weights=None, scales=1,
                          precision=mode, iterations=WARMUP_ITERATIONS + args.repeats + 1, save_every=0)
         seconds = per_evaluation_seconds(timing.history)[1]
-        image = stylize(content, style, model=args.model, weights=args.weights, precision=mode,
+        image = stylize(content, style, model=args.model, weights=args.weights, precision=mode, scales=1,
                         iterations=args.precision_iterations, save_every=0).image
         baseline = baseline or (seconds, image)
         difference = float(np.abs(image - baseline[1]).mean())
@@ -227,7 +229,7 @@ size, model, optimizer, precision = {size}, {model!r}, {optimizer!r}, {precision
 content = load_image({content!r}, size); style = load_image({style!r}, size)
 estimate = estimate_memory(content.shape[:2], model=model, optimizer=optimizer, precision=precision)
 result = stylize(content, style, iterations=2, model=model, weights=None, optimizer=optimizer,
-                 precision=precision, save_every=0)
+                 precision=precision, scales=1, save_every=0)
 peak = [int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmHWM")][0]
 print(json.dumps(dict(shape=list(content.shape[:2]), estimate=estimate, peak=peak,
                       seconds=result.history[-1]["seconds"])))
