@@ -35,7 +35,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 # ContentModel first: it quiets TensorFlow's start-up logging before TensorFlow loads.
 from ContentModel import (
@@ -529,6 +529,16 @@ def adam_optimize(objective: BatchObjective, images: np.ndarray, iterations: int
             break
 
 
+class SearchPoint(NamedTuple):
+    """A point the L-BFGS line search tried: the clipped image stack, its loss terms,
+    their total (a Python float: the search compares it on the host) and its gradient."""
+
+    pixels: tf.Tensor
+    losses: tf.Tensor
+    loss: float
+    gradient: tf.Tensor
+
+
 def free_pixels(pixels: tf.Tensor, gradient: tf.Tensor) -> tf.Tensor:
     """1 where a pixel may move downhill, 0 where a [0, 1] bound holds it (at the
     bound, with the gradient pointing out of the box)."""
@@ -603,32 +613,31 @@ def lbfgs_optimize(objective: BatchObjective, images: np.ndarray, iterations: in
             inverse_curvatures.scatter_update(tf.IndexedSlices((1.0 / curvature)[None], slot[None]))
         return kept
 
-    def line_search(pixels, gradient, loss, direction, step, expand):
+    def line_search(pixels, gradient, loss, direction, step, expand) -> tuple:
         """Halve ``step`` until the loss falls by Armijo's sufficient decrease; with
         ``expand`` (no curvature known yet, so no natural step length) then double it
-        while the loss keeps falling. Returns the accepted point (pixels, losses, loss,
-        gradient) or None, the last point tried, and the evaluations used."""
+        while the loss keeps falling. Returns the accepted SearchPoint (None if no
+        step lowered the loss), the last point tried, and the evaluations used."""
         accepted, halvings, doublings, tried = None, 0, 0, 0
         while halvings <= LINE_SEARCH_HALVINGS and doublings <= LINE_SEARCH_DOUBLINGS:
             candidate, losses, total, new_gradient = trial(pixels, direction, tf.constant(step))
-            tried += 1
-            point = (candidate, losses, float(total), new_gradient)
-            if not np.isfinite(point[2]):
-                break
+            point, tried = SearchPoint(candidate, losses, float(total), new_gradient), tried + 1
+            if not np.isfinite(point.loss):
+                break  # no further: the caller decides whether the run stops
             decrease = float(tf.reduce_sum(gradient * (candidate - pixels)))  # < 0 when it moved downhill
-            lower = decrease < 0 and point[2] <= loss + ARMIJO_C1 * decrease
-            if accepted is None and lower:
-                accepted = point
-            elif accepted is not None and lower and point[2] < accepted[2]:
-                accepted = point  # still falling: go further
-            elif accepted is not None:
-                break
+            lower = decrease < 0 and point.loss <= loss + ARMIJO_C1 * decrease
             if accepted is None:
-                step, halvings = step / 2, halvings + 1
-            elif expand:
-                step, doublings = step * 2, doublings + 1
+                if not lower:
+                    step, halvings = step / 2, halvings + 1
+                    continue
+                accepted = point
+            elif lower and point.loss < accepted.loss:
+                accepted = point  # still falling: go further
             else:
                 break
+            if not expand:
+                break
+            step, doublings = step * 2, doublings + 1
         return accepted, point, tried
 
     pixels, losses, total, gradient = trial(tf.constant(images), tf.zeros_like(images), tf.constant(0.0))
@@ -650,17 +659,18 @@ def lbfgs_optimize(objective: BatchObjective, images: np.ndarray, iterations: in
         accepted, last, tried = line_search(pixels, gradient, loss, direction,
                                             1.0 / float(length) if fresh else 1.0, expand=fresh)
         evaluations += tried
-        if not np.isfinite(last[2]):
-            report(iteration, last[0], last[1], evaluations)
+        # A non-finite loss stops the run, unless a longer step tried after a lower
+        # point had been found gave it (the search then keeps that point).
+        if accepted is None and not np.isfinite(last.loss):
+            report(iteration, last.pixels, last.losses, evaluations)
             return "the loss was not finite"
         if accepted is None:  # typically float32 rounding: the loss can no longer tell a lower point
             return f"no lower loss along the search direction after {LINE_SEARCH_HALVINGS} halvings"
-        candidate, losses, loss, new_gradient = accepted
         slot = (newest + 1) % history
-        if remember(tf.constant(slot), candidate - pixels, new_gradient - gradient):
+        if remember(tf.constant(slot), accepted.pixels - pixels, accepted.gradient - gradient):
             newest = slot
-        pixels, gradient = candidate, new_gradient
-        if not report(iteration, pixels, losses, evaluations):
+        pixels, gradient, loss = accepted.pixels, accepted.gradient, accepted.loss
+        if not report(iteration, pixels, accepted.losses, evaluations):
             break
     return "done"
 
