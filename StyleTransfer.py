@@ -574,13 +574,19 @@ def lbfgs_optimize(objective: BatchObjective, images: np.ndarray, iterations: in
 
     @tf.function
     def trial(pixels, direction, step):
-        """Loss terms and gradient at the clipped point pixels + step * direction."""
+        """Loss terms and gradient at the clipped point pixels + step * direction.
+        An image whose gradient is not finite gets a NaN total, so that the run
+        stops on it as on a NaN loss."""
         candidate = tf.clip_by_value(pixels + step * direction, PIXEL_MIN, PIXEL_MAX)
         with tf.GradientTape() as tape:
             tape.watch(candidate)
             losses = objective(candidate)
             total = tf.reduce_sum(losses[TOTAL])  # the sum of the images' own losses
-        return candidate, losses, total, tape.gradient(total, candidate)
+        gradient = tape.gradient(total, candidate)
+        finite = tf.reduce_all(tf.math.is_finite(gradient), axis=[1, 2, 3])  # per image
+        totals = tf.where(finite, losses[TOTAL], np.nan)
+        losses = tf.concat([losses[:TOTAL], totals[None], losses[TOTAL + 1:]], axis=0)
+        return candidate, losses, tf.reduce_sum(totals), gradient
 
     @tf.function
     def search_direction(pixels, gradient, order):

@@ -310,3 +310,22 @@ def test_lbfgs_finds_the_minimum_inside_the_pixel_box():
     assert [iteration for iteration, *_ in seen] == list(range(1, len(seen) + 1))
     assert all(evaluations > iteration for iteration, _, _, evaluations in seen)  # the start counts too
 
+
+def test_lbfgs_stops_on_a_gradient_that_is_not_finite():
+    """A finite loss with a NaN gradient (here: sqrt(|x - 0.5|) at x = 0.5) must stop
+    the run like a NaN loss, reporting the image whose gradient failed with a NaN total."""
+    shape = (2, 4, 4, 3)
+    seen = []
+
+    def objective(images):
+        root = tf.reduce_sum(tf.sqrt(tf.abs(images - 0.5)), axis=[1, 2, 3]) * tf.constant([1.0, 0.0])
+        total = root + tf.reduce_sum(tf.square(images - 0.25), axis=[1, 2, 3])
+        zero = tf.zeros_like(total)
+        return tf.stack([zero, zero, zero, total])
+
+    start = np.full(shape, 0.5, dtype=np.float32)  # the first image's gradient is NaN here
+    ended = StyleTransfer.lbfgs_optimize(objective, start, 5, lambda *args: seen.append(args) or True)
+    assert ended == "the loss was not finite"
+    assert len(seen) == 1
+    totals = np.asarray(seen[0][2])[StyleTransfer.TOTAL]
+    assert np.isnan(totals[0]) and np.isfinite(totals[1])  # only the image whose gradient failed
