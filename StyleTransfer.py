@@ -573,20 +573,23 @@ def lbfgs_optimize(objective: BatchObjective, images: np.ndarray, iterations: in
     inverse_curvatures = tf.Variable(tf.zeros(history))        # 1 / (s . y); 0 marks an empty slot
 
     @tf.function
-    def trial(pixels, direction, step):
-        """Loss terms and gradient at the clipped point pixels + step * direction.
-        An image whose gradient is not finite gets a NaN total, so that the run
-        stops on it as on a NaN loss."""
+    def trial(pixels, gradient, direction, step):
+        """Loss terms and gradient at the clipped point pixels + step * direction,
+        and (total loss, gradient . move): the two numbers the line search needs,
+        as one tensor so that they come to the host together. An image whose
+        gradient is not finite gets a NaN total, so that the run stops on it as
+        on a NaN loss."""
         candidate = tf.clip_by_value(pixels + step * direction, PIXEL_MIN, PIXEL_MAX)
         with tf.GradientTape() as tape:
             tape.watch(candidate)
             losses = objective(candidate)
             total = tf.reduce_sum(losses[TOTAL])  # the sum of the images' own losses
-        gradient = tape.gradient(total, candidate)
-        finite = tf.reduce_all(tf.math.is_finite(gradient), axis=[1, 2, 3])  # per image
+        new_gradient = tape.gradient(total, candidate)
+        finite = tf.reduce_all(tf.math.is_finite(new_gradient), axis=[1, 2, 3])  # per image
         totals = tf.where(finite, losses[TOTAL], np.nan)
         losses = tf.concat([losses[:TOTAL], totals[None], losses[TOTAL + 1:]], axis=0)
-        return candidate, losses, tf.reduce_sum(totals), gradient
+        decrease = tf.reduce_sum(gradient * (candidate - pixels))  # < 0 when it moved downhill
+        return candidate, losses, new_gradient, tf.stack([tf.reduce_sum(totals), decrease])
 
     @tf.function
     def search_direction(pixels, gradient, order):
@@ -626,11 +629,11 @@ def lbfgs_optimize(objective: BatchObjective, images: np.ndarray, iterations: in
         step lowered the loss), the last point tried, and the evaluations used."""
         accepted, halvings, doublings, tried = None, 0, 0, 0
         while halvings <= LINE_SEARCH_HALVINGS and doublings <= LINE_SEARCH_DOUBLINGS:
-            candidate, losses, total, new_gradient = trial(pixels, direction, tf.constant(step))
-            point, tried = SearchPoint(candidate, losses, float(total), new_gradient), tried + 1
+            candidate, losses, new_gradient, numbers = trial(pixels, gradient, direction, tf.constant(step))
+            total, decrease = numbers.numpy().tolist()
+            point, tried = SearchPoint(candidate, losses, total, new_gradient), tried + 1
             if not np.isfinite(point.loss):
                 break  # no further: the caller decides whether the run stops
-            decrease = float(tf.reduce_sum(gradient * (candidate - pixels)))  # < 0 when it moved downhill
             lower = decrease < 0 and point.loss <= loss + ARMIJO_C1 * decrease
             if accepted is None:
                 if not lower:
@@ -646,8 +649,9 @@ def lbfgs_optimize(objective: BatchObjective, images: np.ndarray, iterations: in
             step, doublings = step * 2, doublings + 1
         return accepted, point, tried
 
-    pixels, losses, total, gradient = trial(tf.constant(images), tf.zeros_like(images), tf.constant(0.0))
-    loss, evaluations, newest = float(total), 1, 0
+    zero = tf.zeros_like(images)
+    pixels, losses, gradient, numbers = trial(tf.constant(images), zero, zero, tf.constant(0.0))
+    loss, evaluations, newest = float(numbers[0]), 1, 0
     if not np.isfinite(loss):
         report(1, pixels, losses, evaluations)
         return "the loss was not finite"
