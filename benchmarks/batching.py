@@ -50,7 +50,7 @@ def main() -> None:
         for batch in args.batches:
             results = stylize_batch(contents[:batch], style, iterations=args.steps, optimizer="adam",
                                     model=args.model, weights=args.weights, precision=args.precision,
-                                    save_every=0)
+                                    scales=1, save_every=0)
             step = seconds_per_step(results[0].history)
             single = step if batch == 1 else single
             speedup = single * batch / step if single else None

@@ -270,7 +270,7 @@ def quality(args, report: dict) -> None:
     common = dict(model=args.model, weights=args.weights, save_every=0)
     print(f"\n## Time to quality ({args.model}, {content.shape[1]}x{content.shape[0]} px)\n")
     if args.classic_loss is None:
-        classic = stylize(content, style, optimizer="adam", iterations=args.classic_steps,
+        classic = stylize(content, style, optimizer="adam", iterations=args.classic_steps, scales=1,
                           learning_rate=ADAM_LEARNING_RATE, precision="float32", **common)
         target, classic_seconds = classic.history[-1]["total"], classic.history[-1]["seconds"]
         classic_history = classic.history

@@ -43,7 +43,7 @@ def main() -> None:
     for optimizer in OPTIMIZERS:
         def stop_at_budget(progress, budget=args.seconds):
             return progress.elapsed <= budget  # False ends the run, keeping the best image
-        result = stylize(content, style, optimizer=optimizer, iterations=args.max_iterations,
+        result = stylize(content, style, optimizer=optimizer, iterations=args.max_iterations, scales=1,
                          model=args.model, weights=args.weights, callback=stop_at_budget)
         histories[optimizer] = result.history
         save_image(result.image, Path(args.output).with_name(f"benchmark_{optimizer}.jpg"))

@@ -36,7 +36,7 @@ def main() -> None:
 
     content, style = load_image(SAMPLE_CONTENT, args.size), load_image(SAMPLE_STYLE, args.size)
     run = stylize(content, style, optimizer="adam", iterations=args.iterations, model=args.model,
-                  weights=args.weights, precision="float32", save_every=1)
+                  weights=args.weights, precision="float32", scales=1, save_every=1)
     objective = build_objective(build_vgg(args.model, [CONTENT_LAYER, *STYLE_LAYERS], args.weights),
                                 content, [style])
 
