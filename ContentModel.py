@@ -38,12 +38,40 @@ from pathlib import Path
 # messages (a user can still override these from the environment).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+#: The TF_CPP_MIN_LOG_LEVEL that asks for no native log lines at all.
+QUIET_LOG_LEVEL = "3"
+
+
+@contextlib.contextmanager
+def native_stderr_silenced(silence: bool):
+    """While the block runs, send what native code writes to stderr (file
+    descriptor 2) to the null device.
+
+    Why: TensorFlow 2.21's C++ logging prints six lines at import (oneDNN and
+    CUDA notices) before it reads TF_CPP_MIN_LOG_LEVEL, and they would come
+    before every one-line error. Python's own exceptions are printed after
+    the block, when stderr is back.
+    """
+    if not silence:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
 
 import numpy as np  # noqa: E402
 from PIL import Image, ImageOps, UnidentifiedImageError  # noqa: E402
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
+with native_stderr_silenced(os.environ["TF_CPP_MIN_LOG_LEVEL"] == QUIET_LOG_LEVEL):
+    import keras  # noqa: E402
+    import tensorflow as tf  # noqa: E402
 
 # ---------------------------------------------------------------------------
 # Constants

@@ -7,6 +7,7 @@ The real VGG19 weights come from the KERAS_HOME cache set up in conftest.py
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -36,7 +37,8 @@ def assert_one_line_error(process: subprocess.CompletedProcess, *fragments: str)
     assert process.returncode == 2, process.stderr
     assert "Traceback" not in process.stderr, process.stderr
     errors = error_lines(process.stderr)
-    assert len(errors) == 1, process.stderr
+    # One line in all: TensorFlow's native start-up log lines are silenced too.
+    assert process.stderr.splitlines() == errors and len(errors) == 1, process.stderr
     for fragment in fragments:
         assert fragment in errors[0], errors[0]
 
@@ -184,6 +186,17 @@ def test_help_of_each_script(subprocess_env, repo_root):
 
 
 # --- in-process: cheap checks of the argument handling ------------------------------
+
+
+def test_native_stderr_is_silenced_only_when_asked(capfd):
+    """What native code writes to file descriptor 2 inside the block is dropped
+    (TensorFlow's import-time log lines); stderr works again after it."""
+    with ContentModel.native_stderr_silenced(True):
+        os.write(2, b"native chatter\n")
+    os.write(2, b"after\n")
+    with ContentModel.native_stderr_silenced(False):
+        os.write(2, b"kept\n")
+    assert capfd.readouterr().err == "after\nkept\n"
 
 
 @pytest.mark.parametrize("argv, fragment", [
