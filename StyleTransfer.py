@@ -435,7 +435,8 @@ def level_iterations(iterations, scales: int) -> list[int]:
 # ---------------------------------------------------------------------------
 
 #: Bytes of one activation value, by --precision.
-ACTIVATION_BYTES = {"float32": 4, "mixed": 2, "bfloat16": 2}
+FLOAT32_BYTES = 4
+ACTIVATION_BYTES = {"float32": FLOAT32_BYTES, "mixed": 2, "bfloat16": 2}
 #: Copies of each conv activation alive during one loss-and-gradient evaluation
 #: (the forward outputs kept for the backward pass, and the backward's buffers).
 #: Calibrated against measured peaks: benchmarks/benchmark.py --sections memory.
@@ -449,20 +450,29 @@ GIB = 2 ** 30
 
 
 def estimate_memory(shape, *, model: str = DEFAULT_MODEL, optimizer: str = DEFAULT_OPTIMIZER,
-                    precision: str = DEFAULT_PRECISION, layers=(CONTENT_LAYER, *STYLE_LAYERS),
-                    batch: int = 1) -> int:
+                    precision: str = DEFAULT_PRECISION, content_layer: str = CONTENT_LAYER,
+                    style_layers=STYLE_LAYERS, batch: int = 1) -> int:
     """Bytes a run at ``shape`` = (height, width) needs, from the sizes of VGG's activations
     (``batch`` images optimized together need that many of everything but TensorFlow itself)."""
     height, width = shape
+    layers = [content_layer, *style_layers]
     deepest = max((int(name[5]), int(name.split("conv")[1])) for name in layers)  # (block, conv)
+
+    def positions(block: int) -> int:
+        scale = 2 ** (block - 1)  # each pooling halves the size
+        return -(-height // scale) * -(-width // scale)
+
     elements = 0
     for block, (convs, channels) in enumerate(zip(VGG_BLOCKS[model], VGG_CHANNELS), start=1):
         if block > deepest[0]:
             break
-        scale = 2 ** (block - 1)  # each pooling halves the size
         count = convs if block < deepest[0] else deepest[1]
-        elements += count * channels * -(-height // scale) * -(-width // scale)
-    activations = elements * ACTIVATION_BYTES[resolve_precision(precision)] * ACTIVATION_COPIES
+        elements += count * channels * positions(block)
+    value_bytes = ACTIVATION_BYTES[resolve_precision(precision)]
+    activations = elements * value_bytes * ACTIVATION_COPIES
+    if value_bytes < FLOAT32_BYTES:  # Gram matrices in float32: a float32 copy of each style layer
+        activations += FLOAT32_BYTES * sum(VGG_CHANNELS[int(name[5]) - 1] * positions(int(name[5]))
+                                           for name in style_layers)
     return int(BASELINE_BYTES + batch * (activations + height * width * 3 * OPTIMIZER_IMAGE_BYTES[optimizer]))
 
 
@@ -1442,7 +1452,8 @@ def batch_size(requested: str | int, device_name: str, shape, settings: dict) ->
         def needed(batch: int) -> int:
             return estimate_memory(shape, model=settings["model"], optimizer=settings["optimizer"],
                                    precision=resolve_precision(settings["precision"], device_name),
-                                   layers=[settings["content_layer"], *settings["style_layers"]], batch=batch)
+                                   content_layer=settings["content_layer"], style_layers=settings["style_layers"],
+                                   batch=batch)
         while size > 1 and needed(size) > available:
             size -= 1
     return size
@@ -1653,7 +1664,8 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     precision = resolve_precision(args.precision, device)
     needed = estimate_memory((height, width), model=args.model, optimizer=args.optimizer,
-                             precision=precision, layers=[args.content_layer, *args.style_layers])
+                             precision=precision, content_layer=args.content_layer,
+                             style_layers=args.style_layers)
     check_memory(needed, device)
     print(f"StyleTransfer: {args.model} on {device}, {args.optimizer}, {precision}, "
           f"{width}x{height} px, {levels_text(args.iterations, scales, max(height, width))}, "

@@ -751,3 +751,48 @@ def test_fuzz_loader_random_bytes(data, suffix):
 @given(data=mutated(), suffix=SUFFIXES)
 def test_fuzz_loader_mutated_png_and_jpeg(data, suffix):
     check_loader_on(data, suffix)
+
+
+# ---------------------------------------------------------------------------
+# Memory: the estimate, and the refusal of a run that cannot fit
+# ---------------------------------------------------------------------------
+
+
+def test_memory_estimate_grows_with_size_and_shrinks_with_precision_and_adam():
+    def estimate(size, **settings):
+        return StyleTransfer.estimate_memory((size * 2 // 3, size), model="vgg19", **settings)
+
+    for precision in ("float32", "mixed"):
+        small, large = estimate(512, precision=precision), estimate(1024, precision=precision)
+        baseline = StyleTransfer.BASELINE_BYTES
+        assert 3.5 < (large - baseline) / (small - baseline) < 4.5  # about the pixel count
+    assert estimate(1024, precision="mixed") < estimate(1024, precision="float32")
+    assert estimate(1024, precision="float32", optimizer="adam") < estimate(1024, precision="float32")
+
+
+def test_reduced_precision_estimate_counts_a_float32_copy_of_each_style_layer():
+    """Gram matrices are computed in float32, so each style layer's features get a
+    float32 copy; in float32 there is nothing to copy."""
+    shape = (340, 512)
+
+    def extra(precision):
+        with_layer, without = (
+            StyleTransfer.estimate_memory(shape, model="vgg19", precision=precision,
+                                          content_layer="block5_conv2", style_layers=layers)
+            for layers in (["block1_conv1", "block3_conv1"], ["block1_conv1"]))
+        return with_layer - without
+
+    assert extra("float32") == 0
+    assert extra("mixed") == 4 * 256 * (340 // 4) * (512 // 4)  # block3_conv1: 256 channels at 1/4 size
+
+
+def test_a_run_that_cannot_fit_is_refused_with_the_fix(monkeypatch, tmp_path, pair_bytes, run_main):
+    content = _write(tmp_path / "content.png", pair_bytes[0])
+    style = _write(tmp_path / "style.jpg", pair_bytes[1])
+    monkeypatch.setattr(StyleTransfer, "available_memory", lambda: 2 ** 30)  # 1 GiB free
+    status, out, err = run_main([str(content), str(style), *FAST, "-o", str(tmp_path / "out" / "r.png")])
+    lines = our_lines(err)
+    assert status == ContentModel.EXIT_USAGE, out + err
+    assert len(lines) == 1 and lines[0].startswith("error:") and "GiB" in lines[0], lines
+    assert "--size" in lines[0] and "--precision mixed" in lines[0]
+    assert not (tmp_path / "out").exists() or files_in(tmp_path / "out") == []
