@@ -781,11 +781,12 @@ def show_content_features(
 def figure_main(argv, *, description: str, image_help: str, suffix: str, add_arguments, draw) -> None:
     """The command line shared by ContentModel.py and StyleModel.py: one image in, one figure out.
 
-    ``add_arguments(parser)`` adds the script's own flags; ``draw(args)``
-    returns (figure, lines to print).
+    ``add_arguments(parser)`` adds the script's own flags; ``draw(args, path)``
+    returns (figure, lines to print) for the image file at ``path`` (the
+    image argument itself, or its download when that is an http(s) URL).
     """
     parser = ArgumentParser(description=description)
-    parser.add_argument("image", help=image_help)
+    parser.add_argument("image", help=f"{image_help} (a file or an http(s) URL)")
     add_arguments(parser)
     add_image_arguments(parser, DEFAULT_SIZE)
     add_output_arguments(parser, "PNG figure to write (default: under results/, named after the "
@@ -795,9 +796,10 @@ def figure_main(argv, *, description: str, image_help: str, suffix: str, add_arg
 
     def run():
         check_image_arguments(args)
-        output = choose_output(f"{Path(args.image).stem}{suffix}", args.output, [args.image],
+        output = choose_output(f"{source_stem(args.image)}{suffix}", args.output, [args.image],
                                args.overwrite, suffixes=(".png",))
-        figure, lines = draw(args)
+        # A URL is downloaded only now, once the output is known to be writable.
+        figure, lines = draw(args, local_image(args.image, max_pixels=args.max_pixels))
         save_figure(figure, output)
         print("\n".join([*lines, f"figure -> {output}"]))
 
@@ -809,9 +811,9 @@ def main(argv: list[str] | None = None) -> None:
         parser.add_argument("--layer", default=CONTENT_LAYER, help="VGG layer to show")
         parser.add_argument("--count", type=int, default=FEATURE_MAPS_SHOWN, help="feature maps shown")
 
-    def draw(args):
+    def draw(args, path):
         features, figure = show_content_features(
-            args.image, layer=args.layer, model=args.model, weights=weights_argument(args.weights),
+            path, layer=args.layer, model=args.model, weights=weights_argument(args.weights),
             size=args.size, count=args.count, max_pixels=args.max_pixels, precision=args.precision)
         return figure, [f"{args.model} {args.layer}: features {features.shape}"]
 

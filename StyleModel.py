@@ -146,8 +146,8 @@ def main(argv: list[str] | None = None) -> None:
     def add_arguments(parser):
         parser.add_argument("--layers", nargs="+", default=list(STYLE_LAYERS), help="style layers")
 
-    def draw(args):
-        grams, figure = show_style_features(args.image, layers=args.layers, model=args.model,
+    def draw(args, path):
+        grams, figure = show_style_features(path, layers=args.layers, model=args.model,
                                             weights=weights_argument(args.weights), size=args.size,
                                             max_pixels=args.max_pixels, precision=args.precision)
         return figure, [f"{args.model} {name}: Gram matrix {tuple(gram.shape[1:])}"

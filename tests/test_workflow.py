@@ -190,6 +190,21 @@ def test_the_command_line_takes_urls_and_names_outputs_after_them(server, cache,
     assert trace["content"] == content and trace["styles"] == [style]
 
 
+@pytest.mark.parametrize("script, path, suffix", [
+    ("ContentModel", "/photos/chelsea.png", "_content_features"),
+    ("StyleModel", "/styles/starry_night.png", "_style_features"),
+])
+def test_the_figure_scripts_take_a_url_and_name_the_figure_after_it(server, cache, tmp_path, monkeypatch,
+                                                                   vgg19_weights, script, path, suffix):
+    monkeypatch.chdir(tmp_path)  # the default output folder results/ is relative
+    module = __import__(script)
+    module.main([server.url(path), "--model", "vgg19", "--size", str(SIZE)])
+    figure = tmp_path / "results" / f"{Path(path).stem}{suffix}.png"
+    with Image.open(figure) as image:
+        assert image.format == "PNG" and min(image.size) > SIZE
+    assert len(cached_files(cache)) == 1  # read from the download, kept in the cache
+
+
 def test_a_bad_url_on_the_command_line_is_one_error_line(server, cache, tmp_path, capsys, sample_images):
     with pytest.raises(SystemExit) as caught:
         StyleTransfer.main([server.url("/missing.png"), str(sample_images[1]), "-o", str(tmp_path / "r.png"),
