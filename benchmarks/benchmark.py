@@ -38,10 +38,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+# ContentModel first: it quiets TensorFlow's start-up logging before TensorFlow loads.
+from ContentModel import build_vgg, load_image, resize_long, save_image  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-
-from ContentModel import build_vgg, load_image, resize_long, save_image  # noqa: E402
 from StyleModel import STYLE_LAYERS  # noqa: E402
 from StyleTransfer import (  # noqa: E402
     ADAM_BETA_1,

@@ -16,9 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import tensorflow as tf  # noqa: E402
-
+# ContentModel first: it quiets TensorFlow's start-up logging before TensorFlow loads.
 from ContentModel import CONTENT_LAYER, build_vgg, load_image  # noqa: E402
+import tensorflow as tf  # noqa: E402
 from StyleModel import STYLE_LAYERS  # noqa: E402
 from StyleTransfer import SAMPLE_CONTENT, SAMPLE_STYLE, build_objective, stylize  # noqa: E402
 
