@@ -9,7 +9,8 @@ Prints Markdown tables (and writes JSON) for whatever machine it runs on::
 Sections:
   speed      seconds per iteration (median after warm-up) for vgg16/vgg19 x adam/lbfgs x sizes,
              the FLOPs of one loss-and-gradient evaluation counted from the layer shapes, and
-             the rate achieved as a fraction of this process's float32 matrix-multiply rate
+             the rate achieved as a fraction of this process's float32 matrix-multiply rate,
+             next to the time of a bare VGG pass (no loss, no optimizer) on the same image
   xla        the compiled loss-and-gradient step with and without XLA (jit_compile=True)
   precision  float32 against --precision mixed / bfloat16: time per evaluation, and how much
              the stylized image changes (images written side by side)
@@ -57,7 +58,9 @@ from StyleTransfer import (  # noqa: E402
     stylize,
 )
 
-SECTIONS = ("speed", "xla", "precision", "memory", "quality")
+# In the order they run. XLA first: stylize() turns on TensorFlow's op determinism for the
+# rest of the process, and XLA has no deterministic max-pooling gradient.
+SECTIONS = ("xla", "speed", "precision", "memory", "quality")
 QUALITY_RUNS = ("lbfgs-float32", "lbfgs-mixed", "scales-float32", "scales-mixed", "defaults")
 WARMUP_ITERATIONS = 2  # the first calls trace and compile the step
 MATMUL_SIZE = 2048
@@ -94,23 +97,45 @@ def evaluation_flops(model, height: int, width: int) -> float:
     return 2.0 * conv_flops(model, height, width)
 
 
-def matmul_rate(dtype=tf.float32, size: int = MATMUL_SIZE, repeats: int = 10) -> float:
-    """FLOP/s of a large square matrix multiplication in this process."""
-    a = tf.random.uniform((size, size), dtype=tf.float32)
-    a = tf.cast(a, dtype)
-    b = tf.identity(a)
-    tf.matmul(a, b).numpy()  # warm-up
+def median_seconds(function, repeats: int, warmup: int = WARMUP_ITERATIONS) -> float:
+    """Median wall time of ``function()`` (which returns a tensor, copied to the
+    host so that the work is done) over ``repeats`` calls after ``warmup`` calls."""
+    for _ in range(warmup):
+        function().numpy()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        tf.matmul(a, b).numpy()
+        function().numpy()
         times.append(time.perf_counter() - start)
-    return 2.0 * size ** 3 / float(np.median(times))
+    return float(np.median(times))
+
+
+def matmul_rate(dtype=tf.float32, size: int = MATMUL_SIZE, repeats: int = 10) -> float:
+    """FLOP/s of a large square matrix multiplication in this process."""
+    a = tf.cast(tf.random.uniform((size, size), dtype=tf.float32), dtype)
+    b = tf.identity(a)
+    return 2.0 * size ** 3 / median_seconds(lambda: tf.matmul(a, b), repeats, warmup=1)
 
 
 # ---------------------------------------------------------------------------
 # Sections
 # ---------------------------------------------------------------------------
+
+
+def bare_pass_seconds(extractor, image: np.ndarray, repeats: int) -> float:
+    """Median seconds of VGG alone: the forward pass and the gradient of the sum of
+    its outputs with respect to the image, compiled, with no loss, optimizer or
+    host copy of the image: what an iteration would cost with no overhead at all."""
+    pixels = tf.constant(image[None])
+
+    @tf.function
+    def bare():
+        with tf.GradientTape() as tape:
+            tape.watch(pixels)
+            total = tf.add_n([tf.reduce_sum(features) for features in extractor(pixels).values()])
+        return tape.gradient(total, pixels)
+
+    return median_seconds(bare, repeats)
 
 
 def per_evaluation_seconds(history: list, warmup: int = WARMUP_ITERATIONS) -> tuple[float, float]:
@@ -133,9 +158,9 @@ def speed(args, report: dict) -> None:
     report["matmul_float32_flops"] = rate
     print(f"\n## Speed ({platform.machine()}, {os.cpu_count()} cores, "
           f"float32 {MATMUL_SIZE}^2 matmul: {rate / 1e9:.1f} GFLOP/s)\n")
-    print("| model | optimizer | size (px) | s / iteration | s / evaluation | GFLOP / evaluation "
-          "| GFLOP/s | of matmul rate |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| model | optimizer | size (px) | s / iteration | s / evaluation | bare VGG pass (s) "
+          "| GFLOP / evaluation | GFLOP/s | of matmul rate |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     rows = []
     for model_name in args.models:
         extractor = build_vgg(model_name, [CONTENT_LAYER, *STYLE_LAYERS], None)
@@ -143,6 +168,7 @@ def speed(args, report: dict) -> None:
             content, style = images_at(size)
             height, width = content.shape[:2]
             work = evaluation_flops(extractor, height, width)
+            bare = bare_pass_seconds(extractor, content, args.repeats)
             for optimizer in args.optimizers:
                 # float32 and one level whatever the defaults: the rate is against the float32 matmul
                 result = stylize(content, style, optimizer=optimizer, model=model_name, weights=None,
@@ -152,9 +178,9 @@ def speed(args, report: dict) -> None:
                 achieved = work / per_evaluation
                 rows.append(dict(model=model_name, optimizer=optimizer, size=f"{width}x{height}",
                                  seconds_per_iteration=per_iteration, seconds_per_evaluation=per_evaluation,
-                                 flops=work, flops_per_second=achieved, fraction=achieved / rate))
+                                 bare_pass_seconds=bare, flops=work, flops_per_second=achieved, fraction=achieved / rate))
                 print(f"| {model_name} | {optimizer} | {width}x{height} | {per_iteration:.3f} | "
-                      f"{per_evaluation:.3f} | {work / 1e9:.0f} | {achieved / 1e9:.1f} | "
+                      f"{per_evaluation:.3f} | {bare:.3f} | {work / 1e9:.0f} | {achieved / 1e9:.1f} | "
                       f"{achieved / rate:.0%} |", flush=True)
     report["speed"] = rows
 
@@ -179,14 +205,7 @@ def xla(args, report: dict) -> None:
                     total = objective(image)["total"]
                 return total, tape.gradient(total, image)
 
-            for _ in range(WARMUP_ITERATIONS):
-                value_and_gradient(pixels)[1].numpy()
-            times = []
-            for _ in range(args.repeats):
-                start = time.perf_counter()
-                value_and_gradient(pixels)[1].numpy()
-                times.append(time.perf_counter() - start)
-            seconds[jit] = float(np.median(times))
+            seconds[jit] = median_seconds(lambda: value_and_gradient(pixels)[1], args.repeats)
         rows.append(dict(size=f"{content.shape[1]}x{content.shape[0]}", plain=seconds[False], xla=seconds[True]))
         print(f"| {content.shape[1]}x{content.shape[0]} | {seconds[False]:.3f} | {seconds[True]:.3f} | "
               f"{seconds[False] / seconds[True]:.2f}x |", flush=True)
@@ -348,7 +367,7 @@ def main() -> None:
               "args": vars(args)}
     print(f"# StyleTransfer benchmark: {platform.platform()}, {os.cpu_count()} cores, "
           f"TensorFlow {tf.__version__}, devices {report['devices']}")
-    for section in args.sections:
+    for section in (name for name in SECTIONS if name in args.sections):
         globals()[section](args, report)
     path = Path(args.output_dir) / "benchmark.json"
     path.write_text(json.dumps(report, indent=1))
