@@ -178,7 +178,8 @@ def speed(args, report: dict) -> None:
                 achieved = work / per_evaluation
                 rows.append(dict(model=model_name, optimizer=optimizer, size=f"{width}x{height}",
                                  seconds_per_iteration=per_iteration, seconds_per_evaluation=per_evaluation,
-                                 bare_pass_seconds=bare, flops=work, flops_per_second=achieved, fraction=achieved / rate))
+                                 bare_pass_seconds=bare, flops=work, flops_per_second=achieved,
+                                 fraction=achieved / rate))
                 print(f"| {model_name} | {optimizer} | {width}x{height} | {per_iteration:.3f} | "
                       f"{per_evaluation:.3f} | {bare:.3f} | {work / 1e9:.0f} | {achieved / 1e9:.1f} | "
                       f"{achieved / rate:.0%} |", flush=True)
