@@ -20,6 +20,7 @@ import pytest
 from PIL import Image
 
 import ContentModel
+import StyleModel
 import StyleTransfer
 from ContentModel import StyleTransferError, download_image, load_image, open_image
 from StyleTransfer import CONTACT_SHEET_NAME, expand_inputs, is_finished, output_paths
@@ -191,14 +192,13 @@ def test_the_command_line_takes_urls_and_names_outputs_after_them(server, cache,
 
 
 @pytest.mark.parametrize("script, path, suffix", [
-    ("ContentModel", "/photos/chelsea.png", "_content_features"),
-    ("StyleModel", "/styles/starry_night.png", "_style_features"),
-])
+    (ContentModel, "/photos/chelsea.png", "_content_features"),
+    (StyleModel, "/styles/starry_night.png", "_style_features"),
+], ids=["ContentModel", "StyleModel"])
 def test_the_figure_scripts_take_a_url_and_name_the_figure_after_it(server, cache, tmp_path, monkeypatch,
                                                                    vgg19_weights, script, path, suffix):
     monkeypatch.chdir(tmp_path)  # the default output folder results/ is relative
-    module = __import__(script)
-    module.main([server.url(path), "--model", "vgg19", "--size", str(SIZE)])
+    script.main([server.url(path), "--model", "vgg19", "--size", str(SIZE)])
     figure = tmp_path / "results" / f"{Path(path).stem}{suffix}.png"
     with Image.open(figure) as image:
         assert image.format == "PNG" and min(image.size) > SIZE
