@@ -108,7 +108,7 @@ MAX_SCALES = 6
 #: doubling from MULTISCALE_START (1024 px: 256 / 512 / 1024). Measured with
 #: benchmarks/multiscale.py (VGG19, mixed precision): at 512 px every multi-scale
 #: run reached the single-scale loss later; at 1024 px three levels reached it
-#: 1.40 times sooner, with larger, painting-scale strokes.
+#: 1.31 times sooner, with larger, painting-scale strokes.
 MULTISCALE_FROM = 1024
 #: Iterations of each coarse level when --iterations is one number (which the
 #: last level gets): enough to lay out the large structure, cheap at the small sizes.
