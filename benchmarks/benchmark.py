@@ -16,9 +16,10 @@ Sections:
              the stylized image changes (images written side by side)
   memory     peak memory of a short run at several sizes (each in a fresh process), next to
              the estimate StyleTransfer makes before it starts
-  quality    loss against wall time for adam, lbfgs and multi-scale on one objective, and the
-             time the default settings take to reach the loss of the classic TensorFlow-tutorial
-             recipe (Adam, lr 0.02, beta_1 0.99, epsilon 0.1) after --classic-steps steps
+  quality    loss against wall time for adam, lbfgs (plain and preconditioned) and multi-scale
+             on one objective, and the time the default settings take to reach the loss of
+             the classic TensorFlow-tutorial recipe (Adam, lr 0.02, beta_1 0.99, epsilon 0.1)
+             after --classic-steps steps
 
 Real VGG weights change nothing in the timings; the quality section needs them
 (--model vgg19 with the weights in the Keras cache, KERAS_HOME). Run it on an
@@ -61,7 +62,8 @@ from StyleTransfer import (  # noqa: E402
 # In the order they run. XLA first: stylize() turns on TensorFlow's op determinism for the
 # rest of the process, and XLA has no deterministic max-pooling gradient.
 SECTIONS = ("xla", "speed", "precision", "memory", "quality")
-QUALITY_RUNS = ("lbfgs-float32", "lbfgs-mixed", "scales-float32", "scales-mixed", "defaults")
+QUALITY_RUNS = ("plain-float32", "plain-mixed", "lbfgs-float32", "lbfgs-mixed", "scales-float32",
+                "scales-mixed", "defaults")
 WARMUP_ITERATIONS = 2  # the first calls trace and compile the step
 MATMUL_SIZE = 2048
 GIB = 2 ** 30
@@ -305,6 +307,10 @@ def quality(args, report: dict) -> None:
           f"float32), {args.classic_steps} steps: loss {target:.4g} in {classic_seconds:.0f} s"
           f"{'' if args.classic_loss is None else ' (given, from an earlier run)'}\n")
     runs = {  # each factor alone, then together; --quality-runs picks some
+        "plain-float32": ("plain lbfgs (no preconditioner), float32",
+                          dict(optimizer="lbfgs", precision="float32", preconditioner="none")),
+        "plain-mixed": ("plain lbfgs (no preconditioner), mixed precision",
+                        dict(optimizer="lbfgs", precision="mixed", preconditioner="none")),
         "lbfgs-float32": ("lbfgs, float32", dict(optimizer="lbfgs", precision="float32")),
         "lbfgs-mixed": ("lbfgs, mixed precision", dict(optimizer="lbfgs", precision="mixed")),
         "scales-float32": (f"lbfgs, {args.quality_scales} scales, float32",

@@ -104,6 +104,7 @@ def test_json_trace(cli_run):
     assert settings["model"] == "vgg19"
     assert settings["save_every"] == 1
     assert settings["seed"] == StyleTransfer.DEFAULT_SEED
+    assert settings["preconditioner"] == StyleTransfer.DEFAULT_PRECONDITIONER
     assert trace["device"] in ("/CPU:0", "/GPU:0")
     history = trace["history"]
     assert len(history) == ITERATIONS
