@@ -107,8 +107,9 @@ MAX_SCALES = 6
 #: --scales auto: coarse to fine only from this long side on, one level per
 #: doubling from MULTISCALE_START (1024 px: 256 / 512 / 1024). Measured with
 #: benchmarks/multiscale.py (VGG19, mixed precision): at 512 px every multi-scale
-#: run reached the single-scale loss later; at 1024 px three levels reached it
-#: 1.31 times sooner, with larger, painting-scale strokes.
+#: run reached the single-scale loss later; at 1024 px two and three levels reached
+#: it 1.09 times sooner (1.31 with L-BFGS before the pyramid preconditioner) and
+#: ended lower, with larger, painting-scale strokes.
 MULTISCALE_FROM = 1024
 #: Iterations of each coarse level when --iterations is one number (which the
 #: last level gets): enough to lay out the large structure, cheap at the small sizes.
@@ -136,12 +137,13 @@ LINE_SEARCH_DOUBLINGS = 20
 #: A pair (s, y) is remembered only if s.y > CURVATURE_EPSILON * y.y.
 CURVATURE_EPSILON = 1e-10
 #: L-BFGS's starting guess of the inverse Hessian (see pyramid_preconditioner):
-#: 'pyramid' reached the classic recipe's loss in 202 iterations instead of 280
+#: 'pyramid' reached the classic recipe's loss in 204 iterations instead of 291
 #: at 512 px (benchmarks/benchmark.py, the README's time-to-quality table).
 PRECONDITIONERS = ("pyramid", "none")
 DEFAULT_PRECONDITIONER = "pyramid"
 #: How much each coarser scale adds to the preconditioner: 1 gives every 2x2,
-#: 4x4, ... block average the weight of the pixel itself. 0.5-2 measured alike at 256 px.
+#: 4x4, ... block average the weight of the pixel itself (0.5 measured about as
+#: well at 256 px; 2 and 4 no better).
 PYRAMID_STRENGTH = 1.0
 #: Pixel bounds: every image in this project is RGB in [0, 1].
 PIXEL_MIN, PIXEL_MAX = 0.0, 1.0
@@ -719,7 +721,7 @@ def lbfgs_optimize(objective: BatchObjective, images: np.ndarray, iterations: in
         direction, slope, length = search_direction(pixels, gradient, order)
         if float(length) == 0.0:
             return "the gradient is zero on the free pixels: a minimum"
-        if float(slope) >= 0:  # not downhill: forget the memory and go down the gradient
+        if float(slope) >= 0:  # not downhill: forget the memory and go down the (preconditioned) gradient
             inverse_curvatures.assign(tf.zeros(history))
             direction, slope, length = search_direction(pixels, gradient, order)
         # With no memory the direction is the (preconditioned) gradient, whose length says nothing
