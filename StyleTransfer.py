@@ -1231,7 +1231,7 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument("--preconditioner", choices=PRECONDITIONERS, default=DEFAULT_PRECONDITIONER,
                      help="L-BFGS's starting inverse Hessian. pyramid: each step also moves the "
                           "gradient's 2x2, 4x4, ... block averages, which reached a given loss in "
-                          "about 0.7 times the iterations; none: plain L-BFGS, as Gatys et al.")
+                          "0.7-0.8 times the iterations; none: plain L-BFGS, as Gatys et al.")
     opt.add_argument("--learning-rate", type=float, default=ADAM_LEARNING_RATE, help="Adam step size")
     opt.add_argument("--init", choices=INITS, default=DEFAULT_INIT, help="starting image")
     opt.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed (noise init, TensorFlow)")
