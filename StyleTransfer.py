@@ -32,7 +32,7 @@ import json
 import platform
 import sys
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, NamedTuple
@@ -626,9 +626,12 @@ def lbfgs_optimize(objective: BatchObjective, images: np.ndarray, iterations: in
     A batch is one problem: the sum of the images' losses, one line search for
     all. Returns how it ended (it can end before ``iterations``).
     """
-    steps = tf.Variable(tf.zeros((history, *images.shape)))    # s = x_new - x, newest in slot `newest`
-    changes = tf.Variable(tf.zeros((history, *images.shape)))  # y = g_new - g
-    inverse_curvatures = tf.Variable(tf.zeros(history))        # 1 / (s . y); 0 marks an empty slot
+    # The remembered pairs (s = x_new - x, y = g_new - g, 1 / s.y), newest first, as plain
+    # tensors: kept in one stacked variable, each slot read back was a copy, and the
+    # two-loop took 50 ms per iteration at 512 px instead of 22 ms.
+    memory = deque(maxlen=history)
+    zero = tf.zeros_like(images)
+    empty = (zero, zero, 0.0)  # fills the unused slots: 1 / s.y = 0 makes them no-ops
     if precondition is None:
         precondition = tf.identity
 
@@ -652,36 +655,37 @@ def lbfgs_optimize(objective: BatchObjective, images: np.ndarray, iterations: in
         return candidate, losses, new_gradient, tf.stack([tf.reduce_sum(totals), decrease])
 
     @tf.function
-    def search_direction(pixels, gradient, order):
+    def search_direction(pixels, gradient, steps, changes, inverse_curvatures):
         """-H g by the two-loop recursion (Nocedal & Wright, Algorithm 7.4) over the
-        free pixels; ``order`` lists the memory's slots newest first."""
+        free pixels; the memory comes newest first, its unused slots zero."""
         free = free_pixels(pixels, gradient)
         q = gradient * free
+        pairs = list(zip(steps, changes, tf.unstack(inverse_curvatures)))
         alphas = []
-        for slot in tf.unstack(order):  # newest to oldest
-            alphas.append(inverse_curvatures[slot] * tf.reduce_sum(tf.gather(steps, slot) * q))
-            q -= alphas[-1] * tf.gather(changes, slot)
-        newest = tf.gather(changes, order[0])  # scale by s.y / y.P(y) of the newest pair
-        scale = tf.math.divide_no_nan(
-            1.0, inverse_curvatures[order[0]] * tf.reduce_sum(newest * precondition(newest)))
+        for step, change, inverse_curvature in pairs:  # newest to oldest
+            alphas.append(inverse_curvature * tf.reduce_sum(step * q))
+            q -= alphas[-1] * change
+        newest, inverse_curvature = changes[0], inverse_curvatures[0]  # scale by s.y / y.P(y)
+        scale = tf.math.divide_no_nan(1.0, inverse_curvature * tf.reduce_sum(newest * precondition(newest)))
         r = tf.where(scale > 0, scale, 1.0) * precondition(q)
-        for slot, alpha in reversed(list(zip(tf.unstack(order), alphas))):  # oldest to newest
-            beta = inverse_curvatures[slot] * tf.reduce_sum(tf.gather(changes, slot) * r)
-            r += tf.gather(steps, slot) * (alpha - beta)
+        for (step, change, inverse_curvature), alpha in reversed(list(zip(pairs, alphas))):  # oldest to newest
+            beta = inverse_curvature * tf.reduce_sum(change * r)
+            r += step * (alpha - beta)
         direction = -r * free
         return direction, tf.reduce_sum(gradient * direction), tf.norm(direction)
 
+    def direction_from_memory(pixels, gradient):
+        # Always `history` slots, so that search_direction is traced once.
+        steps, changes, inverse_curvatures = zip(*memory, *[empty] * (history - len(memory)))
+        return search_direction(pixels, gradient, list(steps), list(changes),
+                                tf.constant(inverse_curvatures, tf.float32))
+
     @tf.function
-    def remember(slot, step, change):
-        """Keep the pair if it has positive curvature (else the update would not be
-        positive definite); returns whether it was kept."""
+    def curvature(step, change):
+        """s.y, and whether it is positive enough to keep the pair (else the update
+        would not be positive definite)."""
         curvature = tf.reduce_sum(step * change)
-        kept = curvature > CURVATURE_EPSILON * tf.reduce_sum(change * change)
-        if kept:
-            steps.scatter_update(tf.IndexedSlices(step[None], slot[None]))
-            changes.scatter_update(tf.IndexedSlices(change[None], slot[None]))
-            inverse_curvatures.scatter_update(tf.IndexedSlices((1.0 / curvature)[None], slot[None]))
-        return kept
+        return curvature, curvature > CURVATURE_EPSILON * tf.reduce_sum(change * change)
 
     def line_search(pixels, gradient, loss, direction, step, expand) -> tuple:
         """Halve ``step`` until the loss falls by Armijo's sufficient decrease; with
@@ -710,23 +714,21 @@ def lbfgs_optimize(objective: BatchObjective, images: np.ndarray, iterations: in
             step, doublings = step * 2, doublings + 1
         return accepted, point, tried
 
-    zero = tf.zeros_like(images)
     pixels, losses, gradient, numbers = trial(tf.constant(images), zero, zero, tf.constant(0.0))
-    loss, evaluations, newest = float(numbers[0]), 1, 0
+    loss, evaluations = float(numbers[0]), 1
     if not np.isfinite(loss):
         report(1, pixels, losses, evaluations)
         return "the loss was not finite"
     for iteration in range(1, iterations + 1):
-        order = tf.constant([(newest - k) % history for k in range(history)], dtype=tf.int32)
-        direction, slope, length = search_direction(pixels, gradient, order)
+        direction, slope, length = direction_from_memory(pixels, gradient)
         if float(length) == 0.0:
             return "the gradient is zero on the free pixels: a minimum"
         if float(slope) >= 0:  # not downhill: forget the memory and go down the (preconditioned) gradient
-            inverse_curvatures.assign(tf.zeros(history))
-            direction, slope, length = search_direction(pixels, gradient, order)
+            memory.clear()
+            direction, slope, length = direction_from_memory(pixels, gradient)
         # With no memory the direction is the (preconditioned) gradient, whose length says nothing
         # of how far to go: start at length 1 (as L-BFGS-B does) and expand from there.
-        fresh = not inverse_curvatures.numpy().any()
+        fresh = not memory
         accepted, last, tried = line_search(pixels, gradient, loss, direction,
                                             1.0 / float(length) if fresh else 1.0, expand=fresh)
         evaluations += tried
@@ -737,9 +739,10 @@ def lbfgs_optimize(objective: BatchObjective, images: np.ndarray, iterations: in
             return "the loss was not finite"
         if accepted is None:  # typically float32 rounding: the loss can no longer tell a lower point
             return f"no lower loss along the search direction after {LINE_SEARCH_HALVINGS} halvings"
-        slot = (newest + 1) % history
-        if remember(tf.constant(slot), accepted.pixels - pixels, accepted.gradient - gradient):
-            newest = slot
+        step, change = accepted.pixels - pixels, accepted.gradient - gradient
+        step_times_change, kept = curvature(step, change)
+        if kept:
+            memory.appendleft((step, change, 1.0 / float(step_times_change)))  # the oldest drops out
         pixels, gradient, loss = accepted.pixels, accepted.gradient, accepted.loss
         if not report(iteration, pixels, accepted.losses, evaluations):
             break
