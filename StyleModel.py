@@ -97,11 +97,14 @@ def style_loss(grams, targets, layer_weights) -> tf.Tensor:
 
     Departure from the paper: the mean over the C x C entries replaces the
     1 / (4 N^2 M^2) factor (M is already divided out in ``gram_matrix``).
+    Summed as one stacked tensor, not with tf.add_n: TensorFlow's graph optimizer
+    may turn an add_n of more than two inputs into accumulation in whatever order
+    they are ready, and the same image's loss then differed in its last bit.
     """
-    return tf.add_n([
+    return tf.reduce_sum(tf.stack([
         weight * tf.reduce_mean(tf.square(gram - target))
         for gram, target, weight in zip(grams, targets, layer_weights)
-    ])
+    ]))
 
 
 def build_style_model(layers=STYLE_LAYERS, model: str = DEFAULT_MODEL,

@@ -174,14 +174,34 @@ DONE, SKIPPED, FAILED, INTERRUPTED, NOT_RUN = "done", "skipped", "failed", "inte
 # ---------------------------------------------------------------------------
 
 
+def neighbour_differences(image: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Each pixel's neighbour below minus it, and its neighbour to the right
+    minus it: (batch, H - 1, W, C) and (batch, H, W - 1, C).
+
+    Written as one 2x2 filter over the image (its last row and column repeated,
+    so the filter reaches every pair) rather than as four slices of it, for
+    reproducibility: each slice adds its own gradient into the image's, and
+    TensorFlow's graph optimizer may sum more than two large gradients of one
+    tensor in whatever order they are ready; the same 512-px run then gave
+    different pixels from one time to the next.
+    """
+    channels = image.shape[-1]
+    kernel = np.zeros((2, 2, channels, 2 * channels), np.float32)  # (row, column, in, out)
+    for channel in range(channels):
+        kernel[:, 0, channel, 2 * channel] = (-1, 1)  # the pixel below minus this one
+        kernel[0, :, channel, 2 * channel + 1] = (-1, 1)  # the pixel to the right minus this one
+    padded = tf.pad(image, [[0, 0], [0, 1], [0, 1], [0, 0]], mode="SYMMETRIC")
+    differences = tf.nn.conv2d(padded, kernel, strides=1, padding="VALID")  # (batch, H, W, 2C)
+    return differences[:, :-1, :, 0::2], differences[:, :, :-1, 1::2]
+
+
 def total_variation_loss(image: tf.Tensor) -> tf.Tensor:
     """Mean squared difference between neighbouring pixels: a smoothness prior.
 
     Not in Gatys et al. (2015); added, as most implementations do, to suppress
     the high-frequency noise that the style term alone leaves behind.
     """
-    down = image[:, 1:, :, :] - image[:, :-1, :, :]
-    right = image[:, :, 1:, :] - image[:, :, :-1, :]
+    down, right = neighbour_differences(image)
     return tf.reduce_mean(tf.square(down)) + tf.reduce_mean(tf.square(right))
 
 
