@@ -274,10 +274,14 @@ class BatchObjective:
         if len(self.objectives) == 1:
             terms = [self.objectives[0](images)]
         else:
-            features = self.objectives[0].extractor(images)
-            terms = [objective.terms({name: value[i:i + 1] for name, value in features.items()},
-                                     images[i:i + 1])
-                     for i, objective in enumerate(self.objectives)]
+            # One split per tensor rather than a slice per image: a tensor read by more than
+            # two slices gets a sum of more than two gradients, which TensorFlow may add in
+            # any order (see neighbour_differences).
+            count = len(self.objectives)
+            features = {name: tf.split(value, count) for name, value in
+                        self.objectives[0].extractor(images).items()}
+            terms = [objective.terms({name: parts[i] for name, parts in features.items()}, image)
+                     for i, (objective, image) in enumerate(zip(self.objectives, tf.split(images, count)))]
         return tf.stack([tf.stack([image_terms[name] for image_terms in terms]) for name in LOSS_TERMS])
 
 

@@ -694,20 +694,24 @@ def test_same_seed_same_pixels_other_seed_other_pixels(small_pair, vgg19_weights
 
 
 
-def test_loss_and_gradient_repeat_bit_for_bit_at_512_px():
+@pytest.mark.parametrize("batch", [1, 2])
+def test_loss_and_gradient_repeat_bit_for_bit_at_512_px(batch):
     """At 512 px TensorFlow's graph optimizer rewrites a sum of more than two large
     gradients into accumulation in whatever order they are ready; the total-variation
-    term (four slices of the image) and tf.add_n over the style layers used to meet
-    that, so the same run gave other pixels each time. The sums are now in a fixed
-    order: the same image must give the same loss and gradient, to the bit."""
+    term (four slices of the image), tf.add_n over the style layers and, in a batch,
+    one slice per image of every feature map used to meet that, so the same run gave
+    other pixels each time. The sums are now in a fixed order: the same images must
+    give the same losses and gradient, to the bit."""
     import tensorflow as tf
 
     rng = np.random.default_rng(0)
-    content, style = (rng.uniform(size=(341, 512, 3)).astype(np.float32) for _ in range(2))
+    contents = [rng.uniform(size=(341, 512, 3)).astype(np.float32) for _ in range(batch)]
+    style = rng.uniform(size=(341, 512, 3)).astype(np.float32)
     extractor = ContentModel.build_vgg("vgg16", [StyleTransfer.CONTENT_LAYER, *StyleTransfer.STYLE_LAYERS],
                                        None, "float32")
-    objective = StyleTransfer.BatchObjective([StyleTransfer.build_objective(extractor, content, [style])])
-    image = tf.constant(rng.uniform(size=(1, 341, 512, 3)).astype(np.float32))
+    objective = StyleTransfer.BatchObjective(
+        [StyleTransfer.build_objective(extractor, content, [style]) for content in contents])
+    image = tf.constant(rng.uniform(size=(batch, 341, 512, 3)).astype(np.float32))
 
     @tf.function
     def loss_and_gradient():
