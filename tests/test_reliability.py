@@ -694,23 +694,26 @@ def test_same_seed_same_pixels_other_seed_other_pixels(small_pair, vgg19_weights
 
 
 
-@pytest.mark.parametrize("batch", [1, 2])
-def test_loss_and_gradient_repeat_bit_for_bit_at_512_px(batch):
+@pytest.mark.parametrize("batch, styles", [(1, 1), (2, 1), (1, 2)])
+def test_loss_and_gradient_repeat_bit_for_bit_at_512_px(batch, styles):
     """At 512 px TensorFlow's graph optimizer rewrites a sum of more than two large
     gradients into accumulation in whatever order they are ready; the total-variation
-    term (four slices of the image), tf.add_n over the style layers and, in a batch,
-    one slice per image of every feature map used to meet that, so the same run gave
-    other pixels each time. The sums are now in a fixed order: the same images must
-    give the same losses and gradient, to the bit."""
+    term (four slices of the image), tf.add_n over the style layers, in a batch one
+    slice per image of every feature map, and with masks one masked copy per style
+    used to meet that, so the same run gave other pixels each time. The sums are now
+    in a fixed order: the same images must give the same losses and gradient, to the bit."""
     import tensorflow as tf
 
     rng = np.random.default_rng(0)
     contents = [rng.uniform(size=(341, 512, 3)).astype(np.float32) for _ in range(batch)]
-    style = rng.uniform(size=(341, 512, 3)).astype(np.float32)
+    style_images = [rng.uniform(size=(341, 512, 3)).astype(np.float32) for _ in range(styles)]
+    left = np.zeros((341, 512), np.float32)
+    left[:, :256] = 1.0
+    masks = None if styles == 1 else [left, 1.0 - left]
     extractor = ContentModel.build_vgg("vgg16", [StyleTransfer.CONTENT_LAYER, *StyleTransfer.STYLE_LAYERS],
                                        None, "float32")
     objective = StyleTransfer.BatchObjective(
-        [StyleTransfer.build_objective(extractor, content, [style]) for content in contents])
+        [StyleTransfer.build_objective(extractor, content, style_images, masks=masks) for content in contents])
     image = tf.constant(rng.uniform(size=(batch, 341, 512, 3)).astype(np.float32))
 
     @tf.function
