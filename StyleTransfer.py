@@ -708,8 +708,8 @@ def lbfgs_optimize(objective: BatchObjective, images: np.ndarray, iterations: in
     def curvature(step, change):
         """s.y, and whether it is positive enough to keep the pair (else the update
         would not be positive definite)."""
-        curvature = tf.reduce_sum(step * change)
-        return curvature, curvature > CURVATURE_EPSILON * tf.reduce_sum(change * change)
+        step_dot_change = tf.reduce_sum(step * change)
+        return step_dot_change, step_dot_change > CURVATURE_EPSILON * tf.reduce_sum(change * change)
 
     def line_search(pixels, gradient, loss, direction, step, expand) -> tuple:
         """Halve ``step`` until the loss falls by Armijo's sufficient decrease; with

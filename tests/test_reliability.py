@@ -693,15 +693,15 @@ def test_same_seed_same_pixels_other_seed_other_pixels(small_pair, vgg19_weights
     assert not np.array_equal(first, other)
 
 
-
 @pytest.mark.parametrize("batch, styles", [(1, 1), (2, 1), (1, 2)])
 def test_loss_and_gradient_repeat_bit_for_bit_at_512_px(batch, styles):
     """At 512 px TensorFlow's graph optimizer rewrites a sum of more than two large
     gradients into accumulation in whatever order they are ready; the total-variation
-    term (four slices of the image), tf.add_n over the style layers, in a batch one
-    slice per image of every feature map, and with masks one masked copy per style
-    used to meet that, so the same run gave other pixels each time. The sums are now
-    in a fixed order: the same images must give the same losses and gradient, to the bit."""
+    term (four slices of the image) and tf.add_n over the style layers met that, so
+    the same run gave other pixels each time. Those sums are now in a fixed order: the
+    same images must give the same losses and gradient, to the bit. Also checked: a
+    batch (its features split once per tensor) and two masked styles (three gradients
+    into each style layer's features, the next layer's and each style's)."""
     import tensorflow as tf
 
     rng = np.random.default_rng(0)
