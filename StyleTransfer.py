@@ -764,9 +764,9 @@ def lbfgs_optimize(objective: BatchObjective, images: np.ndarray, iterations: in
         if accepted is None:  # typically float32 rounding: the loss can no longer tell a lower point
             return f"no lower loss along the search direction after {LINE_SEARCH_HALVINGS} halvings"
         step, change = accepted.pixels - pixels, accepted.gradient - gradient
-        step_times_change, kept = curvature(step, change)
+        step_dot_change, kept = curvature(step, change)
         if kept:
-            memory.appendleft((step, change, 1.0 / float(step_times_change)))  # the oldest drops out
+            memory.appendleft((step, change, 1.0 / float(step_dot_change)))  # the oldest drops out
         pixels, gradient, loss = accepted.pixels, accepted.gradient, accepted.loss
         if not report(iteration, pixels, accepted.losses, evaluations):
             break
