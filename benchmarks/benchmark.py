@@ -15,7 +15,8 @@ Sections:
   precision  float32 against --precision mixed / bfloat16: time per evaluation, and how much
              the stylized image changes (images written side by side)
   memory     peak memory of a short run at several sizes (each in a fresh process), next to
-             the estimate StyleTransfer makes before it starts
+             the estimate StyleTransfer makes before it starts; L-BFGS runs until its
+             memory of past steps is full, where its need peaks
   quality    loss against wall time for adam, lbfgs (plain and preconditioned) and multi-scale
              on one objective, and the time the default settings take to reach the loss of
              the classic TensorFlow-tutorial recipe (Adam, lr 0.02, beta_1 0.99, epsilon 0.1)
@@ -53,6 +54,7 @@ from StyleTransfer import (  # noqa: E402
     SAMPLE_CONTENT,
     SAMPLE_STYLE,
     DEFAULT_SCALES,
+    LBFGS_HISTORY,
     build_objective,
     estimate_memory,
     resolve_scales,
@@ -255,7 +257,7 @@ from StyleTransfer import stylize, estimate_memory
 size, model, optimizer, precision = {size}, {model!r}, {optimizer!r}, {precision!r}
 content = load_image({content!r}, size); style = load_image({style!r}, size)
 estimate = estimate_memory(content.shape[:2], model=model, optimizer=optimizer, precision=precision)
-result = stylize(content, style, iterations=2, model=model, weights=None, optimizer=optimizer,
+result = stylize(content, style, iterations={iterations}, model=model, weights=None, optimizer=optimizer,
                  precision=precision, scales=1, save_every=0)
 peak = [int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmHWM")][0]
 print(json.dumps(dict(shape=list(content.shape[:2]), estimate=estimate, peak=peak,
@@ -263,21 +265,29 @@ print(json.dumps(dict(shape=list(content.shape[:2]), estimate=estimate, peak=pea
 """
 
 
+def memory_iterations(optimizer: str) -> int:
+    """Iterations a memory run needs to reach its peak: L-BFGS keeps one more pair of
+    image-sized vectors each iteration until it has LBFGS_HISTORY of them."""
+    return LBFGS_HISTORY + 2 if optimizer == "lbfgs" else 2
+
+
 def memory(args, report: dict) -> None:
+    iterations = args.memory_iterations or memory_iterations(args.optimizer)
     print(f"\n## Peak memory ({args.model}, {args.optimizer}, resident set of a fresh process)\n")
-    print("| size (px) | precision | estimate (GiB) | peak measured (GiB) | seconds for 2 iterations |")
+    print(f"| size (px) | precision | estimate (GiB) | peak measured (GiB) | seconds for {iterations} iterations |")
     print("| --- | --- | --- | --- | --- |")
     rows = []
     for size in args.memory_sizes:
         for mode in args.memory_precisions:
             code = MEMORY_CHILD.format(root=str(ROOT), size=size, model=args.model, optimizer=args.optimizer,
-                                       precision=mode, content=str(SAMPLE_CONTENT), style=str(SAMPLE_STYLE))
+                                       precision=mode, iterations=iterations, content=str(SAMPLE_CONTENT),
+                                       style=str(SAMPLE_STYLE))
             done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
             if done.returncode != 0:
                 print(f"| {size} | {mode} | - | failed: {done.stderr.strip().splitlines()[-1]} | - |")
                 continue
             row = json.loads(done.stdout.strip().splitlines()[-1])
-            row.update(size=size, precision=mode)
+            row.update(size=size, precision=mode, iterations=iterations)
             rows.append(row)
             print(f"| {row['shape'][1]}x{row['shape'][0]} | {mode} | {row['estimate'] / GIB:.1f} | "
                   f"{row['peak'] / GIB:.1f} | {row['seconds']:.0f} |", flush=True)
@@ -360,6 +370,8 @@ def main() -> None:
     parser.add_argument("--precision-iterations", type=int, default=100)
     parser.add_argument("--memory-sizes", nargs="+", type=int, default=[512, 1024, 2048])
     parser.add_argument("--memory-precisions", nargs="+", default=["float32"])
+    parser.add_argument("--memory-iterations", type=int, default=None,
+                        help="iterations of each memory run (default: until L-BFGS's memory is full)")
     parser.add_argument("--quality-size", type=int, default=512)
     parser.add_argument("--classic-steps", type=int, default=1000)
     parser.add_argument("--quality-iterations", type=int, default=1000,
