@@ -257,7 +257,7 @@ from StyleTransfer import stylize, estimate_memory
 size, model, optimizer, precision = {size}, {model!r}, {optimizer!r}, {precision!r}
 content = load_image({content!r}, size); style = load_image({style!r}, size)
 estimate = estimate_memory(content.shape[:2], model=model, optimizer=optimizer, precision=precision)
-result = stylize(content, style, iterations={iterations}, model=model, weights=None, optimizer=optimizer,
+result = stylize(content, style, iterations={iterations}, model=model, weights={weights!r}, optimizer=optimizer,
                  precision=precision, scales=1, save_every=0)
 peak = [int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmHWM")][0]
 print(json.dumps(dict(shape=list(content.shape[:2]), estimate=estimate, peak=peak,
@@ -280,7 +280,8 @@ def memory(args, report: dict) -> None:
     for size in args.memory_sizes:
         for mode in args.memory_precisions:
             code = MEMORY_CHILD.format(root=str(ROOT), size=size, model=args.model, optimizer=args.optimizer,
-                                       precision=mode, iterations=iterations, content=str(SAMPLE_CONTENT),
+                                       precision=mode, iterations=iterations, weights=args.weights,
+                                       content=str(SAMPLE_CONTENT),
                                        style=str(SAMPLE_STYLE))
             done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
             if done.returncode != 0:
@@ -363,7 +364,7 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", type=int, default=[256, 512, 1024])
     parser.add_argument("--repeats", type=int, default=4, help="timed iterations after warm-up")
     parser.add_argument("--model", default="vgg19", help="model of the precision/memory/quality sections")
-    parser.add_argument("--weights", default="imagenet", help="weights of the precision/quality images")
+    parser.add_argument("--weights", default="imagenet", help="weights of the precision/memory/quality runs")
     parser.add_argument("--optimizer", default="lbfgs", help="optimizer of the memory section")
     parser.add_argument("--xla-sizes", nargs="+", type=int, default=[256, 512])
     parser.add_argument("--precision-size", type=int, default=512)
