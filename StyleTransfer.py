@@ -473,13 +473,15 @@ FLOAT32_BYTES = 4
 ACTIVATION_BYTES = {"float32": FLOAT32_BYTES, "mixed": 2, "bfloat16": 2}
 #: Copies of each conv activation alive during one loss-and-gradient evaluation
 #: (the forward outputs kept for the backward pass, and the backward's buffers).
-#: Calibrated against measured peaks: benchmarks/benchmark.py --sections memory.
-ACTIVATION_COPIES = 3.0
+#: Calibrated against measured peaks (benchmarks/benchmark.py --sections memory):
+#: with it the estimate is 1.20-1.27 times the peak measured at 512-2048 px, float32
+#: and mixed, a margin for the run-to-run spread of the peak.
+ACTIVATION_COPIES = 2.25
 #: Copies of the image the optimizer keeps, float32: L-BFGS holds 2 x LBFGS_HISTORY
 #: remembered vectors and a few work vectors; Adam a few.
 OPTIMIZER_IMAGE_BYTES = {"lbfgs": (2 * LBFGS_HISTORY + 8) * 4, "adam": 6 * 4}
-#: TensorFlow, the weights and Python, measured at a tiny size.
-BASELINE_BYTES = 1.5 * 2 ** 30
+#: TensorFlow, the weights and Python (a 128-px run peaked at 0.8 GiB).
+BASELINE_BYTES = 1.0 * 2 ** 30
 GIB = 2 ** 30
 
 

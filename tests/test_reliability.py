@@ -825,7 +825,7 @@ def test_reduced_precision_estimate_counts_a_float32_copy_of_each_style_layer():
 def test_a_run_that_cannot_fit_is_refused_with_the_fix(monkeypatch, tmp_path, pair_bytes, run_main):
     content = _write(tmp_path / "content.png", pair_bytes[0])
     style = _write(tmp_path / "style.jpg", pair_bytes[1])
-    monkeypatch.setattr(StyleTransfer, "available_memory", lambda: 2 ** 30)  # 1 GiB free
+    monkeypatch.setattr(StyleTransfer, "available_memory", lambda: 2 ** 29)  # half a GiB free
     status, out, err = run_main([str(content), str(style), *FAST, "-o", str(tmp_path / "out" / "r.png")])
     lines = our_lines(err)
     assert status == ContentModel.EXIT_USAGE, out + err
