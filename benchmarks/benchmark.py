@@ -17,7 +17,7 @@ Sections:
   memory     peak memory of a short run at several sizes (each in a fresh process), next to
              the estimate StyleTransfer makes before it starts; L-BFGS runs until its
              memory of past steps is full, where its need peaks
-  quality    loss against wall time for adam, lbfgs (plain and preconditioned) and multi-scale
+  quality    loss against wall time for adam, lbfgs (plain and with each preconditioner) and multi-scale
              on one objective, and the time the default settings take to reach the loss of
              the classic TensorFlow-tutorial recipe (Adam, lr 0.02, beta_1 0.99, epsilon 0.1)
              after --classic-steps steps
@@ -53,6 +53,7 @@ from StyleTransfer import (  # noqa: E402
     CONTENT_LAYER,
     SAMPLE_CONTENT,
     SAMPLE_STYLE,
+    DEFAULT_PRECONDITIONER,
     DEFAULT_SCALES,
     LBFGS_HISTORY,
     build_objective,
@@ -64,8 +65,8 @@ from StyleTransfer import (  # noqa: E402
 # In the order they run. XLA first: stylize() turns on TensorFlow's op determinism for the
 # rest of the process, and XLA has no deterministic max-pooling gradient.
 SECTIONS = ("xla", "speed", "precision", "memory", "quality")
-QUALITY_RUNS = ("plain-float32", "plain-mixed", "lbfgs-float32", "lbfgs-mixed", "scales-float32",
-                "scales-mixed", "defaults")
+QUALITY_RUNS = ("plain-float32", "plain-mixed", "pyramid-mixed", "lbfgs-float32", "lbfgs-mixed",
+                "scales-float32", "scales-mixed", "defaults")
 WARMUP_ITERATIONS = 2  # the first calls trace and compile the step
 MATMUL_SIZE = 2048
 GIB = 2 ** 30
@@ -322,9 +323,11 @@ def quality(args, report: dict) -> None:
                           dict(optimizer="lbfgs", precision="float32", preconditioner="none")),
         "plain-mixed": ("plain lbfgs (no preconditioner), mixed precision",
                         dict(optimizer="lbfgs", precision="mixed", preconditioner="none")),
-        "lbfgs-float32": ("lbfgs + pyramid preconditioner, float32",
+        "pyramid-mixed": ("lbfgs + pyramid preconditioner, mixed precision",
+                          dict(optimizer="lbfgs", precision="mixed", preconditioner="pyramid")),
+        "lbfgs-float32": (f"lbfgs + {DEFAULT_PRECONDITIONER} preconditioner, float32",
                           dict(optimizer="lbfgs", precision="float32")),
-        "lbfgs-mixed": ("lbfgs + pyramid preconditioner, mixed precision",
+        "lbfgs-mixed": (f"lbfgs + {DEFAULT_PRECONDITIONER} preconditioner, mixed precision",
                         dict(optimizer="lbfgs", precision="mixed")),
         "scales-float32": (f"lbfgs, {args.quality_scales} scales, float32",
                            dict(optimizer="lbfgs", precision="float32", scales=args.quality_scales)),

@@ -292,7 +292,8 @@ class BoxedQuadratic:
         return tf.stack([zero, zero, zero, per_image])  # content, style, tv, total
 
 
-@pytest.mark.parametrize("precondition", [None, StyleTransfer.pyramid_preconditioner])
+@pytest.mark.parametrize("precondition", [None, StyleTransfer.pyramid_preconditioner,
+                                          StyleTransfer.fourier_preconditioner])
 def test_lbfgs_finds_the_minimum_inside_the_pixel_box(precondition):
     shape = (2, 6, 5, 3)
     objective = BoxedQuadratic(shape)
@@ -313,13 +314,15 @@ def test_lbfgs_finds_the_minimum_inside_the_pixel_box(precondition):
     assert all(evaluations > iteration for iteration, _, _, evaluations in seen)  # the start counts too
 
 
-def test_pyramid_preconditioner_is_symmetric_positive_definite_and_per_image():
-    """L-BFGS needs a symmetric positive definite starting guess; odd sizes (zeros
-    beyond the edge) included, and the images of a stack must not mix."""
+@pytest.mark.parametrize("precondition", [StyleTransfer.pyramid_preconditioner,
+                                          StyleTransfer.fourier_preconditioner])
+@pytest.mark.parametrize("shape", [(2, 17, 23, 3), (2, 16, 24, 3)])
+def test_preconditioners_are_symmetric_positive_definite_and_per_image(precondition, shape):
+    """L-BFGS needs a symmetric positive definite starting guess; odd sizes (the
+    pyramid's zeros beyond the edge, the FFT's unpaired frequencies) and even ones
+    (the FFT's Nyquist frequency), and the images of a stack must not mix."""
     rng = np.random.default_rng(0)
-    shape = (2, 17, 23, 3)
     u, v = (tf.constant(rng.normal(size=shape), tf.float32) for _ in range(2))
-    precondition = StyleTransfer.pyramid_preconditioner
     np.testing.assert_allclose(float(tf.reduce_sum(u * precondition(v))),
                                float(tf.reduce_sum(precondition(u) * v)), rtol=1e-5)
     assert float(tf.reduce_sum(v * precondition(v))) > float(tf.reduce_sum(v * v))
@@ -336,6 +339,25 @@ def test_pyramid_preconditioner_adds_every_block_average():
     np.testing.assert_allclose(StyleTransfer.pyramid_preconditioner(tf.constant(image)).numpy(),
                                expected, atol=1e-5)
     np.testing.assert_allclose(StyleTransfer.pyramid_preconditioner(tf.constant(image), strength=0.0), image)
+
+
+def test_fourier_preconditioner_scales_each_frequency_by_the_power_law():
+    """A cosine pattern is scaled by (0.5 / f) ** exponent at its frequency f, the mean by
+    (0.5 * long side) ** exponent; exponent 0 leaves every vector as it is."""
+    height, width, exponent = 12, 20, StyleTransfer.FOURIER_EXPONENT
+    rows, columns = np.mgrid[:height, :width]
+    for cycles_down, cycles_across in ((0, 1), (3, 0), (2, 5), (6, 10)):
+        pattern = np.cos(2 * np.pi * (cycles_down * rows / height + cycles_across * columns / width))
+        image = np.stack([pattern, -2 * pattern], axis=-1)[None].astype(np.float32)
+        frequency = np.hypot(cycles_down / height, cycles_across / width)
+        np.testing.assert_allclose(StyleTransfer.fourier_preconditioner(tf.constant(image)).numpy(),
+                                   (0.5 / frequency) ** exponent * image, atol=1e-4)
+    flat = np.full((1, height, width, 1), 0.25, np.float32)
+    np.testing.assert_allclose(StyleTransfer.fourier_preconditioner(tf.constant(flat)).numpy(),
+                               (0.5 * width) ** exponent * flat, rtol=1e-5)
+    noise = np.random.default_rng(3).normal(size=(2, height, width, 3)).astype(np.float32)
+    np.testing.assert_allclose(StyleTransfer.fourier_preconditioner(tf.constant(noise), exponent=0.0).numpy(),
+                               noise, atol=1e-5)
 
 
 class SmoothnessProblem:
@@ -356,17 +378,19 @@ class SmoothnessProblem:
         return tf.stack([zero, zero, zero, per_image])
 
 
-def test_pyramid_preconditioner_speeds_up_large_scale_changes():
+def test_preconditioners_speed_up_large_scale_changes():
     shape = (1, 64, 48, 3)
     problem = SmoothnessProblem(shape)
     start = np.full(shape, 0.5, dtype=np.float32)
     final = {}
-    for name, precondition in (("plain", None), ("pyramid", StyleTransfer.pyramid_preconditioner)):
+    for name, precondition in (("plain", None), ("pyramid", StyleTransfer.pyramid_preconditioner),
+                               ("fourier", StyleTransfer.fourier_preconditioner)):
         losses = []
         StyleTransfer.lbfgs_optimize(problem, start, 30, lambda i, pixels, terms, e: losses.append(
             float(terms[StyleTransfer.TOTAL][0])) or True, precondition=precondition)
         final[name] = losses[-1]
     assert final["pyramid"] < final["plain"] / 10, final
+    assert final["fourier"] < final["plain"] / 10, final
 
 
 def test_lbfgs_stops_on_a_gradient_that_is_not_finite():
