@@ -60,7 +60,9 @@ def test_luminance_recombination_keeps_the_content_colour_channels(images):
 
 def test_luminance_mode_output_has_the_contents_colours(images):
     content, style, _, _ = images
-    result = stylize(content, style, preserve_colors="luminance", **FAST)
+    # 6 iterations, so that the luminance has clearly moved: after 3 it had moved by 0.010-0.011
+    # on average with every preconditioner, at the threshold below; after 6 by 0.017-0.021.
+    result = stylize(content, style, preserve_colors="luminance", **{**FAST, "iterations": 6})
     iq_result, iq_content = rgb_to_yiq(result.image)[..., 1:], rgb_to_yiq(content)[..., 1:]
     assert np.abs(iq_result - iq_content).mean() < 0.01
     # while the luminance did change
