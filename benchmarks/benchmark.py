@@ -282,8 +282,7 @@ def memory(args, report: dict) -> None:
         for mode in args.memory_precisions:
             code = MEMORY_CHILD.format(root=str(ROOT), size=size, model=args.model, optimizer=args.optimizer,
                                        precision=mode, iterations=iterations, weights=args.weights,
-                                       content=str(SAMPLE_CONTENT),
-                                       style=str(SAMPLE_STYLE))
+                                       content=str(SAMPLE_CONTENT), style=str(SAMPLE_STYLE))
             done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
             if done.returncode != 0:
                 print(f"| {size} | {mode} | - | failed: {done.stderr.strip().splitlines()[-1]} | - |")

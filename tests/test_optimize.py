@@ -342,26 +342,27 @@ def test_pyramid_preconditioner_adds_every_block_average():
 
 
 def test_fourier_preconditioner_scales_each_frequency_by_the_power_law():
-    """A cosine pattern is scaled by (0.5 / f) ** exponent at its frequency f, the mean by
-    (0.5 * long side) ** exponent; exponent 0 leaves every vector as it is."""
+    """A cosine pattern is scaled by (reference / f) ** exponent at its frequency f, the
+    mean by (reference * long side) ** exponent; exponent 0 leaves every vector as it is."""
     height, width, exponent = 12, 20, StyleTransfer.FOURIER_EXPONENT
+    reference = StyleTransfer.FOURIER_REFERENCE
     rows, columns = np.mgrid[:height, :width]
     for cycles_down, cycles_across in ((0, 1), (3, 0), (2, 5), (6, 10)):
         pattern = np.cos(2 * np.pi * (cycles_down * rows / height + cycles_across * columns / width))
         image = np.stack([pattern, -2 * pattern], axis=-1)[None].astype(np.float32)
         frequency = np.hypot(cycles_down / height, cycles_across / width)
         np.testing.assert_allclose(StyleTransfer.fourier_preconditioner(tf.constant(image)).numpy(),
-                                   (0.5 / frequency) ** exponent * image, atol=1e-4)
+                                   (reference / frequency) ** exponent * image, atol=1e-4)
     flat = np.full((1, height, width, 1), 0.25, np.float32)
     np.testing.assert_allclose(StyleTransfer.fourier_preconditioner(tf.constant(flat)).numpy(),
-                               (0.5 * width) ** exponent * flat, rtol=1e-5)
+                               (reference * width) ** exponent * flat, rtol=1e-5)
     noise = np.random.default_rng(3).normal(size=(2, height, width, 3)).astype(np.float32)
     np.testing.assert_allclose(StyleTransfer.fourier_preconditioner(tf.constant(noise), exponent=0.0).numpy(),
                                noise, atol=1e-5)
 
 
 class SmoothnessProblem:
-    """A stand-in with the trouble the pyramid preconditioner is for: sum of squared
+    """A stand-in with the trouble the preconditioners are for: sum of squared
     differences between the image's neighbouring pixels and a target's (plus a little
     of the pixels themselves), whose curvature is tiny for large-scale changes and
     large for pixel-scale ones, as with the style loss's low layers."""
