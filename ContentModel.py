@@ -30,6 +30,7 @@ import signal
 import socket
 import sys
 import tempfile
+import threading
 import urllib.error
 import urllib.parse
 from pathlib import Path
@@ -536,22 +537,47 @@ def current_umask() -> int:
     return mask
 
 
+@contextlib.contextmanager
+def interrupt_deferred():
+    """Hold a Ctrl-C that arrives inside the block until the block is done.
+
+    A KeyboardInterrupt can strike between any two Python operations, also
+    between creating a temporary file and the ``try`` meant to remove it, and
+    leave the file behind. Writing a file takes milliseconds, so it is finished
+    first. Only the main thread can handle signals; elsewhere nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received and callable(previous):
+            previous(signal.SIGINT, None)  # Python's own handler raises KeyboardInterrupt here
+
+
 def atomic_write(path: str | os.PathLike, write) -> Path:
     """Call ``write(temporary_path)`` then rename into ``path``.
 
-    A crash or a full disk never leaves a half-written file at ``path``.
+    A crash or a full disk never leaves a half-written file at ``path``, and a
+    Ctrl-C meanwhile takes effect once the file is written (and nothing is left
+    behind).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(handle)
-    try:
-        write(temporary)
-        os.chmod(temporary, 0o666 & ~current_umask())  # mkstemp makes it private (0600)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    with interrupt_deferred():
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+        os.close(handle)
+        try:
+            write(temporary)
+            os.chmod(temporary, 0o666 & ~current_umask())  # mkstemp makes it private (0600)
+            os.replace(temporary, path)
+        finally:
+            if os.path.exists(temporary):
+                os.remove(temporary)
     return path
 
 

@@ -525,6 +525,28 @@ def test_failed_write_keeps_the_previous_file(tmp_path, failure):
     _no_temporaries(tmp_path, {"result.png"})
 
 
+def test_ctrl_c_while_writing_finishes_the_file_then_interrupts(tmp_path):
+    """A real SIGINT in the middle of a write (as when Ctrl-C meets a periodic save): the
+    file is completed and renamed into place, no temporary file is left behind (one was,
+    once, in the Ctrl-C test below), and the KeyboardInterrupt comes right after."""
+    target = tmp_path / "result.txt"
+
+    def write(tmp):
+        with open(tmp, "w") as file:
+            file.write("first half, ")
+            os.kill(os.getpid(), signal.SIGINT)
+            file.write("second half")
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            atomic_write(target, write)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert target.read_text() == "first half, second half"
+    _no_temporaries(tmp_path, {"result.txt"})
+
+
 def test_failed_save_image_keeps_the_previous_file(tmp_path, monkeypatch):
     target = tmp_path / "result.jpg"
     save_image(np.zeros((40, 40, 3), np.float32), target)
