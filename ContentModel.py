@@ -555,8 +555,8 @@ def interrupt_deferred():
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-        if received and callable(previous):
-            previous(signal.SIGINT, None)  # Python's own handler raises KeyboardInterrupt here
+        if received:  # deliver it now, to whatever handled it before (KeyboardInterrupt, as a rule)
+            signal.raise_signal(signal.SIGINT)
 
 
 def atomic_write(path: str | os.PathLike, write) -> Path:
