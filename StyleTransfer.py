@@ -136,11 +136,10 @@ LINE_SEARCH_HALVINGS = 30
 LINE_SEARCH_DOUBLINGS = 20
 #: A pair (s, y) is remembered only if s.y > CURVATURE_EPSILON * y.y.
 CURVATURE_EPSILON = 1e-10
-#: L-BFGS's starting guess of the inverse Hessian (see fourier_preconditioner and
-#: pyramid_preconditioner): at 512 px 'fourier' reached the classic recipe's loss in
-#: 180 iterations, 'pyramid' in 207 and 'none' (plain L-BFGS) in 291
-#: (benchmarks/benchmark.py, the README's time-to-quality table).
-PRECONDITIONERS = ("fourier", "pyramid", "none")
+#: L-BFGS's starting guess of the inverse Hessian (PRECONDITIONERS, after the functions):
+#: at 512 px 'fourier' reached the classic recipe's loss in 180 iterations, 'pyramid' in
+#: 207 and 'none' (plain L-BFGS) in 291 (benchmarks/benchmark.py, the README's
+#: time-to-quality table).
 DEFAULT_PRECONDITIONER = "fourier"
 #: fourier_preconditioner scales the gradient's part at spatial frequency f (cycles per
 #: pixel) by (FOURIER_REFERENCE / f) ** FOURIER_EXPONENT: 0.5 cycles per pixel, the finest
@@ -610,6 +609,10 @@ def fourier_preconditioner(vectors: tf.Tensor, exponent: float = FOURIER_EXPONEN
     return tf.transpose(filtered, [0, 2, 3, 1])
 
 
+#: --preconditioner's choices, each with the map lbfgs_optimize applies (None: the identity).
+PRECONDITIONERS = {"fourier": fourier_preconditioner, "pyramid": pyramid_preconditioner, "none": None}
+
+
 def adam_optimize(objective: BatchObjective, images: np.ndarray, iterations: int, learning_rate: float,
                   report: Callable[[int, tf.Tensor, tf.Tensor, int], bool]) -> None:
     """Adam on the pixels of a (batch, H, W, 3) stack, clipped to [0, 1] after each
@@ -1038,7 +1041,7 @@ def stylize_batch(
     loss_settings = dict(content_layer=content_layer, style_layers=style_layers,
                          style_layer_weights=style_layer_weights, blend_weights=style_blend_weights,
                          content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight)
-    precondition = {"fourier": fourier_preconditioner, "pyramid": pyramid_preconditioner}.get(preconditioner)
+    precondition = PRECONDITIONERS[preconditioner]
     with tf.device(device_name):
         extractor = build_vgg(model, [content_layer, *style_layers], weights, precision)
         images = None  # the best image of each content so far, carried from level to level
