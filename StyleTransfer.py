@@ -106,10 +106,11 @@ MULTISCALE_START = 256
 MAX_SCALES = 6
 #: --scales auto: coarse to fine only from this long side on, one level per
 #: doubling from MULTISCALE_START (1024 px: 256 / 512 / 1024). Measured with
-#: benchmarks/multiscale.py (VGG19, mixed precision): at 512 px every multi-scale
-#: run reached the single-scale loss later; at 1024 px two and three levels reached
-#: it 1.09 times sooner (1.31 with L-BFGS before the pyramid preconditioner) and
-#: ended lower, with larger, painting-scale strokes.
+#: benchmarks/multiscale.py (VGG19, mixed precision): at 512 px multi-scale runs
+#: reached the single-scale loss later or not at all; at 1024 px they give larger,
+#: painting-scale strokes where one level gives small repeated texture, at 1.06-1.19
+#: times the time with the Fourier preconditioner (with the pyramid one they reached
+#: the single-scale loss 1.09 times sooner, with plain L-BFGS 1.31 times).
 MULTISCALE_FROM = 1024
 #: Iterations of each coarse level when --iterations is one number (which the
 #: last level gets): enough to lay out the large structure, cheap at the small sizes.
