@@ -73,6 +73,29 @@ def test_gram_matrix_gradient_equals_automatic_differentiation():
         np.testing.assert_allclose(grads[0], grads[1], rtol=1e-5, atol=1e-6)
 
 
+def test_gram_matrix_of_bfloat16_features_is_float32_with_a_bfloat16_gradient():
+    """Mixed precision: the Gram matrix of bfloat16 features is the float32 product of
+    their (exact) float32 values; its gradient comes back in bfloat16, within
+    bfloat16 rounding of the float32 gradient."""
+    rng = np.random.default_rng(5)
+    values = tf.cast(tf.constant(rng.standard_normal((1, 6, 8, 16)), tf.float32), tf.bfloat16)
+    exact = tf.cast(values, tf.float32)
+    upstream = tf.constant(rng.standard_normal((1, 16, 16)), tf.float32)
+    results = []
+    for features in (values, exact):
+        with tf.GradientTape() as tape:
+            tape.watch(features)
+            gram = StyleModel.gram_matrix(features)
+            loss = tf.reduce_sum(upstream * gram)
+        results.append((gram, tape.gradient(loss, features)))
+    (gram, gradient), (exact_gram, exact_gradient) = results
+    assert gram.dtype == tf.float32 and gradient.dtype == tf.bfloat16
+    np.testing.assert_allclose(gram.numpy(), exact_gram.numpy(), rtol=1e-6, atol=1e-6)
+    scale = np.abs(exact_gradient.numpy()).max()
+    np.testing.assert_allclose(tf.cast(gradient, tf.float32).numpy(), exact_gradient.numpy(),
+                               atol=0.02 * scale)
+
+
 def test_gram_matrix_returns_float32_for_half_precision_input():
     features = tf.ones((1, 2, 2, 3), dtype=tf.float16)
     gram = StyleModel.gram_matrix(features)
