@@ -191,10 +191,11 @@ def total_variation_loss(image: tf.Tensor):
     Its gradient is written out, for speed: each difference d = x[i+1] - x[i]
     pulls its two pixels together by 2 d / (number of differences). Automatic
     differentiation of the differences (taken as slices, or as one 2x2 filter)
-    took 19-21 ms per evaluation at 512 px on the 2-core CPU, this 2.5 ms. It is also one expression, so the image's
-    gradient is summed in the same order every time (TensorFlow's graph
-    optimizer may add more than two large gradients of one tensor in whatever
-    order they are ready, and the same 512-px run then gave different pixels).
+    took 19-21 ms per evaluation at 512 px on the 2-core CPU, this 2.5 ms. It
+    is also one expression, so the image's gradient is summed in the same order
+    every time (TensorFlow's graph optimizer may add more than two large
+    gradients of one tensor in whatever order they are ready, and the same
+    512-px run then gave different pixels).
     """
     down = image[:, 1:] - image[:, :-1]  # each pixel's neighbour below minus it
     right = image[:, :, 1:] - image[:, :, :-1]  # each pixel's neighbour to the right minus it
