@@ -412,3 +412,27 @@ def test_lbfgs_stops_on_a_gradient_that_is_not_finite():
     assert len(seen) == 1
     totals = np.asarray(seen[0][2])[StyleTransfer.TOTAL]
     assert np.isnan(totals[0]) and np.isfinite(totals[1])  # only the image whose gradient failed
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8, 3), (1, 128, 96, 3)])
+def test_lbfgs_first_step_starts_where_the_tangent_reaches_zero(shape):
+    """On |x - t|^2 from x0, the gradient direction's tangent reaches zero at half
+    the way to t (Polyak's step); doubling it lands on t. So the first iteration
+    takes four evaluations (the start, half way, all the way, and twice as far, which
+    ends the doubling) at any image size: starting from a move of norm 1 instead, a
+    large image would need many more doublings."""
+    target = np.random.default_rng(3).uniform(0.2, 0.8, shape).astype(np.float32)
+
+    def objective(images):
+        total = tf.reduce_sum(tf.square(images - target), axis=[1, 2, 3])
+        zero = tf.zeros_like(total)
+        return tf.stack([zero, zero, zero, total])
+
+    assert StyleTransfer.first_step_length(8.0, -4.0, 3.0) == 2.0
+    assert StyleTransfer.first_step_length(0.0, -4.0, 4.0) == 0.25  # nothing to go by: length 1
+    seen = []
+    StyleTransfer.lbfgs_optimize(objective, np.full(shape, 0.5, np.float32), 1,
+                                 lambda *args: seen.append(args) or True)
+    (_, pixels, losses, evaluations), = seen
+    assert evaluations == 4
+    np.testing.assert_allclose(np.asarray(pixels), target, atol=1e-5)
