@@ -804,7 +804,7 @@ def lbfgs_optimize(objective: BatchObjective, images: np.ndarray, iterations: in
         return "the loss was not finite"
     for iteration in range(1, iterations + 1):
         direction, slope, length = direction_from_memory(pixels, gradient)
-        if float(slope) >= 0 and memory:  # not downhill: forget the memory, go down the (preconditioned) gradient
+        if float(slope) >= 0 and memory:  # not downhill: forget the memory, follow the preconditioned gradient
             memory.clear()
             direction, slope, length = direction_from_memory(pixels, gradient)
         if float(length) == 0.0:
