@@ -1320,7 +1320,7 @@ def build_parser() -> argparse.ArgumentParser:
                           f"patterns more, the gradient's spectrum scaled by ({FOURIER_REFERENCE} / "
                           f"frequency) ** {FOURIER_EXPONENT}; "
                           "pyramid: each step also moves the gradient's 2x2, 4x4, ... block averages; "
-                          "both reach a given loss in fewer iterations (at 512 px: 180 and 207 "
+                          "both reach a given loss in fewer iterations (at 512 px: 181-187 and 206 "
                           "against 291); none: plain L-BFGS, as Gatys et al.")
     opt.add_argument("--learning-rate", type=float, default=ADAM_LEARNING_RATE, help="Adam step size")
     opt.add_argument("--init", choices=INITS, default=DEFAULT_INIT, help="starting image")
