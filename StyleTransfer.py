@@ -231,7 +231,7 @@ class Objective:
     style_layer_weights: list
     content_target: tf.Tensor
     style_targets: list  # [style][layer] Gram matrices
-    blend_weights: list  # one per style, summing to 1
+    blend_weights: list  # one per style, summing to 1 (0 for a style masked out everywhere)
     layer_masks: list | None  # [style][layer] masks at feature resolution, or None
     content_weight: float
     style_weight: float
@@ -241,6 +241,8 @@ class Objective:
         unmasked = None
         total = 0.0
         for index, (targets, blend) in enumerate(zip(self.style_targets, self.blend_weights)):
+            if blend == 0:
+                continue  # applies nowhere (or weighs nothing): not even a constant
             if self.layer_masks is None:
                 if unmasked is None:  # the same Gram matrices serve every style
                     unmasked = [gram_matrix(features[name]) for name in self.style_layers]
@@ -321,14 +323,18 @@ def build_objective(
     for style in style_images:
         features = extractor(style[None])
         style_targets.append([gram_matrix(features[name]) for name in style_layers])
+    blend = normalized_blend_weights(len(style_images), blend_weights)
     layer_masks = None
     if masks is not None:
         layer_masks = [[resize_image(mask[..., None], content_features[name].shape[1:3])[None]
                         for name in style_layers] for mask in masks]
+        # A style whose mask is black everywhere applies nowhere. Its masked Gram matrices
+        # would be 0 and its loss a constant, the mean square of its targets: no gradient,
+        # but a loss that L-BFGS's first step length (first_step_length) would go by.
+        blend = [weight if np.any(mask) else 0.0 for weight, mask in zip(blend, masks)]
     return Objective(
         extractor, content_layer, style_layers, normalized_layer_weights(style_layers, style_layer_weights),
-        tf.cast(content_features[content_layer], tf.float32), style_targets,
-        normalized_blend_weights(len(style_images), blend_weights), layer_masks,
+        tf.cast(content_features[content_layer], tf.float32), style_targets, blend, layer_masks,
         content_weight, style_weight, tv_weight)
 
 
