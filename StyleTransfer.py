@@ -138,8 +138,8 @@ LINE_SEARCH_DOUBLINGS = 20
 #: A pair (s, y) is remembered only if s.y > CURVATURE_EPSILON * y.y.
 CURVATURE_EPSILON = 1e-10
 #: L-BFGS's starting guess of the inverse Hessian (PRECONDITIONERS, after the functions):
-#: at 512 px 'fourier' reached the classic recipe's loss in 180 iterations, 'pyramid' in
-#: 207 and 'none' (plain L-BFGS) in 291 (benchmarks/benchmark.py, the README's
+#: at 512 px 'fourier' reached the classic recipe's loss in 181-187 iterations, 'pyramid'
+#: in 206 and 'none' (plain L-BFGS) in 291 (benchmarks/benchmark.py, the README's
 #: time-to-quality table).
 DEFAULT_PRECONDITIONER = "fourier"
 #: fourier_preconditioner scales the gradient's part at spatial frequency f (cycles per
