@@ -91,7 +91,14 @@ SAMPLE_STYLE = Path(__file__).parent / "images" / "styles" / "starry_night.jpg"
 DEFAULT_SIZE = 512
 DEFAULT_ITERATIONS = 200
 DEFAULT_OPTIMIZER = "lbfgs"
-DEFAULT_INIT = "content"
+DEFAULT_INIT = "palette"
+#: --init palette: how far the photo's colours move towards the painting's palette
+#: (0: the photo, 1: the painting's colour mean and covariance). Departure from the
+#: paper (Gatys et al. start from noise): the early iterations spend much of their
+#: work on the image's overall colours, and starting halfway there reached the loss
+#: that 150 iterations from the photo reach in 10 % fewer iterations on the four
+#: sample pairs at 512 px (123-146 against 146-154; all the way, 1, took 115-149).
+PALETTE_MIX = 0.5
 #: Content and style weights of the TensorFlow tutorial (their ratio is what matters).
 CONTENT_WEIGHT = 1e4
 STYLE_WEIGHT = 1e-2
@@ -119,7 +126,7 @@ COARSE_ITERATIONS = 50
 MIN_STYLE_SCALE, MAX_STYLE_SCALE = 0.1, 4.0
 
 OPTIMIZERS = ("adam", "lbfgs")
-INITS = ("content", "style", "noise")
+INITS = ("palette", "content", "style", "noise")
 DEVICES = ("auto", "cpu", "gpu")
 
 #: Adam settings of the TensorFlow style-transfer tutorial: a slow, smoothed step.
@@ -389,16 +396,34 @@ def _matrix_power(covariance: np.ndarray, power: float) -> np.ndarray:
     return (vectors * np.maximum(values, COVARIANCE_EPSILON) ** power) @ vectors.T
 
 
-def match_color_histogram(style: np.ndarray, content: np.ndarray) -> np.ndarray:
-    """Give the style image the content's colour mean and covariance (a linear map)."""
-    source = style.reshape(-1, 3).astype(np.float64)
-    target = content.reshape(-1, 3).astype(np.float64)
+def color_statistics(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The mean (3,) and covariance (3, 3) of an image's RGB pixels."""
+    pixels = image.reshape(-1, 3).astype(np.float64)
+    return pixels.mean(axis=0), np.cov(pixels, rowvar=False, bias=True)
+
+
+def recolor(image: np.ndarray, mean: np.ndarray, covariance: np.ndarray) -> np.ndarray:
+    """The image mapped linearly to colour ``mean`` and ``covariance`` (clipped to [0, 1])."""
+    source_mean, source_cov = color_statistics(image)
     eye = COVARIANCE_EPSILON * np.eye(3)
-    source_cov = np.cov(source, rowvar=False) + eye
-    target_cov = np.cov(target, rowvar=False) + eye
-    transform = _matrix_power(target_cov, 0.5) @ _matrix_power(source_cov, -0.5)
-    matched = (source - source.mean(axis=0)) @ transform.T + target.mean(axis=0)
-    return np.clip(matched, PIXEL_MIN, PIXEL_MAX).reshape(style.shape).astype(np.float32)
+    transform = _matrix_power(covariance + eye, 0.5) @ _matrix_power(source_cov + eye, -0.5)
+    matched = (image.reshape(-1, 3) - source_mean) @ transform.T + mean
+    return np.clip(matched, PIXEL_MIN, PIXEL_MAX).reshape(image.shape).astype(np.float32)
+
+
+def match_color_histogram(image: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """Give ``image`` the colour mean and covariance of ``like`` (a linear map)."""
+    return recolor(image, *color_statistics(like))
+
+
+def palette(images: list, weights: list) -> tuple[np.ndarray, np.ndarray]:
+    """Colour mean and covariance of several images blended by ``weights`` (summing
+    to 1): the statistics of their pixels pooled, each image weighing its weight."""
+    statistics = [color_statistics(image) for image in images]
+    mean = sum(weight * image_mean for weight, (image_mean, _) in zip(weights, statistics))
+    second_moment = sum(weight * (covariance + np.outer(image_mean, image_mean))
+                        for weight, (image_mean, covariance) in zip(weights, statistics))
+    return mean, second_moment - np.outer(mean, mean)
 
 
 # ---------------------------------------------------------------------------
@@ -432,12 +457,22 @@ class StylizeResult:
     notes: list = field(default_factory=list)  # e.g. a level where L-BFGS ended early
 
 
-def initial_image(content: np.ndarray, style: np.ndarray, init: str, seed: int) -> np.ndarray:
-    """The starting image: the content photo, the style resized to it, or seeded noise."""
+def initial_image(content: np.ndarray, styles: list, init: str, seed: int,
+                  blend_weights: list | None = None) -> np.ndarray:
+    """The starting image: the content photo with its colours moved PALETTE_MIX of the
+    way to the styles' palette (their colour mean and covariance, blended by
+    ``blend_weights``; equal by default), the content photo, the first style
+    resized to it, or seeded noise."""
+    if init == "palette":
+        weights = normalized_blend_weights(len(styles)) if blend_weights is None else blend_weights
+        if not any(weights):  # no style applies anywhere: nothing to move towards
+            return content.copy()
+        recolored = recolor(content, *palette(styles, weights))
+        return ((1 - PALETTE_MIX) * content + PALETTE_MIX * recolored).astype(np.float32)
     if init == "content":
         return content.copy()
     if init == "style":
-        return resize_image(style, content.shape[:2])
+        return resize_image(styles[0], content.shape[:2])
     if init == "noise":
         return np.random.default_rng(seed).uniform(PIXEL_MIN, PIXEL_MAX, content.shape).astype(np.float32)
     raise StyleTransferError(f"unknown init {init!r}; choose one of: {', '.join(INITS)}")
@@ -911,8 +946,8 @@ def level_problem(extractor: keras.Model, inputs: list, long_side: int, previous
     for index, (content, (_, styles)) in enumerate(zip(level_contents, inputs)):
         styles = [resize_long(style, max(MIN_SIZE, round(long_side * style_scale))) for style in styles]
         objectives.append(build_objective(extractor, content, styles, masks=masks, **loss_settings))
-        starts.append(initial_image(content, styles[0], init, seed) if previous is None
-                      else resize_image(previous[index], shape))
+        starts.append(initial_image(content, styles, init, seed, objectives[-1].blend_weights)
+                      if previous is None else resize_image(previous[index], shape))
     return BatchObjective(objectives), np.stack(starts)
 
 
@@ -1329,7 +1364,11 @@ def build_parser() -> argparse.ArgumentParser:
                           "both reach a given loss in fewer iterations (at 512 px: 181-187 and 206 "
                           "against 291); none: plain L-BFGS, as Gatys et al.")
     opt.add_argument("--learning-rate", type=float, default=ADAM_LEARNING_RATE, help="Adam step size")
-    opt.add_argument("--init", choices=INITS, default=DEFAULT_INIT, help="starting image")
+    opt.add_argument("--init", choices=INITS, default=DEFAULT_INIT,
+                     help="starting image: 'palette' the photo with its colours moved halfway to the "
+                          "painting's (colour mean and covariance; measured to need about 10%% fewer "
+                          "iterations than 'content'), 'content' the photo, 'style' the painting, "
+                          "'noise' seeded noise (as Gatys et al.)")
     opt.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed (noise init, TensorFlow)")
     opt.add_argument("--device", choices=DEVICES, default="auto", help="where TensorFlow runs")
 

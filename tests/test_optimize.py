@@ -48,8 +48,9 @@ def run(request, small_pair, vgg19_weights):
     result = stylize(content, style, iterations=ITERATIONS, optimizer=request.param, model="vgg19",
                      weights=str(vgg19_weights), save_every=save_every, callback=recorder,
                      precision="float32")
+    start = initial_image(content, [style], StyleTransfer.DEFAULT_INIT, StyleTransfer.DEFAULT_SEED)
     return {"optimizer": request.param, "result": result, "calls": recorder.calls,
-            "save_every": save_every, "content": content}
+            "save_every": save_every, "content": content, "start": start}
 
 
 # --- the loss goes down ------------------------------------------------------------
@@ -57,7 +58,7 @@ def run(request, small_pair, vgg19_weights):
 
 def test_loss_goes_down(run, real_objective):
     history = run["result"].history
-    initial = total_loss(real_objective, run["content"])  # init="content"
+    initial = total_loss(real_objective, run["start"])
     assert np.isfinite(initial) and initial > 0
     assert history[-1]["total"] < history[0]["total"], history
     assert history[-1]["total"] < initial
@@ -113,7 +114,7 @@ def test_save_every_collects_frames(run):
     assert frame_iterations == expected_iterations
     # the starting image, then one frame per saved iteration
     assert len(result.frames) == 1 + len(expected_iterations)
-    np.testing.assert_array_equal(result.frames[0], content)
+    np.testing.assert_array_equal(result.frames[0], run["start"])
     for frame in result.frames:
         assert frame.shape == content.shape
         assert frame.min() >= 0.0 and frame.max() <= 1.0
@@ -138,7 +139,7 @@ def test_save_every_zero_takes_no_frames(small_pair):
 
 def test_initial_image_content_is_a_copy(small_pair):
     content, style = small_pair
-    start = initial_image(content, style, "content", 0)
+    start = initial_image(content, [style], "content", 0)
     np.testing.assert_array_equal(start, content)
     assert start is not content and not np.shares_memory(start, content)
 
@@ -146,7 +147,7 @@ def test_initial_image_content_is_a_copy(small_pair):
 def test_initial_image_style_is_resized_to_the_content(small_pair):
     content, style = small_pair
     assert content.shape != style.shape  # 43x64 vs 40x64: the test means something
-    start = initial_image(content, style, "style", 0)
+    start = initial_image(content, [style], "style", 0)
     assert start.shape == content.shape
     assert start.dtype == np.float32
     assert start.min() >= 0.0 and start.max() <= 1.0
@@ -154,11 +155,39 @@ def test_initial_image_style_is_resized_to_the_content(small_pair):
     assert np.abs(start.mean(axis=(0, 1)) - style.mean(axis=(0, 1))).max() < 0.02
 
 
+def test_palette_pools_the_pixels_of_its_images_by_weight():
+    rng = np.random.default_rng(0)
+    first, second = rng.random((10, 12, 3)), rng.random((10, 12, 3)) ** 2
+    pooled = StyleTransfer.color_statistics(np.concatenate([first, second]))
+    for got, want in zip(StyleTransfer.palette([first, second], [0.5, 0.5]), pooled):
+        np.testing.assert_allclose(got, want, atol=1e-12)
+    for got, want in zip(StyleTransfer.palette([first, second], [1.0, 0.0]),
+                         StyleTransfer.color_statistics(first)):
+        np.testing.assert_allclose(got, want, atol=1e-12)
+
+
+def test_initial_image_palette_moves_the_photo_halfway_to_the_paintings_colours():
+    rng = np.random.default_rng(1)
+    # Narrow colour spreads, so that no pixel is clipped and the means are exact.
+    content = (0.3 + 0.1 * rng.random((20, 30, 3))).astype(np.float32)
+    style = (np.array([0.6, 0.5, 0.2]) + 0.2 * rng.random((24, 30, 3))).astype(np.float32)
+    start = initial_image(content, [style], "palette", 0)
+    assert start.shape == content.shape and start.dtype == np.float32
+    want = StyleTransfer.PALETTE_MIX * style.mean(axis=(0, 1)) \
+        + (1 - StyleTransfer.PALETTE_MIX) * content.mean(axis=(0, 1))
+    np.testing.assert_allclose(start.mean(axis=(0, 1)), want, atol=1e-5)
+    # The photo's own palette leaves it as it is; so does a style that applies nowhere.
+    np.testing.assert_allclose(initial_image(content, [content], "palette", 0), content, atol=1e-5)
+    np.testing.assert_array_equal(initial_image(content, [style], "palette", 0, [0.0]), content)
+    # Blend weights 1, 0: the first style's palette alone.
+    np.testing.assert_array_equal(initial_image(content, [style, content], "palette", 0, [1.0, 0.0]), start)
+
+
 def test_initial_image_noise_is_seeded(small_pair):
     content, style = small_pair
-    first = initial_image(content, style, "noise", 7)
-    again = initial_image(content, style, "noise", 7)
-    other = initial_image(content, style, "noise", 8)
+    first = initial_image(content, [style], "noise", 7)
+    again = initial_image(content, [style], "noise", 7)
+    other = initial_image(content, [style], "noise", 8)
     assert first.shape == content.shape and first.dtype == np.float32
     assert first.min() >= 0.0 and first.max() <= 1.0
     np.testing.assert_array_equal(first, again)
@@ -168,15 +197,15 @@ def test_initial_image_noise_is_seeded(small_pair):
 
 def test_initial_image_unknown_mode(small_pair):
     with pytest.raises(StyleTransferError, match="init"):
-        initial_image(*small_pair, "zeros", 0)
+        initial_image(small_pair[0], [small_pair[1]], "zeros", 0)
 
 
-@pytest.mark.parametrize("init", ["content", "style", "noise"])
+@pytest.mark.parametrize("init", ["palette", "content", "style", "noise"])
 def test_stylize_starts_from_the_requested_image(small_pair, init):
     content, style = small_pair
     result = stylize(content, style, iterations=1, optimizer="adam", init=init, model="vgg16",
                      weights=None, save_every=1, seed=3)
-    np.testing.assert_array_equal(result.frames[0], initial_image(content, style, init, 3))
+    np.testing.assert_array_equal(result.frames[0], initial_image(content, [style], init, 3))
     assert result.image.shape == content.shape
 
 
@@ -212,7 +241,7 @@ def test_lbfgs_that_ends_before_its_iterations_says_why(small_pair):
     """
     content, style = small_pair
     result = stylize(content, style, iterations=3, optimizer="lbfgs", model="vgg16", weights=None,
-                     style_weight=0.0, tv_weight=0.0, save_every=0)
+                     style_weight=0.0, tv_weight=0.0, save_every=0, init="content")
     assert len(result.history) < 3
     assert result.stopped_early is None and not result.non_finite
     assert len(result.notes) == 1 and "L-BFGS ended after" in result.notes[0]

@@ -58,7 +58,7 @@ def quality_run(request, sample_images, vgg19_weights):
     def terms(image):
         return {name: float(value) for name, value in objective(tf.constant(image[None])).items()}
 
-    painting = StyleTransfer.initial_image(content, style, "style", 0)  # resized to the photo
+    painting = StyleTransfer.initial_image(content, [style], "style", 0)  # resized to the photo
     return {
         "precision": request.param, "content": content, "painting": painting, "result": result,
         "photo_terms": terms(content), "painting_terms": terms(painting), "result_terms": terms(result.image),

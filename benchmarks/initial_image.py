@@ -1,0 +1,118 @@
+"""Where should the optimization start? The photo against the palette start.
+
+For each bundled sample pair, runs --iterations from the photo (--init content),
+then races a run from the photo with its colours moved halfway to the painting's
+(--init palette, the default) to the same loss, and reports the iterations and
+seconds each took. Writes the results side by side so the look can be compared::
+
+    python benchmarks/initial_image.py --model vgg19 --size 512 --iterations 150
+
+Run it on an otherwise idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+
+from ContentModel import load_image, save_figure  # noqa: E402
+from StyleTransfer import initial_image, stylize  # noqa: E402
+
+IMAGES = Path(__file__).resolve().parent.parent / "images"
+#: The README's gallery pairs: (photo, painting) in images/content and images/styles.
+SAMPLE_PAIRS = (("chelsea", "starry_night"), ("astronaut", "the_scream"),
+                ("rocket", "great_wave"), ("coffee", "composition_vii"))
+CHALLENGER = "palette"
+BASELINE = "content"
+
+
+def first_iteration_at_or_below(history: list, target: float) -> dict | None:
+    return next((row for row in history if row["total"] <= target), None)
+
+
+def plot_rows(rows: list, titles: list):
+    """A grid of images: one row per pair, one column per title."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(len(rows), len(titles), squeeze=False,
+                                figsize=(2.6 * len(titles), 2.1 * len(rows)))
+    for row, images in zip(axes, rows):
+        for axis, image, title in zip(row, images, titles):
+            axis.imshow(np.clip(image, 0, 1))
+            axis.set_title(title, fontsize=8)
+            axis.axis("off")
+    return figure
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--iterations", type=int, default=150,
+                        help="iterations from the photo; their final loss is the target")
+    parser.add_argument("--model", default="vgg19")
+    parser.add_argument("--weights", default="imagenet")
+    parser.add_argument("--precision", default="auto", help="as StyleTransfer.py --precision")
+    parser.add_argument("--pairs", nargs="+", default=[f"{c}+{s}" for c, s in SAMPLE_PAIRS],
+                        help="photo+painting names from images/content and images/styles")
+    parser.add_argument("-o", "--output", default="results/benchmark_init")
+    args = parser.parse_args()
+
+    common = dict(model=args.model, weights=args.weights, precision=args.precision, save_every=0, scales=1)
+    table, pictures, report = [], [], []
+    for pair in args.pairs:
+        photo, painting = pair.split("+")
+        content = load_image(IMAGES / "content" / f"{photo}.jpg", args.size)
+        style = load_image(IMAGES / "styles" / f"{painting}.jpg", args.size)
+        baseline = stylize(content, style, init=BASELINE, iterations=args.iterations, **common)
+        target = baseline.history[-1]["total"]
+
+        def until_target(progress):
+            return progress.losses["total"] > target
+
+        # Twice the iterations at most: a start that needs more has lost the race anyway.
+        challenger = stylize(content, style, init=CHALLENGER, iterations=2 * args.iterations,
+                             callback=until_target, **common)
+        reached = first_iteration_at_or_below(challenger.history, target)
+        table.append((pair, args.iterations, baseline.history[-1]["seconds"],
+                      reached and reached["iteration"], reached and reached["seconds"]))
+        pictures.append([content, style, initial_image(content, [style], CHALLENGER, 0),
+                         baseline.image, challenger.image])
+        report.append(dict(pair=pair, target=target, baseline=baseline.history, challenger=challenger.history))
+        print(f"{pair}: {BASELINE} {args.iterations} iterations, {CHALLENGER} "
+              f"{reached['iteration'] if reached else 'not reached'}", flush=True)
+
+    print(f"\n# {platform.machine()}, {args.model}, {baseline.precision}, long side {args.size} px; "
+          f"target = the loss after {args.iterations} iterations from the photo\n")
+    print(f"| pair | iterations from the photo | s | iterations from the palette start | s | time saved |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for pair, base_iterations, base_seconds, iterations, seconds in table:
+        saved = f"{1 - seconds / base_seconds:.0%}" if seconds else "-"
+        print(f"| {pair} | {base_iterations} | {base_seconds:.1f} | {iterations or 'not reached'} | "
+              f"{seconds or float('nan'):.1f} | {saved} |")
+    done = [row for row in table if row[3]]
+    if done:
+        print(f"| all | {sum(r[1] for r in done)} | {sum(r[2] for r in done):.1f} | "
+              f"{sum(r[3] for r in done)} | {sum(r[4] for r in done):.1f} | "
+              f"{1 - sum(r[4] for r in done) / sum(r[2] for r in done):.0%} |")
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    titles = ["photo", "painting", f"{CHALLENGER} start", f"from the photo, {args.iterations} its",
+              f"from the {CHALLENGER} start, same loss"]
+    save_figure(plot_rows(pictures, titles), output.with_suffix(".jpg"))
+    output.with_suffix(".json").write_text(json.dumps({"args": vars(args), "pairs": report}))
+    print(f"pictures -> {output.with_suffix('.jpg')}")
+
+
+if __name__ == "__main__":
+    main()
