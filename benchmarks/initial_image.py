@@ -84,8 +84,10 @@ def main() -> None:
         challenger = stylize(content, style, init=CHALLENGER, iterations=2 * args.iterations,
                              callback=until_target, **common)
         reached = first_iteration_at_or_below(challenger.history, target)
-        table.append((pair, args.iterations, baseline.history[-1]["seconds"],
-                      reached and reached["iteration"], reached and reached["seconds"]))
+        last = baseline.history[-1]
+        table.append((pair, f"{last['iteration']} ({last['evaluations']})", last["seconds"],
+                      reached and f"{reached['iteration']} ({reached['evaluations']})",
+                      reached and reached["seconds"]))
         pictures.append([content, style, initial_image(content, [style], CHALLENGER, 0),
                          baseline.image, challenger.image])
         report.append(dict(pair=pair, target=target, baseline=baseline.history, challenger=challenger.history))
@@ -94,7 +96,8 @@ def main() -> None:
 
     print(f"\n# {platform.machine()}, {args.model}, {baseline.precision}, long side {args.size} px; "
           f"target = the loss after {args.iterations} iterations from the photo\n")
-    print(f"| pair | iterations from the photo | s | iterations from the palette start | s | time saved |")
+    print(f"| pair | from the photo: iterations (evaluations) | s | from the {CHALLENGER} start | s "
+          f"| time saved |")
     print("| --- | --- | --- | --- | --- | --- |")
     for pair, base_iterations, base_seconds, iterations, seconds in table:
         saved = f"{1 - seconds / base_seconds:.0%}" if seconds else "-"
@@ -102,9 +105,8 @@ def main() -> None:
               f"{seconds or float('nan'):.1f} | {saved} |")
     done = [row for row in table if row[3]]
     if done:
-        print(f"| all | {sum(r[1] for r in done)} | {sum(r[2] for r in done):.1f} | "
-              f"{sum(r[3] for r in done)} | {sum(r[4] for r in done):.1f} | "
-              f"{1 - sum(r[4] for r in done) / sum(r[2] for r in done):.0%} |")
+        base_seconds, seconds = sum(row[2] for row in done), sum(row[4] for row in done)
+        print(f"| all | | {base_seconds:.1f} | | {seconds:.1f} | {1 - seconds / base_seconds:.0%} |")
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     titles = ["photo", "painting", f"{CHALLENGER} start", f"from the photo, {args.iterations} its",
