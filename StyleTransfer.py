@@ -146,9 +146,9 @@ LINE_SEARCH_DOUBLINGS = 20
 #: A pair (s, y) is remembered only if s.y > CURVATURE_EPSILON * y.y.
 CURVATURE_EPSILON = 1e-10
 #: L-BFGS's starting guess of the inverse Hessian (PRECONDITIONERS, after the functions):
-#: at 512 px 'fourier' reached the classic recipe's loss in 181-187 iterations, 'pyramid'
-#: in 206 and 'none' (plain L-BFGS) in 291 (benchmarks/benchmark.py, the README's
-#: time-to-quality table).
+#: at 512 px, from the photo, 'fourier' reached the classic recipe's loss in 181-187
+#: iterations, 'pyramid' in 206 and 'none' (plain L-BFGS) in 291 (benchmarks/benchmark.py,
+#: the README's time-to-quality table).
 DEFAULT_PRECONDITIONER = "fourier"
 #: fourier_preconditioner scales the gradient's part at spatial frequency f (cycles per
 #: pixel) by (FOURIER_REFERENCE / f) ** FOURIER_EXPONENT: 0.5 cycles per pixel, the finest
@@ -1362,8 +1362,8 @@ def build_parser() -> argparse.ArgumentParser:
                           f"patterns more, the gradient's spectrum scaled by ({FOURIER_REFERENCE} / "
                           f"frequency) ** {FOURIER_EXPONENT}; "
                           "pyramid: each step also moves the gradient's 2x2, 4x4, ... block averages; "
-                          "both reach a given loss in fewer iterations (at 512 px: 181-187 and 206 "
-                          "against 291); none: plain L-BFGS, as Gatys et al.")
+                          "both reach a given loss in fewer iterations (at 512 px from the photo: 181-187 "
+                          "and 206 against 291); none: plain L-BFGS, as Gatys et al.")
     opt.add_argument("--learning-rate", type=float, default=ADAM_LEARNING_RATE, help="Adam step size")
     opt.add_argument("--init", choices=INITS, default=DEFAULT_INIT,
                      help="starting image: 'palette' the photo with its colours moved halfway to the "
