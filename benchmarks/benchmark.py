@@ -46,6 +46,7 @@ from ContentModel import build_vgg, load_image, resize_long, save_image  # noqa:
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from StyleModel import STYLE_LAYERS  # noqa: E402
+from common import first_row_at_or_below  # noqa: E402
 from StyleTransfer import (  # noqa: E402
     ADAM_BETA_1,
     ADAM_EPSILON,
@@ -295,14 +296,6 @@ def memory(args, report: dict) -> None:
     report["memory"] = rows
 
 
-def first_time_at_or_below(history: list, target: float, last_level_only: bool = True) -> float | None:
-    level = history[-1]["level"]
-    for row in history:
-        if (row["level"] == level or not last_level_only) and row["total"] <= target:
-            return row["seconds"]
-    return None
-
-
 def quality(args, report: dict) -> None:
     content, style = images_at(args.quality_size)
     common = dict(model=args.model, weights=args.weights, save_every=0)
@@ -352,7 +345,8 @@ def quality(args, report: dict) -> None:
         iterations = [args.coarse_iterations] * (levels - 1) + [args.quality_iterations]
         result = stylize(content, style, iterations=iterations, callback=until_target,
                          **{**settings, "scales": levels}, **common)
-        reached = first_time_at_or_below(result.history, target)
+        row = first_row_at_or_below(result.history, target)
+        reached = None if row is None else row["seconds"]
         speedup = f"{classic_seconds / reached:.1f}x" if reached else "not reached"
         print(f"| {name} | {result.history[-1]['iteration']} | "
               f"{'-' if reached is None else f'{reached:.1f}'} | {speedup} |", flush=True)

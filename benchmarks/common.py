@@ -22,3 +22,10 @@ def pair_parser(description: str, *, size: int, output: str) -> argparse.Argumen
     parser.add_argument("--weights", default="imagenet")
     parser.add_argument("-o", "--output", default=output)
     return parser
+
+
+def first_row_at_or_below(history: list, target: float) -> dict | None:
+    """The first iteration of a run's last level whose total loss is at or below
+    ``target`` (the row of StylizeResult.history), or None if it never got there."""
+    last_level = history[-1]["level"]
+    return next((row for row in history if row["level"] == last_level and row["total"] <= target), None)

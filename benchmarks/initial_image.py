@@ -24,6 +24,7 @@ import numpy as np  # noqa: E402
 
 from ContentModel import load_image, save_figure  # noqa: E402
 from StyleTransfer import initial_image, stylize  # noqa: E402
+from common import first_row_at_or_below  # noqa: E402
 
 IMAGES = Path(__file__).resolve().parent.parent / "images"
 #: The README's gallery pairs: (photo, painting) in images/content and images/styles.
@@ -31,10 +32,6 @@ SAMPLE_PAIRS = (("chelsea", "starry_night"), ("astronaut", "the_scream"),
                 ("rocket", "great_wave"), ("coffee", "composition_vii"))
 CHALLENGER = "palette"
 BASELINE = "content"
-
-
-def first_iteration_at_or_below(history: list, target: float) -> dict | None:
-    return next((row for row in history if row["total"] <= target), None)
 
 
 def plot_rows(rows: list, titles: list):
@@ -83,7 +80,7 @@ def main() -> None:
         # Twice the iterations at most: a start that needs more has lost the race anyway.
         challenger = stylize(content, style, init=CHALLENGER, iterations=2 * args.iterations,
                              callback=until_target, **common)
-        reached = first_iteration_at_or_below(challenger.history, target)
+        reached = first_row_at_or_below(challenger.history, target)
         last = baseline.history[-1]
         table.append((pair, f"{last['iteration']} ({last['evaluations']})", last["seconds"],
                       reached and f"{reached['iteration']} ({reached['evaluations']})",

@@ -23,16 +23,7 @@ import numpy as np  # noqa: E402
 
 from ContentModel import load_image, save_image  # noqa: E402
 from StyleTransfer import level_sizes, stylize  # noqa: E402
-from common import pair_parser  # noqa: E402
-
-
-def time_to_loss(history: list, target: float) -> float | None:
-    """Seconds until the last level's total loss is at or below ``target``."""
-    last_level = history[-1]["level"]
-    for row in history:
-        if row["level"] == last_level and row["total"] <= target:
-            return row["seconds"]
-    return None
+from common import first_row_at_or_below, pair_parser  # noqa: E402
 
 
 def main() -> None:
@@ -51,8 +42,7 @@ def main() -> None:
     # scales=1: --scales auto would make a run at 1024 px and above coarse to fine too
     single = stylize(content, style, iterations=args.iterations, scales=1, **common)
     target = single.history[-1]["total"]
-    rows = [("1", args.size, args.iterations, single.history[-1]["seconds"], target,
-             single.history[-1]["seconds"])]
+    rows = [("1", args.size, args.iterations, single.history[-1]["seconds"], target, single.history[-1])]
     images = [single.image]
     histories = {"1": single.history}
     for scales in args.scales:
@@ -63,7 +53,7 @@ def main() -> None:
             images.append(run.image)
             sizes = "/".join(str(s) for s in level_sizes(args.size, scales))
             rows.append((str(scales), sizes, "+".join(map(str, counts)), run.history[-1]["seconds"],
-                         run.history[-1]["total"], time_to_loss(run.history, target)))
+                         run.history[-1]["total"], first_row_at_or_below(run.history, target)))
 
     height, width = content.shape[:2]
     print(f"# {platform.machine()}, {args.model}, {single.precision}, {width}x{height} px, "
@@ -71,7 +61,7 @@ def main() -> None:
     print("| scales | level sizes | iterations | total s | final loss | s to reach target |")
     print("| --- | --- | --- | --- | --- | --- |")
     for scales, sizes, counts, seconds, loss, reached in rows:
-        reached = f"{reached:.1f}" if reached is not None else "not reached"
+        reached = f"{reached['seconds']:.1f}" if reached is not None else "not reached"
         print(f"| {scales} | {sizes} | {counts} | {seconds:.1f} | {loss:.4g} | {reached} |")
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
