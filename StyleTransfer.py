@@ -146,15 +146,17 @@ LINE_SEARCH_DOUBLINGS = 20
 #: A pair (s, y) is remembered only if s.y > CURVATURE_EPSILON * y.y.
 CURVATURE_EPSILON = 1e-10
 #: L-BFGS's starting guess of the inverse Hessian (PRECONDITIONERS, after the functions):
-#: at 512 px, from the photo, 'fourier' reached the classic recipe's loss in 181-187
+#: at 512 px, from the photo, 'fourier' (exponent 0.5) reached the classic recipe's loss in 181-187
 #: iterations, 'pyramid' in 206 and 'none' (plain L-BFGS) in 291 (benchmarks/benchmark.py,
 #: the README's time-to-quality table).
 DEFAULT_PRECONDITIONER = "fourier"
 #: fourier_preconditioner scales the gradient's part at spatial frequency f (cycles per
 #: pixel) by (FOURIER_REFERENCE / f) ** FOURIER_EXPONENT: 0.5 cycles per pixel, the finest
-#: along an axis, is left as it is. Exponent 0.5 measured best at 256 px (263 iterations to
-#: the classic loss; 1: 272, 1.5: 414; the pyramid: 279).
-FOURIER_EXPONENT = 0.5
+#: along an axis, is left as it is. At 256 px exponent 0.5 took 263 iterations to the
+#: classic loss (1: 272, 1.5: 414; the pyramid: 279); at 512 px 0.6 took 3 % fewer
+#: iterations than 0.5 on the four sample pairs (0.7 about as few) and reached the
+#: classic loss in 172 instead of 179 (the README's Performance section).
+FOURIER_EXPONENT = 0.6
 FOURIER_REFERENCE = 0.5
 #: How much each coarser scale adds to the preconditioner: 1 gives every 2x2,
 #: 4x4, ... block average the weight of the pixel itself (0.5 measured about as
@@ -643,7 +645,7 @@ def fourier_preconditioner(vectors: tf.Tensor, exponent: float = FOURIER_EXPONEN
     instead of gamma * I. Where the pyramid adds block averages (a boost that grows
     with the logarithm of the scale, in blocks), this scales every frequency smoothly
     by a power law; at 512 px it took 5-13 % fewer iterations on the four sample
-    pairs measured (at 256 px about as many). P is symmetric positive definite (a
+    pairs measured (at 256 px about as many; both with the exponent 0.5). P is symmetric positive definite (a
     real, positive scale that depends only on |f|), as L-BFGS needs. The FFT treats
     the image as periodic, so a step at one edge moves the opposite edge a little too.
     """
@@ -1362,8 +1364,8 @@ def build_parser() -> argparse.ArgumentParser:
                           f"patterns more, the gradient's spectrum scaled by ({FOURIER_REFERENCE} / "
                           f"frequency) ** {FOURIER_EXPONENT}; "
                           "pyramid: each step also moves the gradient's 2x2, 4x4, ... block averages; "
-                          "both reach a given loss in fewer iterations (at 512 px from the photo: 181-187 "
-                          "and 206 against 291); none: plain L-BFGS, as Gatys et al.")
+                          "both reach a given loss in far fewer iterations than plain L-BFGS (README: "
+                          "Performance); none: plain L-BFGS, as Gatys et al.")
     opt.add_argument("--learning-rate", type=float, default=ADAM_LEARNING_RATE, help="Adam step size")
     opt.add_argument("--init", choices=INITS, default=DEFAULT_INIT,
                      help="starting image: 'palette' the photo with its colours moved halfway to the "
