@@ -146,9 +146,9 @@ LINE_SEARCH_DOUBLINGS = 20
 #: A pair (s, y) is remembered only if s.y > CURVATURE_EPSILON * y.y.
 CURVATURE_EPSILON = 1e-10
 #: L-BFGS's starting guess of the inverse Hessian (PRECONDITIONERS, after the functions):
-#: at 512 px, from the photo, 'fourier' (exponent 0.5) reached the classic recipe's loss in 181-187
-#: iterations, 'pyramid' in 206 and 'none' (plain L-BFGS) in 291 (benchmarks/benchmark.py,
-#: the README's time-to-quality table).
+#: at 512 px, from the photo, 'fourier' (exponent 0.5) reached the classic recipe's loss
+#: in 181-187 iterations, 'pyramid' in 206 and 'none' (plain L-BFGS) in 291
+#: (benchmarks/benchmark.py, the README's time-to-quality table).
 DEFAULT_PRECONDITIONER = "fourier"
 #: fourier_preconditioner scales the gradient's part at spatial frequency f (cycles per
 #: pixel) by (FOURIER_REFERENCE / f) ** FOURIER_EXPONENT: 0.5 cycles per pixel, the finest
@@ -645,9 +645,10 @@ def fourier_preconditioner(vectors: tf.Tensor, exponent: float = FOURIER_EXPONEN
     instead of gamma * I. Where the pyramid adds block averages (a boost that grows
     with the logarithm of the scale, in blocks), this scales every frequency smoothly
     by a power law; at 512 px it took 5-13 % fewer iterations on the four sample
-    pairs measured (at 256 px about as many; both with the exponent 0.5). P is symmetric positive definite (a
-    real, positive scale that depends only on |f|), as L-BFGS needs. The FFT treats
-    the image as periodic, so a step at one edge moves the opposite edge a little too.
+    pairs measured (at 256 px about as many; both with the exponent 0.5). P is
+    symmetric positive definite (a real, positive scale that depends only on |f|),
+    as L-BFGS needs. The FFT treats the image as periodic, so a step at one edge
+    moves the opposite edge a little too.
     """
     height, width = vectors.shape[1:3]
     frequency = np.hypot(np.fft.fftfreq(height)[:, None], np.fft.rfftfreq(width)[None, :])
