@@ -164,6 +164,12 @@ def test_palette_pools_the_pixels_of_its_images_by_weight():
     for got, want in zip(StyleTransfer.palette([first, second], [1.0, 0.0]),
                          StyleTransfer.color_statistics(first)):
         np.testing.assert_allclose(got, want, atol=1e-12)
+    # Weights that do not sum to 1, as an objective's are when a mask removes a style.
+    for got, want in zip(StyleTransfer.palette([first, second], [0.7, 0.0]),
+                         StyleTransfer.color_statistics(first)):
+        np.testing.assert_allclose(got, want, atol=1e-12)
+    for got, want in zip(StyleTransfer.palette([first, second], [3.0, 3.0]), pooled):
+        np.testing.assert_allclose(got, want, atol=1e-12)
 
 
 def test_initial_image_palette_moves_the_photo_halfway_to_the_paintings_colours():
