@@ -141,7 +141,8 @@ LBFGS_HISTORY = 30
 #: usual 1e-4), and how many times a step is halved before the search gives up.
 ARMIJO_C1 = 1e-4
 LINE_SEARCH_HALVINGS = 30
-#: The first step (no curvature known yet) is doubled while the loss keeps falling, at most this often.
+#: The first step (no curvature known yet) is doubled while doubling promises a lower loss
+#: (worth_doubling), at most this often.
 LINE_SEARCH_DOUBLINGS = 20
 #: A pair (s, y) is remembered only if s.y > CURVATURE_EPSILON * y.y.
 CURVATURE_EPSILON = 1e-10
@@ -734,6 +735,20 @@ def first_step_length(loss: float, slope: float, length: float) -> float:
     return 1.0 / length
 
 
+def worth_doubling(loss: float, new_loss: float, decrease: float) -> bool:
+    """Whether doubling a step that took the loss from ``loss`` to ``new_loss`` (and
+    along which it changes at first order by ``decrease`` < 0) promises a lower loss:
+    the quadratic through the start's value and slope and the new value is lower at
+    twice the step exactly when the loss fell by more than 2/3 of the first-order
+    change. On a quadratic the answer is exact. Doubling until the loss rose instead
+    spent an evaluation on a step that did not help in the first iteration of three
+    of the four sample pairs at 512 px; this gives them the same pixels one
+    evaluation sooner. On the fourth it declined a doubling that would have lowered
+    the loss, and was still ahead after 5 evaluations (65.6e6 against 84.8e6).
+    """
+    return new_loss - loss < 2 / 3 * decrease
+
+
 def lbfgs_optimize(objective: BatchObjective, images: np.ndarray, iterations: int,
                    report: Callable[[int, tf.Tensor, tf.Tensor, int], bool],
                    history: int = LBFGS_HISTORY,
@@ -752,7 +767,7 @@ def lbfgs_optimize(objective: BatchObjective, images: np.ndarray, iterations: in
     direction leaves out pixels held at a bound; each trial point is clipped
     into the box) and the line search backtracks from a step of 1 (Armijo's
     condition; the first step, with no curvature known, starts at
-    first_step_length and doubles while the loss falls) instead of Moré and
+    first_step_length and doubles while worth_doubling) instead of Moré and
     Thuente's search.
     ``precondition`` (a symmetric positive definite map, such as
     pyramid_preconditioner; None: the identity) is the starting guess of the
@@ -825,7 +840,7 @@ def lbfgs_optimize(objective: BatchObjective, images: np.ndarray, iterations: in
     def line_search(pixels, gradient, loss, direction, step, expand) -> tuple:
         """Halve ``step`` until the loss falls by Armijo's sufficient decrease; with
         ``expand`` (no curvature known yet, so no natural step length) then double it
-        while the loss keeps falling. Returns the accepted SearchPoint (None if no
+        while worth_doubling and the loss keeps falling. Returns the accepted SearchPoint (None if no
         step lowered the loss), the last point tried, and the evaluations used."""
         accepted, halvings, doublings, tried = None, 0, 0, 0
         while halvings <= LINE_SEARCH_HALVINGS and doublings <= LINE_SEARCH_DOUBLINGS:
@@ -844,7 +859,7 @@ def lbfgs_optimize(objective: BatchObjective, images: np.ndarray, iterations: in
                 accepted = point  # still falling: go further
             else:
                 break
-            if not expand:
+            if not (expand and worth_doubling(loss, point.loss, decrease)):
                 break
             step, doublings = step * 2, doublings + 1
         return accepted, point, tried

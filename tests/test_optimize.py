@@ -452,10 +452,10 @@ def test_lbfgs_stops_on_a_gradient_that_is_not_finite():
 @pytest.mark.parametrize("shape", [(1, 8, 8, 3), (1, 128, 96, 3)])
 def test_lbfgs_first_step_starts_where_the_tangent_reaches_zero(shape):
     """On |x - t|^2 from x0, the gradient direction's tangent reaches zero at half
-    the way to t (Polyak's step); doubling it lands on t. So the first iteration
-    takes four evaluations (the start, half way, all the way, and twice as far, which
-    ends the doubling) at any image size: starting from a move of norm 1 instead, a
-    large image would need many more doublings."""
+    the way to t (Polyak's step); doubling it lands on t, and the quadratic model
+    (exact here) says a further doubling cannot help. So the first iteration takes
+    three evaluations (the start, half way, all the way) at any image size: starting
+    from a move of norm 1 instead, a large image would need many more doublings."""
     target = np.random.default_rng(3).uniform(0.2, 0.8, shape).astype(np.float32)
 
     def objective(images):
@@ -465,9 +465,14 @@ def test_lbfgs_first_step_starts_where_the_tangent_reaches_zero(shape):
 
     assert StyleTransfer.first_step_length(8.0, -4.0, 3.0) == 2.0
     assert StyleTransfer.first_step_length(0.0, -4.0, 4.0) == 0.25  # nothing to go by: length 1
+    # 10 -> 3 with a first-order change of -9: the parabola through (0, 10, -9) and (1, 3) is
+    # 10 - 9 t + 2 t^2, lower at t = 2 (0) than at 1 (3); 10 -> 5 gives 10 - 9 t + 4 t^2: 8 at t = 2.
+    assert StyleTransfer.worth_doubling(10.0, 3.0, -9.0)
+    assert not StyleTransfer.worth_doubling(10.0, 5.0, -9.0)
+    assert not StyleTransfer.worth_doubling(10.0, 4.0, -9.0)  # equal at t = 1 and 2: no gain
     seen = []
     StyleTransfer.lbfgs_optimize(objective, np.full(shape, 0.5, np.float32), 1,
                                  lambda *args: seen.append(args) or True)
     (_, pixels, losses, evaluations), = seen
-    assert evaluations == 4
+    assert evaluations == 3
     np.testing.assert_allclose(np.asarray(pixels), target, atol=1e-5)
