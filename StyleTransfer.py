@@ -840,8 +840,9 @@ def lbfgs_optimize(objective: BatchObjective, images: np.ndarray, iterations: in
     def line_search(pixels, gradient, loss, direction, step, expand) -> tuple:
         """Halve ``step`` until the loss falls by Armijo's sufficient decrease; with
         ``expand`` (no curvature known yet, so no natural step length) then double it
-        while worth_doubling and the loss keeps falling. Returns the accepted SearchPoint (None if no
-        step lowered the loss), the last point tried, and the evaluations used."""
+        while worth_doubling and the loss keeps falling. Returns the accepted
+        SearchPoint (None if no step lowered the loss), the last point tried, and the
+        evaluations used."""
         accepted, halvings, doublings, tried = None, 0, 0, 0
         while halvings <= LINE_SEARCH_HALVINGS and doublings <= LINE_SEARCH_DOUBLINGS:
             candidate, losses, new_gradient, numbers = trial(pixels, gradient, direction, tf.constant(step))
