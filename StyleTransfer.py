@@ -114,15 +114,17 @@ MULTISCALE_START = 256
 MAX_SCALES = 6
 #: --scales auto: coarse to fine only from this long side on, one level per
 #: doubling from MULTISCALE_START (1024 px: 256 / 512 / 1024). Measured with
-#: benchmarks/multiscale.py (VGG19, mixed precision): at 512 px multi-scale runs
-#: reached the single-scale loss later or not at all; at 1024 px they give larger,
-#: painting-scale strokes where one level gives small repeated texture, at 1.06-1.19
-#: times the time with the Fourier preconditioner (with the pyramid one they reached
-#: the single-scale loss 1.09 times sooner, with plain L-BFGS 1.31 times).
+#: benchmarks/multiscale.py (VGG19, mixed precision, the defaults): multi-scale runs
+#: reached the single-scale loss later or not at all, at 512 px and at 1024 px; at
+#: 1024 px they give larger, painting-scale strokes where one level gives small
+#: repeated texture, for 1.02-1.21 times the time (with the pyramid preconditioner
+#: they had reached the single-scale loss 1.09 times sooner, with plain L-BFGS 1.31).
 MULTISCALE_FROM = 1024
 #: Iterations of each coarse level when --iterations is one number (which the
-#: last level gets): enough to lay out the large structure, cheap at the small sizes.
-COARSE_ITERATIONS = 50
+#: last level gets): enough to lay out the large structure. At 1024 px, 20 per
+#: level gave the same painting-scale strokes as 50 in 1.08 instead of 1.21 times
+#: the single-scale run's time (3 levels, 100 full-size iterations).
+COARSE_ITERATIONS = 20
 #: --style-scale range: the style image's long side relative to the output's.
 MIN_STYLE_SCALE, MAX_STYLE_SCALE = 0.1, 4.0
 

@@ -51,6 +51,7 @@ from StyleTransfer import (  # noqa: E402
     ADAM_BETA_1,
     ADAM_EPSILON,
     ADAM_LEARNING_RATE,
+    COARSE_ITERATIONS,
     CONTENT_LAYER,
     SAMPLE_CONTENT,
     SAMPLE_STYLE,
@@ -377,7 +378,7 @@ def main() -> None:
     parser.add_argument("--quality-iterations", type=int, default=1000,
                         help="at most this many (last-level) iterations to reach the classic loss")
     parser.add_argument("--quality-scales", type=int, default=2)
-    parser.add_argument("--coarse-iterations", type=int, default=50)
+    parser.add_argument("--coarse-iterations", type=int, default=COARSE_ITERATIONS)
     parser.add_argument("--classic-loss", type=float, default=None,
                         help="the classic recipe's loss from an earlier run (skips running it)")
     parser.add_argument("--classic-seconds", type=float, default=None,
