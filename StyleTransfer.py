@@ -115,7 +115,7 @@ MAX_SCALES = 6
 #: --scales auto: coarse to fine only from this long side on, one level per
 #: doubling from MULTISCALE_START (1024 px: 256 / 512 / 1024). Measured with
 #: benchmarks/multiscale.py (VGG19, mixed precision, the defaults): multi-scale runs
-#: reached the single-scale loss later or not at all, at 512 px and at 1024 px; at
+#: reached the single-scale loss later or not at all, at 512, 1024 and 2048 px; from
 #: 1024 px they give larger, painting-scale strokes where one level gives small
 #: repeated texture, for 1.02-1.21 times the time (with the pyramid preconditioner
 #: they had reached the single-scale loss 1.09 times sooner, with plain L-BFGS 1.31).
