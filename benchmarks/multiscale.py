@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from ContentModel import load_image, save_image  # noqa: E402
-from StyleTransfer import level_sizes, stylize  # noqa: E402
+from StyleTransfer import COARSE_ITERATIONS, level_sizes, stylize  # noqa: E402
 from common import first_row_at_or_below, pair_parser  # noqa: E402
 
 
@@ -30,7 +30,7 @@ def main() -> None:
     parser = pair_parser(__doc__.splitlines()[0], size=768, output="results/benchmark_multiscale")
     parser.add_argument("--iterations", type=int, default=100, help="single-scale iterations")
     parser.add_argument("--scales", type=int, nargs="+", default=[2, 3])
-    parser.add_argument("--coarse-iterations", type=int, nargs="+", default=[100],
+    parser.add_argument("--coarse-iterations", type=int, nargs="+", default=[COARSE_ITERATIONS],
                         help="iterations at each coarse level (one run per value); "
                              "the last level gets --iterations")
     parser.add_argument("--precision", default="auto", help="as StyleTransfer.py --precision")
