@@ -1,0 +1,145 @@
+"""Would recomputing activations (tf.recompute_grad) save memory? Peak memory and time, with and without.
+
+Gradient checkpointing keeps only some activations from the forward pass and
+recomputes the rest during the backward pass. Here VGG is cut into its blocks
+(each ending at a pooling layer) and every block is wrapped in
+``tf.recompute_grad``: the forward pass keeps each block's output and the
+features the loss reads, and the backward pass runs each block forward again.
+Each case runs one loss-and-gradient evaluation, compiled, a few times in a fresh
+process, and reports its peak resident set (VmHWM) and median seconds::
+
+    python benchmarks/recompute.py --sizes 1024 2048 --precisions float32 mixed
+
+Random weights by default: they cost the same time and memory as real ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+GIB = 2 ** 30
+MODES = ("plain", "checkpointed")
+#: Relative difference within which the two give the same loss and gradient norm (the
+#: graphs differ, so TensorFlow may pick other kernels and sum in another order).
+AGREEMENT = 1e-4
+
+# One case in a fresh process, so that its peak resident set is its own.
+CHILD = """
+import json, sys, time
+sys.path.insert(0, {root!r})
+from ContentModel import CONTENT_LAYER, build_vgg, load_image
+import numpy as np
+import tensorflow as tf
+from StyleModel import STYLE_LAYERS
+from StyleTransfer import SAMPLE_CONTENT, SAMPLE_STYLE, build_objective
+
+content, style = load_image(SAMPLE_CONTENT, {size}), load_image(SAMPLE_STYLE, {size})
+layers = [CONTENT_LAYER, *STYLE_LAYERS]
+extractor = build_vgg({model!r}, layers, {weights!r}, {precision!r})
+objective = build_objective(extractor, content, [style])
+
+
+class BlockCheckpointed:
+    '''The extractor's blocks run one after another, each under tf.recompute_grad.'''
+
+    def __init__(self, model, names):
+        blocks, block = [], []
+        for layer in model.layers[1:]:  # layers[0] is the input
+            block.append(layer)
+            if "pool" in layer.name or layer.name == model.layers[-1].name:
+                blocks.append(block)
+                block = []
+        self.names = set(names)
+        self.blocks = [(tf.recompute_grad(self.runner(block)), [l.name for l in block if l.name in self.names])
+                       for block in blocks]
+
+    def runner(self, block):
+        def run(x):
+            kept = []
+            for layer in block:
+                x = layer(x)
+                if layer.name in self.names:
+                    kept.append(x)
+            return [x, *kept]
+        return run
+
+    def __call__(self, x):
+        features = {{}}
+        for run, names in self.blocks:
+            x, *kept = run(x)
+            features.update(zip(names, kept))
+        return features
+
+
+if {mode!r} == "checkpointed":
+    objective.extractor = BlockCheckpointed(extractor, layers)
+image = tf.constant(content[None])
+
+
+@tf.function
+def evaluate(image):
+    with tf.GradientTape() as tape:
+        tape.watch(image)
+        loss = objective(image)["total"]
+    return loss, tape.gradient(loss, image)
+
+
+seconds = []
+for _ in range({repeats} + 1):  # the first call traces the function
+    start = time.perf_counter()
+    loss, gradient = evaluate(image)
+    gradient.numpy()
+    seconds.append(time.perf_counter() - start)
+peak = [int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmHWM")][0]
+print(json.dumps(dict(shape=list(content.shape[:2]), peak=peak, seconds=float(np.median(seconds[1:])),
+                      loss=float(loss), gradient_norm=float(tf.norm(gradient)))))
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--sizes", nargs="+", type=int, default=[1024, 2048])
+    parser.add_argument("--precisions", nargs="+", default=["float32", "mixed"])
+    parser.add_argument("--model", default="vgg19")
+    parser.add_argument("--weights", default=None, help="None: random weights")
+    parser.add_argument("--repeats", type=int, default=3, help="timed evaluations after the first")
+    parser.add_argument("-o", "--output", default="results/benchmark_recompute.json")
+    args = parser.parse_args()
+
+    print(f"## Peak memory with and without tf.recompute_grad ({args.model}, one loss-and-gradient evaluation)\n")
+    print("| size (px) | precision | peak, plain (GiB) | peak, checkpointed (GiB) | s / evaluation, plain "
+          "| s / evaluation, checkpointed | same loss and gradient |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    rows = []
+    for size in args.sizes:
+        for precision in args.precisions:
+            runs = {}
+            for mode in MODES:
+                code = CHILD.format(root=str(ROOT), size=size, model=args.model, weights=args.weights,
+                                    precision=precision, mode=mode, repeats=args.repeats)
+                done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+                if done.returncode != 0:
+                    sys.exit(f"{size} px {precision} {mode} failed: {done.stderr.strip().splitlines()[-1]}")
+                runs[mode] = json.loads(done.stdout.strip().splitlines()[-1])
+            plain, checkpointed = runs["plain"], runs["checkpointed"]
+            same = all(abs(plain[key] - checkpointed[key]) <= AGREEMENT * abs(plain[key])
+                       for key in ("loss", "gradient_norm"))
+            rows.append(dict(size=size, precision=precision, **runs))
+            height, width = plain["shape"]
+            print(f"| {width}x{height} | {precision} | {plain['peak'] / GIB:.2f} | {checkpointed['peak'] / GIB:.2f} "
+                  f"| {plain['seconds']:.2f} | {checkpointed['seconds']:.2f} | {'yes' if same else 'NO'} |", flush=True)
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps(dict(args=vars(args), rows=rows), indent=1))
+    print(f"\nJSON: {args.output}")
+
+
+if __name__ == "__main__":
+    main()
