@@ -2,16 +2,19 @@
 
 Runs a single-scale stylization at --size for --iterations, then multi-scale
 runs (2 and 3 levels by default) on the same objective, and reports when each
-multi-scale run's last level first reaches the single-scale run's final loss.
-Writes the images side by side so the look can be compared too::
+multi-scale run's last level first reaches the single-scale run's final loss,
+and the loss it had after a fraction of its iterations (a lower quality, reached
+sooner). Writes the images side by side so the look can be compared too::
 
     python benchmarks/multiscale.py --model vgg19 --size 768 --iterations 100
+    python benchmarks/multiscale.py --report results/benchmark_multiscale_1024.json  # the tables again
 
 Run it on an otherwise idle machine.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import platform
 import sys
@@ -25,6 +28,60 @@ from ContentModel import load_image, save_image  # noqa: E402
 from StyleTransfer import COARSE_ITERATIONS, level_sizes, stylize  # noqa: E402
 from common import first_row_at_or_below, pair_parser  # noqa: E402
 
+#: Fractions of the single-scale run's iterations whose losses the second table races to.
+MILESTONES = (0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1.0)
+
+
+def run(args: argparse.Namespace) -> dict:
+    """The single-scale run and the multi-scale ones: {run name: history}; writes the images."""
+    content = load_image(args.content, args.size)
+    style = load_image(args.style, args.size)
+    common = dict(model=args.model, weights=args.weights, precision=args.precision, save_every=0)
+    # scales=1: --scales auto would make a run at 1024 px and above coarse to fine too
+    single = stylize(content, style, iterations=args.iterations, scales=1, **common)
+    histories = {"1": single.history}
+    images = [single.image]
+    for scales in args.scales:
+        for coarse in args.coarse_iterations:
+            counts = [coarse] * (scales - 1) + [args.iterations]
+            result = stylize(content, style, scales=scales, iterations=counts, **common)
+            histories[f"{scales}:{coarse}"] = result.history
+            images.append(result.image)
+    height, width = content.shape[:2]
+    print(f"# {platform.machine()}, {args.model}, {single.precision}, {width}x{height} px")
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    save_image(np.concatenate(images, axis=1), Path(args.output).with_suffix(".jpg"))
+    print(f"images (left to right: scales {', '.join(histories)}) -> {Path(args.output).with_suffix('.jpg')}")
+    return histories
+
+
+def seconds_to(history: list, loss: float) -> str:
+    reached = first_row_at_or_below(history, loss)
+    return f"{reached['seconds']:.1f}" if reached is not None else "not reached"
+
+
+def report(size: int, iterations: int, histories: dict) -> None:
+    """The tables: each run against the single-scale run's final loss, then against the
+    losses it had on the way there."""
+    single = histories["1"]
+    target = single[-1]["total"]
+    print(f"\ntarget = single-scale loss after {iterations} iterations = {target:.4g}\n")
+    print("| scales | level sizes | iterations | total s | final loss | s to reach target |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name, history in histories.items():
+        scales = int(name.split(":")[0])
+        counts = [sum(1 for row in history if row["level"] == level) for level in range(scales)]
+        sizes = "/".join(str(s) for s in level_sizes(size, scales))
+        print(f"| {scales} | {sizes} | {'+'.join(map(str, counts))} | {history[-1]['seconds']:.1f} "
+              f"| {history[-1]['total']:.4g} | {seconds_to(history, target)} |")
+    milestones = [single[max(1, round(fraction * len(single))) - 1] for fraction in MILESTONES]
+    print("\nseconds to reach the single-scale run's loss after N of its iterations:\n")
+    print("| run (scales:coarse iterations) | " + " | ".join(
+        f"N = {row['iteration']} ({row['total']:.3g})" for row in milestones) + " |")
+    print("| --- |" + " --- |" * len(milestones))
+    for name, history in histories.items():
+        print(f"| {name} | " + " | ".join(seconds_to(history, row["total"]) for row in milestones) + " |")
+
 
 def main() -> None:
     parser = pair_parser(__doc__.splitlines()[0], size=768, output="results/benchmark_multiscale")
@@ -34,40 +91,17 @@ def main() -> None:
                         help="iterations at each coarse level (one run per value); "
                              "the last level gets --iterations")
     parser.add_argument("--precision", default="auto", help="as StyleTransfer.py --precision")
+    parser.add_argument("--report", metavar="JSON", default=None,
+                        help="print the tables of an earlier run's JSON instead of running")
     args = parser.parse_args()
 
-    content = load_image(args.content, args.size)
-    style = load_image(args.style, args.size)
-    common = dict(model=args.model, weights=args.weights, precision=args.precision, save_every=0)
-    # scales=1: --scales auto would make a run at 1024 px and above coarse to fine too
-    single = stylize(content, style, iterations=args.iterations, scales=1, **common)
-    target = single.history[-1]["total"]
-    rows = [("1", args.size, args.iterations, single.history[-1]["seconds"], target, single.history[-1])]
-    images = [single.image]
-    histories = {"1": single.history}
-    for scales in args.scales:
-        for coarse in args.coarse_iterations:
-            counts = [coarse] * (scales - 1) + [args.iterations]
-            run = stylize(content, style, scales=scales, iterations=counts, **common)
-            histories[f"{scales}:{coarse}"] = run.history
-            images.append(run.image)
-            sizes = "/".join(str(s) for s in level_sizes(args.size, scales))
-            rows.append((str(scales), sizes, "+".join(map(str, counts)), run.history[-1]["seconds"],
-                         run.history[-1]["total"], first_row_at_or_below(run.history, target)))
-
-    height, width = content.shape[:2]
-    print(f"# {platform.machine()}, {args.model}, {single.precision}, {width}x{height} px, "
-          f"target = single-scale loss after {args.iterations} iterations = {target:.4g}")
-    print("| scales | level sizes | iterations | total s | final loss | s to reach target |")
-    print("| --- | --- | --- | --- | --- | --- |")
-    for scales, sizes, counts, seconds, loss, reached in rows:
-        reached = f"{reached['seconds']:.1f}" if reached is not None else "not reached"
-        print(f"| {scales} | {sizes} | {counts} | {seconds:.1f} | {loss:.4g} | {reached} |")
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    save_image(np.concatenate(images, axis=1), output.with_suffix(".jpg"))
-    output.with_suffix(".json").write_text(json.dumps({"args": vars(args), "histories": histories}))
-    print(f"images (left to right: scales {', '.join(r[0] for r in rows)}) -> {output.with_suffix('.jpg')}")
+    if args.report:
+        saved = json.loads(Path(args.report).read_text())
+        report(saved["args"]["size"], saved["args"]["iterations"], saved["histories"])
+        return
+    histories = run(args)
+    Path(args.output).with_suffix(".json").write_text(json.dumps({"args": vars(args), "histories": histories}))
+    report(args.size, args.iterations, histories)
 
 
 if __name__ == "__main__":
