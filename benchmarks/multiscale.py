@@ -3,8 +3,9 @@
 Runs a single-scale stylization at --size for --iterations, then multi-scale
 runs (2 and 3 levels by default) on the same objective, and reports when each
 multi-scale run's last level first reaches the single-scale run's final loss,
-and the loss it had after a fraction of its iterations (a lower quality, reached
-sooner). Writes the images side by side so the look can be compared too::
+and the losses the single-scale run had on the way, after 10 %, 20 %, ... of its
+iterations (lower qualities). Writes the images side by side so the look can be
+compared too::
 
     python benchmarks/multiscale.py --model vgg19 --size 768 --iterations 100
     python benchmarks/multiscale.py --report results/benchmark_multiscale_1024.json  # the tables again
