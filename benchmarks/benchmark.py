@@ -254,16 +254,16 @@ def precision(args, report: dict) -> None:
 
 MEMORY_CHILD = """
 import sys, json
-sys.path.insert(0, {root!r})
+sys.path[:0] = [{root!r}, {benchmarks!r}]
 from ContentModel import load_image
+from common import peak_resident_bytes
 from StyleTransfer import stylize, estimate_memory
 size, model, optimizer, precision = {size}, {model!r}, {optimizer!r}, {precision!r}
 content = load_image({content!r}, size); style = load_image({style!r}, size)
 estimate = estimate_memory(content.shape[:2], model=model, optimizer=optimizer, precision=precision)
 result = stylize(content, style, iterations={iterations}, model=model, weights={weights!r}, optimizer=optimizer,
                  precision=precision, scales=1, save_every=0)
-peak = [int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmHWM")][0]
-print(json.dumps(dict(shape=list(content.shape[:2]), estimate=estimate, peak=peak,
+print(json.dumps(dict(shape=list(content.shape[:2]), estimate=estimate, peak=peak_resident_bytes(),
                       seconds=result.history[-1]["seconds"])))
 """
 
@@ -282,8 +282,9 @@ def memory(args, report: dict) -> None:
     rows = []
     for size in args.memory_sizes:
         for mode in args.memory_precisions:
-            code = MEMORY_CHILD.format(root=str(ROOT), size=size, model=args.model, optimizer=args.optimizer,
-                                       precision=mode, iterations=iterations, weights=args.weights,
+            code = MEMORY_CHILD.format(root=str(ROOT), benchmarks=str(ROOT / "benchmarks"), size=size,
+                                       model=args.model, optimizer=args.optimizer, precision=mode,
+                                       iterations=iterations, weights=args.weights,
                                        content=str(SAMPLE_CONTENT), style=str(SAMPLE_STYLE))
             done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
             if done.returncode != 0:

@@ -29,3 +29,9 @@ def first_row_at_or_below(history: list, target: float) -> dict | None:
     ``target`` (the row of StylizeResult.history), or None if it never got there."""
     last_level = history[-1]["level"]
     return next((row for row in history if row["level"] == last_level and row["total"] <= target), None)
+
+
+def peak_resident_bytes() -> int:
+    """This process's peak resident set so far (VmHWM; Linux), in bytes."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM"))

@@ -24,14 +24,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from ContentModel import weights_argument  # noqa: E402
+
 GIB = 2 ** 30
 MODES = ("plain", "checkpointed")
 
 # One case in a fresh process, so that its peak resident set is its own.
 CHILD = """
 import json, sys, time
-sys.path.insert(0, {root!r})
+sys.path[:0] = [{root!r}, {benchmarks!r}]
 from ContentModel import CONTENT_LAYER, build_vgg, load_image
+from common import peak_resident_bytes
 import numpy as np
 import tensorflow as tf
 from StyleModel import STYLE_LAYERS
@@ -94,8 +97,7 @@ for _ in range({repeats} + 1):  # the first call traces the function
     loss, gradient = evaluate(image)
     gradient.numpy()
     seconds.append(time.perf_counter() - start)
-peak = [int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmHWM")][0]
-print(json.dumps(dict(shape=list(content.shape[:2]), peak=peak, seconds=float(np.median(seconds[1:])),
+print(json.dumps(dict(shape=list(content.shape[:2]), peak=peak_resident_bytes(), seconds=float(np.median(seconds[1:])),
                       loss=float(loss), gradient_norm=float(tf.norm(gradient)))))
 """
 
@@ -106,7 +108,8 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", type=int, default=[1024, 2048])
     parser.add_argument("--precisions", nargs="+", default=["float32", "mixed"])
     parser.add_argument("--model", default="vgg19")
-    parser.add_argument("--weights", default=None, help="None: random weights")
+    parser.add_argument("--weights", type=weights_argument, default="none",
+                        help="'imagenet', a weights file, or 'none' for random weights")
     parser.add_argument("--repeats", type=int, default=3, help="timed evaluations after the first")
     parser.add_argument("-o", "--output", default="results/benchmark_recompute.json")
     args = parser.parse_args()
@@ -120,8 +123,9 @@ def main() -> None:
         for precision in args.precisions:
             runs = {}
             for mode in MODES:
-                code = CHILD.format(root=str(ROOT), size=size, model=args.model, weights=args.weights,
-                                    precision=precision, mode=mode, repeats=args.repeats)
+                code = CHILD.format(root=str(ROOT), benchmarks=str(ROOT / "benchmarks"), size=size,
+                                    model=args.model, weights=args.weights, precision=precision, mode=mode,
+                                    repeats=args.repeats)
                 done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
                 if done.returncode != 0:
                     sys.exit(f"{size} px {precision} {mode} failed: {done.stderr.strip().splitlines()[-1]}")
