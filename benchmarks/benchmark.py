@@ -33,7 +33,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -46,7 +45,7 @@ from ContentModel import build_vgg, load_image, resize_long, save_image  # noqa:
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from StyleModel import STYLE_LAYERS  # noqa: E402
-from common import first_row_at_or_below  # noqa: E402
+from common import first_row_at_or_below, run_in_fresh_process  # noqa: E402
 from StyleTransfer import (  # noqa: E402
     ADAM_BETA_1,
     ADAM_EPSILON,
@@ -253,8 +252,7 @@ def precision(args, report: dict) -> None:
 
 
 MEMORY_CHILD = """
-import sys, json
-sys.path[:0] = [{root!r}, {benchmarks!r}]
+import json
 from ContentModel import load_image
 from common import peak_resident_bytes
 from StyleTransfer import stylize, estimate_memory
@@ -282,15 +280,14 @@ def memory(args, report: dict) -> None:
     rows = []
     for size in args.memory_sizes:
         for mode in args.memory_precisions:
-            code = MEMORY_CHILD.format(root=str(ROOT), benchmarks=str(ROOT / "benchmarks"), size=size,
-                                       model=args.model, optimizer=args.optimizer, precision=mode,
+            code = MEMORY_CHILD.format(size=size, model=args.model, optimizer=args.optimizer, precision=mode,
                                        iterations=iterations, weights=args.weights,
                                        content=str(SAMPLE_CONTENT), style=str(SAMPLE_STYLE))
-            done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-            if done.returncode != 0:
-                print(f"| {size} | {mode} | - | failed: {done.stderr.strip().splitlines()[-1]} | - |")
+            try:
+                row = run_in_fresh_process(code)
+            except RuntimeError as error:
+                print(f"| {size} | {mode} | - | failed: {error} | - |")
                 continue
-            row = json.loads(done.stdout.strip().splitlines()[-1])
             row.update(size=size, precision=mode, iterations=iterations)
             rows.append(row)
             print(f"| {row['shape'][1]}x{row['shape'][0]} | {mode} | {row['estimate'] / GIB:.1f} | "

@@ -1,12 +1,17 @@
-"""What the benchmark scripts share: the sample pair and the flags that choose it."""
+"""What the benchmark scripts share: the sample pair and the flags that choose it, and a
+fresh process for measurements that must start from nothing (peak memory)."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
 
 from StyleTransfer import SAMPLE_CONTENT, SAMPLE_STYLE  # noqa: E402
 
@@ -35,3 +40,15 @@ def peak_resident_bytes() -> int:
     """This process's peak resident set so far (VmHWM; Linux), in bytes."""
     with open("/proc/self/status") as status:
         return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM"))
+
+
+def run_in_fresh_process(code: str) -> dict:
+    """Run ``code`` in a new Python process, with the repository and this folder importable,
+    and return what its last line of output prints as JSON; RuntimeError with its last error
+    line if it fails."""
+    setup = f"import sys\nsys.path[:0] = [{str(ROOT)!r}, {str(HERE)!r}]\n"
+    done = subprocess.run([sys.executable, "-c", setup + code], capture_output=True, text=True)
+    if done.returncode != 0:
+        errors = done.stderr.strip().splitlines()
+        raise RuntimeError(errors[-1] if errors else f"exit status {done.returncode}")
+    return json.loads(done.stdout.strip().splitlines()[-1])

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -25,14 +24,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ContentModel import weights_argument  # noqa: E402
+from common import run_in_fresh_process  # noqa: E402
 
 GIB = 2 ** 30
 MODES = ("plain", "checkpointed")
 
 # One case in a fresh process, so that its peak resident set is its own.
 CHILD = """
-import json, sys, time
-sys.path[:0] = [{root!r}, {benchmarks!r}]
+import json, time
 from ContentModel import CONTENT_LAYER, build_vgg, load_image
 from common import peak_resident_bytes
 import numpy as np
@@ -53,7 +52,7 @@ class BlockCheckpointed:
         blocks, block = [], []
         for layer in model.layers[1:]:  # layers[0] is the input
             block.append(layer)
-            if "pool" in layer.name or layer.name == model.layers[-1].name:
+            if "pool" in layer.name or layer is model.layers[-1]:
                 blocks.append(block)
                 block = []
         self.names = set(names)
@@ -123,13 +122,12 @@ def main() -> None:
         for precision in args.precisions:
             runs = {}
             for mode in MODES:
-                code = CHILD.format(root=str(ROOT), benchmarks=str(ROOT / "benchmarks"), size=size,
-                                    model=args.model, weights=args.weights, precision=precision, mode=mode,
-                                    repeats=args.repeats)
-                done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-                if done.returncode != 0:
-                    sys.exit(f"{size} px {precision} {mode} failed: {done.stderr.strip().splitlines()[-1]}")
-                runs[mode] = json.loads(done.stdout.strip().splitlines()[-1])
+                code = CHILD.format(size=size, model=args.model, weights=args.weights, precision=precision,
+                                    mode=mode, repeats=args.repeats)
+                try:
+                    runs[mode] = run_in_fresh_process(code)
+                except RuntimeError as error:
+                    sys.exit(f"{size} px {precision} {mode} failed: {error}")
             plain, checkpointed = runs["plain"], runs["checkpointed"]
             # The graphs differ, so TensorFlow may sum in another order: how far apart they are.
             loss, norm = (abs(plain[key] - checkpointed[key]) / abs(plain[key]) for key in ("loss", "gradient_norm"))
