@@ -14,9 +14,12 @@ Sections:
   xla        the compiled loss-and-gradient step with and without XLA (jit_compile=True)
   precision  float32 against --precision mixed / bfloat16: time per evaluation, and how much
              the stylized image changes (images written side by side)
-  memory     peak memory of a short run at several sizes (each in a fresh process), next to
+  memory     peak memory of a short run at several sizes (each in a fresh process; the resident
+             set on a CPU, TensorFlow's peak device allocation on a GPU), next to
              the estimate StyleTransfer makes before it starts; L-BFGS runs until its
              memory of past steps is full, where its need peaks
+  sustained  the seconds a run of --sustained-iterations iterations at --sustained-size px takes
+             with the default settings, per optimizer (the GPU target: 500 at 512 px in under 5 s)
   quality    loss against wall time for adam, lbfgs (plain and with each preconditioner) and multi-scale
              on one objective, and the time the default settings take to reach the loss of
              the classic TensorFlow-tutorial recipe (Adam, lr 0.02, beta_1 0.99, epsilon 0.1)
@@ -41,11 +44,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 # ContentModel first: it quiets TensorFlow's start-up logging before TensorFlow loads.
-from ContentModel import build_vgg, load_image, resize_long, save_image  # noqa: E402
+from ContentModel import build_vgg, load_image, resize_long, save_image, weights_argument  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from StyleModel import STYLE_LAYERS  # noqa: E402
-from common import first_row_at_or_below, run_in_fresh_process  # noqa: E402
+from common import first_row_at_or_below, peak_memory_kind, run_in_fresh_process  # noqa: E402
 from StyleTransfer import (  # noqa: E402
     ADAM_BETA_1,
     ADAM_EPSILON,
@@ -65,7 +68,7 @@ from StyleTransfer import (  # noqa: E402
 
 # In the order they run. XLA first: stylize() turns on TensorFlow's op determinism for the
 # rest of the process, and XLA has no deterministic max-pooling gradient.
-SECTIONS = ("xla", "speed", "precision", "memory", "quality")
+SECTIONS = ("xla", "speed", "precision", "memory", "sustained", "quality")
 QUALITY_RUNS = ("plain-float32", "plain-mixed", "pyramid-mixed", "lbfgs-float32", "content-init",
                 "lbfgs-mixed", "scales-float32", "scales-mixed", "defaults")
 WARMUP_ITERATIONS = 2  # the first calls trace and compile the step
@@ -254,14 +257,14 @@ def precision(args, report: dict) -> None:
 MEMORY_CHILD = """
 import json
 from ContentModel import load_image
-from common import peak_resident_bytes
+from common import peak_memory_bytes
 from StyleTransfer import stylize, estimate_memory
 size, model, optimizer, precision = {size}, {model!r}, {optimizer!r}, {precision!r}
 content = load_image({content!r}, size); style = load_image({style!r}, size)
 estimate = estimate_memory(content.shape[:2], model=model, optimizer=optimizer, precision=precision)
 result = stylize(content, style, iterations={iterations}, model=model, weights={weights!r}, optimizer=optimizer,
                  precision=precision, scales=1, save_every=0)
-print(json.dumps(dict(shape=list(content.shape[:2]), estimate=estimate, peak=peak_resident_bytes(),
+print(json.dumps(dict(shape=list(content.shape[:2]), estimate=estimate, peak=peak_memory_bytes(),
                       seconds=result.history[-1]["seconds"])))
 """
 
@@ -274,7 +277,7 @@ def memory_iterations(optimizer: str) -> int:
 
 def memory(args, report: dict) -> None:
     iterations = args.memory_iterations or memory_iterations(args.optimizer)
-    print(f"\n## Peak memory ({args.model}, {args.optimizer}, resident set of a fresh process)\n")
+    print(f"\n## Peak memory ({args.model}, {args.optimizer}, {peak_memory_kind()} of a fresh process)\n")
     print(f"| size (px) | precision | estimate (GiB) | peak measured (GiB) | seconds for {iterations} iterations |")
     print("| --- | --- | --- | --- | --- |")
     rows = []
@@ -293,6 +296,33 @@ def memory(args, report: dict) -> None:
             print(f"| {row['shape'][1]}x{row['shape'][0]} | {mode} | {row['estimate'] / GIB:.1f} | "
                   f"{row['peak'] / GIB:.1f} | {row['seconds']:.0f} |", flush=True)
     report["memory"] = rows
+    report["memory_measured"] = peak_memory_kind()
+
+
+def sustained(args, report: dict) -> None:
+    """Whole runs, timed as a user would see them: the first iteration (which traces the
+    step and computes the targets) apart from the rest, which is what the GPU target
+    counts. The defaults (precision auto, scales auto) except for the frames, which only
+    the GIF uses."""
+    content, style = images_at(args.sustained_size)
+    height, width = content.shape[:2]
+    iterations = args.sustained_iterations
+    print(f"\n## {iterations} iterations ({args.model}, {width}x{height} px, the defaults, no frames)\n")
+    print("| optimizer | precision | levels | iterations | evaluations | s to the first iteration "
+          "| s for the other iterations | s in all |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    rows = []
+    for optimizer in args.optimizers:
+        result = stylize(content, style, optimizer=optimizer, model=args.model, weights=args.weights,
+                         iterations=iterations, save_every=0)
+        first, last = result.history[0], result.history[-1]
+        row = dict(optimizer=optimizer, precision=result.precision, levels=len(result.sizes),
+                   iterations=last["iteration"], evaluations=last["evaluations"], first_seconds=first["seconds"],
+                   rest_seconds=last["seconds"] - first["seconds"], seconds=last["seconds"])
+        rows.append(row)
+        print(f"| {optimizer} | {row['precision']} | {row['levels']} | {row['iterations']} | {row['evaluations']} | "
+              f"{row['first_seconds']:.1f} | {row['rest_seconds']:.1f} | {row['seconds']:.1f} |", flush=True)
+    report["sustained"] = rows
 
 
 def quality(args, report: dict) -> None:
@@ -358,11 +388,13 @@ def main() -> None:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     parser.add_argument("--models", nargs="+", default=["vgg16", "vgg19"])
-    parser.add_argument("--optimizers", nargs="+", default=["adam", "lbfgs"])
+    parser.add_argument("--optimizers", nargs="+", default=["adam", "lbfgs"],
+                        help="optimizers of the speed and sustained sections")
     parser.add_argument("--sizes", nargs="+", type=int, default=[256, 512, 1024])
     parser.add_argument("--repeats", type=int, default=4, help="timed iterations after warm-up")
     parser.add_argument("--model", default="vgg19", help="model of the precision/memory/quality sections")
-    parser.add_argument("--weights", default="imagenet", help="weights of the precision/memory/quality runs")
+    parser.add_argument("--weights", type=weights_argument, default="imagenet",
+                        help="weights of the precision/memory/sustained/quality runs: 'imagenet', a file, or 'none'")
     parser.add_argument("--optimizer", default="lbfgs", help="optimizer of the memory section")
     parser.add_argument("--xla-sizes", nargs="+", type=int, default=[256, 512])
     parser.add_argument("--precision-size", type=int, default=512)
@@ -371,6 +403,8 @@ def main() -> None:
     parser.add_argument("--memory-precisions", nargs="+", default=["float32"])
     parser.add_argument("--memory-iterations", type=int, default=None,
                         help="iterations of each memory run (default: until L-BFGS's memory is full)")
+    parser.add_argument("--sustained-size", type=int, default=512)
+    parser.add_argument("--sustained-iterations", type=int, default=500)
     parser.add_argument("--quality-size", type=int, default=512)
     parser.add_argument("--classic-steps", type=int, default=1000)
     parser.add_argument("--quality-iterations", type=int, default=1000,

@@ -1,5 +1,6 @@
-"""What the benchmark scripts share: the sample pair and the flags that choose it, and a
-fresh process for measurements that must start from nothing (peak memory)."""
+"""What the benchmark scripts share: the sample pair and the flags that choose it, a
+fresh process for measurements that must start from nothing, and the peak memory
+(the resident set on a CPU, device memory on a GPU)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
+import tensorflow as tf  # noqa: E402
 from StyleTransfer import SAMPLE_CONTENT, SAMPLE_STYLE  # noqa: E402
 
 
@@ -40,6 +42,25 @@ def peak_resident_bytes() -> int:
     """This process's peak resident set so far (VmHWM; Linux), in bytes."""
     with open("/proc/self/status") as status:
         return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM"))
+
+
+def measures_gpu() -> bool:
+    """Whether TensorFlow sees a GPU, and so puts the work (and the memory that counts) there."""
+    return bool(tf.config.list_logical_devices("GPU"))
+
+
+def peak_memory_bytes() -> int:
+    """This process's peak memory so far where its tensors live: TensorFlow's peak
+    allocation on the first GPU when there is one (the host's resident set says
+    nothing of it), else the peak resident set."""
+    if measures_gpu():
+        return int(tf.config.experimental.get_memory_info("GPU:0")["peak"])
+    return peak_resident_bytes()
+
+
+def peak_memory_kind() -> str:
+    """What peak_memory_bytes() measures on this machine, for a table's heading."""
+    return "GPU device memory" if measures_gpu() else "resident set"
 
 
 def run_in_fresh_process(code: str) -> dict:

@@ -6,7 +6,8 @@ recomputes the rest during the backward pass. Here VGG is cut into its blocks
 ``tf.recompute_grad``: the forward pass keeps each block's output and the
 features the loss reads, and the backward pass runs each block forward again.
 Each case runs one loss-and-gradient evaluation, compiled, a few times in a fresh
-process, and reports its peak resident set (VmHWM) and median seconds::
+process, and reports its peak memory (the resident set, VmHWM, on a CPU; TensorFlow's
+peak device allocation on a GPU, where the issue asks whether it helps) and median seconds::
 
     python benchmarks/recompute.py --sizes 1024 2048 --precisions float32 mixed
 
@@ -24,16 +25,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ContentModel import weights_argument  # noqa: E402
-from common import run_in_fresh_process  # noqa: E402
+from common import peak_memory_kind, run_in_fresh_process  # noqa: E402
 
 GIB = 2 ** 30
 MODES = ("plain", "checkpointed")
 
-# One case in a fresh process, so that its peak resident set is its own.
+# One case in a fresh process, so that its peak memory is its own.
 CHILD = """
 import json, time
 from ContentModel import CONTENT_LAYER, build_vgg, load_image
-from common import peak_resident_bytes
+from common import peak_memory_bytes
 import numpy as np
 import tensorflow as tf
 from StyleModel import STYLE_LAYERS
@@ -96,7 +97,7 @@ for _ in range({repeats} + 1):  # the first call traces the function
     loss, gradient = evaluate(image)
     gradient.numpy()
     seconds.append(time.perf_counter() - start)
-print(json.dumps(dict(shape=list(content.shape[:2]), peak=peak_resident_bytes(), seconds=float(np.median(seconds[1:])),
+print(json.dumps(dict(shape=list(content.shape[:2]), peak=peak_memory_bytes(), seconds=float(np.median(seconds[1:])),
                       loss=float(loss), gradient_norm=float(tf.norm(gradient)))))
 """
 
@@ -113,7 +114,8 @@ def main() -> None:
     parser.add_argument("-o", "--output", default="results/benchmark_recompute.json")
     args = parser.parse_args()
 
-    print(f"## Peak memory with and without tf.recompute_grad ({args.model}, one loss-and-gradient evaluation)\n")
+    print(f"## Peak memory ({peak_memory_kind()}) with and without tf.recompute_grad "
+          f"({args.model}, one loss-and-gradient evaluation)\n")
     print("| size (px) | precision | peak, plain (GiB) | peak, checkpointed (GiB) | s / evaluation, plain "
           "| s / evaluation, checkpointed | relative difference, loss / gradient norm |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
@@ -136,7 +138,8 @@ def main() -> None:
             print(f"| {width}x{height} | {precision} | {plain['peak'] / GIB:.2f} | {checkpointed['peak'] / GIB:.2f} "
                   f"| {plain['seconds']:.2f} | {checkpointed['seconds']:.2f} | {loss:.0e} / {norm:.0e} |", flush=True)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(dict(args=vars(args), rows=rows), indent=1))
+    Path(args.output).write_text(json.dumps(dict(args=vars(args), measured=peak_memory_kind(), rows=rows),
+                                             indent=1))
     print(f"\nJSON: {args.output}")
 
 
