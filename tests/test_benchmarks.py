@@ -7,14 +7,14 @@ whose mistakes a table would not show, such as which memory a peak is read from.
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import REPO_ROOT
-
-SPEC = importlib.util.spec_from_file_location("benchmark_common", REPO_ROOT / "benchmarks" / "common.py")
+COMMON = Path(__file__).resolve().parent.parent / "benchmarks" / "common.py"
+SPEC = importlib.util.spec_from_file_location("benchmark_common", COMMON)
 common = importlib.util.module_from_spec(SPEC)
 SPEC.loader.exec_module(common)
 
