@@ -670,12 +670,18 @@ PRECONDITIONERS = {"fourier": fourier_preconditioner, "pyramid": pyramid_precond
 
 
 def adam_optimize(objective: BatchObjective, images: np.ndarray, iterations: int, learning_rate: float,
-                  report: Callable[[int, tf.Tensor, tf.Tensor, int], bool]) -> None:
+                  report: Callable[[int, tf.Tensor, tf.Tensor, int], bool], overlap: bool = False) -> None:
     """Adam on the pixels of a (batch, H, W, 3) stack, clipped to [0, 1] after each
     step (the TensorFlow tutorial's recipe).
 
     Each step reports the images it measured (a copy that stays on the device)
-    with their loss terms; ``report`` returning False stops the loop.
+    with their loss terms; ``report`` returning False stops the loop. Reading
+    the loss terms makes the host wait for the step. With ``overlap`` (for a
+    GPU, where steps run asynchronously) each step is reported after the next
+    one has been queued, so that the device is not left idle while the host
+    reads; a step is then computed after a report that stops the run, and
+    dropped. On a CPU a step runs to its end before the call returns, so
+    overlapping would only delay each report (and its time stamp) by a step.
     """
     variable = tf.Variable(images)
     optimizer = keras.optimizers.Adam(learning_rate=learning_rate, beta_1=ADAM_BETA_1,
@@ -696,10 +702,16 @@ def adam_optimize(objective: BatchObjective, images: np.ndarray, iterations: int
         variable.assign(tf.clip_by_value(variable, PIXEL_MIN, PIXEL_MAX))
         return measured, losses
 
+    lag = 1 if overlap else 0  # steps queued ahead of the one being reported
+    queued = deque()  # (iteration, images measured, loss terms) of steps not yet reported
     for iteration in range(1, iterations + 1):
-        measured, losses = step()
-        if not report(iteration, measured, losses, iteration):
-            break
+        queued.append((iteration, *step()))
+        if len(queued) > lag:
+            number, measured, losses = queued.popleft()
+            if not report(number, measured, losses, number):
+                return
+    for number, measured, losses in queued:
+        report(number, measured, losses, number)
 
 
 class SearchPoint(NamedTuple):
@@ -1153,7 +1165,8 @@ def stylize_batch(
                                    best=[(np.inf, start_images, index) for index in range(len(contents))])
             try:
                 if optimizer == "adam":
-                    adam_optimize(objective, start_images, count, learning_rate, record)
+                    adam_optimize(objective, start_images, count, learning_rate, record,
+                                  overlap=device_name.startswith("/GPU"))
                 else:
                     ended = lbfgs_optimize(objective, start_images, count, record, precondition=precondition)
                     reported = sum(1 for row in results[0].history if row["level"] == level)

@@ -476,3 +476,30 @@ def test_lbfgs_first_step_starts_where_the_tangent_reaches_zero(shape):
     (_, pixels, losses, evaluations), = seen
     assert evaluations == 3
     np.testing.assert_allclose(np.asarray(pixels), target, atol=1e-5)
+
+
+@pytest.mark.parametrize("stop_at", [None, 3])
+def test_adam_overlapping_reports_reports_the_same_steps(stop_at):
+    """overlap (used on a GPU) reports each step after queuing the next: the same
+    iterations, images and losses must reach ``report`` as without it, in order,
+    and a report returning False must still be the last one."""
+    shape = (2, 6, 5, 3)
+    objective = BoxedQuadratic(shape)
+    start = np.full(shape, 0.5, dtype=np.float32)
+    seen = {}
+    for overlap in (False, True):
+        reports = seen[overlap] = []
+
+        def report(iteration, pixels, losses, evaluations):
+            reports.append((iteration, evaluations, np.asarray(pixels), np.asarray(losses)))
+            return iteration != stop_at
+
+        StyleTransfer.adam_optimize(objective, start, 8, 0.05, report, overlap=overlap)
+    expected = list(range(1, (stop_at or 8) + 1))
+    for overlap, reports in seen.items():
+        assert [iteration for iteration, *_ in reports] == expected, overlap
+        assert [evaluations for _, evaluations, *_ in reports] == expected, overlap
+    for plain, overlapped in zip(seen[False], seen[True]):
+        np.testing.assert_array_equal(plain[2], overlapped[2])
+        np.testing.assert_array_equal(plain[3], overlapped[3])
+    assert not np.array_equal(seen[True][0][2], seen[True][-1][2])  # the images did move
