@@ -15,7 +15,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 import tensorflow as tf  # noqa: E402
-from StyleTransfer import SAMPLE_CONTENT, SAMPLE_STYLE  # noqa: E402
+from StyleTransfer import SAMPLE_CONTENT, SAMPLE_STYLE, resolve_device  # noqa: E402
 
 
 def pair_parser(description: str, *, size: int, output: str) -> argparse.ArgumentParser:
@@ -44,23 +44,23 @@ def peak_resident_bytes() -> int:
         return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM"))
 
 
-def measures_gpu() -> bool:
-    """Whether TensorFlow sees a GPU, and so puts the work (and the memory that counts) there."""
-    return bool(tf.config.list_logical_devices("GPU"))
+def on_gpu() -> bool:
+    """Whether runs here go to a GPU (StyleTransfer's --device auto), where the memory that counts is."""
+    return resolve_device("auto").startswith("/GPU")
 
 
 def peak_memory_bytes() -> int:
     """This process's peak memory so far where its tensors live: TensorFlow's peak
     allocation on the first GPU when there is one (the host's resident set says
     nothing of it), else the peak resident set."""
-    if measures_gpu():
+    if on_gpu():
         return int(tf.config.experimental.get_memory_info("GPU:0")["peak"])
     return peak_resident_bytes()
 
 
 def peak_memory_kind() -> str:
     """What peak_memory_bytes() measures on this machine, for a table's heading."""
-    return "GPU device memory" if measures_gpu() else "resident set"
+    return "GPU device memory" if on_gpu() else "resident set"
 
 
 def run_in_fresh_process(code: str) -> dict:
