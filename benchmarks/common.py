@@ -15,6 +15,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 import tensorflow as tf  # noqa: E402
+from ContentModel import weights_argument  # noqa: E402
 from StyleTransfer import SAMPLE_CONTENT, SAMPLE_STYLE, resolve_device  # noqa: E402
 
 
@@ -26,7 +27,8 @@ def pair_parser(description: str, *, size: int, output: str) -> argparse.Argumen
     parser.add_argument("--style", default=str(SAMPLE_STYLE))
     parser.add_argument("--size", type=int, default=size)
     parser.add_argument("--model", default="vgg19")
-    parser.add_argument("--weights", default="imagenet")
+    parser.add_argument("--weights", type=weights_argument, default="imagenet",
+                        help="'imagenet', a weights file, or 'none' for random weights")
     parser.add_argument("-o", "--output", default=output)
     return parser
 
