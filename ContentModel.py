@@ -797,6 +797,8 @@ def show_content_features(
     precision: str = DEFAULT_PRECISION,
 ):
     """Features of ``layer`` for one image: returns (features array, figure)."""
+    if count < 1:
+        raise StyleTransferError(f"--count must be at least 1 (got {count})")
     image = load_image(image_path, size, max_pixels)
     extractor = build_content_model(layer, model, weights, precision)
     features = np.asarray(extractor(image[None])[layer][0], dtype=np.float32)

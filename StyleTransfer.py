@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shlex
 import sys
 import time
 from collections import Counter, deque
@@ -931,7 +932,11 @@ def check_settings(*, iterations, optimizer: str, init: str, content_weight: flo
     if scales != AUTO and not 1 <= scales <= MAX_SCALES:
         raise StyleTransferError(f"--scales must be 'auto' or between 1 and {MAX_SCALES} (got {scales})")
     # With 'auto' the number of levels depends on the image size; checked again then.
-    level_iterations(iterations, resolve_scales(scales, MULTISCALE_START, iterations))
+    levels = resolve_scales(scales, MULTISCALE_START, iterations)
+    if levels > MAX_SCALES:  # 'auto' with a list of counts: one level per count
+        raise StyleTransferError(f"--iterations gives {levels} counts, one per level; at most "
+                                 f"{MAX_SCALES} levels")
+    level_iterations(iterations, levels)
     if save_every < 0:
         raise StyleTransferError(f"--save-every must be >= 0 (got {save_every})")
     if not 0 <= seed <= MAX_SEED:
@@ -1385,7 +1390,8 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--save-every", type=int, default=DEFAULT_SAVE_EVERY,
                      help="every N iterations take a GIF frame and, in a single run, save the "
                           "current image to the output path (0: never)")
-    out.add_argument("--gif", action="store_true", help="also write an animated GIF of the optimization")
+    out.add_argument("--gif", action="store_true",
+                     help="also write an animated GIF of the optimization, from the --save-every frames")
 
     add_image_arguments(parser, DEFAULT_SIZE)
     opt = parser.add_argument_group("optimization")
@@ -1523,11 +1529,17 @@ def style_load_size(size: int, style_scale: float) -> int:
     return max(MIN_SIZE, round(size * style_scale))
 
 
+def check_output_arguments(args: argparse.Namespace) -> None:
+    """--gif animates the frames that --save-every takes, so it needs some."""
+    if args.gif and args.save_every == 0:
+        raise StyleTransferError("--gif needs frames: give --save-every a number above 0")
+
+
 def run_trace(args: argparse.Namespace, content: str, styles: list, settings: dict,
               result: StylizeResult) -> dict:
     """The JSON trace of one run: the inputs as given (paths or URLs), settings, versions, losses."""
     return {
-        "command": " ".join(sys.argv),
+        "command": args.command,
         "content": str(content), "styles": [str(style) for style in styles], "size": args.size,
         "settings": settings, "device": result.device, "precision": result.precision,
         "level_sizes": result.sizes,
@@ -1837,6 +1849,7 @@ def run_batch(args: argparse.Namespace) -> int:
     a summary. Returns the exit status (batch_exit_status)."""
     check_batch_arguments(args)
     check_image_arguments(args)
+    check_output_arguments(args)
     settings = settings_from_args(args)
     check_settings(**settings)
     folder = batch_folder(args.output)
@@ -1884,6 +1897,7 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size != AUTO:
         raise StyleTransferError("--batch-size is for batch mode (--contents and --styles)")
     check_image_arguments(args)
+    check_output_arguments(args)
     settings = settings_from_args(args)
     check_settings(**settings)
     sources = [args.content, *args.styles]
@@ -1932,7 +1946,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.command = shlex.join([Path(__file__).name, *argv])  # for the JSON trace
     run_cli(lambda: run(args))
 
 

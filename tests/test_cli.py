@@ -214,6 +214,32 @@ def test_bad_flag_is_one_error_line(capsys, argv, fragment):
     assert len(errors) == 1 and fragment in errors[0], stderr
 
 
+@pytest.mark.parametrize("flags, fragment", [
+    (["--gif", "--save-every", "0"], "--gif needs frames"),  # before, it wrote no GIF and said it did
+    (["--iterations", ",".join(["1"] * (StyleTransfer.MAX_SCALES + 1))],
+     f"at most {StyleTransfer.MAX_SCALES} levels"),  # --scales auto: one level per count
+])
+def test_flags_that_cannot_work_together_are_one_error_line(capsys, tmp_path, small_inputs, flags, fragment):
+    with pytest.raises(SystemExit) as info:
+        StyleTransfer.main([str(small_inputs[0]), str(small_inputs[1]), "-o", str(tmp_path / "r.png"),
+                            "--size", "64", *flags])
+    assert info.value.code == 2
+    errors = error_lines(capsys.readouterr().err)
+    assert len(errors) == 1 and fragment in errors[0], errors
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("count", ["0", "-1"])
+def test_content_model_count_must_be_positive(capsys, tmp_path, small_inputs, count):
+    with pytest.raises(SystemExit) as info:
+        ContentModel.main([str(small_inputs[0]), "--count", count, "--weights", "none",
+                           "-o", str(tmp_path / "f.png")])
+    assert info.value.code == 2
+    errors = error_lines(capsys.readouterr().err)
+    assert len(errors) == 1 and "--count" in errors[0], errors
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("size", ["16", "10000"])
 def test_size_out_of_range(capsys, tmp_path, small_inputs, size):
     with pytest.raises(SystemExit) as info:
