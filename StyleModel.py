@@ -120,9 +120,8 @@ def build_style_model(layers=STYLE_LAYERS, model: str = DEFAULT_MODEL,
     return build_vgg(model, list(layers), weights, precision)
 
 
-def style_targets(extractor, image: np.ndarray, layers=STYLE_LAYERS) -> list[tf.Tensor]:
-    """Gram matrices of an (H, W, 3) image, one per style layer."""
-    features = extractor(image[None])
+def gram_matrices(features: dict, layers=STYLE_LAYERS) -> list[tf.Tensor]:
+    """The style representation: the Gram matrix of each style layer's features."""
     return [gram_matrix(features[name]) for name in layers]
 
 
@@ -162,7 +161,7 @@ def show_style_features(
     image = load_image(image_path, size, max_pixels)
     extractor = build_style_model(layers, model, weights, precision)
     features = extractor(image[None])
-    grams = [gram_matrix(features[name]) for name in layers]
+    grams = gram_matrices(features, layers)
     figure = plot_style(features, grams, layers, f"{model} style features of {os.path.basename(image_path)}")
     return grams, figure
 

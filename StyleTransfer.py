@@ -80,7 +80,8 @@ from ContentModel import (
 import numpy as np
 import tensorflow as tf
 import keras
-from StyleModel import STYLE_LAYERS, gram_matrix, normalized_layer_weights, normalized_weights, style_loss
+from StyleModel import (STYLE_LAYERS, gram_matrices, gram_matrix, normalized_layer_weights, normalized_weights,
+                        style_loss)
 
 # ---------------------------------------------------------------------------
 # Defaults (chosen by measurement on a 2-core CPU: see the README)
@@ -259,7 +260,7 @@ class Objective:
                 continue  # applies nowhere (or weighs nothing): not even a constant
             if self.layer_masks is None:
                 if unmasked is None:  # the same Gram matrices serve every style
-                    unmasked = [gram_matrix(features[name]) for name in self.style_layers]
+                    unmasked = gram_matrices(features, self.style_layers)
                 grams = unmasked
             else:
                 grams = [gram_matrix(features[name], mask)
@@ -333,10 +334,7 @@ def build_objective(
     """
     style_layers = tuple(style_layers)
     content_features = extractor(content_image[None])
-    style_targets = []
-    for style in style_images:
-        features = extractor(style[None])
-        style_targets.append([gram_matrix(features[name]) for name in style_layers])
+    style_targets = [gram_matrices(extractor(style[None]), style_layers) for style in style_images]
     blend = normalized_blend_weights(len(style_images), blend_weights)
     layer_masks = None
     if masks is not None:
