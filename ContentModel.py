@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import math
 import os
 import re
 import signal
@@ -118,7 +119,7 @@ PIXEL_SCALE = 255.0
 
 #: Default long side (pixels) of images loaded for the feature-map figures.
 DEFAULT_SIZE = 384
-#: Smallest long side we accept: below this the deepest blocks see 1x1 maps.
+#: Smallest short side (pixels) of an image we give VGG: its deepest blocks need that much.
 MIN_SIZE = 32
 #: Largest --size accepted (a 8192 px run needs far more memory than a workstation has).
 MAX_SIZE = 8192
@@ -346,6 +347,14 @@ def resize_long_side(image: Image.Image, max_size: int | None) -> Image.Image:
     return image if size == image.size else image.resize(size, Image.Resampling.LANCZOS)
 
 
+def smallest_long_side(shape) -> int:
+    """The long side at which an image of ``shape`` ((height, width, ...)) is MIN_SIZE
+    pixels on its short side: VGG's deepest blocks need that much, so no image is
+    shrunk further (StyleTransfer's coarse levels and style images)."""
+    short, long = sorted(shape[:2])
+    return math.ceil(MIN_SIZE * long / short)
+
+
 def resize_image(image: np.ndarray, shape) -> np.ndarray:
     """Resize an (H, W, C) float array to ``shape`` = (height, width), antialiased."""
     height, width = int(shape[0]), int(shape[1])
@@ -395,11 +404,14 @@ def open_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> I
 
 
 def load_image(path: str | os.PathLike, max_size: int | None = None,
-               max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
+               max_pixels: int = MAX_IMAGE_PIXELS, keep_short_side: bool = False) -> np.ndarray:
     """Read an image file as an (H, W, 3) float32 array in [0, 1].
 
     EXIF orientation is applied, any mode becomes RGB, and the long side is
-    resized to ``max_size`` when given.
+    resized to ``max_size`` when given. An image that would then be under
+    MIN_SIZE pixels on its short side is refused, or with ``keep_short_side``
+    (style images, whose size only sets the scale of their strokes) resized
+    only down to MIN_SIZE there.
     """
     image = open_image(path, max_pixels)
     if min(image.size) < MIN_SIZE:
@@ -407,6 +419,8 @@ def load_image(path: str | os.PathLike, max_size: int | None = None,
             f"{path} is {image.width}x{image.height} pixels; the network needs at least "
             f"{MIN_SIZE} pixels on the short side"
         )
+    if keep_short_side and max_size is not None:
+        max_size = max(max_size, smallest_long_side((image.height, image.width)))
     image = resize_long_side(image, max_size)
     if min(image.size) < MIN_SIZE:
         raise StyleTransferError(

@@ -71,6 +71,7 @@ from ContentModel import (
     run_cli,
     save_figure,
     save_image,
+    smallest_long_side,
     source_stem,
     to_pil,
     weights_argument,
@@ -486,14 +487,16 @@ def initial_image(content: np.ndarray, styles: list, init: str, seed: int,
     raise StyleTransferError(f"unknown init {init!r}; choose one of: {', '.join(INITS)}")
 
 
-def level_sizes(size: int, scales: int, smallest: int = MULTISCALE_START) -> list[int]:
+def level_sizes(size: int, scales: int, smallest: int = MULTISCALE_START, floor: int = MIN_SIZE) -> list[int]:
     """Long sides of the coarse-to-fine levels: geometric from ``smallest`` up to ``size``.
 
-    A small ``size`` starts at half of it instead, so every level is a real step up.
+    A small ``size`` starts at half of it instead, and no level is below ``floor``
+    (the image's smallest_long_side): for a very small or very wide image the first
+    levels can then have one size, each going on from the last.
     """
     if scales <= 1:
         return [size]
-    smallest = max(MIN_SIZE, min(smallest, size // 2))
+    smallest = min(size, max(floor, min(smallest, size // 2)))
     return [int(round(s)) for s in np.geomspace(smallest, size, scales)]
 
 
@@ -582,6 +585,14 @@ def available_memory() -> int | None:
     except OSError:
         return None
     return None
+
+
+def settings_memory(shape, settings: dict, device_name: str, batch: int = 1) -> int:
+    """estimate_memory of a run with these stylize() ``settings`` on ``device_name``."""
+    return estimate_memory(shape, model=settings["model"], optimizer=settings["optimizer"],
+                           precision=resolve_precision(settings["precision"], device_name),
+                           content_layer=settings["content_layer"], style_layers=settings["style_layers"],
+                           batch=batch)
 
 
 def check_memory(needed: int, device_name: str) -> None:
@@ -958,9 +969,13 @@ def check_styles(count: int, blend_weights, masks) -> None:
 
 
 def check_batch(contents: list) -> None:
-    """The content images of a batch: at least one, all of one size."""
+    """The content images of a batch: at least one, all of one size, big enough for VGG."""
     if not contents:
         raise StyleTransferError("no content image given")
+    height, width = contents[0].shape[:2]
+    if min(height, width) < MIN_SIZE:
+        raise StyleTransferError(f"the content image is {width}x{height} pixels; the network needs at "
+                                 f"least {MIN_SIZE} pixels on the short side")
     shapes = {content.shape[:2] for content in contents}
     if len(shapes) > 1:
         raise StyleTransferError(f"the content images of one batch must have one size (got "
@@ -988,7 +1003,11 @@ def level_problem(extractor: keras.Model, inputs: list, long_side: int, previous
         [resize_image(np.asarray(mask, np.float32)[..., None], shape)[..., 0] for mask in style_masks]
     objectives, starts = [], []
     for index, (content, (_, styles)) in enumerate(zip(level_contents, inputs)):
-        styles = [resize_long(style, max(MIN_SIZE, round(long_side * style_scale))) for style in styles]
+        # Departure: a style is never shrunk below MIN_SIZE px on its short side (VGG's deepest
+        # blocks need that much), so at coarse levels and small style scales its strokes can
+        # come out larger than asked.
+        styles = [resize_long(style, max(round(long_side * style_scale), smallest_long_side(style.shape)))
+                  for style in styles]
         objectives.append(build_objective(extractor, content, styles, masks=masks, **loss_settings))
         starts.append(initial_image(content, styles, init, seed, objectives[-1].blend_weights)
                       if previous is None else resize_image(previous[index], shape))
@@ -1155,7 +1174,8 @@ def stylize_batch(
     with tf.device(device_name):
         extractor = build_vgg(model, [content_layer, *style_layers], weights, precision)
         images = None  # the best image of each content so far, carried from level to level
-        for level, (long_side, count) in enumerate(zip(level_sizes(max(height, width), scales), counts)):
+        sizes = level_sizes(max(height, width), scales, floor=smallest_long_side((height, width)))
+        for level, (long_side, count) in enumerate(zip(sizes, counts)):
             objective, start_images = level_problem(
                 extractor, inputs, long_side, images, init=init, seed=seed, style_scale=style_scale,
                 style_masks=style_masks, loss_settings=loss_settings)
@@ -1314,13 +1334,13 @@ def comma_floats(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
 
 
-def levels_text(iterations, scales: int, size: int) -> str:
+def levels_text(iterations, scales: int, size: int, floor: int = MIN_SIZE) -> str:
     """'200 iterations', or with levels '50 + 50 + 200 iterations at 256 / 512 / 1024 px'."""
     counts = level_iterations(iterations, scales)
     if scales == 1:
         return f"{counts[0]} iterations"
     return (f"{' + '.join(map(str, counts))} iterations at "
-            f"{' / '.join(map(str, level_sizes(size, scales)))} px")
+            f"{' / '.join(map(str, level_sizes(size, scales, floor=floor)))} px")
 
 
 def auto_or_whole_number(text: str, minimum: int | None = None) -> str | int:
@@ -1642,13 +1662,14 @@ def check_batch_arguments(args: argparse.Namespace) -> None:
             raise StyleTransferError(f"{flag} is for a single run; batch mode uses one style per pair")
 
 
-def load_sources(sources: list[str], size: int, max_pixels: int) -> dict:
-    """Each input (path or URL) as an image array, or the StyleTransferError that says why
-    it cannot be used: a bad image fails its pairs, not the batch."""
+def load_sources(sources: list[str], size: int, max_pixels: int, keep_short_side: bool = False) -> dict:
+    """Each input (path or URL) as an image array (load_image), or the StyleTransferError that
+    says why it cannot be used: a bad image fails its pairs, not the batch."""
     images = {}
     for source in sources:
         try:
-            images[source] = load_image(local_image(source, max_pixels=max_pixels), size, max_pixels)
+            images[source] = load_image(local_image(source, max_pixels=max_pixels), size, max_pixels,
+                                        keep_short_side)
         except StyleTransferError as error:
             images[source] = error
     return images
@@ -1699,12 +1720,7 @@ def batch_size(requested: str | int, device_name: str, shape, settings: dict) ->
         else requested
     available = available_memory()
     if size > 1 and device_name.startswith("/CPU") and available is not None:
-        def needed(batch: int) -> int:
-            return estimate_memory(shape, model=settings["model"], optimizer=settings["optimizer"],
-                                   precision=resolve_precision(settings["precision"], device_name),
-                                   content_layer=settings["content_layer"], style_layers=settings["style_layers"],
-                                   batch=batch)
-        while size > 1 and needed(size) > available:
+        while size > 1 and settings_memory(shape, settings, device_name, size) > available:
             size -= 1
     return size
 
@@ -1724,24 +1740,31 @@ def plan_groups(pairs: list[Pair], content_images: dict, size: int) -> list[list
     return groups
 
 
+#: What a run the device had no room for tells the user.
+OUT_OF_MEMORY = "out of memory: use a smaller --size, --precision mixed, or --optimizer adam"
+
+
 def run_group(group: list[Pair], content_images: dict, style_images: dict, *,
               args: argparse.Namespace, settings: dict, callback: Callable) -> None:
     """Stylize the pairs of a group in one batch and write each pair's files; sets their status.
 
-    A batch the GPU has no room for is run again one pair at a time; a single
-    pair that does not fit fails alone.
+    A batch the device has no room for (or, on a CPU, that check_memory refuses)
+    is run again one pair at a time; a single pair that does not fit fails alone.
     """
     contents = [content_images[pair.content] for pair in group]
     style = style_images[group[0].style]
     try:
+        device = resolve_device(settings["device"])
+        check_memory(settings_memory(contents[0].shape[:2], settings, device, len(group)), device)
         results = stylize_batch(contents, style, **settings, callback=callback)
-    except tf.errors.ResourceExhaustedError:
+    except (tf.errors.ResourceExhaustedError, StyleTransferError) as error:
         if len(group) > 1:
             for pair in group:
                 run_group([pair], content_images, style_images, args=args, settings=settings,
                           callback=callback)
             return
-        group[0].status, group[0].reason = FAILED, "out of memory: use a smaller --size"
+        reason = str(error) if isinstance(error, StyleTransferError) else OUT_OF_MEMORY
+        group[0].status, group[0].reason = FAILED, reason
         return
     for pair, content, result in zip(group, contents, results):
         trace = run_trace(args, pair.content, [pair.style], settings, result)
@@ -1854,7 +1877,8 @@ def run_batch(args: argparse.Namespace) -> int:
     contents, styles = expand_inputs(args.batch_contents), expand_inputs(args.batch_styles)
     pairs = plan_pairs(contents, styles, folder)
     content_images = load_sources(contents, args.size, args.max_pixels)
-    style_images = load_sources(styles, style_load_size(args.size, args.style_scale), args.max_pixels)
+    style_images = load_sources(styles, style_load_size(args.size, args.style_scale), args.max_pixels,
+                                keep_short_side=True)
     device = resolve_device(args.device)
     progress = BatchProgress(pairs, sys.stdout)
     for pair in pairs:
@@ -1906,8 +1930,8 @@ def run(args: argparse.Namespace) -> int:
     # URLs are downloaded only now, once the output is known to be writable.
     content_path, *style_paths = [local_image(source, max_pixels=args.max_pixels) for source in sources]
     content = load_image(content_path, args.size, args.max_pixels)
-    styles = [load_image(path, style_load_size(args.size, args.style_scale), args.max_pixels)
-              for path in style_paths]
+    styles = [load_image(path, style_load_size(args.size, args.style_scale), args.max_pixels,
+                         keep_short_side=True) for path in style_paths]
     masks = None if args.style_masks is None else \
         [load_mask(path, content.shape[:2], args.max_pixels) for path in args.style_masks]
     height, width = content.shape[:2]
@@ -1915,16 +1939,17 @@ def run(args: argparse.Namespace) -> int:
     counts = level_iterations(args.iterations, scales)
     device = resolve_device(args.device)
     precision = resolve_precision(args.precision, device)
-    needed = estimate_memory((height, width), model=args.model, optimizer=args.optimizer,
-                             precision=precision, content_layer=args.content_layer,
-                             style_layers=args.style_layers)
+    needed = settings_memory((height, width), settings, device)
     check_memory(needed, device)
+    levels = levels_text(args.iterations, scales, max(height, width), smallest_long_side(content.shape))
     print(f"StyleTransfer: {args.model} on {device}, {args.optimizer}, {precision}, "
-          f"{width}x{height} px, {levels_text(args.iterations, scales, max(height, width))}, "
-          f"about {needed / GIB:.1f} GiB -> {output}", flush=True)
+          f"{width}x{height} px, {levels}, about {needed / GIB:.1f} GiB -> {output}", flush=True)
 
-    result = stylize(content, styles, **{**settings, "style_masks": masks},
-                     callback=ProgressBar(sum(counts), output if args.save_every else None))
+    try:
+        result = stylize(content, styles, **{**settings, "style_masks": masks},
+                         callback=ProgressBar(sum(counts), output if args.save_every else None))
+    except tf.errors.ResourceExhaustedError:  # the estimate is checked on a CPU only
+        raise StyleTransferError(OUT_OF_MEMORY) from None
     trace = run_trace(args, args.content, args.styles, settings, result)
     paths = output_paths(output)
     write_outputs(paths, content, styles, result, trace, args.gif)

@@ -190,3 +190,16 @@ def test_batch_size_outside_batch_mode_is_a_usage_error(capsys):
     assert caught.value.code == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith("error: ") and "batch mode" in error and "\n" not in error
+
+
+def test_a_batch_pair_that_cannot_fit_fails_alone_with_the_fix(sample_images, tmp_path, run_main, monkeypatch):
+    """On a CPU a batch pair is checked against the memory available, as a single run is,
+    instead of being left to the system's out-of-memory killer."""
+    monkeypatch.setattr(StyleTransfer, "available_memory", lambda: 2 ** 29)  # half a GiB free
+    status, stdout, stderr = run_main(["--contents", str(sample_images[0]), "--styles", str(sample_images[1]),
+                                       "--size", "64", "--iterations", "1", "--model", "vgg19",
+                                       "-o", str(tmp_path / "out")])
+    assert status == StyleTransfer.EXIT_FAILED, stdout + stderr
+    assert "1 pairs: 0 done, 0 skipped, 1 failed" in stdout
+    assert "GiB" in stderr and "--size" in stderr
+    assert [path.name for path in (tmp_path / "out").iterdir()] == [StyleTransfer.CONTACT_SHEET_NAME]

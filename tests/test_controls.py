@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 import StyleTransfer
-from ContentModel import StyleTransferError, load_image
+from ContentModel import StyleTransferError, load_image, resize_image, resize_long, smallest_long_side
 from StyleModel import gram_matrix
 from StyleTransfer import (
     level_sizes,
@@ -151,6 +151,31 @@ def test_level_sizes_grow_geometrically_to_the_requested_size():
     assert sizes[-1] == 96 and sizes == sorted(sizes) and sizes[0] >= 32
 
 
+def test_no_level_is_below_the_images_smallest_long_side():
+    # 40 x 1024: at a long side of 820 the short side is 32 px, VGG's minimum here
+    floor = smallest_long_side((40, 1024, 3))
+    assert floor == 820 and resize_long(np.zeros((40, 1024, 3), np.float32), floor).shape[:2] == (32, 820)
+    assert level_sizes(1024, 3, floor=floor) == [820, 916, 1024]
+    assert level_sizes(32, 3) == [32, 32, 32]  # nothing smaller to start from: each level goes on
+
+
+def test_a_wide_image_and_a_wide_small_style_run_at_every_level(images):
+    """Before, the coarse level shrank this content to 256x10 px and the style at --style-scale
+    0.1 to 32x13 px, and VGG's max-pooling failed on them."""
+    _, style, _, _ = images
+    content = np.random.default_rng(0).uniform(0, 1, (40, 1024, 3)).astype(np.float32)
+    wide_style = resize_image(style, (100, 250))
+    result = stylize(content, wide_style, scales=2, style_scale=0.1, **{**FAST, "iterations": [1, 1]})
+    assert result.sizes == [(32, 820), (40, 1024)]
+    assert result.image.shape == content.shape and np.isfinite(result.history[-1]["total"])
+
+
+def test_a_content_image_too_small_for_vgg_is_refused_before_any_work(images):
+    _, style, _, _ = images
+    with pytest.raises(StyleTransferError, match="32 pixels on the short side"):
+        stylize(np.zeros((20, 64, 3), np.float32), style, **FAST)
+
+
 def test_multiscale_levels_have_the_right_sizes(sample_images, vgg19_weights):
     content = load_image(sample_images[0], 96)  # 96 x 64
     style = load_image(sample_images[1], 96)
@@ -211,6 +236,9 @@ def test_style_scale_resizes_the_style_relative_to_the_output(images, monkeypatc
         return original(extractor, level_content, level_styles, **kwargs)
 
     monkeypatch.setattr(StyleTransfer, "build_objective", spy)
-    stylize(content, style, style_scale=0.5, **{**FAST, "iterations": 1})
+    stylize(content, style, style_scale=0.875, **{**FAST, "iterations": 1})
     stylize(content, style, style_scale=2.0, **{**FAST, "iterations": 1})
-    assert seen == [(SIZE, SIZE // 2), (SIZE, SIZE * 2)]
+    wide_style = resize_image(style, (30, 120))
+    stylize(content, wide_style, style_scale=0.5, **{**FAST, "iterations": 1})
+    # the wide style is not shrunk below 32 px on its short side (VGG needs it): 128 x 32, not 32 x 8
+    assert seen == [(SIZE, SIZE * 7 // 8), (SIZE, SIZE * 2), (SIZE, 128)]

@@ -273,6 +273,9 @@ def test_resize_that_makes_the_short_side_too_small(tmp_path):
     assert load_image(tmp_path / "panorama.png", 256).shape == (64, 256, 3)
     with pytest.raises(StyleTransferError):
         load_image(tmp_path / "panorama.png", 64)  # would be 64 x 16
+    # a style image (keep_short_side) stops shrinking at the minimum short side instead
+    assert load_image(tmp_path / "panorama.png", 64, keep_short_side=True).shape == (32, 128, 3)
+    assert load_image(tmp_path / "panorama.png", 256, keep_short_side=True).shape == (64, 256, 3)
 
 
 def test_minimum_size_is_accepted(tmp_path):

@@ -845,6 +845,24 @@ def test_reduced_precision_estimate_counts_a_float32_copy_of_each_style_layer():
     assert extra("mixed") == 4 * 256 * (340 // 4) * (512 // 4)  # block3_conv1: 256 channels at 1/4 size
 
 
+def test_out_of_device_memory_is_one_error_line(monkeypatch, tmp_path, pair_bytes, run_main):
+    """The estimate is checked on a CPU only; a GPU that runs out says so in one line too."""
+    import tensorflow as tf
+
+    def out_of_memory(*args, **kwargs):
+        raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
+
+    content = _write(tmp_path / "content.png", pair_bytes[0])
+    style = _write(tmp_path / "style.jpg", pair_bytes[1])
+    monkeypatch.setattr(StyleTransfer, "stylize", out_of_memory)
+    status, out, err = run_main([str(content), str(style), *FAST, "-o", str(tmp_path / "out" / "r.png")])
+    lines = our_lines(err)
+    assert status == ContentModel.EXIT_USAGE, out + err
+    assert len(lines) == 1 and lines[0].startswith("error: out of memory") and "--size" in lines[0], lines
+    assert "Traceback" not in err
+    assert not (tmp_path / "out").exists() or files_in(tmp_path / "out") == []
+
+
 def test_a_run_that_cannot_fit_is_refused_with_the_fix(monkeypatch, tmp_path, pair_bytes, run_main):
     content = _write(tmp_path / "content.png", pair_bytes[0])
     style = _write(tmp_path / "style.jpg", pair_bytes[1])
