@@ -417,7 +417,8 @@ def main() -> None:
                         help="with --classic-loss: the seconds that run took")
     parser.add_argument("--quality-runs", nargs="+", default=list(QUALITY_RUNS), choices=QUALITY_RUNS,
                         help="which runs the quality section races against the classic recipe")
-    parser.add_argument("--output-dir", default="results")
+    parser.add_argument("--output-dir", default="results", help="folder of the JSON report and of pictures")
+    parser.add_argument("--json", default="benchmark.json", help="file name of the JSON report")
     args = parser.parse_args()
 
     Path(args.output_dir).mkdir(parents=True, exist_ok=True)
@@ -428,7 +429,7 @@ def main() -> None:
           f"TensorFlow {tf.__version__}, devices {report['devices']}")
     for section in (name for name in SECTIONS if name in args.sections):
         globals()[section](args, report)
-    path = Path(args.output_dir) / "benchmark.json"
+    path = Path(args.output_dir) / args.json
     path.write_text(json.dumps(report, indent=1))
     print(f"\nJSON: {path}")
 

@@ -19,6 +19,13 @@ from ContentModel import weights_argument  # noqa: E402
 from StyleTransfer import SAMPLE_CONTENT, SAMPLE_STYLE, resolve_device  # noqa: E402
 
 
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """--model and --weights ('none': random weights, which cost the same)."""
+    parser.add_argument("--model", default="vgg19")
+    parser.add_argument("--weights", type=weights_argument, default="imagenet",
+                        help="'imagenet', a weights file, or 'none' for random weights")
+
+
 def pair_parser(description: str, *, size: int, output: str) -> argparse.ArgumentParser:
     """A parser with --content, --style, --size, --model, --weights and -o."""
     parser = argparse.ArgumentParser(description=description,
@@ -26,9 +33,7 @@ def pair_parser(description: str, *, size: int, output: str) -> argparse.Argumen
     parser.add_argument("--content", default=str(SAMPLE_CONTENT))
     parser.add_argument("--style", default=str(SAMPLE_STYLE))
     parser.add_argument("--size", type=int, default=size)
-    parser.add_argument("--model", default="vgg19")
-    parser.add_argument("--weights", type=weights_argument, default="imagenet",
-                        help="'imagenet', a weights file, or 'none' for random weights")
+    add_model_arguments(parser)
     parser.add_argument("-o", "--output", default=output)
     return parser
 

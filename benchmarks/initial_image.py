@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402
 
 from ContentModel import load_image, save_figure  # noqa: E402
 from StyleTransfer import initial_image, stylize  # noqa: E402
-from common import first_row_at_or_below  # noqa: E402
+from common import add_model_arguments, first_row_at_or_below  # noqa: E402
 
 IMAGES = Path(__file__).resolve().parent.parent / "images"
 #: The README's gallery pairs: (photo, painting) in images/content and images/styles.
@@ -57,8 +57,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--iterations", type=int, default=150,
                         help="iterations from the photo; their final loss is the target")
-    parser.add_argument("--model", default="vgg19")
-    parser.add_argument("--weights", default="imagenet")
+    add_model_arguments(parser)
     parser.add_argument("--precision", default="auto", help="as StyleTransfer.py --precision")
     parser.add_argument("--pairs", nargs="+", default=[f"{c}+{s}" for c, s in SAMPLE_PAIRS],
                         help="photo+painting names from images/content and images/styles")

@@ -21,6 +21,7 @@ from ContentModel import CONTENT_LAYER, build_vgg, load_image  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from StyleModel import STYLE_LAYERS  # noqa: E402
 from StyleTransfer import SAMPLE_CONTENT, SAMPLE_STYLE, build_objective, stylize  # noqa: E402
+from common import add_model_arguments  # noqa: E402
 
 DECAYS = (0.9, 0.95, 0.98)
 
@@ -30,8 +31,7 @@ def main() -> None:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--iterations", type=int, default=150)
-    parser.add_argument("--model", default="vgg19")
-    parser.add_argument("--weights", default="imagenet")
+    add_model_arguments(parser)
     args = parser.parse_args()
 
     content, style = load_image(SAMPLE_CONTENT, args.size), load_image(SAMPLE_STYLE, args.size)
