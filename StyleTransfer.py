@@ -1543,8 +1543,9 @@ def load_mask(path: str, shape, max_pixels: int) -> np.ndarray:
 
 
 def style_load_size(size: int, style_scale: float) -> int:
-    """Long side styles are loaded at: big enough for the last level at --style-scale."""
-    return max(MIN_SIZE, round(size * style_scale))
+    """Long side styles are loaded at: big enough for the last level at --style-scale
+    (load_image's keep_short_side keeps them at least MIN_SIZE px on the short side)."""
+    return round(size * style_scale)
 
 
 def check_output_arguments(args: argparse.Namespace) -> None:
