@@ -1866,14 +1866,10 @@ def print_summary(pairs: list[Pair], sheet: Path) -> None:
     print(f"contact sheet: {sheet}")
 
 
-def run_batch(args: argparse.Namespace) -> int:
+def run_batch(args: argparse.Namespace, settings: dict) -> int:
     """Batch mode: every content with every style into the -o folder, a contact sheet,
     a summary. Returns the exit status (batch_exit_status)."""
     check_batch_arguments(args)
-    check_image_arguments(args)
-    check_output_arguments(args)
-    settings = settings_from_args(args)
-    check_settings(**settings)
     folder = batch_folder(args.output)
     contents, styles = expand_inputs(args.batch_contents), expand_inputs(args.batch_styles)
     pairs = plan_pairs(contents, styles, folder)
@@ -1915,14 +1911,14 @@ def run_batch(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Check the inputs, stylize, write every output. Returns the exit status."""
-    if args.batch_contents or args.batch_styles:
-        return run_batch(args)
-    if args.batch_size != AUTO:
-        raise StyleTransferError("--batch-size is for batch mode (--contents and --styles)")
     check_image_arguments(args)
     check_output_arguments(args)
     settings = settings_from_args(args)
     check_settings(**settings)
+    if args.batch_contents or args.batch_styles:
+        return run_batch(args, settings)
+    if args.batch_size != AUTO:
+        raise StyleTransferError("--batch-size is for batch mode (--contents and --styles)")
     sources = [args.content, *args.styles]
     check_styles(len(args.styles), args.style_blend_weights, args.style_masks)
     output = choose_output("_".join(source_stem(source) for source in sources), args.output,
