@@ -73,13 +73,44 @@ def test_result_is_the_best_image_measured(run, real_objective):
     assert total_loss(real_objective, run["result"].image) == pytest.approx(best, rel=2e-3)
 
 
+def recorder_for(stacks: int, save_every: int = 0) -> StyleTransfer.LevelRecorder:
+    """A LevelRecorder for one image of shape (2, 2, 3), as stylize_batch makes it."""
+    start = np.zeros((1, 2, 2, 3), np.float32)
+    return StyleTransfer.LevelRecorder(
+        [StyleTransfer.StylizeResult(image=start[0])], [start[0]], lambda image, original: image,
+        level=0, levels=1, shape=(2, 2), done=0, total_iterations=stacks, start=0.0,
+        save_every=save_every, callback=None, best=[(np.inf, start, 0)])
+
+
+def losses_column(total: float) -> np.ndarray:
+    """(terms, batch of 1), as a BatchObjective returns them."""
+    return np.array([[0.0], [total], [0.0], [total]])
+
+
+@pytest.mark.parametrize("totals, best", [
+    ([5.0, 3.0, 4.0], 1),  # the loss rose after iteration 2: the result is iteration 2's image
+    ([5.0, 3.0, np.nan], 1),  # a non-finite loss: the last image with a finite one
+    ([5.0, 4.0, 2.0], 2),
+])
+def test_the_recorder_keeps_the_lowest_loss_image(totals, best):
+    """Unit test of the rule the runs above can not tell from 'the last image' (their loss
+    only goes down): each iteration's pixels differ, so the image kept says which it was."""
+    record = recorder_for(len(totals))
+    stacks = [np.full((1, 2, 2, 3), 0.1 * (index + 1), np.float32) for index in range(len(totals))]
+    going_on = [record(index + 1, stack, losses_column(total), index + 1)
+                for index, (stack, total) in enumerate(zip(stacks, totals))]
+    np.testing.assert_array_equal(record.images()[0], stacks[best][0])
+    assert going_on == [True, True, bool(np.isfinite(totals[-1]))]
+    assert [row["total"] for row in record.results[0].history][:2] == totals[:2]
+
+
 def test_result_image_shape_and_range(run):
     image = run["result"].image
     assert image.shape == run["content"].shape
     assert image.dtype == np.float32
     assert np.all(np.isfinite(image))
     assert image.min() >= 0.0 and image.max() <= 1.0
-    assert not np.array_equal(image, run["content"])  # it moved
+    assert not np.array_equal(image, run["start"])  # it moved from where it started
     assert run["result"].stopped_early is None
     assert run["result"].device in ("/CPU:0", "/GPU:0")
 
