@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import socket
 
 import keras
@@ -220,10 +221,35 @@ def test_mixed_precision_features_are_bfloat16_and_close_to_float32(vgg19_weight
         assert error < 0.02 * np.abs(reference).mean()  # bfloat16 keeps ~3 significant digits
 
 
+@pytest.mark.parametrize("flags, fast", [
+    ("fpu sse2 avx2 avx512f avx512_bf16 avx512vl", True),  # this machine's kind (AVX-512 BF16)
+    ("fpu sse2 avx2 amx_bf16 amx_tile", True),
+    ("fpu sse2 avx2 avx512f avx512vl", False),  # AVX-512 without its BF16 extension
+])
+def test_auto_precision_is_mixed_only_where_the_cpu_has_bfloat16_instructions(monkeypatch, flags, fast):
+    cpuinfo = f"processor\t: 0\nflags\t\t: {flags}\nbugs\t\t: none\n"
+    opened = []
+
+    def fake_open(path, *args, **kwargs):
+        opened.append(path)
+        return io.StringIO(cpuinfo)
+
+    monkeypatch.setattr(ContentModel, "open", fake_open, raising=False)
+    assert ContentModel.has_fast_bfloat16("/CPU:0") is fast
+    assert ContentModel.resolve_precision("auto", "/CPU:0") == ("mixed" if fast else "float32")
+    assert opened == ["/proc/cpuinfo"] * 2
+
+
+def test_auto_precision_is_float32_where_the_cpu_flags_cannot_be_read(monkeypatch):
+    def no_cpuinfo(path, *args, **kwargs):
+        raise FileNotFoundError(path)  # not Linux
+
+    monkeypatch.setattr(ContentModel, "open", no_cpuinfo, raising=False)
+    assert ContentModel.resolve_precision("auto", "/CPU:0") == "float32"
+
+
 def test_resolve_precision():
     assert ContentModel.resolve_precision("float32") == "float32"
     assert ContentModel.resolve_precision("mixed") == "mixed"
-    fast = ContentModel.has_fast_bfloat16("/CPU:0")
-    assert ContentModel.resolve_precision("auto", "/CPU:0") == ("mixed" if fast else "float32")
     with pytest.raises(ContentModel.StyleTransferError, match="precision"):
         ContentModel.resolve_precision("float8")
