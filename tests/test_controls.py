@@ -3,12 +3,14 @@ style scale and region masks (Gatys et al. 2017)."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import StyleTransfer
-from ContentModel import StyleTransferError, load_image, resize_image, resize_long, smallest_long_side
+from ContentModel import StyleTransferError, build_vgg, load_image, resize_image, resize_long, smallest_long_side
 from StyleModel import gram_matrix
 from StyleTransfer import (
     level_sizes,
@@ -129,6 +131,78 @@ def test_a_black_mask_removes_that_styles_effect(images):
     np.testing.assert_allclose(with_b.image, with_c.image, atol=1e-4)
     unmasked = stylize(content, [style_a, style_b], **FAST)
     assert np.abs(unmasked.image - with_b.image).max() > 1e-2
+
+
+def test_a_mask_confines_its_style_to_the_white_region():
+    """Masked Gram matrices (Gatys et al. 2017, section 4): with the style measured at
+    block1_conv1 alone (one 3x3 convolution from the pixels), a mask white on the left half
+    gives the style term no gradient at all beyond the convolution's reach into the black half."""
+    height, width, half = 32, 40, 20
+    extractor = build_vgg("vgg16", ["block1_conv2", "block1_conv1"], None)
+    rng = np.random.default_rng(0)
+    content, style = (rng.uniform(0, 1, (height, width, 3)).astype(np.float32) for _ in range(2))
+    left = np.zeros((height, width), np.float32)
+    left[:, :half] = 1.0
+    objective = StyleTransfer.build_objective(
+        extractor, content, [style], content_layer="block1_conv2", style_layers=["block1_conv1"],
+        masks=[left], content_weight=0.0, tv_weight=0.0)
+    image = tf.constant(rng.uniform(0, 1, (1, height, width, 3)).astype(np.float32))
+    with tf.GradientTape() as tape:
+        tape.watch(image)
+        style_term = objective(image)["style"]
+    gradient = np.abs(tape.gradient(style_term, image).numpy()[0])
+    assert float(style_term) > 0
+    assert np.all(gradient[:, half + 2:] == 0), "the style reached the black half"
+    assert np.all(gradient[:, : half - 1].sum(axis=-1) > 0), "the style must act on the white half"
+
+
+def test_masks_from_the_command_line_are_grey_and_at_the_photos_size(sample_images, tmp_path, run_main,
+                                                                      monkeypatch, vgg19_weights):
+    """--style-masks: colour files are read as grey (the mean of R, G, B) and resized to the
+    photo, whatever their own size."""
+    mask_file = tmp_path / "left.png"
+    mask = np.zeros((100, 300, 3), np.float32)
+    mask[:, :150] = 1.0  # white on the left
+    mask[:, 150:, 0] = 0.6  # dark red on the right: grey 0.2
+    StyleTransfer.save_image(mask, mask_file)
+    seen = {}
+    real_stylize = StyleTransfer.stylize
+
+    def spy(content, styles, **settings):
+        seen.update(content=content, masks=settings["style_masks"])
+        return real_stylize(content, styles, **settings)
+
+    monkeypatch.setattr(StyleTransfer, "stylize", spy)
+    output = tmp_path / "out.png"
+    status, stdout, stderr = run_main([str(sample_images[0]), str(sample_images[1]), str(sample_images[1]),
+                                       "--style-masks", str(mask_file), str(mask_file), "--size", "64",
+                                       "--iterations", "1", "--model", "vgg19", "-o", str(output)])
+    assert status == 0, stdout + stderr
+    masks, content = seen["masks"], seen["content"]
+    assert len(masks) == 2 and masks[0].shape == content.shape[:2] == (43, 64)
+    np.testing.assert_allclose(masks[0][:, :30], 1.0, atol=1e-6)
+    np.testing.assert_allclose(masks[0][:, 34:], 0.2, atol=2 / 255)
+    trace = json.loads(output.with_suffix(".json").read_text())
+    assert trace["settings"]["style_masks"] == [str(mask_file)] * 2
+
+
+def test_histogram_mode_optimizes_against_a_style_in_the_photos_colours(images, monkeypatch):
+    content, style, _, _ = images
+    seen = []
+    original = StyleTransfer.build_objective
+
+    def spy(extractor, level_content, level_styles, **kwargs):
+        seen.append(level_styles[0])
+        return original(extractor, level_content, level_styles, **kwargs)
+
+    monkeypatch.setattr(StyleTransfer, "build_objective", spy)
+    stylize(content, style, preserve_colors="histogram", **{**FAST, "iterations": 1})
+    stylize(content, style, **{**FAST, "iterations": 1})
+    matched, plain = (image.reshape(-1, 3) for image in seen)
+    target = content.reshape(-1, 3)
+    np.testing.assert_allclose(matched.mean(axis=0), target.mean(axis=0), atol=0.02)
+    np.testing.assert_allclose(np.cov(matched, rowvar=False), np.cov(target, rowvar=False), atol=0.005)
+    np.testing.assert_allclose(plain.mean(axis=0), style.reshape(-1, 3).mean(axis=0), atol=1e-6)  # untouched
 
 
 def test_count_mismatches_are_user_errors(images):
