@@ -242,6 +242,19 @@ def batch(folders, tmp_path_factory, run_main, vgg19_weights):
 PAIRS = ["chelsea_great_wave", "chelsea_starry_night", "coffee_great_wave", "coffee_starry_night"]
 
 
+def record_contact_sheet(monkeypatch) -> dict:
+    """What the next batch run draws on its contact sheet: rows, columns, cells (drawn too)."""
+    drawn = {}
+    real_plot = StyleTransfer.plot_contact_sheet
+
+    def recording_plot(rows, columns, cells):
+        drawn.update(rows=rows, columns=columns, cells=cells)
+        return real_plot(rows, columns, cells)
+
+    monkeypatch.setattr(StyleTransfer, "plot_contact_sheet", recording_plot)
+    return drawn
+
+
 def test_batch_writes_every_pair_and_a_contact_sheet(batch):
     output, status, stdout = batch
     assert status == 0
@@ -268,12 +281,19 @@ def test_a_rerun_skips_finished_pairs_and_overwrite_redoes_them(batch, folders, 
 
     monkeypatch.setattr(StyleTransfer, "stylize_batch", counting_stylize)
     before = {name: (output / f"{name}.png").stat().st_mtime_ns for name in PAIRS}
+    sheet = record_contact_sheet(monkeypatch)
     status, stdout, _ = run_main(["--contents", str(folders[0]), "--styles", str(folders[1]),
                                   "-o", str(output), *FAST])
     assert status == 0 and calls == []
     assert "4 pairs: 0 done, 4 skipped, 0 failed" in stdout
     assert {name: (output / f"{name}.png").stat().st_mtime_ns for name in PAIRS} == before
     assert (output / CONTACT_SHEET_NAME).is_file()
+    # The sheet still shows every result, read back from the files: rows are contents, columns styles.
+    assert [name for name, _ in sheet["rows"]] == ["chelsea", "coffee"]
+    assert [name for name, _ in sheet["columns"]] == ["great_wave", "starry_night"]
+    for row, content in zip(sheet["cells"], ["chelsea", "coffee"]):
+        for cell, style in zip(row, ["great_wave", "starry_night"]):
+            np.testing.assert_array_equal(cell, load_image(output / f"{content}_{style}.png"))
 
     status, stdout, _ = run_main(["--contents", str(folders[0] / "chelsea.jpg"),
                                   "--styles", str(folders[1] / "starry_night.jpg"),
@@ -284,13 +304,14 @@ def test_a_rerun_skips_finished_pairs_and_overwrite_redoes_them(batch, folders, 
 
 
 def test_a_bad_image_or_url_fails_its_pairs_and_the_rest_still_run(folders, server, cache, tmp_path, run_main,
-                                                                   vgg19_weights):
+                                                                   monkeypatch, vgg19_weights):
     contents = tmp_path / "contents"
     contents.mkdir()
     shutil.copy(folders[0] / "chelsea.jpg", contents)
     (contents / "broken.jpg").write_text("not a picture")
     missing = server.url("/missing.png")
     output = tmp_path / "out"
+    sheet = record_contact_sheet(monkeypatch)
     status, stdout, stderr = run_main(["--contents", str(contents),
                                        "--styles", str(folders[1] / "starry_night.jpg"), missing,
                                        "-o", str(output), *FAST])
@@ -302,6 +323,15 @@ def test_a_bad_image_or_url_fails_its_pairs_and_the_rest_still_run(folders, serv
     assert (output / "chelsea_starry_night.png").is_file()
     assert not (output / "broken_starry_night.png").exists()
     assert (output / CONTACT_SHEET_NAME).is_file()
+    # On the sheet: the unreadable inputs say so, failed pairs say 'failed', the result is there.
+    assert [(name, image) for name, image in sheet["rows"] if isinstance(image, str)] == [("broken", "unreadable")]
+    assert [(name, image) for name, image in sheet["columns"] if isinstance(image, str)] == [("missing", "unreadable")]
+    cells = {(row_name, column_name): cell for (row_name, _), row in zip(sheet["rows"], sheet["cells"])
+             for (column_name, _), cell in zip(sheet["columns"], row)}
+    assert cells[("broken", "starry_night")] == cells[("broken", "missing")] == cells[("chelsea", "missing")] \
+        == "failed"
+    np.testing.assert_allclose(cells[("chelsea", "starry_night")],
+                               load_image(output / "chelsea_starry_night.png"), atol=1 / 255)
 
 
 def test_only_a_run_that_ended_normally_counts_as_finished(tmp_path):
