@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -63,10 +64,11 @@ def cli_run(tmp_path_factory, small_inputs, subprocess_env, repo_root, vgg19_wei
     folder = tmp_path_factory.mktemp("cli")
     output = folder / "out.png"
     content, style = small_inputs
-    process = run_script("StyleTransfer.py", content, style, "-o", output, "--size", 64,
-                         "--iterations", ITERATIONS, "--model", "vgg19", "--gif", "--save-every", 1,
-                         env=subprocess_env, cwd=repo_root)
-    return {"process": process, "folder": folder, "output": output, "content": content, "style": style}
+    arguments = [content, style, "-o", output, "--size", 64, "--iterations", ITERATIONS, "--model", "vgg19",
+                 "--gif", "--save-every", 1]
+    process = run_script("StyleTransfer.py", *arguments, env=subprocess_env, cwd=repo_root)
+    return {"process": process, "folder": folder, "output": output, "content": content, "style": style,
+            "arguments": [str(argument) for argument in arguments]}
 
 
 def test_stylize_run_succeeds(cli_run):
@@ -106,13 +108,25 @@ def test_json_trace(cli_run):
     assert settings["seed"] == StyleTransfer.DEFAULT_SEED
     assert settings["preconditioner"] == StyleTransfer.DEFAULT_PRECONDITIONER
     assert trace["device"] in ("/CPU:0", "/GPU:0")
+    # What made it: the command as typed, the arithmetic 'auto' chose, the sizes, the versions.
+    assert trace["command"] == shlex.join(["StyleTransfer.py", *cli_run["arguments"]])
+    assert trace["precision"] in ("float32", "mixed") and settings["precision"] == "auto"
+    expected = ContentModel.load_image(cli_run["content"], 64).shape[:2]
+    assert [tuple(size) for size in trace["level_sizes"]] == [expected]
+    assert set(trace["versions"]) == {"python", "tensorflow", "keras"}
+    assert trace["stopped_early"] is None and trace["seconds"] == trace["history"][-1]["seconds"]
     history = trace["history"]
     assert len(history) == ITERATIONS
     assert [row["iteration"] for row in history] == list(range(1, ITERATIONS + 1))
     for row in history:
         for key in LOSS_KEYS:
             assert isinstance(row[key], (int, float)) and np.isfinite(row[key]), (key, row)
+    evaluations = [row["evaluations"] for row in history]
+    assert evaluations == sorted(evaluations) and evaluations[0] >= 2  # L-BFGS: the start and a step
     assert history[-1]["total"] < history[0]["total"]
+    # The first line says what will run, and about how much memory it needs.
+    first = cli_run["process"].stdout.splitlines()[0]
+    assert first.startswith("StyleTransfer: vgg19 on ") and " GiB -> " in first and "about" in first
 
 
 def test_gif_is_animated(cli_run):
@@ -264,3 +278,49 @@ def test_output_with_an_unknown_suffix_is_refused(capsys, tmp_path, small_inputs
         StyleTransfer.main([str(small_inputs[0]), str(small_inputs[1]), "-o", str(tmp_path / "r.bmp")])
     assert info.value.code == 2
     assert len(error_lines(capsys.readouterr().err)) == 1
+
+
+def test_the_image_is_saved_every_save_every_iterations_while_it_runs(tmp_path, small_inputs, monkeypatch,
+                                                                      run_main, vgg19_weights):
+    """--save-every N: the current image goes to the output path during the run (so a long
+    run can be watched, and a crash loses little), then the result at the end."""
+    saved = []
+    real_save = StyleTransfer.save_image
+
+    def recording_save(image, path):
+        saved.append((Path(path), np.array(image)))
+        return real_save(image, path)
+
+    monkeypatch.setattr(StyleTransfer, "save_image", recording_save)
+    output = tmp_path / "out.png"
+    status, stdout, stderr = run_main([str(small_inputs[0]), str(small_inputs[1]), "-o", str(output),
+                                       "--size", "64", "--iterations", "5", "--save-every", "2",
+                                       "--model", "vgg19", "--precision", "float32"])
+    assert status == 0, stdout + stderr
+    assert [path for path, _ in saved] == [output] * 4  # iterations 2, 4 and 5 (the last), then the result
+    frames = [image for _, image in saved[:3]]
+    assert not np.array_equal(frames[0], frames[1])  # each save is the image of its moment
+    np.testing.assert_allclose(ContentModel.load_image(output), saved[-1][1], atol=1 / 255)  # the result's file
+
+    saved.clear()
+    status, _, _ = run_main([str(small_inputs[0]), str(small_inputs[1]), "-o", str(tmp_path / "quiet.png"),
+                             "--size", "64", "--iterations", "2", "--save-every", "0", "--model", "vgg19"])
+    assert status == 0 and [path.name for path, _ in saved] == ["quiet.png"]  # the result only
+
+
+def test_a_taken_default_name_gets_the_next_number(tmp_path, small_inputs, monkeypatch, run_main,
+                                                   vgg19_weights):
+    """Without -o the result goes to results/<content>_<style>.png, and a second run never
+    replaces the first: it writes <content>_<style>_2.png and its own trace, panel and curve."""
+    monkeypatch.chdir(tmp_path)
+    flags = [str(small_inputs[0]), str(small_inputs[1]), "--size", "64", "--iterations", "1", "--model", "vgg19"]
+    assert run_main(flags)[0] == 0
+    first = {path.name: path.read_bytes() for path in (tmp_path / "results").iterdir()}
+    assert set(first) == {"chelsea_starry_night" + suffix for suffix in
+                          (".png", "_panel.png", "_losses.png", ".json")}
+    status, stdout, _ = run_main(flags)
+    assert status == 0 and "results/chelsea_starry_night_2.png" in stdout
+    second = {path.name: path.read_bytes() for path in (tmp_path / "results").iterdir()}
+    assert {name: data for name, data in second.items() if name in first} == first  # untouched
+    assert set(second) - set(first) == {"chelsea_starry_night_2" + suffix for suffix in
+                                        (".png", "_panel.png", "_losses.png", ".json")}
