@@ -203,3 +203,33 @@ def test_a_batch_pair_that_cannot_fit_fails_alone_with_the_fix(sample_images, tm
     assert "1 pairs: 0 done, 0 skipped, 1 failed" in stdout
     assert "GiB" in stderr and "--size" in stderr
     assert [path.name for path in (tmp_path / "out").iterdir()] == [StyleTransfer.CONTACT_SHEET_NAME]
+
+
+def test_a_batch_the_device_has_no_room_for_runs_again_one_pair_at_a_time(sample_images, tmp_path, run_main,
+                                                                           monkeypatch, vgg19_weights):
+    """On a GPU the estimate is not checked, so a batch can run out of device memory: its
+    pairs are then run one at a time, and each still finishes."""
+    contents = tmp_path / "contents"
+    contents.mkdir()
+    photo = load_image(sample_images[0], 64)
+    save_image(photo, contents / "photo.png")
+    save_image(np.ascontiguousarray(photo[:, ::-1]), contents / "mirror.png")
+    sizes = []
+    real_stylize = StyleTransfer.stylize_batch
+
+    def no_room_for_two(content_images, style, **settings):
+        sizes.append(len(content_images))
+        if len(content_images) > 1:
+            raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
+        return real_stylize(content_images, style, **settings)
+
+    monkeypatch.setattr(StyleTransfer, "stylize_batch", no_room_for_two)
+    status, stdout, stderr = run_main(["--contents", str(contents), "--styles", str(sample_images[1]),
+                                       "--batch-size", "2", "--size", "64", "--iterations", "2",
+                                       "--model", "vgg19", "--save-every", "0", "-o", str(tmp_path / "out")])
+    assert status == 0, stdout + stderr
+    assert sizes == [2, 1, 1]
+    assert "2 pairs: 2 done, 0 skipped, 0 failed" in stdout
+    for name in ("photo", "mirror"):
+        trace = json.loads((tmp_path / "out" / f"{name}_{Path(sample_images[1]).stem}.json").read_text())
+        assert trace["batch"] == [f"{name} + {Path(sample_images[1]).stem}"]  # run alone

@@ -334,6 +334,42 @@ def test_a_bad_image_or_url_fails_its_pairs_and_the_rest_still_run(folders, serv
                                load_image(output / "chelsea_starry_night.png"), atol=1 / 255)
 
 
+def test_ctrl_c_in_a_batch_exits_130_and_a_rerun_redoes_only_what_was_not_finished(
+        folders, tmp_path, monkeypatch, run_main, vgg19_weights):
+    """Ctrl-C during the second pair: its best image so far is saved (marked interrupted in
+    its trace), the later pairs are not started, and the next run of the same command skips
+    the first pair and runs the other three."""
+    output = tmp_path / "out"
+    arguments = ["--contents", str(folders[0]), "--styles", str(folders[1]), "-o", str(output), *FAST]
+    calls = []
+    real_stylize = StyleTransfer.stylize_batch
+
+    def interrupted_second(contents, style, callback=None, **settings):
+        calls.append(1)
+
+        def pressing_ctrl_c(progress):  # as if Ctrl-C came during the optimization
+            raise KeyboardInterrupt
+
+        return real_stylize(contents, style, **settings, callback=pressing_ctrl_c if len(calls) == 2 else callback)
+
+    monkeypatch.setattr(StyleTransfer, "stylize_batch", interrupted_second)
+    status, stdout, _ = run_main(arguments)
+    assert status == StyleTransfer.EXIT_INTERRUPTED == 130
+    assert len(calls) == 2
+    assert "4 pairs: 1 done, 0 skipped, 0 failed, 1 interrupted, 2 not run" in stdout
+    assert json.loads((output / "chelsea_starry_night.json").read_text())["stopped_early"] == "interrupted"
+    assert (output / "chelsea_starry_night.png").is_file()  # the best image so far is kept
+    assert not (output / "coffee_great_wave.png").exists()
+    assert (output / CONTACT_SHEET_NAME).is_file()
+
+    monkeypatch.setattr(StyleTransfer, "stylize_batch", real_stylize)
+    status, stdout, _ = run_main(arguments)
+    assert status == 0
+    assert "4 pairs: 3 done, 1 skipped, 0 failed" in stdout
+    assert "chelsea + great_wave ... skipped" in stdout
+    assert json.loads((output / "chelsea_starry_night.json").read_text())["stopped_early"] is None
+
+
 def test_only_a_run_that_ended_normally_counts_as_finished(tmp_path):
     paths = output_paths(tmp_path / "a_b.png")
     assert not is_finished(paths)
