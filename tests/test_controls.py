@@ -205,6 +205,18 @@ def test_histogram_mode_optimizes_against_a_style_in_the_photos_colours(images, 
     np.testing.assert_allclose(plain.mean(axis=0), style.reshape(-1, 3).mean(axis=0), atol=1e-6)  # untouched
 
 
+def test_style_layer_weights_choose_which_layers_the_style_is_matched_at(images):
+    """Weights 1,0,0,0,0 match the style at block1_conv1 only: the same image as asking
+    for that layer alone; the default (equal weights) gives another."""
+    content, style, _, _ = images
+    adam = {**FAST, "optimizer": "adam"}  # pixel by pixel: no line search to magnify rounding
+    first_only = stylize(content, style, style_layer_weights=[1, 0, 0, 0, 0], **adam)
+    alone = stylize(content, style, style_layers=["block1_conv1"], **adam)
+    np.testing.assert_allclose(first_only.image, alone.image, atol=1e-5)
+    equal = stylize(content, style, **adam)
+    assert np.abs(equal.image - alone.image).max() > 1e-3
+
+
 def test_count_mismatches_are_user_errors(images):
     content, style_a, style_b, _ = images
     with pytest.raises(StyleTransferError, match="blend weights"):

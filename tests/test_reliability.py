@@ -694,7 +694,9 @@ def test_non_finite_loss_exits_1_and_keeps_the_result(monkeypatch, tmp_path, pai
     captured = capsys.readouterr()
     assert exit_info.value.code == ContentModel.EXIT_FAILED, captured.out + captured.err
     lines = our_lines(captured.err)
-    assert any(line.startswith("error:") and "nan" in line for line in lines), lines
+    errors = [line for line in lines if line.startswith("error:")]
+    assert len(errors) == 1 and "nan" in errors[0], lines
+    assert str(output) in errors[0] and "--learning-rate" in errors[0]  # where the image is, and a fix
     image = load_image(output)
     assert np.all((image >= 0) & (image <= 1))
     trace = json.loads(output.with_suffix(".json").read_text())
