@@ -27,6 +27,7 @@ import hashlib
 import math
 import os
 import re
+import shlex
 import signal
 import socket
 import sys
@@ -604,15 +605,28 @@ def save_image(image: np.ndarray | tf.Tensor, path: str | os.PathLike, quality: 
     return atomic_write(path, lambda tmp: pil.save(tmp, format=format_, quality=quality))
 
 
-def save_figure(figure, path: str | os.PathLike, dpi: int = 100) -> Path:
-    """Save a matplotlib figure atomically and close it."""
+def save_figure(figure, path: str | os.PathLike, dpi: int = 100, text: dict | None = None) -> Path:
+    """Save a matplotlib figure atomically and close it. ``text`` (PNG only) goes into the
+    file's metadata, e.g. {"Description": the command that made it}: read it with png_text."""
     import matplotlib.pyplot as plt
 
+    image_format = Path(path).suffix[1:].lower() or "png"
+    metadata = text if image_format == "png" else None
     try:
         return atomic_write(path, lambda tmp: figure.savefig(tmp, dpi=dpi, bbox_inches="tight",
-                                                              format=Path(path).suffix[1:] or "png"))
+                                                              format=image_format, metadata=metadata))
     finally:
         plt.close(figure)
+
+
+def png_text(path: str | os.PathLike) -> dict:
+    """The text metadata of a PNG file (what save_figure's ``text`` wrote); {} for a file
+    that is missing, not a PNG or not an image."""
+    try:
+        with Image.open(path) as image:
+            return dict(getattr(image, "text", {}))
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return {}
 
 
 # ---------------------------------------------------------------------------
@@ -820,13 +834,16 @@ def show_content_features(
     return features, plot_feature_maps(features, title, count)
 
 
-def figure_main(argv, *, description: str, image_help: str, suffix: str, add_arguments, draw) -> None:
+def figure_main(argv, *, script: str, description: str, image_help: str, suffix: str, add_arguments,
+                draw) -> None:
     """The command line shared by ContentModel.py and StyleModel.py: one image in, one figure out.
 
     ``add_arguments(parser)`` adds the script's own flags; ``draw(args, path)``
     returns (figure, lines to print) for the image file at ``path`` (the
-    image argument itself, or its download when that is an http(s) URL).
+    image argument itself, or its download when that is an http(s) URL). The
+    figure's PNG metadata holds the command (``script`` and its arguments) that made it.
     """
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = ArgumentParser(description=description)
     parser.add_argument("image", help=f"{image_help} (a file or an http(s) URL)")
     add_arguments(parser)
@@ -842,7 +859,7 @@ def figure_main(argv, *, description: str, image_help: str, suffix: str, add_arg
                                args.overwrite, suffixes=(".png",))
         # A URL is downloaded only now, once the output is known to be writable.
         figure, lines = draw(args, local_image(args.image, max_pixels=args.max_pixels))
-        save_figure(figure, output)
+        save_figure(figure, output, text={"Description": shlex.join([script, *argv])})
         print("\n".join([*lines, f"figure -> {output}"]))
 
     run_cli(run)
@@ -859,8 +876,8 @@ def main(argv: list[str] | None = None) -> None:
             size=args.size, count=args.count, max_pixels=args.max_pixels, precision=args.precision)
         return figure, [f"{args.model} {args.layer}: features {features.shape}"]
 
-    figure_main(argv, description="Show what VGG's content layer sees: save a grid of its most active "
-                                  "feature maps.",
+    figure_main(argv, script=Path(__file__).name,
+                description="Show what VGG's content layer sees: save a grid of its most active feature maps.",
                 image_help="photo to look at", suffix="_content_features", add_arguments=add_arguments,
                 draw=draw)
 

@@ -177,8 +177,8 @@ def main(argv: list[str] | None = None) -> None:
         return figure, [f"{args.model} {name}: Gram matrix {tuple(gram.shape[1:])}"
                         for name, gram in zip(args.layers, grams)]
 
-    figure_main(argv, description="Show a painting's style features: each layer's Gram matrix and a "
-                                  "few feature maps.",
+    figure_main(argv, script=Path(__file__).name,
+                description="Show a painting's style features: each layer's Gram matrix and a few feature maps.",
                 image_help="painting to look at", suffix="_style_features", add_arguments=add_arguments,
                 draw=draw)
 

@@ -165,13 +165,15 @@ def test_missing_input_file(tmp_path, small_inputs, subprocess_env, repo_root):
 def test_figure_scripts(script, image_index, layers, tmp_path, small_inputs, subprocess_env, repo_root,
                         vgg19_weights):
     output = tmp_path / "figure.png"
-    process = run_script(script, small_inputs[image_index], "--model", "vgg19", "-o", output,
-                         "--size", 64, env=subprocess_env, cwd=repo_root)
+    arguments = [str(small_inputs[image_index]), "--model", "vgg19", "-o", str(output), "--size", "64"]
+    process = run_script(script, *arguments, env=subprocess_env, cwd=repo_root)
     assert process.returncode == 0, process.stderr
     assert "Traceback" not in process.stderr
     with Image.open(output) as image:
         assert image.format == "PNG"
         assert min(image.size) > 64
+    # The figure carries the command that made it.
+    assert ContentModel.png_text(output)["Description"] == shlex.join([script, *arguments])
     for layer in layers:
         assert layer in process.stdout
 
