@@ -65,6 +65,7 @@ from ContentModel import (
     is_url,
     load_image,
     local_image,
+    png_text,
     resize_image,
     resize_long,
     resolve_precision,
@@ -175,8 +176,9 @@ LOSS_TERMS = ("content", "style", "tv", "total")
 
 #: Batch mode: the files a folder given to --contents / --styles contributes.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp")
-#: The contact sheet, written into the batch's output folder.
+#: The contact sheet, written into the batch's output folder, and the title in its PNG metadata.
 CONTACT_SHEET_NAME = "contact_sheet.png"
+CONTACT_SHEET_TITLE = "StyleTransfer contact sheet"
 #: Long side (pixels) images are shrunk to for the contact sheet, and inches per grid cell.
 SHEET_THUMBNAIL = 256
 SHEET_CELL_INCHES = 2.5
@@ -1676,16 +1678,23 @@ def load_sources(sources: list[str], size: int, max_pixels: int, keep_short_side
     return images
 
 
-def is_finished(paths: dict) -> bool:
-    """True when a pair's files are on disk from a run that ended normally.
+#: What last_ending says when there is no trace of one of our runs.
+NO_TRACE = "no trace"
 
-    The trace is written last, so it exists only once every file was written;
-    a run stopped early (Ctrl-C, non-finite loss) counts as not finished.
-    """
+
+def last_ending(paths: dict) -> str | None:
+    """How the run that wrote a pair's files ended, from its JSON trace: None when it
+    ended normally, why it stopped early (Ctrl-C, a non-finite loss), or NO_TRACE when
+    there is no trace of one of our runs (the trace is written last)."""
     try:
-        return paths["image"].is_file() and json.loads(paths["trace"].read_text())["stopped_early"] is None
+        return json.loads(paths["trace"].read_text())["stopped_early"]
     except (OSError, ValueError, KeyError, TypeError):  # no trace, or not one of ours
-        return False
+        return NO_TRACE
+
+
+def is_finished(paths: dict) -> bool:
+    """True when a pair's files are on disk from a run that ended normally."""
+    return paths["image"].is_file() and last_ending(paths) is None
 
 
 def thumbnail(image: np.ndarray) -> np.ndarray:
@@ -1704,14 +1713,21 @@ def saved_thumbnail(path: Path) -> np.ndarray | None:
 def prepare_pair(pair: Pair, content: np.ndarray | StyleTransferError,
                  style: np.ndarray | StyleTransferError, overwrite: bool) -> None:
     """Before any work: a pair finished before is skipped (unless ``overwrite``), a pair
-    with an unreadable image fails; the others stay NOT_RUN."""
-    if not overwrite and is_finished(output_paths(pair.output)):
+    with an unreadable image fails, and so does a pair whose files would replace files
+    that are not from a run of it that stopped early (unless ``overwrite``); the others
+    stay NOT_RUN."""
+    paths = output_paths(pair.output)
+    if not overwrite and is_finished(paths):
         pair.status, pair.thumbnail = SKIPPED, saved_thumbnail(pair.output)
         return
     for image in (content, style):
         if isinstance(image, StyleTransferError):
             pair.status, pair.reason = FAILED, str(image)
             return
+    taken = [path for path in paths.values() if path.exists()]
+    if taken and not overwrite and last_ending(paths) in (None, NO_TRACE):
+        # Files of an interrupted run of this pair are redone; anything else is not ours to replace.
+        pair.status, pair.reason = FAILED, f"{taken[0]} exists; pass --overwrite to replace it"
 
 
 def batch_size(requested: str | int, device_name: str, shape, settings: dict) -> int:
@@ -1827,7 +1843,23 @@ class BatchProgress:
         self.stream.flush()
 
 
-def write_contact_sheet(pairs: list[Pair], content_images: dict, style_images: dict, folder: Path) -> Path:
+def sheet_inputs(contents: list[str], styles: list[str]) -> str:
+    """What identifies a batch's contact sheet: its inputs, kept in the sheet's PNG metadata."""
+    return json.dumps({"contents": contents, "styles": styles})
+
+
+def contact_sheet_path(folder: Path, contents: list[str], styles: list[str], overwrite: bool) -> Path:
+    """Where the batch's contact sheet goes: contact_sheet.png, redrawn by a rerun of the same
+    batch; when that file is another batch's sheet (or not a sheet) the first free
+    contact_sheet_2.png, _3, ... instead, unless ``overwrite``."""
+    path, number = folder / CONTACT_SHEET_NAME, 1
+    while not overwrite and path.exists() and png_text(path).get("Description") != sheet_inputs(contents, styles):
+        number += 1
+        path = folder / f"{Path(CONTACT_SHEET_NAME).stem}_{number}.png"
+    return path
+
+
+def write_contact_sheet(pairs: list[Pair], content_images: dict, style_images: dict, path: Path) -> Path:
     """The contact sheet of a batch: contents as rows, styles as columns, results in the cells.
 
     It is drawn again on every run (it is derived from the results), with the
@@ -1844,7 +1876,8 @@ def write_contact_sheet(pairs: list[Pair], content_images: dict, style_images: d
         [header(source, image) for source, image in content_images.items()],
         [header(source, image) for source, image in style_images.items()],
         [[cell(by_inputs[content, style]) for style in style_images] for content in content_images])
-    return save_figure(figure, folder / CONTACT_SHEET_NAME)
+    return save_figure(figure, path, text={"Title": CONTACT_SHEET_TITLE,
+                                           "Description": sheet_inputs(list(content_images), list(style_images))})
 
 
 def batch_exit_status(pairs: list[Pair]) -> int:
@@ -1876,6 +1909,7 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
     content_images = load_sources(contents, args.size, args.max_pixels)
     style_images = load_sources(styles, style_load_size(args.size, args.style_scale), args.max_pixels,
                                 keep_short_side=True)
+    sheet = contact_sheet_path(folder, contents, styles, args.overwrite)
     device = resolve_device(args.device)
     progress = BatchProgress(pairs, sys.stdout)
     for pair in pairs:
@@ -1899,7 +1933,7 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
         progress.finish(group)
         if any(pair.status == INTERRUPTED for pair in group):
             break
-    sheet = write_contact_sheet(pairs, content_images, style_images, folder)
+    write_contact_sheet(pairs, content_images, style_images, sheet)
     print_summary(pairs, sheet)
     return batch_exit_status(pairs)
 

@@ -370,6 +370,39 @@ def test_ctrl_c_in_a_batch_exits_130_and_a_rerun_redoes_only_what_was_not_finish
     assert json.loads((output / "chelsea_starry_night.json").read_text())["stopped_early"] is None
 
 
+def test_a_batch_never_replaces_files_it_did_not_write(folders, tmp_path, run_main, vgg19_weights):
+    """Files in the output folder that are not from an interrupted run of their pair (the
+    user's own, or the trace of a .jpg result beside the .png a batch writes) fail that
+    pair, untouched; another batch's contact sheet is kept and this one's numbered."""
+    output = tmp_path / "out"
+    output.mkdir()
+    mine = {"chelsea_great_wave.png": b"mine", "chelsea_starry_night.json": b'{"a": 1}'}
+    for name, data in mine.items():
+        (output / name).write_bytes(data)
+    chelsea, styles = folders[0] / "chelsea.jpg", folders[1]
+    status, stdout, stderr = run_main(["--contents", str(chelsea), "--styles", str(styles), "-o", str(output),
+                                       *FAST])
+    assert status == StyleTransfer.EXIT_FAILED
+    assert "2 pairs: 0 done, 0 skipped, 2 failed" in stdout
+    assert f"failed: chelsea + great_wave: {output / 'chelsea_great_wave.png'} exists; pass --overwrite" in stderr
+    assert {name: (output / name).read_bytes() for name in mine} == mine
+
+    coffee = folders[0] / "coffee.jpg"
+    status, stdout, _ = run_main(["--contents", str(coffee), "--styles", str(styles), "-o", str(output), *FAST])
+    assert status == 0 and "2 pairs: 2 done, 0 skipped, 0 failed" in stdout
+    first_sheet = (output / CONTACT_SHEET_NAME).read_bytes()  # the first batch's: it showed chelsea
+    assert f"contact sheet: {output / 'contact_sheet_2.png'}" in stdout
+    status, stdout, _ = run_main(["--contents", str(coffee), "--styles", str(styles), "-o", str(output), *FAST])
+    assert status == 0 and f"contact sheet: {output / 'contact_sheet_2.png'}" in stdout  # its own, redrawn
+    assert (output / CONTACT_SHEET_NAME).read_bytes() == first_sheet
+    assert not (output / "contact_sheet_3.png").exists()
+
+    status, stdout, _ = run_main(["--contents", str(chelsea), "--styles", str(styles), "-o", str(output),
+                                  "--overwrite", *FAST])
+    assert status == 0 and "2 pairs: 2 done, 0 skipped, 0 failed" in stdout
+    assert f"contact sheet: {output / CONTACT_SHEET_NAME}" in stdout
+
+
 def test_only_a_run_that_ended_normally_counts_as_finished(tmp_path):
     paths = output_paths(tmp_path / "a_b.png")
     assert not is_finished(paths)
