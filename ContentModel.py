@@ -69,12 +69,36 @@ def native_stderr_silenced(silence: bool):
         os.close(saved)
 
 
-import numpy as np  # noqa: E402
-from PIL import Image, ImageOps, UnidentifiedImageError  # noqa: E402
+#: Exit statuses of the three scripts.
+EXIT_FAILED = 1  # the run stopped (e.g. the loss became NaN); what it had is saved
+EXIT_USAGE = 2  # bad input: a one-line 'error: ...' and nothing written
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as shells report it
 
-with native_stderr_silenced(os.environ["TF_CPP_MIN_LOG_LEVEL"] == QUIET_LOG_LEVEL):
-    import keras  # noqa: E402
-    import tensorflow as tf  # noqa: E402
+
+@contextlib.contextmanager
+def interrupt_ends_quietly():
+    """Ctrl-C inside the block prints 'interrupted' and exits with status 130.
+
+    Why: loading TensorFlow takes the first seconds of every run, the moment a
+    user notices a typo and presses Ctrl-C, and a KeyboardInterrupt there printed
+    a traceback of TensorFlow's import machinery. Nothing has been done yet, so
+    there is nothing to save. (Later, run_cli turns Ctrl-C into the same line.)
+    The line is printed here, outside native_stderr_silenced, once stderr is back.
+    """
+    try:
+        yield
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        raise SystemExit(EXIT_INTERRUPTED) from None
+
+
+with interrupt_ends_quietly():
+    import numpy as np  # noqa: E402
+    from PIL import Image, ImageOps, UnidentifiedImageError  # noqa: E402
+
+    with native_stderr_silenced(os.environ["TF_CPP_MIN_LOG_LEVEL"] == QUIET_LOG_LEVEL):
+        import keras  # noqa: E402
+        import tensorflow as tf  # noqa: E402
 
 # ---------------------------------------------------------------------------
 # Constants
@@ -147,12 +171,6 @@ DOWNLOAD_CACHE_SUBDIR = "images"
 URL_HASH_DIGITS = 12
 #: Background used when an image with transparency is flattened to RGB.
 ALPHA_BACKGROUND = (255, 255, 255)
-
-
-#: Exit statuses of the three scripts.
-EXIT_FAILED = 1  # the run stopped (e.g. the loss became NaN); what it had is saved
-EXIT_USAGE = 2  # bad input: a one-line 'error: ...' and nothing written
-EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as shells report it
 
 
 class StyleTransferError(ValueError):

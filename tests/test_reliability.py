@@ -615,6 +615,32 @@ def test_ctrl_c_saves_the_best_image_trace_and_panel(tmp_path, env, pair_bytes):
     assert not [p for p in output.parent.iterdir() if p.name.startswith(".")]
 
 
+#: Runs a script as `python SCRIPT ...` does, with Ctrl-C arriving while TensorFlow loads.
+CTRL_C_WHILE_LOADING = """
+import builtins, runpy, sys
+real_import = builtins.__import__
+def importing(name, *args, **kwargs):
+    if name == "tensorflow":
+        raise KeyboardInterrupt  # what Python raises on Ctrl-C
+    return real_import(name, *args, **kwargs)
+builtins.__import__ = importing
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("script", ["StyleTransfer.py", "StyleModel.py", "ContentModel.py"])
+def test_ctrl_c_while_tensorflow_loads_is_one_line(script, tmp_path, env, pair_bytes):
+    """The first seconds of every run: before, a traceback of TensorFlow's import machinery."""
+    content = _write(tmp_path / "content.png", pair_bytes[0])
+    proc = subprocess.run([sys.executable, "-c", CTRL_C_WHILE_LOADING, str(SCRIPT.parent / script),
+                           str(content), "-o", str(tmp_path / "out.png")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    assert proc.returncode == ContentModel.EXIT_INTERRUPTED, describe(proc)
+    assert proc.stderr == "interrupted\n" and proc.stdout == "", describe(proc)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["content.png"]
+
+
 # ---------------------------------------------------------------------------
 # Non-finite loss
 # ---------------------------------------------------------------------------
