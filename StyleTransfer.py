@@ -171,6 +171,8 @@ FOURIER_REFERENCE = 0.5
 PYRAMID_STRENGTH = 1.0
 #: Pixel bounds: every image in this project is RGB in [0, 1].
 PIXEL_MIN, PIXEL_MAX = 0.0, 1.0
+#: The largest loss weight or learning rate: the losses are float32.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 LOSS_TERMS = ("content", "style", "tv", "total")
 
@@ -355,7 +357,7 @@ def build_objective(
 
 def normalized_blend_weights(count: int, weights=None) -> list[float]:
     """One weight per style image, summing to 1 (equal by default)."""
-    return normalized_weights(weights, count, "style blend")
+    return normalized_weights(weights, count, "style blend", "style images")
 
 
 # ---------------------------------------------------------------------------
@@ -954,13 +956,19 @@ def check_settings(*, iterations, optimizer: str, init: str, content_weight: flo
         raise StyleTransferError(f"--seed must be between 0 and {MAX_SEED} (got {seed})")
     for name, value in (("content-weight", content_weight), ("style-weight", style_weight),
                         ("tv-weight", tv_weight), ("learning-rate", learning_rate)):
-        if not np.isfinite(value) or value < 0:
-            raise StyleTransferError(f"--{name} must be a finite number >= 0 (got {value})")
+        # The losses are float32: a larger number is infinite there.
+        if not (np.isfinite(value) and 0 <= value <= FLOAT32_MAX):
+            raise StyleTransferError(f"--{name} must be a number from 0 to {FLOAT32_MAX:.3g} (got {value})")
+    if content_weight == style_weight == tv_weight == 0:
+        raise StyleTransferError("--content-weight, --style-weight and --tv-weight are all 0: nothing to optimize")
     if not (np.isfinite(style_scale) and MIN_STYLE_SCALE <= style_scale <= MAX_STYLE_SCALE):
         raise StyleTransferError(
             f"--style-scale must be between {MIN_STYLE_SCALE} and {MAX_STYLE_SCALE} (got {style_scale})")
     normalized_layer_weights(style_layers, style_layer_weights)
     check_layers(model, [content_layer, *style_layers])
+    repeated = sorted({layer for layer in style_layers if list(style_layers).count(layer) > 1})
+    if repeated:
+        raise StyleTransferError(f"style layer {', '.join(repeated)} given more than once")
 
 
 def check_styles(count: int, blend_weights, masks) -> None:
@@ -1991,8 +1999,10 @@ def run(args: argparse.Namespace) -> int:
     for note in result.notes:
         print(f"note: {note}")
     if result.non_finite:
-        print(f"\nerror: stopped: {result.stopped_early}; the last image with a finite loss is in "
-              f"{output}. Try a lower --learning-rate or lower loss weights.", file=sys.stderr)
+        kept = "the last image with a finite loss" if any(np.isfinite(row["total"]) for row in result.history) \
+            else "no image had a finite loss; the one it started from"
+        print(f"\nerror: stopped: {result.stopped_early}; {kept} is in {output}. "
+              "Try a lower --learning-rate or lower loss weights.", file=sys.stderr)
         return EXIT_FAILED
     written = ", ".join(str(p) for key, p in paths.items() if key != "gif" or args.gif)
     print(f"done in {trace['seconds']:.1f} s: {written}")

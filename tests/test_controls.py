@@ -219,7 +219,7 @@ def test_style_layer_weights_choose_which_layers_the_style_is_matched_at(images)
 
 def test_count_mismatches_are_user_errors(images):
     content, style_a, style_b, _ = images
-    with pytest.raises(StyleTransferError, match="blend weights"):
+    with pytest.raises(StyleTransferError, match="3 style blend weights given for 2 style images"):
         stylize(content, [style_a, style_b], style_blend_weights=[1, 2, 3], **FAST)
     with pytest.raises(StyleTransferError, match="masks"):
         stylize(content, [style_a, style_b], style_masks=[np.ones(content.shape[:2])], **FAST)

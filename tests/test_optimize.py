@@ -319,6 +319,10 @@ def test_callback_returning_false_stops_the_run(small_pair, optimizer):
     ({"init": "zeros"}, "init"),
     ({"device": "tpu"}, "device"),
     ({"style_layers": ["block9_conv1"]}, "block9_conv1"),
+    ({"content_weight": 1e300}, r"content-weight must be a number from 0 to 3.4e\+38"),  # float32's largest
+    ({"learning_rate": 1e39}, "learning-rate"),
+    ({"content_weight": 0, "style_weight": 0, "tv_weight": 0}, "all 0: nothing to optimize"),
+    ({"style_layers": ["block1_conv1", "block2_conv1", "block1_conv1"]}, "block1_conv1 given more than once"),
 ])
 def test_invalid_arguments_raise_style_transfer_error(small_pair, kwargs, match):
     content, style = small_pair

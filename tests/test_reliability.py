@@ -723,6 +723,21 @@ def test_non_finite_loss_exits_1_and_keeps_the_result(monkeypatch, tmp_path, pai
     errors = [line for line in lines if line.startswith("error:")]
     assert len(errors) == 1 and "nan" in errors[0], lines
     assert str(output) in errors[0] and "--learning-rate" in errors[0]  # where the image is, and a fix
+    assert "the last image with a finite loss" in errors[0]
+
+
+def test_a_loss_never_finite_says_the_start_image_was_kept(monkeypatch, tmp_path, pair_bytes, capsys,
+                                                           vgg19_weights):
+    content = _write(tmp_path / "content.png", pair_bytes[0])
+    style = _write(tmp_path / "style.jpg", pair_bytes[1])
+    output = tmp_path / "result.png"
+    poison_total_variation(monkeypatch, after=0)
+    with pytest.raises(SystemExit) as exit_info:
+        StyleTransfer.main([str(content), str(style), *FAST, "--init", "content", "-o", str(output)])
+    assert exit_info.value.code == ContentModel.EXIT_FAILED
+    errors = [line for line in our_lines(capsys.readouterr().err) if line.startswith("error:")]
+    assert len(errors) == 1 and "no image had a finite loss; the one it started from is in" in errors[0], errors
+    np.testing.assert_allclose(load_image(output), load_image(content, 64), atol=1 / 255)
     image = load_image(output)
     assert np.all((image >= 0) & (image <= 1))
     trace = json.loads(output.with_suffix(".json").read_text())
