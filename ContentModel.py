@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import io
 import math
 import os
 import re
@@ -533,8 +534,10 @@ def download_image(url: str, *, timeout: float = DOWNLOAD_TIMEOUT, max_bytes: in
     so the size is checked on the file it wrote; ``timeout`` bounds a server
     that stops answering. Every failure is a one-line StyleTransferError.
     """
+    # Keras draws its progress bar with terminal escape codes even into a log: kept for terminals.
+    keras_output = contextlib.nullcontext() if sys.stdout.isatty() else contextlib.redirect_stdout(io.StringIO())
     try:
-        with socket_timeout(timeout):
+        with socket_timeout(timeout), keras_output:
             path = Path(keras.utils.get_file(cached_file_name(url), origin=url,
                                              cache_subdir=DOWNLOAD_CACHE_SUBDIR))
     except Exception as error:  # get_file raises urllib's errors, wrapped or not; all mean "no file".

@@ -181,10 +181,11 @@ def test_url_names():
 
 
 def test_the_command_line_takes_urls_and_names_outputs_after_them(server, cache, tmp_path, monkeypatch,
-                                                                 vgg19_weights):
+                                                                 vgg19_weights, capsys):
     monkeypatch.chdir(tmp_path)  # the default output folder results/ is relative
     content, style = server.url("/photos/chelsea.png"), server.url("/styles/starry_night.png")
     StyleTransfer.main([content, style, *FAST])
+    assert "\x1b" not in capsys.readouterr().out  # no terminal codes (Keras's download bar) in a log
     result = tmp_path / "results" / "chelsea_starry_night.png"
     assert open_image(result).size[0] == SIZE
     trace = json.loads(result.with_suffix(".json").read_text())
