@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import platform
 import shlex
 import sys
@@ -84,6 +85,18 @@ import tensorflow as tf
 import keras
 from StyleModel import (STYLE_LAYERS, gram_matrices, gram_matrix, normalized_layer_weights, normalized_weights,
                         style_loss)
+
+
+class ExpectedRetracing(logging.Filter):
+    """Drops TensorFlow's warning that a tf.function was traced again and again: each
+    coarse-to-fine level and each group of a batch is a new problem (new image size,
+    new targets), whose compiled step is built and traced once, by design."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+tf.get_logger().addFilter(ExpectedRetracing())
 
 # ---------------------------------------------------------------------------
 # Defaults (chosen by measurement on a 2-core CPU: see the README)

@@ -303,6 +303,17 @@ def test_auto_scales_run_one_level_per_iteration_count(sample_images, vgg19_weig
     assert len(stylize(content, style, scales="auto", **{**FAST, "iterations": 2}).sizes) == 1
 
 
+def test_many_levels_do_not_warn_about_retracing(images, caplog):
+    """Each level compiles its own step, once; TensorFlow warned from the fifth on (on the
+    terminal; here its logger's records reach pytest's log capture)."""
+    content, style, _, _ = images
+    for optimizer in ("adam", "lbfgs"):
+        result = stylize(content, style, scales=StyleTransfer.MAX_SCALES, optimizer=optimizer,
+                         **{**FAST, "iterations": [1] * StyleTransfer.MAX_SCALES})
+        assert len(result.sizes) == StyleTransfer.MAX_SCALES
+    assert not [record for record in caplog.records if "retracing" in record.getMessage()]
+
+
 def test_the_progress_bar_names_the_level_only_when_there_are_several():
     losses = {"content": 1.0, "style": 2.0, "tv": 3.0, "total": 6.0}
     bar = StyleTransfer.ProgressBar(10)
