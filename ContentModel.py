@@ -783,8 +783,10 @@ def choose_output(
     for source in inputs:
         if Path(source).resolve() in written:
             raise StyleTransferError(f"output {path} would replace the input {source}; choose another -o")
-    if not overwrite and any(p.exists() for p in siblings(path)):
-        raise StyleTransferError(f"{path} (or a file written beside it) exists; pass --overwrite to replace it")
+    taken = [p for p in siblings(path) if p.exists()]
+    if taken and not overwrite:
+        beside = "" if taken[0] == path else f" (it would be written beside {path})"
+        raise StyleTransferError(f"{taken[0]} exists{beside}; pass --overwrite to replace it")
     writable_folder(path)
     return path
 

@@ -326,3 +326,15 @@ def test_a_taken_default_name_gets_the_next_number(tmp_path, small_inputs, monke
     assert {name: data for name, data in second.items() if name in first} == first  # untouched
     assert set(second) - set(first) == {"chelsea_starry_night_2" + suffix for suffix in
                                         (".png", "_panel.png", "_losses.png", ".json")}
+
+
+def test_an_existing_file_beside_the_output_is_named(capsys, tmp_path, small_inputs):
+    """-o a.png writes a.json beside it: when only that exists, the error names it."""
+    (tmp_path / "a.json").write_text("{}")
+    with pytest.raises(SystemExit) as info:
+        StyleTransfer.main([str(small_inputs[0]), str(small_inputs[1]), "-o", str(tmp_path / "a.png")])
+    assert info.value.code == 2
+    errors = error_lines(capsys.readouterr().err)
+    assert errors == [f"error: {tmp_path / 'a.json'} exists (it would be written beside {tmp_path / 'a.png'}); "
+                      "pass --overwrite to replace it"]
+    assert [path.name for path in tmp_path.iterdir()] == ["a.json"]
