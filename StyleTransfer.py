@@ -66,6 +66,7 @@ from ContentModel import (
     is_url,
     load_image,
     local_image,
+    open_image,
     png_text,
     resize_image,
     resize_long,
@@ -1476,7 +1477,8 @@ def build_parser() -> argparse.ArgumentParser:
     control.add_argument("--style-scale", type=float, default=1.0,
                          help="style image size relative to the output: >1 bigger brush strokes, <1 smaller")
     control.add_argument("--style-masks", nargs="+", default=None, metavar="MASK",
-                         help="one greyscale mask per style image: white where that style applies")
+                         help="one greyscale mask per style image: white where that style applies "
+                              "(colours are read as grey; any size: resized to the photo)")
     control.add_argument("--preserve-colors", choices=COLOR_MODES, default="none",
                          help="keep the photo's colours: luminance-only transfer, or match the "
                               "style's colour histogram to the photo first")
@@ -1560,8 +1562,10 @@ def settings_from_args(args: argparse.Namespace) -> dict:
 
 
 def load_mask(path: str, shape, max_pixels: int) -> np.ndarray:
-    """A region mask as an (H, W) array in [0, 1] at ``shape``: white = style applies."""
-    grey = load_image(path, None, max_pixels).mean(axis=-1, keepdims=True)
+    """A region mask as an (H, W) array in [0, 1] at ``shape``: white = style applies.
+    A colour file is read as grey (the mean of R, G and B). Any size will do: VGG never
+    sees a mask, so load_image's minimum does not apply."""
+    grey = np.asarray(open_image(path, max_pixels), np.float32).mean(axis=-1, keepdims=True) / 255.0
     return resize_image(grey, shape)[..., 0]
 
 
@@ -1666,8 +1670,9 @@ def plan_pairs(contents: list[str], styles: list[str], folder: Path) -> list[Pai
     claimed = {}
     for pair in pairs:
         if pair.output in claimed:
-            raise StyleTransferError(f"{claimed[pair.output].name} and {pair.name} would both be written "
-                                     f"to {pair.output}; rename one of the images")
+            first = claimed[pair.output]
+            raise StyleTransferError(f"{first.content} + {first.style} and {pair.content} + {pair.style} would "
+                                     f"both be written to {pair.output}; rename one of the images")
         claimed[pair.output] = pair
     return pairs
 

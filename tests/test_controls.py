@@ -165,6 +165,8 @@ def test_masks_from_the_command_line_are_grey_and_at_the_photos_size(sample_imag
     mask[:, :150] = 1.0  # white on the left
     mask[:, 150:, 0] = 0.6  # dark red on the right: grey 0.2
     StyleTransfer.save_image(mask, mask_file)
+    tiny_file = tmp_path / "tiny.png"  # smaller than VGG's 32 px minimum, which is for images VGG sees
+    StyleTransfer.save_image(resize_image(mask, (12, 36)), tiny_file)
     seen = {}
     real_stylize = StyleTransfer.stylize
 
@@ -175,15 +177,16 @@ def test_masks_from_the_command_line_are_grey_and_at_the_photos_size(sample_imag
     monkeypatch.setattr(StyleTransfer, "stylize", spy)
     output = tmp_path / "out.png"
     status, stdout, stderr = run_main([str(sample_images[0]), str(sample_images[1]), str(sample_images[1]),
-                                       "--style-masks", str(mask_file), str(mask_file), "--size", "64",
+                                       "--style-masks", str(mask_file), str(tiny_file), "--size", "64",
                                        "--iterations", "1", "--model", "vgg19", "-o", str(output)])
     assert status == 0, stdout + stderr
     masks, content = seen["masks"], seen["content"]
-    assert len(masks) == 2 and masks[0].shape == content.shape[:2] == (43, 64)
-    np.testing.assert_allclose(masks[0][:, :30], 1.0, atol=1e-6)
-    np.testing.assert_allclose(masks[0][:, 34:], 0.2, atol=2 / 255)
+    assert len(masks) == 2 and masks[0].shape == masks[1].shape == content.shape[:2] == (43, 64)
+    for mask in masks:
+        np.testing.assert_allclose(mask[:, :26], 1.0, atol=2 / 255)
+        np.testing.assert_allclose(mask[:, 38:], 0.2, atol=2 / 255)
     trace = json.loads(output.with_suffix(".json").read_text())
-    assert trace["settings"]["style_masks"] == [str(mask_file)] * 2
+    assert trace["settings"]["style_masks"] == [str(mask_file), str(tiny_file)]
 
 
 def test_histogram_mode_optimizes_against_a_style_in_the_photos_colours(images, monkeypatch):

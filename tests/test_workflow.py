@@ -435,7 +435,7 @@ def test_folders_expand_to_their_images_sorted(tmp_path):
     (["--contents", "{content}", "--styles", "{styles}", "-o", "{tmp}/sheet.png"], "-o is a folder"),
     (["--contents", "{content}", "--styles", "{styles}", "-o", "{content}"], "holds the input"),
     (["--contents", "{content}", "{tmp}/chelsea.png", "--styles", "{styles}", "-o", "{tmp}/out"],
-     "would both be written"),
+     "/chelsea.jpg + {styles}/great_wave.jpg and {tmp}/chelsea.png + {styles}/great_wave.jpg would both be written"),
     (["--contents", "{content}", "--styles", "{styles}", "--style-masks", "{chelsea}"], "single run"),
 ])
 def test_batch_arguments_are_checked_before_any_work(folders, tmp_path, capsys, arguments, message):
@@ -446,5 +446,5 @@ def test_batch_arguments_are_checked_before_any_work(folders, tmp_path, capsys, 
         StyleTransfer.main([argument.format(**names) for argument in arguments] + FAST)
     assert caught.value.code == 2
     error = capsys.readouterr().err.strip()
-    assert error.startswith("error: ") and message in error and "\n" not in error
+    assert error.startswith("error: ") and message.format(**names) in error and "\n" not in error
     assert not (tmp_path / "out").exists()
