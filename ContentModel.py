@@ -255,6 +255,8 @@ def _load_backbone(model: str, weights: str | None, precision: str = "float32") 
 def _application_with_weights(application, model: str, file_name: str, weights: str | None) -> keras.Model:
     if weights not in (None, "imagenet"):
         path = Path(weights)
+        if path.is_dir():
+            raise StyleTransferError(f"--weights {weights} is a folder; give the .h5 file in it")
         if not path.is_file():
             raise StyleTransferError(f"weights file not found: {weights}")
         weights = str(path)
@@ -550,9 +552,19 @@ def download_image(url: str, *, timeout: float = DOWNLOAD_TIMEOUT, max_bytes: in
     return path
 
 
+def check_address(source: str | os.PathLike) -> None:
+    """Refuse an address that is not http(s) (ftp://, file://, ...): read as a file path,
+    it gave 'no such file: ftp:/...', with one slash gone."""
+    text = str(source)
+    scheme = urllib.parse.urlsplit(text).scheme.lower()
+    if "://" in text and scheme not in URL_SCHEMES:
+        raise StyleTransferError(f"cannot read {text}: only {' and '.join(URL_SCHEMES)} addresses are supported")
+
+
 def local_image(source: str | os.PathLike, *, timeout: float = DOWNLOAD_TIMEOUT,
                 max_bytes: int = MAX_DOWNLOAD_BYTES, max_pixels: int = MAX_IMAGE_PIXELS) -> Path:
     """The file to read for an input given as a path or an http(s) URL (downloaded first)."""
+    check_address(source)
     if is_url(source):
         return download_image(str(source), timeout=timeout, max_bytes=max_bytes, max_pixels=max_pixels)
     return Path(source)

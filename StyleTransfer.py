@@ -59,6 +59,7 @@ from ContentModel import (
     add_output_arguments,
     atomic_write,
     build_vgg,
+    check_address,
     check_layers,
     check_image_arguments,
     choose_output,
@@ -1628,6 +1629,7 @@ def expand_inputs(items: list[str]) -> list[str]:
     """
     sources = {}  # what identifies an input -> how the user wrote it
     for item in items:
+        check_address(item)
         if is_url(item):
             sources.setdefault(item, item)
             continue

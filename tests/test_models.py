@@ -130,6 +130,8 @@ def test_vgg16_weights_from_a_file(tmp_path):
 def test_missing_weights_file(tmp_path):
     with pytest.raises(StyleTransferError, match="not found"):
         build_vgg("vgg16", ["block1_conv1"], weights=str(tmp_path / "nothere.h5"))
+    with pytest.raises(StyleTransferError, match="is a folder; give the .h5 file in it"):
+        build_vgg("vgg16", ["block1_conv1"], weights=str(tmp_path))
 
 
 def test_vgg19_weights_file_given_to_vgg16_is_refused(vgg19_weights):

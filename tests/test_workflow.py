@@ -180,6 +180,19 @@ def test_url_names():
     assert ContentModel.source_stem("photos/chelsea.jpg") == "chelsea"
 
 
+@pytest.mark.parametrize("address", ["ftp://example.org/x.jpg", "file:///tmp/x.jpg"])
+def test_an_address_that_is_not_http_is_refused_as_such(address, tmp_path, capsys):
+    """Before, it was read as a path: 'no such file: ftp:/example.org/x.jpg'."""
+    with pytest.raises(StyleTransferError, match=f"cannot read {address}: only http and https addresses"):
+        ContentModel.local_image(address)
+    with pytest.raises(StyleTransferError, match="only http and https"):
+        expand_inputs([address])
+    assert ContentModel.local_image("C:/photos/a.jpg") == Path("C:/photos/a.jpg")  # a drive letter is no scheme
+    with pytest.raises(SystemExit):
+        StyleTransfer.main([address, str(tmp_path / "style.jpg"), "-o", str(tmp_path / "r.png"), *FAST])
+    assert capsys.readouterr().err == f"error: cannot read {address}: only http and https addresses are supported\n"
+
+
 def test_the_command_line_takes_urls_and_names_outputs_after_them(server, cache, tmp_path, monkeypatch,
                                                                  vgg19_weights, capsys):
     monkeypatch.chdir(tmp_path)  # the default output folder results/ is relative
