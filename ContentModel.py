@@ -735,8 +735,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                        help="'imagenet' (Keras cache or download), a local .h5 file, "
                             "or 'none' for random weights")
     group.add_argument("--precision", choices=PRECISION_CHOICES, default=DEFAULT_PRECISION,
-                       help="arithmetic of the VGG convolutions (Gram matrices and losses stay float32); "
-                            "auto: mixed (bfloat16) where the CPU or GPU has fast bfloat16, else float32")
+                       help="arithmetic of the VGG convolutions (Gram matrices and losses stay float32): "
+                            "mixed computes in bfloat16 from float32 weights, bfloat16 stores the weights "
+                            "in it too; auto: mixed where the CPU or GPU has fast bfloat16, else float32")
 
 
 def weights_argument(value: str) -> str | None:
@@ -814,7 +815,8 @@ def add_output_arguments(parser: argparse.ArgumentParser, what: str):
 def add_image_arguments(parser: argparse.ArgumentParser, size: int):
     """The --size and --max-pixels flags; returns their group."""
     group = parser.add_argument_group("images")
-    group.add_argument("--size", type=int, default=size, help="long side (pixels) images are resized to")
+    group.add_argument("--size", type=int, default=size,
+                       help=f"long side (pixels, {MIN_SIZE} to {MAX_SIZE}) images are resized to")
     group.add_argument("--max-pixels", type=int, default=MAX_IMAGE_PIXELS,
                        help="refuse input images with more pixels than this (decompression bombs)")
     return group

@@ -1417,9 +1417,10 @@ def build_parser() -> argparse.ArgumentParser:
                       "CONTENT_STYLE.png (panel, loss curve and trace beside it), and a contact sheet "
                       f"{CONTACT_SHEET_NAME} there; pairs already done are skipped unless --overwrite")
     batch.add_argument("--contents", dest="batch_contents", nargs="+", metavar="DIR_OR_FILE",
-                       help="content photos: folders (their image files), files or URLs")
+                       help="content photos: folders (the image files in them, not in subfolders), files "
+                            "(a shell pattern such as photos/*.jpg, unquoted, lists them) or URLs")
     batch.add_argument("--styles", dest="batch_styles", nargs="+", metavar="DIR_OR_FILE",
-                       help="style paintings: folders (their image files), files or URLs")
+                       help="style paintings: folders, files or URLs, as --contents")
     batch.add_argument("--batch-size", type=batch_size_argument, default=AUTO, metavar="N",
                        help="contents sharing a style and a size optimized together, at most N at "
                             "a time (one forward pass for all; less if memory is short). auto: "
@@ -1442,9 +1443,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="optimizer iterations at full size (coarser levels get at most "
                           f"{COARSE_ITERATIONS}), or one count per level: 50,50,200")
     opt.add_argument("--scales", type=scales_argument, default=DEFAULT_SCALES,
-                     help=f"coarse-to-fine levels, from a long side of {MULTISCALE_START} px up to --size "
-                          f"(1: single scale; auto: one per count in --iterations, else 1 below "
-                          f"{MULTISCALE_FROM} px and one per doubling from {MULTISCALE_START} px above)")
+                     help=f"coarse-to-fine levels (1 to {MAX_SCALES}), from a long side of {MULTISCALE_START} "
+                          "px (or half of --size, when that is smaller) up to --size (1: single scale; "
+                          f"auto: one per count in --iterations, else 1 below {MULTISCALE_FROM} px and one "
+                          f"per doubling from {MULTISCALE_START} px above)")
     opt.add_argument("--optimizer", choices=OPTIMIZERS, default=DEFAULT_OPTIMIZER,
                      help="lbfgs: L-BFGS kept in [0, 1] (as Gatys et al.); adam: TensorFlow Adam")
     opt.add_argument("--preconditioner", choices=PRECONDITIONERS, default=DEFAULT_PRECONDITIONER,
@@ -1476,7 +1478,8 @@ def build_parser() -> argparse.ArgumentParser:
     control.add_argument("--style-blend-weights", type=comma_floats, default=None,
                          help="comma-separated weight per style image (normalised; default equal)")
     control.add_argument("--style-scale", type=float, default=1.0,
-                         help="style image size relative to the output: >1 bigger brush strokes, <1 smaller")
+                         help=f"style image size relative to the output ({MIN_STYLE_SCALE} to "
+                              f"{MAX_STYLE_SCALE}): >1 bigger brush strokes, <1 smaller")
     control.add_argument("--style-masks", nargs="+", default=None, metavar="MASK",
                          help="one greyscale mask per style image: white where that style applies "
                               "(colours are read as grey; any size: resized to the photo)")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -338,3 +339,16 @@ def test_an_existing_file_beside_the_output_is_named(capsys, tmp_path, small_inp
     assert errors == [f"error: {tmp_path / 'a.json'} exists (it would be written beside {tmp_path / 'a.png'}); "
                       "pass --overwrite to replace it"]
     assert [path.name for path in tmp_path.iterdir()] == ["a.json"]
+
+
+def test_the_readme_flag_tables_match_help(repo_root):
+    """README's 'Every flag' has one row per flag of StyleTransfer.py, with --help's text
+    (backticks aside), so the two cannot drift apart."""
+    readme = (repo_root / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Every flag", 1)[1].split("\n### ", 1)[0]
+    rows = {match.group(1): match.group(2).replace("`", "") for match in
+            re.finditer(r"^\| (?:`-\w`, )?`(--[\w-]+)` \| [^|]* \| (.*) \|$", section, re.M)}
+    helps = {action.option_strings[-1]: action.help.replace("%%", "%")
+             for action in StyleTransfer.build_parser()._actions
+             if action.option_strings and action.option_strings[-1] != "--help"}
+    assert rows == helps
