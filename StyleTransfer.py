@@ -1615,6 +1615,7 @@ class Pair:
     output: Path  # the result image; its panel, loss curve and trace lie beside it
     status: str = NOT_RUN  # then DONE, SKIPPED, FAILED or INTERRUPTED
     reason: str = ""  # why it failed
+    changed: list = field(default_factory=list)  # skipped: the flags its earlier run had set otherwise
     thumbnail: np.ndarray | None = None  # the result, small, for the contact sheet
 
     @property
@@ -1726,6 +1727,17 @@ def last_ending(paths: dict) -> str | None:
 def is_finished(paths: dict) -> bool:
     """True when a pair's files are on disk from a run that ended normally."""
     return paths["image"].is_file() and last_ending(paths) is None
+
+
+def changed_flags(paths: dict, settings: dict, size: int) -> list[str]:
+    """The flags that a finished pair's trace records with other values than this run's."""
+    try:
+        trace = json.loads(paths["trace"].read_text())
+        recorded = {**trace["settings"], "size": trace["size"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    current = json.loads(json.dumps(json_safe({**settings, "size": size})))  # as a trace holds them
+    return [f"--{name.replace('_', '-')}" for name in sorted(current) if recorded.get(name) != current[name]]
 
 
 def thumbnail(image: np.ndarray) -> np.ndarray:
@@ -1866,8 +1878,9 @@ class BatchProgress:
         if self.interactive and self.running:  # rewrite the line the iteration count was drawn on
             self.stream.write(f"\r{self.CLEAR_LINE}")
         for pair in group:
+            other = f", with another {', '.join(pair.changed)}: --overwrite redoes it" if pair.changed else ""
             outcome = {DONE: f"done in {seconds:.1f} s{together}",
-                       SKIPPED: "skipped (done before)",
+                       SKIPPED: f"skipped (done before{other})",
                        FAILED: f"failed: {pair.reason}"}.get(pair.status, pair.status)
             self.stream.write(f"{self.prefix([pair])} {outcome}\n")
         self.running = ""
@@ -1945,6 +1958,8 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
     progress = BatchProgress(pairs, sys.stdout)
     for pair in pairs:
         prepare_pair(pair, content_images[pair.content], style_images[pair.style], args.overwrite)
+        if pair.status == SKIPPED:
+            pair.changed = changed_flags(output_paths(pair.output), settings, args.size)
     shapes = [image.shape[:2] for image in content_images.values() if isinstance(image, np.ndarray)]
     largest = max(shapes, key=lambda shape: shape[0] * shape[1], default=(args.size, args.size))
     size = batch_size(args.batch_size, device, largest, settings)

@@ -300,6 +300,7 @@ def test_a_rerun_skips_finished_pairs_and_overwrite_redoes_them(batch, folders, 
                                   "-o", str(output), *FAST])
     assert status == 0 and calls == []
     assert "4 pairs: 0 done, 4 skipped, 0 failed" in stdout
+    assert stdout.count("skipped (done before)\n") == 4
     assert {name: (output / f"{name}.png").stat().st_mtime_ns for name in PAIRS} == before
     assert (output / CONTACT_SHEET_NAME).is_file()
     # The sheet still shows every result, read back from the files: rows are contents, columns styles.
@@ -308,6 +309,12 @@ def test_a_rerun_skips_finished_pairs_and_overwrite_redoes_them(batch, folders, 
     for row, content in zip(sheet["cells"], ["chelsea", "coffee"]):
         for cell, style in zip(row, ["great_wave", "starry_night"]):
             np.testing.assert_array_equal(cell, load_image(output / f"{content}_{style}.png"))
+
+    # Other settings: still skipped (nothing is replaced unasked), but the line says what differs.
+    status, stdout, _ = run_main(["--contents", str(folders[0]), "--styles", str(folders[1]),
+                                  "-o", str(output), *FAST, "--size", str(SIZE // 2), "--style-weight", "1"])
+    assert status == 0 and calls == []
+    assert stdout.count("skipped (done before, with another --size, --style-weight: --overwrite redoes it)") == 4
 
     status, stdout, _ = run_main(["--contents", str(folders[0] / "chelsea.jpg"),
                                   "--styles", str(folders[1] / "starry_night.jpg"),
