@@ -1589,7 +1589,7 @@ def run_trace(args: argparse.Namespace, content: str, styles: list, settings: di
               result: StylizeResult) -> dict:
     """The JSON trace of one run: the inputs as given (paths or URLs), settings, versions, losses."""
     return {
-        "command": args.command,
+        "command": args.command, "working_directory": str(Path.cwd()),  # the command's paths are relative to it
         "content": str(content), "styles": [str(style) for style in styles], "size": args.size,
         "settings": settings, "device": result.device, "precision": result.precision,
         "level_sizes": result.sizes,

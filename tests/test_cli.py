@@ -99,7 +99,7 @@ def test_result_image_has_the_content_size(cli_run):
     assert max(expected[:2]) == 64
 
 
-def test_json_trace(cli_run):
+def test_json_trace(cli_run, repo_root):
     assert cli_run["process"].returncode == 0, cli_run["process"].stderr
     trace = json.loads((cli_run["folder"] / "out.json").read_text())
     settings = trace["settings"]
@@ -111,6 +111,7 @@ def test_json_trace(cli_run):
     assert trace["device"] in ("/CPU:0", "/GPU:0")
     # What made it: the command as typed, the arithmetic 'auto' chose, the sizes, the versions.
     assert trace["command"] == shlex.join(["StyleTransfer.py", *cli_run["arguments"]])
+    assert trace["working_directory"] == str(repo_root)
     assert trace["precision"] in ("float32", "mixed") and settings["precision"] == "auto"
     expected = ContentModel.load_image(cli_run["content"], 64).shape[:2]
     assert [tuple(size) for size in trace["level_sizes"]] == [expected]
