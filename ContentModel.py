@@ -720,6 +720,11 @@ class ArgumentParser(argparse.ArgumentParser):
     def __init__(self, **kwargs):
         kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(**kwargs)
+        # A value such as '-1,1,1' is a value, not a flag: before Python 3.13 argparse took
+        # only '-1' or '-1.5' for a negative number, and '--style-layer-weights -1,1,1,1,1'
+        # failed with 'expected one argument' instead of saying what is wrong with the weights.
+        # (Python 3.13 made the same change; no flag of ours starts with '-' and a digit.)
+        self._negative_number_matcher = re.compile(r"^-\.?\d")
 
     def error(self, message: str):
         print(f"error: {message} (see --help)", file=sys.stderr)

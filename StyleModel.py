@@ -89,7 +89,8 @@ def normalized_weights(weights, count: int, what: str, of: str) -> list[float]:
     ``what`` weights, one for each of the ``count`` ``of`` (for the error messages)."""
     weights = [1.0] * count if weights is None else [float(w) for w in weights]
     if len(weights) != count:
-        raise StyleTransferError(f"{len(weights)} {what} weights given for {count} {of}")
+        raise StyleTransferError(f"{len(weights)} {what} weight{'s' * (len(weights) != 1)} given for "
+                                 f"{count} {of}{'s' * (count != 1)}")
     if any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
         raise StyleTransferError(f"{what} weights must be finite, non-negative and not all zero")
     return [w / sum(weights) for w in weights]
@@ -97,7 +98,7 @@ def normalized_weights(weights, count: int, what: str, of: str) -> list[float]:
 
 def normalized_layer_weights(layers, weights=None) -> list[float]:
     """Per-layer style weights summing to 1 (equal by default, as in the paper)."""
-    return normalized_weights(weights, len(layers), "style layer", "style layers")
+    return normalized_weights(weights, len(layers), "style layer", "style layer")
 
 
 def style_loss(grams, targets, layer_weights) -> tf.Tensor:

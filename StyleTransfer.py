@@ -372,7 +372,7 @@ def build_objective(
 
 def normalized_blend_weights(count: int, weights=None) -> list[float]:
     """One weight per style image, summing to 1 (equal by default)."""
-    return normalized_weights(weights, count, "style blend", "style images")
+    return normalized_weights(weights, count, "style blend", "style image")
 
 
 # ---------------------------------------------------------------------------

@@ -222,6 +222,9 @@ def test_native_stderr_is_silenced_only_when_asked(capfd):
     (["--optimizer", "sgd"], "sgd"),
     (["--iterations", "many"], "many"),
     (["--model", "resnet"], "resnet"),
+    # A value that starts with '-' is still a value (argparse before 3.13 took it for a flag).
+    (["--style-layer-weights", "-1,1,1,1,1"], "style layer weights must be finite, non-negative"),
+    (["--style-blend-weights", "-1,2"], "2 style blend weights given for 1 style image"),
 ])
 def test_bad_flag_is_one_error_line(capsys, argv, fragment):
     with pytest.raises(SystemExit) as info:
