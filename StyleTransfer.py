@@ -981,7 +981,7 @@ def check_settings(*, iterations, optimizer: str, init: str, content_weight: flo
             f"--style-scale must be between {MIN_STYLE_SCALE} and {MAX_STYLE_SCALE} (got {style_scale})")
     normalized_layer_weights(style_layers, style_layer_weights)
     check_layers(model, [content_layer, *style_layers])
-    repeated = sorted({layer for layer in style_layers if list(style_layers).count(layer) > 1})
+    repeated = sorted(layer for layer, count in Counter(style_layers).items() if count > 1)
     if repeated:
         raise StyleTransferError(f"style layer {', '.join(repeated)} given more than once")
 
@@ -1714,14 +1714,21 @@ def load_sources(sources: list[str], size: int, max_pixels: int, keep_short_side
 NO_TRACE = "no trace"
 
 
-def last_ending(paths: dict) -> str | None:
-    """How the run that wrote a pair's files ended, from its JSON trace: None when it
-    ended normally, why it stopped early (Ctrl-C, a non-finite loss), or NO_TRACE when
-    there is no trace of one of our runs (the trace is written last)."""
+def previous_trace(paths: dict) -> dict | None:
+    """The JSON trace an earlier run of a pair left (it is written last, once every other
+    file is in place), or None when there is no trace of one of our runs."""
     try:
-        return json.loads(paths["trace"].read_text())["stopped_early"]
-    except (OSError, ValueError, KeyError, TypeError):  # no trace, or not one of ours
-        return NO_TRACE
+        trace = json.loads(paths["trace"].read_text())
+    except (OSError, ValueError):
+        return None
+    return trace if isinstance(trace, dict) and "stopped_early" in trace else None
+
+
+def last_ending(paths: dict) -> str | None:
+    """How the run that wrote a pair's files ended: None when it ended normally, why it
+    stopped early (Ctrl-C, a non-finite loss), or NO_TRACE when no run of ours wrote them."""
+    trace = previous_trace(paths)
+    return NO_TRACE if trace is None else trace["stopped_early"]
 
 
 def is_finished(paths: dict) -> bool:
@@ -1731,11 +1738,10 @@ def is_finished(paths: dict) -> bool:
 
 def changed_flags(paths: dict, settings: dict, size: int) -> list[str]:
     """The flags that a finished pair's trace records with other values than this run's."""
-    try:
-        trace = json.loads(paths["trace"].read_text())
-        recorded = {**trace["settings"], "size": trace["size"]}
-    except (OSError, ValueError, KeyError, TypeError):
+    trace = previous_trace(paths)
+    if trace is None or not isinstance(trace.get("settings"), dict):
         return []
+    recorded = {**trace["settings"], "size": trace.get("size")}
     current = json.loads(json.dumps(json_safe({**settings, "size": size})))  # as a trace holds them
     return [f"--{name.replace('_', '-')}" for name in sorted(current) if recorded.get(name) != current[name]]
 
@@ -1953,7 +1959,7 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
     content_images = load_sources(contents, args.size, args.max_pixels)
     style_images = load_sources(styles, style_load_size(args.size, args.style_scale), args.max_pixels,
                                 keep_short_side=True)
-    sheet = contact_sheet_path(folder, contents, styles, args.overwrite)
+    sheet = contact_sheet_path(folder, list(content_images), list(style_images), args.overwrite)
     device = resolve_device(args.device)
     progress = BatchProgress(pairs, sys.stdout)
     for pair in pairs:
