@@ -1585,6 +1585,16 @@ def check_output_arguments(args: argparse.Namespace) -> None:
         raise StyleTransferError("--gif needs frames: give --save-every a number above 0")
 
 
+def unused_flags(args: argparse.Namespace) -> list[str]:
+    """Notes on flags given a value the chosen optimizer does not use (a run goes ahead)."""
+    notes = []
+    if args.optimizer == "adam" and args.preconditioner != DEFAULT_PRECONDITIONER:
+        notes.append("--preconditioner is for L-BFGS; Adam does not use it")
+    if args.optimizer == "lbfgs" and args.learning_rate != ADAM_LEARNING_RATE:
+        notes.append("--learning-rate is Adam's step size; L-BFGS finds its steps by a line search")
+    return notes
+
+
 def run_trace(args: argparse.Namespace, content: str, styles: list, settings: dict,
               result: StylizeResult) -> dict:
     """The JSON trace of one run: the inputs as given (paths or URLs), settings, versions, losses."""
@@ -2001,6 +2011,8 @@ def run(args: argparse.Namespace) -> int:
     check_output_arguments(args)
     settings = settings_from_args(args)
     check_settings(**settings)
+    for note in unused_flags(args):
+        print(f"note: {note}")
     if args.batch_contents or args.batch_styles:
         return run_batch(args, settings)
     if args.batch_size != AUTO:

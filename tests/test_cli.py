@@ -356,3 +356,20 @@ def test_the_readme_flag_tables_match_help(repo_root):
              for action in StyleTransfer.build_parser()._actions
              if action.option_strings and action.option_strings[-1] != "--help"}
     assert rows == helps
+
+
+@pytest.mark.parametrize("flags, note", [
+    (["--optimizer", "adam", "--preconditioner", "pyramid"], "note: --preconditioner is for L-BFGS"),
+    (["--learning-rate", "0.5"], "note: --learning-rate is Adam's step size"),
+    ([], None),
+])
+def test_a_flag_the_optimizer_does_not_use_gets_a_note(tmp_path, small_inputs, run_main, vgg19_weights,
+                                                       flags, note):
+    status, stdout, stderr = run_main([str(small_inputs[0]), str(small_inputs[1]), "-o", str(tmp_path / "r.png"),
+                                       "--size", "64", "--iterations", "1", "--model", "vgg19", *flags])
+    assert status == 0, stdout + stderr
+    notes = [line for line in stdout.splitlines() if line.startswith("note:")]
+    if note is None:
+        assert notes == []
+    else:
+        assert len(notes) == 1 and notes[0].startswith(note), notes
