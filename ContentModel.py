@@ -136,8 +136,10 @@ PRECISION_CHOICES = ("auto", *PRECISIONS)
 BFLOAT16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 BFLOAT16_GPU_CAPABILITY = (8, 0)
 
-#: The content layer. Gatys et al. use conv4_2; the design card asks for the
-#: last conv block, which keeps the layout but lets the style redraw details.
+#: The content layer. Departure from the paper: Gatys et al. use conv4_2
+#: (--content-layer block4_conv2); this project, like the TensorFlow style-transfer
+#: tutorial, uses the last conv block, which keeps the layout but lets the style
+#: redraw details.
 CONTENT_LAYER = "block5_conv2"
 
 #: Keras' VGG expects pixel values in [0, 255]; our images are in [0, 1].

@@ -65,11 +65,14 @@ def feature_products(features: tf.Tensor):
 
 
 def gram_matrix(features: tf.Tensor, mask: tf.Tensor | None = None) -> tf.Tensor:
-    """Feature correlations G_ij = sum_k F_ik F_jk / (number of positions).
+    """Feature correlations G_ij = sum_k F_ik F_jk / (number of positions) (Gatys et al.
+    2015, eq. 3).
 
     ``features`` is (batch, height, width, channels); the result is
-    (batch, channels, channels). Departure from the paper: dividing by the
-    number of positions makes the Gram matrix independent of the image size.
+    (batch, channels, channels). The paper's F is channels x positions; here each
+    image is flattened to positions x channels (``flat``), so G = F^T F
+    (feature_products). Departure from the paper: dividing by the number of
+    positions makes the Gram matrix independent of the image size.
     With a ``mask`` (batch, height, width, 1) in [0, 1], the features are
     weighted by it and the count is the mask's area (Gatys et al. 2017, section 4),
     so an all-white mask gives the plain Gram matrix.
@@ -104,8 +107,10 @@ def normalized_layer_weights(layers, weights=None) -> list[float]:
 def style_loss(grams, targets, layer_weights) -> tf.Tensor:
     """Weighted sum over layers of the mean squared Gram difference (Gatys et al. eq. 4-5).
 
-    Departure from the paper: the mean over the C x C entries replaces the
-    1 / (4 N^2 M^2) factor (M is already divided out in ``gram_matrix``).
+    Departure from the paper: the paper's E_l has the factor 1 / (4 N^2 M^2) (N
+    channels, M positions); gram_matrix already divides G by M, and the mean over
+    the N x N entries divides by N^2, so each layer's term here is 4 E_l, a constant
+    factor the style weight absorbs.
     Summed as one stacked tensor, not with tf.add_n: TensorFlow's graph optimizer
     may turn an add_n of more than two inputs into accumulation in whatever order
     they are ready, and the same image's loss then differed in its last bit.

@@ -119,9 +119,14 @@ DEFAULT_INIT = "palette"
 #: 512 px, 9 % fewer in all (benchmarks/initial_image.py), and the classic recipe's
 #: loss in 177 instead of 187 (one-offs: all the way, 1, was no better than halfway).
 PALETTE_MIX = 0.5
-#: Content and style weights of the TensorFlow tutorial (their ratio is what matters).
+#: Content and style weights of the TensorFlow tutorial (alpha and beta of Gatys et al.
+#: eq. 7: their ratio sets the balance between photo and painting).
 CONTENT_WEIGHT = 1e4
 STYLE_WEIGHT = 1e-2
+#: The total-variation weight is not the tutorial's: its 30 weighs tf.image.total_variation,
+#: a sum of absolute differences, and this one the mean squared neighbour difference
+#: (total_variation_loss). It is absolute, not a ratio: scaling the content and style
+#: weights together changes their balance against it.
 TV_WEIGHT = 1e8
 DEFAULT_SEED = 0
 MAX_SEED = 2 ** 32 - 1  # the seeds NumPy and TensorFlow accept
@@ -168,9 +173,9 @@ LINE_SEARCH_DOUBLINGS = 20
 #: A pair (s, y) is remembered only if s.y > CURVATURE_EPSILON * y.y.
 CURVATURE_EPSILON = 1e-10
 #: L-BFGS's starting guess of the inverse Hessian (PRECONDITIONERS, after the functions):
-#: at 512 px, from the photo, 'fourier' (exponent 0.5) reached the classic recipe's loss
-#: in 181-187 iterations, 'pyramid' in 206 and 'none' (plain L-BFGS) in 291
-#: (benchmarks/benchmark.py, the README's time-to-quality table).
+#: at 512 px, from the photo, 'fourier' reached the classic recipe's loss in 0.62-0.64
+#: times the iterations of 'none' (plain L-BFGS), and in fewer than 'pyramid'
+#: (benchmarks/benchmark.py; the figures are in the README's Performance section).
 DEFAULT_PRECONDITIONER = "fourier"
 #: fourier_preconditioner scales the gradient's part at spatial frequency f (cycles per
 #: pixel) by (FOURIER_REFERENCE / f) ** FOURIER_EXPONENT: 0.5 cycles per pixel, the finest
@@ -272,7 +277,8 @@ class Objective:
     style_weight: float
     tv_weight: float
 
-    def style_term(self, features: dict) -> tf.Tensor:
+    def blended_style_loss(self, features: dict) -> tf.Tensor:
+        """The style loss (style_loss, eq. 5) of each style image, summed by blend weight."""
         unmasked = None
         total = 0.0
         for index, (targets, blend) in enumerate(zip(self.style_targets, self.blend_weights)):
@@ -293,11 +299,14 @@ class Objective:
         return self.terms(self.extractor(image), image)
 
     def terms(self, features: dict, image: tf.Tensor) -> dict:
-        """Loss terms of a (1, H, W, 3) image from its features."""
+        """Loss terms of a (1, H, W, 3) image from its features: the total loss of Gatys
+        et al. eq. 7, alpha * content + beta * style (alpha = content_weight, beta =
+        style_weight), plus the total-variation term (not in the paper: see
+        total_variation_loss)."""
         terms = {
             "content": self.content_weight * content_loss(
                 tf.cast(features[self.content_layer], tf.float32), self.content_target),
-            "style": self.style_weight * self.style_term(features),
+            "style": self.style_weight * self.blended_style_loss(features),
             "tv": self.tv_weight * total_variation_loss(image),
         }
         terms["total"] = terms["content"] + terms["style"] + terms["tv"]
@@ -813,7 +822,7 @@ def lbfgs_optimize(objective: BatchObjective, images: np.ndarray, iterations: in
     first_step_length and doubles while worth_doubling) instead of Moré and
     Thuente's search.
     ``precondition`` (a symmetric positive definite map, such as
-    pyramid_preconditioner; None: the identity) is the starting guess of the
+    fourier_preconditioner, the default; None: the identity) is the starting guess of the
     inverse Hessian, up to the usual scale s.y / y.P(y) of the newest pair.
 
     A batch is one problem: the sum of the images' losses, one line search for
@@ -1028,9 +1037,9 @@ def level_problem(extractor: keras.Model, inputs: list, long_side: int, previous
         [resize_image(np.asarray(mask, np.float32)[..., None], shape)[..., 0] for mask in style_masks]
     objectives, starts = [], []
     for index, (content, (_, styles)) in enumerate(zip(level_contents, inputs)):
-        # Departure: a style is never shrunk below MIN_SIZE px on its short side (VGG's deepest
-        # blocks need that much), so at coarse levels and small style scales its strokes can
-        # come out larger than asked.
+        # Departure from --style-scale: a style is never shrunk below MIN_SIZE px on its short
+        # side (VGG's deepest blocks need that much), so at coarse levels and small style
+        # scales its strokes can come out larger than asked.
         styles = [resize_long(style, max(round(long_side * style_scale), smallest_long_side(style.shape)))
                   for style in styles]
         objectives.append(build_objective(extractor, content, styles, masks=masks, **loss_settings))
