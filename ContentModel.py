@@ -144,6 +144,10 @@ CONTENT_LAYER = "block5_conv2"
 
 #: Keras' VGG expects pixel values in [0, 255]; our images are in [0, 1].
 PIXEL_SCALE = 255.0
+#: The largest value of an 8-bit channel: image files hold 0..255, our arrays 0..1.
+UINT8_MAX = 255.0
+#: JPEG quality of saved .jpg results (Pillow's scale: 95 is near lossless, 75 its default).
+JPEG_QUALITY = 92
 
 #: Default long side (pixels) of images loaded for the feature-map figures.
 DEFAULT_SIZE = 384
@@ -352,7 +356,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
             top = 65535.0
         else:
             top = 65535.0 if values.max() > 255 else 255.0 if values.max() > 1 else 1.0
-        image = Image.fromarray(np.clip(values / top * 255.0, 0, 255).astype(np.uint8))
+        image = Image.fromarray(np.clip(values / top * UINT8_MAX, 0, UINT8_MAX).astype(np.uint8))
     if image.mode == "P" or image.mode == "PA":
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "La", "RGBa"):
@@ -451,7 +455,7 @@ def load_image(path: str | os.PathLike, max_size: int | None = None,
             f"{path} resized to a long side of {max_size} is {image.width}x{image.height} pixels; "
             f"the short side must be at least {MIN_SIZE}: use a larger --size"
         )
-    return np.asarray(image, dtype=np.float32) / 255.0
+    return to_array(image)
 
 
 # ---------------------------------------------------------------------------
@@ -572,12 +576,17 @@ def local_image(source: str | os.PathLike, *, timeout: float = DOWNLOAD_TIMEOUT,
     return Path(source)
 
 
+def to_array(image: Image.Image) -> np.ndarray:
+    """8-bit PIL image -> floats in [0, 1] (the inverse of to_pil)."""
+    return np.asarray(image, dtype=np.float32) / UINT8_MAX
+
+
 def to_pil(image: np.ndarray | tf.Tensor) -> Image.Image:
     """(H, W, 3) or (1, H, W, 3) floats in [0, 1] -> 8-bit PIL image."""
     array = np.asarray(image, dtype=np.float32)
     if array.ndim == 4:
         array = array[0]
-    return Image.fromarray(np.round(np.clip(array, 0.0, 1.0) * 255.0).astype(np.uint8))
+    return Image.fromarray(np.round(np.clip(array, 0.0, 1.0) * UINT8_MAX).astype(np.uint8))
 
 
 def current_umask() -> int:
@@ -631,7 +640,7 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
     return path
 
 
-def save_image(image: np.ndarray | tf.Tensor, path: str | os.PathLike, quality: int = 92) -> Path:
+def save_image(image: np.ndarray | tf.Tensor, path: str | os.PathLike, quality: int = JPEG_QUALITY) -> Path:
     """Write an RGB float image in [0, 1]; the format follows the file extension."""
     pil = to_pil(image)
     format_ = Image.registered_extensions().get(Path(path).suffix.lower())

@@ -77,6 +77,7 @@ from ContentModel import (
     save_image,
     smallest_long_side,
     source_stem,
+    to_array,
     to_pil,
     weights_argument,
     writable_folder,
@@ -162,7 +163,7 @@ ADAM_BETA_1 = 0.99
 ADAM_EPSILON = 0.1
 #: L-BFGS memory (pairs of past steps). SciPy's default is 10; 30 measured
 #: fewer seconds to the same loss at 512 px (benchmarks/benchmark.py).
-LBFGS_HISTORY = 30
+LBFGS_MEMORY_SIZE = 30
 #: L-BFGS line search: the sufficient decrease asked of a step (Armijo's c1, the
 #: usual 1e-4), and how many times a step is halved before the search gives up.
 ARMIJO_C1 = 1e-4
@@ -568,9 +569,9 @@ ACTIVATION_BYTES = {"float32": FLOAT32_BYTES, "mixed": 2, "bfloat16": 2}
 #: with it the estimate is 1.20-1.27 times the peak measured at 512-2048 px, float32
 #: and mixed, a margin for the run-to-run spread of the peak.
 ACTIVATION_COPIES = 2.25
-#: Copies of the image the optimizer keeps, float32: L-BFGS holds 2 x LBFGS_HISTORY
+#: Copies of the image the optimizer keeps, float32: L-BFGS holds 2 x LBFGS_MEMORY_SIZE
 #: remembered vectors and a few work vectors; Adam a few.
-OPTIMIZER_IMAGE_BYTES = {"lbfgs": (2 * LBFGS_HISTORY + 8) * 4, "adam": 6 * 4}
+OPTIMIZER_IMAGE_BYTES = {"lbfgs": (2 * LBFGS_MEMORY_SIZE + 8) * 4, "adam": 6 * 4}
 #: TensorFlow, the weights and Python (a 128-px run peaked at 0.8 GiB).
 BASELINE_BYTES = 1.0 * 2 ** 30
 GIB = 2 ** 30
@@ -707,8 +708,15 @@ def fourier_preconditioner(vectors: tf.Tensor, exponent: float = FOURIER_EXPONEN
 PRECONDITIONERS = {"fourier": fourier_preconditioner, "pyramid": pyramid_preconditioner, "none": None}
 
 
+#: How an optimizer tells its caller (LevelRecorder) about each iteration:
+#: report(iteration, pixels, losses, evaluations) -> False to stop, where ``pixels`` is the
+#: image stack measured, ``losses`` its (terms, batch) loss tensor and ``evaluations`` the
+#: loss-and-gradient evaluations so far (Adam: one per iteration; L-BFGS: its line search's).
+Report = Callable[[int, tf.Tensor, tf.Tensor, int], bool]
+
+
 def adam_optimize(objective: BatchObjective, images: np.ndarray, iterations: int, learning_rate: float,
-                  report: Callable[[int, tf.Tensor, tf.Tensor, int], bool], overlap: bool = False) -> None:
+                  report: Report, overlap: bool = False) -> None:
     """Adam on the pixels of a (batch, H, W, 3) stack, clipped to [0, 1] after each
     step (the TensorFlow tutorial's recipe).
 
@@ -746,7 +754,7 @@ def adam_optimize(objective: BatchObjective, images: np.ndarray, iterations: int
         queued.append((iteration, *step()))
         if len(queued) > lag:
             number, measured, losses = queued.popleft()
-            if not report(number, measured, losses, number):
+            if not report(number, measured, losses, number):  # one evaluation per iteration
                 return
     for number, measured, losses in queued:
         report(number, measured, losses, number)
@@ -802,8 +810,8 @@ def worth_doubling(loss: float, new_loss: float, decrease: float) -> bool:
 
 
 def lbfgs_optimize(objective: BatchObjective, images: np.ndarray, iterations: int,
-                   report: Callable[[int, tf.Tensor, tf.Tensor, int], bool],
-                   history: int = LBFGS_HISTORY,
+                   report: Report,
+                   memory_size: int = LBFGS_MEMORY_SIZE,
                    precondition: Callable[[tf.Tensor], tf.Tensor] | None = None) -> str:
     """L-BFGS on the pixels of a (batch, H, W, 3) stack, kept in [0, 1], as Gatys
     et al. optimized with L-BFGS.
@@ -811,7 +819,7 @@ def lbfgs_optimize(objective: BatchObjective, images: np.ndarray, iterations: in
     Written in TensorFlow rather than calling SciPy's L-BFGS-B, whose own work
     on the float64 image vectors cost 0.07-0.09 s per evaluation at 512 px on
     the 2-core CPU (the speed table's L-BFGS rows against Adam's), and which
-    needs the image on the host. Here the image and the ``history`` remembered
+    needs the image on the host. Here the image and the ``memory_size`` remembered
     pairs stay on the device; the only copies are the loss terms (and a few
     scalars) per evaluation.
 
@@ -831,20 +839,20 @@ def lbfgs_optimize(objective: BatchObjective, images: np.ndarray, iterations: in
     # The remembered pairs (s = x_new - x, y = g_new - g, 1 / s.y), newest first, as plain
     # tensors: kept in one stacked variable, each slot read back was a copy, and the
     # two-loop took 50 ms per iteration at 512 px instead of 22 ms.
-    memory = deque(maxlen=history)
+    memory = deque(maxlen=memory_size)
     zero = tf.zeros_like(images)
     empty = (zero, zero, 0.0)  # fills the unused slots: 1 / s.y = 0 makes them no-ops
     if precondition is None:
         precondition = tf.identity
 
     @tf.function(autograph=False)
-    def trial(pixels, gradient, direction, step):
-        """Loss terms and gradient at the clipped point pixels + step * direction,
+    def trial(pixels, gradient, direction, step_length):
+        """Loss terms and gradient at the clipped point pixels + step_length * direction,
         and (total loss, gradient . move): the two numbers the line search needs,
         as one tensor so that they come to the host together. An image whose
         gradient is not finite gets a NaN total, so that the run stops on it as
         on a NaN loss."""
-        candidate = tf.clip_by_value(pixels + step * direction, PIXEL_MIN, PIXEL_MAX)
+        candidate = tf.clip_by_value(pixels + step_length * direction, PIXEL_MIN, PIXEL_MAX)
         with tf.GradientTape() as tape:
             tape.watch(candidate)
             losses = objective(candidate)
@@ -877,8 +885,8 @@ def lbfgs_optimize(objective: BatchObjective, images: np.ndarray, iterations: in
         return direction, tf.reduce_sum(gradient * direction), tf.norm(direction)
 
     def direction_from_memory(pixels, gradient):
-        # Always `history` slots, so that search_direction is traced once.
-        steps, changes, inverse_curvatures = zip(*memory, *[empty] * (history - len(memory)))
+        # Always `memory_size` slots, so that search_direction is traced once.
+        steps, changes, inverse_curvatures = zip(*memory, *[empty] * (memory_size - len(memory)))
         return search_direction(pixels, gradient, list(steps), list(changes),
                                 tf.constant(inverse_curvatures, tf.float32))
 
@@ -889,15 +897,15 @@ def lbfgs_optimize(objective: BatchObjective, images: np.ndarray, iterations: in
         step_dot_change = tf.reduce_sum(step * change)
         return step_dot_change, step_dot_change > CURVATURE_EPSILON * tf.reduce_sum(change * change)
 
-    def line_search(pixels, gradient, loss, direction, step, expand) -> tuple:
-        """Halve ``step`` until the loss falls by Armijo's sufficient decrease; with
+    def line_search(pixels, gradient, loss, direction, step_length, expand) -> tuple:
+        """Halve ``step_length`` until the loss falls by Armijo's sufficient decrease; with
         ``expand`` (no curvature known yet, so no natural step length) then double it
         while worth_doubling and the loss keeps falling. Returns the accepted
         SearchPoint (None if no step lowered the loss), the last point tried, and the
         evaluations used."""
         accepted, halvings, doublings, tried = None, 0, 0, 0
         while halvings <= LINE_SEARCH_HALVINGS and doublings <= LINE_SEARCH_DOUBLINGS:
-            candidate, losses, new_gradient, numbers = trial(pixels, gradient, direction, tf.constant(step))
+            candidate, losses, new_gradient, numbers = trial(pixels, gradient, direction, tf.constant(step_length))
             total, decrease = numbers.numpy().tolist()
             point, tried = SearchPoint(candidate, losses, total, new_gradient), tried + 1
             if not np.isfinite(point.loss):
@@ -905,7 +913,7 @@ def lbfgs_optimize(objective: BatchObjective, images: np.ndarray, iterations: in
             lower = decrease < 0 and point.loss <= loss + ARMIJO_C1 * decrease
             if accepted is None:
                 if not lower:
-                    step, halvings = step / 2, halvings + 1
+                    step_length, halvings = step_length / 2, halvings + 1
                     continue
                 accepted = point
             elif lower and point.loss < accepted.loss:
@@ -914,9 +922,10 @@ def lbfgs_optimize(objective: BatchObjective, images: np.ndarray, iterations: in
                 break
             if not (expand and worth_doubling(loss, point.loss, decrease)):
                 break
-            step, doublings = step * 2, doublings + 1
+            step_length, doublings = step_length * 2, doublings + 1
         return accepted, point, tried
 
+    # The start's loss and gradient: a trial that moves nowhere (step length 0).
     pixels, losses, gradient, numbers = trial(tf.constant(images), zero, zero, tf.constant(0.0))
     loss, evaluations = float(numbers[0]), 1
     if not np.isfinite(loss):
@@ -949,7 +958,7 @@ def lbfgs_optimize(objective: BatchObjective, images: np.ndarray, iterations: in
             memory.appendleft((step, change, 1.0 / float(step_dot_change)))  # the oldest drops out
         pixels, gradient, loss = accepted.pixels, accepted.gradient, accepted.loss
         if not report(iteration, pixels, accepted.losses, evaluations):
-            break
+            return "stopped by its report callback"
     return "done"
 
 
@@ -1578,7 +1587,7 @@ def load_mask(path: str, shape, max_pixels: int) -> np.ndarray:
     """A region mask as an (H, W) array in [0, 1] at ``shape``: white = style applies.
     A colour file is read as grey (the mean of R, G and B). Any size will do: VGG never
     sees a mask, so load_image's minimum does not apply."""
-    grey = np.asarray(open_image(path, max_pixels), np.float32).mean(axis=-1, keepdims=True) / 255.0
+    grey = to_array(open_image(path, max_pixels)).mean(axis=-1, keepdims=True)
     return resize_image(grey, shape)[..., 0]
 
 
@@ -1987,12 +1996,12 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
             pair.changed = changed_flags(output_paths(pair.output), settings, args.size)
     shapes = [image.shape[:2] for image in content_images.values() if isinstance(image, np.ndarray)]
     largest = max(shapes, key=lambda shape: shape[0] * shape[1], default=(args.size, args.size))
-    size = batch_size(args.batch_size, device, largest, settings)
-    groups = plan_groups(pairs, content_images, size)
+    group_size = batch_size(args.batch_size, device, largest, settings)
+    groups = plan_groups(pairs, content_images, group_size)
     levels = levels_text(args.iterations, resolve_scales(args.scales, args.size, args.iterations), args.size)
     print(f"StyleTransfer batch: {len(contents)} content(s) x {len(styles)} style(s) = {len(pairs)} pairs, "
           f"{args.model} on {device}, {args.optimizer}, long side {args.size} px, {levels}, "
-          f"up to {size} at a time -> {folder}", flush=True)
+          f"up to {group_size} at a time -> {folder}", flush=True)
     progress.finish([pair for pair in pairs if pair.status != NOT_RUN])
     for group in groups:
         progress.start(group)

@@ -59,7 +59,7 @@ from StyleTransfer import (  # noqa: E402
     SAMPLE_STYLE,
     DEFAULT_PRECONDITIONER,
     DEFAULT_SCALES,
-    LBFGS_HISTORY,
+    LBFGS_MEMORY_SIZE,
     build_objective,
     estimate_memory,
     resolve_scales,
@@ -271,8 +271,8 @@ print(json.dumps(dict(shape=list(content.shape[:2]), estimate=estimate, peak=pea
 
 def memory_iterations(optimizer: str) -> int:
     """Iterations a memory run needs to reach its peak: L-BFGS keeps one more pair of
-    image-sized vectors each iteration until it has LBFGS_HISTORY of them."""
-    return LBFGS_HISTORY + 2 if optimizer == "lbfgs" else 2
+    image-sized vectors each iteration until it has LBFGS_MEMORY_SIZE of them."""
+    return LBFGS_MEMORY_SIZE + 2 if optimizer == "lbfgs" else 2
 
 
 def memory(args, report: dict) -> None:
