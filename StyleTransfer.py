@@ -777,6 +777,99 @@ def free_pixels(pixels: tf.Tensor, gradient: tf.Tensor) -> tf.Tensor:
     return tf.cast(~held, gradient.dtype)
 
 
+def trial_point(objective: BatchObjective, pixels: tf.Tensor, gradient: tf.Tensor, direction: tf.Tensor,
+                step_length: tf.Tensor) -> tuple:
+    """Loss terms and gradient at the clipped point pixels + step_length * direction,
+    and (total loss, gradient . move): the two numbers the line search needs, as
+    one tensor so that they come to the host together. An image whose gradient
+    is not finite gets a NaN total, so that the run stops on it as on a NaN loss.
+    Returns (point, loss terms, its gradient, those two numbers)."""
+    candidate = tf.clip_by_value(pixels + step_length * direction, PIXEL_MIN, PIXEL_MAX)
+    with tf.GradientTape() as tape:
+        tape.watch(candidate)
+        losses = objective(candidate)
+        total = tf.reduce_sum(losses[TOTAL])  # the sum of the images' own losses
+    new_gradient = tape.gradient(total, candidate)
+    finite = tf.reduce_all(tf.math.is_finite(new_gradient), axis=[1, 2, 3])  # per image
+    totals = tf.where(finite, losses[TOTAL], np.nan)
+    losses = tf.concat([losses[:TOTAL], totals[None], losses[TOTAL + 1:]], axis=0)
+    decrease = tf.reduce_sum(gradient * (candidate - pixels))  # < 0 when it moved downhill
+    return candidate, losses, new_gradient, tf.stack([tf.reduce_sum(totals), decrease])
+
+
+def two_loop_direction(pixels: tf.Tensor, gradient: tf.Tensor, steps: list, changes: list,
+                       inverse_curvatures: tf.Tensor,
+                       precondition: Callable[[tf.Tensor], tf.Tensor]) -> tuple:
+    """The L-BFGS search direction -H g over the free pixels, by the two-loop
+    recursion (Nocedal & Wright, Algorithm 7.4). The remembered pairs (s, y, 1/s.y)
+    come newest first, unused slots zero (1/s.y = 0 makes them no-ops).
+    ``precondition`` is the starting guess of the inverse Hessian, scaled by
+    s.y / y.P(y) of the newest pair. Returns (direction, g . direction, its norm)."""
+    free = free_pixels(pixels, gradient)
+    q = gradient * free
+    pairs = list(zip(steps, changes, tf.unstack(inverse_curvatures)))
+    alphas = []
+    for step, change, inverse_curvature in pairs:  # newest to oldest
+        alphas.append(inverse_curvature * tf.reduce_sum(step * q))
+        q -= alphas[-1] * change
+    newest, inverse_curvature = changes[0], inverse_curvatures[0]
+    scale = tf.math.divide_no_nan(1.0, inverse_curvature * tf.reduce_sum(newest * precondition(newest)))
+    r = tf.where(scale > 0, scale, 1.0) * precondition(q)  # no pair yet: P itself
+    for (step, change, inverse_curvature), alpha in reversed(list(zip(pairs, alphas))):  # oldest to newest
+        beta = inverse_curvature * tf.reduce_sum(change * r)
+        r += step * (alpha - beta)
+    direction = -r * free
+    return direction, tf.reduce_sum(gradient * direction), tf.norm(direction)
+
+
+def pair_curvature(step: tf.Tensor, change: tf.Tensor) -> tuple:
+    """s.y of a new pair, and whether it is positive enough to remember the pair
+    (else the update would not keep H positive definite)."""
+    step_dot_change = tf.reduce_sum(step * change)
+    return step_dot_change, step_dot_change > CURVATURE_EPSILON * tf.reduce_sum(change * change)
+
+
+class LbfgsMemory:
+    """L-BFGS's memory: the ``memory_size`` newest pairs (s = x_new - x, y = g_new - g,
+    1 / s.y), and the search direction they give."""
+
+    def __init__(self, like: np.ndarray, memory_size: int, precondition: Callable[[tf.Tensor], tf.Tensor]):
+        # The pairs as plain tensors, newest first: kept in one stacked variable, each slot
+        # read back was a copy, and the two-loop took 50 ms per iteration at 512 px instead of 22.
+        self.pairs = deque(maxlen=memory_size)
+        self.memory_size = memory_size
+        zero = tf.zeros_like(like)
+        self.empty = (zero, zero, 0.0)  # fills the unused slots
+
+        # autograph=False: see adam_optimize.
+        @tf.function(autograph=False)
+        def search_direction(pixels, gradient, steps, changes, inverse_curvatures):
+            return two_loop_direction(pixels, gradient, steps, changes, inverse_curvatures, precondition)
+
+        self.search_direction = search_direction
+        self.curvature = tf.function(pair_curvature, autograph=False)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def clear(self) -> None:
+        self.pairs.clear()
+
+    def direction(self, pixels: tf.Tensor, gradient: tf.Tensor) -> tuple:
+        """(-H g, g . direction, its norm): with no pairs, the preconditioned gradient."""
+        # Always `memory_size` slots, so that search_direction is traced once.
+        slots = [*self.pairs, *[self.empty] * (self.memory_size - len(self.pairs))]
+        steps, changes, inverse_curvatures = zip(*slots)
+        return self.search_direction(pixels, gradient, list(steps), list(changes),
+                                     tf.constant(inverse_curvatures, tf.float32))
+
+    def remember(self, step: tf.Tensor, change: tf.Tensor) -> None:
+        """Keep the pair if its curvature allows (the oldest then drops out)."""
+        step_dot_change, kept = self.curvature(step, change)
+        if kept:
+            self.pairs.appendleft((step, change, 1.0 / float(step_dot_change)))
+
+
 def first_step_length(loss: float, slope: float, length: float) -> float:
     """Where a line search with no curvature known starts: the step along a
     direction (of norm ``length``, along which the loss changes at rate
@@ -809,6 +902,40 @@ def worth_doubling(loss: float, new_loss: float, decrease: float) -> bool:
     return new_loss - loss < 2 / 3 * decrease
 
 
+def line_search(trial: Callable, pixels: tf.Tensor, gradient: tf.Tensor, loss: float, direction: tf.Tensor,
+                step_length: float, expand: bool) -> tuple[SearchPoint | None, SearchPoint, int]:
+    """Backtracking along ``direction``: halve ``step_length`` until the loss falls by
+    Armijo's sufficient decrease; with ``expand`` (no curvature known yet, so no
+    natural step length) then double it while worth_doubling and the loss keeps
+    falling. ``trial`` is trial_point for the objective. Returns the accepted
+    SearchPoint (None if no step lowered the loss), the last point tried, and the
+    evaluations used.
+
+    Departure from L-BFGS-B, whose line search is Moré and Thuente's.
+    """
+    accepted, halvings, doublings, tried = None, 0, 0, 0
+    while halvings <= LINE_SEARCH_HALVINGS and doublings <= LINE_SEARCH_DOUBLINGS:
+        candidate, losses, new_gradient, numbers = trial(pixels, gradient, direction, tf.constant(step_length))
+        total, decrease = numbers.numpy().tolist()
+        point, tried = SearchPoint(candidate, losses, total, new_gradient), tried + 1
+        if not np.isfinite(point.loss):
+            break  # no further: the caller decides whether the run stops
+        lower = decrease < 0 and point.loss <= loss + ARMIJO_C1 * decrease
+        if accepted is None:
+            if not lower:
+                step_length, halvings = step_length / 2, halvings + 1
+                continue
+            accepted = point
+        elif lower and point.loss < accepted.loss:
+            accepted = point  # still falling: go further
+        else:
+            break
+        if not (expand and worth_doubling(loss, point.loss, decrease)):
+            break
+        step_length, doublings = step_length * 2, doublings + 1
+    return accepted, point, tried
+
+
 def lbfgs_optimize(objective: BatchObjective, images: np.ndarray, iterations: int,
                    report: Report,
                    memory_size: int = LBFGS_MEMORY_SIZE,
@@ -824,11 +951,8 @@ def lbfgs_optimize(objective: BatchObjective, images: np.ndarray, iterations: in
     scalars) per evaluation.
 
     Departure from L-BFGS-B: the [0, 1] box is kept by projection (the
-    direction leaves out pixels held at a bound; each trial point is clipped
-    into the box) and the line search backtracks from a step of 1 (Armijo's
-    condition; the first step, with no curvature known, starts at
-    first_step_length and doubles while worth_doubling) instead of Moré and
-    Thuente's search.
+    direction leaves out pixels held at a bound, free_pixels; each trial point
+    is clipped into the box) and the line search backtracks (line_search).
     ``precondition`` (a symmetric positive definite map, such as
     fourier_preconditioner, the default; None: the identity) is the starting guess of the
     inverse Hessian, up to the usual scale s.y / y.P(y) of the newest pair.
@@ -836,113 +960,31 @@ def lbfgs_optimize(objective: BatchObjective, images: np.ndarray, iterations: in
     A batch is one problem: the sum of the images' losses, one line search for
     all. Returns how it ended (it can end before ``iterations``).
     """
-    # The remembered pairs (s = x_new - x, y = g_new - g, 1 / s.y), newest first, as plain
-    # tensors: kept in one stacked variable, each slot read back was a copy, and the
-    # two-loop took 50 ms per iteration at 512 px instead of 22 ms.
-    memory = deque(maxlen=memory_size)
-    zero = tf.zeros_like(images)
-    empty = (zero, zero, 0.0)  # fills the unused slots: 1 / s.y = 0 makes them no-ops
-    if precondition is None:
-        precondition = tf.identity
+    memory = LbfgsMemory(images, memory_size, precondition or tf.identity)
 
-    @tf.function(autograph=False)
+    @tf.function(autograph=False)  # autograph=False: see adam_optimize
     def trial(pixels, gradient, direction, step_length):
-        """Loss terms and gradient at the clipped point pixels + step_length * direction,
-        and (total loss, gradient . move): the two numbers the line search needs,
-        as one tensor so that they come to the host together. An image whose
-        gradient is not finite gets a NaN total, so that the run stops on it as
-        on a NaN loss."""
-        candidate = tf.clip_by_value(pixels + step_length * direction, PIXEL_MIN, PIXEL_MAX)
-        with tf.GradientTape() as tape:
-            tape.watch(candidate)
-            losses = objective(candidate)
-            total = tf.reduce_sum(losses[TOTAL])  # the sum of the images' own losses
-        new_gradient = tape.gradient(total, candidate)
-        finite = tf.reduce_all(tf.math.is_finite(new_gradient), axis=[1, 2, 3])  # per image
-        totals = tf.where(finite, losses[TOTAL], np.nan)
-        losses = tf.concat([losses[:TOTAL], totals[None], losses[TOTAL + 1:]], axis=0)
-        decrease = tf.reduce_sum(gradient * (candidate - pixels))  # < 0 when it moved downhill
-        return candidate, losses, new_gradient, tf.stack([tf.reduce_sum(totals), decrease])
-
-    @tf.function(autograph=False)
-    def search_direction(pixels, gradient, steps, changes, inverse_curvatures):
-        """-H g by the two-loop recursion (Nocedal & Wright, Algorithm 7.4) over the
-        free pixels; the memory comes newest first, its unused slots zero."""
-        free = free_pixels(pixels, gradient)
-        q = gradient * free
-        pairs = list(zip(steps, changes, tf.unstack(inverse_curvatures)))
-        alphas = []
-        for step, change, inverse_curvature in pairs:  # newest to oldest
-            alphas.append(inverse_curvature * tf.reduce_sum(step * q))
-            q -= alphas[-1] * change
-        newest, inverse_curvature = changes[0], inverse_curvatures[0]  # scale by s.y / y.P(y)
-        scale = tf.math.divide_no_nan(1.0, inverse_curvature * tf.reduce_sum(newest * precondition(newest)))
-        r = tf.where(scale > 0, scale, 1.0) * precondition(q)
-        for (step, change, inverse_curvature), alpha in reversed(list(zip(pairs, alphas))):  # oldest to newest
-            beta = inverse_curvature * tf.reduce_sum(change * r)
-            r += step * (alpha - beta)
-        direction = -r * free
-        return direction, tf.reduce_sum(gradient * direction), tf.norm(direction)
-
-    def direction_from_memory(pixels, gradient):
-        # Always `memory_size` slots, so that search_direction is traced once.
-        steps, changes, inverse_curvatures = zip(*memory, *[empty] * (memory_size - len(memory)))
-        return search_direction(pixels, gradient, list(steps), list(changes),
-                                tf.constant(inverse_curvatures, tf.float32))
-
-    @tf.function(autograph=False)
-    def curvature(step, change):
-        """s.y, and whether it is positive enough to keep the pair (else the update
-        would not be positive definite)."""
-        step_dot_change = tf.reduce_sum(step * change)
-        return step_dot_change, step_dot_change > CURVATURE_EPSILON * tf.reduce_sum(change * change)
-
-    def line_search(pixels, gradient, loss, direction, step_length, expand) -> tuple:
-        """Halve ``step_length`` until the loss falls by Armijo's sufficient decrease; with
-        ``expand`` (no curvature known yet, so no natural step length) then double it
-        while worth_doubling and the loss keeps falling. Returns the accepted
-        SearchPoint (None if no step lowered the loss), the last point tried, and the
-        evaluations used."""
-        accepted, halvings, doublings, tried = None, 0, 0, 0
-        while halvings <= LINE_SEARCH_HALVINGS and doublings <= LINE_SEARCH_DOUBLINGS:
-            candidate, losses, new_gradient, numbers = trial(pixels, gradient, direction, tf.constant(step_length))
-            total, decrease = numbers.numpy().tolist()
-            point, tried = SearchPoint(candidate, losses, total, new_gradient), tried + 1
-            if not np.isfinite(point.loss):
-                break  # no further: the caller decides whether the run stops
-            lower = decrease < 0 and point.loss <= loss + ARMIJO_C1 * decrease
-            if accepted is None:
-                if not lower:
-                    step_length, halvings = step_length / 2, halvings + 1
-                    continue
-                accepted = point
-            elif lower and point.loss < accepted.loss:
-                accepted = point  # still falling: go further
-            else:
-                break
-            if not (expand and worth_doubling(loss, point.loss, decrease)):
-                break
-            step_length, doublings = step_length * 2, doublings + 1
-        return accepted, point, tried
+        return trial_point(objective, pixels, gradient, direction, step_length)
 
     # The start's loss and gradient: a trial that moves nowhere (step length 0).
+    zero = tf.zeros_like(images)
     pixels, losses, gradient, numbers = trial(tf.constant(images), zero, zero, tf.constant(0.0))
     loss, evaluations = float(numbers[0]), 1
     if not np.isfinite(loss):
         report(1, pixels, losses, evaluations)
         return "the loss was not finite"
     for iteration in range(1, iterations + 1):
-        direction, slope, length = direction_from_memory(pixels, gradient)
+        direction, slope, length = memory.direction(pixels, gradient)
         if float(slope) >= 0 and memory:  # not downhill: forget the memory, follow the preconditioned gradient
             memory.clear()
-            direction, slope, length = direction_from_memory(pixels, gradient)
+            direction, slope, length = memory.direction(pixels, gradient)
         if float(length) == 0.0:
             return "the gradient is zero on the free pixels: a minimum"
         # With no memory the direction is the (preconditioned) gradient, whose length says nothing
         # of how far to go: start at first_step_length and expand from there.
         fresh = not memory
         accepted, last, tried = line_search(
-            pixels, gradient, loss, direction,
+            trial, pixels, gradient, loss, direction,
             first_step_length(loss, float(slope), float(length)) if fresh else 1.0, expand=fresh)
         evaluations += tried
         # A non-finite loss stops the run, unless a longer step tried after a lower
@@ -952,10 +994,7 @@ def lbfgs_optimize(objective: BatchObjective, images: np.ndarray, iterations: in
             return "the loss was not finite"
         if accepted is None:  # typically float32 rounding: the loss can no longer tell a lower point
             return f"no lower loss along the search direction after {LINE_SEARCH_HALVINGS} halvings"
-        step, change = accepted.pixels - pixels, accepted.gradient - gradient
-        step_dot_change, kept = curvature(step, change)
-        if kept:
-            memory.appendleft((step, change, 1.0 / float(step_dot_change)))  # the oldest drops out
+        memory.remember(accepted.pixels - pixels, accepted.gradient - gradient)
         pixels, gradient, loss = accepted.pixels, accepted.gradient, accepted.loss
         if not report(iteration, pixels, accepted.losses, evaluations):
             return "stopped by its report callback"
@@ -1113,6 +1152,27 @@ class LevelRecorder:
         return True
 
 
+def optimize_level(objective: BatchObjective, start_images: np.ndarray, iterations: int, record: LevelRecorder, *,
+                   optimizer: str, learning_rate: float, precondition: Callable | None, overlap: bool) -> None:
+    """Optimize one level's images from ``start_images`` with ``optimizer``, reporting
+    each iteration to ``record``, which keeps the best images. Ctrl-C ends the level
+    (and the run) with the best images so far; an L-BFGS run that ends before
+    ``iterations`` leaves a note saying why."""
+    try:
+        if optimizer == "adam":
+            adam_optimize(objective, start_images, iterations, learning_rate, record, overlap=overlap)
+            return
+        ended = lbfgs_optimize(objective, start_images, iterations, record, precondition=precondition)
+        results = record.results
+        reported = sum(1 for row in results[0].history if row["level"] == record.level)
+        if not results[0].stopped_early and reported < iterations:
+            for result in results:
+                result.notes.append(f"level {record.level}: L-BFGS ended after {reported} of "
+                                    f"{iterations} iterations: {ended}")
+    except KeyboardInterrupt:
+        record.stop("interrupted")
+
+
 def stylize(content_image: np.ndarray, style_images: np.ndarray | list, **settings) -> StylizeResult:
     """Stylize one content image: stylize_batch() with a batch of one (same keyword arguments)."""
     return stylize_batch([content_image], style_images, **settings)[0]
@@ -1229,19 +1289,9 @@ def stylize_batch(
             record = LevelRecorder(results, contents, present, level, scales, start_images.shape[1:3],
                                    done, total_iterations, start, save_every, callback,
                                    best=[(np.inf, start_images, index) for index in range(len(contents))])
-            try:
-                if optimizer == "adam":
-                    adam_optimize(objective, start_images, count, learning_rate, record,
-                                  overlap=device_name.startswith("/GPU"))
-                else:
-                    ended = lbfgs_optimize(objective, start_images, count, record, precondition=precondition)
-                    reported = sum(1 for row in results[0].history if row["level"] == level)
-                    if not results[0].stopped_early and reported < count:
-                        for result in results:
-                            result.notes.append(f"level {level}: L-BFGS ended after {reported} of "
-                                                f"{count} iterations: {ended}")
-            except KeyboardInterrupt:
-                record.stop("interrupted")
+            optimize_level(objective, start_images, count, record, optimizer=optimizer,
+                           learning_rate=learning_rate, precondition=precondition,
+                           overlap=device_name.startswith("/GPU"))
             images = record.images()
             done += count
             if any(result.stopped_early for result in results):

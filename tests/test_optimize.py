@@ -484,6 +484,83 @@ def test_lbfgs_stops_on_a_gradient_that_is_not_finite():
     assert np.isnan(totals[0]) and np.isfinite(totals[1])  # only the image whose gradient failed
 
 
+def random_pairs(count: int, shape, seed: int = 0) -> tuple[list, list]:
+    """``count`` pairs (s, y = A s) of a quadratic with a diagonal positive definite A."""
+    rng = np.random.default_rng(seed)
+    curvature = rng.uniform(0.5, 2.0, shape).astype(np.float32)
+    steps = [tf.constant(rng.normal(size=shape), tf.float32) for _ in range(count)]
+    return steps, [step * curvature for step in steps]
+
+
+def dense_bfgs_inverse_hessian(steps: list, changes: list, precondition) -> np.ndarray:
+    """The BFGS inverse Hessian as a matrix, updated pair by pair from the oldest
+    (Nocedal & Wright, eq. 6.17), starting from P scaled by s.y / y.P(y) of the newest."""
+    shape = steps[0].shape
+    size = int(np.prod(shape))
+    basis = np.eye(size, dtype=np.float32).reshape(size, *shape)
+    p = np.stack([np.ravel(precondition(tf.constant(vector[None]))) for vector in basis[:, 0]], axis=1)
+    s, y = (np.stack([np.ravel(vector) for vector in vectors]).astype(np.float64) for vectors in (steps, changes))
+    h = p * (s[0] @ y[0]) / (y[0] @ p @ y[0])
+    for step, change in zip(s[::-1], y[::-1]):  # oldest to newest
+        rho = 1.0 / (step @ change)
+        left = np.eye(size) - rho * np.outer(step, change)
+        h = left @ h @ left.T + rho * np.outer(step, step)
+    return h
+
+
+@pytest.mark.parametrize("precondition", [tf.identity, StyleTransfer.fourier_preconditioner])
+def test_two_loop_direction_is_minus_the_bfgs_inverse_hessian_times_the_gradient(precondition):
+    """The two-loop recursion computes -H g without forming H: compare it with H built
+    as a matrix by the BFGS update; H also meets the secant condition H y = s for the
+    newest pair. With no pairs the direction is the preconditioned gradient."""
+    shape = (1, 3, 2, 3)
+    steps, changes = random_pairs(3, shape)  # newest first
+    inverse_curvatures = tf.constant([1.0 / float(tf.reduce_sum(s * y)) for s, y in zip(steps, changes)])
+    inside = tf.fill(shape, 0.5)  # no pixel at a bound
+    gradient = tf.constant(np.random.default_rng(1).normal(size=shape), tf.float32)
+    direction, slope, length = StyleTransfer.two_loop_direction(
+        inside, gradient, steps, changes, inverse_curvatures, precondition)
+    h = dense_bfgs_inverse_hessian(steps, changes, precondition)
+    np.testing.assert_allclose(np.ravel(direction), -h @ np.ravel(gradient), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(float(slope), float(tf.reduce_sum(gradient * direction)), rtol=1e-5)
+    np.testing.assert_allclose(float(length), float(tf.norm(direction)), rtol=1e-5)
+    secant, _, _ = StyleTransfer.two_loop_direction(inside, changes[0], steps, changes, inverse_curvatures,
+                                                    precondition)
+    np.testing.assert_allclose(secant.numpy(), -steps[0].numpy(), atol=1e-4)
+
+    zero = tf.zeros(shape)
+    direction, _, _ = StyleTransfer.two_loop_direction(inside, gradient, [zero], [zero], tf.zeros([1]),
+                                                       precondition)
+    np.testing.assert_allclose(direction.numpy(), -precondition(gradient).numpy(), atol=1e-5)
+
+
+def test_two_loop_direction_leaves_pixels_held_at_a_bound():
+    """A pixel at 0 whose gradient is positive (downhill leaves the box), or at 1
+    whose gradient is negative, gets no move; the others move downhill."""
+    pixels = tf.constant([[[[0.0, 1.0, 0.5], [0.0, 1.0, 0.5]]]])
+    gradient = tf.constant([[[[1.0, -1.0, 1.0], [-1.0, 1.0, -1.0]]]])
+    zero = tf.zeros_like(pixels)
+    direction, slope, _ = StyleTransfer.two_loop_direction(pixels, gradient, [zero], [zero], tf.zeros([1]),
+                                                           tf.identity)
+    np.testing.assert_array_equal(direction.numpy(), [[[[0.0, 0.0, -1.0], [1.0, -1.0, 1.0]]]])
+    assert float(slope) < 0
+
+
+def test_lbfgs_memory_keeps_the_newest_pairs_with_positive_curvature():
+    shape = (1, 4, 4, 3)
+    memory = StyleTransfer.LbfgsMemory(np.zeros(shape, np.float32), memory_size=2, precondition=tf.identity)
+    steps, changes = random_pairs(3, shape)
+    memory.remember(steps[0], -changes[0])  # s.y < 0: would break positive definiteness
+    assert len(memory) == 0
+    for step, change in zip(steps, changes):
+        memory.remember(step, change)
+    assert len(memory) == 2
+    assert memory.pairs[0][0] is steps[2] and memory.pairs[1][0] is steps[1]  # newest first, oldest dropped
+    np.testing.assert_allclose(memory.pairs[0][2], 1.0 / float(tf.reduce_sum(steps[2] * changes[2])), rtol=1e-6)
+    direction, _, _ = memory.direction(tf.fill(shape, 0.5), changes[2])
+    np.testing.assert_allclose(direction.numpy(), -steps[2].numpy(), atol=1e-4)  # the secant condition
+
+
 @pytest.mark.parametrize("shape", [(1, 8, 8, 3), (1, 128, 96, 3)])
 def test_lbfgs_first_step_starts_where_the_tangent_reaches_zero(shape):
     """On |x - t|^2 from x0, the gradient direction's tangent reaches zero at half
