@@ -624,11 +624,15 @@ def settings_memory(shape, settings: dict, device_name: str, batch: int = 1) -> 
                            batch=batch)
 
 
+class NotEnoughMemoryError(StyleTransferError):
+    """A run that clearly cannot fit in the memory available (check_memory)."""
+
+
 def check_memory(needed: int, device_name: str) -> None:
     """Refuse a CPU run that clearly cannot fit, with the fix."""
     available = available_memory()
     if device_name.startswith("/CPU") and available is not None and needed > available:
-        raise StyleTransferError(
+        raise NotEnoughMemoryError(
             f"this run needs about {needed / GIB:.1f} GiB of memory but only {available / GIB:.1f} GiB "
             f"is available; use a smaller --size, --precision mixed, or --optimizer adam")
 
@@ -1894,6 +1898,7 @@ def run_group(group: list[Pair], content_images: dict, style_images: dict, *,
 
     A batch the device has no room for (or, on a CPU, that check_memory refuses)
     is run again one pair at a time; a single pair that does not fit fails alone.
+    Any other refusal fails the whole group at once.
     """
     contents = [content_images[pair.content] for pair in group]
     style = style_images[group[0].style]
@@ -1901,7 +1906,7 @@ def run_group(group: list[Pair], content_images: dict, style_images: dict, *,
         device = resolve_device(settings["device"])
         check_memory(settings_memory(contents[0].shape[:2], settings, device, len(group)), device)
         results = stylize_batch(contents, style, **settings, callback=callback)
-    except (tf.errors.ResourceExhaustedError, StyleTransferError) as error:
+    except (tf.errors.ResourceExhaustedError, NotEnoughMemoryError) as error:
         if len(group) > 1:
             for pair in group:
                 run_group([pair], content_images, style_images, args=args, settings=settings,
@@ -1909,6 +1914,10 @@ def run_group(group: list[Pair], content_images: dict, style_images: dict, *,
             return
         reason = str(error) if isinstance(error, StyleTransferError) else OUT_OF_MEMORY
         group[0].status, group[0].reason = FAILED, reason
+        return
+    except StyleTransferError as error:  # not a matter of room: the pairs would fail alone too
+        for pair in group:
+            pair.status, pair.reason = FAILED, str(error)
         return
     for pair, content, result in zip(group, contents, results):
         trace = run_trace(args, pair.content, [pair.style], settings, result)
@@ -1927,7 +1936,8 @@ class BatchProgress:
     """One line per pair: '[3/4] chelsea + starry_night ... done in 12.3 s'.
 
     On a terminal a line also counts the iterations of the pairs being
-    optimized; in a log each line is written whole, as its pair ends.
+    optimized; in a log each line is written whole, as its pair ends. The
+    pairs skipped or failed before any work get their lines in their turn.
     """
 
     CLEAR_LINE = "\x1b[K"  # ANSI: erase to the end of the line

@@ -233,3 +233,28 @@ def test_a_batch_the_device_has_no_room_for_runs_again_one_pair_at_a_time(sample
     for name in ("photo", "mirror"):
         trace = json.loads((tmp_path / "out" / f"{name}_{Path(sample_images[1]).stem}.json").read_text())
         assert trace["batch"] == [f"{name} + {Path(sample_images[1]).stem}"]  # run alone
+
+
+def test_a_batch_refused_for_another_reason_is_not_run_again_pair_by_pair(sample_images, tmp_path, run_main,
+                                                                          monkeypatch):
+    """Only a lack of memory is helped by running pairs one at a time: any other refusal
+    fails the group's pairs at once, each with the message."""
+    contents = tmp_path / "contents"
+    contents.mkdir()
+    photo = load_image(sample_images[0], 64)
+    save_image(photo, contents / "photo.png")
+    save_image(np.ascontiguousarray(photo[:, ::-1]), contents / "mirror.png")
+    sizes = []
+
+    def refuses(content_images, style, **settings):
+        sizes.append(len(content_images))
+        raise StyleTransferError("the weights file is not VGG19's")
+
+    monkeypatch.setattr(StyleTransfer, "stylize_batch", refuses)
+    status, stdout, stderr = run_main(["--contents", str(contents), "--styles", str(sample_images[1]),
+                                       "--batch-size", "2", "--size", "64", "--iterations", "2",
+                                       "--model", "vgg19", "-o", str(tmp_path / "out")])
+    assert status == StyleTransfer.EXIT_FAILED, stdout + stderr
+    assert sizes == [2]
+    assert "2 pairs: 0 done, 0 skipped, 2 failed" in stdout
+    assert stderr.count("the weights file is not VGG19's") == 2, stderr
