@@ -1948,12 +1948,23 @@ class BatchProgress:
         self.interactive = stream.isatty()
         self.running = ""
         self.started = 0.0
+        self.settled = [pair for pair in pairs if pair.status != NOT_RUN]  # no line yet
+
+    def finish_settled(self, before: Pair | None = None) -> None:
+        """The lines of the pairs settled before any work that come before ``before``
+        (None: all that are left)."""
+        limit = len(self.numbers) + 1 if before is None else self.numbers[id(before)]
+        due = [pair for pair in self.settled if self.numbers[id(pair)] < limit]
+        self.settled = self.settled[len(due):]
+        if due:
+            self.finish(due)
 
     def prefix(self, pairs: list[Pair]) -> str:
         numbers = ",".join(str(self.numbers[id(pair)]) for pair in pairs)
         return f"[{numbers}/{len(self.numbers)}] {', '.join(pair.name for pair in pairs)} ..."
 
     def start(self, group: list[Pair]) -> None:
+        self.finish_settled(before=group[0])
         self.running = self.prefix(group)
         self.started = time.perf_counter()
         if self.interactive:
@@ -2049,11 +2060,11 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
                                 keep_short_side=True)
     sheet = contact_sheet_path(folder, list(content_images), list(style_images), args.overwrite)
     device = resolve_device(args.device)
-    progress = BatchProgress(pairs, sys.stdout)
     for pair in pairs:
         prepare_pair(pair, content_images[pair.content], style_images[pair.style], args.overwrite)
         if pair.status == SKIPPED:
             pair.changed = changed_flags(output_paths(pair.output), settings, args.size)
+    progress = BatchProgress(pairs, sys.stdout)
     shapes = [image.shape[:2] for image in content_images.values() if isinstance(image, np.ndarray)]
     largest = max(shapes, key=lambda shape: shape[0] * shape[1], default=(args.size, args.size))
     group_size = batch_size(args.batch_size, device, largest, settings)
@@ -2062,7 +2073,6 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
     print(f"StyleTransfer batch: {len(contents)} content(s) x {len(styles)} style(s) = {len(pairs)} pairs, "
           f"{args.model} on {device}, {args.optimizer}, long side {args.size} px, {levels}, "
           f"up to {group_size} at a time -> {folder}", flush=True)
-    progress.finish([pair for pair in pairs if pair.status != NOT_RUN])
     for group in groups:
         progress.start(group)
         try:
@@ -2073,6 +2083,7 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
         progress.finish(group)
         if any(pair.status == INTERRUPTED for pair in group):
             break
+    progress.finish_settled()
     write_contact_sheet(pairs, content_images, style_images, sheet)
     print_summary(pairs, sheet)
     return batch_exit_status(pairs)

@@ -338,6 +338,10 @@ def test_a_bad_image_or_url_fails_its_pairs_and_the_rest_still_run(folders, serv
                                        "-o", str(output), *FAST])
     assert status == StyleTransfer.EXIT_FAILED
     assert "4 pairs: 1 done, 0 skipped, 3 failed" in stdout
+    # One line per pair in the order of the pairs, whether it failed before any work or ran.
+    lines = [line for line in stdout.splitlines() if line.startswith("[")]
+    assert [line.split()[0] for line in lines] == ["[1/4]", "[2/4]", "[3/4]", "[4/4]"], stdout
+    assert lines[2].startswith("[3/4] chelsea + starry_night ... done in ")
     assert "broken + starry_night ... failed: cannot read" in stdout
     assert "failed: chelsea + missing: cannot download" in stderr and "404" in stderr
     assert "Traceback" not in stdout + stderr
