@@ -157,13 +157,19 @@ def test_batch_size_flag_refuses_other_values(text):
         StyleTransfer.batch_size_argument(text)
 
 
-def test_batch_mode_optimizes_same_size_contents_together(sample_images, tmp_path, run_main,
-                                                           vgg19_weights):
+def photo_and_mirror_folder(photo_path: Path, tmp_path: Path) -> Path:
+    """A folder of two 64-px contents of one size: a sample photo and its mirror image."""
     contents = tmp_path / "contents"
     contents.mkdir()
-    photo = load_image(sample_images[0], 64)
+    photo = load_image(photo_path, 64)
     save_image(photo, contents / "photo.png")
     save_image(np.ascontiguousarray(photo[:, ::-1]), contents / "mirror.png")
+    return contents
+
+
+def test_batch_mode_optimizes_same_size_contents_together(sample_images, tmp_path, run_main,
+                                                           vgg19_weights):
+    contents = photo_and_mirror_folder(sample_images[0], tmp_path)
     arguments = ["--contents", str(contents), "--styles", str(sample_images[1]), "--size", "64",
                  "--iterations", "3", "--optimizer", "adam", "--model", "vgg19", "--precision", "float32",
                  "--save-every", "0"]
@@ -209,11 +215,7 @@ def test_a_batch_the_device_has_no_room_for_runs_again_one_pair_at_a_time(sample
                                                                            monkeypatch, vgg19_weights):
     """On a GPU the estimate is not checked, so a batch can run out of device memory: its
     pairs are then run one at a time, and each still finishes."""
-    contents = tmp_path / "contents"
-    contents.mkdir()
-    photo = load_image(sample_images[0], 64)
-    save_image(photo, contents / "photo.png")
-    save_image(np.ascontiguousarray(photo[:, ::-1]), contents / "mirror.png")
+    contents = photo_and_mirror_folder(sample_images[0], tmp_path)
     sizes = []
     real_stylize = StyleTransfer.stylize_batch
 
@@ -239,11 +241,7 @@ def test_a_batch_refused_for_another_reason_is_not_run_again_pair_by_pair(sample
                                                                           monkeypatch):
     """Only a lack of memory is helped by running pairs one at a time: any other refusal
     fails the group's pairs at once, each with the message."""
-    contents = tmp_path / "contents"
-    contents.mkdir()
-    photo = load_image(sample_images[0], 64)
-    save_image(photo, contents / "photo.png")
-    save_image(np.ascontiguousarray(photo[:, ::-1]), contents / "mirror.png")
+    contents = photo_and_mirror_folder(sample_images[0], tmp_path)
     sizes = []
 
     def refuses(content_images, style, **settings):
