@@ -2144,7 +2144,7 @@ def run(args: argparse.Namespace) -> int:
     for note in result.notes:
         print(f"note: {note}")
     if result.non_finite:
-        kept = "the last image with a finite loss" if any(np.isfinite(row["total"]) for row in result.history) \
+        kept = "the image with the lowest finite loss" if any(np.isfinite(row["total"]) for row in result.history) \
             else "no image had a finite loss; the one it started from"
         print(f"\nerror: stopped: {result.stopped_early}; {kept} is in {output}. "
               "Try a lower --learning-rate or lower loss weights.", file=sys.stderr)

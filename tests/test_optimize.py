@@ -89,7 +89,7 @@ def losses_column(total: float) -> np.ndarray:
 
 @pytest.mark.parametrize("totals, best", [
     ([5.0, 3.0, 4.0], 1),  # the loss rose after iteration 2: the result is iteration 2's image
-    ([5.0, 3.0, np.nan], 1),  # a non-finite loss: the last image with a finite one
+    ([5.0, 3.0, np.nan], 1),  # a non-finite loss: the lowest finite one
     ([5.0, 4.0, 2.0], 2),
 ])
 def test_the_recorder_keeps_the_lowest_loss_image(totals, best):

@@ -723,7 +723,7 @@ def test_non_finite_loss_exits_1_and_keeps_the_result(monkeypatch, tmp_path, pai
     errors = [line for line in lines if line.startswith("error:")]
     assert len(errors) == 1 and "nan" in errors[0], lines
     assert str(output) in errors[0] and "--learning-rate" in errors[0]  # where the image is, and a fix
-    assert "the last image with a finite loss" in errors[0]
+    assert "the image with the lowest finite loss" in errors[0]
 
 
 def test_a_loss_never_finite_says_the_start_image_was_kept(monkeypatch, tmp_path, pair_bytes, capsys,
