@@ -36,6 +36,7 @@ import sys
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable, NamedTuple
 
@@ -838,20 +839,14 @@ class LbfgsMemory:
     1 / s.y), and the search direction they give."""
 
     def __init__(self, like: np.ndarray, memory_size: int, precondition: Callable[[tf.Tensor], tf.Tensor]):
-        # The pairs as plain tensors, newest first: kept in one stacked variable, each slot
-        # read back was a copy, and the two-loop took 50 ms per iteration at 512 px instead of 22.
+        # The pairs as plain tensors, newest first. (Kept in one stacked tf.Variable instead,
+        # each slot read back was a copy, and the two-loop took 50 ms per iteration at 512 px, not 22.)
         self.pairs = deque(maxlen=memory_size)
-        self.memory_size = memory_size
         zero = tf.zeros_like(like)
         self.empty = (zero, zero, 0.0)  # fills the unused slots
-
-        # autograph=False: see adam_optimize.
-        @tf.function(autograph=False)
-        def search_direction(pixels, gradient, steps, changes, inverse_curvatures):
-            return two_loop_direction(pixels, gradient, steps, changes, inverse_curvatures, precondition)
-
-        self.search_direction = search_direction
-        self.curvature = tf.function(pair_curvature, autograph=False)
+        # Compiled once per memory, that is per optimization (autograph=False: see adam_optimize).
+        self.two_loop = tf.function(partial(two_loop_direction, precondition=precondition), autograph=False)
+        self.pair_curvature = tf.function(pair_curvature, autograph=False)
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -860,16 +855,17 @@ class LbfgsMemory:
         self.pairs.clear()
 
     def direction(self, pixels: tf.Tensor, gradient: tf.Tensor) -> tuple:
-        """(-H g, g . direction, its norm): with no pairs, the preconditioned gradient."""
-        # Always `memory_size` slots, so that search_direction is traced once.
-        slots = [*self.pairs, *[self.empty] * (self.memory_size - len(self.pairs))]
+        """(-H g, g . direction, its norm) on the free pixels: with no pairs, minus the
+        preconditioned gradient."""
+        # Always memory-size slots, the unused ones after the pairs, so that two_loop is traced once.
+        slots = [*self.pairs, *[self.empty] * (self.pairs.maxlen - len(self.pairs))]
         steps, changes, inverse_curvatures = zip(*slots)
-        return self.search_direction(pixels, gradient, list(steps), list(changes),
-                                     tf.constant(inverse_curvatures, tf.float32))
+        return self.two_loop(pixels, gradient, list(steps), list(changes),
+                             tf.constant(inverse_curvatures, tf.float32))
 
     def remember(self, step: tf.Tensor, change: tf.Tensor) -> None:
         """Keep the pair if its curvature allows (the oldest then drops out)."""
-        step_dot_change, kept = self.curvature(step, change)
+        step_dot_change, kept = self.pair_curvature(step, change)
         if kept:
             self.pairs.appendleft((step, change, 1.0 / float(step_dot_change)))
 
@@ -958,8 +954,9 @@ def lbfgs_optimize(objective: BatchObjective, images: np.ndarray, iterations: in
     direction leaves out pixels held at a bound, free_pixels; each trial point
     is clipped into the box) and the line search backtracks (line_search).
     ``precondition`` (a symmetric positive definite map, such as
-    fourier_preconditioner, the default; None: the identity) is the starting guess of the
-    inverse Hessian, up to the usual scale s.y / y.P(y) of the newest pair.
+    fourier_preconditioner, stylize's default; None, this function's default: the identity)
+    is the starting guess of the inverse Hessian, up to the usual scale s.y / y.P(y) of the
+    newest pair.
 
     A batch is one problem: the sum of the images' losses, one line search for
     all. Returns how it ended (it can end before ``iterations``).

@@ -561,6 +561,21 @@ def test_lbfgs_memory_keeps_the_newest_pairs_with_positive_curvature():
     np.testing.assert_allclose(direction.numpy(), -steps[2].numpy(), atol=1e-4)  # the secant condition
 
 
+def test_lbfgs_memory_not_yet_full_gives_the_bfgs_direction_of_its_pairs():
+    """Unused slots must change nothing: with 2 pairs in a memory of 5, the direction
+    is -H g for H built from those 2 pairs alone (the scale from the newest)."""
+    shape = (1, 3, 2, 3)
+    memory = StyleTransfer.LbfgsMemory(np.zeros(shape, np.float32), memory_size=5,
+                                       precondition=StyleTransfer.fourier_preconditioner)
+    steps, changes = random_pairs(2, shape)  # newest first
+    for step, change in zip(reversed(steps), reversed(changes)):  # remembered oldest first
+        memory.remember(step, change)
+    gradient = tf.constant(np.random.default_rng(2).normal(size=shape), tf.float32)
+    direction, _, _ = memory.direction(tf.fill(shape, 0.5), gradient)
+    h = dense_bfgs_inverse_hessian(steps, changes, StyleTransfer.fourier_preconditioner)
+    np.testing.assert_allclose(np.ravel(direction), -h @ np.ravel(gradient), rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize("shape", [(1, 8, 8, 3), (1, 128, 96, 3)])
 def test_lbfgs_first_step_starts_where_the_tangent_reaches_zero(shape):
     """On |x - t|^2 from x0, the gradient direction's tangent reaches zero at half
