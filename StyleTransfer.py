@@ -1901,6 +1901,7 @@ def run_group(group: list[Pair], content_images: dict, style_images: dict, *,
     style = style_images[group[0].style]
     try:
         device = resolve_device(settings["device"])
+        # batch_size() planned the groups to fit; memory taken since then can still refuse one.
         check_memory(settings_memory(contents[0].shape[:2], settings, device, len(group)), device)
         results = stylize_batch(contents, style, **settings, callback=callback)
     except (tf.errors.ResourceExhaustedError, NotEnoughMemoryError) as error:
@@ -1933,8 +1934,9 @@ class BatchProgress:
     """One line per pair: '[3/4] chelsea + starry_night ... done in 12.3 s'.
 
     On a terminal a line also counts the iterations of the pairs being
-    optimized; in a log each line is written whole, as its pair ends. The
-    pairs skipped or failed before any work get their lines in their turn.
+    optimized; in a log each line is written whole, as its pair ends. A pair
+    skipped or failed before any work gets its line before the first group that
+    starts after it (with one pair to a group: in the order of the pairs).
     """
 
     CLEAR_LINE = "\x1b[K"  # ANSI: erase to the end of the line
@@ -1945,7 +1947,7 @@ class BatchProgress:
         self.interactive = stream.isatty()
         self.running = ""
         self.started = 0.0
-        self.settled = [pair for pair in pairs if pair.status != NOT_RUN]  # no line yet
+        self.settled = [pair for pair in pairs if pair.status != NOT_RUN]  # no line yet; in pair order
 
     def finish_settled(self, before: Pair | None = None) -> None:
         """The lines of the pairs settled before any work that come before ``before``
@@ -2076,7 +2078,8 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
             run_group(group, content_images, style_images, args=args, settings=settings, callback=progress)
         except KeyboardInterrupt:  # outside the optimization (which keeps its best images itself)
             for pair in group:
-                pair.status = INTERRUPTED
+                if pair.status == NOT_RUN:  # a pair-by-pair rerun may have finished some
+                    pair.status = INTERRUPTED
         progress.finish(group)
         if any(pair.status == INTERRUPTED for pair in group):
             break

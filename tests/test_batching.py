@@ -211,24 +211,32 @@ def test_a_batch_pair_that_cannot_fit_fails_alone_with_the_fix(sample_images, tm
     assert [path.name for path in (tmp_path / "out").iterdir()] == [StyleTransfer.CONTACT_SHEET_NAME]
 
 
+def run_batch_of_two(sample_images, tmp_path: Path, run_main, monkeypatch, stylize) -> tuple:
+    """Batch mode over the photo-and-mirror folder and one style, two contents to a group,
+    with stylize_batch replaced by ``stylize(real_stylize_batch, content_images, style,
+    **settings)``. Returns (exit status, stdout, stderr)."""
+    contents = photo_and_mirror_folder(sample_images[0], tmp_path)
+    real = StyleTransfer.stylize_batch
+    monkeypatch.setattr(StyleTransfer, "stylize_batch",
+                        lambda content_images, style, **settings: stylize(real, content_images, style, **settings))
+    return run_main(["--contents", str(contents), "--styles", str(sample_images[1]), "--batch-size", "2",
+                     "--size", "64", "--iterations", "2", "--model", "vgg19", "--save-every", "0",
+                     "-o", str(tmp_path / "out")])
+
+
 def test_a_batch_the_device_has_no_room_for_runs_again_one_pair_at_a_time(sample_images, tmp_path, run_main,
                                                                            monkeypatch, vgg19_weights):
     """On a GPU the estimate is not checked, so a batch can run out of device memory: its
     pairs are then run one at a time, and each still finishes."""
-    contents = photo_and_mirror_folder(sample_images[0], tmp_path)
     sizes = []
-    real_stylize = StyleTransfer.stylize_batch
 
-    def no_room_for_two(content_images, style, **settings):
+    def no_room_for_two(real_stylize, content_images, style, **settings):
         sizes.append(len(content_images))
         if len(content_images) > 1:
             raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
         return real_stylize(content_images, style, **settings)
 
-    monkeypatch.setattr(StyleTransfer, "stylize_batch", no_room_for_two)
-    status, stdout, stderr = run_main(["--contents", str(contents), "--styles", str(sample_images[1]),
-                                       "--batch-size", "2", "--size", "64", "--iterations", "2",
-                                       "--model", "vgg19", "--save-every", "0", "-o", str(tmp_path / "out")])
+    status, stdout, stderr = run_batch_of_two(sample_images, tmp_path, run_main, monkeypatch, no_room_for_two)
     assert status == 0, stdout + stderr
     assert sizes == [2, 1, 1]
     assert "2 pairs: 2 done, 0 skipped, 0 failed" in stdout
@@ -241,18 +249,59 @@ def test_a_batch_refused_for_another_reason_is_not_run_again_pair_by_pair(sample
                                                                           monkeypatch):
     """Only a lack of memory is helped by running pairs one at a time: any other refusal
     fails the group's pairs at once, each with the message."""
-    contents = photo_and_mirror_folder(sample_images[0], tmp_path)
     sizes = []
 
-    def refuses(content_images, style, **settings):
+    def refuses(real_stylize, content_images, style, **settings):
         sizes.append(len(content_images))
         raise StyleTransferError("the weights file is not VGG19's")
 
-    monkeypatch.setattr(StyleTransfer, "stylize_batch", refuses)
-    status, stdout, stderr = run_main(["--contents", str(contents), "--styles", str(sample_images[1]),
-                                       "--batch-size", "2", "--size", "64", "--iterations", "2",
-                                       "--model", "vgg19", "-o", str(tmp_path / "out")])
+    status, stdout, stderr = run_batch_of_two(sample_images, tmp_path, run_main, monkeypatch, refuses)
     assert status == StyleTransfer.EXIT_FAILED, stdout + stderr
     assert sizes == [2]
     assert "2 pairs: 0 done, 0 skipped, 2 failed" in stdout
     assert stderr.count("the weights file is not VGG19's") == 2, stderr
+
+
+def test_a_batch_refused_for_memory_runs_again_one_pair_at_a_time(sample_images, tmp_path, run_main,
+                                                                  monkeypatch, vgg19_weights):
+    """Memory can shrink between planning the groups and running one: a group that
+    check_memory then refuses is run again one pair at a time, and each still finishes."""
+    monkeypatch.setattr(StyleTransfer, "settings_memory", lambda shape, settings, device, batch=1: batch)
+    real_check = StyleTransfer.check_memory
+
+    def room_for_one(needed, device_name):
+        if needed > 1:  # the faked estimate is the number of images
+            raise StyleTransfer.NotEnoughMemoryError("this run needs about 9.0 GiB of memory")
+        real_check(needed, device_name)
+
+    monkeypatch.setattr(StyleTransfer, "check_memory", room_for_one)
+    sizes = []
+
+    def counting(real_stylize, content_images, style, **settings):
+        sizes.append(len(content_images))
+        return real_stylize(content_images, style, **settings)
+
+    status, stdout, stderr = run_batch_of_two(sample_images, tmp_path, run_main, monkeypatch, counting)
+    assert status == 0, stdout + stderr
+    assert sizes == [1, 1]
+    assert "2 pairs: 2 done, 0 skipped, 0 failed" in stdout
+
+
+def test_ctrl_c_during_a_pair_by_pair_rerun_keeps_the_pairs_already_done(sample_images, tmp_path, run_main,
+                                                                         monkeypatch, vgg19_weights):
+    """A group run again one pair at a time can be interrupted between its pairs: the
+    pair already written stays done; only the one that was stopped is interrupted."""
+    calls = []
+
+    def no_room_then_ctrl_c(real_stylize, content_images, style, **settings):
+        calls.append(len(content_images))
+        if len(content_images) > 1:
+            raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # Ctrl-C outside the optimization, before the second pair
+        return real_stylize(content_images, style, **settings)
+
+    status, stdout, stderr = run_batch_of_two(sample_images, tmp_path, run_main, monkeypatch, no_room_then_ctrl_c)
+    assert status == StyleTransfer.EXIT_INTERRUPTED, stdout + stderr
+    assert calls == [2, 1, 1]
+    assert "2 pairs: 1 done, 0 skipped, 0 failed, 1 interrupted" in stdout
