@@ -963,9 +963,7 @@ def lbfgs_optimize(objective: BatchObjective, images: np.ndarray, iterations: in
     """
     memory = LbfgsMemory(images, memory_size, precondition or tf.identity)
 
-    @tf.function(autograph=False)  # autograph=False: see adam_optimize
-    def trial(pixels, gradient, direction, step_length):
-        return trial_point(objective, pixels, gradient, direction, step_length)
+    trial = tf.function(partial(trial_point, objective), autograph=False)  # autograph=False: see adam_optimize
 
     # The start's loss and gradient: a trial that moves nowhere (step length 0).
     zero = tf.zeros_like(images)
