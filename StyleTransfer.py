@@ -1694,6 +1694,8 @@ class Pair:
     reason: str = ""  # why it failed
     changed: list = field(default_factory=list)  # skipped: the flags its earlier run had set otherwise
     thumbnail: np.ndarray | None = None  # the result, small, for the contact sheet
+    seconds: float = 0.0  # done: how long its batch took, writing included
+    batch_of: int = 0  # done: how many pairs that batch held (1 after a pair-by-pair rerun)
 
     @property
     def name(self) -> str:
@@ -1897,6 +1899,7 @@ def run_group(group: list[Pair], content_images: dict, style_images: dict, *,
     """
     contents = [content_images[pair.content] for pair in group]
     style = style_images[group[0].style]
+    started = time.perf_counter()
     try:
         device = resolve_device(settings["device"])
         # batch_size() planned the groups to fit; memory taken since then can still refuse one.
@@ -1926,6 +1929,9 @@ def run_group(group: list[Pair], content_images: dict, style_images: dict, *,
             pair.status, pair.reason = FAILED, f"stopped: {result.stopped_early}"
         else:
             pair.status = DONE
+    seconds = time.perf_counter() - started
+    for pair in group:
+        pair.seconds, pair.batch_of = seconds, len(group)
 
 
 class BatchProgress:
@@ -1944,7 +1950,6 @@ class BatchProgress:
         self.stream = stream
         self.interactive = stream.isatty()
         self.running = ""
-        self.started = 0.0
         self.settled = [pair for pair in pairs if pair.status != NOT_RUN]  # no line yet; in pair order
 
     def finish_settled(self, before: Pair | None = None) -> None:
@@ -1963,7 +1968,6 @@ class BatchProgress:
     def start(self, group: list[Pair]) -> None:
         self.finish_settled(before=group[0])
         self.running = self.prefix(group)
-        self.started = time.perf_counter()
         if self.interactive:
             self.stream.write(self.running)
             self.stream.flush()
@@ -1975,13 +1979,12 @@ class BatchProgress:
 
     def finish(self, group: list[Pair]) -> None:
         """A line for each pair of the group (or for a pair skipped or failed before any work)."""
-        seconds = time.perf_counter() - self.started
-        together = f" (a batch of {len(group)})" if len(group) > 1 else ""
         if self.interactive and self.running:  # rewrite the line the iteration count was drawn on
             self.stream.write(f"\r{self.CLEAR_LINE}")
         for pair in group:
             other = f", with another {', '.join(pair.changed)}: --overwrite redoes it" if pair.changed else ""
-            outcome = {DONE: f"done in {seconds:.1f} s{together}",
+            together = f" (a batch of {pair.batch_of})" if pair.batch_of > 1 else ""
+            outcome = {DONE: f"done in {pair.seconds:.1f} s{together}",
                        SKIPPED: f"skipped (done before{other})",
                        FAILED: f"failed: {pair.reason}"}.get(pair.status, pair.status)
             self.stream.write(f"{self.prefix([pair])} {outcome}\n")

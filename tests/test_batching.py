@@ -240,6 +240,7 @@ def test_a_batch_the_device_has_no_room_for_runs_again_one_pair_at_a_time(sample
     assert status == 0, stdout + stderr
     assert sizes == [2, 1, 1]
     assert "2 pairs: 2 done, 0 skipped, 0 failed" in stdout
+    assert stdout.count(" done in ") == 2 and "(a batch of" not in stdout  # each line says it ran alone
     for name in ("photo", "mirror"):
         trace = json.loads((tmp_path / "out" / f"{name}_{Path(sample_images[1]).stem}.json").read_text())
         assert trace["batch"] == [f"{name} + {Path(sample_images[1]).stem}"]  # run alone
@@ -285,6 +286,7 @@ def test_a_batch_refused_for_memory_runs_again_one_pair_at_a_time(sample_images,
     assert status == 0, stdout + stderr
     assert sizes == [1, 1]
     assert "2 pairs: 2 done, 0 skipped, 0 failed" in stdout
+    assert stdout.count(" done in ") == 2 and "(a batch of" not in stdout
 
 
 def test_ctrl_c_during_a_pair_by_pair_rerun_keeps_the_pairs_already_done(sample_images, tmp_path, run_main,
