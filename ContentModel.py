@@ -912,8 +912,9 @@ def figure_main(argv, *, script: str, description: str, image_help: str, suffix:
                                args.overwrite, suffixes=(".png",))
         # A URL is downloaded only now, once the output is known to be writable.
         figure, lines = draw(args, local_image(args.image, max_pixels=args.max_pixels))
-        save_figure(figure, output, text={"Description": shlex.join([script, *argv])})
-        print("\n".join([*lines, f"figure -> {output}"]))
+        with interrupt_deferred():  # a Ctrl-C during the write still lets us say where the figure is
+            save_figure(figure, output, text={"Description": shlex.join([script, *argv])})
+            print("\n".join([*lines, f"figure -> {output}"]))
 
     run_cli(run)
 

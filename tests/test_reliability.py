@@ -547,6 +547,32 @@ def test_ctrl_c_while_writing_finishes_the_file_then_interrupts(tmp_path):
     _no_temporaries(tmp_path, {"result.txt"})
 
 
+def test_ctrl_c_while_a_figure_is_written_still_says_where_it_is(tmp_path, monkeypatch, capsys, sample_images):
+    """ContentModel.py (and StyleModel.py, through the same figure_main) hit by Ctrl-C while
+    the figure is being written: the figure is finished, the line naming it is printed,
+    and then the run ends as interrupted."""
+    import matplotlib.figure
+
+    real_savefig = matplotlib.figure.Figure.savefig
+
+    def interrupted_savefig(self, *args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)
+        return real_savefig(self, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", interrupted_savefig)
+    output = tmp_path / "maps.png"
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(SystemExit) as info:
+            ContentModel.main([str(sample_images[0]), "--weights", "none", "--size", "64", "-o", str(output)])
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    captured = capsys.readouterr()
+    assert info.value.code == ContentModel.EXIT_INTERRUPTED
+    assert Image.open(output).size[0] > 0
+    assert f"figure -> {output}" in captured.out and captured.err.strip() == "interrupted"
+
+
 def test_failed_save_image_keeps_the_previous_file(tmp_path, monkeypatch):
     target = tmp_path / "result.jpg"
     save_image(np.zeros((40, 40, 3), np.float32), target)
