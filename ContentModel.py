@@ -163,6 +163,8 @@ Image.MAX_IMAGE_PIXELS = None
 FEATURE_MAPS_SHOWN = 16
 
 RESULTS_DIR = Path("results")
+#: The folder of the three scripts and the bundled images/.
+PROJECT_DIR = Path(__file__).parent
 
 #: Inputs that are downloaded rather than read from disk.
 URL_SCHEMES = ("http", "https")
@@ -716,12 +718,22 @@ def plot_feature_maps(features: np.ndarray, title: str, count: int = FEATURE_MAP
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows each flag's default, except where there is none to show (None, False)."""
+    """Shows each flag's default, except where there is none to show (None, False), as
+    a user would type it: a list as its words, a bundled file relative to the project."""
 
     def _get_help_string(self, action):
-        if action.default is None or action.default is False:
+        if action.default is None or action.default is False or action.default is argparse.SUPPRESS:
             return action.help
-        return super()._get_help_string(action)
+        values = action.default if isinstance(action.default, (list, tuple)) else [action.default]
+        shown = " ".join(relative_to_project(value) for value in values).replace("%", "%%")
+        return f"{action.help} (default: {shown})"
+
+
+def relative_to_project(value) -> str:
+    """A path inside this project relative to it (images/content/chelsea.jpg); anything else as is."""
+    if isinstance(value, (str, os.PathLike)) and Path(value).is_relative_to(PROJECT_DIR):
+        return str(Path(value).relative_to(PROJECT_DIR))
+    return str(value)
 
 
 class ArgumentParser(argparse.ArgumentParser):

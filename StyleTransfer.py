@@ -50,6 +50,7 @@ from ContentModel import (
     EXIT_INTERRUPTED,
     MIN_SIZE,
     PRECISION_CHOICES,
+    PROJECT_DIR,
     RESULTS_DIR,
     ArgumentParser,
     VGG_BLOCKS,
@@ -106,8 +107,8 @@ tf.get_logger().addFilter(ExpectedRetracing())
 # Defaults (chosen by measurement on a 2-core CPU: see the README)
 # ---------------------------------------------------------------------------
 
-SAMPLE_CONTENT = Path(__file__).parent / "images" / "content" / "chelsea.jpg"
-SAMPLE_STYLE = Path(__file__).parent / "images" / "styles" / "starry_night.jpg"
+SAMPLE_CONTENT = PROJECT_DIR / "images" / "content" / "chelsea.jpg"
+SAMPLE_STYLE = PROJECT_DIR / "images" / "styles" / "starry_night.jpg"
 
 DEFAULT_SIZE = 512
 DEFAULT_ITERATIONS = 200

@@ -202,6 +202,10 @@ def test_help_of_each_script(subprocess_env, repo_root):
         for flag in HELP_FLAGS[script]:
             assert flag in stdout, (script, flag)
         assert "vgg16" in stdout and "vgg19" in stdout, script
+        # Defaults as a user would type them: words, not a Python list; bundled files relative.
+        assert "['" not in stdout and str(repo_root) not in stdout, (script, stdout)
+        if script == "StyleTransfer.py":
+            assert "content photo (file or URL) (default: images/content/chelsea.jpg)" in " ".join(stdout.split())
 
 
 # --- in-process: cheap checks of the argument handling ------------------------------
