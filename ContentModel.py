@@ -651,11 +651,25 @@ def save_image(image: np.ndarray | tf.Tensor, path: str | os.PathLike, quality: 
     return atomic_write(path, lambda tmp: pil.save(tmp, format=format_, quality=quality))
 
 
+def pyplot():
+    """matplotlib.pyplot, set up for the pictures of the three scripts: drawn off screen
+    (no display needed), and text drawn as written, so that a '$' in a file name shown
+    in a title is a dollar sign, not the start of TeX maths (whose parser refused
+    'a$_$b.jpg' and lost the run's panel and trace). Imported on first use: most
+    runs draw only at the end."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    matplotlib.rcParams["text.parse_math"] = False
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def save_figure(figure, path: str | os.PathLike, dpi: int = 100, text: dict | None = None) -> Path:
     """Save a matplotlib figure atomically and close it. ``text`` (PNG only) goes into the
     file's metadata, e.g. {"Description": the command that made it}: read it with png_text."""
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     image_format = Path(path).suffix[1:].lower() or "png"
     metadata = text if image_format == "png" else None
     try:
@@ -690,11 +704,7 @@ def plot_feature_maps(features: np.ndarray, title: str, count: int = FEATURE_MAP
 
     Returns the figure (a new one unless ``axes`` is given).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display needed
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     channels = most_active_channels(features, count)
     figure = None
     if axes is None:

@@ -30,6 +30,7 @@ from ContentModel import (
     figure_main,
     load_image,
     plot_feature_maps,
+    pyplot,
     weights_argument,
 )
 
@@ -134,11 +135,7 @@ def gram_matrices(features: dict, layers=STYLE_LAYERS) -> list[tf.Tensor]:
 
 def plot_style(features: dict, grams: list, layers, title: str):
     """Heat maps of each layer's Gram matrix above a few of its feature maps."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     count = len(layers)
     figure, axes = plt.subplots(1 + FEATURE_MAPS_PER_LAYER, count,
                                 figsize=(3 * count, 3 + 2 * FEATURE_MAPS_PER_LAYER), squeeze=False)

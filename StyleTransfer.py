@@ -71,6 +71,7 @@ from ContentModel import (
     local_image,
     open_image,
     png_text,
+    pyplot,
     resize_image,
     resize_long,
     resolve_precision,
@@ -1310,11 +1311,7 @@ def stylize_batch(
 
 def plot_panel(content: np.ndarray, styles: list, result: np.ndarray, title: str = ""):
     """content | style(s) | result, side by side."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     images = [content, *styles, result]
     names = ["content", *(["style"] if len(styles) == 1 else [f"style {i + 1}" for i in range(len(styles))]),
              "result"]
@@ -1330,11 +1327,7 @@ def plot_panel(content: np.ndarray, styles: list, result: np.ndarray, title: str
 
 def plot_losses(history: list, title: str = ""):
     """The weighted loss terms per iteration, on a log scale; levels are marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     figure, axis = plt.subplots(figsize=(7, 4.5))
     iterations = [row["iteration"] for row in history]
     for name in LOSS_TERMS:
@@ -1367,11 +1360,7 @@ def plot_contact_sheet(rows: list, columns: list, cells: list):
     ``rows`` and ``columns`` are (name, image or text) pairs, ``cells[row][column]``
     an image or text ('failed'); text is shown where an image is missing.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     # Rows as tall as a typical image is at the cell width, so landscape
     # photos do not leave wide gaps between the rows.
     images = [item for item in [image for _, image in rows + columns] + [cell for row in cells for cell in row]

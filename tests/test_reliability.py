@@ -573,6 +573,23 @@ def test_ctrl_c_while_a_figure_is_written_still_says_where_it_is(tmp_path, monke
     assert f"figure -> {output}" in captured.out and captured.err.strip() == "interrupted"
 
 
+def test_a_file_name_with_tex_maths_in_it_is_drawn_as_written(tmp_path):
+    """A '$' pair in a file name ('us$_$x.jpg'), shown in a picture's title, is text, not
+    TeX maths for matplotlib to parse (its parser refused this one and the run lost its
+    panel and trace)."""
+
+    name = "us$_$x + starry_night"
+    image = np.full((8, 8, 3), 0.5, np.float32)
+    history = [{"iteration": i, "level": 1, **{term: 1.0 for term in StyleTransfer.LOSS_TERMS}} for i in (1, 2)]
+    figures = {
+        "panel": StyleTransfer.plot_panel(image, [image], image, title=name),
+        "losses": StyleTransfer.plot_losses(history, title=name),
+        "sheet": StyleTransfer.plot_contact_sheet([(name, image)], [("$x$_$", image)], [[image]]),
+    }
+    for what, figure in figures.items():
+        assert Image.open(ContentModel.save_figure(figure, tmp_path / f"{what}.png")).size[0] > 0
+
+
 def test_failed_save_image_keeps_the_previous_file(tmp_path, monkeypatch):
     target = tmp_path / "result.jpg"
     save_image(np.zeros((40, 40, 3), np.float32), target)
