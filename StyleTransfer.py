@@ -66,6 +66,7 @@ from ContentModel import (
     check_image_arguments,
     choose_output,
     content_loss,
+    interrupt_deferred,
     is_url,
     load_image,
     local_image,
@@ -1595,15 +1596,20 @@ def json_safe(value):
 
 
 def write_outputs(paths: dict, content, styles, result: StylizeResult, trace: dict, gif: bool) -> None:
-    """The result image, panel, loss curve, JSON trace and (optionally) GIF."""
-    save_image(result.image, paths["image"])
-    title = " + ".join(Path(p).name for p in [trace["content"], *trace["styles"]])
-    save_figure(plot_panel(content, styles, result.image, title), paths["panel"])
-    save_figure(plot_losses(result.history, title), paths["losses"])
-    if gif and result.frames:
-        save_gif(result.frames, paths["gif"])
-    text = json.dumps(json_safe(trace), indent=1, allow_nan=False)
-    atomic_write(paths["trace"], lambda tmp: Path(tmp).write_text(text))
+    """The result image, panel, loss curve, JSON trace and (optionally) GIF.
+
+    A Ctrl-C meanwhile waits until the whole set is written: the trace comes last, and a
+    result without one would look to a rerun of the batch like a file it must not replace.
+    """
+    with interrupt_deferred():
+        save_image(result.image, paths["image"])
+        title = " + ".join(Path(p).name for p in [trace["content"], *trace["styles"]])
+        save_figure(plot_panel(content, styles, result.image, title), paths["panel"])
+        save_figure(plot_losses(result.history, title), paths["losses"])
+        if gif and result.frames:
+            save_gif(result.frames, paths["gif"])
+        text = json.dumps(json_safe(trace), indent=1, allow_nan=False)
+        atomic_write(paths["trace"], lambda tmp: Path(tmp).write_text(text))
 
 
 def settings_from_args(args: argparse.Namespace) -> dict:
@@ -1911,14 +1917,15 @@ def run_group(group: list[Pair], content_images: dict, style_images: dict, *,
     for pair, content, result in zip(group, contents, results):
         trace = run_trace(args, pair.content, [pair.style], settings, result)
         trace["batch"] = [other.name for other in group]
-        write_outputs(output_paths(pair.output), content, [style], result, trace, args.gif)
-        pair.thumbnail = thumbnail(result.image)
-        if result.stopped_early == "interrupted":
-            pair.status = INTERRUPTED
-        elif result.stopped_early:  # a non-finite loss, its own or another's in the batch
-            pair.status, pair.reason = FAILED, f"stopped: {result.stopped_early}"
-        else:
-            pair.status = DONE
+        with interrupt_deferred():  # a pair whose files are written has its status, Ctrl-C or not
+            write_outputs(output_paths(pair.output), content, [style], result, trace, args.gif)
+            pair.thumbnail = thumbnail(result.image)
+            if result.stopped_early == "interrupted":
+                pair.status = INTERRUPTED
+            elif result.stopped_early:  # a non-finite loss, its own or another's in the batch
+                pair.status, pair.reason = FAILED, f"stopped: {result.stopped_early}"
+            else:
+                pair.status = DONE
     seconds = time.perf_counter() - started
     for pair in group:
         pair.seconds, pair.batch_of = seconds, len(group)
@@ -2019,12 +2026,11 @@ def write_contact_sheet(pairs: list[Pair], content_images: dict, style_images: d
                                            "Description": sheet_inputs(list(content_images), list(style_images))})
 
 
-def batch_exit_status(pairs: list[Pair]) -> int:
-    """0 when every pair is done or skipped, 1 when one failed, 130 when interrupted."""
-    statuses = {pair.status for pair in pairs}
-    if INTERRUPTED in statuses:
+def batch_exit_status(pairs: list[Pair], interrupted: bool) -> int:
+    """130 when interrupted, else 1 when a pair failed, else 0 (every pair done or skipped)."""
+    if interrupted:
         return EXIT_INTERRUPTED
-    return EXIT_FAILED if FAILED in statuses else 0
+    return EXIT_FAILED if any(pair.status == FAILED for pair in pairs) else 0
 
 
 def print_summary(pairs: list[Pair], sheet: Path) -> None:
@@ -2063,21 +2069,24 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
     print(f"StyleTransfer batch: {len(contents)} content(s) x {len(styles)} style(s) = {len(pairs)} pairs, "
           f"{args.model} on {device}, {args.optimizer}, long side {args.size} px, {levels}, "
           f"up to {group_size} at a time -> {folder}", flush=True)
+    interrupted = False
     for group in groups:
         progress.start(group)
         try:
             run_group(group, content_images, style_images, args=args, settings=settings, callback=progress)
         except KeyboardInterrupt:  # outside the optimization (which keeps its best images itself)
+            interrupted = True  # also when it came as the last files were written and all are done
             for pair in group:
                 if pair.status == NOT_RUN:  # a pair-by-pair rerun may have finished some
                     pair.status = INTERRUPTED
         progress.finish(group)
-        if any(pair.status == INTERRUPTED for pair in group):
+        interrupted = interrupted or any(pair.status == INTERRUPTED for pair in group)
+        if interrupted:
             break
     progress.finish_settled()
     write_contact_sheet(pairs, content_images, style_images, sheet)
     print_summary(pairs, sheet)
-    return batch_exit_status(pairs)
+    return batch_exit_status(pairs, interrupted)
 
 
 # ---------------------------------------------------------------------------
@@ -2127,7 +2136,14 @@ def run(args: argparse.Namespace) -> int:
         raise StyleTransferError(OUT_OF_MEMORY) from None
     trace = run_trace(args, args.content, args.styles, settings, result)
     paths = output_paths(output)
-    write_outputs(paths, content, styles, result, trace, args.gif)
+    with interrupt_deferred():  # a Ctrl-C now waits until the files are written and named
+        write_outputs(paths, content, styles, result, trace, args.gif)
+        return report_outcome(result, paths, args, trace["seconds"])
+
+
+def report_outcome(result: StylizeResult, paths: dict, args: argparse.Namespace, seconds: float) -> int:
+    """How a single run ended, and where its files are. Returns the exit status."""
+    output = paths["image"]
     if result.stopped_early == "interrupted":
         print(f"\ninterrupted: the best image so far is in {output} (trace and panel beside it)",
               file=sys.stderr)
@@ -2141,7 +2157,7 @@ def run(args: argparse.Namespace) -> int:
               "Try a lower --learning-rate or lower loss weights.", file=sys.stderr)
         return EXIT_FAILED
     written = ", ".join(str(p) for key, p in paths.items() if key != "gif" or args.gif)
-    print(f"done in {trace['seconds']:.1f} s: {written}")
+    print(f"done in {seconds:.1f} s: {written}")
     return 0
 
 
