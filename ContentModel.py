@@ -465,14 +465,23 @@ def load_image(path: str | os.PathLike, max_size: int | None = None,
 # ---------------------------------------------------------------------------
 
 
+def url_parts(text: str) -> urllib.parse.SplitResult:
+    """An address split into scheme, host, path, ...; one that cannot be split
+    ('http://[::1', an unclosed IPv6 host) is a one-line error, not a traceback."""
+    try:
+        return urllib.parse.urlsplit(text)
+    except ValueError as error:
+        raise StyleTransferError(f"cannot read the address {text}: {error}") from None
+
+
 def is_url(source: str | os.PathLike) -> bool:
     """True for an http:// or https:// address, False for a file path."""
-    return urllib.parse.urlsplit(str(source)).scheme.lower() in URL_SCHEMES
+    return url_parts(str(source)).scheme.lower() in URL_SCHEMES
 
 
 def url_file_name(url: str) -> str:
     """The file name at the end of a URL's path, safe for any file system ('image' if none)."""
-    name = urllib.parse.unquote(Path(urllib.parse.urlsplit(url).path).name)
+    name = urllib.parse.unquote(Path(url_parts(url).path).name)
     return re.sub(r"[^\w.-]", "_", name) or "image"
 
 
@@ -564,7 +573,7 @@ def check_address(source: str | os.PathLike) -> None:
     """Refuse an address that is not http(s) (ftp://, file://, ...): read as a file path,
     it gave 'no such file: ftp:/...', with one slash gone."""
     text = str(source)
-    scheme = urllib.parse.urlsplit(text).scheme.lower()
+    scheme = url_parts(text).scheme.lower()
     if "://" in text and scheme not in URL_SCHEMES:
         raise StyleTransferError(f"cannot read {text}: only {' and '.join(URL_SCHEMES)} addresses are supported")
 

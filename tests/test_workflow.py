@@ -195,6 +195,20 @@ def test_an_address_that_is_not_http_is_refused_as_such(address, tmp_path, capsy
     assert capsys.readouterr().err == f"error: cannot read {address}: only http and https addresses are supported\n"
 
 
+@pytest.mark.parametrize("script", [StyleTransfer, ContentModel, StyleModel], ids=lambda module: module.__name__)
+def test_an_address_that_cannot_be_read_is_a_one_line_error(script, tmp_path, capsys):
+    """'http://[::1' (an unclosed IPv6 host) made urllib raise inside the naming of the
+    outputs: a traceback and status 1."""
+    address = "http://[::1"
+    with pytest.raises(SystemExit) as info:
+        script.main([address, "-o", str(tmp_path / "r.png"), "--size", str(SIZE), "--weights", "none"])
+    assert info.value.code == ContentModel.EXIT_USAGE
+    assert capsys.readouterr().err == f"error: cannot read the address {address}: Invalid IPv6 URL\n"
+    with pytest.raises(StyleTransferError, match="cannot read the address"):
+        expand_inputs([address])
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_the_command_line_takes_urls_and_names_outputs_after_them(server, cache, tmp_path, monkeypatch,
                                                                  vgg19_weights, capsys):
     monkeypatch.chdir(tmp_path)  # the default output folder results/ is relative
