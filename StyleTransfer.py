@@ -632,13 +632,24 @@ class NotEnoughMemoryError(StyleTransferError):
     """A run that clearly cannot fit in the memory available (check_memory)."""
 
 
-def check_memory(needed: int, device_name: str) -> None:
+def memory_advice(settings: dict, device_name: str) -> str:
+    """What would make a run with these stylize() ``settings`` need less memory: the
+    flags among --size, --precision mixed and --optimizer adam it does not use already."""
+    fixes = ["a smaller --size"]
+    if resolve_precision(settings["precision"], device_name) == "float32":
+        fixes.append("--precision mixed")
+    if settings["optimizer"] != "adam":
+        fixes.append("--optimizer adam")
+    return "use " + " or ".join([", ".join(fixes[:-1]), fixes[-1]] if len(fixes) > 1 else fixes)
+
+
+def check_memory(needed: int, settings: dict, device_name: str) -> None:
     """Refuse a CPU run that clearly cannot fit, with the fix."""
     available = available_memory()
     if device_name.startswith("/CPU") and available is not None and needed > available:
         raise NotEnoughMemoryError(
             f"this run needs about {needed / GIB:.1f} GiB of memory but only {available / GIB:.1f} GiB "
-            f"is available; use a smaller --size, --precision mixed, or --optimizer adam")
+            f"is available; {memory_advice(settings, device_name)}")
 
 
 def resolve_device(device: str) -> str:
@@ -1882,9 +1893,6 @@ def plan_groups(pairs: list[Pair], content_images: dict, size: int) -> list[list
 
 
 #: What a run the device had no room for tells the user.
-OUT_OF_MEMORY = "out of memory: use a smaller --size, --precision mixed, or --optimizer adam"
-
-
 def run_group(group: list[Pair], content_images: dict, style_images: dict, *,
               args: argparse.Namespace, settings: dict, callback: Callable) -> None:
     """Stylize the pairs of a group in one batch and write each pair's files; sets their status.
@@ -1899,7 +1907,7 @@ def run_group(group: list[Pair], content_images: dict, style_images: dict, *,
     try:
         device = resolve_device(settings["device"])
         # batch_size() planned the groups to fit; memory taken since then can still refuse one.
-        check_memory(settings_memory(contents[0].shape[:2], settings, device, len(group)), device)
+        check_memory(settings_memory(contents[0].shape[:2], settings, device, len(group)), settings, device)
         results = stylize_batch(contents, style, **settings, callback=callback)
     except (tf.errors.ResourceExhaustedError, NotEnoughMemoryError) as error:
         if len(group) > 1:
@@ -1907,7 +1915,8 @@ def run_group(group: list[Pair], content_images: dict, style_images: dict, *,
                 run_group([pair], content_images, style_images, args=args, settings=settings,
                           callback=callback)
             return
-        reason = str(error) if isinstance(error, StyleTransferError) else OUT_OF_MEMORY
+        reason = str(error) if isinstance(error, StyleTransferError) else \
+            f"out of memory: {memory_advice(settings, device)}"
         group[0].status, group[0].reason = FAILED, reason
         return
     except StyleTransferError as error:  # not a matter of room: the pairs would fail alone too
@@ -2124,7 +2133,7 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     precision = resolve_precision(args.precision, device)
     needed = settings_memory((height, width), settings, device)
-    check_memory(needed, device)
+    check_memory(needed, settings, device)
     levels = levels_text(args.iterations, scales, max(height, width), smallest_long_side(content.shape))
     print(f"StyleTransfer: {args.model} on {device}, {args.optimizer}, {precision}, "
           f"{width}x{height} px, {levels}, about {needed / GIB:.1f} GiB -> {output}", flush=True)
@@ -2133,7 +2142,7 @@ def run(args: argparse.Namespace) -> int:
         result = stylize(content, styles, **{**settings, "style_masks": masks},
                          callback=ProgressBar(sum(counts), output if args.save_every else None))
     except tf.errors.ResourceExhaustedError:  # the estimate is checked on a CPU only
-        raise StyleTransferError(OUT_OF_MEMORY) from None
+        raise StyleTransferError(f"out of memory: {memory_advice(settings, device)}") from None
     trace = run_trace(args, args.content, args.styles, settings, result)
     paths = output_paths(output)
     with interrupt_deferred():  # a Ctrl-C now waits until the files are written and named

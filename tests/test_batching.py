@@ -270,10 +270,10 @@ def test_a_batch_refused_for_memory_runs_again_one_pair_at_a_time(sample_images,
     monkeypatch.setattr(StyleTransfer, "settings_memory", lambda shape, settings, device, batch=1: batch)
     real_check = StyleTransfer.check_memory
 
-    def room_for_one(needed, device_name):
+    def room_for_one(needed, settings, device_name):
         if needed > 1:  # the faked estimate is the number of images
             raise StyleTransfer.NotEnoughMemoryError("this run needs about 9.0 GiB of memory")
-        real_check(needed, device_name)
+        real_check(needed, settings, device_name)
 
     monkeypatch.setattr(StyleTransfer, "check_memory", room_for_one)
     sizes = []

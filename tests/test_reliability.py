@@ -978,13 +978,17 @@ def test_out_of_device_memory_is_one_error_line(monkeypatch, tmp_path, pair_byte
     assert not (tmp_path / "out").exists() or files_in(tmp_path / "out") == []
 
 
-def test_a_run_that_cannot_fit_is_refused_with_the_fix(monkeypatch, tmp_path, pair_bytes, run_main):
+@pytest.mark.parametrize("flags, fix", [
+    (["--precision", "float32"], "use a smaller --size, --precision mixed or --optimizer adam"),
+    (["--precision", "mixed", "--optimizer", "adam"], "use a smaller --size"),  # not what it uses already
+])
+def test_a_run_that_cannot_fit_is_refused_with_the_fix(monkeypatch, tmp_path, pair_bytes, run_main, flags, fix):
     content = _write(tmp_path / "content.png", pair_bytes[0])
     style = _write(tmp_path / "style.jpg", pair_bytes[1])
     monkeypatch.setattr(StyleTransfer, "available_memory", lambda: 2 ** 29)  # half a GiB free
-    status, out, err = run_main([str(content), str(style), *FAST, "-o", str(tmp_path / "out" / "r.png")])
+    status, out, err = run_main([str(content), str(style), *FAST, *flags, "-o", str(tmp_path / "out" / "r.png")])
     lines = our_lines(err)
     assert status == ContentModel.EXIT_USAGE, out + err
     assert len(lines) == 1 and lines[0].startswith("error:") and "GiB" in lines[0], lines
-    assert "--size" in lines[0] and "--precision mixed" in lines[0]
+    assert lines[0].endswith(f"is available; {fix}"), lines
     assert not (tmp_path / "out").exists() or files_in(tmp_path / "out") == []
