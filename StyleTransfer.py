@@ -2162,8 +2162,8 @@ def report_outcome(result: StylizeResult, paths: dict, args: argparse.Namespace,
     if result.non_finite:
         kept = "the image with the lowest finite loss" if any(np.isfinite(row["total"]) for row in result.history) \
             else "no image had a finite loss; the one it started from"
-        print(f"\nerror: stopped: {result.stopped_early}; {kept} is in {output}. "
-              "Try a lower --learning-rate or lower loss weights.", file=sys.stderr)
+        fix = "a lower --learning-rate or lower loss weights" if args.optimizer == "adam" else "lower loss weights"
+        print(f"\nerror: stopped: {result.stopped_early}; {kept} is in {output}. Try {fix}.", file=sys.stderr)
         return EXIT_FAILED
     written = ", ".join(str(p) for key, p in paths.items() if key != "gif" or args.gif)
     print(f"done in {seconds:.1f} s: {written}")

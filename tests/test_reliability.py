@@ -794,7 +794,8 @@ def test_non_finite_loss_exits_1_and_keeps_the_result(monkeypatch, tmp_path, pai
     lines = our_lines(captured.err)
     errors = [line for line in lines if line.startswith("error:")]
     assert len(errors) == 1 and "nan" in errors[0], lines
-    assert str(output) in errors[0] and "--learning-rate" in errors[0]  # where the image is, and a fix
+    assert str(output) in errors[0] and "lower loss weights" in errors[0]  # where the image is, and a fix
+    assert ("--learning-rate" in errors[0]) == (optimizer == "adam")  # L-BFGS has no learning rate
     assert "the image with the lowest finite loss" in errors[0]
 
 
