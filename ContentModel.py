@@ -33,6 +33,7 @@ import signal
 import socket
 import sys
 import tempfile
+import textwrap
 import threading
 import urllib.error
 import urllib.parse
@@ -180,6 +181,8 @@ DOWNLOAD_CACHE_SUBDIR = "images"
 URL_HASH_DIGITS = 12
 #: Background used when an image with transparency is flattened to RGB.
 ALPHA_BACKGROUND = (255, 255, 255)
+#: Most characters of a library's own message quoted in a one-line error.
+ERROR_DETAIL_WIDTH = 160
 
 
 class StyleTransferError(ValueError):
@@ -263,6 +266,8 @@ def _load_backbone(model: str, weights: str | None, precision: str = "float32") 
 def _application_with_weights(application, model: str, file_name: str, weights: str | None) -> keras.Model:
     if weights not in (None, "imagenet"):
         path = Path(weights)
+        if not weights.strip():
+            raise StyleTransferError("--weights is empty; give 'imagenet', 'none' or a .h5 file")
         if path.is_dir():
             raise StyleTransferError(f"--weights {weights} is a folder; give the .h5 file in it")
         if not path.is_file():
@@ -274,14 +279,21 @@ def _application_with_weights(application, model: str, file_name: str, weights: 
         if weights == "imagenet":
             cache = Path(os.environ.get("KERAS_HOME", "~/.keras")).expanduser() / "models" / file_name
             raise StyleTransferError(
-                f"could not get the ImageNet weights for {model} ({type(error).__name__}); "
+                f"could not get the ImageNet weights for {model} "
+                f"({error_summary(error.__cause__ or error.__context__ or error)}); "
                 f"on an offline machine pass the file with --weights PATH, or put {file_name} "
                 f"in a cache folder's models/ and set KERAS_HOME to that folder (looked for {cache})"
             ) from error
         raise StyleTransferError(
             f"weights file {weights} does not fit {model} (is it a {model} 'notop' file, "
-            f"not corrupt?): {str(error).splitlines()[0][:160]}"
+            f"not corrupt?): {error_summary(error)}"
         ) from error
+
+
+def error_summary(error: BaseException, width: int = ERROR_DETAIL_WIDTH) -> str:
+    """The first line of a library's error message, cut at a word to fit in a one-line error."""
+    lines = str(error).strip().splitlines() or [type(error).__name__]
+    return textwrap.shorten(lines[0], width, placeholder=" ...")
 
 
 def build_vgg(
@@ -829,6 +841,8 @@ def choose_output(
     """
     if output is not None:
         path = Path(output)
+        if path.is_dir():
+            raise StyleTransferError(f"{output} is a folder; -o needs a file name ending in {' or '.join(suffixes)}")
         if path.suffix.lower() not in suffixes:
             raise StyleTransferError(f"output must end in {' or '.join(suffixes)}: {output}")
     else:

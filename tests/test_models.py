@@ -134,6 +134,15 @@ def test_missing_weights_file(tmp_path):
         build_vgg("vgg16", ["block1_conv1"], weights=str(tmp_path))
 
 
+def test_a_library_message_in_an_error_is_its_first_line_cut_at_a_word():
+    """Keras's long 'File format not supported' message ended mid-word ('Orbax ch')."""
+    message = "File format not supported: " + " ".join(f"word{i}" for i in range(60)) + "\nsecond line"
+    summary = ContentModel.error_summary(ValueError(message))
+    assert len(summary) <= ContentModel.ERROR_DETAIL_WIDTH and summary.endswith(" ...")
+    assert set(summary.removesuffix(" ...").split()) <= set(message.splitlines()[0].split())
+    assert ContentModel.error_summary(OSError()) == "OSError"
+
+
 def test_vgg19_weights_file_given_to_vgg16_is_refused(vgg19_weights):
     with pytest.raises(StyleTransferError) as info:
         build_vgg("vgg16", ["block1_conv1"], weights=str(vgg19_weights))

@@ -238,6 +238,14 @@ def _o_is_a_folder(d, c, s, o):
     return [c, s, *FAST, "-o", o, "--overwrite"], ["result.png"]
 
 
+def _o_is_an_existing_folder(d, c, s, o):
+    return [c, s, *FAST, "-o", o.parent], ["is a folder", "-o needs a file name"]
+
+
+def _weights_empty(d, c, s, o):
+    return [c, s, *FAST, "--weights", "", "-o", o], ["--weights is empty"]
+
+
 def _vgg16_offline(d, c, s, o):
     return [c, s, "--size", "64", "--iterations", "2", "--model", "vgg16", "-o", o], \
         ["--weights", "KERAS_HOME"]
@@ -284,6 +292,8 @@ BAD_INPUTS = [
     pytest.param(_o_is_the_content, id="output-is-the-content"),
     pytest.param(_o_bmp, id="output-bmp"),
     pytest.param(_o_is_a_folder, id="output-is-a-folder"),
+    pytest.param(_o_is_an_existing_folder, id="output-an-existing-folder"),
+    pytest.param(_weights_empty, id="weights-empty"),
     pytest.param(_vgg16_offline, id="vgg16-imagenet-offline"),
     pytest.param(_corrupt_weights, id="corrupt-weights-file"),
     pytest.param(_weights_of_another_model, id="vgg19-weights-for-vgg16"),
