@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections import Counter
 from pathlib import Path
 
 # ContentModel first: it quiets TensorFlow's start-up logging before TensorFlow loads.
@@ -27,6 +28,7 @@ from ContentModel import (
     DEFAULT_WEIGHTS,
     StyleTransferError,
     build_vgg,
+    check_layers,
     figure_main,
     load_image,
     plot_feature_maps,
@@ -122,9 +124,19 @@ def style_loss(grams, targets, layer_weights) -> tf.Tensor:
     ]))
 
 
+def check_style_layers(model: str, layers) -> None:
+    """Raise StyleTransferError unless ``layers`` are conv layers of ``model``, each named
+    once (a layer given twice would weigh its Gram matrix double, unasked)."""
+    check_layers(model, layers)
+    repeated = sorted(layer for layer, count in Counter(layers).items() if count > 1)
+    if repeated:
+        raise StyleTransferError(f"style layer {', '.join(repeated)} given more than once")
+
+
 def build_style_model(layers=STYLE_LAYERS, model: str = DEFAULT_MODEL,
                       weights: str | None = DEFAULT_WEIGHTS, precision: str = "float32"):
     """The style extractor: VGG features of ``layers``."""
+    check_style_layers(model, layers)
     return build_vgg(model, list(layers), weights, precision)
 
 

@@ -90,8 +90,8 @@ from ContentModel import (
 import numpy as np
 import tensorflow as tf
 import keras
-from StyleModel import (STYLE_LAYERS, gram_matrices, gram_matrix, normalized_layer_weights, normalized_weights,
-                        style_loss)
+from StyleModel import (STYLE_LAYERS, check_style_layers, gram_matrices, gram_matrix, normalized_layer_weights,
+                        normalized_weights, style_loss)
 
 
 class ExpectedRetracing(logging.Filter):
@@ -1050,10 +1050,8 @@ def check_settings(*, iterations, optimizer: str, init: str, content_weight: flo
         raise StyleTransferError(
             f"--style-scale must be between {MIN_STYLE_SCALE} and {MAX_STYLE_SCALE} (got {style_scale})")
     normalized_layer_weights(style_layers, style_layer_weights)
-    check_layers(model, [content_layer, *style_layers])
-    repeated = sorted(layer for layer, count in Counter(style_layers).items() if count > 1)
-    if repeated:
-        raise StyleTransferError(f"style layer {', '.join(repeated)} given more than once")
+    check_layers(model, [content_layer])
+    check_style_layers(model, style_layers)
 
 
 def check_styles(count: int, blend_weights, masks) -> None:

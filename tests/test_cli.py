@@ -19,6 +19,7 @@ import pytest
 from PIL import Image
 
 import ContentModel
+import StyleModel
 import StyleTransfer
 
 TIMEOUT = 300
@@ -262,6 +263,16 @@ def test_content_model_count_must_be_positive(capsys, tmp_path, small_inputs, co
     assert info.value.code == 2
     errors = error_lines(capsys.readouterr().err)
     assert len(errors) == 1 and "--count" in errors[0], errors
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_style_model_refuses_a_layer_given_twice_as_style_transfer_does(capsys, tmp_path, small_inputs):
+    with pytest.raises(SystemExit) as info:
+        StyleModel.main([str(small_inputs[1]), "--layers", "block1_conv1", "block2_conv1", "block1_conv1",
+                         "--weights", "none", "-o", str(tmp_path / "f.png")])
+    assert info.value.code == 2
+    errors = error_lines(capsys.readouterr().err)
+    assert errors == ["error: style layer block1_conv1 given more than once"], errors
     assert list(tmp_path.iterdir()) == []
 
 
