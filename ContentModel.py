@@ -189,6 +189,11 @@ class StyleTransferError(ValueError):
     """A problem with the user's input: reported as one line, never a traceback."""
 
 
+def counted(count: int, noun: str) -> str:
+    """'1 pair', '2 pairs': a count and its noun, for messages."""
+    return f"{count} {noun}{'s' * (count != 1)}"
+
+
 # ---------------------------------------------------------------------------
 # The shared VGG builder
 # ---------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from ContentModel import (
     StyleTransferError,
     build_vgg,
     check_layers,
+    counted,
     figure_main,
     load_image,
     plot_feature_maps,
@@ -95,8 +96,7 @@ def normalized_weights(weights, count: int, what: str, of: str) -> list[float]:
     ``what`` weights, one for each of the ``count`` ``of`` (for the error messages)."""
     weights = [1.0] * count if weights is None else [float(w) for w in weights]
     if len(weights) != count:
-        raise StyleTransferError(f"{len(weights)} {what} weight{'s' * (len(weights) != 1)} given for "
-                                 f"{count} {of}{'s' * (count != 1)}")
+        raise StyleTransferError(f"{counted(len(weights), f'{what} weight')} given for {counted(count, of)}")
     if any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
         raise StyleTransferError(f"{what} weights must be finite, non-negative and not all zero")
     return [w / sum(weights) for w in weights]

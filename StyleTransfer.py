@@ -66,6 +66,7 @@ from ContentModel import (
     check_image_arguments,
     choose_output,
     content_loss,
+    counted,
     interrupt_deferred,
     is_url,
     load_image,
@@ -554,7 +555,7 @@ def level_iterations(iterations, scales: int) -> list[int]:
     else:
         counts = [int(n) for n in iterations]
     if len(counts) != scales:
-        raise StyleTransferError(f"{len(counts)} iteration counts given for {scales} scales")
+        raise StyleTransferError(f"{counted(len(counts), 'iteration count')} given for {counted(scales, 'scale')}")
     if any(n <= 0 for n in counts):
         raise StyleTransferError(f"--iterations must be positive (got {iterations})")
     return counts
@@ -1058,7 +1059,7 @@ def check_styles(count: int, blend_weights, masks) -> None:
     """One blend weight and one mask (if any) per style image."""
     normalized_blend_weights(count, blend_weights)
     if masks is not None and len(masks) != count:
-        raise StyleTransferError(f"{len(masks)} style masks given for {count} style images")
+        raise StyleTransferError(f"{counted(len(masks), 'style mask')} given for {counted(count, 'style image')}")
 
 
 def check_batch(contents: list) -> None:
@@ -1430,7 +1431,7 @@ def levels_text(iterations, scales: int, size: int, floor: int = MIN_SIZE) -> st
     """'200 iterations', or with levels '50 + 50 + 200 iterations at 256 / 512 / 1024 px'."""
     counts = level_iterations(iterations, scales)
     if scales == 1:
-        return f"{counts[0]} iterations"
+        return counted(counts[0], "iteration")
     return (f"{' + '.join(map(str, counts))} iterations at "
             f"{' / '.join(map(str, level_sizes(size, scales, floor=floor)))} px")
 
@@ -2044,7 +2045,7 @@ def print_summary(pairs: list[Pair], sheet: Path) -> None:
     """Counts per outcome, each failure with its reason, and where the contact sheet is."""
     counts = Counter(pair.status for pair in pairs)
     shown = [DONE, SKIPPED, FAILED] + [status for status in (INTERRUPTED, NOT_RUN) if counts[status]]
-    print(f"{len(pairs)} pairs: {', '.join(f'{counts[status]} {status}' for status in shown)}")
+    print(f"{counted(len(pairs), 'pair')}: {', '.join(f'{counts[status]} {status}' for status in shown)}")
     for pair in pairs:
         if pair.status == FAILED:
             print(f"failed: {pair.name}: {pair.reason}", file=sys.stderr)
@@ -2073,7 +2074,8 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
     group_size = batch_size(args.batch_size, device, largest, settings)
     groups = plan_groups(pairs, content_images, group_size)
     levels = levels_text(args.iterations, resolve_scales(args.scales, args.size, args.iterations), args.size)
-    print(f"StyleTransfer batch: {len(contents)} content(s) x {len(styles)} style(s) = {len(pairs)} pairs, "
+    print(f"StyleTransfer batch: {counted(len(contents), 'content')} x {counted(len(styles), 'style')} = "
+          f"{counted(len(pairs), 'pair')}, "
           f"{args.model} on {device}, {args.optimizer}, long side {args.size} px, {levels}, "
           f"up to {group_size} at a time -> {folder}", flush=True)
     interrupted = False

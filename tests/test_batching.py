@@ -206,7 +206,7 @@ def test_a_batch_pair_that_cannot_fit_fails_alone_with_the_fix(sample_images, tm
                                        "--size", "64", "--iterations", "1", "--model", "vgg19",
                                        "-o", str(tmp_path / "out")])
     assert status == StyleTransfer.EXIT_FAILED, stdout + stderr
-    assert "1 pairs: 0 done, 0 skipped, 1 failed" in stdout
+    assert "1 pair: 0 done, 0 skipped, 1 failed" in stdout
     assert "GiB" in stderr and "--size" in stderr
     assert [path.name for path in (tmp_path / "out").iterdir()] == [StyleTransfer.CONTACT_SHEET_NAME]
 

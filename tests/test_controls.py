@@ -224,9 +224,9 @@ def test_count_mismatches_are_user_errors(images):
     content, style_a, style_b, _ = images
     with pytest.raises(StyleTransferError, match="3 style blend weights given for 2 style images"):
         stylize(content, [style_a, style_b], style_blend_weights=[1, 2, 3], **FAST)
-    with pytest.raises(StyleTransferError, match="masks"):
+    with pytest.raises(StyleTransferError, match="1 style mask given for 2 style images"):
         stylize(content, [style_a, style_b], style_masks=[np.ones(content.shape[:2])], **FAST)
-    with pytest.raises(StyleTransferError, match="iteration counts"):
+    with pytest.raises(StyleTransferError, match="3 iteration counts given for 2 scales"):
         stylize(content, style_a, scales=2, **{**FAST, "iterations": [2, 2, 2]})
 
 
@@ -295,6 +295,7 @@ def test_one_iteration_count_is_the_last_levels_and_coarse_levels_get_fewer():
     assert level_iterations([5, 6], 2) == [5, 6]
     assert StyleTransfer.levels_text(200, 3, 1024) == f"{coarse} + {coarse} + 200 iterations at 256 / 512 / 1024 px"
     assert StyleTransfer.levels_text(200, 1, 512) == "200 iterations"
+    assert StyleTransfer.levels_text(1, 1, 512) == "1 iteration"
 
 
 def test_auto_scales_run_one_level_per_iteration_count(sample_images, vgg19_weights):

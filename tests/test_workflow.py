@@ -336,7 +336,7 @@ def test_a_rerun_skips_finished_pairs_and_overwrite_redoes_them(batch, folders, 
                                   "--styles", str(folders[1] / "starry_night.jpg"),
                                   "-o", str(output), "--overwrite", *FAST])
     assert status == 0 and len(calls) == 1
-    assert "1 pairs: 1 done, 0 skipped, 0 failed" in stdout
+    assert "1 pair: 1 done, 0 skipped, 0 failed" in stdout
     assert (output / "chelsea_starry_night.png").stat().st_mtime_ns != before["chelsea_starry_night"]
 
 
