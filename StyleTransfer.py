@@ -2127,6 +2127,9 @@ def run(args: argparse.Namespace) -> int:
                          keep_short_side=True) for path in style_paths]
     masks = None if args.style_masks is None else \
         [load_mask(path, content.shape[:2], args.max_pixels) for path in args.style_masks]
+    for path, mask in zip(args.style_masks or [], masks or []):
+        if not mask.any():  # allowed (it switches a style off), but more often a wrong file
+            print(f"note: the mask {path} is all black: its style is not applied anywhere")
     height, width = content.shape[:2]
     scales = resolve_scales(args.scales, max(height, width), args.iterations)
     counts = level_iterations(args.iterations, scales)

@@ -187,6 +187,20 @@ def test_masks_from_the_command_line_are_grey_and_at_the_photos_size(sample_imag
         np.testing.assert_allclose(mask[:, 38:], 0.2, atol=2 / 255)
     trace = json.loads(output.with_suffix(".json").read_text())
     assert trace["settings"]["style_masks"] == [str(mask_file), str(tiny_file)]
+    assert "note:" not in stdout
+
+
+def test_an_all_black_mask_gets_a_note(sample_images, tmp_path, run_main, vgg19_weights):
+    """An all-black mask switches its style off, which is allowed, but said."""
+    white, black = tmp_path / "white.png", tmp_path / "black.png"
+    StyleTransfer.save_image(np.ones((20, 30, 3), np.float32), white)
+    StyleTransfer.save_image(np.zeros((20, 30, 3), np.float32), black)
+    status, stdout, stderr = run_main([str(sample_images[0]), str(sample_images[1]), str(sample_images[1]),
+                                       "--style-masks", str(white), str(black), "--size", "64",
+                                       "--iterations", "1", "--model", "vgg19", "-o", str(tmp_path / "out.png")])
+    assert status == 0, stdout + stderr
+    notes = [line for line in stdout.splitlines() if line.startswith("note:")]
+    assert notes == [f"note: the mask {black} is all black: its style is not applied anywhere"], notes
 
 
 def test_histogram_mode_optimizes_against_a_style_in_the_photos_colours(images, monkeypatch):
