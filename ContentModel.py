@@ -896,6 +896,15 @@ def check_image_arguments(args: argparse.Namespace) -> None:
         raise StyleTransferError(f"--max-pixels must be positive (got {args.max_pixels})")
 
 
+def invocation(script_file: str, argv: list[str] | None) -> tuple[list[str], str]:
+    """The arguments to parse, and the command a result records as what made it, in a form
+    that can be typed again in the same folder: 'python path/to/StyleTransfer.py a.jpg b.jpg'.
+    ``argv`` None: this process's own command line; given (a test, another script): the
+    script's file name with those arguments."""
+    script, arguments = (sys.argv[0], sys.argv[1:]) if argv is None else (Path(script_file).name, list(argv))
+    return arguments, shlex.join(["python", script, *arguments])
+
+
 def run_cli(main_function) -> None:
     """Run ``main_function`` and exit with the status it returns.
 
@@ -944,9 +953,9 @@ def figure_main(argv, *, script: str, description: str, image_help: str, suffix:
     ``add_arguments(parser)`` adds the script's own flags; ``draw(args, path)``
     returns (figure, lines to print) for the image file at ``path`` (the
     image argument itself, or its download when that is an http(s) URL). The
-    figure's PNG metadata holds the command (``script`` and its arguments) that made it.
+    figure's PNG metadata holds the command that made it (see invocation).
     """
-    argv = sys.argv[1:] if argv is None else list(argv)
+    argv, command = invocation(script, argv)
     parser = ArgumentParser(description=description)
     parser.add_argument("image", help=f"{image_help} (a file or an http(s) URL)")
     add_arguments(parser)
@@ -963,7 +972,7 @@ def figure_main(argv, *, script: str, description: str, image_help: str, suffix:
         # A URL is downloaded only now, once the output is known to be writable.
         figure, lines = draw(args, local_image(args.image, max_pixels=args.max_pixels))
         with interrupt_deferred():  # a Ctrl-C during the write still lets us say where the figure is
-            save_figure(figure, output, text={"Description": shlex.join([script, *argv])})
+            save_figure(figure, output, text={"Description": command})
             print("\n".join([*lines, f"figure -> {output}"]))
 
     run_cli(run)

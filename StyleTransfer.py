@@ -31,7 +31,6 @@ import argparse
 import json
 import logging
 import platform
-import shlex
 import sys
 import time
 from collections import Counter, deque
@@ -68,6 +67,7 @@ from ContentModel import (
     content_loss,
     counted,
     interrupt_deferred,
+    invocation,
     is_url,
     load_image,
     local_image,
@@ -2174,9 +2174,9 @@ def report_outcome(result: StylizeResult, paths: dict, args: argparse.Namespace,
 
 
 def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else list(argv)
+    argv, command = invocation(__file__, argv)
     args = build_parser().parse_args(argv)
-    args.command = shlex.join([Path(__file__).name, *argv])  # for the JSON trace
+    args.command = command  # for the JSON trace
     run_cli(lambda: run(args))
 
 

@@ -111,7 +111,7 @@ def test_json_trace(cli_run, repo_root):
     assert settings["preconditioner"] == StyleTransfer.DEFAULT_PRECONDITIONER
     assert trace["device"] in ("/CPU:0", "/GPU:0")
     # What made it: the command as typed, the arithmetic 'auto' chose, the sizes, the versions.
-    assert trace["command"] == shlex.join(["StyleTransfer.py", *cli_run["arguments"]])
+    assert trace["command"] == shlex.join(["python", "StyleTransfer.py", *cli_run["arguments"]])
     assert trace["working_directory"] == str(repo_root)
     assert trace["precision"] in ("float32", "mixed") and settings["precision"] == "auto"
     expected = ContentModel.load_image(cli_run["content"], 64).shape[:2]
@@ -169,14 +169,15 @@ def test_figure_scripts(script, image_index, layers, tmp_path, small_inputs, sub
                         vgg19_weights):
     output = tmp_path / "figure.png"
     arguments = [str(small_inputs[image_index]), "--model", "vgg19", "-o", str(output), "--size", "64"]
-    process = run_script(script, *arguments, env=subprocess_env, cwd=repo_root)
+    script = str(repo_root / script)  # run from elsewhere: the command records the script's path as typed
+    process = run_script(script, *arguments, env=subprocess_env, cwd=tmp_path)
     assert process.returncode == 0, process.stderr
     assert "Traceback" not in process.stderr
     with Image.open(output) as image:
         assert image.format == "PNG"
         assert min(image.size) > 64
-    # The figure carries the command that made it.
-    assert ContentModel.png_text(output)["Description"] == shlex.join([script, *arguments])
+    # The figure carries the command that made it, as it can be typed again in the same folder.
+    assert ContentModel.png_text(output)["Description"] == shlex.join(["python", script, *arguments])
     for layer in layers:
         assert layer in process.stdout
 
