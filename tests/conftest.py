@@ -18,6 +18,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -127,6 +128,28 @@ def main_in_process(argv: list[str]) -> tuple[int, str, str]:
 def run_main():
     """StyleTransfer.main run in this process: argv -> (exit status, stdout, stderr)."""
     return main_in_process
+
+
+@pytest.fixture
+def ctrl_c_during_first_savefig(monkeypatch):
+    """A real SIGINT sent to this process as the first matplotlib figure is saved, as when
+    Ctrl-C meets a run writing its pictures; SIGINT's handler (which run_cli sets) is put
+    back after the test."""
+    import matplotlib.figure
+
+    real_savefig = matplotlib.figure.Figure.savefig
+    sent = []
+
+    def savefig_meeting_ctrl_c(self, *args, **kwargs):
+        if not sent:
+            sent.append(signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_savefig(self, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", savefig_meeting_ctrl_c)
+    previous = signal.getsignal(signal.SIGINT)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 def pytest_configure(config):

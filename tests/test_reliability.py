@@ -557,76 +557,18 @@ def test_ctrl_c_while_writing_finishes_the_file_then_interrupts(tmp_path):
     _no_temporaries(tmp_path, {"result.txt"})
 
 
-def test_ctrl_c_while_a_figure_is_written_still_says_where_it_is(tmp_path, monkeypatch, capsys, sample_images):
+def test_ctrl_c_while_a_figure_is_written_still_says_where_it_is(tmp_path, capsys, sample_images,
+                                                                  ctrl_c_during_first_savefig):
     """ContentModel.py (and StyleModel.py, through the same figure_main) hit by Ctrl-C while
     the figure is being written: the figure is finished, the line naming it is printed,
     and then the run ends as interrupted."""
-    import matplotlib.figure
-
-    real_savefig = matplotlib.figure.Figure.savefig
-
-    def interrupted_savefig(self, *args, **kwargs):
-        os.kill(os.getpid(), signal.SIGINT)
-        return real_savefig(self, *args, **kwargs)
-
-    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", interrupted_savefig)
     output = tmp_path / "maps.png"
-    previous = signal.getsignal(signal.SIGINT)
-    try:
-        with pytest.raises(SystemExit) as info:
-            ContentModel.main([str(sample_images[0]), "--weights", "none", "--size", "64", "-o", str(output)])
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    with pytest.raises(SystemExit) as info:
+        ContentModel.main([str(sample_images[0]), "--weights", "none", "--size", "64", "-o", str(output)])
     captured = capsys.readouterr()
     assert info.value.code == ContentModel.EXIT_INTERRUPTED
     assert Image.open(output).size[0] > 0
     assert f"figure -> {output}" in captured.out and captured.err.strip() == "interrupted"
-
-
-def test_ctrl_c_while_a_runs_files_are_written_finishes_them_and_says_where(
-        tmp_path, monkeypatch, sample_images, run_main, vgg19_weights):
-    """StyleTransfer.py hit by Ctrl-C (a real SIGINT) as it writes its panel: the image,
-    panel, loss curve and trace are all written, the line naming them is printed, and
-    then the run ends as interrupted."""
-    import matplotlib.figure
-
-    real_savefig = matplotlib.figure.Figure.savefig
-    sent = []
-
-    def savefig_meeting_ctrl_c(self, *args, **kwargs):
-        if not sent:
-            sent.append(os.kill(os.getpid(), signal.SIGINT))
-        return real_savefig(self, *args, **kwargs)
-
-    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", savefig_meeting_ctrl_c)
-    output = tmp_path / "r.png"
-    previous = signal.getsignal(signal.SIGINT)
-    try:
-        status, stdout, stderr = run_main([str(sample_images[0]), str(sample_images[1]), "-o", str(output),
-                                           "--size", "64", "--iterations", "2", "--model", "vgg19"])
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    assert status == ContentModel.EXIT_INTERRUPTED, stdout + stderr
-    paths = StyleTransfer.output_paths(output)
-    assert all(paths[kind].is_file() for kind in ("image", "panel", "losses", "trace"))
-    assert f"{paths['trace']}" in stdout.splitlines()[-1] and stderr.strip() == "interrupted"
-
-
-def test_a_file_name_with_tex_maths_in_it_is_drawn_as_written(tmp_path):
-    """A '$' pair in a file name ('us$_$x.jpg'), shown in a picture's title, is text, not
-    TeX maths for matplotlib to parse (its parser refused this one and the run lost its
-    panel and trace)."""
-
-    name = "us$_$x + starry_night"
-    image = np.full((8, 8, 3), 0.5, np.float32)
-    history = [{"iteration": i, "level": 1, **{term: 1.0 for term in StyleTransfer.LOSS_TERMS}} for i in (1, 2)]
-    figures = {
-        "panel": StyleTransfer.plot_panel(image, [image], image, title=name),
-        "losses": StyleTransfer.plot_losses(history, title=name),
-        "sheet": StyleTransfer.plot_contact_sheet([(name, image)], [("$x$_$", image)], [[image]]),
-    }
-    for what, figure in figures.items():
-        assert Image.open(ContentModel.save_figure(figure, tmp_path / f"{what}.png")).size[0] > 0
 
 
 def test_failed_save_image_keeps_the_previous_file(tmp_path, monkeypatch):

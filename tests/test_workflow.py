@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
-import signal
 import socket
 import threading
 from collections import Counter
@@ -412,38 +410,22 @@ def test_ctrl_c_in_a_batch_exits_130_and_a_rerun_redoes_only_what_was_not_finish
 
 
 def test_ctrl_c_while_a_pairs_files_are_written_finishes_them_and_a_rerun_skips_the_pair(
-        folders, tmp_path, monkeypatch, run_main, vgg19_weights):
+        folders, tmp_path, run_main, vgg19_weights, ctrl_c_during_first_savefig):
     """A real SIGINT while the first pair's panel is written: its image, panel, loss curve
     and trace are all written (a result without its trace would look to the rerun like a
     file it must not replace), the batch stops there with status 130, and the rerun of
     the same command skips that pair and runs the other."""
-    import matplotlib.figure
-
     output = tmp_path / "out"
     arguments = ["--contents", str(folders[0] / "chelsea.jpg"), "--styles", str(folders[1]), "-o", str(output),
                  *FAST]
-    real_savefig = matplotlib.figure.Figure.savefig
-    sent = []
-
-    def savefig_meeting_ctrl_c(self, *args, **kwargs):
-        if not sent:
-            sent.append(os.kill(os.getpid(), signal.SIGINT))
-        return real_savefig(self, *args, **kwargs)
-
-    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", savefig_meeting_ctrl_c)
-    previous = signal.getsignal(signal.SIGINT)
-    try:
-        status, stdout, _ = run_main(arguments)
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    status, stdout, _ = run_main(arguments)
     assert status == StyleTransfer.EXIT_INTERRUPTED, stdout
     assert "2 pairs: 1 done, 0 skipped, 0 failed, 1 not run" in stdout
     first = output_paths(output / "chelsea_great_wave.png")
     assert all(first[kind].is_file() for kind in ("image", "panel", "losses", "trace"))
     assert not (output / "chelsea_starry_night.png").exists()
 
-    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", real_savefig)
-    status, stdout, _ = run_main(arguments)
+    status, stdout, _ = run_main(arguments)  # the fixture sends only one SIGINT
     assert status == 0, stdout
     assert "2 pairs: 1 done, 1 skipped, 0 failed" in stdout
 
