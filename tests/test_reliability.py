@@ -571,6 +571,36 @@ def test_ctrl_c_while_a_figure_is_written_still_says_where_it_is(tmp_path, capsy
     assert f"figure -> {output}" in captured.out and captured.err.strip() == "interrupted"
 
 
+def test_ctrl_c_while_a_runs_files_are_written_finishes_them_and_says_where(
+        tmp_path, sample_images, run_main, vgg19_weights, ctrl_c_during_first_savefig):
+    """StyleTransfer.py hit by Ctrl-C (a real SIGINT) as it writes its panel: the image,
+    panel, loss curve and trace are all written, the line naming them is printed, and
+    then the run ends as interrupted."""
+    output = tmp_path / "r.png"
+    status, stdout, stderr = run_main([str(sample_images[0]), str(sample_images[1]), "-o", str(output),
+                                       "--size", "64", "--iterations", "2", "--model", "vgg19"])
+    assert status == ContentModel.EXIT_INTERRUPTED, stdout + stderr
+    paths = StyleTransfer.output_paths(output)
+    assert all(paths[kind].is_file() for kind in ("image", "panel", "losses", "trace"))
+    assert f"{paths['trace']}" in stdout.splitlines()[-1] and stderr.strip() == "interrupted"
+
+
+def test_a_file_name_with_tex_maths_in_it_is_drawn_as_written(tmp_path):
+    """A '$' pair in a file name ('us$_$x.jpg'), shown in a picture's title, is text, not
+    TeX maths for matplotlib to parse (its parser refused this one and the run lost its
+    panel and trace)."""
+    name = "us$_$x + starry_night"
+    image = np.full((8, 8, 3), 0.5, np.float32)
+    history = [{"iteration": i, "level": 1, **{term: 1.0 for term in StyleTransfer.LOSS_TERMS}} for i in (1, 2)]
+    figures = {
+        "panel": StyleTransfer.plot_panel(image, [image], image, title=name),
+        "losses": StyleTransfer.plot_losses(history, title=name),
+        "sheet": StyleTransfer.plot_contact_sheet([(name, image)], [("$x$_$", image)], [[image]]),
+    }
+    for what, figure in figures.items():
+        assert Image.open(ContentModel.save_figure(figure, tmp_path / f"{what}.png")).size[0] > 0
+
+
 def test_failed_save_image_keeps_the_previous_file(tmp_path, monkeypatch):
     target = tmp_path / "result.jpg"
     save_image(np.zeros((40, 40, 3), np.float32), target)
