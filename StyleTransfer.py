@@ -641,7 +641,8 @@ def memory_advice(settings: dict, device_name: str) -> str:
         fixes.append("--precision mixed")
     if settings["optimizer"] != "adam":
         fixes.append("--optimizer adam")
-    return "use " + " or ".join([", ".join(fixes[:-1]), fixes[-1]] if len(fixes) > 1 else fixes)
+    *others, last = fixes
+    return f"use {', '.join(others)} or {last}" if others else f"use {last}"
 
 
 def check_memory(needed: int, settings: dict, device_name: str) -> None:
@@ -1891,7 +1892,6 @@ def plan_groups(pairs: list[Pair], content_images: dict, size: int) -> list[list
     return groups
 
 
-#: What a run the device had no room for tells the user.
 def run_group(group: list[Pair], content_images: dict, style_images: dict, *,
               args: argparse.Namespace, settings: dict, callback: Callable) -> None:
     """Stylize the pairs of a group in one batch and write each pair's files; sets their status.
