@@ -846,18 +846,16 @@ def choose_output(
     """
     if output is not None:
         path = Path(output)
-        if path.is_dir():
-            raise StyleTransferError(f"{output} is a folder; -o needs a file name ending in {' or '.join(suffixes)}")
-        if path.suffix.lower() not in suffixes:
-            raise StyleTransferError(f"output must end in {' or '.join(suffixes)}: {output}")
     else:
         path, number = RESULTS_DIR / f"{default_stem}.png", 1
         while not overwrite and any(p.exists() for p in siblings(path)):
             number += 1
             path = RESULTS_DIR / f"{default_stem}_{number}.png"
     folders = [p for p in siblings(path) if p.is_dir()]
-    if folders:
+    if folders:  # first: '-o some_folder' is a folder, not a file with the wrong ending
         raise StyleTransferError(f"{folders[0]} is a folder; -o needs a file name")
+    if path.suffix.lower() not in suffixes:  # only -o can miss: the default name ends in .png
+        raise StyleTransferError(f"output must end in {' or '.join(suffixes)}: {output}")
     written = [p.resolve() for p in siblings(path)]
     for source in inputs:
         if Path(source).resolve() in written:
