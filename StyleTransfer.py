@@ -74,6 +74,7 @@ from ContentModel import (
     open_image,
     png_text,
     pyplot,
+    relative_to_project,
     resize_image,
     resize_long,
     resolve_precision,
@@ -1477,9 +1478,14 @@ def build_parser() -> argparse.ArgumentParser:
                     "once into the Keras cache). With --contents and --styles: every content with "
                     "every style. Exit status: 0 done, 1 stopped (non-finite loss) or, in batch mode, "
                     "some pair failed, 2 bad input, 130 interrupted.")
-    parser.add_argument("content", nargs="?", default=str(SAMPLE_CONTENT), help="content photo (file or URL)")
-    parser.add_argument("styles", nargs="*", default=[str(SAMPLE_STYLE)], metavar="style",
-                        help="style painting(s) (files or URLs)")
+    # No defaults here: None and [] say "not given" (the samples are filled in by run), so
+    # batch mode can tell that nothing was typed, and an error can tell that a list flag
+    # took the images typed after it (swallowed_images_hint).
+    parser.add_argument("content", nargs="?", help="content photo (file or URL; default: the sample "
+                                                   f"{relative_to_project(SAMPLE_CONTENT)})")
+    parser.add_argument("styles", nargs="*", metavar="style",
+                        help="style painting(s) (files or URLs; default: the sample "
+                             f"{relative_to_project(SAMPLE_STYLE)})")
 
     batch = parser.add_argument_group(
         "batch mode", "every content with every style, each pair written to the -o folder as "
@@ -1773,8 +1779,7 @@ def check_batch_arguments(args: argparse.Namespace) -> None:
     """Batch mode takes its images from --contents and --styles only, one style per pair."""
     if not (args.batch_contents and args.batch_styles):
         raise StyleTransferError("batch mode needs both --contents and --styles")
-    # The positional images have defaults (the sample pair): anything else was typed.
-    if args.content != str(SAMPLE_CONTENT) or args.styles != [str(SAMPLE_STYLE)]:
+    if args.content is not None or args.styles:
         raise StyleTransferError("give the images either as CONTENT STYLE or with --contents and "
                                  "--styles, not both")
     for flag, value in (("--style-masks", args.style_masks),
@@ -2103,20 +2108,44 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
 # ---------------------------------------------------------------------------
 
 
+def single_run_sources(args: argparse.Namespace) -> list[str]:
+    """CONTENT and the STYLEs as typed, or the bundled samples where none were."""
+    content = str(SAMPLE_CONTENT) if args.content is None else args.content
+    return [content, *(args.styles or [str(SAMPLE_STYLE)])]
+
+
+def swallowed_images_hint(args: argparse.Namespace) -> str:
+    """Added to an error in the flags' values when no CONTENT was read and a list flag ends
+    in an image file name: argparse gives a flag taking several values every word after it,
+    so 'StyleTransfer.py --style-masks m.png photo.jpg art.jpg' reads three masks."""
+    if args.content is not None or args.batch_contents or args.batch_styles:
+        return ""
+    for flag, values in (("--style-layers", args.style_layers), ("--style-masks", args.style_masks)):
+        if values and Path(values[-1]).suffix.lower() in IMAGE_EXTENSIONS:
+            return (f" (if CONTENT and STYLE came after {flag}, it took them as its values: "
+                    f"put them before {flag}, or end its list with --)")
+    return ""
+
+
 def run(args: argparse.Namespace) -> int:
     """Check the inputs, stylize, write every output. Returns the exit status."""
     check_image_arguments(args)
     check_output_arguments(args)
     settings = settings_from_args(args)
-    check_settings(**settings)
+    batch_mode = bool(args.batch_contents or args.batch_styles)
+    sources = [] if batch_mode else single_run_sources(args)
+    try:
+        check_settings(**settings)
+        if not batch_mode:
+            check_styles(len(sources) - 1, args.style_blend_weights, args.style_masks)
+    except StyleTransferError as error:
+        raise StyleTransferError(f"{error}{swallowed_images_hint(args)}") from None
     for note in unused_flags(args):
         print(f"note: {note}")
-    if args.batch_contents or args.batch_styles:
+    if batch_mode:
         return run_batch(args, settings)
     if args.batch_size != AUTO:
         raise StyleTransferError("--batch-size is for batch mode (--contents and --styles)")
-    sources = [args.content, *args.styles]
-    check_styles(len(args.styles), args.style_blend_weights, args.style_masks)
     output = choose_output("_".join(source_stem(source) for source in sources), args.output,
                            [*sources, *(args.style_masks or [])], args.overwrite,
                            siblings=lambda path: list(output_paths(path).values()))
@@ -2146,7 +2175,7 @@ def run(args: argparse.Namespace) -> int:
                          callback=ProgressBar(sum(counts), output if args.save_every else None))
     except tf.errors.ResourceExhaustedError:  # the estimate is checked on a CPU only
         raise StyleTransferError(f"out of memory: {memory_advice(settings, device)}") from None
-    trace = run_trace(args, args.content, args.styles, settings, result)
+    trace = run_trace(args, sources[0], sources[1:], settings, result)
     paths = output_paths(output)
     with interrupt_deferred():  # a Ctrl-C now waits until the files are written and named
         write_outputs(paths, content, styles, result, trace, args.gif)

@@ -207,7 +207,7 @@ def test_help_of_each_script(subprocess_env, repo_root):
         # Defaults as a user would type them: words, not a Python list; bundled files relative.
         assert "['" not in stdout and str(repo_root) not in stdout, (script, stdout)
         if script == "StyleTransfer.py":
-            assert "content photo (file or URL) (default: images/content/chelsea.jpg)" in " ".join(stdout.split())
+            assert "content photo (file or URL; default: the sample images/content/chelsea.jpg)" in " ".join(stdout.split())
 
 
 # --- in-process: cheap checks of the argument handling ------------------------------
@@ -239,6 +239,21 @@ def test_bad_flag_is_one_error_line(capsys, argv, fragment):
     stderr = capsys.readouterr().err
     errors = error_lines(stderr)
     assert len(errors) == 1 and fragment in errors[0], stderr
+
+
+@pytest.mark.parametrize("argv, sources, hinted", [
+    ([], [str(StyleTransfer.SAMPLE_CONTENT), str(StyleTransfer.SAMPLE_STYLE)], False),
+    (["c.jpg"], ["c.jpg", str(StyleTransfer.SAMPLE_STYLE)], False),
+    (["--style-masks", "m.png", "c.jpg", "s.jpg"], [str(StyleTransfer.SAMPLE_CONTENT),
+                                                    str(StyleTransfer.SAMPLE_STYLE)], True),
+    (["--style-masks", "m.png", "--", "c.jpg", "s.jpg"], ["c.jpg", "s.jpg"], False),  # the hint's advice
+    (["--style-layers", "block1_conv1", "block2_conv1"], [str(StyleTransfer.SAMPLE_CONTENT),
+                                                          str(StyleTransfer.SAMPLE_STYLE)], False),
+])
+def test_the_samples_stand_in_for_images_not_given_and_a_swallowed_image_is_hinted(argv, sources, hinted):
+    args = StyleTransfer.build_parser().parse_args(argv)
+    assert StyleTransfer.single_run_sources(args) == sources
+    assert bool(StyleTransfer.swallowed_images_hint(args)) is hinted
 
 
 @pytest.mark.parametrize("flags, fragment", [

@@ -261,6 +261,16 @@ def _weights_of_another_model(d, c, s, o):
             "-o", o], ["vgg16"]
 
 
+def _masks_took_the_images(d, c, s, o):
+    mask = _write(d / "mask.png", png_bytes(noise(64, 64)))
+    return ["--style-masks", mask, c, s, *FAST, "-o", o], ["3 style masks", "end its list with --"]
+
+
+def _style_layers_took_the_images(d, c, s, o):
+    return ["--style-layers", "block1_conv1", c, s, *FAST, "-o", o], \
+        ["content.png", "put them before --style-layers"]
+
+
 BAD_INPUTS = [
     pytest.param(_missing, id="missing-file"),
     pytest.param(_directory, id="a-directory"),
@@ -288,6 +298,8 @@ BAD_INPUTS = [
     pytest.param(_flag("--style-layer-weights", "1,2", "2", "5"), id="style-layer-weights-count"),
     pytest.param(_flag("--style-layer-weights", "nan,1,1,1,1", "weight"), id="style-layer-weights-nan"),
     pytest.param(_flag("--seed", "-1", "seed"), id="seed-negative"),
+    pytest.param(_masks_took_the_images, id="style-masks-took-the-images"),
+    pytest.param(_style_layers_took_the_images, id="style-layers-took-the-images"),
     pytest.param(_o_under_a_file, id="output-under-a-file"),
     pytest.param(_o_is_the_content, id="output-is-the-content"),
     pytest.param(_o_bmp, id="output-bmp"),

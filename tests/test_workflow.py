@@ -491,6 +491,7 @@ def test_folders_expand_to_their_images_sorted(tmp_path):
 @pytest.mark.parametrize("arguments, message", [
     (["--contents", "{content}"], "needs both --contents and --styles"),
     (["{chelsea}", "--contents", "{content}", "--styles", "{styles}"], "not both"),
+    (["{sample}", "--contents", "{content}", "--styles", "{styles}"], "not both"),  # even the default
     (["--contents", "{content}", "--styles", "{styles}", "-o", "{tmp}/sheet.png"], "-o is a folder"),
     (["--contents", "{content}", "--styles", "{styles}", "-o", "{content}"], "holds the input"),
     (["--contents", "{content}", "{tmp}/chelsea.png", "--styles", "{styles}", "-o", "{tmp}/out"],
@@ -500,7 +501,7 @@ def test_folders_expand_to_their_images_sorted(tmp_path):
 def test_batch_arguments_are_checked_before_any_work(folders, tmp_path, capsys, arguments, message):
     shutil.copy(folders[0] / "chelsea.jpg", tmp_path / "chelsea.png")
     names = {"content": folders[0], "styles": folders[1], "chelsea": folders[0] / "chelsea.jpg",
-             "tmp": tmp_path}
+             "tmp": tmp_path, "sample": StyleTransfer.SAMPLE_CONTENT}
     with pytest.raises(SystemExit) as caught:
         StyleTransfer.main([argument.format(**names) for argument in arguments] + FAST)
     assert caught.value.code == 2
