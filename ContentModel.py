@@ -268,16 +268,21 @@ def _load_backbone(model: str, weights: str | None, precision: str = "float32") 
         keras.config.set_dtype_policy(previous)
 
 
+def check_weights(weights: str | None) -> None:
+    """Raise StyleTransferError unless ``weights`` is "imagenet", None or an existing file.
+    (Whether the file fits the model is found out only by loading it.)"""
+    if weights in (None, "imagenet"):
+        return
+    if not weights.strip():
+        raise StyleTransferError("--weights is empty; give 'imagenet', 'none' or a .h5 file")
+    if Path(weights).is_dir():
+        raise StyleTransferError(f"--weights {weights} is a folder; give the .h5 file in it")
+    if not Path(weights).is_file():
+        raise StyleTransferError(f"weights file not found: {weights}")
+
+
 def _application_with_weights(application, model: str, file_name: str, weights: str | None) -> keras.Model:
-    if weights not in (None, "imagenet"):
-        path = Path(weights)
-        if not weights.strip():
-            raise StyleTransferError("--weights is empty; give 'imagenet', 'none' or a .h5 file")
-        if path.is_dir():
-            raise StyleTransferError(f"--weights {weights} is a folder; give the .h5 file in it")
-        if not path.is_file():
-            raise StyleTransferError(f"weights file not found: {weights}")
-        weights = str(path)
+    check_weights(weights)
     try:
         return application(include_top=False, weights=weights, input_shape=(None, None, 3))
     except Exception as error:  # Keras raises several types here; all mean "no usable weights".

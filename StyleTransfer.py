@@ -63,6 +63,7 @@ from ContentModel import (
     check_address,
     check_layers,
     check_image_arguments,
+    check_weights,
     choose_output,
     content_loss,
     counted,
@@ -1019,7 +1020,7 @@ def lbfgs_optimize(objective: BatchObjective, images: np.ndarray, iterations: in
 
 def check_settings(*, iterations, optimizer: str, init: str, content_weight: float,
                    style_weight: float, tv_weight: float, content_layer: str, style_layers,
-                   style_layer_weights, model: str, learning_rate: float, save_every: int,
+                   style_layer_weights, model: str, weights: str | None, learning_rate: float, save_every: int,
                    device: str, scales: int | str = 1, style_scale: float = 1.0,
                    preserve_colors: str = "none", precision: str = DEFAULT_PRECISION,
                    seed: int = DEFAULT_SEED, preconditioner: str = DEFAULT_PRECONDITIONER, **_) -> None:
@@ -1055,6 +1056,7 @@ def check_settings(*, iterations, optimizer: str, init: str, content_weight: flo
     normalized_layer_weights(style_layers, style_layer_weights)
     check_layers(model, [content_layer])
     check_style_layers(model, style_layers)
+    check_weights(weights)
 
 
 def check_styles(count: int, blend_weights, masks) -> None:
@@ -1256,7 +1258,7 @@ def stylize_batch(
     check_settings(iterations=iterations, optimizer=optimizer, init=init, content_weight=content_weight,
                    style_weight=style_weight, tv_weight=tv_weight, content_layer=content_layer,
                    style_layers=style_layers, style_layer_weights=style_layer_weights, model=model,
-                   learning_rate=learning_rate, save_every=save_every, device=device, scales=scales,
+                   weights=weights, learning_rate=learning_rate, save_every=save_every, device=device, scales=scales,
                    style_scale=style_scale, preserve_colors=preserve_colors, precision=precision,
                    seed=seed, preconditioner=preconditioner)
     check_styles(len(styles), style_blend_weights, style_masks)

@@ -271,6 +271,18 @@ def test_flags_that_cannot_work_together_are_one_error_line(capsys, tmp_path, sm
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_missing_weights_file_is_refused_before_the_run_starts(capsys, tmp_path, small_inputs):
+    missing = tmp_path / "missing.h5"
+    with pytest.raises(SystemExit) as info:
+        StyleTransfer.main([str(small_inputs[0]), str(small_inputs[1]), "-o", str(tmp_path / "r.png"),
+                            "--size", "64", "--weights", str(missing)])
+    assert info.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # no "StyleTransfer: ..." start line before the error
+    assert error_lines(captured.err) == [f"error: weights file not found: {missing}"]
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("count", ["0", "-1"])
 def test_content_model_count_must_be_positive(capsys, tmp_path, small_inputs, count):
     with pytest.raises(SystemExit) as info:
