@@ -1567,21 +1567,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+CLEAR_LINE = "\x1b[K"  # ANSI: erase to the end of the line (a redrawn line may be shorter)
+
+
 class ProgressBar:
-    """A callback that draws a one-line progress bar with the loss terms.
+    """A callback that draws a one-line progress bar with the loss terms, and writes the
+    current image to ``frame_path`` whenever the loop hands it a frame (--save-every).
 
     On a terminal the line is redrawn in place; in a log (not a terminal) one
-    line is printed every tenth of the run, so logs stay readable.
+    line is printed every tenth of the run (LOG_LINES), so logs stay readable.
+    Call finish() when the run is over: a run that stopped early leaves the line open.
     """
 
     WIDTH = 24  # characters of bar
+    LOG_LINES = 10  # lines a run writes to a log
 
-    def __init__(self, iterations: int, frame_path: Path | None = None, stream=sys.stdout):
+    def __init__(self, iterations: int, frame_path: Path | None = None, stream=None):
         self.iterations = iterations
         self.frame_path = frame_path
-        self.stream = stream
-        self.interactive = stream.isatty()
-        self.log_every = max(1, iterations // 10)
+        self.stream = stream or sys.stdout  # looked up now, not at import: redirect_stdout works
+        self.interactive = self.stream.isatty()
+        self.log_every = max(1, iterations // self.LOG_LINES)
+        self.line_open = False  # a line drawn in place and not yet ended
 
     def line(self, progress: Progress) -> str:
         done = progress.iteration / progress.iterations
@@ -1595,12 +1602,23 @@ class ProgressBar:
     def __call__(self, progress: Progress) -> None:
         last = progress.iteration == progress.iterations
         if self.interactive:
-            self.stream.write("\r" + self.line(progress) + ("\n" if last else ""))
+            self.stream.write("\r" + self.line(progress) + CLEAR_LINE)
+            self.line_open = True
+            if last:
+                self.finish()
         elif last or progress.iteration % self.log_every == 0:
             self.stream.write(self.line(progress) + "\n")
         self.stream.flush()
         if progress.frame is not None and self.frame_path is not None:
             save_image(progress.frame, self.frame_path)
+
+    def finish(self) -> None:
+        """End the line drawn in place, if one is open, so what is printed next starts on a line
+        of its own (an early stop never reaches the last iteration)."""
+        if self.line_open:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.line_open = False
 
 
 def json_safe(value):
@@ -1955,8 +1973,6 @@ class BatchProgress:
     starts after it (with one pair to a group: in the order of the pairs).
     """
 
-    CLEAR_LINE = "\x1b[K"  # ANSI: erase to the end of the line
-
     def __init__(self, pairs: list[Pair], stream):
         self.numbers = {id(pair): number for number, pair in enumerate(pairs, start=1)}
         self.stream = stream
@@ -1986,13 +2002,13 @@ class BatchProgress:
 
     def __call__(self, progress: Progress) -> None:
         if self.interactive:
-            self.stream.write(f"\r{self.running} {progress.iteration}/{progress.iterations}{self.CLEAR_LINE}")
+            self.stream.write(f"\r{self.running} {progress.iteration}/{progress.iterations}{CLEAR_LINE}")
             self.stream.flush()
 
     def finish(self, group: list[Pair]) -> None:
         """A line for each pair of the group (or for a pair skipped or failed before any work)."""
         if self.interactive and self.running:  # rewrite the line the iteration count was drawn on
-            self.stream.write(f"\r{self.CLEAR_LINE}")
+            self.stream.write(f"\r{CLEAR_LINE}")
         for pair in group:
             other = f", with another {', '.join(pair.changed)}: --overwrite redoes it" if pair.changed else ""
             together = f" (a batch of {pair.batch_of})" if pair.batch_of > 1 else ""
@@ -2172,11 +2188,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"StyleTransfer: {args.model} on {device}, {args.optimizer}, {precision}, "
           f"{width}x{height} px, {levels}, about {needed / GIB:.1f} GiB -> {output}", flush=True)
 
+    bar = ProgressBar(sum(counts), output if args.save_every else None)
     try:
-        result = stylize(content, styles, **{**settings, "style_masks": masks},
-                         callback=ProgressBar(sum(counts), output if args.save_every else None))
+        result = stylize(content, styles, **{**settings, "style_masks": masks}, callback=bar)
     except tf.errors.ResourceExhaustedError:  # the estimate is checked on a CPU only
         raise StyleTransferError(f"out of memory: {memory_advice(settings, device)}") from None
+    finally:
+        bar.finish()
     trace = run_trace(args, sources[0], sources[1:], settings, result)
     paths = output_paths(output)
     with interrupt_deferred():  # a Ctrl-C now waits until the files are written and named
@@ -2188,7 +2206,7 @@ def report_outcome(result: StylizeResult, paths: dict, args: argparse.Namespace,
     """How a single run ended, and where its files are. Returns the exit status."""
     output = paths["image"]
     if result.stopped_early == "interrupted":
-        print(f"\ninterrupted: the best image so far is in {output} (trace and panel beside it)",
+        print(f"interrupted: the best image so far is in {output} (trace and panel beside it)",
               file=sys.stderr)
         return EXIT_INTERRUPTED
     for note in result.notes:
@@ -2197,7 +2215,7 @@ def report_outcome(result: StylizeResult, paths: dict, args: argparse.Namespace,
         kept = "the image with the lowest finite loss" if any(np.isfinite(row["total"]) for row in result.history) \
             else "no image had a finite loss; the one it started from"
         fix = "a lower --learning-rate or lower loss weights" if args.optimizer == "adam" else "lower loss weights"
-        print(f"\nerror: stopped: {result.stopped_early}; {kept} is in {output}. Try {fix}.", file=sys.stderr)
+        print(f"error: stopped: {result.stopped_early}; {kept} is in {output}. Try {fix}.", file=sys.stderr)
         return EXIT_FAILED
     written = ", ".join(str(p) for key, p in paths.items() if key != "gif" or args.gif)
     print(f"done in {seconds:.1f} s: {written}")

@@ -3,6 +3,8 @@ style scale and region masks (Gatys et al. 2017)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 
 import numpy as np
@@ -339,6 +341,30 @@ def test_the_progress_bar_names_the_level_only_when_there_are_several():
     one = bar.line(StyleTransfer.Progress(5, 10, losses, 2.0))
     assert "5/10 level 2/3 " in several and "total 6" in several
     assert "level" not in one and "5/10 2.50 it/s" in one
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_the_progress_bar_erases_a_longer_line_and_finish_ends_an_open_one():
+    stream = FakeTerminal()
+    bar = StyleTransfer.ProgressBar(10, stream=stream)
+    bar(StyleTransfer.Progress(3, 10, {"total": 123456.0}, 1.0))
+    bar(StyleTransfer.Progress(4, 10, {"total": 6.0}, 1.0))  # shorter: must not show the old tail
+    assert "\n" not in stream.getvalue()
+    bar.finish()
+    bar.finish()  # a second call (a run that did reach its last iteration) adds nothing
+    drawn = stream.getvalue().split("\r")
+    assert drawn[-1].endswith(StyleTransfer.CLEAR_LINE + "\n") and stream.getvalue().count("\n") == 1
+    assert all(line.endswith(StyleTransfer.CLEAR_LINE) for line in drawn[1:-1])
+
+
+def test_the_progress_bar_writes_to_stdout_as_it_is_when_made():
+    with contextlib.redirect_stdout(io.StringIO()) as captured:
+        StyleTransfer.ProgressBar(10)(StyleTransfer.Progress(10, 10, {"total": 6.0}, 1.0))
+    assert "10/10" in captured.getvalue()
 
 
 def test_style_scale_resizes_the_style_relative_to_the_output(images, monkeypatch):
