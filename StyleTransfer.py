@@ -1018,20 +1018,21 @@ def lbfgs_optimize(objective: BatchObjective, images: np.ndarray, iterations: in
     return "done"
 
 
-def check_settings(*, iterations, optimizer: str, init: str, content_weight: float,
-                   style_weight: float, tv_weight: float, content_layer: str, style_layers,
-                   style_layer_weights, model: str, weights: str | None, learning_rate: float, save_every: int,
-                   device: str, scales: int | str = 1, style_scale: float = 1.0,
-                   preserve_colors: str = "none", precision: str = DEFAULT_PRECISION,
-                   seed: int = DEFAULT_SEED, preconditioner: str = DEFAULT_PRECONDITIONER, **_) -> None:
-    """Raise StyleTransferError for any setting stylize() cannot use, before any work."""
+def check_settings(*, iterations, scales: int | str, optimizer: str, preconditioner: str, init: str,
+                   content_weight: float, style_weight: float, tv_weight: float, content_layer: str,
+                   style_layers, style_layer_weights, style_blend_weights, style_masks, style_scale: float,
+                   preserve_colors: str, model: str, weights: str | None, precision: str,
+                   learning_rate: float, seed: int, save_every: int, device: str) -> None:
+    """Raise StyleTransferError for any setting stylize() cannot use, before any work.
+    Takes every setting, so a misspelt one is a TypeError; the blend weights and masks are
+    checked by check_styles, against the number of style images."""
     for name, allowed, value in (("optimizer", OPTIMIZERS, optimizer), ("init", INITS, init),
                                  ("device", DEVICES, device), ("preserve-colors", COLOR_MODES, preserve_colors),
                                  ("precision", PRECISION_CHOICES, precision),
                                  ("preconditioner", PRECONDITIONERS, preconditioner)):
         if value not in allowed:
             raise StyleTransferError(f"unknown {name} {value!r}; choose one of: {', '.join(allowed)}")
-    if scales != AUTO and not 1 <= scales <= MAX_SCALES:
+    if scales != AUTO and not (isinstance(scales, int) and 1 <= scales <= MAX_SCALES):
         raise StyleTransferError(f"--scales must be 'auto' or between 1 and {MAX_SCALES} (got {scales})")
     # With 'auto' the number of levels depends on the image size; checked again then.
     levels = resolve_scales(scales, MULTISCALE_START, iterations)
@@ -1255,12 +1256,13 @@ def stylize_batch(
     contents = list(content_images)
     styles = [style_images] if isinstance(style_images, np.ndarray) and style_images.ndim == 3 \
         else list(style_images)
-    check_settings(iterations=iterations, optimizer=optimizer, init=init, content_weight=content_weight,
-                   style_weight=style_weight, tv_weight=tv_weight, content_layer=content_layer,
-                   style_layers=style_layers, style_layer_weights=style_layer_weights, model=model,
-                   weights=weights, learning_rate=learning_rate, save_every=save_every, device=device, scales=scales,
-                   style_scale=style_scale, preserve_colors=preserve_colors, precision=precision,
-                   seed=seed, preconditioner=preconditioner)
+    check_settings(iterations=iterations, scales=scales, optimizer=optimizer, preconditioner=preconditioner,
+                   init=init, content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
+                   content_layer=content_layer, style_layers=style_layers,
+                   style_layer_weights=style_layer_weights, style_blend_weights=style_blend_weights,
+                   style_masks=style_masks, style_scale=style_scale, preserve_colors=preserve_colors,
+                   model=model, weights=weights, precision=precision, learning_rate=learning_rate,
+                   seed=seed, save_every=save_every, device=device)
     check_styles(len(styles), style_blend_weights, style_masks)
     check_batch(contents)
     height, width = contents[0].shape[:2]

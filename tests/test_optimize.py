@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -323,6 +324,8 @@ def test_callback_returning_false_stops_the_run(small_pair, optimizer):
     ({"learning_rate": 1e39}, "learning-rate"),
     ({"content_weight": 0, "style_weight": 0, "tv_weight": 0}, "all 0: nothing to optimize"),
     ({"style_layers": ["block1_conv1", "block2_conv1", "block1_conv1"]}, "block1_conv1 given more than once"),
+    ({"scales": "3"}, "scales"),  # a number as text: a one-line error, not a TypeError
+    ({"weights": "no_such_file.h5"}, "weights file not found"),
 ])
 def test_invalid_arguments_raise_style_transfer_error(small_pair, kwargs, match):
     content, style = small_pair
@@ -331,6 +334,15 @@ def test_invalid_arguments_raise_style_transfer_error(small_pair, kwargs, match)
         stylize(content, style, **{"iterations": 2, "model": "vgg16", "weights": None,
                                    "callback": called.append, **kwargs})
     assert called == []  # refused before any optimization
+
+
+def test_the_cli_the_checks_and_the_core_function_name_the_same_settings():
+    """One flag per keyword of stylize_batch (style guide, point 5), all checked by check_settings."""
+    core = set(inspect.signature(StyleTransfer.stylize_batch).parameters) - {
+        "content_images", "style_images", "callback"}
+    checked = set(inspect.signature(StyleTransfer.check_settings).parameters)
+    cli = set(StyleTransfer.settings_from_args(StyleTransfer.build_parser().parse_args([])))
+    assert core == checked == cli
 
 
 def test_gpu_device_request(small_pair):
