@@ -96,7 +96,7 @@ def interrupt_ends_quietly():
 
 with interrupt_ends_quietly():
     import numpy as np  # noqa: E402
-    from PIL import Image, ImageOps, UnidentifiedImageError  # noqa: E402
+    from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError  # noqa: E402
 
     with native_stderr_silenced(os.environ["TF_CPP_MIN_LOG_LEVEL"] == QUIET_LOG_LEVEL):
         import keras  # noqa: E402
@@ -673,13 +673,20 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
     return path
 
 
-def save_image(image: np.ndarray | tf.Tensor, path: str | os.PathLike, quality: int = JPEG_QUALITY) -> Path:
-    """Write an RGB float image in [0, 1]; the format follows the file extension."""
+def save_image(image: np.ndarray | tf.Tensor, path: str | os.PathLike, quality: int = JPEG_QUALITY,
+               text: dict | None = None) -> Path:
+    """Write an RGB float image in [0, 1]; the format follows the file extension.
+    ``text`` (PNG only) goes into the file's metadata, as save_figure's does."""
     pil = to_pil(image)
     format_ = Image.registered_extensions().get(Path(path).suffix.lower())
     if format_ is None:
         raise StyleTransferError(f"unknown image format for {path}; use .png or .jpg")
-    return atomic_write(path, lambda tmp: pil.save(tmp, format=format_, quality=quality))
+    options = {"quality": quality}
+    if text and format_ == "PNG":
+        options["pnginfo"] = PngImagePlugin.PngInfo()
+        for key, value in text.items():
+            options["pnginfo"].add_itxt(key, value)  # iTXt: UTF-8, so any file name survives
+    return atomic_write(path, lambda tmp: pil.save(tmp, format=format_, **options))
 
 
 def pyplot():
@@ -711,7 +718,7 @@ def save_figure(figure, path: str | os.PathLike, dpi: int = 100, text: dict | No
 
 
 def png_text(path: str | os.PathLike) -> dict:
-    """The text metadata of a PNG file (what save_figure's ``text`` wrote); {} for a file
+    """The text metadata of a PNG file (what save_figure's or save_image's ``text`` wrote); {} for a file
     that is missing, not a PNG or not an image."""
     try:
         with Image.open(path) as image:

@@ -1640,11 +1640,12 @@ def write_outputs(paths: dict, content, styles, result: StylizeResult, trace: di
     A Ctrl-C meanwhile waits until the whole set is written: the trace comes last, and a
     result without one would look to a rerun of the batch like a file it must not replace.
     """
+    made_by = {"Description": trace["command"]}  # in each PNG's metadata (png_text reads it)
     with interrupt_deferred():
-        save_image(result.image, paths["image"])
+        save_image(result.image, paths["image"], text=made_by)
         title = " + ".join(Path(p).name for p in [trace["content"], *trace["styles"]])
-        save_figure(plot_panel(content, styles, result.image, title), paths["panel"])
-        save_figure(plot_losses(result.history, title), paths["losses"])
+        save_figure(plot_panel(content, styles, result.image, title), paths["panel"], text=made_by)
+        save_figure(plot_losses(result.history, title), paths["losses"], text=made_by)
         if gif and result.frames:
             save_gif(result.frames, paths["gif"])
         text = json.dumps(json_safe(trace), indent=1, allow_nan=False)

@@ -112,6 +112,8 @@ def test_json_trace(cli_run, repo_root):
     assert trace["device"] in ("/CPU:0", "/GPU:0")
     # What made it: the command as typed, the arithmetic 'auto' chose, the sizes, the versions.
     assert trace["command"] == shlex.join(["python", "StyleTransfer.py", *cli_run["arguments"]])
+    for name in ("out.png", "out_panel.png", "out_losses.png"):  # each picture says what made it
+        assert ContentModel.png_text(cli_run["folder"] / name)["Description"] == trace["command"], name
     assert trace["working_directory"] == str(repo_root)
     assert trace["precision"] in ("float32", "mixed") and settings["precision"] == "auto"
     expected = ContentModel.load_image(cli_run["content"], 64).shape[:2]
