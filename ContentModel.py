@@ -39,12 +39,14 @@ import urllib.error
 import urllib.parse
 from pathlib import Path
 
-# TensorFlow prints start-up chatter on stderr; keep the terminal for our own
-# messages (a user can still override these from the environment).
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 #: The TF_CPP_MIN_LOG_LEVEL that asks for no native log lines at all.
 QUIET_LOG_LEVEL = "3"
+# TensorFlow prints start-up chatter on stderr; keep the terminal for our own
+# messages (a user can still override these from the environment).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", QUIET_LOG_LEVEL)
+# oneDNN's CPU kernels are where the CPU speed comes from (README: Performance). They are
+# TensorFlow's default on Linux x86; asked for here so every platform runs the same kernels.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 
 @contextlib.contextmanager
@@ -145,13 +147,18 @@ CONTENT_LAYER = "block5_conv2"
 
 #: Keras' VGG expects pixel values in [0, 255]; our images are in [0, 1].
 PIXEL_SCALE = 255.0
+#: Pixel bounds: every image in this project is RGB in [0, 1].
+PIXEL_MIN, PIXEL_MAX = 0.0, 1.0
 #: The largest value of an 8-bit channel: image files hold 0..255, our arrays 0..1.
 UINT8_MAX = 255.0
+#: The largest value of a 16-bit greyscale pixel (PNG and TIFF can hold them).
+UINT16_MAX = 65535.0
 #: JPEG quality of saved .jpg results (Pillow's scale: 95 is near lossless, 75 its default).
 JPEG_QUALITY = 92
 
-#: Default long side (pixels) of images loaded for the feature-map figures.
-DEFAULT_SIZE = 384
+#: Default long side (pixels) of images loaded for the feature-map figures
+#: (StyleTransfer's own DEFAULT_SIZE for results is larger).
+FIGURE_SIZE = 384
 #: Smallest short side (pixels) of an image we give VGG: its deepest blocks need that much.
 MIN_SIZE = 32
 #: Largest --size accepted (a 8192 px run needs far more memory than a workstation has).
@@ -205,6 +212,12 @@ def conv_layer_names(model: str = DEFAULT_MODEL) -> list[str]:
     _vgg_entry(model)  # an unknown model is a user error
     return [f"block{block}_conv{conv}" for block, convs in enumerate(VGG_BLOCKS[model], start=1)
             for conv in range(1, convs + 1)]
+
+
+def layer_position(name: str) -> tuple[int, int]:
+    """(block, conv) of a conv layer's Keras name: 'block4_conv2' -> (4, 2)."""
+    block, conv = name.removeprefix("block").split("_conv")
+    return int(block), int(conv)
 
 
 def check_layers(model: str, layers) -> None:
@@ -377,9 +390,9 @@ def to_rgb(image: Image.Image) -> Image.Image:
         # range of their own: guess it from the values (0..65535, 0..255 or 0..1).
         values = np.asarray(image, dtype=np.float64)
         if image.mode.startswith("I;16"):
-            top = 65535.0
+            top = UINT16_MAX
         else:
-            top = 65535.0 if values.max() > 255 else 255.0 if values.max() > 1 else 1.0
+            top = UINT16_MAX if values.max() > UINT8_MAX else UINT8_MAX if values.max() > 1 else 1.0
         image = Image.fromarray(np.clip(values / top * UINT8_MAX, 0, UINT8_MAX).astype(np.uint8))
     if image.mode == "P" or image.mode == "PA":
         image = image.convert("RGBA")
@@ -619,7 +632,7 @@ def to_pil(image: np.ndarray | tf.Tensor) -> Image.Image:
     array = np.asarray(image, dtype=np.float32)
     if array.ndim == 4:
         array = array[0]
-    return Image.fromarray(np.round(np.clip(array, 0.0, 1.0) * UINT8_MAX).astype(np.uint8))
+    return Image.fromarray(np.round(np.clip(array, PIXEL_MIN, PIXEL_MAX) * UINT8_MAX).astype(np.uint8))
 
 
 def current_umask() -> int:
@@ -918,7 +931,9 @@ def invocation(script_file: str, argv: list[str] | None) -> tuple[list[str], str
 def run_cli(main_function) -> None:
     """Run ``main_function`` and exit with the status it returns.
 
-    User errors become one 'error: ...' line on stderr and exit status 2.
+    User errors become one 'error: ...' line on stderr and exit status 2 (EXIT_USAGE);
+    a Ctrl-C outside the optimization (which keeps its best image itself) one
+    'interrupted' line and status 130 (EXIT_INTERRUPTED).
     """
     # Ctrl-C raises KeyboardInterrupt even where the shell started us with
     # SIGINT ignored (background jobs), so an interrupt always saves the result.
@@ -941,7 +956,7 @@ def show_content_features(
     layer: str = CONTENT_LAYER,
     model: str = DEFAULT_MODEL,
     weights: str | None = DEFAULT_WEIGHTS,
-    size: int = DEFAULT_SIZE,
+    size: int = FIGURE_SIZE,
     count: int = FEATURE_MAPS_SHOWN,
     max_pixels: int = MAX_IMAGE_PIXELS,
     precision: str = DEFAULT_PRECISION,
@@ -969,7 +984,7 @@ def figure_main(argv, *, script: str, description: str, image_help: str, suffix:
     parser = ArgumentParser(description=description)
     parser.add_argument("image", help=f"{image_help} (a file or an http(s) URL)")
     add_arguments(parser)
-    add_image_arguments(parser, DEFAULT_SIZE)
+    add_image_arguments(parser, FIGURE_SIZE)
     add_output_arguments(parser, "PNG figure to write (default: under results/, named after the "
                                  "image, numbered so nothing is replaced)")
     add_model_arguments(parser)

@@ -23,9 +23,9 @@ from pathlib import Path
 from ContentModel import (
     DEFAULT_MODEL,
     DEFAULT_PRECISION,
-    MAX_IMAGE_PIXELS,
-    DEFAULT_SIZE,
     DEFAULT_WEIGHTS,
+    FIGURE_SIZE,
+    MAX_IMAGE_PIXELS,
     StyleTransferError,
     build_vgg,
     check_layers,
@@ -169,7 +169,7 @@ def show_style_features(
     layers=STYLE_LAYERS,
     model: str = DEFAULT_MODEL,
     weights: str | None = DEFAULT_WEIGHTS,
-    size: int = DEFAULT_SIZE,
+    size: int = FIGURE_SIZE,
     max_pixels: int = MAX_IMAGE_PIXELS,
     precision: str = DEFAULT_PRECISION,
 ):

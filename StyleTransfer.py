@@ -49,6 +49,8 @@ from ContentModel import (
     EXIT_INTERRUPTED,
     MIN_SIZE,
     PRECISION_CHOICES,
+    PIXEL_MAX,
+    PIXEL_MIN,
     PROJECT_DIR,
     RESULTS_DIR,
     ArgumentParser,
@@ -70,6 +72,7 @@ from ContentModel import (
     interrupt_deferred,
     invocation,
     is_url,
+    layer_position,
     load_image,
     local_image,
     open_image,
@@ -197,12 +200,15 @@ FOURIER_REFERENCE = 0.5
 #: 4x4, ... block average the weight of the pixel itself (0.5 measured about as
 #: well at 256 px; 2 and 4 no better).
 PYRAMID_STRENGTH = 1.0
-#: Pixel bounds: every image in this project is RGB in [0, 1].
-PIXEL_MIN, PIXEL_MAX = 0.0, 1.0
 #: The largest loss weight or learning rate: the losses are float32.
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 LOSS_TERMS = ("content", "style", "tv", "total")
+TOTAL_ROW = LOSS_TERMS.index("total")  # the row of the total loss in a BatchObjective's output
+#: The loss curve's log axis cannot show 0: a term of 0 (its weight 0) is drawn at this.
+LOG_PLOT_FLOOR = 1e-12
+#: The --gif's last frame (the result) is held this many frame durations.
+GIF_LAST_FRAME_HOLD = 10
 
 #: Batch mode: the files a folder given to --contents / --styles contributes.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp")
@@ -327,7 +333,7 @@ class BatchObjective:
 
     The images are independent: the loss to minimize is the sum of their own
     losses, so each image's gradient is that of its own objective (Adam, which
-    works pixel by pixel, moves each exactly as it would alone). Departure from
+    works pixel by pixel, moves each as it would alone, up to float rounding). Departure from
     the paper, for speed on a GPU: the paper stylizes one image at a time.
     """
 
@@ -567,21 +573,24 @@ def level_iterations(iterations, scales: int) -> list[int]:
 # Memory: an estimate before the run starts
 # ---------------------------------------------------------------------------
 
-#: Bytes of one activation value, by --precision.
+GIB = 2 ** 30
+#: Bytes of one value.
 FLOAT32_BYTES = 4
-ACTIVATION_BYTES = {"float32": FLOAT32_BYTES, "mixed": 2, "bfloat16": 2}
+BFLOAT16_BYTES = 2
+#: Bytes of one activation value, by --precision.
+ACTIVATION_BYTES = {"float32": FLOAT32_BYTES, "mixed": BFLOAT16_BYTES, "bfloat16": BFLOAT16_BYTES}
 #: Copies of each conv activation alive during one loss-and-gradient evaluation
 #: (the forward outputs kept for the backward pass, and the backward's buffers).
 #: Calibrated against measured peaks (benchmarks/benchmark.py --sections memory):
-#: with it the estimate is 1.20-1.27 times the peak measured at 512-2048 px, float32
-#: and mixed, a margin for the run-to-run spread of the peak.
+#: the estimate came out at 1.20-1.27 times the peak measured at 512-2048 px, float32
+#: and mixed, a margin for the run-to-run spread of the peak (README: Memory has
+#: the latest table).
 ACTIVATION_COPIES = 2.25
-#: Copies of the image the optimizer keeps, float32: L-BFGS holds 2 x LBFGS_MEMORY_SIZE
-#: remembered vectors and a few work vectors; Adam a few.
-OPTIMIZER_IMAGE_BYTES = {"lbfgs": (2 * LBFGS_MEMORY_SIZE + 8) * 4, "adam": 6 * 4}
+#: Image-sized float32 vectors the optimizer keeps: L-BFGS its 2 x LBFGS_MEMORY_SIZE
+#: remembered vectors and 8 to work with (points, gradients, direction); Adam 6.
+OPTIMIZER_VECTORS = {"lbfgs": 2 * LBFGS_MEMORY_SIZE + 8, "adam": 6}
 #: TensorFlow, the weights and Python (a 128-px run peaked at 0.8 GiB).
-BASELINE_BYTES = 1.0 * 2 ** 30
-GIB = 2 ** 30
+BASELINE_BYTES = 1 * GIB
 
 
 def estimate_memory(shape, *, model: str = DEFAULT_MODEL, optimizer: str = DEFAULT_OPTIMIZER,
@@ -591,7 +600,7 @@ def estimate_memory(shape, *, model: str = DEFAULT_MODEL, optimizer: str = DEFAU
     (``batch`` images optimized together need that many of everything but TensorFlow itself)."""
     height, width = shape
     layers = [content_layer, *style_layers]
-    deepest = max((int(name[5]), int(name.split("conv")[1])) for name in layers)  # (block, conv)
+    deepest = max(layer_position(name) for name in layers)  # (block, conv)
 
     def positions(block: int) -> int:
         scale = 2 ** (block - 1)  # each pooling halves the size
@@ -606,9 +615,10 @@ def estimate_memory(shape, *, model: str = DEFAULT_MODEL, optimizer: str = DEFAU
     value_bytes = ACTIVATION_BYTES[resolve_precision(precision)]
     activations = elements * value_bytes * ACTIVATION_COPIES
     if value_bytes < FLOAT32_BYTES:  # Gram matrices in float32: a float32 copy of each style layer
-        activations += FLOAT32_BYTES * sum(VGG_CHANNELS[int(name[5]) - 1] * positions(int(name[5]))
-                                           for name in style_layers)
-    return int(BASELINE_BYTES + batch * (activations + height * width * 3 * OPTIMIZER_IMAGE_BYTES[optimizer]))
+        blocks = [layer_position(name)[0] for name in style_layers]
+        activations += FLOAT32_BYTES * sum(VGG_CHANNELS[block - 1] * positions(block) for block in blocks)
+    optimizer_bytes = height * width * 3 * OPTIMIZER_VECTORS[optimizer] * FLOAT32_BYTES
+    return int(BASELINE_BYTES + batch * (activations + optimizer_bytes))
 
 
 def available_memory() -> int | None:
@@ -666,9 +676,6 @@ def resolve_device(device: str) -> str:
     return "/GPU:0" if has_gpu and device != "cpu" else "/CPU:0"
 
 
-TOTAL = LOSS_TERMS.index("total")  # the row of the total loss in a BatchObjective's output
-
-
 def pyramid_preconditioner(vectors: tf.Tensor, strength: float = PYRAMID_STRENGTH) -> tf.Tensor:
     """P v = v + strength * sum_k U^k D^k v for a (batch, H, W, C) stack: each image
     plus its 2x2, 4x4, ... block averages, down to a single block. D averages
@@ -712,8 +719,8 @@ def fourier_preconditioner(vectors: tf.Tensor, exponent: float = FOURIER_EXPONEN
     Departure from the paper, as pyramid_preconditioner: L-BFGS starts from gamma * P
     instead of gamma * I. Where the pyramid adds block averages (a boost that grows
     with the logarithm of the scale, in blocks), this scales every frequency smoothly
-    by a power law; at 512 px it took 5-13 % fewer iterations on the four sample
-    pairs measured (at 256 px about as many; both with the exponent 0.5). P is
+    by a power law, and reached a given loss in fewer iterations than the pyramid
+    (measured: see FOURIER_EXPONENT and the README's Performance section). P is
     symmetric positive definite (a real, positive scale that depends only on |f|),
     as L-BFGS needs. The FFT treats the image as periodic, so a step at one edge
     moves the opposite edge a little too.
@@ -765,7 +772,7 @@ def adam_optimize(objective: BatchObjective, images: np.ndarray, iterations: int
         measured = tf.identity(variable)
         with tf.GradientTape() as tape:
             losses = objective(variable)
-            total = tf.reduce_sum(losses[TOTAL])  # the sum of the images' own losses
+            total = tf.reduce_sum(losses[TOTAL_ROW])  # the sum of the images' own losses
         gradient = tape.gradient(total, variable)
         optimizer.apply_gradients([(gradient, variable)])
         variable.assign(tf.clip_by_value(variable, PIXEL_MIN, PIXEL_MAX))
@@ -811,11 +818,11 @@ def trial_point(objective: BatchObjective, pixels: tf.Tensor, gradient: tf.Tenso
     with tf.GradientTape() as tape:
         tape.watch(candidate)
         losses = objective(candidate)
-        total = tf.reduce_sum(losses[TOTAL])  # the sum of the images' own losses
+        total = tf.reduce_sum(losses[TOTAL_ROW])  # the sum of the images' own losses
     new_gradient = tape.gradient(total, candidate)
     finite = tf.reduce_all(tf.math.is_finite(new_gradient), axis=[1, 2, 3])  # per image
-    totals = tf.where(finite, losses[TOTAL], np.nan)
-    losses = tf.concat([losses[:TOTAL], totals[None], losses[TOTAL + 1:]], axis=0)
+    totals = tf.where(finite, losses[TOTAL_ROW], np.nan)
+    losses = tf.concat([losses[:TOTAL_ROW], totals[None], losses[TOTAL_ROW + 1:]], axis=0)
     decrease = tf.reduce_sum(gradient * (candidate - pixels))  # < 0 when it moved downhill
     return candidate, losses, new_gradient, tf.stack([tf.reduce_sum(totals), decrease])
 
@@ -1334,7 +1341,7 @@ def plot_panel(content: np.ndarray, styles: list, result: np.ndarray, title: str
              "result"]
     figure, axes = plt.subplots(1, len(images), figsize=(4 * len(images), 4.4))
     for axis, image, name in zip(axes, images, names):
-        axis.imshow(np.clip(image, 0, 1))
+        axis.imshow(np.clip(image, PIXEL_MIN, PIXEL_MAX))
         axis.set_title(name)
         axis.axis("off")
     if title:
@@ -1348,7 +1355,7 @@ def plot_losses(history: list, title: str = ""):
     figure, axis = plt.subplots(figsize=(7, 4.5))
     iterations = [row["iteration"] for row in history]
     for name in LOSS_TERMS:
-        values = [max(row[name], 1e-12) for row in history]
+        values = [max(row[name], LOG_PLOT_FLOOR) for row in history]  # a log axis cannot show 0
         axis.plot(iterations, values, label=name, linewidth=2 if name == "total" else 1)
     for previous, row in zip(history, history[1:]):
         if row["level"] != previous["level"]:  # a new, larger level starts here
@@ -1404,7 +1411,7 @@ def save_gif(frames: list, path: Path, duration_ms: int = 100) -> Path:
     """An animated GIF of the frames (all at the last frame's size), the last one held longer."""
     shape = frames[-1].shape[:2]
     images = [to_pil(resize_image(frame, shape)) for frame in frames]
-    durations = [duration_ms] * (len(images) - 1) + [duration_ms * 10]
+    durations = [duration_ms] * (len(images) - 1) + [duration_ms * GIF_LAST_FRAME_HOLD]
     return atomic_write(path, lambda tmp: images[0].save(
         tmp, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0))
 

@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 # ContentModel first: it quiets TensorFlow's start-up logging before TensorFlow loads.
-from ContentModel import build_vgg, load_image, resize_long, save_image, weights_argument  # noqa: E402
+from ContentModel import build_vgg, load_image, save_image, weights_argument  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from StyleModel import STYLE_LAYERS  # noqa: E402
@@ -61,7 +61,6 @@ from StyleTransfer import (  # noqa: E402
     DEFAULT_SCALES,
     LBFGS_MEMORY_SIZE,
     build_objective,
-    estimate_memory,
     resolve_scales,
     stylize,
 )

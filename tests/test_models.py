@@ -69,6 +69,13 @@ def test_conv_layer_names_differ_between_vgg16_and_vgg19():
     assert "block5_conv4" not in ContentModel.conv_layer_names("vgg16")
 
 
+def test_layer_position_reads_block_and_conv_from_the_name():
+    names = ContentModel.conv_layer_names("vgg19")
+    positions = [ContentModel.layer_position(name) for name in names]
+    assert positions == sorted(positions) and len(set(positions)) == len(names)
+    assert positions[-1] == (5, 4) and ContentModel.layer_position("block3_conv2") == (3, 2)
+
+
 @pytest.mark.parametrize("model", ["vgg16", "vgg19"])
 def test_network_is_truncated_after_the_deepest_requested_layer(model):
     extractor = build_vgg(model, ["block1_conv2", "block2_conv1"], weights=None)

@@ -382,7 +382,7 @@ def test_lbfgs_finds_the_minimum_inside_the_pixel_box(precondition):
     seen = []
 
     def report(iteration, pixels, losses, evaluations):
-        seen.append((iteration, np.asarray(pixels), float(np.sum(losses[StyleTransfer.TOTAL])), evaluations))
+        seen.append((iteration, np.asarray(pixels), float(np.sum(losses[StyleTransfer.TOTAL_ROW])), evaluations))
         return True
 
     start = np.full(shape, 0.5, dtype=np.float32)
@@ -470,7 +470,7 @@ def test_preconditioners_speed_up_large_scale_changes():
                                ("fourier", StyleTransfer.fourier_preconditioner)):
         losses = []
         StyleTransfer.lbfgs_optimize(problem, start, 30, lambda i, pixels, terms, e: losses.append(
-            float(terms[StyleTransfer.TOTAL][0])) or True, precondition=precondition)
+            float(terms[StyleTransfer.TOTAL_ROW][0])) or True, precondition=precondition)
         final[name] = losses[-1]
     assert final["pyramid"] < final["plain"] / 10, final
     assert final["fourier"] < final["plain"] / 10, final
@@ -492,7 +492,7 @@ def test_lbfgs_stops_on_a_gradient_that_is_not_finite():
     ended = StyleTransfer.lbfgs_optimize(objective, start, 5, lambda *args: seen.append(args) or True)
     assert ended == "the loss was not finite"
     assert len(seen) == 1
-    totals = np.asarray(seen[0][2])[StyleTransfer.TOTAL]
+    totals = np.asarray(seen[0][2])[StyleTransfer.TOTAL_ROW]
     assert np.isnan(totals[0]) and np.isfinite(totals[1])  # only the image whose gradient failed
 
 
