@@ -232,11 +232,14 @@ def check_layers(model: str, layers) -> None:
         )
 
 
+def check_choice(name: str, value, allowed) -> None:
+    """Raise StyleTransferError unless ``value`` is one of ``allowed`` (a flag's choices)."""
+    if value not in allowed:
+        raise StyleTransferError(f"unknown {name} {value!r}; choose one of: {', '.join(allowed)}")
+
+
 def _vgg_entry(model: str):
-    if model not in VGG_MODELS:
-        raise StyleTransferError(
-            f"unknown model {model!r}; choose one of: {', '.join(VGG_MODELS)}"
-        )
+    check_choice("model", model, VGG_MODELS)
     return VGG_MODELS[model]
 
 
@@ -257,9 +260,7 @@ def has_fast_bfloat16(device: str) -> bool:
 def resolve_precision(precision: str, device: str | None = None) -> str:
     """'auto' -> 'mixed' where bfloat16 is fast on ``device`` (default: the GPU if
     TensorFlow sees one, else the CPU), else 'float32'. Measured: benchmarks/benchmark.py."""
-    if precision not in PRECISION_CHOICES:
-        raise StyleTransferError(
-            f"unknown precision {precision!r}; choose one of: {', '.join(PRECISION_CHOICES)}")
+    check_choice("precision", precision, PRECISION_CHOICES)
     if precision != "auto":
         return precision
     if device is None:
@@ -464,8 +465,15 @@ def open_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> I
     except (UnidentifiedImageError, Image.DecompressionBombError) as error:
         raise StyleTransferError(f"cannot read {path}: not an image in a format Pillow knows") from error
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as error:
-        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise StyleTransferError(f"cannot read {path} as an image (damaged or truncated?): {detail}") from error
+        raise StyleTransferError(f"cannot read {path} as an image (damaged or truncated?): "
+                                 f"{error_summary(error)}") from error
+
+
+def check_short_side(what: str, width: int, height: int) -> None:
+    """Raise StyleTransferError for an image too small for VGG (under MIN_SIZE on its short side)."""
+    if min(width, height) < MIN_SIZE:
+        raise StyleTransferError(f"{what} is {width}x{height} pixels; the network needs at least "
+                                 f"{MIN_SIZE} pixels on the short side")
 
 
 def load_image(path: str | os.PathLike, max_size: int | None = None,
@@ -479,11 +487,7 @@ def load_image(path: str | os.PathLike, max_size: int | None = None,
     only down to MIN_SIZE there.
     """
     image = open_image(path, max_pixels)
-    if min(image.size) < MIN_SIZE:
-        raise StyleTransferError(
-            f"{path} is {image.width}x{image.height} pixels; the network needs at least "
-            f"{MIN_SIZE} pixels on the short side"
-        )
+    check_short_side(str(path), image.width, image.height)
     if keep_short_side and max_size is not None:
         max_size = max(max_size, smallest_long_side((image.height, image.width)))
     image = resize_long_side(image, max_size)

@@ -63,6 +63,8 @@ from ContentModel import (
     atomic_write,
     build_vgg,
     check_address,
+    check_choice,
+    check_short_side,
     check_layers,
     check_image_arguments,
     check_weights,
@@ -514,6 +516,7 @@ def initial_image(content: np.ndarray, styles: list, init: str, seed: int,
     way to the styles' palette (their colour mean and covariance, blended by
     ``blend_weights``; equal by default), the content photo, the first style
     resized to it, or seeded noise."""
+    check_choice("init", init, INITS)
     if init == "palette":
         weights = normalized_blend_weights(len(styles)) if blend_weights is None else blend_weights
         if not any(weights):  # no style applies anywhere: nothing to move towards
@@ -524,9 +527,7 @@ def initial_image(content: np.ndarray, styles: list, init: str, seed: int,
         return content.copy()
     if init == "style":
         return resize_image(styles[0], content.shape[:2])
-    if init == "noise":
-        return np.random.default_rng(seed).uniform(PIXEL_MIN, PIXEL_MAX, content.shape).astype(np.float32)
-    raise StyleTransferError(f"unknown init {init!r}; choose one of: {', '.join(INITS)}")
+    return np.random.default_rng(seed).uniform(PIXEL_MIN, PIXEL_MAX, content.shape).astype(np.float32)  # noise
 
 
 def level_sizes(size: int, scales: int, smallest: int = MULTISCALE_START, floor: int = MIN_SIZE) -> list[int]:
@@ -668,8 +669,7 @@ def check_memory(needed: int, settings: dict, device_name: str) -> None:
 
 def resolve_device(device: str) -> str:
     """'auto' | 'cpu' | 'gpu' -> a TensorFlow device name."""
-    if device not in DEVICES:
-        raise StyleTransferError(f"unknown device {device!r}; choose one of: {', '.join(DEVICES)}")
+    check_choice("device", device, DEVICES)
     has_gpu = bool(tf.config.list_logical_devices("GPU"))
     if device == "gpu" and not has_gpu:
         raise StyleTransferError("--device gpu: TensorFlow sees no GPU on this machine; use --device cpu")
@@ -1037,8 +1037,7 @@ def check_settings(*, iterations, scales: int | str, optimizer: str, preconditio
                                  ("device", DEVICES, device), ("preserve-colors", COLOR_MODES, preserve_colors),
                                  ("precision", PRECISION_CHOICES, precision),
                                  ("preconditioner", PRECONDITIONERS, preconditioner)):
-        if value not in allowed:
-            raise StyleTransferError(f"unknown {name} {value!r}; choose one of: {', '.join(allowed)}")
+        check_choice(name, value, allowed)
     if scales != AUTO and not (isinstance(scales, int) and 1 <= scales <= MAX_SCALES):
         raise StyleTransferError(f"--scales must be 'auto' or between 1 and {MAX_SCALES} (got {scales})")
     # With 'auto' the number of levels depends on the image size; checked again then.
@@ -1079,9 +1078,7 @@ def check_batch(contents: list) -> None:
     if not contents:
         raise StyleTransferError("no content image given")
     height, width = contents[0].shape[:2]
-    if min(height, width) < MIN_SIZE:
-        raise StyleTransferError(f"the content image is {width}x{height} pixels; the network needs at "
-                                 f"least {MIN_SIZE} pixels on the short side")
+    check_short_side("the content image", width, height)
     shapes = {content.shape[:2] for content in contents}
     if len(shapes) > 1:
         raise StyleTransferError(f"the content images of one batch must have one size (got "
