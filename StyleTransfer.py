@@ -2153,7 +2153,7 @@ def swallowed_images_hint(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Check the inputs, stylize, write every output. Returns the exit status."""
+    """Check the arguments, then a single run or a batch. Returns the exit status."""
     check_image_arguments(args)
     check_output_arguments(args)
     settings = settings_from_args(args)
@@ -2169,11 +2169,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {note}")
     if batch_mode:
         return run_batch(args, settings)
-    if args.batch_size != AUTO:
-        raise StyleTransferError("--batch-size is for batch mode (--contents and --styles)")
-    output = choose_output("_".join(source_stem(source) for source in sources), args.output,
-                           [*sources, *(args.style_masks or [])], args.overwrite,
-                           siblings=lambda path: list(output_paths(path).values()))
+    return run_single(args, settings, sources)
+
+
+def load_single_inputs(args: argparse.Namespace, sources: list[str]) -> tuple:
+    """The content, the styles and the masks (None, or one per style) of a single run, as arrays."""
     # URLs are downloaded only now, once the output is known to be writable.
     content_path, *style_paths = [local_image(source, max_pixels=args.max_pixels) for source in sources]
     content = load_image(content_path, args.size, args.max_pixels)
@@ -2184,6 +2184,17 @@ def run(args: argparse.Namespace) -> int:
     for path, mask in zip(args.style_masks or [], masks or []):
         if not mask.any():  # allowed (it switches a style off), but more often a wrong file
             print(f"note: the mask {path} is all black: its style is not applied anywhere")
+    return content, styles, masks
+
+
+def run_single(args: argparse.Namespace, settings: dict, sources: list[str]) -> int:
+    """One content with its style(s): stylize, write every output. Returns the exit status."""
+    if args.batch_size != AUTO:
+        raise StyleTransferError("--batch-size is for batch mode (--contents and --styles)")
+    output = choose_output("_".join(source_stem(source) for source in sources), args.output,
+                           [*sources, *(args.style_masks or [])], args.overwrite,
+                           siblings=lambda path: list(output_paths(path).values()))
+    content, styles, masks = load_single_inputs(args, sources)
     height, width = content.shape[:2]
     scales = resolve_scales(args.scales, max(height, width), args.iterations)
     counts = level_iterations(args.iterations, scales)

@@ -339,9 +339,9 @@ def test_the_image_is_saved_every_save_every_iterations_while_it_runs(tmp_path, 
     saved = []
     real_save = StyleTransfer.save_image
 
-    def recording_save(image, path):
+    def recording_save(image, path, **options):
         saved.append((Path(path), np.array(image)))
-        return real_save(image, path)
+        return real_save(image, path, **options)
 
     monkeypatch.setattr(StyleTransfer, "save_image", recording_save)
     output = tmp_path / "out.png"
