@@ -162,12 +162,14 @@ MULTISCALE_FROM = 1024
 #: level gave the same painting-scale strokes as 50 in 1.08 instead of 1.21 times
 #: the single-scale run's time (3 levels, 100 full-size iterations).
 COARSE_ITERATIONS = 20
-#: --style-scale range: the style image's long side relative to the output's.
+#: --style-scale: the style image's long side relative to the output's (1: the same).
+DEFAULT_STYLE_SCALE = 1.0
 MIN_STYLE_SCALE, MAX_STYLE_SCALE = 0.1, 4.0
 
 OPTIMIZERS = ("adam", "lbfgs")
 INITS = ("palette", "content", "style", "noise")
-DEVICES = ("auto", "cpu", "gpu")
+DEVICES = (AUTO, "cpu", "gpu")
+DEFAULT_DEVICE = AUTO  # the GPU if TensorFlow sees one
 
 #: Adam settings of the TensorFlow style-transfer tutorial: a slow, smoothed step.
 ADAM_LEARNING_RATE = 0.02
@@ -412,6 +414,7 @@ RGB_FROM_YIQ = np.linalg.inv(YIQ_FROM_RGB).astype(np.float32)
 #: Added to colour covariances so flat or greyscale images stay invertible (no NaN).
 COVARIANCE_EPSILON = 1e-5
 COLOR_MODES = ("none", "luminance", "histogram")
+DEFAULT_PRESERVE_COLORS = "none"  # as the paper: the style's colours too
 
 
 def rgb_to_yiq(image: np.ndarray) -> np.ndarray:
@@ -895,22 +898,21 @@ class LbfgsMemory:
             self.pairs.appendleft((step, change, 1.0 / float(step_dot_change)))
 
 
-def first_step_length(loss: float, slope: float, length: float) -> float:
+def first_step_length(loss: float, slope: float, norm: float) -> float:
     """Where a line search with no curvature known starts: the step along a
-    direction (of norm ``length``, along which the loss changes at rate
-    ``slope`` < 0) at which the loss's tangent line reaches zero, loss / -slope
-    (Polyak's step size). The loss is never negative, so a first-order model
-    goes no further.
+    direction (of norm ``norm``, along which the loss changes at rate ``slope``
+    < 0) at which the loss's tangent line reaches zero, loss / -slope (Polyak's
+    step size). The loss is never negative, so a first-order model goes no further.
 
-    Departure from L-BFGS-B, which starts at length 1 (a move of norm 1,
-    whatever the image's size): from there, doubling, the first iteration took
-    7-9 evaluations (the start's included) at 512 px on the four sample pairs,
-    from here 3-4. Where the tangent says nothing (a loss of 0, a slope that
-    is not downhill) it falls back to length 1.
+    Departure from L-BFGS-B, which starts with a move of norm 1, whatever the
+    image's size: from there, doubling, the first iteration took 7-9 evaluations
+    (the start's included) at 512 px on the four sample pairs, from here 3-4.
+    Where the tangent says nothing (a loss of 0, a slope that is not downhill)
+    it falls back to L-BFGS-B's move of norm 1, a step of 1 / norm.
     """
     if loss > 0 and slope < 0:
         return loss / -slope
-    return 1.0 / length
+    return 1.0 / norm
 
 
 def worth_doubling(loss: float, new_loss: float, decrease: float) -> bool:
@@ -998,18 +1000,18 @@ def lbfgs_optimize(objective: BatchObjective, images: np.ndarray, iterations: in
         report(1, pixels, losses, evaluations)
         return "the loss was not finite"
     for iteration in range(1, iterations + 1):
-        direction, slope, length = memory.direction(pixels, gradient)
+        direction, slope, norm = memory.direction(pixels, gradient)
         if float(slope) >= 0 and memory:  # not downhill: forget the memory, follow the preconditioned gradient
             memory.clear()
-            direction, slope, length = memory.direction(pixels, gradient)
-        if float(length) == 0.0:
+            direction, slope, norm = memory.direction(pixels, gradient)
+        if float(norm) == 0.0:
             return "the gradient is zero on the free pixels: a minimum"
-        # With no memory the direction is the (preconditioned) gradient, whose length says nothing
+        # With no memory the direction is the (preconditioned) gradient, whose norm says nothing
         # of how far to go: start at first_step_length and expand from there.
         fresh = not memory
         accepted, last, tried = line_search(
             trial, pixels, gradient, loss, direction,
-            first_step_length(loss, float(slope), float(length)) if fresh else 1.0, expand=fresh)
+            first_step_length(loss, float(slope), float(norm)) if fresh else 1.0, expand=fresh)
         evaluations += tried
         # A non-finite loss stops the run, unless a longer step tried after a lower
         # point had been found gave it (the search then keeps that point).
@@ -1129,7 +1131,7 @@ class LevelRecorder:
     level: int
     levels: int
     shape: tuple
-    done: int  # iterations of the earlier levels
+    iterations_before: int  # iterations of the earlier levels
     total_iterations: int
     start: float  # perf_counter() at the start of the run
     save_every: int
@@ -1148,7 +1150,7 @@ class LevelRecorder:
     def __call__(self, iteration: int, pixels: tf.Tensor, losses: tf.Tensor, evaluations: int) -> bool:
         losses = np.asarray(losses, dtype=np.float64)  # (terms, batch): one copy to the host
         elapsed = time.perf_counter() - self.start
-        step = self.done + iteration
+        step = self.iterations_before + iteration
         frames = np.asarray(pixels) if self.save_every and (
             step % self.save_every == 0 or step == self.total_iterations) else None
         for index, result in enumerate(self.results):
@@ -1167,7 +1169,8 @@ class LevelRecorder:
             return self.stop("another image of its batch had a non-finite loss")
         summed = dict(zip(LOSS_TERMS, losses.sum(axis=1).tolist()))
         frame = None if frames is None else self.results[0].frames[-1]
-        progress = Progress(step, self.total_iterations, summed, elapsed, self.level, frame, self.levels)
+        progress = Progress(step, self.total_iterations, summed, elapsed, level=self.level, frame=frame,
+                            levels=self.levels)
         if self.callback is not None and self.callback(progress) is False:
             return self.stop("stopped by the callback")
         return True
@@ -1216,15 +1219,15 @@ def stylize_batch(
     style_layer_weights: list | None = None,
     style_blend_weights: list | None = None,
     style_masks: list | None = None,
-    style_scale: float = 1.0,
-    preserve_colors: str = "none",
+    style_scale: float = DEFAULT_STYLE_SCALE,
+    preserve_colors: str = DEFAULT_PRESERVE_COLORS,
     model: str = DEFAULT_MODEL,
     weights: str | None = DEFAULT_WEIGHTS,
     precision: str = DEFAULT_PRECISION,
     learning_rate: float = ADAM_LEARNING_RATE,
     seed: int = DEFAULT_SEED,
     save_every: int = DEFAULT_SAVE_EVERY,
-    device: str = "auto",
+    device: str = DEFAULT_DEVICE,
     callback: Callable[[Progress], bool | None] | None = None,
 ) -> list[StylizeResult]:
     """For each of ``content_images`` ((H, W, 3) floats in [0, 1], all of one size),
@@ -1308,8 +1311,10 @@ def stylize_batch(
                 result.sizes.append(start_image.shape[:2])
                 if save_every and level == 0:
                     result.frames.append(present(start_image, original))
-            record = LevelRecorder(results, contents, present, level, scales, start_images.shape[1:3],
-                                   done, total_iterations, start, save_every, callback,
+            record = LevelRecorder(results=results, originals=contents, present=present, level=level,
+                                   levels=scales, shape=start_images.shape[1:3], iterations_before=done,
+                                   total_iterations=total_iterations, start=start, save_every=save_every,
+                                   callback=callback,
                                    best=[(np.inf, start_images, index) for index in range(len(contents))])
             optimize_level(objective, start_images, count, record, optimizer=optimizer,
                            learning_rate=learning_rate, precondition=precondition,
@@ -1546,7 +1551,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "iterations than 'content'), 'content' the photo, 'style' the painting, "
                           "'noise' seeded noise (as Gatys et al.)")
     opt.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed (noise init, TensorFlow)")
-    opt.add_argument("--device", choices=DEVICES, default="auto", help="where TensorFlow runs")
+    opt.add_argument("--device", choices=DEVICES, default=DEFAULT_DEVICE, help="where TensorFlow runs")
 
     loss = parser.add_argument_group("loss")
     loss.add_argument("--content-weight", type=float, default=CONTENT_WEIGHT, help="content loss weight")
@@ -1560,13 +1565,13 @@ def build_parser() -> argparse.ArgumentParser:
     control = parser.add_argument_group("style controls (Gatys et al. 2017)")
     control.add_argument("--style-blend-weights", type=comma_floats, default=None,
                          help="comma-separated weight per style image (normalised; default equal)")
-    control.add_argument("--style-scale", type=float, default=1.0,
+    control.add_argument("--style-scale", type=float, default=DEFAULT_STYLE_SCALE,
                          help=f"style image size relative to the output ({MIN_STYLE_SCALE} to "
                               f"{MAX_STYLE_SCALE}): >1 bigger brush strokes, <1 smaller")
     control.add_argument("--style-masks", nargs="+", default=None, metavar="MASK",
                          help="one greyscale mask per style image: white where that style applies "
                               "(colours are read as grey; any size: resized to the photo)")
-    control.add_argument("--preserve-colors", choices=COLOR_MODES, default="none",
+    control.add_argument("--preserve-colors", choices=COLOR_MODES, default=DEFAULT_PRESERVE_COLORS,
                          help="keep the photo's colours: luminance-only transfer, or match the "
                               "style's colour histogram to the photo first")
     add_model_arguments(parser)

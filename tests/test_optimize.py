@@ -79,7 +79,7 @@ def recorder_for(stacks: int, save_every: int = 0) -> StyleTransfer.LevelRecorde
     start = np.zeros((1, 2, 2, 3), np.float32)
     return StyleTransfer.LevelRecorder(
         [StyleTransfer.StylizeResult(image=start[0])], [start[0]], lambda image, original: image,
-        level=0, levels=1, shape=(2, 2), done=0, total_iterations=stacks, start=0.0,
+        level=0, levels=1, shape=(2, 2), iterations_before=0, total_iterations=stacks, start=0.0,
         save_every=save_every, callback=None, best=[(np.inf, start, 0)])
 
 
@@ -603,7 +603,7 @@ def test_lbfgs_first_step_starts_where_the_tangent_reaches_zero(shape):
         return tf.stack([zero, zero, zero, total])
 
     assert StyleTransfer.first_step_length(8.0, -4.0, 3.0) == 2.0
-    assert StyleTransfer.first_step_length(0.0, -4.0, 4.0) == 0.25  # nothing to go by: length 1
+    assert StyleTransfer.first_step_length(0.0, -4.0, 4.0) == 0.25  # nothing to go by: a move of norm 1
     # 10 -> 3 with a first-order change of -9: the parabola through (0, 10, -9) and (1, 3) is
     # 10 - 9 t + 2 t^2, lower at t = 2 (0) than at 1 (3); 10 -> 5 gives 10 - 9 t + 4 t^2: 8 at t = 2.
     assert StyleTransfer.worth_doubling(10.0, 3.0, -9.0)
