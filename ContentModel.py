@@ -404,13 +404,18 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def resize_long_side(image: Image.Image, max_size: int | None) -> Image.Image:
-    """Resize so the long side is ``max_size`` pixels (None keeps the size)."""
+def long_side_shape(height: int, width: int, long_side: int) -> tuple[int, int]:
+    """(height, width) scaled so that the longer of the two is ``long_side``."""
+    scale = long_side / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def resize_pil_long_side(image: Image.Image, max_size: int | None) -> Image.Image:
+    """Resize a PIL image so its long side is ``max_size`` pixels (None keeps the size)."""
     if max_size is None:
         return image
-    scale = max_size / max(image.size)
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    return image if size == image.size else image.resize(size, Image.Resampling.LANCZOS)
+    height, width = long_side_shape(image.height, image.width, max_size)
+    return image if (width, height) == image.size else image.resize((width, height), Image.Resampling.LANCZOS)
 
 
 def smallest_long_side(shape) -> int:
@@ -431,9 +436,7 @@ def resize_image(image: np.ndarray, shape) -> np.ndarray:
 
 def resize_long(image: np.ndarray, long_side: int) -> np.ndarray:
     """Resize an (H, W, C) float array so its long side is ``long_side`` pixels."""
-    height, width = image.shape[:2]
-    scale = long_side / max(height, width)
-    return resize_image(image, (max(1, round(height * scale)), max(1, round(width * scale))))
+    return resize_image(image, long_side_shape(*image.shape[:2], long_side))
 
 
 def open_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
@@ -490,7 +493,7 @@ def load_image(path: str | os.PathLike, max_size: int | None = None,
     check_short_side(str(path), image.width, image.height)
     if keep_short_side and max_size is not None:
         max_size = max(max_size, smallest_long_side((image.height, image.width)))
-    image = resize_long_side(image, max_size)
+    image = resize_pil_long_side(image, max_size)
     if min(image.size) < MIN_SIZE:
         raise StyleTransferError(
             f"{path} resized to a long side of {max_size} is {image.width}x{image.height} pixels; "
