@@ -1515,7 +1515,7 @@ def build_parser() -> argparse.ArgumentParser:
                             f"{AUTO_BATCH_SIZE['gpu']} on a GPU, {AUTO_BATCH_SIZE['cpu']} on a CPU, "
                             "where batching measured no faster")
 
-    out = add_output_arguments(parser, "result image, .png or .jpg, with its panel, loss curve, JSON "
+    out = add_output_arguments(parser, "result image, .png or .jpg (.jpeg), with its panel, loss curve, JSON "
                                        "trace and GIF written beside it (default: under results/, named "
                                        "after the inputs, numbered so nothing is replaced); in batch "
                                        f"mode, the output folder (default: {RESULTS_DIR}/)")
@@ -2111,7 +2111,7 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
     levels = levels_text(args.iterations, resolve_scales(args.scales, args.size, args.iterations), args.size)
     print(f"StyleTransfer batch: {counted(len(contents), 'content')} x {counted(len(styles), 'style')} = "
           f"{counted(len(pairs), 'pair')}, "
-          f"{args.model} on {device}, {args.optimizer}, long side {args.size} px, {levels}, "
+          f"{model_text(settings)} on {device}, {args.optimizer}, long side {args.size} px, {levels}, "
           f"up to {group_size} at a time -> {folder}", flush=True)
     interrupted = False
     for group in groups:
@@ -2136,6 +2136,12 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
 # ---------------------------------------------------------------------------
 # Running the command line
 # ---------------------------------------------------------------------------
+
+
+def model_text(settings: dict) -> str:
+    """The model as a run's first line names it: 'vgg19', or 'vgg19 (random weights)' for
+    --weights none, whose results are not style transfer (tests and timing)."""
+    return settings["model"] + (" (random weights)" if settings["weights"] is None else "")
 
 
 def single_run_sources(args: argparse.Namespace) -> list[str]:
@@ -2208,7 +2214,7 @@ def run_single(args: argparse.Namespace, settings: dict, sources: list[str]) -> 
     needed = settings_memory((height, width), settings, device)
     check_memory(needed, settings, device)
     levels = levels_text(args.iterations, scales, max(height, width), smallest_long_side(content.shape))
-    print(f"StyleTransfer: {args.model} on {device}, {args.optimizer}, {precision}, "
+    print(f"StyleTransfer: {model_text(settings)} on {device}, {args.optimizer}, {precision}, "
           f"{width}x{height} px, {levels}, about {needed / GIB:.1f} GiB -> {output}", flush=True)
 
     bar = ProgressBar(sum(counts), output if args.save_every else None)

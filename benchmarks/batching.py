@@ -26,6 +26,11 @@ from StyleTransfer import stylize_batch  # noqa: E402
 from common import pair_parser  # noqa: E402
 
 
+#: Fewest --steps that leave a time: the first step (compiling) is left out, and the
+#: median is taken over the gaps between the steps after it (one gap at 3 steps).
+MIN_STEPS = 3
+
+
 def seconds_per_step(history: list) -> float:
     """Median time between consecutive steps, the first (compiling) step left out."""
     seconds = sorted({row["iteration"]: row["seconds"] for row in history}.items())
@@ -36,9 +41,13 @@ def main() -> None:
     parser = pair_parser(__doc__.splitlines()[0], size=256, output="results/benchmark_batching")
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 2, 4])
-    parser.add_argument("--steps", type=int, default=8, help="Adam steps per measurement")
+    parser.add_argument("--steps", type=int, default=8,
+                        help=f"Adam steps per measurement (at least {MIN_STEPS}: the first compiles, and "
+                             "the gaps between the later ones are timed)")
     parser.add_argument("--precision", default="float32", help="as StyleTransfer.py --precision")
     args = parser.parse_args()
+    if args.steps < MIN_STEPS:
+        parser.error(f"--steps must be at least {MIN_STEPS} (got {args.steps})")
 
     rows = []
     for size in args.sizes:

@@ -273,6 +273,16 @@ def test_flags_that_cannot_work_together_are_one_error_line(capsys, tmp_path, sm
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("argv, text", [
+    (["--model", "vgg19"], "vgg19"),
+    (["--model", "vgg19", "--weights", "none"], "vgg19 (random weights)"),
+    (["--weights", "NONE"], "vgg16 (random weights)"),
+])
+def test_the_first_line_says_when_the_weights_are_random(argv, text):
+    settings = StyleTransfer.settings_from_args(StyleTransfer.build_parser().parse_args(argv))
+    assert StyleTransfer.model_text(settings) == text
+
+
 def test_a_missing_weights_file_is_refused_before_the_run_starts(capsys, tmp_path, small_inputs):
     missing = tmp_path / "missing.h5"
     with pytest.raises(SystemExit) as info:
