@@ -826,7 +826,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """The --model and --weights flags, identical in every script."""
     group = parser.add_argument_group("network")
     group.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(VGG_MODELS),
-                       help="VGG backbone")
+                       help="VGG backbone: vgg16 or vgg19 (Gatys et al. used VGG19)")
     group.add_argument("--weights", default=DEFAULT_WEIGHTS,
                        help="'imagenet' (Keras cache or download), a local .h5 file, "
                             "or 'none' for random weights")

@@ -1551,7 +1551,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "iterations than 'content'), 'content' the photo, 'style' the painting, "
                           "'noise' seeded noise (as Gatys et al.)")
     opt.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed (noise init, TensorFlow)")
-    opt.add_argument("--device", choices=DEVICES, default=DEFAULT_DEVICE, help="where TensorFlow runs")
+    opt.add_argument("--device", choices=DEVICES, default=DEFAULT_DEVICE, help="where TensorFlow runs: auto (the GPU if TensorFlow sees one, else the CPU), cpu or gpu")
 
     loss = parser.add_argument_group("loss")
     loss.add_argument("--content-weight", type=float, default=CONTENT_WEIGHT, help="content loss weight")
@@ -1572,8 +1572,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="one greyscale mask per style image: white where that style applies "
                               "(colours are read as grey; any size: resized to the photo)")
     control.add_argument("--preserve-colors", choices=COLOR_MODES, default=DEFAULT_PRESERVE_COLORS,
-                         help="keep the photo's colours: luminance-only transfer, or match the "
-                              "style's colour histogram to the photo first")
+                         help="keep the photo's colours: none (the painting's colours, as the paper), luminance "
+                              "(transfer on the luminance only), histogram (match the style's colour "
+                              "histogram to the photo first)")
     add_model_arguments(parser)
     return parser
 

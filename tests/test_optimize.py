@@ -337,12 +337,17 @@ def test_invalid_arguments_raise_style_transfer_error(small_pair, kwargs, match)
 
 
 def test_the_cli_the_checks_and_the_core_function_name_the_same_settings():
-    """One flag per keyword of stylize_batch (style guide, point 5), all checked by check_settings."""
+    """One flag per keyword of stylize_batch (style guide, point 5), with its default, all
+    checked by check_settings."""
     core = set(inspect.signature(StyleTransfer.stylize_batch).parameters) - {
         "content_images", "style_images", "callback"}
     checked = set(inspect.signature(StyleTransfer.check_settings).parameters)
-    cli = set(StyleTransfer.settings_from_args(StyleTransfer.build_parser().parse_args([])))
-    assert core == checked == cli
+    defaults = StyleTransfer.settings_from_args(StyleTransfer.build_parser().parse_args([]))
+    assert core == checked == set(defaults)
+    parameters = inspect.signature(StyleTransfer.stylize_batch).parameters
+    for name, value in defaults.items():  # and the same defaults (a tuple of layers typed as a list)
+        default = parameters[name].default
+        assert value == (list(default) if isinstance(default, tuple) else default), name
 
 
 def test_gpu_device_request(small_pair):
