@@ -1931,12 +1931,13 @@ def plan_groups(pairs: list[Pair], content_images: dict, size: int) -> list[list
 
 
 def run_group(group: list[Pair], content_images: dict, style_images: dict, *,
-              args: argparse.Namespace, settings: dict, callback: Callable) -> None:
+              args: argparse.Namespace, settings: dict, callback: Callable) -> bool:
     """Stylize the pairs of a group in one batch and write each pair's files; sets their status.
 
-    A batch the device has no room for (or, on a CPU, that check_memory refuses)
-    is run again one pair at a time; a single pair that does not fit fails alone.
-    Any other refusal fails the whole group at once.
+    Returns False, having run nothing, for a group of several pairs that the device has
+    no room for (or, on a CPU, that check_memory refuses): run_batch then runs them one
+    at a time. A single pair that does not fit fails alone; any other refusal fails the
+    whole group at once.
     """
     contents = [content_images[pair.content] for pair in group]
     style = style_images[group[0].style]
@@ -1948,18 +1949,15 @@ def run_group(group: list[Pair], content_images: dict, style_images: dict, *,
         results = stylize_batch(contents, style, **settings, callback=callback)
     except (tf.errors.ResourceExhaustedError, NotEnoughMemoryError) as error:
         if len(group) > 1:
-            for pair in group:
-                run_group([pair], content_images, style_images, args=args, settings=settings,
-                          callback=callback)
-            return
+            return False
         reason = str(error) if isinstance(error, StyleTransferError) else \
             f"out of memory: {memory_advice(settings, device)}"
         group[0].status, group[0].reason = FAILED, reason
-        return
+        return True
     except StyleTransferError as error:  # not a matter of room: the pairs would fail alone too
         for pair in group:
             pair.status, pair.reason = FAILED, str(error)
-        return
+        return True
     for pair, content, result in zip(group, contents, results):
         trace = run_trace(args, pair.content, [pair.style], settings, result)
         trace["batch"] = [other.name for other in group]
@@ -1975,6 +1973,7 @@ def run_group(group: list[Pair], content_images: dict, style_images: dict, *,
     seconds = time.perf_counter() - started
     for pair in group:
         pair.seconds, pair.batch_of = seconds, len(group)
+    return True
 
 
 class BatchProgress:
@@ -2012,6 +2011,13 @@ class BatchProgress:
         if self.interactive:
             self.stream.write(self.running)
             self.stream.flush()
+
+    def take_back(self) -> None:
+        """Erase the line of a group that will run again split up (start draws each part)."""
+        if self.interactive and self.running:
+            self.stream.write(f"\r{CLEAR_LINE}")
+            self.stream.flush()
+        self.running = ""
 
     def __call__(self, progress: Progress) -> None:
         if self.interactive:
@@ -2115,15 +2121,22 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
           f"{model_text(settings)} on {device}, {args.optimizer}, long side {args.size} px, {levels}, "
           f"up to {group_size} at a time -> {folder}", flush=True)
     interrupted = False
-    for group in groups:
+    queue = deque(groups)
+    while queue:
+        group = queue.popleft()
         progress.start(group)
         try:
-            run_group(group, content_images, style_images, args=args, settings=settings, callback=progress)
+            settled = run_group(group, content_images, style_images, args=args, settings=settings,
+                                callback=progress)
         except KeyboardInterrupt:  # outside the optimization (which keeps its best images itself)
-            interrupted = True  # also when it came as the last files were written and all are done
+            settled = interrupted = True  # also when it came as the last files were written
             for pair in group:
-                if pair.status == NOT_RUN:  # a pair-by-pair rerun may have finished some
+                if pair.status == NOT_RUN:
                     pair.status = INTERRUPTED
+        if not settled:  # no room for the pairs together: next, one at a time, each on its own line
+            progress.take_back()
+            queue.extendleft([pair] for pair in reversed(group))
+            continue
         progress.finish(group)
         interrupted = interrupted or any(pair.status == INTERRUPTED for pair in group)
         if interrupted:

@@ -236,11 +236,22 @@ def test_a_batch_the_device_has_no_room_for_runs_again_one_pair_at_a_time(sample
             raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
         return real_stylize(content_images, style, **settings)
 
+    real_init = StyleTransfer.BatchProgress.__init__
+
+    def as_on_a_terminal(self, pairs, stream):  # draw the running line, as on a terminal
+        real_init(self, pairs, stream)
+        self.interactive = True
+
+    monkeypatch.setattr(StyleTransfer.BatchProgress, "__init__", as_on_a_terminal)
     status, stdout, stderr = run_batch_of_two(sample_images, tmp_path, run_main, monkeypatch, no_room_for_two)
     assert status == 0, stdout + stderr
     assert sizes == [2, 1, 1]
     assert "2 pairs: 2 done, 0 skipped, 0 failed" in stdout
     assert stdout.count(" done in ") == 2 and "(a batch of" not in stdout  # each line says it ran alone
+    style = Path(sample_images[1]).stem
+    for number, name in ((1, "mirror"), (2, "photo")):  # the iteration count is drawn beside the pair's own name
+        assert f"\r[{number}/2] {name} + {style} ... 2/2" in stdout, stdout
+    assert f"[1,2/2] mirror + {style}, photo + {style} ... 1/" not in stdout  # the pair never ran
     for name in ("photo", "mirror"):
         trace = json.loads((tmp_path / "out" / f"{name}_{Path(sample_images[1]).stem}.json").read_text())
         assert trace["batch"] == [f"{name} + {Path(sample_images[1]).stem}"]  # run alone
