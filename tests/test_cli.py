@@ -428,3 +428,17 @@ def test_a_flag_the_optimizer_does_not_use_gets_a_note(tmp_path, small_inputs, r
         assert notes == []
     else:
         assert len(notes) == 1 and notes[0].startswith(note), notes
+
+
+def test_the_readme_python_example_runs_as_written(repo_root, tmp_path, subprocess_env, vgg19_weights):
+    """README's 'From Python' block, unchanged, in a scratch folder that sees the bundled images."""
+    readme = (repo_root / "README.md").read_text(encoding="utf-8")
+    code = readme.split("### From Python", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "images").symlink_to(repo_root / "images")
+    process = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=subprocess_env,
+                             capture_output=True, text=True, timeout=TIMEOUT)
+    assert process.returncode == 0, process.stderr
+    total, device, precision = process.stdout.split()[-3:]
+    assert float(total) > 0 and device in ("/CPU:0", "/GPU:0") and precision in ("float32", "mixed")
+    written = ContentModel.load_image(tmp_path / "chelsea_starry_night.png")
+    assert written.shape == ContentModel.load_image(repo_root / "images" / "content" / "chelsea.jpg", 256).shape
