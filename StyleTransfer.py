@@ -48,9 +48,9 @@ from ContentModel import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     MIN_SIZE,
-    PRECISION_CHOICES,
     PIXEL_MAX,
     PIXEL_MIN,
+    PRECISION_CHOICES,
     PROJECT_DIR,
     RESULTS_DIR,
     ArgumentParser,
@@ -64,9 +64,9 @@ from ContentModel import (
     build_vgg,
     check_address,
     check_choice,
-    check_short_side,
-    check_layers,
     check_image_arguments,
+    check_layers,
+    check_short_side,
     check_weights,
     choose_output,
     content_loss,
@@ -1551,7 +1551,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "iterations than 'content'), 'content' the photo, 'style' the painting, "
                           "'noise' seeded noise (as Gatys et al.)")
     opt.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed (noise init, TensorFlow)")
-    opt.add_argument("--device", choices=DEVICES, default=DEFAULT_DEVICE, help="where TensorFlow runs: auto (the GPU if TensorFlow sees one, else the CPU), cpu or gpu")
+    opt.add_argument("--device", choices=DEVICES, default=DEFAULT_DEVICE,
+                     help="where TensorFlow runs: auto (the GPU if TensorFlow sees one, else the CPU), cpu or gpu")
 
     loss = parser.add_argument_group("loss")
     loss.add_argument("--content-weight", type=float, default=CONTENT_WEIGHT, help="content loss weight")
@@ -2013,7 +2014,7 @@ class BatchProgress:
             self.stream.flush()
 
     def take_back(self) -> None:
-        """Erase the line of a group that will run again split up (start draws each part)."""
+        """Erase the running line: its group is finished, or will run again split up."""
         if self.interactive and self.running:
             self.stream.write(f"\r{CLEAR_LINE}")
             self.stream.flush()
@@ -2026,8 +2027,7 @@ class BatchProgress:
 
     def finish(self, group: list[Pair]) -> None:
         """A line for each pair of the group (or for a pair skipped or failed before any work)."""
-        if self.interactive and self.running:  # rewrite the line the iteration count was drawn on
-            self.stream.write(f"\r{CLEAR_LINE}")
+        self.take_back()  # the line the iteration count was drawn on is written over
         for pair in group:
             other = f", with another {', '.join(pair.changed)}: --overwrite redoes it" if pair.changed else ""
             together = f" (a batch of {pair.batch_of})" if pair.batch_of > 1 else ""
@@ -2035,7 +2035,6 @@ class BatchProgress:
                        SKIPPED: f"skipped (done before{other})",
                        FAILED: f"failed: {pair.reason}"}.get(pair.status, pair.status)
             self.stream.write(f"{self.prefix([pair])} {outcome}\n")
-        self.running = ""
         self.stream.flush()
 
 
@@ -2199,7 +2198,7 @@ def run(args: argparse.Namespace) -> int:
 
 def load_single_inputs(args: argparse.Namespace, sources: list[str]) -> tuple:
     """The content, the styles and the masks (None, or one per style) of a single run, as arrays."""
-    # URLs are downloaded only now, once the output is known to be writable.
+    # URLs are downloaded here: run_single calls this once the output is known to be writable.
     content_path, *style_paths = [local_image(source, max_pixels=args.max_pixels) for source in sources]
     content = load_image(content_path, args.size, args.max_pixels)
     styles = [load_image(path, style_load_size(args.size, args.style_scale), args.max_pixels,
