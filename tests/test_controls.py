@@ -73,6 +73,35 @@ def test_luminance_mode_output_has_the_contents_colours(images):
     assert np.abs(rgb_to_yiq(result.image)[..., 0] - rgb_to_yiq(content)[..., 0]).mean() > 0.01
 
 
+def test_a_styles_luminance_takes_the_photos_brightness_and_contrast():
+    rng = np.random.default_rng(4)
+    # Luminances well inside [0, 1] before and after, so that no clipping blurs the check.
+    photo = rng.uniform(0.3, 0.7, (24, 32, 3)).astype(np.float32)
+    style = rng.uniform(0.45, 0.55, (20, 30, 3)).astype(np.float32)
+    grey = luminance_image(style, like=photo)
+    assert grey.shape == style.shape
+    np.testing.assert_array_equal(grey[..., 0], grey[..., 1])
+    np.testing.assert_array_equal(grey[..., 0], grey[..., 2])
+    target = rgb_to_yiq(photo)[..., 0]
+    assert abs(grey[..., 0].mean() - target.mean()) < 1e-4
+    assert abs(grey[..., 0].std() - target.std()) < 1e-3
+    # the style's own luminance had another spread: it really was matched
+    assert abs(rgb_to_yiq(style)[..., 0].std() - target.std()) > 0.02
+
+
+def test_luminance_mode_optimizes_grey_images_and_histogram_mode_recoloured_styles(images):
+    content, style, _, _ = images
+    grey_content, [grey_style] = StyleTransfer.color_controlled(content, [style], "luminance")
+    for grey in (grey_content, grey_style):
+        np.testing.assert_array_equal(grey[..., 0], grey[..., 1])
+        np.testing.assert_array_equal(grey[..., 0], grey[..., 2])
+    np.testing.assert_allclose(grey_content[..., 0], rgb_to_yiq(content)[..., 0], atol=1e-6)
+    same_content, [matched] = StyleTransfer.color_controlled(content, [style], "histogram")
+    assert same_content is content
+    np.testing.assert_allclose(matched, match_color_histogram(style, content))
+    assert StyleTransfer.color_controlled(content, [style], "none") == (content, [style])
+
+
 @pytest.mark.parametrize("mode", ["luminance", "histogram"])
 def test_greyscale_inputs_do_not_produce_nan(images, mode):
     content, style, _, _ = images
@@ -95,6 +124,23 @@ def test_blend_weights_one_zero_equal_that_style_alone(images):
     np.testing.assert_allclose(blended.image, alone.image, atol=1e-4)
     other = stylize(content, [style_a, style_b], style_blend_weights=[0.5, 0.5], **FAST)
     assert np.abs(other.image - alone.image).max() > 1e-2
+
+
+def test_blend_weights_weigh_each_styles_loss(images):
+    """The blended style loss is the weighted sum of each style's own loss, the weights
+    divided by their sum (random VGG weights: this is arithmetic, not looks)."""
+    content, style_a, style_b, _ = images
+    extractor = build_vgg("vgg19", [StyleTransfer.CONTENT_LAYER, *StyleTransfer.STYLE_LAYERS], None)
+    features = extractor(np.random.default_rng(5).uniform(0, 1, (1, *content.shape)).astype(np.float32))
+
+    def style_loss(styles, weights=None):
+        objective = StyleTransfer.build_objective(extractor, content, styles, blend_weights=weights)
+        return float(objective.blended_style_loss(features))
+
+    alone_a, alone_b = style_loss([style_a]), style_loss([style_b])
+    assert alone_a != pytest.approx(alone_b, rel=0.05)  # else any weighting would pass
+    np.testing.assert_allclose(style_loss([style_a, style_b], [3, 1]), 0.75 * alone_a + 0.25 * alone_b, rtol=1e-5)
+    np.testing.assert_allclose(style_loss([style_a, style_b]), 0.5 * alone_a + 0.5 * alone_b, rtol=1e-5)
 
 
 def test_blend_weights_are_normalised(images):
@@ -252,8 +298,10 @@ def test_count_mismatches_are_user_errors(images):
 def test_level_sizes_grow_geometrically_to_the_requested_size():
     assert level_sizes(512, 1) == [512]
     assert level_sizes(1024, 3) == [256, 512, 1024]
-    sizes = level_sizes(96, 3)
-    assert sizes[-1] == 96 and sizes == sorted(sizes) and sizes[0] >= 32
+    assert level_sizes(2048, 4) == [256, 512, 1024, 2048]
+    # below twice MULTISCALE_START the first level is half the size, then geometric
+    assert level_sizes(300, 2) == [150, 300]
+    assert level_sizes(96, 3) == [48, 68, 96]  # 48 * sqrt(2) = 67.9
 
 
 def test_no_level_is_below_the_images_smallest_long_side():
@@ -291,9 +339,45 @@ def test_multiscale_levels_have_the_right_sizes(sample_images, vgg19_weights):
     assert [(row["height"], row["width"]) for row in result.history][-1] == (64, 96)
 
 
+def test_each_level_starts_from_the_last_levels_result_upsampled(sample_images, vgg19_weights, monkeypatch):
+    content = load_image(sample_images[0], 96)  # 96 x 64: levels of 48 and 96 px
+    style = load_image(sample_images[1], 96)
+    levels = []  # (start images, best images at the end) of each level
+    original = StyleTransfer.optimize_level
+
+    def spy(objective, start_images, iterations, record, **kwargs):
+        original(objective, start_images, iterations, record, **kwargs)
+        levels.append((np.asarray(start_images), record.images()))
+
+    monkeypatch.setattr(StyleTransfer, "optimize_level", spy)
+    result = stylize(content, style, scales=2, **{**FAST, "iterations": [2, 1]})
+    (_, coarse_results), (fine_starts, _) = levels
+    assert coarse_results[0].shape == (32, 48, 3) and fine_starts.shape == (1, 64, 96, 3)
+    np.testing.assert_allclose(fine_starts[0], resize_image(coarse_results[0], (64, 96)), atol=1e-6)
+    # not a fresh start at full size
+    fresh = StyleTransfer.initial_image(content, [style], StyleTransfer.DEFAULT_INIT, StyleTransfer.DEFAULT_SEED, [1.0])
+    assert np.abs(fine_starts[0] - fresh).mean() > 0.01
+    assert result.image.shape == content.shape
+
+
+def test_styles_are_loaded_at_style_scale_times_the_size(sample_images):
+    """The CLI loads each style at --size x --style-scale (so --style-scale 2 is not an
+    upsampled --size image), at least MIN_SIZE px on its short side."""
+    assert StyleTransfer.style_load_size(512, 0.5) == 256 and StyleTransfer.style_load_size(64, 2.0) == 128
+    # The Starry Night is 512 x 320: at 0.5, 32 px long would be 20 px short; it is kept at 32 x 52.
+    for scale, long_side in ((2.0, 128), (1.0, 64), (0.5, 52)):
+        args = StyleTransfer.build_parser().parse_args(
+            [str(sample_images[0]), str(sample_images[1]), "--size", "64", "--style-scale", str(scale)])
+        content, (style,), masks = StyleTransfer.load_single_inputs(args, StyleTransfer.single_run_sources(args))
+        assert max(content.shape[:2]) == 64 and masks is None
+        assert max(style.shape[:2]) == long_side, (scale, style.shape)
+
+
 @pytest.mark.parametrize("size, iterations, expected", [
     (512, 200, 1), (1023, 200, 1),  # measured: no faster to the same loss at 512 px
     (1024, 200, 3), (2048, 200, 4), (8192, 200, StyleTransfer.MAX_SCALES),
+    # between powers of two, the nearest: log2(1400 / 256) = 2.45, log2(1500 / 256) = 2.55
+    (1400, 200, 3), (1500, 200, 4),
     (512, [50, 200], 2), (4096, [300], 1),  # a list of counts sets the number of levels
 ])
 def test_auto_scales_follow_the_size_or_the_iteration_counts(size, iterations, expected):
@@ -341,6 +425,26 @@ def test_the_progress_bar_names_the_level_only_when_there_are_several():
     one = bar.line(StyleTransfer.Progress(5, 10, losses, 2.0))
     assert "5/10 level 2/3 " in several and "total 6" in several
     assert "level" not in one and "5/10 2.50 it/s" in one
+
+
+def test_the_progress_bar_fills_with_the_iterations():
+    bar = StyleTransfer.ProgressBar(10)
+    width = StyleTransfer.ProgressBar.WIDTH
+    for iteration, filled in ((0, 0), (5, width // 2), (10, width)):
+        line = bar.line(StyleTransfer.Progress(iteration, 10, {"total": 6.0}, 2.0))
+        assert line.startswith("[" + "#" * filled + " " * (width - filled) + "]"), line
+
+
+def test_in_a_log_the_progress_bar_writes_a_line_every_tenth_of_the_run_and_the_last():
+    for iterations, written in ((100, range(10, 101, 10)), (95, [*range(9, 91, 9), 95])):  # 95 // 10 = 9
+        stream = io.StringIO()  # not a terminal
+        bar = StyleTransfer.ProgressBar(iterations, stream=stream)
+        for iteration in range(1, iterations + 1):
+            bar(StyleTransfer.Progress(iteration, iterations, {"total": 6.0}, 1.0))
+        lines = stream.getvalue().splitlines()
+        assert [line.split("] ")[1].split()[0] for line in lines] == [f"{n}/{iterations}" for n in written]
+        assert "\r" not in stream.getvalue()
+    assert StyleTransfer.ProgressBar.LOG_LINES == 10
 
 
 class FakeTerminal(io.StringIO):
