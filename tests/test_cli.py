@@ -134,6 +134,23 @@ def test_json_trace(cli_run, repo_root):
     assert first.startswith("StyleTransfer: vgg19 on ") and " GiB -> " in first and "about" in first
 
 
+def test_the_trace_keeps_the_inputs_as_given_and_the_runs_notes():
+    """A note (here: L-BFGS ended early at a level) goes into the trace, with the
+    inputs as typed and the size asked for."""
+    args = StyleTransfer.build_parser().parse_args(["photo.jpg", "a.jpg", "https://example.org/b.png",
+                                                    "--size", "96"])
+    args.command = "python StyleTransfer.py photo.jpg a.jpg https://example.org/b.png --size 96"
+    result = StyleTransfer.StylizeResult(image=np.zeros((64, 96, 3), np.float32), device="/CPU:0",
+                                         precision="float32", sizes=[(64, 96)],
+                                         history=[{"iteration": 1, "seconds": 1.5}],
+                                         notes=["level 0: L-BFGS ended after 1 of 2 iterations: a minimum"])
+    settings = StyleTransfer.settings_from_args(args)
+    trace = StyleTransfer.run_trace(args, args.content, args.styles, settings, result)
+    assert trace["content"] == "photo.jpg" and trace["styles"] == ["a.jpg", "https://example.org/b.png"]
+    assert trace["size"] == 96 and trace["settings"] == settings and trace["command"] == args.command
+    assert trace["notes"] == result.notes and trace["seconds"] == 1.5 and trace["level_sizes"] == [(64, 96)]
+
+
 def test_gif_is_animated(cli_run):
     assert cli_run["process"].returncode == 0, cli_run["process"].stderr
     with Image.open(cli_run["folder"] / "out.gif") as gif:

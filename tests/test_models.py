@@ -239,6 +239,28 @@ def test_mixed_precision_features_are_bfloat16_and_close_to_float32(vgg19_weight
         assert error < 0.02 * np.abs(reference).mean()  # bfloat16 keeps ~3 significant digits
 
 
+def test_bfloat16_keeps_the_weights_in_bfloat16_and_mixed_in_float32():
+    """'mixed' computes in bfloat16 from float32 weights (Keras' mixed_bfloat16 policy);
+    'bfloat16' stores the weights in bfloat16 too. Preprocessing stays float32 in both."""
+    image = np.zeros((1, 32, 32, 3), np.float32)
+    for precision, weight_type in (("float32", "float32"), ("mixed", "float32"), ("bfloat16", "bfloat16")):
+        extractor = build_vgg("vgg16", ["block1_conv1"], weights=None, precision=precision)
+        conv = extractor.get_layer("block1_conv1")
+        assert conv.kernel.dtype == weight_type, precision
+        assert extractor(image)["block1_conv1"].dtype == ("float32" if precision == "float32" else "bfloat16")
+        assert extractor.get_layer("vgg_preprocess").dtype_policy.compute_dtype == "float32"
+
+
+@pytest.mark.parametrize("capability, fast", [((7, 5), False), ((8, 0), True), ((9, 0), True)])
+def test_auto_precision_on_a_gpu_is_mixed_from_ampere_on(monkeypatch, capability, fast):
+    gpu = tf.config.PhysicalDevice("/physical_device:GPU:0", "GPU")
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [gpu] if kind == "GPU" else [])
+    monkeypatch.setattr(tf.config.experimental, "get_device_details",
+                        lambda device: {"compute_capability": capability, "device_name": "test GPU"})
+    assert ContentModel.has_fast_bfloat16("/GPU:0") is fast
+    assert ContentModel.resolve_precision("auto", "/GPU:0") == ("mixed" if fast else "float32")
+
+
 @pytest.mark.parametrize("flags, fast", [
     ("fpu sse2 avx2 avx512f avx512_bf16 avx512vl", True),  # this machine's kind (AVX-512 BF16)
     ("fpu sse2 avx2 amx_bf16 amx_tile", True),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+from functools import partial
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -247,13 +249,18 @@ def test_stylize_starts_from_the_requested_image(small_pair, init):
     assert result.image.shape == content.shape
 
 
-def test_noise_run_is_reproducible_with_the_same_seed(small_pair, vgg19_weights):
+def test_noise_run_is_reproducible_with_the_same_seed(small_pair, vgg19_weights, monkeypatch):
     content, style = small_pair
+    # Op determinism matters on a GPU (its sums may run in any order); check that each run asks for it.
+    determinism = []
+    enable = tf.config.experimental.enable_op_determinism
+    monkeypatch.setattr(tf.config.experimental, "enable_op_determinism", lambda: determinism.append(1) or enable())
     runs = [stylize(content, style, iterations=2, optimizer="adam", init="noise", seed=seed, model="vgg19",
                     weights=str(vgg19_weights), save_every=0) for seed in (11, 11, 12)]
     np.testing.assert_array_equal(runs[0].image, runs[1].image)
     assert [r["total"] for r in runs[0].history] == [r["total"] for r in runs[1].history]
     assert not np.array_equal(runs[0].image, runs[2].image)
+    assert len(determinism) == 3
 
 
 # --- stopping early ----------------------------------------------------------------
@@ -620,6 +627,73 @@ def test_lbfgs_first_step_starts_where_the_tangent_reaches_zero(shape):
     (_, pixels, losses, evaluations), = seen
     assert evaluations == 3
     np.testing.assert_allclose(np.asarray(pixels), target, atol=1e-5)
+
+
+def test_the_line_search_halves_a_step_that_lowers_the_loss_too_little():
+    """Armijo's sufficient decrease: on |x - t|^2 from x0, the step x0 - s g (g the
+    gradient) lands on t at s = 1/2, lowers the loss for any s < 1, and lowers it by
+    enough exactly when s <= 1 - ARMIJO_C1. Just past that the loss is lower but not
+    by enough, and the search must halve the step, landing near t."""
+    shape = (1, 4, 3, 3)
+    target = np.full(shape, 0.25, np.float32)
+
+    def objective(images):
+        total = tf.reduce_sum(tf.square(images - target), axis=[1, 2, 3])
+        zero = tf.zeros_like(total)
+        return tf.stack([zero, zero, zero, total])
+
+    pixels = tf.fill(shape, 0.5)
+    gradient = 2 * (pixels - target)
+    loss = float(tf.reduce_sum(tf.square(pixels - target)))
+    trial = partial(StyleTransfer.trial_point, objective)
+    too_long = 1 - StyleTransfer.ARMIJO_C1 / 2  # lowers the loss, by too little
+    accepted, last, tried = StyleTransfer.line_search(trial, pixels, gradient, loss, -gradient, too_long,
+                                                      expand=False)
+    assert tried == 2 and accepted is last
+    np.testing.assert_allclose(np.asarray(accepted.pixels), target, atol=1e-4)
+    # the step it declined did lower the loss: only Armijo's condition refused it
+    declined, *_ = StyleTransfer.trial_point(objective, pixels, gradient, -gradient, tf.constant(too_long))
+    assert float(tf.reduce_sum(tf.square(declined - target))) < loss
+
+
+def test_lbfgs_forgets_its_memory_when_it_points_uphill(monkeypatch):
+    """In exact arithmetic L-BFGS's direction is always downhill; float rounding can make
+    it not. Then the memory is cleared and the run goes on along the preconditioned
+    gradient, instead of a line search that can find no lower point."""
+    made = []
+
+    class UphillOnce(StyleTransfer.LbfgsMemory):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.turned, self.events = False, []
+            made.append(self)
+
+        def direction(self, pixels, gradient):
+            direction, slope, norm = super().direction(pixels, gradient)
+            if len(self) and not self.turned:  # the first direction from memory, turned uphill
+                self.turned = True
+                self.events.append("uphill")
+                return -direction, -slope, norm
+            return direction, slope, norm
+
+        def clear(self):
+            self.events.append("clear")
+            super().clear()
+
+    monkeypatch.setattr(StyleTransfer, "LbfgsMemory", UphillOnce)
+    shape = (2, 6, 5, 3)
+    objective = BoxedQuadratic(shape)
+    seen = []
+
+    def report(iteration, pixels, losses, evaluations):
+        seen.append(np.asarray(pixels))
+        return True
+
+    StyleTransfer.lbfgs_optimize(objective, np.full(shape, 0.5, np.float32), 60, report)
+    (memory,) = made
+    # cleared at once (and again if rounding later points uphill near the minimum)
+    assert memory.events[:2] == ["uphill", "clear"]
+    np.testing.assert_allclose(seen[-1], np.clip(objective.target, 0.0, 1.0), atol=1e-3)
 
 
 @pytest.mark.parametrize("stop_at", [None, 3])

@@ -939,6 +939,23 @@ def test_memory_estimate_grows_with_size_and_shrinks_with_precision_and_adam():
     assert estimate(1024, precision="float32", optimizer="adam") < estimate(1024, precision="float32")
 
 
+def test_memory_estimate_counts_the_activations_up_to_the_deepest_layer_used():
+    """By hand, 32 x 48 px, VGG16 cut after block2_conv1: block 1's two convolutions
+    (64 channels at full size) and block 2's first (128 channels at half size)."""
+    shape = (32, 48)
+    elements = 2 * 64 * 32 * 48 + 1 * 128 * 16 * 24
+    optimizer = 32 * 48 * 3 * StyleTransfer.OPTIMIZER_VECTORS["lbfgs"] * StyleTransfer.FLOAT32_BYTES
+    expected = StyleTransfer.BASELINE_BYTES + int(
+        elements * StyleTransfer.FLOAT32_BYTES * StyleTransfer.ACTIVATION_COPIES + optimizer)
+    assert StyleTransfer.estimate_memory(shape, model="vgg16", optimizer="lbfgs", precision="float32",
+                                         content_layer="block2_conv1", style_layers=["block1_conv1"]) == expected
+    # Two convolutions deeper in block 5 (512 channels at 1/16 size) cost exactly those two more.
+    shallow, deep = (StyleTransfer.estimate_memory(shape, model="vgg16", precision="float32", content_layer=name,
+                                                   style_layers=["block1_conv1"])
+                     for name in ("block5_conv1", "block5_conv3"))
+    assert deep - shallow == int(2 * 512 * 2 * 3 * StyleTransfer.FLOAT32_BYTES * StyleTransfer.ACTIVATION_COPIES)
+
+
 def test_reduced_precision_estimate_counts_a_float32_copy_of_each_style_layer():
     """Gram matrices are computed in float32, so each style layer's features get a
     float32 copy; in float32 there is nothing to copy."""
