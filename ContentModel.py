@@ -147,6 +147,9 @@ CONTENT_LAYER = "block5_conv2"
 
 #: Keras' VGG expects pixel values in [0, 255]; our images are in [0, 1].
 PIXEL_SCALE = 255.0
+#: Image files by name: what a folder given to StyleTransfer's --contents / --styles
+#: contributes, and how a hint tells an image from a flag's value (list_flag_hint).
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp")
 #: Pixel bounds: every image in this project is RGB in [0, 1].
 PIXEL_MIN, PIXEL_MAX = 0.0, 1.0
 #: The largest value of an 8-bit channel: image files hold 0..255, our arrays 0..1.
@@ -194,6 +197,15 @@ ERROR_DETAIL_WIDTH = 160
 
 class StyleTransferError(ValueError):
     """A problem with the user's input: reported as one line, never a traceback."""
+
+    exit_status = EXIT_USAGE
+
+
+class WriteError(StyleTransferError):
+    """A file could not be written (a full disk, a folder in its place): one line too, and
+    the exit status of a run that failed rather than of bad input."""
+
+    exit_status = EXIT_FAILED
 
 
 def counted(count: int, noun: str) -> str:
@@ -679,17 +691,20 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
     behind).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with interrupt_deferred():
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-        os.close(handle)
-        try:
-            write(temporary)
-            os.chmod(temporary, 0o666 & ~current_umask())  # mkstemp makes it private (0600)
-            os.replace(temporary, path)
-        finally:
-            if os.path.exists(temporary):
-                os.remove(temporary)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with interrupt_deferred():
+            handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+            os.close(handle)
+            try:
+                write(temporary)
+                os.chmod(temporary, 0o666 & ~current_umask())  # mkstemp makes it private (0600)
+                os.replace(temporary, path)
+            finally:
+                if os.path.exists(temporary):
+                    os.remove(temporary)
+    except OSError as error:
+        raise WriteError(f"could not write {path}: {error.strerror or error}") from error
     return path
 
 
@@ -822,6 +837,17 @@ class ArgumentParser(argparse.ArgumentParser):
         sys.exit(EXIT_USAGE)
 
 
+def list_flag_hint(lists: dict, images: str) -> str:
+    """A hint for an error when the ``images`` (positional arguments) seem to be missing:
+    argparse gives a flag taking several values every word after it, so when one of
+    ``lists`` (flag -> its values) ends in an image file name it probably took them."""
+    for flag, values in lists.items():
+        if values and Path(values[-1]).suffix.lower() in IMAGE_EXTENSIONS:
+            return (f" ({flag} takes every word after it: if {images} came after {flag}, "
+                    f"put {images} before it, or end its list with --)")
+    return ""
+
+
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """The --model and --weights flags, identical in every script."""
     group = parser.add_argument_group("network")
@@ -837,8 +863,13 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def weights_argument(value: str) -> str | None:
-    """The --weights flag as build_vgg takes it ('none' -> None)."""
-    return None if value.lower() == "none" else value
+    """The --weights flag as build_vgg takes it ('none' -> None), its two words in any case
+    ('ImageNet' is 'imagenet' unless a file has that name)."""
+    if value.lower() == "none":
+        return None
+    if value.lower() == "imagenet" and not Path(value).exists():
+        return "imagenet"
+    return value
 
 
 def writable_folder(path: Path) -> None:
@@ -877,7 +908,11 @@ def choose_output(
     is one of the ``inputs`` is always refused.
     """
     if output is not None:
+        if not str(output).strip():
+            raise StyleTransferError("-o is empty; give a file name such as result.png")
         path = Path(output)
+        if not path.name:  # '.', '/', '..': a folder, and a path with no name has no siblings
+            raise StyleTransferError(f"{output} is a folder; -o needs a file name")
     else:
         path, number = RESULTS_DIR / f"{default_stem}.png", 1
         while not overwrite and any(p.exists() for p in siblings(path)):
@@ -898,6 +933,65 @@ def choose_output(
         raise StyleTransferError(f"{taken[0]} exists{beside}; pass --overwrite to replace it")
     writable_folder(path)
     return path
+
+
+def claim_output(path: Path) -> list[Path]:
+    """Create ``path`` as an empty file, and the folders it needs: a placeholder, so
+    that a run started meanwhile sees the name taken (the real file is written only
+    later). Returns what it created, the file first, then the folders innermost first.
+    Raises FileExistsError if ``path`` exists."""
+    folders = []
+    parent = path.parent
+    while not parent.exists():
+        folders.append(parent)
+        parent = parent.parent
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "x"):
+        pass
+    return [path, *folders]
+
+
+def release_unwritten(created: list[Path]) -> None:
+    """Remove what claim_output created if nothing was written there after all:
+    the placeholder if still empty, then each folder it made if still empty."""
+    for made in created:
+        try:
+            if made.is_dir():
+                made.rmdir()  # only if empty: OSError otherwise
+            elif made.is_file() and made.stat().st_size == 0:
+                made.unlink()
+        except OSError:
+            pass  # written to, or already gone: keep it
+
+
+@contextlib.contextmanager
+def reserved_output(default_stem: str, output: str | os.PathLike | None, inputs: list, overwrite: bool = False,
+                    **choose):
+    """choose_output(), then hold the name for the length of the block.
+
+    The main file is created empty at once (claim_output) when it does not exist
+    yet, so two runs started together never pick the same numbered name, nor
+    both write one ``-o``; if the block ends without writing it (an error, a
+    Ctrl-C before any image), the placeholder and any folder made for it go again.
+    """
+    while True:
+        path = choose_output(default_stem, output, inputs, overwrite, **choose)
+        try:
+            created = [] if overwrite and path.exists() else claim_output(path)
+            break
+        except FileExistsError:  # another run took the name since choose_output looked
+            if output is None:
+                continue  # the next free number
+            if not overwrite:
+                raise StyleTransferError(f"{path} exists; pass --overwrite to replace it") from None
+            created = []
+            break
+        except OSError as error:
+            raise StyleTransferError(f"cannot write {path}: {error.strerror or error}") from error
+    try:
+        yield path
+    finally:
+        release_unwritten(created)
 
 
 def add_output_arguments(parser: argparse.ArgumentParser, what: str):
@@ -938,7 +1032,8 @@ def invocation(script_file: str, argv: list[str] | None) -> tuple[list[str], str
 def run_cli(main_function) -> None:
     """Run ``main_function`` and exit with the status it returns.
 
-    User errors become one 'error: ...' line on stderr and exit status 2 (EXIT_USAGE);
+    User errors become one 'error: ...' line on stderr and exit status 2 (EXIT_USAGE; 1,
+    EXIT_FAILED, for a file that could not be written: WriteError);
     a Ctrl-C outside the optimization (which keeps its best image itself) one
     'interrupted' line and status 130 (EXIT_INTERRUPTED).
     """
@@ -949,7 +1044,7 @@ def run_cli(main_function) -> None:
         status = main_function()
     except StyleTransferError as error:
         print(f"error: {error}", file=sys.stderr)
-        sys.exit(EXIT_USAGE)
+        sys.exit(error.exit_status)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)
@@ -989,23 +1084,32 @@ def figure_main(argv, *, script: str, description: str, image_help: str, suffix:
     """
     argv, command = invocation(script, argv)
     parser = ArgumentParser(description=description)
-    parser.add_argument("image", help=f"{image_help} (a file or an http(s) URL)")
+    # nargs="?", required below: so that a list flag that took the image can be named.
+    parser.add_argument("image", nargs="?", help=f"{image_help} (a file or an http(s) URL)")
     add_arguments(parser)
     add_image_arguments(parser, FIGURE_SIZE)
     add_output_arguments(parser, "PNG figure to write (default: under results/, named after the "
                                  "image, numbered so nothing is replaced)")
     add_model_arguments(parser)
     args = parser.parse_args(argv)
+    if args.image is None:
+        lists = {action.option_strings[-1]: getattr(args, action.dest) for action in parser._actions
+                 if action.option_strings and action.nargs in ("+", "*")}
+        parser.error("the following arguments are required: image" + list_flag_hint(lists, "the image"))
 
     def run():
         check_image_arguments(args)
-        output = choose_output(f"{source_stem(args.image)}{suffix}", args.output, [args.image],
-                               args.overwrite, suffixes=(".png",))
-        # A URL is downloaded only now, once the output is known to be writable.
-        figure, lines = draw(args, local_image(args.image, max_pixels=args.max_pixels))
-        with interrupt_deferred():  # a Ctrl-C during the write still lets us say where the figure is
-            save_figure(figure, output, text={"Description": command})
-            print("\n".join([*lines, f"figure -> {output}"]))
+        with reserved_output(f"{source_stem(args.image)}{suffix}", args.output, [args.image],
+                             args.overwrite, suffixes=(".png",)) as output:
+            # A URL is downloaded only now, once the output is known to be writable.
+            path = local_image(args.image, max_pixels=args.max_pixels)
+            try:
+                figure, lines = draw(args, path)
+            except tf.errors.ResourceExhaustedError:  # a large --size on a small GPU, say
+                raise StyleTransferError(f"out of memory at --size {args.size}; try a smaller --size") from None
+            with interrupt_deferred():  # a Ctrl-C during the write still lets us say where the figure is
+                save_figure(figure, output, text={"Description": command})
+                print("\n".join([*lines, f"figure -> {output}"]))
 
     run_cli(run)
 

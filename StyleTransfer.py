@@ -31,6 +31,7 @@ import argparse
 import json
 import logging
 import platform
+import re
 import sys
 import time
 from collections import Counter, deque
@@ -47,6 +48,7 @@ from ContentModel import (
     DEFAULT_WEIGHTS,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
+    IMAGE_EXTENSIONS,
     MIN_SIZE,
     PIXEL_MAX,
     PIXEL_MIN,
@@ -57,6 +59,7 @@ from ContentModel import (
     VGG_BLOCKS,
     VGG_CHANNELS,
     StyleTransferError,
+    WriteError,
     add_image_arguments,
     add_model_arguments,
     add_output_arguments,
@@ -68,19 +71,20 @@ from ContentModel import (
     check_layers,
     check_short_side,
     check_weights,
-    choose_output,
     content_loss,
     counted,
     interrupt_deferred,
     invocation,
     is_url,
     layer_position,
+    list_flag_hint,
     load_image,
     local_image,
     open_image,
     png_text,
     pyplot,
     relative_to_project,
+    reserved_output,
     resize_image,
     resize_long,
     resolve_precision,
@@ -214,10 +218,10 @@ LOG_PLOT_FLOOR = 1e-12
 #: The --gif's last frame (the result) is held this many frame durations.
 GIF_LAST_FRAME_HOLD = 10
 
-#: Batch mode: the files a folder given to --contents / --styles contributes.
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp")
 #: The contact sheet, written into the batch's output folder, and the title in its PNG metadata.
 CONTACT_SHEET_NAME = "contact_sheet.png"
+#: Its names: contact_sheet.png, and contact_sheet_2.png ... beside another batch's sheet.
+CONTACT_SHEET_PATTERN = re.compile(rf"{Path(CONTACT_SHEET_NAME).stem}(_\d+)?\.png")
 CONTACT_SHEET_TITLE = "StyleTransfer contact sheet"
 #: Long side (pixels) images are shrunk to for the contact sheet, and inches per grid cell.
 SHEET_THUMBNAIL = 256
@@ -1451,6 +1455,14 @@ def levels_text(iterations, scales: int, size: int, floor: int = MIN_SIZE) -> st
             f"{' / '.join(map(str, level_sizes(size, scales, floor=floor)))} px")
 
 
+def batch_levels_text(iterations, scales: int | str, shapes: list) -> str:
+    """levels_text for a batch's content images of these (height, width) ``shapes``: their
+    level sizes, as each image gets them (a wide one starts larger), joined by 'or' where they differ."""
+    texts = dict.fromkeys(levels_text(iterations, resolve_scales(scales, max(shape), iterations), max(shape),
+                                      smallest_long_side(shape)) for shape in shapes)
+    return " or ".join(texts)
+
+
 def auto_or_whole_number(text: str, minimum: int | None = None) -> str | int:
     """'auto', or a whole number (at least ``minimum`` when given), for argparse."""
     if text == AUTO:
@@ -1489,8 +1501,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Neural style transfer (Gatys et al. 2015): repaint CONTENT in the style of STYLE "
                     "(several styles are blended). Images may be files or http(s) URLs (downloaded "
                     "once into the Keras cache). With --contents and --styles: every content with "
-                    "every style. Exit status: 0 done, 1 stopped (non-finite loss) or, in batch mode, "
-                    "some pair failed, 2 bad input, 130 interrupted.")
+                    "every style. Exit status: 0 done, 1 stopped (non-finite loss), a file could not be "
+                    "written or, in batch mode, some pair failed, 2 bad input, 130 interrupted.")
     # No defaults here: None and [] say "not given" (the samples are filled in by run), so
     # batch mode can tell that nothing was typed, and an error can tell that a list flag
     # took the images typed after it (swallowed_images_hint).
@@ -1801,11 +1813,17 @@ def plan_pairs(contents: list[str], styles: list[str], folder: Path) -> list[Pai
              for content in contents for style in styles]
     claimed = {}
     for pair in pairs:
-        if pair.output in claimed:
-            first = claimed[pair.output]
-            raise StyleTransferError(f"{first.content} + {first.style} and {pair.content} + {pair.style} would "
-                                     f"both be written to {pair.output}; rename one of the images")
-        claimed[pair.output] = pair
+        # Every file of the pair, not only its image: content 'c' with style 's_panel' writes
+        # c_s_panel.png, the panel of 'c' with style 's'.
+        for path in output_paths(pair.output).values():
+            if CONTACT_SHEET_PATTERN.fullmatch(path.name):
+                raise StyleTransferError(f"{pair.content} + {pair.style} would write {path}, the name of the "
+                                         "batch's contact sheet; rename one of the images")
+            if path in claimed:
+                first = claimed[path]
+                raise StyleTransferError(f"{first.content} + {first.style} and {pair.content} + {pair.style} "
+                                         f"would both write {path}; rename one of the images")
+            claimed[path] = pair
     return pairs
 
 
@@ -1856,6 +1874,20 @@ def last_ending(paths: dict) -> str | None:
     return NO_TRACE if trace is None else trace["stopped_early"]
 
 
+def made_from(trace: dict, sources: list[str]) -> bool:
+    """Whether the run a trace records used these inputs (content, then styles): each one
+    written the same way (a URL, or a path relative to where each run started, as in a
+    clone of this project elsewhere), or a path that leads to the same file from there."""
+    def where(source, folder) -> str:
+        return source if is_url(source) else str((Path(folder) / source).resolve())
+
+    folder = trace.get("working_directory", ".")
+    recorded = [trace.get("content"), *trace.get("styles", [])]
+    return len(recorded) == len(sources) and all(
+        isinstance(old, str) and (old == new or where(old, folder) == where(new, Path.cwd()))
+        for old, new in zip(recorded, sources))
+
+
 def is_finished(paths: dict) -> bool:
     """True when a pair's files are on disk from a run that ended normally."""
     return paths["image"].is_file() and last_ending(paths) is None
@@ -1891,7 +1923,10 @@ def prepare_pair(pair: Pair, content: np.ndarray | StyleTransferError,
     that are not from a run of it that stopped early (unless ``overwrite``); the others
     stay NOT_RUN."""
     paths = output_paths(pair.output)
-    if not overwrite and is_finished(paths):
+    trace = previous_trace(paths)
+    # Same names, other images (two folders of IMG_0001.jpg into one results folder, say).
+    other_inputs = trace is not None and not made_from(trace, [pair.content, pair.style])
+    if not overwrite and is_finished(paths) and not other_inputs:
         pair.status, pair.thumbnail = SKIPPED, saved_thumbnail(pair.output)
         return
     for image in (content, style):
@@ -1899,9 +1934,11 @@ def prepare_pair(pair: Pair, content: np.ndarray | StyleTransferError,
             pair.status, pair.reason = FAILED, str(image)
             return
     taken = [path for path in paths.values() if path.exists()]
-    if taken and not overwrite and last_ending(paths) in (None, NO_TRACE):
+    if taken and not overwrite and (other_inputs or last_ending(paths) in (None, NO_TRACE)):
         # Files of an interrupted run of this pair are redone; anything else is not ours to replace.
-        pair.status, pair.reason = FAILED, f"{taken[0]} exists; pass --overwrite to replace it"
+        made = f", made from {' + '.join(map(str, [trace.get('content'), *trace.get('styles', [])]))}" \
+            if other_inputs else ""
+        pair.status, pair.reason = FAILED, f"{taken[0]} exists{made}; pass --overwrite to replace it"
 
 
 def batch_size(requested: str | int, device_name: str, shape, settings: dict) -> int:
@@ -1963,7 +2000,11 @@ def run_group(group: list[Pair], content_images: dict, style_images: dict, *,
         trace = run_trace(args, pair.content, [pair.style], settings, result)
         trace["batch"] = [other.name for other in group]
         with interrupt_deferred():  # a pair whose files are written has its status, Ctrl-C or not
-            write_outputs(output_paths(pair.output), content, [style], result, trace, args.gif)
+            try:
+                write_outputs(output_paths(pair.output), content, [style], result, trace, args.gif)
+            except WriteError as error:  # a full disk, say: this pair fails, the others go on
+                pair.status, pair.reason = FAILED, str(error)
+                continue
             pair.thumbnail = thumbnail(result.image)
             if result.stopped_early == "interrupted":
                 pair.status = INTERRUPTED
@@ -2114,7 +2155,7 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
     largest = max(shapes, key=lambda shape: shape[0] * shape[1], default=(args.size, args.size))
     group_size = batch_size(args.batch_size, device, largest, settings)
     groups = plan_groups(pairs, content_images, group_size)
-    levels = levels_text(args.iterations, resolve_scales(args.scales, args.size, args.iterations), args.size)
+    levels = batch_levels_text(args.iterations, args.scales, shapes or [(args.size, args.size)])
     print(f"StyleTransfer batch: {counted(len(contents), 'content')} x {counted(len(styles), 'style')} = "
           f"{counted(len(pairs), 'pair')}, "
           f"{model_text(settings)} on {device}, {args.optimizer}, long side {args.size} px, {levels}, "
@@ -2165,15 +2206,12 @@ def single_run_sources(args: argparse.Namespace) -> list[str]:
 
 def swallowed_images_hint(args: argparse.Namespace) -> str:
     """Added to an error in the flags' values when no CONTENT was read and a list flag ends
-    in an image file name: argparse gives a flag taking several values every word after it,
-    so 'StyleTransfer.py --style-masks m.png photo.jpg art.jpg' reads three masks."""
+    in an image file name (list_flag_hint): 'StyleTransfer.py --style-masks m.png photo.jpg
+    art.jpg' reads three masks."""
     if args.content is not None or args.batch_contents or args.batch_styles:
         return ""
-    for flag, values in (("--style-layers", args.style_layers), ("--style-masks", args.style_masks)):
-        if values and Path(values[-1]).suffix.lower() in IMAGE_EXTENSIONS:
-            return (f" (if CONTENT and STYLE came after {flag}, it took them as its values: "
-                    f"put them before {flag}, or end its list with --)")
-    return ""
+    return list_flag_hint({"--style-layers": args.style_layers, "--style-masks": args.style_masks},
+                          "CONTENT and STYLE")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -2215,9 +2253,14 @@ def run_single(args: argparse.Namespace, settings: dict, sources: list[str]) -> 
     """One content with its style(s): stylize, write every output. Returns the exit status."""
     if args.batch_size != AUTO:
         raise StyleTransferError("--batch-size is for batch mode (--contents and --styles)")
-    output = choose_output("_".join(source_stem(source) for source in sources), args.output,
-                           [*sources, *(args.style_masks or [])], args.overwrite,
-                           siblings=lambda path: list(output_paths(path).values()))
+    with reserved_output("_".join(source_stem(source) for source in sources), args.output,
+                         [*sources, *(args.style_masks or [])], args.overwrite,
+                         siblings=lambda path: list(output_paths(path).values())) as output:
+        return stylize_into(output, args, settings, sources)
+
+
+def stylize_into(output: Path, args: argparse.Namespace, settings: dict, sources: list[str]) -> int:
+    """run_single's work once ``output`` is reserved: load, check the memory, stylize, write."""
     content, styles, masks = load_single_inputs(args, sources)
     height, width = content.shape[:2]
     scales = resolve_scales(args.scales, max(height, width), args.iterations)

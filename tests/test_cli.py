@@ -294,10 +294,13 @@ def test_flags_that_cannot_work_together_are_one_error_line(capsys, tmp_path, sm
     (["--model", "vgg19"], "vgg19"),
     (["--model", "vgg19", "--weights", "none"], "vgg19 (random weights)"),
     (["--weights", "NONE"], "vgg16 (random weights)"),
+    (["--weights", "ImageNet"], "vgg16"),  # before: 'weights file not found: ImageNet'
 ])
 def test_the_first_line_says_when_the_weights_are_random(argv, text):
     settings = StyleTransfer.settings_from_args(StyleTransfer.build_parser().parse_args(argv))
     assert StyleTransfer.model_text(settings) == text
+    assert settings["weights"] in (None, "imagenet")
+    StyleTransfer.check_weights(settings["weights"])
 
 
 def test_a_missing_weights_file_is_refused_before_the_run_starts(capsys, tmp_path, small_inputs):
@@ -310,6 +313,36 @@ def test_a_missing_weights_file_is_refused_before_the_run_starts(capsys, tmp_pat
     assert captured.out == ""  # no "StyleTransfer: ..." start line before the error
     assert error_lines(captured.err) == [f"error: weights file not found: {missing}"]
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("script, drawing", [(ContentModel, "show_content_features"),
+                                             (StyleModel, "show_style_features")])
+def test_a_figure_script_out_of_memory_is_one_error_line(capsys, tmp_path, small_inputs, monkeypatch, script,
+                                                        drawing):
+    import tensorflow as tf
+
+    def out_of_memory(*args, **kwargs):
+        raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor with shape[1,3277,4096,64]")
+
+    monkeypatch.setattr(script, drawing, out_of_memory)
+    with pytest.raises(SystemExit) as info:
+        script.main([str(small_inputs[0]), "-o", str(tmp_path / "figure.png"), "--size", "4096"])
+    assert info.value.code == 2
+    assert error_lines(capsys.readouterr().err) == ["error: out of memory at --size 4096; try a smaller --size"]
+    assert list(tmp_path.iterdir()) == []  # nor is the name it had reserved left behind
+
+
+@pytest.mark.parametrize("argv, hinted", [
+    (["--layers", "block1_conv1", "painting.jpg"], True),  # --layers took the image
+    (["--layers", "block1_conv1"], False),
+])
+def test_style_model_says_when_layers_took_the_image(capsys, argv, hinted):
+    with pytest.raises(SystemExit) as info:
+        StyleModel.main(argv)
+    assert info.value.code == 2
+    errors = error_lines(capsys.readouterr().err)
+    assert len(errors) == 1 and errors[0].startswith("error: the following arguments are required: image")
+    assert ("--layers takes every word after it: if the image came after --layers" in errors[0]) is hinted
 
 
 @pytest.mark.parametrize("count", ["0", "-1"])

@@ -77,7 +77,7 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temporary_files(tmp_path)
             handle.write(b"half a fi")
         raise OSError("disk full")
 
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(ContentModel.WriteError, match=f"could not write {target}: disk full"):
         ContentModel.atomic_write(target, half_write)
     assert target.read_bytes() == b"old contents"
     assert [p.name for p in tmp_path.iterdir()] == ["result.png"]

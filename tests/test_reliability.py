@@ -24,6 +24,7 @@ way on every machine.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
@@ -268,7 +269,7 @@ def _masks_took_the_images(d, c, s, o):
 
 def _style_layers_took_the_images(d, c, s, o):
     return ["--style-layers", "block1_conv1", c, s, *FAST, "-o", o], \
-        ["content.png", "put them before --style-layers"]
+        ["content.png", "put CONTENT and STYLE before it"]
 
 
 BAD_INPUTS = [
@@ -517,6 +518,89 @@ def test_existing_result_is_kept_without_overwrite_and_replaced_with_it(tmp_path
     assert not [p for p in output.parent.iterdir() if p.name.startswith(".")]
 
 
+def test_runs_started_together_never_share_an_output(tmp_path, monkeypatch):
+    """The name is held from the moment it is chosen (an empty file), not from the first
+    save seconds later: a second run started meanwhile numbers past it, or is refused
+    for the same -o; a name nothing was written to is given back."""
+    monkeypatch.chdir(tmp_path)
+    with ContentModel.reserved_output("cat_art", None, []) as first:
+        assert first == Path("results/cat_art.png") and first.stat().st_size == 0
+        with ContentModel.reserved_output("cat_art", None, []) as second:
+            assert second == Path("results/cat_art_2.png")
+            save_image(np.zeros((8, 8, 3), np.float32), second)
+        with pytest.raises(StyleTransferError, match="cat_art.png exists; pass --overwrite"):
+            with ContentModel.reserved_output("cat_art", "results/cat_art.png", []):
+                pass
+    assert sorted(os.listdir("results")) == ["cat_art_2.png"]  # the first wrote nothing: its name is free again
+
+
+def test_a_name_taken_between_the_choice_and_the_claim_is_not_shared(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    choose = ContentModel.choose_output
+    taken = []
+
+    def and_another_run_takes_it(*args, **kwargs):
+        path = choose(*args, **kwargs)
+        if not taken:  # the other run writes the name just after we looked
+            path.parent.mkdir(exist_ok=True)
+            path.write_bytes(b"theirs")
+            taken.append(path)
+        return path
+
+    monkeypatch.setattr(ContentModel, "choose_output", and_another_run_takes_it)
+    with ContentModel.reserved_output("cat_art", None, []) as path:
+        assert path == Path("results/cat_art_2.png") and path.stat().st_size == 0
+    taken.clear()
+    with pytest.raises(StyleTransferError, match="mine.png exists; pass --overwrite"):
+        with ContentModel.reserved_output("cat_art", "mine.png", []):
+            pass
+    assert Path("mine.png").read_bytes() == b"theirs" and Path("results/cat_art.png").read_bytes() == b"theirs"
+
+
+def test_a_run_that_fails_after_choosing_its_output_leaves_nothing(tmp_path, run_main, pair_bytes):
+    content = _write(tmp_path / "content.png", b"not a picture")
+    style = _write(tmp_path / "style.jpg", pair_bytes[1])
+    status, _, stderr = run_main([str(content), str(style), *FAST, "-o", str(tmp_path / "new" / "sub" / "out.png")])
+    assert status == ContentModel.EXIT_USAGE and "cannot read" in stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["content.png", "style.jpg"]  # no placeholder, no folder
+
+
+@pytest.mark.parametrize("output, message", [
+    ("", "error: -o is empty; give a file name such as result.png"),
+    (".", "error: . is a folder; -o needs a file name"),
+    ("/", "error: / is a folder; -o needs a file name"),
+])
+@pytest.mark.parametrize("script", [StyleTransfer, ContentModel])
+def test_an_output_with_no_file_name_is_one_error_line(tmp_path, monkeypatch, capsys, pair_bytes, script,
+                                                       output, message):
+    monkeypatch.chdir(tmp_path)
+    content = _write(tmp_path / "content.png", pair_bytes[0])
+    with pytest.raises(SystemExit) as info:
+        script.main([str(content), "-o", output])
+    assert info.value.code == ContentModel.EXIT_USAGE
+    assert our_lines(capsys.readouterr().err) == [message]
+
+
+def test_a_write_that_fails_is_one_error_line_and_exit_status_1(tmp_path, run_main, pair_bytes, monkeypatch):
+    """A full disk as the panel is written: the result image is there, the run says
+    which file it could not write, and ends with status 1, not a traceback."""
+    content = _write(tmp_path / "content.png", pair_bytes[0])
+    style = _write(tmp_path / "style.jpg", pair_bytes[1])
+    output = tmp_path / "out.png"
+    replace = os.replace
+
+    def disk_full_for_the_panel(source, target):
+        if str(target).endswith("_panel.png"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return replace(source, target)
+
+    monkeypatch.setattr(os, "replace", disk_full_for_the_panel)
+    status, _, stderr = run_main([str(content), str(style), *FAST, "-o", str(output)])
+    assert status == ContentModel.EXIT_FAILED
+    assert our_lines(stderr) == [f"error: could not write {tmp_path / 'out_panel.png'}: No space left on device"]
+    assert output.is_file() and not list(tmp_path.glob(".*"))  # no temporary file left
+
+
 def _no_temporaries(folder: Path, keep: set) -> None:
     assert {p.name for p in folder.iterdir()} == keep
 
@@ -531,8 +615,11 @@ def test_atomic_write_and_save_image_leave_no_temporary_files(tmp_path):
     assert load_image(tmp_path / "sub" / "image.png").shape == (40, 40, 3)
 
 
-@pytest.mark.parametrize("failure", [OSError("disk full"), KeyboardInterrupt()], ids=["oserror", "ctrl-c"])
-def test_failed_write_keeps_the_previous_file(tmp_path, failure):
+@pytest.mark.parametrize("failure, raised", [
+    (OSError(errno.ENOSPC, "No space left on device"), ContentModel.WriteError),  # one line, exit 1
+    (KeyboardInterrupt(), KeyboardInterrupt),
+], ids=["oserror", "ctrl-c"])
+def test_failed_write_keeps_the_previous_file(tmp_path, failure, raised):
     target = tmp_path / "result.png"
     save_image(np.zeros((40, 40, 3), np.float32), target)
     before = sha256(target)
@@ -541,8 +628,11 @@ def test_failed_write_keeps_the_previous_file(tmp_path, failure):
         Path(tmp).write_bytes(b"half a fi")  # partial output, then the failure
         raise failure
 
-    with pytest.raises(type(failure)):
+    with pytest.raises(raised) as info:
         atomic_write(target, write)
+    if raised is ContentModel.WriteError:
+        assert str(info.value) == f"could not write {target}: No space left on device"
+        assert info.value.exit_status == ContentModel.EXIT_FAILED
     assert sha256(target) == before
     _no_temporaries(tmp_path, {"result.png"})
 
@@ -622,7 +712,7 @@ def test_failed_save_image_keeps_the_previous_file(tmp_path, monkeypatch):
         raise OSError("No space left on device")
 
     monkeypatch.setattr(Image.Image, "save", broken_save)
-    with pytest.raises(OSError):
+    with pytest.raises(ContentModel.WriteError, match="No space left on device"):
         save_image(np.ones((40, 40, 3), np.float32), target)
     assert sha256(target) == before
     _no_temporaries(tmp_path, {"result.jpg"})

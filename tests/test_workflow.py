@@ -6,8 +6,10 @@ internet; batch runs use tiny images and two iterations.
 
 from __future__ import annotations
 
+import errno
 import io
 import json
+import os
 import shutil
 import socket
 import threading
@@ -338,6 +340,27 @@ def test_a_rerun_skips_finished_pairs_and_overwrite_redoes_them(batch, folders, 
     assert (output / "chelsea_starry_night.png").stat().st_mtime_ns != before["chelsea_starry_night"]
 
 
+def test_a_pair_whose_files_cannot_be_written_fails_and_the_rest_still_run(folders, tmp_path, run_main,
+                                                                           monkeypatch, vgg19_weights):
+    output = tmp_path / "out"
+    replace = os.replace
+
+    def disk_full_for_chelsea(source, target):
+        if Path(target).name.startswith("chelsea_"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return replace(source, target)
+
+    monkeypatch.setattr(os, "replace", disk_full_for_chelsea)
+    status, stdout, stderr = run_main(["--contents", str(folders[0]), "--styles", str(folders[1] / "great_wave.jpg"),
+                                       "-o", str(output), *FAST])
+    assert status == StyleTransfer.EXIT_FAILED
+    assert "2 pairs: 1 done, 0 skipped, 1 failed" in stdout
+    assert f"failed: chelsea + great_wave: could not write {output / 'chelsea_great_wave.png'}: " \
+           "No space left on device" in stderr
+    assert "Traceback" not in stdout + stderr
+    assert (output / "coffee_great_wave.json").is_file() and (output / CONTACT_SHEET_NAME).is_file()
+
+
 def test_a_bad_image_or_url_fails_its_pairs_and_the_rest_still_run(folders, server, cache, tmp_path, run_main,
                                                                    monkeypatch, vgg19_weights):
     contents = tmp_path / "contents"
@@ -474,6 +497,50 @@ def test_only_a_run_that_ended_normally_counts_as_finished(tmp_path):
     assert not is_finished(paths)
 
 
+def test_a_finished_pair_made_from_another_image_of_the_same_name_is_not_skipped(folders, tmp_path, run_main,
+                                                                                 monkeypatch, vgg19_weights):
+    """Two cameras' IMG_0001 into one results folder: the second is not the first's pair
+    done before. It fails, naming what the files were made from; its own rerun skips."""
+    monkeypatch.chdir(tmp_path)
+    for folder, name in (("2023", "chelsea.jpg"), ("2024", "coffee.jpg")):
+        Path(folder).mkdir()
+        shutil.copy(folders[0] / name, Path(folder) / "IMG_0001.jpg")
+    style = str(folders[1] / "great_wave.jpg")
+    first = run_main(["--contents", "2023", "--styles", style, "-o", "out", *FAST])
+    assert first[0] == 0 and "1 done" in first[1]
+    written = {path.name: path.read_bytes() for path in Path("out").iterdir()}
+    status, stdout, stderr = run_main(["--contents", "2024", "--styles", style, "-o", "out", *FAST])
+    assert status == StyleTransfer.EXIT_FAILED and "1 failed" in stdout
+    assert f"failed: IMG_0001 + great_wave: out/IMG_0001_great_wave.png exists, made from " \
+           f"2023/IMG_0001.jpg + {style}; pass --overwrite to replace it" in stderr
+    assert {name: Path("out", name).read_bytes() for name in written if name != CONTACT_SHEET_NAME} == \
+        {name: data for name, data in written.items() if name != CONTACT_SHEET_NAME}
+    again = run_main(["--contents", "2023/IMG_0001.jpg", "--styles", style, "-o", "out", *FAST])
+    assert again[0] == 0 and "skipped (done before)" in again[1]
+
+
+def test_a_trace_is_made_from_the_same_inputs_written_the_same_or_leading_to_the_same_file(tmp_path):
+    trace = {"content": "photos/cat.jpg", "styles": ["https://example.org/art.jpg"],
+             "working_directory": str(tmp_path)}
+    made_from = StyleTransfer.made_from
+    assert made_from(trace, ["photos/cat.jpg", "https://example.org/art.jpg"])  # as written (a clone elsewhere)
+    assert made_from(trace, [str(tmp_path / "photos" / "cat.jpg"), "https://example.org/art.jpg"])  # same file
+    assert not made_from(trace, ["photos/dog.jpg", "https://example.org/art.jpg"])
+    assert not made_from(trace, ["photos/cat.jpg", "https://example.org/other.jpg"])
+    assert not made_from(trace, ["photos/cat.jpg"])
+    assert not made_from({"stopped_early": None}, ["photos/cat.jpg", "https://example.org/art.jpg"])
+
+
+def test_the_batch_line_gives_the_level_sizes_each_image_gets():
+    """A 64 x 51 px photo's first level is 41 px long, where its short side is 32 px (before,
+    the batch line said 32 / 64 px for it); images with other level sizes are listed too."""
+    text = StyleTransfer.batch_levels_text
+    assert text([2, 2], "auto", [(51, 64), (51, 64)]) == "2 + 2 iterations at 41 / 64 px"
+    assert text([2, 2], "auto", [(51, 64), (64, 64)]) == \
+        "2 + 2 iterations at 41 / 64 px or 2 + 2 iterations at 32 / 64 px"
+    assert text(200, "auto", [(341, 512), (512, 512)]) == "200 iterations"
+
+
 def test_folders_expand_to_their_images_sorted(tmp_path):
     for name in ("b.png", "A.JPG", "c.webp", "notes.txt"):
         (tmp_path / name).write_bytes(b"")
@@ -495,11 +562,18 @@ def test_folders_expand_to_their_images_sorted(tmp_path):
     (["--contents", "{content}", "--styles", "{styles}", "-o", "{tmp}/sheet.png"], "-o is a folder"),
     (["--contents", "{content}", "--styles", "{styles}", "-o", "{content}"], "holds the input"),
     (["--contents", "{content}", "{tmp}/chelsea.png", "--styles", "{styles}", "-o", "{tmp}/out"],
-     "/chelsea.jpg + {styles}/great_wave.jpg and {tmp}/chelsea.png + {styles}/great_wave.jpg would both be written"),
+     "/chelsea.jpg + {styles}/great_wave.jpg and {tmp}/chelsea.png + {styles}/great_wave.jpg would both write "
+     "{tmp}/out/chelsea_great_wave.png"),
+    # not only the images: a style named like another pair's panel, a pair named like the contact sheet
+    (["--contents", "{chelsea}", "--styles", "{tmp}/wave.jpg", "{tmp}/wave_panel.jpg", "-o", "{tmp}/out"],
+     "{tmp}/wave.jpg and {chelsea} + {tmp}/wave_panel.jpg would both write {tmp}/out/chelsea_wave_panel.png"),
+    (["--contents", "{tmp}/contact.jpg", "--styles", "{tmp}/sheet_2.jpg", "-o", "{tmp}/out"],
+     "would write {tmp}/out/contact_sheet_2.png, the name of the batch's contact sheet"),
     (["--contents", "{content}", "--styles", "{styles}", "--style-masks", "{chelsea}"], "single run"),
 ])
 def test_batch_arguments_are_checked_before_any_work(folders, tmp_path, capsys, arguments, message):
-    shutil.copy(folders[0] / "chelsea.jpg", tmp_path / "chelsea.png")
+    for name in ("chelsea.png", "wave.jpg", "wave_panel.jpg", "contact.jpg", "sheet_2.jpg"):
+        shutil.copy(folders[0] / "chelsea.jpg", tmp_path / name)
     names = {"content": folders[0], "styles": folders[1], "chelsea": folders[0] / "chelsea.jpg",
              "tmp": tmp_path, "sample": StyleTransfer.SAMPLE_CONTENT}
     with pytest.raises(SystemExit) as caught:
