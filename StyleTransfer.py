@@ -1867,10 +1867,10 @@ def previous_trace(paths: dict) -> dict | None:
     return trace if isinstance(trace, dict) and "stopped_early" in trace else None
 
 
-def last_ending(paths: dict) -> str | None:
-    """How the run that wrote a pair's files ended: None when it ended normally, why it
-    stopped early (Ctrl-C, a non-finite loss), or NO_TRACE when no run of ours wrote them."""
-    trace = previous_trace(paths)
+def last_ending(trace: dict | None) -> str | None:
+    """How the run that wrote a pair's files ended, from its ``trace`` (previous_trace): None
+    when it ended normally, why it stopped early (Ctrl-C, a non-finite loss), or NO_TRACE
+    when no run of ours wrote them."""
     return NO_TRACE if trace is None else trace["stopped_early"]
 
 
@@ -1888,9 +1888,10 @@ def made_from(trace: dict, sources: list[str]) -> bool:
         for old, new in zip(recorded, sources))
 
 
-def is_finished(paths: dict) -> bool:
-    """True when a pair's files are on disk from a run that ended normally."""
-    return paths["image"].is_file() and last_ending(paths) is None
+def is_finished(paths: dict, trace: dict | None) -> bool:
+    """True when a pair's files are on disk from a run that ended normally (``trace``:
+    previous_trace(paths), read once by the caller)."""
+    return paths["image"].is_file() and last_ending(trace) is None
 
 
 def changed_flags(paths: dict, settings: dict, size: int) -> list[str]:
@@ -1926,7 +1927,7 @@ def prepare_pair(pair: Pair, content: np.ndarray | StyleTransferError,
     trace = previous_trace(paths)
     # Same names, other images (two folders of IMG_0001.jpg into one results folder, say).
     other_inputs = trace is not None and not made_from(trace, [pair.content, pair.style])
-    if not overwrite and is_finished(paths) and not other_inputs:
+    if not overwrite and is_finished(paths, trace) and not other_inputs:
         pair.status, pair.thumbnail = SKIPPED, saved_thumbnail(pair.output)
         return
     for image in (content, style):
@@ -1934,7 +1935,7 @@ def prepare_pair(pair: Pair, content: np.ndarray | StyleTransferError,
             pair.status, pair.reason = FAILED, str(image)
             return
     taken = [path for path in paths.values() if path.exists()]
-    if taken and not overwrite and (other_inputs or last_ending(paths) in (None, NO_TRACE)):
+    if taken and not overwrite and (other_inputs or last_ending(trace) in (None, NO_TRACE)):
         # Files of an interrupted run of this pair are redone; anything else is not ours to replace.
         made = f", made from {' + '.join(map(str, [trace.get('content'), *trace.get('styles', [])]))}" \
             if other_inputs else ""

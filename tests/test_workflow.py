@@ -25,7 +25,7 @@ import ContentModel
 import StyleModel
 import StyleTransfer
 from ContentModel import StyleTransferError, download_image, load_image, open_image
-from StyleTransfer import CONTACT_SHEET_NAME, expand_inputs, is_finished, output_paths
+from StyleTransfer import CONTACT_SHEET_NAME, expand_inputs, is_finished, output_paths, previous_trace
 
 #: Long side of the test images, and the flags that make a run take seconds.
 SIZE = 64
@@ -488,13 +488,13 @@ def test_a_batch_never_replaces_files_it_did_not_write(folders, tmp_path, run_ma
 
 def test_only_a_run_that_ended_normally_counts_as_finished(tmp_path):
     paths = output_paths(tmp_path / "a_b.png")
-    assert not is_finished(paths)
+    assert not is_finished(paths, previous_trace(paths))
     paths["image"].write_bytes(b"")
     for stopped_early, finished in ((None, True), ("interrupted", False), ("the loss became nan", False)):
         paths["trace"].write_text(json.dumps({"stopped_early": stopped_early}))
-        assert is_finished(paths) is finished
+        assert is_finished(paths, previous_trace(paths)) is finished
     paths["trace"].write_text("{ half a trace")
-    assert not is_finished(paths)
+    assert not is_finished(paths, previous_trace(paths))
 
 
 def test_a_finished_pair_made_from_another_image_of_the_same_name_is_not_skipped(folders, tmp_path, run_main,
