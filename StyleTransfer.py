@@ -1874,6 +1874,11 @@ def last_ending(trace: dict | None) -> str | None:
     return NO_TRACE if trace is None else trace["stopped_early"]
 
 
+def recorded_inputs(trace: dict) -> list:
+    """The inputs a trace's run used, as typed then: the content, then the styles."""
+    return [trace.get("content"), *trace.get("styles", [])]
+
+
 def made_from(trace: dict, sources: list[str]) -> bool:
     """Whether the run a trace records used these inputs (content, then styles): each one
     written the same way (a URL, or a path relative to where each run started, as in a
@@ -1882,7 +1887,7 @@ def made_from(trace: dict, sources: list[str]) -> bool:
         return source if is_url(source) else str((Path(folder) / source).resolve())
 
     folder = trace.get("working_directory", ".")
-    recorded = [trace.get("content"), *trace.get("styles", [])]
+    recorded = recorded_inputs(trace)
     return len(recorded) == len(sources) and all(
         isinstance(old, str) and (old == new or where(old, folder) == where(new, Path.cwd()))
         for old, new in zip(recorded, sources))
@@ -1937,8 +1942,7 @@ def prepare_pair(pair: Pair, content: np.ndarray | StyleTransferError,
     taken = [path for path in paths.values() if path.exists()]
     if taken and not overwrite and (other_inputs or last_ending(trace) in (None, NO_TRACE)):
         # Files of an interrupted run of this pair are redone; anything else is not ours to replace.
-        made = f", made from {' + '.join(map(str, [trace.get('content'), *trace.get('styles', [])]))}" \
-            if other_inputs else ""
+        made = f", made from {' + '.join(map(str, recorded_inputs(trace)))}" if other_inputs else ""
         pair.status, pair.reason = FAILED, f"{taken[0]} exists{made}; pass --overwrite to replace it"
 
 
