@@ -594,6 +594,14 @@ ACTIVATION_BYTES = {"float32": FLOAT32_BYTES, "mixed": BFLOAT16_BYTES, "bfloat16
 #: and mixed, a margin for the run-to-run spread of the peak (README: Memory has
 #: the latest table).
 ACTIVATION_COPIES = 2.25
+#: The same while a style image's targets are computed: a forward pass only, but Keras
+#: keeps every layer's output until the pass ends, and each layer's output is briefly
+#: there twice (before and after its ReLU). Calibrated like ACTIVATION_COPIES, on styles
+#: of 1024 to 3072 px (--style-scale 4, VGG16 and VGG19): the estimate came out at
+#: 1.15-1.26 times the peak measured in float32, 1.23-1.62 in mixed precision (whose
+#: float32 copies of the style layers are not all alive at once, and whose peak varies
+#: more from run to run).
+STYLE_PASS_COPIES = 1.5
 #: Image-sized float32 vectors the optimizer keeps: L-BFGS its 2 x LBFGS_MEMORY_SIZE
 #: remembered vectors and 8 to work with (points, gradients, direction); Adam 6.
 OPTIMIZER_VECTORS = {"lbfgs": 2 * LBFGS_MEMORY_SIZE + 8, "adam": 6}
@@ -601,14 +609,12 @@ OPTIMIZER_VECTORS = {"lbfgs": 2 * LBFGS_MEMORY_SIZE + 8, "adam": 6}
 BASELINE_BYTES = 1 * GIB
 
 
-def estimate_memory(shape, *, model: str = DEFAULT_MODEL, optimizer: str = DEFAULT_OPTIMIZER,
-                    precision: str = DEFAULT_PRECISION, content_layer: str = CONTENT_LAYER,
-                    style_layers=STYLE_LAYERS, batch: int = 1) -> int:
-    """Bytes a run at ``shape`` = (height, width) needs, from the sizes of VGG's activations
-    (``batch`` images optimized together need that many of everything but TensorFlow itself)."""
+def activation_bytes(shape, *, model: str, precision: str, content_layer: str, style_layers, copies: float) -> int:
+    """Bytes of ``copies`` of every conv activation of VGG at ``shape`` = (height, width), up
+    to the deepest layer used; at reduced precision plus a float32 copy of each style layer
+    (the Gram matrices are computed in float32)."""
     height, width = shape
-    layers = [content_layer, *style_layers]
-    deepest = max(layer_position(name) for name in layers)  # (block, conv)
+    deepest = max(layer_position(name) for name in [content_layer, *style_layers])  # (block, conv)
 
     def positions(block: int) -> int:
         scale = 2 ** (block - 1)  # each pooling halves the size
@@ -621,12 +627,33 @@ def estimate_memory(shape, *, model: str = DEFAULT_MODEL, optimizer: str = DEFAU
         count = convs if block < deepest[0] else deepest[1]
         elements += count * channels * positions(block)
     value_bytes = ACTIVATION_BYTES[resolve_precision(precision)]
-    activations = elements * value_bytes * ACTIVATION_COPIES
-    if value_bytes < FLOAT32_BYTES:  # Gram matrices in float32: a float32 copy of each style layer
+    total = elements * value_bytes * copies
+    if value_bytes < FLOAT32_BYTES:
         blocks = [layer_position(name)[0] for name in style_layers]
-        activations += FLOAT32_BYTES * sum(VGG_CHANNELS[block - 1] * positions(block) for block in blocks)
-    optimizer_bytes = height * width * 3 * OPTIMIZER_VECTORS[optimizer] * FLOAT32_BYTES
+        total += FLOAT32_BYTES * sum(VGG_CHANNELS[block - 1] * positions(block) for block in blocks)
+    return int(total)
+
+
+def estimate_memory(shape, *, model: str = DEFAULT_MODEL, optimizer: str = DEFAULT_OPTIMIZER,
+                    precision: str = DEFAULT_PRECISION, content_layer: str = CONTENT_LAYER,
+                    style_layers=STYLE_LAYERS, batch: int = 1) -> int:
+    """Bytes the optimization at ``shape`` = (height, width) needs, from the sizes of VGG's
+    activations (``batch`` images optimized together need that many of everything but
+    TensorFlow itself)."""
+    activations = activation_bytes(shape, model=model, precision=precision, content_layer=content_layer,
+                                   style_layers=style_layers, copies=ACTIVATION_COPIES)
+    optimizer_bytes = shape[0] * shape[1] * 3 * OPTIMIZER_VECTORS[optimizer] * FLOAT32_BYTES
     return int(BASELINE_BYTES + batch * (activations + optimizer_bytes))
+
+
+def estimate_style_memory(shape, *, model: str = DEFAULT_MODEL, precision: str = DEFAULT_PRECISION,
+                          content_layer: str = CONTENT_LAYER, style_layers=STYLE_LAYERS) -> int:
+    """Bytes computing the targets of a style image of ``shape`` = (height, width) needs:
+    one forward pass, before the optimization starts. At --style-scale above about 1 it
+    needs more than the optimization does."""
+    return int(BASELINE_BYTES + activation_bytes(shape, model=model, precision=precision,
+                                                 content_layer=content_layer, style_layers=style_layers,
+                                                 copies=STYLE_PASS_COPIES))
 
 
 def available_memory() -> int | None:
@@ -641,37 +668,60 @@ def available_memory() -> int | None:
     return None
 
 
-def settings_memory(shape, settings: dict, device_name: str, batch: int = 1) -> int:
-    """estimate_memory of a run with these stylize() ``settings`` on ``device_name``."""
-    return estimate_memory(shape, model=settings["model"], optimizer=settings["optimizer"],
-                           precision=resolve_precision(settings["precision"], device_name),
-                           content_layer=settings["content_layer"], style_layers=settings["style_layers"],
-                           batch=batch)
+class MemoryNeed(NamedTuple):
+    """The two peaks of a run's memory, in bytes: the optimization's, and (earlier, once per
+    level) that of computing the style targets (0 when no style shape was given)."""
+
+    optimization: int
+    style_targets: int
+
+    @property
+    def total(self) -> int:
+        """What the run needs: the larger of the two peaks."""
+        return max(self)
+
+    @property
+    def style_bound(self) -> bool:
+        """Whether the style images, not the optimization, set the need (--style-scale)."""
+        return self.style_targets > self.optimization
+
+
+def settings_memory(shape, settings: dict, device_name: str, batch: int = 1, style_shapes=()) -> MemoryNeed:
+    """The memory a run with these stylize() ``settings`` on ``device_name`` needs: the
+    optimization at ``shape`` (estimate_memory), and the targets of the largest of the
+    styles at ``style_shapes``, the shapes they are loaded at (estimate_style_memory)."""
+    network = dict(model=settings["model"], precision=resolve_precision(settings["precision"], device_name),
+                   content_layer=settings["content_layer"], style_layers=settings["style_layers"])
+    return MemoryNeed(
+        estimate_memory(shape, optimizer=settings["optimizer"], batch=batch, **network),
+        max((estimate_style_memory(style_shape, **network) for style_shape in style_shapes), default=0))
 
 
 class NotEnoughMemoryError(StyleTransferError):
     """A run that clearly cannot fit in the memory available (check_memory)."""
 
 
-def memory_advice(settings: dict, device_name: str) -> str:
+def memory_advice(settings: dict, device_name: str, style_bound: bool = False) -> str:
     """What would make a run with these stylize() ``settings`` need less memory: the
-    flags among --size, --precision mixed and --optimizer adam it does not use already."""
-    fixes = ["a smaller --size"]
+    flags among --style-scale (when the styles set the need), --size, --precision mixed
+    and --optimizer adam (when the optimization does) it does not use already."""
+    fixes = ["a smaller --style-scale"] if style_bound else []
+    fixes.append("a smaller --size")
     if resolve_precision(settings["precision"], device_name) == "float32":
         fixes.append("--precision mixed")
-    if settings["optimizer"] != "adam":
+    if settings["optimizer"] != "adam" and not style_bound:
         fixes.append("--optimizer adam")
     *others, last = fixes
     return f"use {', '.join(others)} or {last}" if others else f"use {last}"
 
 
-def check_memory(needed: int, settings: dict, device_name: str) -> None:
+def check_memory(need: MemoryNeed, settings: dict, device_name: str) -> None:
     """Refuse a CPU run that clearly cannot fit, with the fix."""
     available = available_memory()
-    if device_name.startswith("/CPU") and available is not None and needed > available:
+    if device_name.startswith("/CPU") and available is not None and need.total > available:
         raise NotEnoughMemoryError(
-            f"this run needs about {needed / GIB:.1f} GiB of memory but only {available / GIB:.1f} GiB "
-            f"is available; {memory_advice(settings, device_name)}")
+            f"this run needs about {need.total / GIB:.1f} GiB of memory but only {available / GIB:.1f} GiB "
+            f"is available; {memory_advice(settings, device_name, need.style_bound)}")
 
 
 def resolve_device(device: str) -> str:
@@ -1953,7 +2003,7 @@ def batch_size(requested: str | int, device_name: str, shape, settings: dict) ->
         else requested
     available = available_memory()
     if size > 1 and device_name.startswith("/CPU") and available is not None:
-        while size > 1 and settings_memory(shape, settings, device_name, size) > available:
+        while size > 1 and settings_memory(shape, settings, device_name, size).total > available:
             size -= 1
     return size
 
@@ -1988,13 +2038,14 @@ def run_group(group: list[Pair], content_images: dict, style_images: dict, *,
     try:
         device = resolve_device(settings["device"])
         # batch_size() planned the groups to fit; memory taken since then can still refuse one.
-        check_memory(settings_memory(contents[0].shape[:2], settings, device, len(group)), settings, device)
+        need = settings_memory(contents[0].shape[:2], settings, device, len(group), [style.shape[:2]])
+        check_memory(need, settings, device)
         results = stylize_batch(contents, style, **settings, callback=callback)
     except (tf.errors.ResourceExhaustedError, NotEnoughMemoryError) as error:
         if len(group) > 1:
             return False
         reason = str(error) if isinstance(error, StyleTransferError) else \
-            f"out of memory: {memory_advice(settings, device)}"
+            f"out of memory: {memory_advice(settings, device, need.style_bound)}"
         group[0].status, group[0].reason = FAILED, reason
         return True
     except StyleTransferError as error:  # not a matter of room: the pairs would fail alone too
@@ -2272,17 +2323,17 @@ def stylize_into(output: Path, args: argparse.Namespace, settings: dict, sources
     counts = level_iterations(args.iterations, scales)
     device = resolve_device(args.device)
     precision = resolve_precision(args.precision, device)
-    needed = settings_memory((height, width), settings, device)
-    check_memory(needed, settings, device)
+    need = settings_memory((height, width), settings, device, style_shapes=[style.shape[:2] for style in styles])
+    check_memory(need, settings, device)
     levels = levels_text(args.iterations, scales, max(height, width), smallest_long_side(content.shape))
     print(f"StyleTransfer: {model_text(settings)} on {device}, {args.optimizer}, {precision}, "
-          f"{width}x{height} px, {levels}, about {needed / GIB:.1f} GiB -> {output}", flush=True)
+          f"{width}x{height} px, {levels}, about {need.total / GIB:.1f} GiB -> {output}", flush=True)
 
     bar = ProgressBar(sum(counts), output if args.save_every else None)
     try:
         result = stylize(content, styles, **{**settings, "style_masks": masks}, callback=bar)
     except tf.errors.ResourceExhaustedError:  # the estimate is checked on a CPU only
-        raise StyleTransferError(f"out of memory: {memory_advice(settings, device)}") from None
+        raise StyleTransferError(f"out of memory: {memory_advice(settings, device, need.style_bound)}") from None
     finally:
         bar.finish()
     trace = run_trace(args, sources[0], sources[1:], settings, result)

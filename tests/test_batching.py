@@ -224,6 +224,26 @@ def run_batch_of_two(sample_images, tmp_path: Path, run_main, monkeypatch, styli
                      "-o", str(tmp_path / "out")])
 
 
+def test_a_batch_pair_whose_style_images_do_not_fit_fails_with_the_fix(sample_images, tmp_path, run_main,
+                                                                       monkeypatch, vgg19_weights):
+    """Room for optimizing one content but not for the style's targets at --style-scale 4:
+    each pair fails alone, naming --style-scale first, and nothing else is written."""
+    contents = photo_and_mirror_folder(sample_images[0], tmp_path)
+    shape = load_image(contents / "photo.png", 64).shape[:2]
+    room = estimate_memory(shape, model="vgg19", precision="float32") + 1
+    monkeypatch.setattr(StyleTransfer, "available_memory", lambda: room)
+    status, stdout, stderr = run_main(["--contents", str(contents), "--styles", str(sample_images[1]),
+                                       "--size", "64", "--iterations", "2", "--model", "vgg19",
+                                       "--precision", "float32", "--style-scale", "4", "-o", str(tmp_path / "out")])
+    assert status == StyleTransfer.EXIT_FAILED, stdout + stderr
+    assert "up to 1 at a time" in stdout  # a batch of two did not fit either
+    assert "2 pairs: 0 done, 0 skipped, 2 failed" in stdout
+    failures = [line for line in stderr.splitlines() if line.startswith("failed: ")]
+    assert len(failures) == 2 and all(line.endswith(
+        "is available; use a smaller --style-scale, a smaller --size or --precision mixed") for line in failures)
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["contact_sheet.png"]
+
+
 def test_a_batch_the_device_has_no_room_for_runs_again_one_pair_at_a_time(sample_images, tmp_path, run_main,
                                                                            monkeypatch, vgg19_weights):
     """On a GPU the estimate is not checked, so a batch can run out of device memory: its
@@ -278,13 +298,14 @@ def test_a_batch_refused_for_memory_runs_again_one_pair_at_a_time(sample_images,
                                                                   monkeypatch, vgg19_weights):
     """Memory can shrink between planning the groups and running one: a group that
     check_memory then refuses is run again one pair at a time, and each still finishes."""
-    monkeypatch.setattr(StyleTransfer, "settings_memory", lambda shape, settings, device, batch=1: batch)
+    monkeypatch.setattr(StyleTransfer, "settings_memory", lambda shape, settings, device, batch=1, style_shapes=():
+                        StyleTransfer.MemoryNeed(optimization=batch, style_targets=0))
     real_check = StyleTransfer.check_memory
 
-    def room_for_one(needed, settings, device_name):
-        if needed > 1:  # the faked estimate is the number of images
+    def room_for_one(need, settings, device_name):
+        if need.total > 1:  # the faked estimate is the number of images
             raise StyleTransfer.NotEnoughMemoryError("this run needs about 9.0 GiB of memory")
-        real_check(needed, settings, device_name)
+        real_check(need, settings, device_name)
 
     monkeypatch.setattr(StyleTransfer, "check_memory", room_for_one)
     sizes = []

@@ -1062,6 +1062,65 @@ def test_reduced_precision_estimate_counts_a_float32_copy_of_each_style_layer():
     assert extra("mixed") == 4 * 256 * (340 // 4) * (512 // 4)  # block3_conv1: 256 channels at 1/4 size
 
 
+def test_style_target_estimate_counts_one_forward_pass_by_hand():
+    """By hand, 32 x 48 px, VGG16 cut after block2_conv1: the same activations as the
+    optimization's, STYLE_PASS_COPIES of them, and no optimizer."""
+    elements = 2 * 64 * 32 * 48 + 1 * 128 * 16 * 24
+    expected = StyleTransfer.BASELINE_BYTES + int(
+        elements * StyleTransfer.FLOAT32_BYTES * StyleTransfer.STYLE_PASS_COPIES)
+    assert StyleTransfer.estimate_style_memory((32, 48), model="vgg16", precision="float32",
+                                               content_layer="block2_conv1", style_layers=["block1_conv1"]) == expected
+
+
+def test_a_run_needs_the_larger_of_the_optimization_and_the_style_targets():
+    settings = dict(model="vgg19", optimizer="lbfgs", precision="float32",
+                    content_layer=StyleTransfer.CONTENT_LAYER, style_layers=StyleTransfer.STYLE_LAYERS)
+    shape = (340, 512)
+    alone = StyleTransfer.settings_memory(shape, settings, "/CPU:0")
+    assert alone == (StyleTransfer.estimate_memory(shape, **settings), 0) and alone.total == alone.optimization
+    # A style as large as the content: its forward pass needs less than the optimization.
+    same = StyleTransfer.settings_memory(shape, settings, "/CPU:0", style_shapes=[shape])
+    assert 0 < same.style_targets < same.optimization and same.total == same.optimization
+    assert not same.style_bound
+    # At --style-scale 4 (4 x 4 as many pixels) the largest style sets the need.
+    styles = [shape, (4 * 340, 4 * 512), (2 * 340, 2 * 512)]
+    large = StyleTransfer.settings_memory(shape, settings, "/CPU:0", style_shapes=styles)
+    biggest = {key: settings[key] for key in ("model", "precision", "content_layer", "style_layers")}
+    assert large.style_targets == StyleTransfer.estimate_style_memory((4 * 340, 4 * 512), **biggest)
+    assert large.total == large.style_targets > large.optimization and large.style_bound
+    assert large.optimization == alone.optimization  # the batch, not the styles, multiplies it
+
+
+@pytest.mark.parametrize("style_scale, refused", [("4", True), ("1", False)])
+def test_large_style_images_are_counted_before_the_run(monkeypatch, tmp_path, pair_bytes, run_main,
+                                                      style_scale, refused):
+    """With room for the optimization but not for a style four times the size, a run is
+    refused with --style-scale as the first fix (--optimizer adam would not help); at
+    --style-scale 1 the same room is enough."""
+    content = _write(tmp_path / "content.png", pair_bytes[0])
+    style = _write(tmp_path / "style.jpg", pair_bytes[1])
+    needs = []
+    real = StyleTransfer.settings_memory
+
+    def recorded(*args, **kwargs):
+        needs.append(real(*args, **kwargs))
+        return needs[-1]
+
+    monkeypatch.setattr(StyleTransfer, "settings_memory", recorded)
+    monkeypatch.setattr(StyleTransfer, "available_memory", lambda: needs[-1].optimization + 1)
+    status, out, err = run_main([str(content), str(style), *FAST, "--style-scale", style_scale,
+                                 "--precision", "float32", "-o", str(tmp_path / "out" / "r.png")])
+    lines = our_lines(err)
+    if refused:
+        assert status == ContentModel.EXIT_USAGE, out + err
+        assert len(lines) == 1 and lines[0].endswith(
+            "is available; use a smaller --style-scale, a smaller --size or --precision mixed"), lines
+        assert not (tmp_path / "out").exists() or files_in(tmp_path / "out") == []
+    else:
+        assert status == 0, out + err
+        assert not needs[-1].style_bound and (tmp_path / "out" / "r.png").exists()
+
+
 def test_out_of_device_memory_is_one_error_line(monkeypatch, tmp_path, pair_bytes, run_main):
     """The estimate is checked on a CPU only; a GPU that runs out says so in one line too."""
     import tensorflow as tf
