@@ -21,9 +21,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from ContentModel import load_image  # noqa: E402
+from ContentModel import load_image, run_cli  # noqa: E402
 from StyleTransfer import stylize_batch  # noqa: E402
-from common import pair_parser  # noqa: E402
+from common import (  # noqa: E402
+    SIZE_HELP,
+    add_precision_argument,
+    check_inputs,
+    check_outputs,
+    pair_parser,
+    positive_int,
+    size_argument,
+    whole_number,
+)
 
 
 #: Fewest --steps that leave a time: the first step (compiling) is left out, and the
@@ -37,18 +46,22 @@ def seconds_per_step(history: list) -> float:
     return float(np.median(np.diff([s for _, s in seconds[1:]])))
 
 
-def main() -> None:
-    parser = pair_parser(__doc__.splitlines()[0], size=256, output="results/benchmark_batching")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
-    parser.add_argument("--batches", type=int, nargs="+", default=[1, 2, 4])
-    parser.add_argument("--steps", type=int, default=8,
+def main(argv: list[str] | None = None) -> None:
+    parser = pair_parser(__doc__.splitlines()[0], size=256, output="results/benchmark_batching",
+                         what="JSON report (.json is put in place of any suffix)")
+    parser.add_argument("--sizes", type=size_argument, nargs="+", default=[256, 512], help=SIZE_HELP)
+    parser.add_argument("--batches", type=positive_int, nargs="+", default=[1, 2, 4], help="images per batch")
+    parser.add_argument("--steps", type=whole_number(MIN_STEPS), default=8,
                         help=f"Adam steps per measurement (at least {MIN_STEPS}: the first compiles, and "
                              "the gaps between the later ones are timed)")
-    parser.add_argument("--precision", default="float32", help="as StyleTransfer.py --precision")
-    args = parser.parse_args()
-    if args.steps < MIN_STEPS:
-        parser.error(f"--steps must be at least {MIN_STEPS} (got {args.steps})")
+    add_precision_argument(parser, "float32")
+    args = parser.parse_args(argv)
+    run_cli(lambda: measure(args))
 
+
+def measure(args) -> None:
+    check_inputs(args.weights, [args.content, args.style], args.sizes)
+    output = check_outputs(args.output, args.overwrite, stem=True, inputs=[args.content, args.style])
     rows = []
     for size in args.sizes:
         content = load_image(args.content, size)
@@ -72,7 +85,6 @@ def main() -> None:
     for row in rows:
         speedup = f"{row['speedup']:.2f}x" if row["speedup"] else "-"
         print(f"| {row['size']} | {row['batch']} | {row['step_s']:.3f} | {row['image_step_s']:.3f} | {speedup} |")
-    output = Path(args.output).with_suffix(".json")
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps({"args": vars(args), "machine": platform.machine(), "rows": rows}, indent=1))
     print(f"-> {output}")

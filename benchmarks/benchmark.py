@@ -32,7 +32,6 @@ otherwise idle machine: it measures wall time.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -44,11 +43,31 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 # ContentModel first: it quiets TensorFlow's start-up logging before TensorFlow loads.
-from ContentModel import build_vgg, load_image, save_image, weights_argument  # noqa: E402
+from ContentModel import (  # noqa: E402
+    PRECISION_CHOICES,
+    VGG_MODELS,
+    ArgumentParser,
+    build_vgg,
+    load_image,
+    run_cli,
+    save_image,
+    weights_argument,
+)
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from StyleModel import STYLE_LAYERS  # noqa: E402
-from common import first_row_at_or_below, peak_memory_kind, run_in_fresh_process  # noqa: E402
+from common import (  # noqa: E402
+    SIZE_HELP,
+    check_inputs,
+    check_outputs,
+    first_row_at_or_below,
+    peak_memory_kind,
+    positive_int,
+    positive_number,
+    run_in_fresh_process,
+    scales_argument,
+    size_argument,
+)
 from StyleTransfer import (  # noqa: E402
     ADAM_BETA_1,
     ADAM_EPSILON,
@@ -60,6 +79,7 @@ from StyleTransfer import (  # noqa: E402
     DEFAULT_PRECONDITIONER,
     DEFAULT_SCALES,
     LBFGS_MEMORY_SIZE,
+    OPTIMIZERS,
     build_objective,
     resolve_scales,
     stylize,
@@ -71,6 +91,8 @@ SECTIONS = ("xla", "speed", "precision", "memory", "sustained", "quality")
 QUALITY_RUNS = ("plain-float32", "plain-mixed", "pyramid-mixed", "lbfgs-float32", "content-init",
                 "lbfgs-mixed", "scales-float32", "scales-mixed", "defaults")
 WARMUP_ITERATIONS = 2  # the first calls trace and compile the step
+#: The picture the precision section writes beside the JSON report.
+PRECISION_PICTURE = "benchmark_precision.jpg"
 MATMUL_SIZE = 2048
 GIB = 2 ** 30
 
@@ -247,7 +269,7 @@ def precision(args, report: dict) -> None:
         images.append(image)
         print(f"| {mode} | {seconds:.3f} | {baseline[0] / seconds:.2f}x | {loss:.4g} | {difference:.4f} |",
               flush=True)
-    path = Path(args.output_dir) / "benchmark_precision.jpg"
+    path = Path(args.output_dir) / PRECISION_PICTURE
     save_image(np.concatenate(images, axis=1), path)
     print(f"\nimages, left to right float32 | mixed | bfloat16: {path}")
     report["precision"] = rows
@@ -382,44 +404,62 @@ def quality(args, report: dict) -> None:
     report["quality"] = rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
-    parser.add_argument("--models", nargs="+", default=["vgg16", "vgg19"])
-    parser.add_argument("--optimizers", nargs="+", default=["adam", "lbfgs"],
+def main(argv: list[str] | None = None) -> None:
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="what to measure")
+    parser.add_argument("--models", nargs="+", choices=sorted(VGG_MODELS), default=["vgg16", "vgg19"],
+                        help="models of the speed section")
+    parser.add_argument("--optimizers", nargs="+", choices=OPTIMIZERS, default=["adam", "lbfgs"],
                         help="optimizers of the speed and sustained sections")
-    parser.add_argument("--sizes", nargs="+", type=int, default=[256, 512, 1024])
-    parser.add_argument("--repeats", type=int, default=4, help="timed iterations after warm-up")
-    parser.add_argument("--model", default="vgg19", help="model of the precision/memory/quality sections")
+    parser.add_argument("--sizes", nargs="+", type=size_argument, default=[256, 512, 1024],
+                        help=f"sizes of the speed section: {SIZE_HELP}")
+    parser.add_argument("--repeats", type=positive_int, default=4, help="timed iterations after warm-up")
+    parser.add_argument("--model", choices=sorted(VGG_MODELS), default="vgg19",
+                        help="model of the precision/memory/quality sections")
     parser.add_argument("--weights", type=weights_argument, default="imagenet",
                         help="weights of the precision/memory/sustained/quality runs: 'imagenet', a file, or 'none'")
-    parser.add_argument("--optimizer", default="lbfgs", help="optimizer of the memory section")
-    parser.add_argument("--xla-sizes", nargs="+", type=int, default=[256, 512])
-    parser.add_argument("--precision-size", type=int, default=512)
-    parser.add_argument("--precision-iterations", type=int, default=100)
-    parser.add_argument("--memory-sizes", nargs="+", type=int, default=[512, 1024, 2048])
-    parser.add_argument("--memory-precisions", nargs="+", default=["float32"])
-    parser.add_argument("--memory-iterations", type=int, default=None,
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default="lbfgs", help="optimizer of the memory section")
+    parser.add_argument("--xla-sizes", nargs="+", type=size_argument, default=[256, 512], help=SIZE_HELP)
+    parser.add_argument("--precision-size", type=size_argument, default=512, help=SIZE_HELP)
+    parser.add_argument("--precision-iterations", type=positive_int, default=100,
+                        help="iterations of each precision's run whose loss and picture are compared")
+    parser.add_argument("--memory-sizes", nargs="+", type=size_argument, default=[512, 1024, 2048], help=SIZE_HELP)
+    parser.add_argument("--memory-precisions", nargs="+", choices=PRECISION_CHOICES, default=["float32"],
+                        help="as StyleTransfer.py --precision")
+    parser.add_argument("--memory-iterations", type=positive_int, default=None,
                         help="iterations of each memory run (default: until L-BFGS's memory is full)")
-    parser.add_argument("--sustained-size", type=int, default=512)
-    parser.add_argument("--sustained-iterations", type=int, default=500)
-    parser.add_argument("--quality-size", type=int, default=512)
-    parser.add_argument("--classic-steps", type=int, default=1000)
-    parser.add_argument("--quality-iterations", type=int, default=1000,
+    parser.add_argument("--sustained-size", type=size_argument, default=512, help=SIZE_HELP)
+    parser.add_argument("--sustained-iterations", type=positive_int, default=500, help="iterations of each run")
+    parser.add_argument("--quality-size", type=size_argument, default=512, help=SIZE_HELP)
+    parser.add_argument("--classic-steps", type=positive_int, default=1000, help="steps of the classic recipe")
+    parser.add_argument("--quality-iterations", type=positive_int, default=1000,
                         help="at most this many (last-level) iterations to reach the classic loss")
-    parser.add_argument("--quality-scales", type=int, default=2)
-    parser.add_argument("--coarse-iterations", type=int, default=COARSE_ITERATIONS)
-    parser.add_argument("--classic-loss", type=float, default=None,
+    parser.add_argument("--quality-scales", type=scales_argument, default=2,
+                        help="levels of the quality section's scales runs")
+    parser.add_argument("--coarse-iterations", type=positive_int, default=COARSE_ITERATIONS,
+                        help="iterations at each coarse level of the quality section")
+    parser.add_argument("--classic-loss", type=positive_number, default=None,
                         help="the classic recipe's loss from an earlier run (skips running it)")
-    parser.add_argument("--classic-seconds", type=float, default=None,
+    parser.add_argument("--classic-seconds", type=positive_number, default=None,
                         help="with --classic-loss: the seconds that run took")
     parser.add_argument("--quality-runs", nargs="+", default=list(QUALITY_RUNS), choices=QUALITY_RUNS,
                         help="which runs the quality section races against the classic recipe")
     parser.add_argument("--output-dir", default="results", help="folder of the JSON report and of pictures")
     parser.add_argument("--json", default="benchmark.json", help="file name of the JSON report")
-    args = parser.parse_args()
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    args = parser.parse_args(argv)
+    if (args.classic_loss is None) != (args.classic_seconds is None):
+        parser.error("--classic-loss and --classic-seconds go together")
+    run_cli(lambda: measure(args))
 
+
+def measure(args) -> None:
+    sizes = {"speed": args.sizes, "xla": args.xla_sizes, "precision": [args.precision_size],
+             "memory": args.memory_sizes, "sustained": [args.sustained_size], "quality": [args.quality_size]}
+    check_inputs(args.weights, [SAMPLE_CONTENT, SAMPLE_STYLE],
+                 [size for section in args.sections for size in sizes[section]])
+    pictures = [Path(args.output_dir) / PRECISION_PICTURE] if "precision" in args.sections else []
+    path = check_outputs(Path(args.output_dir) / args.json, args.overwrite, beside=lambda _: pictures)
     Path(args.output_dir).mkdir(parents=True, exist_ok=True)
     report = {"machine": platform.platform(), "processor": platform.processor(), "cores": os.cpu_count(),
               "tensorflow": tf.__version__, "devices": [d.name for d in tf.config.list_logical_devices()],
@@ -428,7 +468,6 @@ def main() -> None:
           f"TensorFlow {tf.__version__}, devices {report['devices']}")
     for section in (name for name in SECTIONS if name in args.sections):
         globals()[section](args, report)
-    path = Path(args.output_dir) / args.json
     path.write_text(json.dumps(report, indent=1))
     print(f"\nJSON: {path}")
 

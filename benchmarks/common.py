@@ -1,11 +1,14 @@
-"""What the benchmark scripts share: the sample pair and the flags that choose it, a
-fresh process for measurements that must start from nothing, and the peak memory
-(the resident set on a CPU, device memory on a GPU)."""
+"""What the benchmark scripts share: the sample pair and the flags that choose it, the
+product's command-line conventions (one 'error: ...' line and exit status 2 for bad
+input, nothing replaced that the user did not ask to replace), a fresh process for
+measurements that must start from nothing, and the peak memory (the resident set on
+a CPU, device memory on a GPU)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -15,27 +18,105 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 import tensorflow as tf  # noqa: E402
-from ContentModel import weights_argument  # noqa: E402
-from StyleTransfer import SAMPLE_CONTENT, SAMPLE_STYLE, resolve_device  # noqa: E402
+from ContentModel import (  # noqa: E402
+    MAX_SIZE,
+    MIN_SIZE,
+    PRECISION_CHOICES,
+    VGG_MODELS,
+    ArgumentParser,
+    add_output_arguments,
+    check_weights,
+    choose_output,
+    load_image,
+    weights_argument,
+)
+from StyleTransfer import MAX_SCALES, SAMPLE_CONTENT, SAMPLE_STYLE, resolve_device  # noqa: E402
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+def whole_number(minimum: int = 1, maximum: int | None = None):
+    """An argparse type: a whole number from ``minimum`` (to ``maximum``); anything else is
+    the parser's one-line error, before any work."""
+    bounds = f"of at least {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum or (maximum is not None and value > maximum):
+            raise argparse.ArgumentTypeError(f"expected a whole number {bounds}, got {text!r}")
+        return value
+
+    return parse
+
+
+#: Counts: repeats, iterations, steps, batch sizes.
+positive_int = whole_number(1)
+#: A long side in pixels, within the product's --size range.
+size_argument = whole_number(MIN_SIZE, MAX_SIZE)
+#: Coarse-to-fine levels, as StyleTransfer.py --scales takes them.
+scales_argument = whole_number(1, MAX_SCALES)
+SIZE_HELP = f"long side in pixels ({MIN_SIZE} to {MAX_SIZE})"
+
+
+def positive_number(text: str) -> float:
+    """An argparse type: a finite number above 0 (seconds, a loss)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
+    return value
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, weights: str = "imagenet") -> None:
     """--model and --weights ('none': random weights, which cost the same)."""
-    parser.add_argument("--model", default="vgg19")
-    parser.add_argument("--weights", type=weights_argument, default="imagenet",
+    parser.add_argument("--model", default="vgg19", choices=sorted(VGG_MODELS), help="VGG backbone")
+    parser.add_argument("--weights", type=weights_argument, default=weights,
                         help="'imagenet', a weights file, or 'none' for random weights")
 
 
-def pair_parser(description: str, *, size: int, output: str) -> argparse.ArgumentParser:
-    """A parser with --content, --style, --size, --model, --weights and -o."""
-    parser = argparse.ArgumentParser(description=description,
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--content", default=str(SAMPLE_CONTENT))
-    parser.add_argument("--style", default=str(SAMPLE_STYLE))
-    parser.add_argument("--size", type=int, default=size)
+def add_precision_argument(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument("--precision", choices=PRECISION_CHOICES, default=default,
+                        help="as StyleTransfer.py --precision")
+
+
+def pair_parser(description: str, *, size: int, output: str, what: str) -> ArgumentParser:
+    """A parser with --content, --style, --size, --model, --weights, -o (default ``output``,
+    ``what`` its help) and --overwrite, with the product's conventions (ContentModel.ArgumentParser)."""
+    parser = ArgumentParser(description=description)
+    parser.add_argument("--content", default=str(SAMPLE_CONTENT), help="photo")
+    parser.add_argument("--style", default=str(SAMPLE_STYLE), help="painting")
+    parser.add_argument("--size", type=size_argument, default=size, help=SIZE_HELP)
     add_model_arguments(parser)
-    parser.add_argument("-o", "--output", default=output)
+    add_output_arguments(parser, what)
+    parser.set_defaults(output=output)
     return parser
+
+
+def check_inputs(weights: str | None, images=(), sizes=()) -> None:
+    """Before any measuring: the weights file exists and each image is readable and, at the
+    smallest of ``sizes``, not too small for VGG (StyleTransferError: one line, exit status 2)."""
+    check_weights(weights)
+    for image in images:
+        load_image(image, min(sizes))
+
+
+def check_outputs(output: str | Path, overwrite: bool, *, stem: bool = False, beside=lambda report: [],
+                  inputs=()) -> Path:
+    """The path of the JSON report: ``output``, or with ``stem`` ``output`` with '.json' put
+    in place of its suffix (the name the script's files share). Checked before any measuring,
+    as StyleTransfer.py checks its -o (ContentModel.choose_output): neither the report nor the
+    files ``beside(report)`` that the script writes next to it may exist unless ``overwrite``
+    ('... exists; pass --overwrite to replace it'), be an input, or lie in a folder that
+    cannot be written."""
+    report = Path(output)
+    if stem and report.name:
+        report = report.with_suffix(".json")
+    written = [report, *beside(report)]
+    return choose_output(report.stem, report if report.name else output, list(inputs), overwrite,
+                         siblings=lambda path: written, suffixes=(".json",))
 
 
 def first_row_at_or_below(history: list, target: float) -> dict | None:

@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ContentModel import load_image, save_image  # noqa: E402
+from ContentModel import load_image, run_cli, save_image  # noqa: E402
 from StyleTransfer import OPTIMIZERS, stylize  # noqa: E402
-from common import pair_parser  # noqa: E402
+from common import check_inputs, check_outputs, pair_parser, positive_int, positive_number  # noqa: E402
 
 CHECKPOINTS = (0.25, 0.5, 0.75, 1.0)  # fractions of the time budget reported
 
@@ -31,12 +31,24 @@ def loss_at(history: list, seconds: float) -> float:
     return min(reached) if reached else float("inf")
 
 
-def main() -> None:
-    parser = pair_parser(__doc__.splitlines()[0], size=384, output="results/benchmark_optimizers.json")
-    parser.add_argument("--seconds", type=float, default=120.0, help="time budget per optimizer")
-    parser.add_argument("--max-iterations", type=int, default=2000)
-    args = parser.parse_args()
+def picture(report: Path, optimizer: str) -> Path:
+    """Where the image of ``optimizer``'s run is written: beside the JSON report."""
+    return report.with_name(f"benchmark_{optimizer}.jpg")
 
+
+def main(argv: list[str] | None = None) -> None:
+    parser = pair_parser(__doc__.splitlines()[0], size=384, output="results/benchmark_optimizers.json",
+                         what="JSON report; each optimizer's image goes beside it, as benchmark_OPTIMIZER.jpg")
+    parser.add_argument("--seconds", type=positive_number, default=120.0, help="time budget per optimizer")
+    parser.add_argument("--max-iterations", type=positive_int, default=2000, help="iterations per optimizer at most")
+    args = parser.parse_args(argv)
+    run_cli(lambda: measure(args))
+
+
+def measure(args) -> None:
+    check_inputs(args.weights, [args.content, args.style], [args.size])
+    output = check_outputs(args.output, args.overwrite, inputs=[args.content, args.style],
+                           beside=lambda path: [picture(path, optimizer) for optimizer in OPTIMIZERS])
     content = load_image(args.content, args.size)
     style = load_image(args.style, args.size)
     histories = {}
@@ -46,7 +58,7 @@ def main() -> None:
         result = stylize(content, style, optimizer=optimizer, iterations=args.max_iterations, scales=1,
                          model=args.model, weights=args.weights, callback=stop_at_budget)
         histories[optimizer] = result.history
-        save_image(result.image, Path(args.output).with_name(f"benchmark_{optimizer}.jpg"))
+        save_image(result.image, picture(output, optimizer))
 
     times = [round(args.seconds * f, 1) for f in CHECKPOINTS]
     print(f"# {platform.machine()} {platform.processor() or ''}, {args.model}, "
@@ -56,8 +68,8 @@ def main() -> None:
     for optimizer, history in histories.items():
         done = sum(1 for row in history if row["seconds"] <= args.seconds)
         print(f"| {optimizer} | {done} | " + " | ".join(f"{loss_at(history, t):.3g}" for t in times) + " |")
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps({"args": vars(args), "histories": histories}))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps({"args": vars(args), "histories": histories}))
 
 
 if __name__ == "__main__":

@@ -22,9 +22,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from ContentModel import load_image, save_figure  # noqa: E402
+from ContentModel import ArgumentParser, add_output_arguments, load_image, run_cli, save_figure  # noqa: E402
 from StyleTransfer import initial_image, stylize  # noqa: E402
-from common import add_model_arguments, first_row_at_or_below  # noqa: E402
+from common import (  # noqa: E402
+    SIZE_HELP,
+    add_model_arguments,
+    add_precision_argument,
+    check_inputs,
+    check_outputs,
+    first_row_at_or_below,
+    positive_int,
+    size_argument,
+)
 
 IMAGES = Path(__file__).resolve().parent.parent / "images"
 #: The README's gallery pairs: (photo, painting) in images/content and images/styles.
@@ -32,6 +41,22 @@ SAMPLE_PAIRS = (("chelsea", "starry_night"), ("astronaut", "the_scream"),
                 ("rocket", "great_wave"), ("coffee", "composition_vii"))
 CHALLENGER = "palette"
 BASELINE = "content"
+
+
+def pair_images(pair: str) -> tuple[Path, Path]:
+    """The photo and painting files of a 'photo+painting' pair of names."""
+    photo, painting = pair.split("+")
+    return IMAGES / "content" / f"{photo}.jpg", IMAGES / "styles" / f"{painting}.jpg"
+
+
+def pair_argument(text: str) -> str:
+    """--pairs: 'photo+painting', named after files in images/content and images/styles."""
+    names = {folder: sorted(path.stem for path in (IMAGES / folder).glob("*.jpg")) for folder in ("content", "styles")}
+    if text.count("+") != 1 or not all(path.is_file() for path in pair_images(text)):
+        raise argparse.ArgumentTypeError(
+            f"expected photo+painting, with a photo from images/content ({', '.join(names['content'])}) "
+            f"and a painting from images/styles ({', '.join(names['styles'])}), got {text!r}")
+    return text
 
 
 def plot_rows(rows: list, titles: list):
@@ -51,25 +76,31 @@ def plot_rows(rows: list, titles: list):
     return figure
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--size", type=int, default=512)
-    parser.add_argument("--iterations", type=int, default=150,
+def main(argv: list[str] | None = None) -> None:
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=size_argument, default=512, help=SIZE_HELP)
+    parser.add_argument("--iterations", type=positive_int, default=150,
                         help="iterations from the photo; their final loss is the target")
     add_model_arguments(parser)
-    parser.add_argument("--precision", default="auto", help="as StyleTransfer.py --precision")
-    parser.add_argument("--pairs", nargs="+", default=[f"{c}+{s}" for c, s in SAMPLE_PAIRS],
+    add_precision_argument(parser, "auto")
+    parser.add_argument("--pairs", nargs="+", type=pair_argument, default=[f"{c}+{s}" for c, s in SAMPLE_PAIRS],
                         help="photo+painting names from images/content and images/styles")
-    parser.add_argument("-o", "--output", default="results/benchmark_init")
-    args = parser.parse_args()
+    add_output_arguments(parser, "name of the picture (.jpg) and the JSON report (.json), put in place of any suffix")
+    parser.set_defaults(output="results/benchmark_init")
+    args = parser.parse_args(argv)
+    run_cli(lambda: measure(args))
 
+
+def measure(args) -> None:
+    images = [image for pair in args.pairs for image in pair_images(pair)]
+    check_inputs(args.weights, images, [args.size])
+    output = check_outputs(args.output, args.overwrite, stem=True, inputs=images,
+                           beside=lambda path: [path.with_suffix(".jpg")])
     common = dict(model=args.model, weights=args.weights, precision=args.precision, save_every=0, scales=1)
     table, pictures, report = [], [], []
     for pair in args.pairs:
-        photo, painting = pair.split("+")
-        content = load_image(IMAGES / "content" / f"{photo}.jpg", args.size)
-        style = load_image(IMAGES / "styles" / f"{painting}.jpg", args.size)
+        photo, painting = pair_images(pair)
+        content, style = load_image(photo, args.size), load_image(painting, args.size)
         baseline = stylize(content, style, init=BASELINE, iterations=args.iterations, **common)
         target = baseline.history[-1]["total"]
 
@@ -103,7 +134,6 @@ def main() -> None:
     if done:
         base_seconds, seconds = sum(row[2] for row in done), sum(row[4] for row in done)
         print(f"| all | | {base_seconds:.1f} | | {seconds:.1f} | {1 - seconds / base_seconds:.0%} |")
-    output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     titles = ["photo", "painting", f"{CHALLENGER} start", f"from the photo, {args.iterations} its",
               f"from the {CHALLENGER} start, same loss"]

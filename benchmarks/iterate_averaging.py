@@ -10,30 +10,31 @@ iterations is equal time::
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 # ContentModel first: it quiets TensorFlow's start-up logging before TensorFlow loads.
-from ContentModel import CONTENT_LAYER, build_vgg, load_image  # noqa: E402
+from ContentModel import CONTENT_LAYER, ArgumentParser, build_vgg, load_image, run_cli  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from StyleModel import STYLE_LAYERS  # noqa: E402
 from StyleTransfer import SAMPLE_CONTENT, SAMPLE_STYLE, build_objective, stylize  # noqa: E402
-from common import add_model_arguments  # noqa: E402
+from common import SIZE_HELP, add_model_arguments, positive_int, size_argument  # noqa: E402
 
 DECAYS = (0.9, 0.95, 0.98)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--iterations", type=int, default=150)
+def main(argv: list[str] | None = None) -> None:
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=size_argument, default=256, help=SIZE_HELP)
+    parser.add_argument("--iterations", type=positive_int, default=150, help="Adam iterations")
     add_model_arguments(parser)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    run_cli(lambda: measure(args))
 
+
+def measure(args) -> None:
     content, style = load_image(SAMPLE_CONTENT, args.size), load_image(SAMPLE_STYLE, args.size)
     run = stylize(content, style, optimizer="adam", iterations=args.iterations, model=args.model,
                   weights=args.weights, precision="float32", scales=1, save_every=1)

@@ -25,16 +25,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from ContentModel import load_image, save_image  # noqa: E402
+from ContentModel import StyleTransferError, error_summary, load_image, run_cli, save_image  # noqa: E402
 from StyleTransfer import COARSE_ITERATIONS, level_sizes, stylize  # noqa: E402
-from common import first_row_at_or_below, pair_parser  # noqa: E402
+from common import (  # noqa: E402
+    add_precision_argument,
+    check_inputs,
+    check_outputs,
+    first_row_at_or_below,
+    pair_parser,
+    positive_int,
+    scales_argument,
+)
 
 #: Fractions of the single-scale run's iterations whose losses the second table races to.
 MILESTONES = (0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1.0)
 
 
-def run(args: argparse.Namespace) -> dict:
-    """The single-scale run and the multi-scale ones: {run name: history}; writes the images."""
+def run(args: argparse.Namespace, output: Path) -> dict:
+    """The single-scale run and the multi-scale ones: {run name: history}; writes the images
+    (``output`` with the suffix .jpg)."""
     content = load_image(args.content, args.size)
     style = load_image(args.style, args.size)
     common = dict(model=args.model, weights=args.weights, precision=args.precision, save_every=0)
@@ -50,9 +59,9 @@ def run(args: argparse.Namespace) -> dict:
             images.append(result.image)
     height, width = content.shape[:2]
     print(f"# {platform.machine()}, {args.model}, {single.precision}, {width}x{height} px")
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    save_image(np.concatenate(images, axis=1), Path(args.output).with_suffix(".jpg"))
-    print(f"images (left to right: scales {', '.join(histories)}) -> {Path(args.output).with_suffix('.jpg')}")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    save_image(np.concatenate(images, axis=1), output.with_suffix(".jpg"))
+    print(f"images (left to right: scales {', '.join(histories)}) -> {output.with_suffix('.jpg')}")
     return histories
 
 
@@ -84,24 +93,37 @@ def report(size: int, iterations: int, histories: dict) -> None:
         print(f"| {name} | " + " | ".join(seconds_to(history, row["total"]) for row in milestones) + " |")
 
 
-def main() -> None:
-    parser = pair_parser(__doc__.splitlines()[0], size=768, output="results/benchmark_multiscale")
-    parser.add_argument("--iterations", type=int, default=100, help="single-scale iterations")
-    parser.add_argument("--scales", type=int, nargs="+", default=[2, 3])
-    parser.add_argument("--coarse-iterations", type=int, nargs="+", default=[COARSE_ITERATIONS],
+def main(argv: list[str] | None = None) -> None:
+    parser = pair_parser(__doc__.splitlines()[0], size=768, output="results/benchmark_multiscale",
+                         what="name of the picture (.jpg) and the JSON report (.json), put in place of any suffix")
+    parser.add_argument("--iterations", type=positive_int, default=100, help="single-scale iterations")
+    parser.add_argument("--scales", type=scales_argument, nargs="+", default=[2, 3],
+                        help="levels of each multi-scale run")
+    parser.add_argument("--coarse-iterations", type=positive_int, nargs="+", default=[COARSE_ITERATIONS],
                         help="iterations at each coarse level (one run per value); "
                              "the last level gets --iterations")
-    parser.add_argument("--precision", default="auto", help="as StyleTransfer.py --precision")
+    add_precision_argument(parser, "auto")
     parser.add_argument("--report", metavar="JSON", default=None,
                         help="print the tables of an earlier run's JSON instead of running")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    run_cli(lambda: measure(args))
 
+
+def measure(args) -> None:
     if args.report:
-        saved = json.loads(Path(args.report).read_text())
-        report(saved["args"]["size"], saved["args"]["iterations"], saved["histories"])
+        try:
+            saved = json.loads(Path(args.report).read_text())
+            size, iterations, histories = saved["args"]["size"], saved["args"]["iterations"], saved["histories"]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise StyleTransferError(f"cannot read {args.report} as this script's JSON: "
+                                     f"{error_summary(error)}") from None
+        report(size, iterations, histories)
         return
-    histories = run(args)
-    Path(args.output).with_suffix(".json").write_text(json.dumps({"args": vars(args), "histories": histories}))
+    check_inputs(args.weights, [args.content, args.style], [args.size])
+    output = check_outputs(args.output, args.overwrite, stem=True, inputs=[args.content, args.style],
+                           beside=lambda path: [path.with_suffix(".jpg")])
+    histories = run(args, output)
+    output.write_text(json.dumps({"args": vars(args), "histories": histories}))
     report(args.size, args.iterations, histories)
 
 

@@ -16,7 +16,6 @@ Random weights by default: they cost the same time and memory as real ones.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -24,8 +23,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ContentModel import weights_argument  # noqa: E402
-from common import peak_memory_kind, run_in_fresh_process  # noqa: E402
+from ContentModel import PRECISION_CHOICES, ArgumentParser, add_output_arguments, run_cli  # noqa: E402
+from StyleTransfer import SAMPLE_CONTENT, SAMPLE_STYLE  # noqa: E402
+from common import (  # noqa: E402
+    SIZE_HELP,
+    add_model_arguments,
+    check_inputs,
+    check_outputs,
+    peak_memory_kind,
+    positive_int,
+    run_in_fresh_process,
+    size_argument,
+)
 
 GIB = 2 ** 30
 MODES = ("plain", "checkpointed")
@@ -102,18 +111,22 @@ print(json.dumps(dict(shape=list(content.shape[:2]), peak=peak_memory_bytes(), s
 """
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--sizes", nargs="+", type=int, default=[1024, 2048])
-    parser.add_argument("--precisions", nargs="+", default=["float32", "mixed"])
-    parser.add_argument("--model", default="vgg19")
-    parser.add_argument("--weights", type=weights_argument, default="none",
-                        help="'imagenet', a weights file, or 'none' for random weights")
-    parser.add_argument("--repeats", type=int, default=3, help="timed evaluations after the first")
-    parser.add_argument("-o", "--output", default="results/benchmark_recompute.json")
-    args = parser.parse_args()
+def main(argv: list[str] | None = None) -> None:
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", nargs="+", type=size_argument, default=[1024, 2048], help=SIZE_HELP)
+    parser.add_argument("--precisions", nargs="+", choices=PRECISION_CHOICES, default=["float32", "mixed"],
+                        help="as StyleTransfer.py --precision")
+    add_model_arguments(parser, weights="none")
+    parser.add_argument("--repeats", type=positive_int, default=3, help="timed evaluations after the first")
+    add_output_arguments(parser, "JSON report")
+    parser.set_defaults(output="results/benchmark_recompute.json")
+    args = parser.parse_args(argv)
+    run_cli(lambda: measure(args))
 
+
+def measure(args) -> None:
+    check_inputs(args.weights, [SAMPLE_CONTENT, SAMPLE_STYLE], args.sizes)
+    output = check_outputs(args.output, args.overwrite)
     print(f"## Peak memory ({peak_memory_kind()}) with and without tf.recompute_grad "
           f"({args.model}, one loss-and-gradient evaluation)\n")
     print("| size (px) | precision | peak, plain (GiB) | peak, checkpointed (GiB) | s / evaluation, plain "
@@ -137,10 +150,9 @@ def main() -> None:
             height, width = plain["shape"]
             print(f"| {width}x{height} | {precision} | {plain['peak'] / GIB:.2f} | {checkpointed['peak'] / GIB:.2f} "
                   f"| {plain['seconds']:.2f} | {checkpointed['seconds']:.2f} | {loss:.0e} / {norm:.0e} |", flush=True)
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(dict(args=vars(args), measured=peak_memory_kind(), rows=rows),
-                                             indent=1))
-    print(f"\nJSON: {args.output}")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(dict(args=vars(args), measured=peak_memory_kind(), rows=rows), indent=1))
+    print(f"\nJSON: {output}")
 
 
 if __name__ == "__main__":

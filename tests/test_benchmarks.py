@@ -1,19 +1,30 @@
-"""The benchmark scripts' shared helpers (benchmarks/common.py): what they measure.
+"""The benchmark scripts and their shared helpers (benchmarks/common.py).
 
 The benchmarks themselves are timed runs, not tests; these check the parts
-whose mistakes a table would not show, such as which memory a peak is read from.
+whose mistakes a table would not show, such as which memory a peak is read from,
+and that the scripts treat bad input and existing outputs as the product's
+command line does: one 'error: ...' line, exit status 2, before anything is
+measured, and nothing replaced without --overwrite.
 """
 
 from __future__ import annotations
 
+import argparse
+import functools
 import importlib.util
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-COMMON = Path(__file__).resolve().parent.parent / "benchmarks" / "common.py"
+from ContentModel import StyleTransferError
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+COMMON = BENCHMARKS / "common.py"
 SPEC = importlib.util.spec_from_file_location("benchmark_common", COMMON)
 common = importlib.util.module_from_spec(SPEC)
 SPEC.loader.exec_module(common)
@@ -64,3 +75,213 @@ def test_on_a_gpu_the_peak_is_tensorflows_device_allocation(a_gpu):
     assert common.peak_memory_kind() == "GPU device memory"
     assert common.peak_memory_bytes() == 3 * 2 ** 30  # not the host's resident set
     assert a_gpu == ["GPU:0"]
+
+
+# ---------------------------------------------------------------------------
+# Bad input and existing outputs
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("parse, text", [
+    (common.positive_int, "0"), (common.positive_int, "-3"), (common.positive_int, "2.5"),
+    (common.positive_int, "many"), (common.size_argument, "31"), (common.size_argument, "8193"),
+    (common.scales_argument, "0"), (common.scales_argument, "7"), (common.positive_number, "0"),
+    (common.positive_number, "-1"), (common.positive_number, "nan"), (common.positive_number, "inf"),
+    (common.positive_number, "soon"),
+])
+def test_the_argument_types_refuse_what_cannot_work(parse, text):
+    with pytest.raises(argparse.ArgumentTypeError, match=repr(text)):
+        parse(text)
+
+
+def test_the_argument_types_take_what_can():
+    assert common.positive_int("1") == 1
+    assert common.size_argument("32") == 32 and common.size_argument("8192") == 8192
+    assert common.scales_argument("6") == 6
+    assert common.positive_number("0.5") == 0.5
+
+
+def test_check_outputs_refuses_an_existing_report_or_a_file_beside_it(tmp_path):
+    report, picture = tmp_path / "report.json", tmp_path / "picture.jpg"
+    picture.write_text("kept")
+    with pytest.raises(StyleTransferError, match=f"^{re.escape(str(picture))} exists .*; pass --overwrite"):
+        common.check_outputs(report, False, beside=lambda path: [path.with_name("picture.jpg")])
+    report.write_text("kept")
+    with pytest.raises(StyleTransferError, match=f"^{re.escape(str(report))} exists; pass --overwrite to replace"):
+        common.check_outputs(report, False)
+    assert common.check_outputs(report, True, beside=lambda path: [picture]) == report
+    assert report.read_text() == picture.read_text() == "kept"
+
+
+def test_check_outputs_puts_json_in_place_of_a_stems_suffix_and_never_writes_over_an_input(tmp_path):
+    assert common.check_outputs(tmp_path / "run", False, stem=True) == tmp_path / "run.json"
+    assert common.check_outputs(tmp_path / "run.v2", False, stem=True) == tmp_path / "run.json"
+    photo = tmp_path / "run.jpg"
+    photo.write_text("an input")
+    with pytest.raises(StyleTransferError, match="would replace the input"):
+        common.check_outputs(tmp_path / "run", True, stem=True, beside=lambda path: [path.with_suffix(".jpg")],
+                             inputs=[photo])
+
+
+class Measured(Exception):
+    """Raised by the stand-ins of what the scripts measure with: the script got that far."""
+
+
+#: What each script measures with, replaced in the tests by a function that raises Measured.
+MEASURING = {
+    "benchmark": ["matmul_rate", "build_vgg", "stylize", "run_in_fresh_process"],
+    "batching": ["stylize_batch"],
+    "compare_optimizers": ["stylize"],
+    "initial_image": ["stylize"],
+    "iterate_averaging": ["stylize"],
+    "multiscale": ["stylize"],
+    "recompute": ["run_in_fresh_process"],
+}
+
+
+@functools.cache
+def script_module(name: str):
+    """benchmarks/<name>.py imported as a module, to call its main(argv) in this process."""
+    if str(BENCHMARKS) not in sys.path:
+        sys.path.insert(0, str(BENCHMARKS))  # the scripts import common as their neighbour
+    spec = importlib.util.spec_from_file_location(f"benchmark_script_{name}", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def script(monkeypatch, tmp_path):
+    """A script's main(argv), run in tmp_path (its default outputs go there), with nothing
+    measured: what it measures with raises Measured."""
+    monkeypatch.chdir(tmp_path)
+
+    def measured(*args, **kwargs):
+        raise Measured
+
+    def main(name: str, argv: list[str]):
+        module = script_module(name)
+        for function in MEASURING[name]:
+            monkeypatch.setattr(module, function, measured)
+        module.main(argv)
+
+    return main
+
+
+def one_error_line(capsys) -> str:
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    return lines[0]
+
+
+MISSING = "no/such/photo.jpg"
+BAD_INPUT = [
+    ("benchmark", ["--sizes", "256", "0"], "argument --sizes: expected a whole number from 32 to 8192, got '0'"),
+    ("benchmark", ["--models", "vgg99"], "argument --models: invalid choice: 'vgg99'"),
+    ("benchmark", ["--model", "vgg99"], "argument --model: invalid choice: 'vgg99'"),
+    ("benchmark", ["--optimizers", "sgd"], "argument --optimizers: invalid choice: 'sgd'"),
+    ("benchmark", ["--optimizer", "sgd"], "argument --optimizer: invalid choice: 'sgd'"),
+    ("benchmark", ["--memory-precisions", "float16"], "argument --memory-precisions: invalid choice"),
+    ("benchmark", ["--repeats", "0"], "argument --repeats: expected a whole number of at least 1"),
+    ("benchmark", ["--classic-loss", "5e6"], "--classic-loss and --classic-seconds go together"),
+    ("benchmark", ["--sections", "speed", "memory", "--sizes", "64", "--memory-sizes", "40"],
+     "resized to a long side of 40 is 40x27 pixels"),
+    ("benchmark", ["--sections", "speed", "--weights", MISSING], f"weights file not found: {MISSING}"),
+    ("batching", ["--size", "0"], "argument --size: expected a whole number from 32 to 8192"),
+    ("batching", ["--batches", "1", "0"], "argument --batches: expected a whole number of at least 1"),
+    ("batching", ["--steps", "2"], "argument --steps: expected a whole number of at least 3"),
+    ("batching", ["--precision", "half"], "argument --precision: invalid choice: 'half'"),
+    ("batching", ["--sizes", "64", "--content", MISSING], f"no such file: {MISSING}"),
+    ("compare_optimizers", ["--seconds", "-1"], "argument --seconds: expected a number above 0, got '-1'"),
+    ("compare_optimizers", ["--max-iterations", "0"], "argument --max-iterations: expected a whole number"),
+    ("compare_optimizers", ["--size", "64", "--style", MISSING], f"no such file: {MISSING}"),
+    ("initial_image", ["--pairs", "foo"], "argument --pairs: expected photo+painting, with a photo from "
+     "images/content (astronaut, camera, chelsea, coffee, hubble_deep_field, rocket) and a painting from "
+     "images/styles (composition_vii, great_wave, shipwreck, starry_night, the_scream, water_lilies), got 'foo'"),
+    ("initial_image", ["--pairs", "chelsea+starry_night", "chelsea+nosuch"], "got 'chelsea+nosuch'"),
+    ("initial_image", ["--iterations", "0"], "argument --iterations: expected a whole number of at least 1"),
+    ("initial_image", ["--model", "vgg99"], "argument --model: invalid choice: 'vgg99'"),
+    ("iterate_averaging", ["--size", "0"], "argument --size: expected a whole number from 32 to 8192"),
+    ("iterate_averaging", ["--iterations", "0"], "argument --iterations: expected a whole number"),
+    ("multiscale", ["--scales", "2", "0"], "argument --scales: expected a whole number from 1 to 6, got '0'"),
+    ("multiscale", ["--coarse-iterations", "0"], "argument --coarse-iterations: expected a whole number"),
+    ("multiscale", ["--size", "9000"], "argument --size: expected a whole number from 32 to 8192"),
+    ("multiscale", ["--report", MISSING], f"cannot read {MISSING}"),
+    ("multiscale", ["--size", "64", "--content", MISSING], f"no such file: {MISSING}"),
+    ("recompute", ["--sizes", "0"], "argument --sizes: expected a whole number from 32 to 8192"),
+    ("recompute", ["--model", "vgg99"], "argument --model: invalid choice: 'vgg99'"),
+    ("recompute", ["--precisions", "float16"], "argument --precisions: invalid choice: 'float16'"),
+    ("recompute", ["--repeats", "0"], "argument --repeats: expected a whole number of at least 1"),
+]
+
+
+@pytest.mark.parametrize("name, argv, fragment", BAD_INPUT, ids=[f"{n} {' '.join(a)}" for n, a, _ in BAD_INPUT])
+def test_bad_input_is_one_error_line_before_anything_is_measured(script, capsys, name, argv, fragment):
+    with pytest.raises(SystemExit) as exit_info:
+        script(name, argv)
+    assert exit_info.value.code == 2
+    assert fragment in one_error_line(capsys)
+
+
+#: (script, its flags with {out} for an output folder, the file under it that exists).
+OUTPUTS = [
+    ("benchmark", ["--sections", "speed", "--output-dir", "{out}", "--json", "b.json"], "b.json"),
+    ("benchmark", ["--sections", "precision", "--output-dir", "{out}", "--json", "b.json"], "benchmark_precision.jpg"),
+    ("batching", ["--sizes", "64", "-o", "{out}/b"], "b.json"),
+    ("compare_optimizers", ["--size", "64", "-o", "{out}/o.json"], "o.json"),
+    ("compare_optimizers", ["--size", "64", "-o", "{out}/o.json"], "benchmark_adam.jpg"),
+    ("compare_optimizers", ["--size", "64", "-o", "{out}/o.json"], "benchmark_lbfgs.jpg"),
+    ("initial_image", ["--size", "64", "-o", "{out}/init"], "init.json"),
+    ("initial_image", ["--size", "64", "-o", "{out}/init"], "init.jpg"),
+    ("multiscale", ["--size", "64", "-o", "{out}/ms"], "ms.json"),
+    ("multiscale", ["--size", "64", "-o", "{out}/ms"], "ms.jpg"),
+    ("recompute", ["--sizes", "64", "-o", "{out}/r.json"], "r.json"),
+]
+
+
+def with_existing_output(tmp_path: Path, argv: list[str], existing: str) -> tuple[list[str], Path]:
+    """``argv`` with its output folder in ``tmp_path``, where the file ``existing`` is made."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / existing).write_text("an earlier run's")
+    return [arg.format(out=folder) for arg in argv], folder / existing
+
+
+@pytest.mark.parametrize("name, argv, existing", OUTPUTS, ids=[f"{n} {e}" for n, _, e in OUTPUTS])
+def test_an_existing_output_is_refused_before_anything_is_measured(script, capsys, tmp_path, name, argv, existing):
+    argv, path = with_existing_output(tmp_path, argv, existing)
+    with pytest.raises(SystemExit) as exit_info:
+        script(name, argv)
+    assert exit_info.value.code == 2
+    error = one_error_line(capsys)
+    assert error.startswith(f"error: {path} exists") and error.endswith("; pass --overwrite to replace it")
+    assert path.read_text() == "an earlier run's"
+
+
+@pytest.mark.parametrize("name, argv, existing", OUTPUTS, ids=[f"{n} {e}" for n, _, e in OUTPUTS])
+def test_with_overwrite_the_run_goes_ahead(script, tmp_path, name, argv, existing):
+    argv, _ = with_existing_output(tmp_path, argv, existing)
+    with pytest.raises(Measured):
+        script(name, [*argv, "--overwrite"])
+
+
+SUBPROCESS_CASES = [
+    ("benchmark.py", ["--models", "vgg99"]),
+    ("compare_optimizers.py", ["--seconds", "-1"]),
+    ("initial_image.py", ["--pairs", "foo"]),
+    ("recompute.py", ["-o", "{out}/benchmark_recompute.json"]),
+]
+
+
+@pytest.mark.parametrize("name, argv", SUBPROCESS_CASES, ids=[name for name, _ in SUBPROCESS_CASES])
+def test_run_as_a_script_a_bad_input_is_one_line_and_no_traceback(subprocess_env, tmp_path, name, argv):
+    # What the in-process tests cannot see: TensorFlow's start-up, and how the process ends.
+    existing = tmp_path / "benchmark_recompute.json"
+    existing.write_text("an earlier run's")
+    done = subprocess.run([sys.executable, str(BENCHMARKS / name), *[arg.format(out=tmp_path) for arg in argv]],
+                          cwd=tmp_path, env=subprocess_env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    assert existing.read_text() == "an earlier run's"
