@@ -3,7 +3,7 @@
 Prints Markdown tables (and writes JSON) for whatever machine it runs on::
 
     python benchmarks/benchmark.py                      # everything (tens of minutes on 2 cores)
-    python benchmarks/benchmark.py --sections speed precision
+    python benchmarks/benchmark.py --sections speed precision --overwrite  # replaces benchmark_precision.jpg
     python benchmarks/benchmark.py --sections quality --quality-size 256 --classic-steps 1000
 
 Sections:

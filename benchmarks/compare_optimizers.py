@@ -4,7 +4,7 @@ Runs StyleTransfer.stylize once per optimizer on one content/style pair and
 prints the total loss each had reached at the same wall-clock times (read from
 the per-iteration history), then writes the histories as JSON::
 
-    python benchmarks/compare_optimizers.py --model vgg19 --size 384 --seconds 120
+    python benchmarks/compare_optimizers.py --model vgg19 --size 384 --seconds 120 --overwrite
 
 It measures: run it on an otherwise idle machine.
 """

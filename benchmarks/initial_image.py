@@ -5,7 +5,7 @@ then races a run from the photo with its colours moved halfway to the painting's
 (--init palette, the default) to the same loss, and reports the iterations and
 seconds each took. Writes the results side by side so the look can be compared::
 
-    python benchmarks/initial_image.py --model vgg19 --size 512 --iterations 150
+    python benchmarks/initial_image.py --model vgg19 --size 512 --iterations 150 --overwrite
 
 Run it on an otherwise idle machine.
 """

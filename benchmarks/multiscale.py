@@ -7,7 +7,7 @@ and the losses the single-scale run had on the way, after 10 %, 20 %, ... of its
 iterations (lower qualities). Writes the images side by side so the look can be
 compared too::
 
-    python benchmarks/multiscale.py --model vgg19 --size 768 --iterations 100
+    python benchmarks/multiscale.py --model vgg19 --size 768 --iterations 100 --overwrite
     python benchmarks/multiscale.py --report results/benchmark_multiscale_1024.json  # the tables again
 
 Run it on an otherwise idle machine.

@@ -9,7 +9,7 @@ Each case runs one loss-and-gradient evaluation, compiled, a few times in a fres
 process, and reports its peak memory (the resident set, VmHWM, on a CPU; TensorFlow's
 peak device allocation on a GPU, where the issue asks whether it helps) and median seconds::
 
-    python benchmarks/recompute.py --sizes 1024 2048 --precisions float32 mixed
+    python benchmarks/recompute.py --sizes 1024 2048 --precisions float32 mixed --overwrite
 
 Random weights by default: they cost the same time and memory as real ones.
 """
