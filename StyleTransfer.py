@@ -598,7 +598,7 @@ ACTIVATION_COPIES = 2.25
 #: keeps every layer's output until the pass ends, and each layer's output is briefly
 #: there twice (before and after its ReLU). Calibrated like ACTIVATION_COPIES, on styles
 #: of 1024 to 3072 px (--style-scale 4, VGG16 and VGG19): the estimate came out at
-#: 1.15-1.26 times the peak measured in float32, 1.23-1.62 in mixed precision (whose
+#: 1.15-1.28 times the peak measured in float32, 1.23-1.68 in mixed precision (whose
 #: float32 copies of the style layers are not all alive at once, and whose peak varies
 #: more from run to run).
 STYLE_PASS_COPIES = 1.5

@@ -17,7 +17,8 @@ Sections:
   memory     peak memory of a short run at several sizes (each in a fresh process; the resident
              set on a CPU, TensorFlow's peak device allocation on a GPU), next to
              the estimate StyleTransfer makes before it starts; L-BFGS runs until its
-             memory of past steps is full, where its need peaks
+             memory of past steps is full, where its need peaks. With --memory-style-scale
+             above 1 the style image's pass through VGG needs more than the optimization
   sustained  the seconds a run of --sustained-iterations iterations at --sustained-size px takes
              with the default settings, per optimizer (the GPU target: 500 at 512 px in under 5 s)
   quality    loss against wall time for adam, lbfgs (plain and with each preconditioner) and multi-scale
@@ -67,6 +68,7 @@ from common import (  # noqa: E402
     run_in_fresh_process,
     scales_argument,
     size_argument,
+    style_scale_argument,
 )
 from StyleTransfer import (  # noqa: E402
     ADAM_BETA_1,
@@ -279,14 +281,17 @@ MEMORY_CHILD = """
 import json
 from ContentModel import load_image
 from common import peak_memory_bytes
-from StyleTransfer import stylize, estimate_memory
-size, model, optimizer, precision = {size}, {model!r}, {optimizer!r}, {precision!r}
-content = load_image({content!r}, size); style = load_image({style!r}, size)
-estimate = estimate_memory(content.shape[:2], model=model, optimizer=optimizer, precision=precision)
+from StyleTransfer import stylize, estimate_memory, estimate_style_memory, style_load_size
+size, model, optimizer, precision, style_scale = {size}, {model!r}, {optimizer!r}, {precision!r}, {style_scale!r}
+# The images as StyleTransfer.py loads them, and the estimate it prints: the larger of the two peaks.
+content = load_image({content!r}, size)
+style = load_image({style!r}, style_load_size(size, style_scale), keep_short_side=True)
+estimate = max(estimate_memory(content.shape[:2], model=model, optimizer=optimizer, precision=precision),
+               estimate_style_memory(style.shape[:2], model=model, precision=precision))
 result = stylize(content, style, iterations={iterations}, model=model, weights={weights!r}, optimizer=optimizer,
-                 precision=precision, scales=1, save_every=0)
-print(json.dumps(dict(shape=list(content.shape[:2]), estimate=estimate, peak=peak_memory_bytes(),
-                      seconds=result.history[-1]["seconds"])))
+                 precision=precision, scales=1, style_scale=style_scale, save_every=0)
+print(json.dumps(dict(shape=list(content.shape[:2]), style_shape=list(style.shape[:2]), estimate=estimate,
+                      peak=peak_memory_bytes(), seconds=result.history[-1]["seconds"])))
 """
 
 
@@ -298,23 +303,27 @@ def memory_iterations(optimizer: str) -> int:
 
 def memory(args, report: dict) -> None:
     iterations = args.memory_iterations or memory_iterations(args.optimizer)
-    print(f"\n## Peak memory ({args.model}, {args.optimizer}, {peak_memory_kind()} of a fresh process)\n")
-    print(f"| size (px) | precision | estimate (GiB) | peak measured (GiB) | seconds for {iterations} iterations |")
-    print("| --- | --- | --- | --- | --- |")
+    print(f"\n## Peak memory ({args.model}, {args.optimizer}, --style-scale {args.memory_style_scale}, "
+          f"{peak_memory_kind()} of a fresh process)\n")
+    print(f"| size (px) | style (px) | precision | estimate (GiB) | peak measured (GiB) "
+          f"| seconds for {iterations} iterations |")
+    print("| --- | --- | --- | --- | --- | --- |")
     rows = []
     for size in args.memory_sizes:
         for mode in args.memory_precisions:
             code = MEMORY_CHILD.format(size=size, model=args.model, optimizer=args.optimizer, precision=mode,
                                        iterations=iterations, weights=args.weights,
+                                       style_scale=args.memory_style_scale,
                                        content=str(SAMPLE_CONTENT), style=str(SAMPLE_STYLE))
             try:
                 row = run_in_fresh_process(code)
             except RuntimeError as error:
-                print(f"| {size} | {mode} | - | failed: {error} | - |")
+                print(f"| {size} | - | {mode} | - | failed: {error} | - |")
                 continue
-            row.update(size=size, precision=mode, iterations=iterations)
+            row.update(size=size, precision=mode, iterations=iterations, style_scale=args.memory_style_scale)
             rows.append(row)
-            print(f"| {row['shape'][1]}x{row['shape'][0]} | {mode} | {row['estimate'] / GIB:.1f} | "
+            (height, width), (style_height, style_width) = row["shape"], row["style_shape"]
+            print(f"| {width}x{height} | {style_width}x{style_height} | {mode} | {row['estimate'] / GIB:.1f} | "
                   f"{row['peak'] / GIB:.1f} | {row['seconds']:.0f} |", flush=True)
     report["memory"] = rows
     report["memory_measured"] = peak_memory_kind()
@@ -428,6 +437,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="as StyleTransfer.py --precision")
     parser.add_argument("--memory-iterations", type=positive_int, default=None,
                         help="iterations of each memory run (default: until L-BFGS's memory is full)")
+    parser.add_argument("--memory-style-scale", type=style_scale_argument, default=1.0,
+                        help="--style-scale of the memory runs (the style's pass through VGG is at "
+                             "the size times this)")
     parser.add_argument("--sustained-size", type=size_argument, default=512, help=SIZE_HELP)
     parser.add_argument("--sustained-iterations", type=positive_int, default=500, help="iterations of each run")
     parser.add_argument("--quality-size", type=size_argument, default=512, help=SIZE_HELP)

@@ -30,7 +30,14 @@ from ContentModel import (  # noqa: E402
     load_image,
     weights_argument,
 )
-from StyleTransfer import MAX_SCALES, SAMPLE_CONTENT, SAMPLE_STYLE, resolve_device  # noqa: E402
+from StyleTransfer import (  # noqa: E402
+    MAX_SCALES,
+    MAX_STYLE_SCALE,
+    MIN_STYLE_SCALE,
+    SAMPLE_CONTENT,
+    SAMPLE_STYLE,
+    resolve_device,
+)
 
 
 def whole_number(minimum: int = 1, maximum: int | None = None):
@@ -67,6 +74,15 @@ def positive_number(text: str) -> float:
         value = math.nan
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
+    return value
+
+
+def style_scale_argument(text: str) -> float:
+    """An argparse type: a --style-scale StyleTransfer.py takes."""
+    value = positive_number(text)
+    if not MIN_STYLE_SCALE <= value <= MAX_STYLE_SCALE:
+        raise argparse.ArgumentTypeError(
+            f"expected a style scale from {MIN_STYLE_SCALE} to {MAX_STYLE_SCALE}, got {text!r}")
     return value
 
 

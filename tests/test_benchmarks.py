@@ -87,7 +87,7 @@ def test_on_a_gpu_the_peak_is_tensorflows_device_allocation(a_gpu):
     (common.positive_int, "many"), (common.size_argument, "31"), (common.size_argument, "8193"),
     (common.scales_argument, "0"), (common.scales_argument, "7"), (common.positive_number, "0"),
     (common.positive_number, "-1"), (common.positive_number, "nan"), (common.positive_number, "inf"),
-    (common.positive_number, "soon"),
+    (common.positive_number, "soon"), (common.style_scale_argument, "0.05"), (common.style_scale_argument, "4.5"),
 ])
 def test_the_argument_types_refuse_what_cannot_work(parse, text):
     with pytest.raises(argparse.ArgumentTypeError, match=repr(text)):
@@ -99,6 +99,7 @@ def test_the_argument_types_take_what_can():
     assert common.size_argument("32") == 32 and common.size_argument("8192") == 8192
     assert common.scales_argument("6") == 6
     assert common.positive_number("0.5") == 0.5
+    assert common.style_scale_argument("0.1") == 0.1 and common.style_scale_argument("4") == 4.0
 
 
 def test_check_outputs_refuses_an_existing_report_or_a_file_beside_it(tmp_path):
