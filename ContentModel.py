@@ -1077,7 +1077,9 @@ def figure_main(argv, *, script: str, description: str, image_help: str, suffix:
                 draw) -> None:
     """The command line shared by ContentModel.py and StyleModel.py: one image in, one figure out.
 
-    ``add_arguments(parser)`` adds the script's own flags; ``draw(args, path)``
+    ``add_arguments(parser)`` adds the script's own flags and returns those that take a
+    list (the actions parser.add_argument returned), for the hint when one took the image;
+    ``draw(args, path)``
     returns (figure, lines to print) for the image file at ``path`` (the
     image argument itself, or its download when that is an http(s) URL). The
     figure's PNG metadata holds the command that made it (see invocation).
@@ -1086,15 +1088,14 @@ def figure_main(argv, *, script: str, description: str, image_help: str, suffix:
     parser = ArgumentParser(description=description)
     # nargs="?", required below: so that a list flag that took the image can be named.
     parser.add_argument("image", nargs="?", help=f"{image_help} (a file or an http(s) URL)")
-    add_arguments(parser)
+    list_flags = add_arguments(parser)
     add_image_arguments(parser, FIGURE_SIZE)
     add_output_arguments(parser, "PNG figure to write (default: under results/, named after the "
                                  "image, numbered so nothing is replaced)")
     add_model_arguments(parser)
     args = parser.parse_args(argv)
     if args.image is None:
-        lists = {action.option_strings[-1]: getattr(args, action.dest) for action in parser._actions
-                 if action.option_strings and action.nargs in ("+", "*")}
+        lists = {action.option_strings[-1]: getattr(args, action.dest) for action in list_flags}
         parser.error("the following arguments are required: image" + list_flag_hint(lists, "the image"))
 
     def run():
@@ -1118,6 +1119,7 @@ def main(argv: list[str] | None = None) -> None:
     def add_arguments(parser):
         parser.add_argument("--layer", default=CONTENT_LAYER, help="VGG layer to show")
         parser.add_argument("--count", type=int, default=FEATURE_MAPS_SHOWN, help="feature maps shown")
+        return []  # no flag takes a list
 
     def draw(args, path):
         features, figure = show_content_features(

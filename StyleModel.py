@@ -184,7 +184,7 @@ def show_style_features(
 
 def main(argv: list[str] | None = None) -> None:
     def add_arguments(parser):
-        parser.add_argument("--layers", nargs="+", default=list(STYLE_LAYERS), help="style layers")
+        return [parser.add_argument("--layers", nargs="+", default=list(STYLE_LAYERS), help="style layers")]
 
     def draw(args, path):
         grams, figure = show_style_features(path, layers=args.layers, model=args.model,
