@@ -649,8 +649,8 @@ def estimate_memory(shape, *, model: str = DEFAULT_MODEL, optimizer: str = DEFAU
 def estimate_style_memory(shape, *, model: str = DEFAULT_MODEL, precision: str = DEFAULT_PRECISION,
                           content_layer: str = CONTENT_LAYER, style_layers=STYLE_LAYERS) -> int:
     """Bytes computing the targets of a style image of ``shape`` = (height, width) needs:
-    one forward pass, before the optimization starts. At --style-scale above about 1 it
-    needs more than the optimization does."""
+    one forward pass, before the optimization starts. At a --style-scale above about 1.4
+    (1.2 with Adam; by these estimates, at any size) it needs more than the optimization does."""
     return int(BASELINE_BYTES + activation_bytes(shape, model=model, precision=precision,
                                                  content_layer=content_layer, style_layers=style_layers,
                                                  copies=STYLE_PASS_COPIES))
@@ -703,9 +703,9 @@ class NotEnoughMemoryError(StyleTransferError):
 
 def memory_advice(settings: dict, device_name: str, style_bound: bool = False) -> str:
     """What would make a run with these stylize() ``settings`` need less memory: the
-    flags among --style-scale (when the styles set the need), --size, --precision mixed
+    flags among --style-scale (when the styles set the need and it can go lower), --size, --precision mixed
     and --optimizer adam (when the optimization does) it does not use already."""
-    fixes = ["a smaller --style-scale"] if style_bound else []
+    fixes = ["a smaller --style-scale"] if style_bound and settings["style_scale"] > MIN_STYLE_SCALE else []
     fixes.append("a smaller --size")
     if resolve_precision(settings["precision"], device_name) == "float32":
         fixes.append("--precision mixed")
@@ -719,8 +719,10 @@ def check_memory(need: MemoryNeed, settings: dict, device_name: str) -> None:
     """Refuse a CPU run that clearly cannot fit, with the fix."""
     available = available_memory()
     if device_name.startswith("/CPU") and available is not None and need.total > available:
+        needed, free = need.total / GIB, available / GIB
+        digits = 1 if f"{needed:.1f}" != f"{free:.1f}" else 2  # never 'needs 1.1 but only 1.1'
         raise NotEnoughMemoryError(
-            f"this run needs about {need.total / GIB:.1f} GiB of memory but only {available / GIB:.1f} GiB "
+            f"this run needs about {needed:.{digits}f} GiB of memory but only {free:.{digits}f} GiB "
             f"is available; {memory_advice(settings, device_name, need.style_bound)}")
 
 

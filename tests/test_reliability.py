@@ -1091,6 +1091,45 @@ def test_a_run_needs_the_larger_of_the_optimization_and_the_style_targets():
     assert large.optimization == alone.optimization  # the batch, not the styles, multiplies it
 
 
+def test_the_refusal_names_only_fixes_that_can_help():
+    settings = dict(model="vgg19", optimizer="lbfgs", precision="float32", style_scale=2.0)
+    assert StyleTransfer.memory_advice(settings, "/CPU:0", style_bound=True) == \
+        "use a smaller --style-scale, a smaller --size or --precision mixed"  # Adam would not shrink the styles
+    at_minimum = {**settings, "style_scale": StyleTransfer.MIN_STYLE_SCALE}
+    assert StyleTransfer.memory_advice(at_minimum, "/CPU:0", style_bound=True) == \
+        "use a smaller --size or --precision mixed"
+    assert StyleTransfer.memory_advice(settings, "/CPU:0") == \
+        "use a smaller --size, --precision mixed or --optimizer adam"
+
+
+def test_the_refusal_never_says_a_run_needs_what_is_available(monkeypatch):
+    """1.14 GiB needed, 1.12 available: both '1.1' at one decimal, so two are given."""
+    gib = StyleTransfer.GIB
+    monkeypatch.setattr(StyleTransfer, "available_memory", lambda: int(1.12 * gib))
+    settings = dict(model="vgg19", optimizer="adam", precision="mixed", style_scale=1.0)
+    with pytest.raises(StyleTransfer.NotEnoughMemoryError,
+                       match=r"^this run needs about 1\.14 GiB of memory but only 1\.12 GiB is available"):
+        StyleTransfer.check_memory(StyleTransfer.MemoryNeed(int(1.14 * gib), 0), settings, "/CPU:0")
+    monkeypatch.setattr(StyleTransfer, "available_memory", lambda: int(0.9 * gib))
+    with pytest.raises(StyleTransfer.NotEnoughMemoryError, match=r"needs about 1\.1 GiB of memory but only 0\.9 GiB"):
+        StyleTransfer.check_memory(StyleTransfer.MemoryNeed(int(1.14 * gib), 0), settings, "/CPU:0")
+
+
+def test_the_start_line_gives_the_larger_need(monkeypatch, tmp_path, pair_bytes, run_main):
+    content = _write(tmp_path / "content.png", pair_bytes[0])
+    style = _write(tmp_path / "style.jpg", pair_bytes[1])
+    needs = []
+    real = StyleTransfer.settings_memory
+    monkeypatch.setattr(StyleTransfer, "settings_memory", lambda *args, **kwargs: needs.append(real(*args, **kwargs))
+                        or needs[-1])
+    status, out, err = run_main([str(content), str(style), *FAST, "--style-scale", "4", "--precision", "float32",
+                                 "-o", str(tmp_path / "r.png")])
+    assert status == 0, out + err
+    assert needs[-1].style_bound and f"{needs[-1].total / StyleTransfer.GIB:.1f}" != \
+        f"{needs[-1].optimization / StyleTransfer.GIB:.1f}"
+    assert f", about {needs[-1].total / StyleTransfer.GIB:.1f} GiB -> " in out.splitlines()[0]
+
+
 @pytest.mark.parametrize("style_scale, refused", [("4", True), ("1", False)])
 def test_large_style_images_are_counted_before_the_run(monkeypatch, tmp_path, pair_bytes, run_main,
                                                       style_scale, refused):
