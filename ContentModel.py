@@ -899,20 +899,21 @@ def choose_output(
     overwrite: bool = False,
     siblings=lambda path: [path],
     suffixes: tuple = (".png", ".jpg", ".jpeg"),
+    flag: str = "-o",
 ) -> Path:
     """Where a run writes its main file, decided before any work is done.
 
     With ``-o``: that path, refused if it (or one of its ``siblings(path)``)
     exists, unless ``overwrite``. Without: results/<default_stem>.png, numbered
     (_2, _3, ...) so that an earlier result is never replaced. An output that
-    is one of the ``inputs`` is always refused.
+    is one of the ``inputs`` is always refused. Messages name the option as ``flag``.
     """
     if output is not None:
         if not str(output).strip():
-            raise StyleTransferError("-o is empty; give a file name such as result.png")
+            raise StyleTransferError(f"{flag} is empty; give a file name such as result{suffixes[0]}")
         path = Path(output)
         if not path.name:  # '.', '/', '..': a folder, and a path with no name has no siblings
-            raise StyleTransferError(f"{output} is a folder; -o needs a file name")
+            raise StyleTransferError(f"{output} is a folder; {flag} needs a file name")
     else:
         path, number = RESULTS_DIR / f"{default_stem}.png", 1
         while not overwrite and any(p.exists() for p in siblings(path)):
@@ -920,13 +921,13 @@ def choose_output(
             path = RESULTS_DIR / f"{default_stem}_{number}.png"
     folders = [p for p in siblings(path) if p.is_dir()]
     if folders:  # first: '-o some_folder' is a folder, not a file with the wrong ending
-        raise StyleTransferError(f"{folders[0]} is a folder; -o needs a file name")
+        raise StyleTransferError(f"{folders[0]} is a folder; {flag} needs a file name")
     if path.suffix.lower() not in suffixes:  # only -o can miss: the default name ends in .png
         raise StyleTransferError(f"output must end in {' or '.join(suffixes)}: {output}")
     written = [p.resolve() for p in siblings(path)]
     for source in inputs:
         if Path(source).resolve() in written:
-            raise StyleTransferError(f"output {path} would replace the input {source}; choose another -o")
+            raise StyleTransferError(f"output {path} would replace the input {source}; choose another {flag}")
     taken = [p for p in siblings(path) if p.exists()]
     if taken and not overwrite:
         beside = "" if taken[0] == path else f" (it would be written beside {path})"

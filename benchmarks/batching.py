@@ -47,7 +47,7 @@ def seconds_per_step(history: list) -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = pair_parser(__doc__.splitlines()[0], size=256, output="results/benchmark_batching",
+    parser = pair_parser(__doc__.splitlines()[0], size=None, output="results/benchmark_batching",
                          what="JSON report (.json is put in place of any suffix)")
     parser.add_argument("--sizes", type=size_argument, nargs="+", default=[256, 512], help=SIZE_HELP)
     parser.add_argument("--batches", type=positive_int, nargs="+", default=[1, 2, 4], help="images per batch")

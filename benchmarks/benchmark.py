@@ -17,8 +17,9 @@ Sections:
   memory     peak memory of a short run at several sizes (each in a fresh process; the resident
              set on a CPU, TensorFlow's peak device allocation on a GPU), next to
              the estimate StyleTransfer makes before it starts; L-BFGS runs until its
-             memory of past steps is full, where its need peaks. With --memory-style-scale
-             above 1 the style image's pass through VGG needs more than the optimization
+             memory of past steps is full, where its need peaks. With a --memory-style-scale
+             above about 1.4 (1.2 with Adam; by the estimates) the style image's pass
+             through VGG needs more than the optimization
   sustained  the seconds a run of --sustained-iterations iterations at --sustained-size px takes
              with the default settings, per optimizer (the GPU target: 500 at 512 px in under 5 s)
   quality    loss against wall time for adam, lbfgs (plain and with each preconditioner) and multi-scale
@@ -281,13 +282,14 @@ MEMORY_CHILD = """
 import json
 from ContentModel import load_image
 from common import peak_memory_bytes
-from StyleTransfer import stylize, estimate_memory, estimate_style_memory, style_load_size
+from StyleTransfer import CONTENT_LAYER, STYLE_LAYERS, resolve_device, settings_memory, style_load_size, stylize
 size, model, optimizer, precision, style_scale = {size}, {model!r}, {optimizer!r}, {precision!r}, {style_scale!r}
-# The images as StyleTransfer.py loads them, and the estimate it prints: the larger of the two peaks.
+# The images as StyleTransfer.py loads them, and the estimate it prints.
 content = load_image({content!r}, size)
 style = load_image({style!r}, style_load_size(size, style_scale), keep_short_side=True)
-estimate = max(estimate_memory(content.shape[:2], model=model, optimizer=optimizer, precision=precision),
-               estimate_style_memory(style.shape[:2], model=model, precision=precision))
+settings = dict(model=model, optimizer=optimizer, precision=precision, content_layer=CONTENT_LAYER,
+                style_layers=STYLE_LAYERS)
+estimate = settings_memory(content.shape[:2], settings, resolve_device("auto"), style_shapes=[style.shape[:2]]).total
 result = stylize(content, style, iterations={iterations}, model=model, weights={weights!r}, optimizer=optimizer,
                  precision=precision, scales=1, style_scale=style_scale, save_every=0)
 print(json.dumps(dict(shape=list(content.shape[:2]), style_shape=list(style.shape[:2]), estimate=estimate,
@@ -471,8 +473,10 @@ def measure(args) -> None:
     check_inputs(args.weights, [SAMPLE_CONTENT, SAMPLE_STYLE],
                  [size for section in args.sections for size in sizes[section]])
     pictures = [Path(args.output_dir) / PRECISION_PICTURE] if "precision" in args.sections else []
-    path = check_outputs(Path(args.output_dir) / args.json, args.overwrite, beside=lambda _: pictures)
-    Path(args.output_dir).mkdir(parents=True, exist_ok=True)
+    path = check_outputs(Path(args.output_dir) / args.json, args.overwrite, beside=lambda _: pictures,
+                         flag="--json")
+    for written in (path, *pictures):
+        written.parent.mkdir(parents=True, exist_ok=True)
     report = {"machine": platform.platform(), "processor": platform.processor(), "cores": os.cpu_count(),
               "tensorflow": tf.__version__, "devices": [d.name for d in tf.config.list_logical_devices()],
               "args": vars(args)}

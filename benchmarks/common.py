@@ -98,13 +98,15 @@ def add_precision_argument(parser: argparse.ArgumentParser, default: str) -> Non
                         help="as StyleTransfer.py --precision")
 
 
-def pair_parser(description: str, *, size: int, output: str, what: str) -> ArgumentParser:
-    """A parser with --content, --style, --size, --model, --weights, -o (default ``output``,
-    ``what`` its help) and --overwrite, with the product's conventions (ContentModel.ArgumentParser)."""
+def pair_parser(description: str, *, size: int | None, output: str, what: str) -> ArgumentParser:
+    """A parser with --content, --style, --size (default ``size``; none when that is None, for a
+    script that takes several sizes), --model, --weights, -o (default ``output``, ``what`` its
+    help) and --overwrite, with the product's conventions (ContentModel.ArgumentParser)."""
     parser = ArgumentParser(description=description)
     parser.add_argument("--content", default=str(SAMPLE_CONTENT), help="photo")
     parser.add_argument("--style", default=str(SAMPLE_STYLE), help="painting")
-    parser.add_argument("--size", type=size_argument, default=size, help=SIZE_HELP)
+    if size is not None:
+        parser.add_argument("--size", type=size_argument, default=size, help=SIZE_HELP)
     add_model_arguments(parser)
     add_output_arguments(parser, what)
     parser.set_defaults(output=output)
@@ -120,19 +122,20 @@ def check_inputs(weights: str | None, images=(), sizes=()) -> None:
 
 
 def check_outputs(output: str | Path, overwrite: bool, *, stem: bool = False, beside=lambda report: [],
-                  inputs=()) -> Path:
+                  inputs=(), flag: str = "-o") -> Path:
     """The path of the JSON report: ``output``, or with ``stem`` ``output`` with '.json' put
     in place of its suffix (the name the script's files share). Checked before any measuring,
-    as StyleTransfer.py checks its -o (ContentModel.choose_output): neither the report nor the
-    files ``beside(report)`` that the script writes next to it may exist unless ``overwrite``
-    ('... exists; pass --overwrite to replace it'), be an input, or lie in a folder that
-    cannot be written."""
+    as StyleTransfer.py checks its -o (ContentModel.choose_output; its messages name ``flag``):
+    neither the report nor the files ``beside(report)`` that the script writes next to it may
+    exist unless ``overwrite`` ('... exists; pass --overwrite to replace it'), be an input, be
+    a folder, or lie in a folder that cannot be written."""
     report = Path(output)
-    if stem and report.name:
+    # A folder keeps its name, so that it is refused as one instead of a report put beside it.
+    if stem and str(output).strip() and report.name not in ("", "..") and not report.is_dir():
         report = report.with_suffix(".json")
     written = [report, *beside(report)]
     return choose_output(report.stem, report if report.name else output, list(inputs), overwrite,
-                         siblings=lambda path: written, suffixes=(".json",))
+                         siblings=lambda path: written, suffixes=(".json",), flag=flag)
 
 
 def first_row_at_or_below(history: list, target: float) -> dict | None:

@@ -113,11 +113,10 @@ def measure(args) -> None:
     if args.report:
         try:
             saved = json.loads(Path(args.report).read_text())
-            size, iterations, histories = saved["args"]["size"], saved["args"]["iterations"], saved["histories"]
-        except (OSError, ValueError, KeyError, TypeError) as error:
+            report(saved["args"]["size"], saved["args"]["iterations"], saved["histories"])
+        except (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError) as error:
             raise StyleTransferError(f"cannot read {args.report} as this script's JSON: "
                                      f"{error_summary(error)}") from None
-        report(size, iterations, histories)
         return
     check_inputs(args.weights, [args.content, args.style], [args.size])
     output = check_outputs(args.output, args.overwrite, stem=True, inputs=[args.content, args.style],

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import functools
 import importlib.util
+import json
 import re
 import subprocess
 import sys
@@ -124,6 +125,19 @@ def test_check_outputs_puts_json_in_place_of_a_stems_suffix_and_never_writes_ove
                              inputs=[photo])
 
 
+def test_check_outputs_refuses_a_folder_and_names_the_flag(tmp_path):
+    folder = tmp_path / "earlier"
+    folder.mkdir()
+    # With stem the folder is not made into 'earlier.json' beside it: it is refused as a folder.
+    with pytest.raises(StyleTransferError, match=f"^{folder} is a folder; -o needs a file name$"):
+        common.check_outputs(folder, False, stem=True)
+    with pytest.raises(StyleTransferError, match="^-o is empty; give a file name such as result.json$"):
+        common.check_outputs(" ", False, stem=True)
+    with pytest.raises(StyleTransferError, match=f"^{tmp_path} is a folder; --json needs a file name$"):
+        common.check_outputs(tmp_path, False, flag="--json")
+    assert list(tmp_path.iterdir()) == [folder]
+
+
 class Measured(Exception):
     """Raised by the stand-ins of what the scripts measure with: the script got that far."""
 
@@ -188,7 +202,7 @@ BAD_INPUT = [
     ("benchmark", ["--sections", "speed", "memory", "--sizes", "64", "--memory-sizes", "40"],
      "resized to a long side of 40 is 40x27 pixels"),
     ("benchmark", ["--sections", "speed", "--weights", MISSING], f"weights file not found: {MISSING}"),
-    ("batching", ["--size", "0"], "argument --size: expected a whole number from 32 to 8192"),
+    ("batching", ["--sizes", "64", "0"], "argument --sizes: expected a whole number from 32 to 8192"),
     ("batching", ["--batches", "1", "0"], "argument --batches: expected a whole number of at least 1"),
     ("batching", ["--steps", "2"], "argument --steps: expected a whole number of at least 3"),
     ("batching", ["--precision", "half"], "argument --precision: invalid choice: 'half'"),
@@ -264,6 +278,27 @@ def test_with_overwrite_the_run_goes_ahead(script, tmp_path, name, argv, existin
     argv, _ = with_existing_output(tmp_path, argv, existing)
     with pytest.raises(Measured):
         script(name, [*argv, "--overwrite"])
+
+
+def test_the_benchmark_report_may_go_to_a_new_subfolder(script, tmp_path, monkeypatch):
+    """--json sub/b.json: the folder is made when the report is written, after the sections."""
+    monkeypatch.setattr(script_module("benchmark"), "speed", lambda args, report: report.update(speed=["row"]))
+    script("benchmark", ["--sections", "speed", "--output-dir", str(tmp_path / "out"), "--json", "sub/b.json"])
+    assert json.loads((tmp_path / "out" / "sub" / "b.json").read_text())["speed"] == ["row"]
+
+
+@pytest.mark.parametrize("saved", [
+    {"args": {"size": 64, "iterations": 1}, "histories": {"1": []}},  # no rows
+    {"args": {"size": 64, "iterations": 1}, "histories": {"2:10": [{"total": 1.0}]}},  # no single-scale run
+    {"args": {"size": 64, "iterations": 1}, "histories": {"1": [{"iteration": 1}]}},  # a row without its loss
+])
+def test_a_multiscale_report_that_is_not_the_scripts_is_one_error_line(script, capsys, tmp_path, saved):
+    path = tmp_path / "saved.json"
+    path.write_text(json.dumps(saved))
+    with pytest.raises(SystemExit) as exit_info:
+        script("multiscale", ["--report", str(path)])
+    assert exit_info.value.code == 2
+    assert one_error_line(capsys).startswith(f"error: cannot read {path} as this script's JSON")
 
 
 SUBPROCESS_CASES = [
