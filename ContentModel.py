@@ -98,7 +98,7 @@ def interrupt_ends_quietly():
 
 with interrupt_ends_quietly():
     import numpy as np  # noqa: E402
-    from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError  # noqa: E402
+    from PIL import ExifTags, Image, ImageOps, PngImagePlugin, UnidentifiedImageError  # noqa: E402
 
     with native_stderr_silenced(os.environ["TF_CPP_MIN_LOG_LEVEL"] == QUIET_LOG_LEVEL):
         import keras  # noqa: E402
@@ -169,6 +169,8 @@ MAX_SIZE = 8192
 #: Largest image we decode (pixels). Pillow's own decompression-bomb check is
 #: replaced by this limit so that a user can raise it (--max-pixels).
 MAX_IMAGE_PIXELS = 100_000_000
+#: EXIF orientations whose upright picture is turned a quarter turn (width and height swap).
+QUARTER_TURN_ORIENTATIONS = (5, 6, 7, 8)
 Image.MAX_IMAGE_PIXELS = None
 #: Number of feature maps drawn in the ContentModel figure.
 FEATURE_MAPS_SHOWN = 16
@@ -422,12 +424,16 @@ def long_side_shape(height: int, width: int, long_side: int) -> tuple[int, int]:
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
-def resize_pil_long_side(image: Image.Image, max_size: int | None) -> Image.Image:
-    """Resize a PIL image so its long side is ``max_size`` pixels (None keeps the size)."""
+def loaded_shape(shape, max_size: int | None = None, keep_short_side: bool = False) -> tuple[int, int]:
+    """The (height, width) load_image gives an image of ``shape`` ((height, width, ...)): the
+    long side resized to ``max_size`` (None keeps the size), with ``keep_short_side`` no
+    further down than MIN_SIZE pixels on the short side."""
+    height, width = shape[:2]
     if max_size is None:
-        return image
-    height, width = long_side_shape(image.height, image.width, max_size)
-    return image if (width, height) == image.size else image.resize((width, height), Image.Resampling.LANCZOS)
+        return height, width
+    if keep_short_side:
+        max_size = max(max_size, smallest_long_side((height, width)))
+    return long_side_shape(height, width, max_size)
 
 
 def smallest_long_side(shape) -> int:
@@ -451,13 +457,12 @@ def resize_long(image: np.ndarray, long_side: int) -> np.ndarray:
     return resize_image(image, long_side_shape(*image.shape[:2], long_side))
 
 
-def open_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
-    """Decode an image file into an upright 8-bit RGB PIL image.
-
-    The first frame of an animation is used, EXIF orientation is applied and
-    any mode becomes RGB. Files that are not images, truncated, or larger than
-    ``max_pixels`` (a decompression bomb, or simply too big) raise StyleTransferError.
-    """
+@contextlib.contextmanager
+def image_file(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS):
+    """An image file opened by Pillow with only its header read: what open_image and
+    file_shape check first. Files that are not images, truncated (found once the block
+    decodes them), or larger than ``max_pixels`` (a decompression bomb, or simply too big)
+    raise StyleTransferError."""
     path = Path(path)
     if not path.exists():
         raise StyleTransferError(f"no such file: {path}")
@@ -473,8 +478,7 @@ def open_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> I
                     f"{path} is {width}x{height} = {width * height:,} pixels, above the limit of "
                     f"{max_pixels:,}; raise it with --max-pixels if you trust the file"
                 )
-            image.seek(0)  # animated images: the first frame
-            return to_rgb(ImageOps.exif_transpose(image))
+            yield image
     except StyleTransferError:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError) as error:
@@ -482,6 +486,27 @@ def open_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> I
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as error:
         raise StyleTransferError(f"cannot read {path} as an image (damaged or truncated?): "
                                  f"{error_summary(error)}") from error
+
+
+def open_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
+    """Decode an image file into an upright 8-bit RGB PIL image.
+
+    The first frame of an animation is used, EXIF orientation is applied and
+    any mode becomes RGB. A file that cannot be (image_file) raises StyleTransferError.
+    """
+    with image_file(path, max_pixels) as image:
+        image.seek(0)  # animated images: the first frame
+        return to_rgb(ImageOps.exif_transpose(image))
+
+
+def file_shape(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[int, int]:
+    """The (height, width) of the upright image open_image decodes, from the file's header
+    alone (cheap for any size: a run can check its memory before it decodes anything)."""
+    with image_file(path, max_pixels) as image:
+        width, height = image.size
+        if image.getexif().get(ExifTags.Base.Orientation) in QUARTER_TURN_ORIENTATIONS:
+            width, height = height, width  # exif_transpose turns these a quarter turn
+        return height, width
 
 
 def check_short_side(what: str, width: int, height: int) -> None:
@@ -503,9 +528,9 @@ def load_image(path: str | os.PathLike, max_size: int | None = None,
     """
     image = open_image(path, max_pixels)
     check_short_side(str(path), image.width, image.height)
-    if keep_short_side and max_size is not None:
-        max_size = max(max_size, smallest_long_side((image.height, image.width)))
-    image = resize_pil_long_side(image, max_size)
+    height, width = loaded_shape((image.height, image.width), max_size, keep_short_side)
+    if (width, height) != image.size:
+        image = image.resize((width, height), Image.Resampling.LANCZOS)
     if min(image.size) < MIN_SIZE:
         raise StyleTransferError(
             f"{path} resized to a long side of {max_size} is {image.width}x{image.height} pixels; "

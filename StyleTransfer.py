@@ -73,12 +73,14 @@ from ContentModel import (
     check_weights,
     content_loss,
     counted,
+    file_shape,
     interrupt_deferred,
     invocation,
     is_url,
     layer_position,
     list_flag_hint,
     load_image,
+    loaded_shape,
     local_image,
     open_image,
     png_text,
@@ -2292,9 +2294,19 @@ def run(args: argparse.Namespace) -> int:
     return run_single(args, settings, sources)
 
 
-def load_single_inputs(args: argparse.Namespace, sources: list[str]) -> tuple:
-    """The content, the styles and the masks (None, or one per style) of a single run, as arrays."""
-    # URLs are downloaded here: run_single calls this once the output is known to be writable.
+def input_shapes(args: argparse.Namespace, paths: list) -> tuple[tuple, list]:
+    """The (height, width) of the content and of each style as load_single_inputs loads
+    them, from the files' headers: enough to check the memory before decoding anything."""
+    content_path, *style_paths = paths
+    content = loaded_shape(file_shape(content_path, args.max_pixels), args.size)
+    styles = [loaded_shape(file_shape(path, args.max_pixels), style_load_size(args.size, args.style_scale),
+                           keep_short_side=True) for path in style_paths]
+    return content, styles
+
+
+def load_single_inputs(args: argparse.Namespace, sources: list) -> tuple:
+    """The content, the styles and the masks (None, or one per style) of a single run, as
+    arrays (``sources``: files, or URLs, downloaded here)."""
     content_path, *style_paths = [local_image(source, max_pixels=args.max_pixels) for source in sources]
     content = load_image(content_path, args.size, args.max_pixels)
     styles = [load_image(path, style_load_size(args.size, args.style_scale), args.max_pixels,
@@ -2318,15 +2330,19 @@ def run_single(args: argparse.Namespace, settings: dict, sources: list[str]) -> 
 
 
 def stylize_into(output: Path, args: argparse.Namespace, settings: dict, sources: list[str]) -> int:
-    """run_single's work once ``output`` is reserved: load, check the memory, stylize, write."""
-    content, styles, masks = load_single_inputs(args, sources)
+    """run_single's work once ``output`` is reserved: check the memory, load, stylize, write."""
+    # URLs are downloaded here, once the output is known to be writable.
+    paths = [local_image(source, max_pixels=args.max_pixels) for source in sources]
+    device = resolve_device(args.device)
+    content_shape, style_shapes = input_shapes(args, paths)
+    # Before decoding: at a large --size x --style-scale the decoded images alone are gigabytes.
+    need = settings_memory(content_shape, settings, device, style_shapes=style_shapes)
+    check_memory(need, settings, device)
+    content, styles, masks = load_single_inputs(args, paths)
     height, width = content.shape[:2]
     scales = resolve_scales(args.scales, max(height, width), args.iterations)
     counts = level_iterations(args.iterations, scales)
-    device = resolve_device(args.device)
     precision = resolve_precision(args.precision, device)
-    need = settings_memory((height, width), settings, device, style_shapes=[style.shape[:2] for style in styles])
-    check_memory(need, settings, device)
     levels = levels_text(args.iterations, scales, max(height, width), smallest_long_side(content.shape))
     print(f"StyleTransfer: {model_text(settings)} on {device}, {args.optimizer}, {precision}, "
           f"{width}x{height} px, {levels}, about {need.total / GIB:.1f} GiB -> {output}", flush=True)

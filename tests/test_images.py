@@ -175,6 +175,33 @@ def test_dark_16_bit_greyscale_png_stays_dark(tmp_path):
         f"a 16-bit image with values <= 255 loaded with brightness up to {loaded.max():.3f}")
 
 
+@pytest.mark.parametrize("orientation", [1, 3, 5, 6, 7, 8])
+def test_the_header_gives_the_shape_load_image_decodes(tmp_path, orientation):
+    """file_shape and loaded_shape, which let a run check its memory before decoding,
+    agree with load_image, EXIF orientation and keep_short_side included."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    for width, height in [(64, 40), (300, 33), (40, 40)]:
+        path = tmp_path / f"{width}x{height}_{orientation}.jpg"
+        Image.fromarray(np.zeros((height, width, 3), np.uint8)).save(path, exif=exif.tobytes())
+        assert ContentModel.file_shape(path) == ContentModel.open_image(path).size[::-1]
+        for max_size, keep in [(None, False), (400, False), (48, True), (700, True)]:
+            expected = load_image(path, max_size, keep_short_side=keep).shape[:2]
+            assert ContentModel.loaded_shape(ContentModel.file_shape(path), max_size, keep) == expected
+
+
+def test_the_header_is_checked_like_the_image(tmp_path):
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "text.png").write_text("not an image")
+    Image.new("RGB", (200, 100)).save(tmp_path / "big.png")
+    for name, message in [("missing.png", "no such file"), ("empty.png", "is empty"),
+                          ("text.png", "not an image in a format Pillow knows")]:
+        with pytest.raises(StyleTransferError, match=message):
+            ContentModel.file_shape(tmp_path / name)
+    with pytest.raises(StyleTransferError, match="above the limit of 10,000"):
+        ContentModel.file_shape(tmp_path / "big.png", max_pixels=10_000)
+
+
 def test_exif_orientation_is_applied(tmp_path):
     # A wide image (64 x 40) with a red left half, stored with Orientation = 6
     # ("rotate 90 degrees clockwise to display"): it must load tall (64 rows x 40 columns).
