@@ -703,15 +703,19 @@ class NotEnoughMemoryError(StyleTransferError):
     """A run that clearly cannot fit in the memory available (check_memory)."""
 
 
-def memory_advice(settings: dict, device_name: str, style_bound: bool = False) -> str:
-    """What would make a run with these stylize() ``settings`` need less memory: the
-    flags among --style-scale (when the styles set the need and it can go lower), --size, --precision mixed
-    and --optimizer adam (when the optimization does) it does not use already."""
+def memory_advice(settings: dict, device_name: str, need: MemoryNeed | None = None,
+                  available: int | None = None) -> str:
+    """What would make a run with these stylize() ``settings`` need less memory: among the
+    flags it does not use already, --style-scale first when the styles set the ``need`` (and
+    it can go lower), --size and --precision mixed, and --optimizer adam when the
+    optimization sets it, or would not fit in ``available`` bytes either."""
+    style_bound = need is not None and need.style_bound
+    optimization_too_large = not style_bound or (available is not None and need.optimization > available)
     fixes = ["a smaller --style-scale"] if style_bound and settings["style_scale"] > MIN_STYLE_SCALE else []
     fixes.append("a smaller --size")
     if resolve_precision(settings["precision"], device_name) == "float32":
         fixes.append("--precision mixed")
-    if settings["optimizer"] != "adam" and not style_bound:
+    if settings["optimizer"] != "adam" and optimization_too_large:
         fixes.append("--optimizer adam")
     *others, last = fixes
     return f"use {', '.join(others)} or {last}" if others else f"use {last}"
@@ -725,7 +729,7 @@ def check_memory(need: MemoryNeed, settings: dict, device_name: str) -> None:
         digits = 1 if f"{needed:.1f}" != f"{free:.1f}" else 2  # never 'needs 1.1 but only 1.1'
         raise NotEnoughMemoryError(
             f"this run needs about {needed:.{digits}f} GiB of memory but only {free:.{digits}f} GiB "
-            f"is available; {memory_advice(settings, device_name, need.style_bound)}")
+            f"is available; {memory_advice(settings, device_name, need, available)}")
 
 
 def resolve_device(device: str) -> str:
@@ -2049,7 +2053,7 @@ def run_group(group: list[Pair], content_images: dict, style_images: dict, *,
         if len(group) > 1:
             return False
         reason = str(error) if isinstance(error, StyleTransferError) else \
-            f"out of memory: {memory_advice(settings, device, need.style_bound)}"
+            f"out of memory: {memory_advice(settings, device, need)}"
         group[0].status, group[0].reason = FAILED, reason
         return True
     except StyleTransferError as error:  # not a matter of room: the pairs would fail alone too
@@ -2351,7 +2355,7 @@ def stylize_into(output: Path, args: argparse.Namespace, settings: dict, sources
     try:
         result = stylize(content, styles, **{**settings, "style_masks": masks}, callback=bar)
     except tf.errors.ResourceExhaustedError:  # the estimate is checked on a CPU only
-        raise StyleTransferError(f"out of memory: {memory_advice(settings, device, need.style_bound)}") from None
+        raise StyleTransferError(f"out of memory: {memory_advice(settings, device, need)}") from None
     finally:
         bar.finish()
     trace = run_trace(args, sources[0], sources[1:], settings, result)

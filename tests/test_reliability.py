@@ -1093,13 +1093,18 @@ def test_a_run_needs_the_larger_of_the_optimization_and_the_style_targets():
 
 def test_the_refusal_names_only_fixes_that_can_help():
     settings = dict(model="vgg19", optimizer="lbfgs", precision="float32", style_scale=2.0)
-    assert StyleTransfer.memory_advice(settings, "/CPU:0", style_bound=True) == \
+    styles_larger = StyleTransfer.MemoryNeed(optimization=2, style_targets=5)
+    assert StyleTransfer.memory_advice(settings, "/CPU:0", styles_larger, available=3) == \
         "use a smaller --style-scale, a smaller --size or --precision mixed"  # Adam would not shrink the styles
+    # ... unless the optimization would not fit either.
+    assert StyleTransfer.memory_advice(settings, "/CPU:0", styles_larger, available=1) == \
+        "use a smaller --style-scale, a smaller --size, --precision mixed or --optimizer adam"
     at_minimum = {**settings, "style_scale": StyleTransfer.MIN_STYLE_SCALE}
-    assert StyleTransfer.memory_advice(at_minimum, "/CPU:0", style_bound=True) == \
+    assert StyleTransfer.memory_advice(at_minimum, "/CPU:0", styles_larger, available=3) == \
         "use a smaller --size or --precision mixed"
-    assert StyleTransfer.memory_advice(settings, "/CPU:0") == \
-        "use a smaller --size, --precision mixed or --optimizer adam"
+    for need in (None, StyleTransfer.MemoryNeed(optimization=5, style_targets=2)):
+        assert StyleTransfer.memory_advice(settings, "/CPU:0", need) == \
+            "use a smaller --size, --precision mixed or --optimizer adam"
 
 
 def test_the_refusal_never_says_a_run_needs_what_is_available(monkeypatch):
