@@ -366,6 +366,12 @@ class BatchObjective:
         return tf.stack([tf.stack([image_terms[name] for image_terms in terms]) for name in LOSS_TERMS])
 
 
+def style_targets(extractor: keras.Model, style_images: list, style_layers=STYLE_LAYERS) -> list:
+    """The style representation of each style image: the Gram matrices of its style layers
+    (the targets of eq. 4), one forward pass through the combined extractor each."""
+    return [gram_matrices(extractor(style[None]), tuple(style_layers)) for style in style_images]
+
+
 def build_objective(
     extractor: keras.Model,
     content_image: np.ndarray,
@@ -379,15 +385,19 @@ def build_objective(
     content_weight: float = CONTENT_WEIGHT,
     style_weight: float = STYLE_WEIGHT,
     tv_weight: float = TV_WEIGHT,
+    targets: list | None = None,
 ) -> Objective:
     """Targets from the images, through the one combined extractor.
 
     ``masks`` are (H, W) arrays at the content image's size, one per style;
-    each is resized to every style layer's feature size.
+    each is resized to every style layer's feature size. ``targets``: the
+    style_targets of ``style_images`` when already computed (contents that
+    share their styles share them).
     """
     style_layers = tuple(style_layers)
     content_features = extractor(content_image[None])
-    style_targets = [gram_matrices(extractor(style[None]), style_layers) for style in style_images]
+    if targets is None:
+        targets = style_targets(extractor, style_images, style_layers)
     blend = normalized_blend_weights(len(style_images), blend_weights)
     layer_masks = None
     if masks is not None:
@@ -399,7 +409,7 @@ def build_objective(
         blend = [weight if np.any(mask) else 0.0 for weight, mask in zip(blend, masks)]
     return Objective(
         extractor, content_layer, style_layers, normalized_layer_weights(style_layers, style_layer_weights),
-        tf.cast(content_features[content_layer], tf.float32), style_targets, blend, layer_masks,
+        tf.cast(content_features[content_layer], tf.float32), targets, blend, layer_masks,
         content_weight, style_weight, tv_weight)
 
 
@@ -1169,13 +1179,18 @@ def level_problem(extractor: keras.Model, inputs: list, long_side: int, previous
     masks = None if style_masks is None else \
         [resize_image(np.asarray(mask, np.float32)[..., None], shape)[..., 0] for mask in style_masks]
     objectives, starts = [], []
+    shared = {}  # the styles of several contents (the same arrays) are resized and passed through VGG once
     for index, (content, (_, styles)) in enumerate(zip(level_contents, inputs)):
-        # Departure from --style-scale: a style is never shrunk below MIN_SIZE px on its short
-        # side (VGG's deepest blocks need that much), so at coarse levels and small style
-        # scales its strokes can come out larger than asked.
-        styles = [resize_long(style, max(round(long_side * style_scale), smallest_long_side(style.shape)))
-                  for style in styles]
-        objectives.append(build_objective(extractor, content, styles, masks=masks, **loss_settings))
+        key = tuple(id(style) for style in styles)
+        if key not in shared:
+            # Departure from --style-scale: a style is never shrunk below MIN_SIZE px on its short
+            # side (VGG's deepest blocks need that much), so at coarse levels and small style
+            # scales its strokes can come out larger than asked.
+            level_styles = [resize_long(style, max(round(long_side * style_scale), smallest_long_side(style.shape)))
+                            for style in styles]
+            shared[key] = level_styles, style_targets(extractor, level_styles, loss_settings["style_layers"])
+        styles, targets = shared[key]
+        objectives.append(build_objective(extractor, content, styles, masks=masks, targets=targets, **loss_settings))
         starts.append(initial_image(content, styles, init, seed, objectives[-1].blend_weights)
                       if previous is None else resize_image(previous[index], shape))
     return BatchObjective(objectives), np.stack(starts)

@@ -53,6 +53,25 @@ def test_adam_on_a_batch_gives_each_image_what_it_gets_alone(small_pair, vgg19_w
             [row["total"] for row in alone.history], rel=1e-4)
 
 
+@pytest.mark.parametrize("preserve_colors, passes_per_level", [("none", 1), ("histogram", 3)])
+def test_contents_that_share_a_style_share_its_targets(small_pair, vgg19_weights, monkeypatch,
+                                                       preserve_colors, passes_per_level):
+    """The style's Gram targets are computed once per level for the whole batch, not once
+    per content; with --preserve-colors histogram each content has its own recoloured style."""
+    content, style = small_pair
+    passes = []
+    real = StyleTransfer.style_targets
+
+    def counted(extractor, style_images, style_layers):
+        passes.append(len(style_images))
+        return real(extractor, style_images, style_layers)
+
+    monkeypatch.setattr(StyleTransfer, "style_targets", counted)
+    contents = [*two_contents(content), np.ascontiguousarray(content[::-1])]
+    results = stylize_batch(contents, style, iterations=[1, 1], scales=2, preserve_colors=preserve_colors, **FAST)
+    assert len(results) == 3 and passes == [1] * (2 * passes_per_level)
+
+
 def test_lbfgs_on_a_batch_lowers_every_images_loss(small_pair, vgg19_weights):
     content, style = small_pair
     results = stylize_batch(two_contents(content), style, iterations=8, optimizer="lbfgs", **FAST)
