@@ -125,6 +125,7 @@ VGG_MODELS = {
 #: VGG's convolutions per block, and the channels of each block (Simonyan & Zisserman, table 1).
 VGG_BLOCKS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
 VGG_CHANNELS = (64, 128, 256, 512, 512)
+#: VGG16 by default, as the design asks (Gatys et al. used VGG19: --model vgg19).
 DEFAULT_MODEL = "vgg16"
 DEFAULT_WEIGHTS = "imagenet"
 
@@ -164,7 +165,8 @@ JPEG_QUALITY = 92
 FIGURE_SIZE = 384
 #: Smallest short side (pixels) of an image we give VGG: its deepest blocks need that much.
 MIN_SIZE = 32
-#: Largest --size accepted (a 8192 px run needs far more memory than a workstation has).
+#: Largest --size accepted. Memory, not this, is the real limit: at 8192 px a run needs
+#: about 100 GiB or more (the estimate refuses it on a machine that has less).
 MAX_SIZE = 8192
 #: Largest image we decode (pixels). Pillow's own decompression-bomb check is
 #: replaced by this limit so that a user can raise it (--max-pixels).
@@ -349,6 +351,10 @@ def build_vgg(
     ``precision`` 'mixed' or 'bfloat16' runs the convolutions in bfloat16
     (preprocessing stays in float32; the outputs are bfloat16); 'auto' picks
     'mixed' where that is fast (resolve_precision).
+
+    Departure from the paper: Gatys et al. replace VGG's max pooling with average
+    pooling ("slightly more appealing results"); this keeps Keras' network as it is,
+    max pooling and all, as the TensorFlow tutorial does.
     """
     layers = list(dict.fromkeys(layers))  # unique, order kept
     check_layers(model, layers)

@@ -23,6 +23,20 @@ losses, and with --gif an animation of the optimization. Batch mode
 into the -o folder, plus a contact sheet: contents as rows, styles as columns;
 with --batch-size N, contents that share a style and a size are optimized
 together (one forward pass for all: meant for a GPU).
+
+Reading order, following the paper:
+
+1. ContentModel.build_vgg: the frozen VGG, cut after the deepest layer used;
+   ContentModel.content_loss (eq. 1).
+2. StyleModel.gram_matrix (eq. 3) and StyleModel.style_loss (eqs. 4-5).
+3. Here, Losses: total_variation_loss (not in the paper), Objective.terms
+   (eq. 7: alpha * content + beta * style), build_objective (targets once).
+4. Optimization: adam_optimize and lbfgs_optimize (the paper's optimizer),
+   each with its step compiled by tf.function; then stylize_batch, which runs
+   them level by level (coarse to fine, Gatys et al. 2017) and is what
+   stylize() calls.
+5. The rest is the tool around it: colour control, the memory estimate,
+   pictures and files, the command line, batch mode.
 """
 
 from __future__ import annotations
@@ -48,6 +62,7 @@ from ContentModel import (
     DEFAULT_WEIGHTS,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
+    EXIT_USAGE,
     IMAGE_EXTENSIONS,
     MIN_SIZE,
     PIXEL_MAX,
@@ -139,7 +154,9 @@ DEFAULT_INIT = "palette"
 #: loss in 177 instead of 187 (one-offs: all the way, 1, was no better than halfway).
 PALETTE_MIX = 0.5
 #: Content and style weights of the TensorFlow tutorial (alpha and beta of Gatys et al.
-#: eq. 7: their ratio sets the balance between photo and painting).
+#: eq. 7: their ratio sets the balance between photo and painting). Not comparable with
+#: the paper's alpha/beta of 1e-3 to 1e-4: both losses here are means, not sums (see
+#: content_loss and gram_matrix), which changes their scales by different factors.
 CONTENT_WEIGHT = 1e4
 STYLE_WEIGHT = 1e-2
 #: The total-variation weight is not the tutorial's: its 30 weighs tf.image.total_variation,
@@ -233,7 +250,7 @@ SHEET_TITLE_INCHES = 0.3
 #: Contents optimized together in batch mode with --batch-size auto, by device.
 #: CPU: one at a time, since batches measured 6-11 % slower per image on 2 cores
 #: (benchmarks/batching.py); GPU: a few, so that one forward pass keeps the
-#: device busy (not measured here: no GPU was lent).
+#: device busy (not measured: no GPU was available to the sessions that built this).
 AUTO_BATCH_SIZE = {"cpu": 1, "gpu": 4}
 
 #: What became of a pair in a batch.
@@ -1319,7 +1336,7 @@ def stylize_batch(
     The output has the content image's size. With ``scales`` > 1 it is first
     optimized small and then upsampled level by level (coarse to fine; 'auto'
     does so from MULTISCALE_FROM px on); ``iterations`` is the last level's
-    count (the coarser levels get COARSE_ITERATIONS) or a list, one per level. Style images
+    count (the coarser levels get COARSE_ITERATIONS, or that count if smaller) or a list, one per level. Style images
     are resized to ``style_scale`` times each level's long side; with
     ``style_masks`` ((H, W) arrays in [0, 1], one per style) each style
     applies only where its mask is white. ``preserve_colors`` keeps the
@@ -1520,7 +1537,7 @@ def comma_floats(text: str) -> list[float]:
 
 
 def levels_text(iterations, scales: int, size: int, floor: int = MIN_SIZE) -> str:
-    """'200 iterations', or with levels '50 + 50 + 200 iterations at 256 / 512 / 1024 px'."""
+    """'200 iterations', or with levels '20 + 20 + 200 iterations at 256 / 512 / 1024 px'."""
     counts = level_iterations(iterations, scales)
     if scales == 1:
         return counted(counts[0], "iteration")
@@ -1574,8 +1591,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Neural style transfer (Gatys et al. 2015): repaint CONTENT in the style of STYLE "
                     "(several styles are blended). Images may be files or http(s) URLs (downloaded "
                     "once into the Keras cache). With --contents and --styles: every content with "
-                    "every style. Exit status: 0 done, 1 stopped (non-finite loss), a file could not be "
-                    "written or, in batch mode, some pair failed, 2 bad input, 130 interrupted.")
+                    f"every style. Exit status: 0 done, {EXIT_FAILED} stopped (non-finite loss), a file could "
+                    f"not be written or, in batch mode, some pair failed, {EXIT_USAGE} bad input, "
+                    f"{EXIT_INTERRUPTED} interrupted.")
     # No defaults here: None and [] say "not given" (the samples are filled in by run), so
     # batch mode can tell that nothing was typed, and an error can tell that a list flag
     # took the images typed after it (swallowed_images_hint).
