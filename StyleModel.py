@@ -46,28 +46,6 @@ STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", 
 FEATURE_MAPS_PER_LAYER = 4
 
 
-@tf.custom_gradient
-def feature_products(features: tf.Tensor):
-    """F^T F in float32 for (batch, positions, channels) features: (batch, channels, channels).
-
-    Written out for speed, not for the maths: automatic differentiation of
-    F^T F takes two matrix products, one per factor (F dG^T + F dG); this gradient
-    takes one, F (dG + dG^T). At 512 px that makes a VGG19 evaluation 7-8 % faster.
-    The product is always float32 (features in bfloat16 are exact in float32);
-    the gradient comes in the features' own type, so with bfloat16 features
-    (--precision mixed) F (dG + dG^T) is a bfloat16 product, about twice as fast
-    on a CPU with AVX-512 BF16, and rounded no further than the bfloat16 layers
-    below would round it anyway (only dG + dG^T is rounded to bfloat16 first).
-    """
-    exact = tf.cast(features, tf.float32)
-
-    def gradient(upstream):
-        symmetric = upstream + tf.linalg.matrix_transpose(upstream)
-        return tf.matmul(features, tf.cast(symmetric, features.dtype))
-
-    return tf.matmul(exact, exact, transpose_a=True), gradient
-
-
 def gram_matrix(features: tf.Tensor, mask: tf.Tensor | None = None) -> tf.Tensor:
     """Feature correlations G_ij = sum_k F_ik F_jk / (number of positions) (Gatys et al.
     2015, eq. 3).
@@ -89,6 +67,28 @@ def gram_matrix(features: tf.Tensor, mask: tf.Tensor | None = None) -> tf.Tensor
         positions = tf.maximum(tf.reduce_sum(mask, axis=[1, 2, 3]), 1.0)[:, None, None]
     flat = tf.reshape(features, (shape[0], shape[1] * shape[2], shape[3]))  # (batch, positions, channels)
     return feature_products(flat) / positions
+
+
+@tf.custom_gradient
+def feature_products(features: tf.Tensor):
+    """F^T F in float32 for (batch, positions, channels) features: (batch, channels, channels),
+    the product in gram_matrix. The value is tf.matmul(F, F, transpose_a=True); only
+    the gradient is hand-written, for speed, not for the maths: automatic differentiation of
+    F^T F takes two matrix products, one per factor (F dG^T + F dG); this gradient
+    takes one, F (dG + dG^T). At 512 px that makes a VGG19 evaluation 7-8 % faster.
+    The product is always float32 (features in bfloat16 are exact in float32);
+    the gradient comes in the features' own type, so with bfloat16 features
+    (--precision mixed) F (dG + dG^T) is a bfloat16 product, about twice as fast
+    on a CPU with AVX-512 BF16, and rounded no further than the bfloat16 layers
+    below would round it anyway (only dG + dG^T is rounded to bfloat16 first).
+    """
+    exact = tf.cast(features, tf.float32)
+
+    def gradient(upstream):
+        symmetric = upstream + tf.linalg.matrix_transpose(upstream)
+        return tf.matmul(features, tf.cast(symmetric, features.dtype))
+
+    return tf.matmul(exact, exact, transpose_a=True), gradient
 
 
 def normalized_weights(weights, count: int, what: str, of: str) -> list[float]:
