@@ -606,168 +606,6 @@ def level_iterations(iterations, scales: int) -> list[int]:
     return counts
 
 
-# ---------------------------------------------------------------------------
-# Memory: an estimate before the run starts
-# ---------------------------------------------------------------------------
-
-GIB = 2 ** 30
-#: Bytes of one value.
-FLOAT32_BYTES = 4
-BFLOAT16_BYTES = 2
-#: Bytes of one activation value, by --precision.
-ACTIVATION_BYTES = {"float32": FLOAT32_BYTES, "mixed": BFLOAT16_BYTES, "bfloat16": BFLOAT16_BYTES}
-#: Copies of each conv activation alive during one loss-and-gradient evaluation
-#: (the forward outputs kept for the backward pass, and the backward's buffers).
-#: Calibrated against measured peaks (benchmarks/benchmark.py --sections memory):
-#: the estimate came out at 1.20-1.27 times the peak measured at 512-2048 px, float32
-#: and mixed, a margin for the run-to-run spread of the peak (README: Memory has
-#: the latest table).
-ACTIVATION_COPIES = 2.25
-#: The same while a style image's targets are computed: a forward pass only, but Keras
-#: keeps every layer's output until the pass ends, and each layer's output is briefly
-#: there twice (before and after its ReLU). Calibrated like ACTIVATION_COPIES, on styles
-#: of 1024 to 3072 px (--style-scale 4, VGG16 and VGG19): the estimate came out at
-#: 1.15-1.28 times the peak measured in float32, 1.23-1.68 in mixed precision (whose
-#: float32 copies of the style layers are not all alive at once, and whose peak varies
-#: more from run to run).
-STYLE_PASS_COPIES = 1.5
-#: Image-sized float32 vectors the optimizer keeps: L-BFGS its 2 x LBFGS_MEMORY_SIZE
-#: remembered vectors and 8 to work with (points, gradients, direction); Adam 6.
-OPTIMIZER_VECTORS = {"lbfgs": 2 * LBFGS_MEMORY_SIZE + 8, "adam": 6}
-#: TensorFlow, the weights and Python (a 128-px run peaked at 0.8 GiB).
-BASELINE_BYTES = 1 * GIB
-
-
-def activation_bytes(shape, *, model: str, precision: str, content_layer: str, style_layers, copies: float) -> int:
-    """Bytes of ``copies`` of every conv activation of VGG at ``shape`` = (height, width), up
-    to the deepest layer used; at reduced precision plus a float32 copy of each style layer
-    (the Gram matrices are computed in float32)."""
-    height, width = shape
-    deepest = max(layer_position(name) for name in [content_layer, *style_layers])  # (block, conv)
-
-    def positions(block: int) -> int:
-        scale = 2 ** (block - 1)  # each pooling halves the size
-        return -(-height // scale) * -(-width // scale)
-
-    elements = 0
-    for block, (convs, channels) in enumerate(zip(VGG_BLOCKS[model], VGG_CHANNELS), start=1):
-        if block > deepest[0]:
-            break
-        count = convs if block < deepest[0] else deepest[1]
-        elements += count * channels * positions(block)
-    value_bytes = ACTIVATION_BYTES[resolve_precision(precision)]
-    total = elements * value_bytes * copies
-    if value_bytes < FLOAT32_BYTES:
-        blocks = [layer_position(name)[0] for name in style_layers]
-        total += FLOAT32_BYTES * sum(VGG_CHANNELS[block - 1] * positions(block) for block in blocks)
-    return int(total)
-
-
-def estimate_memory(shape, *, model: str = DEFAULT_MODEL, optimizer: str = DEFAULT_OPTIMIZER,
-                    precision: str = DEFAULT_PRECISION, content_layer: str = CONTENT_LAYER,
-                    style_layers=STYLE_LAYERS, batch: int = 1) -> int:
-    """Bytes the optimization at ``shape`` = (height, width) needs, from the sizes of VGG's
-    activations (``batch`` images optimized together need that many of everything but
-    TensorFlow itself)."""
-    activations = activation_bytes(shape, model=model, precision=precision, content_layer=content_layer,
-                                   style_layers=style_layers, copies=ACTIVATION_COPIES)
-    optimizer_bytes = shape[0] * shape[1] * 3 * OPTIMIZER_VECTORS[optimizer] * FLOAT32_BYTES
-    return int(BASELINE_BYTES + batch * (activations + optimizer_bytes))
-
-
-def estimate_style_memory(shape, *, model: str = DEFAULT_MODEL, precision: str = DEFAULT_PRECISION,
-                          content_layer: str = CONTENT_LAYER, style_layers=STYLE_LAYERS) -> int:
-    """Bytes computing the targets of a style image of ``shape`` = (height, width) needs:
-    one forward pass, before the optimization starts. At a --style-scale above about 1.4
-    (1.2 with Adam; by these estimates, at any size) it needs more than the optimization does."""
-    return int(BASELINE_BYTES + activation_bytes(shape, model=model, precision=precision,
-                                                 content_layer=content_layer, style_layers=style_layers,
-                                                 copies=STYLE_PASS_COPIES))
-
-
-def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation (Linux); None where unknown."""
-    try:
-        with open("/proc/meminfo") as info:
-            for line in info:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
-
-
-class MemoryNeed(NamedTuple):
-    """The two peaks of a run's memory, in bytes: the optimization's, and (earlier, once per
-    level) that of computing the style targets (0 when no style shape was given)."""
-
-    optimization: int
-    style_targets: int
-
-    @property
-    def total(self) -> int:
-        """What the run needs: the larger of the two peaks."""
-        return max(self)
-
-    @property
-    def style_bound(self) -> bool:
-        """Whether the style images, not the optimization, set the need (--style-scale)."""
-        return self.style_targets > self.optimization
-
-
-def settings_memory(shape, settings: dict, device_name: str, batch: int = 1, style_shapes=()) -> MemoryNeed:
-    """The memory a run with these stylize() ``settings`` on ``device_name`` needs: the
-    optimization at ``shape`` (estimate_memory), and the targets of the largest of the
-    styles at ``style_shapes``, the shapes they are loaded at (estimate_style_memory)."""
-    network = dict(model=settings["model"], precision=resolve_precision(settings["precision"], device_name),
-                   content_layer=settings["content_layer"], style_layers=settings["style_layers"])
-    return MemoryNeed(
-        estimate_memory(shape, optimizer=settings["optimizer"], batch=batch, **network),
-        max((estimate_style_memory(style_shape, **network) for style_shape in style_shapes), default=0))
-
-
-class NotEnoughMemoryError(StyleTransferError):
-    """A run that clearly cannot fit in the memory available (check_memory)."""
-
-
-def memory_advice(settings: dict, device_name: str, need: MemoryNeed | None = None,
-                  available: int | None = None) -> str:
-    """What would make a run with these stylize() ``settings`` need less memory: among the
-    flags it does not use already, --style-scale first when the styles set the ``need`` (and
-    it can go lower), --size and --precision mixed, and --optimizer adam when the
-    optimization sets it, or would not fit in ``available`` bytes either."""
-    style_bound = need is not None and need.style_bound
-    optimization_too_large = not style_bound or (available is not None and need.optimization > available)
-    fixes = ["a smaller --style-scale"] if style_bound and settings["style_scale"] > MIN_STYLE_SCALE else []
-    fixes.append("a smaller --size")
-    if resolve_precision(settings["precision"], device_name) == "float32":
-        fixes.append("--precision mixed")
-    if settings["optimizer"] != "adam" and optimization_too_large:
-        fixes.append("--optimizer adam")
-    *others, last = fixes
-    return f"use {', '.join(others)} or {last}" if others else f"use {last}"
-
-
-def check_memory(need: MemoryNeed, settings: dict, device_name: str) -> None:
-    """Refuse a CPU run that clearly cannot fit, with the fix."""
-    available = available_memory()
-    if device_name.startswith("/CPU") and available is not None and need.total > available:
-        needed, free = need.total / GIB, available / GIB
-        digits = 1 if f"{needed:.1f}" != f"{free:.1f}" else 2  # never 'needs 1.1 but only 1.1'
-        raise NotEnoughMemoryError(
-            f"this run needs about {needed:.{digits}f} GiB of memory but only {free:.{digits}f} GiB "
-            f"is available; {memory_advice(settings, device_name, need, available)}")
-
-
-def resolve_device(device: str) -> str:
-    """'auto' | 'cpu' | 'gpu' -> a TensorFlow device name."""
-    check_choice("device", device, DEVICES)
-    has_gpu = bool(tf.config.list_logical_devices("GPU"))
-    if device == "gpu" and not has_gpu:
-        raise StyleTransferError("--device gpu: TensorFlow sees no GPU on this machine; use --device cpu")
-    return "/GPU:0" if has_gpu and device != "cpu" else "/CPU:0"
-
-
 def pyramid_preconditioner(vectors: tf.Tensor, strength: float = PYRAMID_STRENGTH) -> tf.Tensor:
     """P v = v + strength * sum_k U^k D^k v for a (batch, H, W, C) stack: each image
     plus its 2x2, 4x4, ... block averages, down to a single block. D averages
@@ -1422,6 +1260,168 @@ def stylize_batch(
         result.image = present(resize_image(image, (height, width)) if image.shape[:2] != (height, width)
                                else image, original)
     return results
+
+
+# ---------------------------------------------------------------------------
+# Device and memory: chosen and estimated before the run starts
+# ---------------------------------------------------------------------------
+
+GIB = 2 ** 30
+#: Bytes of one value.
+FLOAT32_BYTES = 4
+BFLOAT16_BYTES = 2
+#: Bytes of one activation value, by --precision.
+ACTIVATION_BYTES = {"float32": FLOAT32_BYTES, "mixed": BFLOAT16_BYTES, "bfloat16": BFLOAT16_BYTES}
+#: Copies of each conv activation alive during one loss-and-gradient evaluation
+#: (the forward outputs kept for the backward pass, and the backward's buffers).
+#: Calibrated against measured peaks (benchmarks/benchmark.py --sections memory):
+#: the estimate came out at 1.20-1.27 times the peak measured at 512-2048 px, float32
+#: and mixed, a margin for the run-to-run spread of the peak (README: Memory has
+#: the latest table).
+ACTIVATION_COPIES = 2.25
+#: The same while a style image's targets are computed: a forward pass only, but Keras
+#: keeps every layer's output until the pass ends, and each layer's output is briefly
+#: there twice (before and after its ReLU). Calibrated like ACTIVATION_COPIES, on styles
+#: of 1024 to 3072 px (--style-scale 4, VGG16 and VGG19): the estimate came out at
+#: 1.15-1.28 times the peak measured in float32, 1.23-1.68 in mixed precision (whose
+#: float32 copies of the style layers are not all alive at once, and whose peak varies
+#: more from run to run).
+STYLE_PASS_COPIES = 1.5
+#: Image-sized float32 vectors the optimizer keeps: L-BFGS its 2 x LBFGS_MEMORY_SIZE
+#: remembered vectors and 8 to work with (points, gradients, direction); Adam 6.
+OPTIMIZER_VECTORS = {"lbfgs": 2 * LBFGS_MEMORY_SIZE + 8, "adam": 6}
+#: TensorFlow, the weights and Python (a 128-px run peaked at 0.8 GiB).
+BASELINE_BYTES = 1 * GIB
+
+
+def activation_bytes(shape, *, model: str, precision: str, content_layer: str, style_layers, copies: float) -> int:
+    """Bytes of ``copies`` of every conv activation of VGG at ``shape`` = (height, width), up
+    to the deepest layer used; at reduced precision plus a float32 copy of each style layer
+    (the Gram matrices are computed in float32)."""
+    height, width = shape
+    deepest = max(layer_position(name) for name in [content_layer, *style_layers])  # (block, conv)
+
+    def positions(block: int) -> int:
+        scale = 2 ** (block - 1)  # each pooling halves the size
+        return -(-height // scale) * -(-width // scale)
+
+    elements = 0
+    for block, (convs, channels) in enumerate(zip(VGG_BLOCKS[model], VGG_CHANNELS), start=1):
+        if block > deepest[0]:
+            break
+        count = convs if block < deepest[0] else deepest[1]
+        elements += count * channels * positions(block)
+    value_bytes = ACTIVATION_BYTES[resolve_precision(precision)]
+    total = elements * value_bytes * copies
+    if value_bytes < FLOAT32_BYTES:
+        blocks = [layer_position(name)[0] for name in style_layers]
+        total += FLOAT32_BYTES * sum(VGG_CHANNELS[block - 1] * positions(block) for block in blocks)
+    return int(total)
+
+
+def estimate_memory(shape, *, model: str = DEFAULT_MODEL, optimizer: str = DEFAULT_OPTIMIZER,
+                    precision: str = DEFAULT_PRECISION, content_layer: str = CONTENT_LAYER,
+                    style_layers=STYLE_LAYERS, batch: int = 1) -> int:
+    """Bytes the optimization at ``shape`` = (height, width) needs, from the sizes of VGG's
+    activations (``batch`` images optimized together need that many of everything but
+    TensorFlow itself)."""
+    activations = activation_bytes(shape, model=model, precision=precision, content_layer=content_layer,
+                                   style_layers=style_layers, copies=ACTIVATION_COPIES)
+    optimizer_bytes = shape[0] * shape[1] * 3 * OPTIMIZER_VECTORS[optimizer] * FLOAT32_BYTES
+    return int(BASELINE_BYTES + batch * (activations + optimizer_bytes))
+
+
+def estimate_style_memory(shape, *, model: str = DEFAULT_MODEL, precision: str = DEFAULT_PRECISION,
+                          content_layer: str = CONTENT_LAYER, style_layers=STYLE_LAYERS) -> int:
+    """Bytes computing the targets of a style image of ``shape`` = (height, width) needs:
+    one forward pass, before the optimization starts. At a --style-scale above about 1.4
+    (1.2 with Adam; by these estimates, at any size) it needs more than the optimization does."""
+    return int(BASELINE_BYTES + activation_bytes(shape, model=model, precision=precision,
+                                                 content_layer=content_layer, style_layers=style_layers,
+                                                 copies=STYLE_PASS_COPIES))
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux); None where unknown."""
+    try:
+        with open("/proc/meminfo") as info:
+            for line in info:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+class MemoryNeed(NamedTuple):
+    """The two peaks of a run's memory, in bytes: the optimization's, and (earlier, once per
+    level) that of computing the style targets (0 when no style shape was given)."""
+
+    optimization: int
+    style_targets: int
+
+    @property
+    def total(self) -> int:
+        """What the run needs: the larger of the two peaks."""
+        return max(self)
+
+    @property
+    def style_bound(self) -> bool:
+        """Whether the style images, not the optimization, set the need (--style-scale)."""
+        return self.style_targets > self.optimization
+
+
+def settings_memory(shape, settings: dict, device_name: str, batch: int = 1, style_shapes=()) -> MemoryNeed:
+    """The memory a run with these stylize() ``settings`` on ``device_name`` needs: the
+    optimization at ``shape`` (estimate_memory), and the targets of the largest of the
+    styles at ``style_shapes``, the shapes they are loaded at (estimate_style_memory)."""
+    network = dict(model=settings["model"], precision=resolve_precision(settings["precision"], device_name),
+                   content_layer=settings["content_layer"], style_layers=settings["style_layers"])
+    return MemoryNeed(
+        estimate_memory(shape, optimizer=settings["optimizer"], batch=batch, **network),
+        max((estimate_style_memory(style_shape, **network) for style_shape in style_shapes), default=0))
+
+
+class NotEnoughMemoryError(StyleTransferError):
+    """A run that clearly cannot fit in the memory available (check_memory)."""
+
+
+def memory_advice(settings: dict, device_name: str, need: MemoryNeed | None = None,
+                  available: int | None = None) -> str:
+    """What would make a run with these stylize() ``settings`` need less memory: among the
+    flags it does not use already, --style-scale first when the styles set the ``need`` (and
+    it can go lower), --size and --precision mixed, and --optimizer adam when the
+    optimization sets it, or would not fit in ``available`` bytes either."""
+    style_bound = need is not None and need.style_bound
+    optimization_too_large = not style_bound or (available is not None and need.optimization > available)
+    fixes = ["a smaller --style-scale"] if style_bound and settings["style_scale"] > MIN_STYLE_SCALE else []
+    fixes.append("a smaller --size")
+    if resolve_precision(settings["precision"], device_name) == "float32":
+        fixes.append("--precision mixed")
+    if settings["optimizer"] != "adam" and optimization_too_large:
+        fixes.append("--optimizer adam")
+    *others, last = fixes
+    return f"use {', '.join(others)} or {last}" if others else f"use {last}"
+
+
+def check_memory(need: MemoryNeed, settings: dict, device_name: str) -> None:
+    """Refuse a CPU run that clearly cannot fit, with the fix."""
+    available = available_memory()
+    if device_name.startswith("/CPU") and available is not None and need.total > available:
+        needed, free = need.total / GIB, available / GIB
+        digits = 1 if f"{needed:.1f}" != f"{free:.1f}" else 2  # never 'needs 1.1 but only 1.1'
+        raise NotEnoughMemoryError(
+            f"this run needs about {needed:.{digits}f} GiB of memory but only {free:.{digits}f} GiB "
+            f"is available; {memory_advice(settings, device_name, need, available)}")
+
+
+def resolve_device(device: str) -> str:
+    """'auto' | 'cpu' | 'gpu' -> a TensorFlow device name."""
+    check_choice("device", device, DEVICES)
+    has_gpu = bool(tf.config.list_logical_devices("GPU"))
+    if device == "gpu" and not has_gpu:
+        raise StyleTransferError("--device gpu: TensorFlow sees no GPU on this machine; use --device cpu")
+    return "/GPU:0" if has_gpu and device != "cpu" else "/CPU:0"
 
 
 # ---------------------------------------------------------------------------
