@@ -273,15 +273,18 @@ def has_fast_bfloat16(device: str) -> bool:
     return any(flag in flags for flag in BFLOAT16_CPU_FLAGS)
 
 
+def default_device() -> str:
+    """The device a run uses unless told otherwise: the first GPU TensorFlow sees, else the CPU."""
+    return "/GPU:0" if tf.config.list_logical_devices("GPU") else "/CPU:0"
+
+
 def resolve_precision(precision: str, device: str | None = None) -> str:
     """'auto' -> 'mixed' where bfloat16 is fast on ``device`` (default: the GPU if
     TensorFlow sees one, else the CPU), else 'float32'. Measured: benchmarks/benchmark.py."""
     check_choice("precision", precision, PRECISION_CHOICES)
     if precision != "auto":
         return precision
-    if device is None:
-        device = "/GPU:0" if tf.config.list_logical_devices("GPU") else "/CPU:0"
-    return "mixed" if has_fast_bfloat16(device) else "float32"
+    return "mixed" if has_fast_bfloat16(device or default_device()) else "float32"
 
 
 def _load_backbone(model: str, weights: str | None, precision: str = "float32") -> keras.Model:

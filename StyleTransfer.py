@@ -88,6 +88,7 @@ from ContentModel import (
     check_weights,
     content_loss,
     counted,
+    default_device,
     file_shape,
     interrupt_deferred,
     invocation,
@@ -1418,10 +1419,12 @@ def check_memory(need: MemoryNeed, settings: dict, device_name: str) -> None:
 def resolve_device(device: str) -> str:
     """'auto' | 'cpu' | 'gpu' -> a TensorFlow device name."""
     check_choice("device", device, DEVICES)
-    has_gpu = bool(tf.config.list_logical_devices("GPU"))
-    if device == "gpu" and not has_gpu:
+    if device == "cpu":
+        return "/CPU:0"
+    found = default_device()
+    if device == "gpu" and not found.startswith("/GPU"):
         raise StyleTransferError("--device gpu: TensorFlow sees no GPU on this machine; use --device cpu")
-    return "/GPU:0" if has_gpu and device != "cpu" else "/CPU:0"
+    return found
 
 
 # ---------------------------------------------------------------------------
