@@ -98,7 +98,7 @@ def interrupt_ends_quietly():
 
 with interrupt_ends_quietly():
     import numpy as np  # noqa: E402
-    from PIL import ExifTags, Image, ImageOps, PngImagePlugin, UnidentifiedImageError  # noqa: E402
+    from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError  # noqa: E402
 
     with native_stderr_silenced(os.environ["TF_CPP_MIN_LOG_LEVEL"] == QUIET_LOG_LEVEL):
         import keras  # noqa: E402
@@ -171,8 +171,6 @@ MAX_SIZE = 8192
 #: Largest image we decode (pixels). Pillow's own decompression-bomb check is
 #: replaced by this limit so that a user can raise it (--max-pixels).
 MAX_IMAGE_PIXELS = 100_000_000
-#: EXIF orientations whose upright picture is turned a quarter turn (width and height swap).
-QUARTER_TURN_ORIENTATIONS = (5, 6, 7, 8)
 Image.MAX_IMAGE_PIXELS = None
 #: Number of feature maps drawn in the ContentModel figure.
 FEATURE_MAPS_SHOWN = 16
@@ -433,16 +431,23 @@ def long_side_shape(height: int, width: int, long_side: int) -> tuple[int, int]:
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
-def loaded_shape(shape, max_size: int | None = None, keep_short_side: bool = False) -> tuple[int, int]:
+def loaded_shape(shape, max_size: int | None = None, keep_short_side: bool = False,
+                 what: str = "the image") -> tuple[int, int]:
     """The (height, width) load_image gives an image of ``shape`` ((height, width, ...)): the
     long side resized to ``max_size`` (None keeps the size), with ``keep_short_side`` no
-    further down than MIN_SIZE pixels on the short side."""
+    further down than MIN_SIZE pixels on the short side. StyleTransferError, naming
+    ``what``, for an image too small for VGG before or after the resize."""
     height, width = shape[:2]
-    if max_size is None:
-        return height, width
-    if keep_short_side:
-        max_size = max(max_size, smallest_long_side((height, width)))
-    return long_side_shape(height, width, max_size)
+    check_short_side(what, width, height)
+    if max_size is not None:
+        if keep_short_side:
+            max_size = max(max_size, smallest_long_side((height, width)))
+        height, width = long_side_shape(height, width, max_size)
+    if min(height, width) < MIN_SIZE:
+        raise StyleTransferError(
+            f"{what} resized to a long side of {max_size} is {width}x{height} pixels; "
+            f"the short side must be at least {MIN_SIZE}: use a larger --size")
+    return height, width
 
 
 def smallest_long_side(shape) -> int:
@@ -469,7 +474,7 @@ def resize_long(image: np.ndarray, long_side: int) -> np.ndarray:
 @contextlib.contextmanager
 def image_file(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS):
     """An image file opened by Pillow with only its header read: what open_image and
-    file_shape check first. Files that are not images, truncated (found once the block
+    stored_shape check first. Files that are not images, truncated (found once the block
     decodes them), or larger than ``max_pixels`` (a decompression bomb, or simply too big)
     raise StyleTransferError."""
     path = Path(path)
@@ -508,14 +513,13 @@ def open_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> I
         return to_rgb(ImageOps.exif_transpose(image))
 
 
-def file_shape(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[int, int]:
-    """The (height, width) of the upright image open_image decodes, from the file's header
-    alone (cheap for any size: a run can check its memory before it decodes anything)."""
+def stored_shape(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[int, int]:
+    """The (height, width) an image file stores, from its header alone: cheap for any size,
+    so a run can check its memory before it decodes anything. EXIF orientation is not
+    applied (reading it makes Pillow decode a PNG): a quarter turn would swap the two, which
+    changes no count of pixels or activations."""
     with image_file(path, max_pixels) as image:
-        width, height = image.size
-        if image.getexif().get(ExifTags.Base.Orientation) in QUARTER_TURN_ORIENTATIONS:
-            width, height = height, width  # exif_transpose turns these a quarter turn
-        return height, width
+        return image.height, image.width
 
 
 def check_short_side(what: str, width: int, height: int) -> None:
@@ -536,15 +540,9 @@ def load_image(path: str | os.PathLike, max_size: int | None = None,
     only down to MIN_SIZE there.
     """
     image = open_image(path, max_pixels)
-    check_short_side(str(path), image.width, image.height)
-    height, width = loaded_shape((image.height, image.width), max_size, keep_short_side)
+    height, width = loaded_shape((image.height, image.width), max_size, keep_short_side, str(path))
     if (width, height) != image.size:
         image = image.resize((width, height), Image.Resampling.LANCZOS)
-    if min(image.size) < MIN_SIZE:
-        raise StyleTransferError(
-            f"{path} resized to a long side of {max_size} is {image.width}x{image.height} pixels; "
-            f"the short side must be at least {MIN_SIZE}: use a larger --size"
-        )
     return to_array(image)
 
 

@@ -89,7 +89,6 @@ from ContentModel import (
     content_loss,
     counted,
     default_device,
-    file_shape,
     interrupt_deferred,
     invocation,
     is_url,
@@ -110,6 +109,7 @@ from ContentModel import (
     save_figure,
     save_image,
     smallest_long_side,
+    stored_shape,
     source_stem,
     to_array,
     to_pil,
@@ -1410,7 +1410,8 @@ def check_memory(need: MemoryNeed, settings: dict, device_name: str) -> None:
     available = available_memory()
     if device_name.startswith("/CPU") and available is not None and need.total > available:
         needed, free = need.total / GIB, available / GIB
-        digits = 1 if f"{needed:.1f}" != f"{free:.1f}" else 2  # never 'needs 1.1 but only 1.1'
+        digits = next(d for d in (1, 2, 3) if d == 3 or f"{needed:.{d}f}" != f"{free:.{d}f}")
+        # ... so that it never says 'needs 1.1 GiB but only 1.1 GiB is available'
         raise NotEnoughMemoryError(
             f"this run needs about {needed:.{digits}f} GiB of memory but only {free:.{digits}f} GiB "
             f"is available; {memory_advice(settings, device_name, need, available)}")
@@ -2336,18 +2337,19 @@ def run(args: argparse.Namespace) -> int:
 
 def input_shapes(args: argparse.Namespace, paths: list) -> tuple[tuple, list]:
     """The (height, width) of the content and of each style as load_single_inputs loads
-    them, from the files' headers: enough to check the memory before decoding anything."""
+    them, up to a quarter turn (stored_shape), from the files' headers: enough to check
+    the memory before decoding anything. An image too small for VGG is refused here."""
     content_path, *style_paths = paths
-    content = loaded_shape(file_shape(content_path, args.max_pixels), args.size)
-    styles = [loaded_shape(file_shape(path, args.max_pixels), style_load_size(args.size, args.style_scale),
-                           keep_short_side=True) for path in style_paths]
+    content = loaded_shape(stored_shape(content_path, args.max_pixels), args.size, what=str(content_path))
+    styles = [loaded_shape(stored_shape(path, args.max_pixels), style_load_size(args.size, args.style_scale),
+                           keep_short_side=True, what=str(path)) for path in style_paths]
     return content, styles
 
 
-def load_single_inputs(args: argparse.Namespace, sources: list) -> tuple:
+def load_single_inputs(args: argparse.Namespace, paths: list) -> tuple:
     """The content, the styles and the masks (None, or one per style) of a single run, as
-    arrays (``sources``: files, or URLs, downloaded here)."""
-    content_path, *style_paths = [local_image(source, max_pixels=args.max_pixels) for source in sources]
+    arrays, from local files (``paths``: URLs already downloaded by local_image)."""
+    content_path, *style_paths = paths
     content = load_image(content_path, args.size, args.max_pixels)
     styles = [load_image(path, style_load_size(args.size, args.style_scale), args.max_pixels,
                          keep_short_side=True) for path in style_paths]

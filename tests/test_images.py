@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile
 
 import ContentModel
 from ContentModel import StyleTransferError, load_image, save_image
@@ -176,18 +176,39 @@ def test_dark_16_bit_greyscale_png_stays_dark(tmp_path):
 
 
 @pytest.mark.parametrize("orientation", [1, 3, 5, 6, 7, 8])
-def test_the_header_gives_the_shape_load_image_decodes(tmp_path, orientation):
-    """file_shape and loaded_shape, which let a run check its memory before decoding,
-    agree with load_image, EXIF orientation and keep_short_side included."""
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".tif", ".webp"])
+def test_the_header_gives_the_shape_load_image_decodes(tmp_path, orientation, suffix):
+    """stored_shape and loaded_shape, which let a run check its memory before decoding,
+    agree with load_image up to a quarter turn (EXIF orientation is not read: it swaps
+    height and width, which changes no count), keep_short_side included."""
     exif = Image.Exif()
     exif[0x0112] = orientation
     for width, height in [(64, 40), (300, 33), (40, 40)]:
-        path = tmp_path / f"{width}x{height}_{orientation}.jpg"
+        path = tmp_path / f"{width}x{height}_{orientation}{suffix}"
         Image.fromarray(np.zeros((height, width, 3), np.uint8)).save(path, exif=exif.tobytes())
-        assert ContentModel.file_shape(path) == ContentModel.open_image(path).size[::-1]
         for max_size, keep in [(None, False), (400, False), (48, True), (700, True)]:
             expected = load_image(path, max_size, keep_short_side=keep).shape[:2]
-            assert ContentModel.loaded_shape(ContentModel.file_shape(path), max_size, keep) == expected
+            header = ContentModel.loaded_shape(ContentModel.stored_shape(path), max_size, keep)
+            assert header in (expected, expected[::-1])
+            if orientation == 1:
+                assert header == expected
+
+
+def test_the_header_is_read_without_decoding(tmp_path, monkeypatch):
+    """A PNG's EXIF can come after its pixels, so reading it would decode them: not done."""
+    Image.new("RGB", (300, 200)).save(tmp_path / "photo.png")
+    Image.new("RGB", (300, 200)).save(tmp_path / "photo.jpg")
+    monkeypatch.setattr(Image.Image, "load", lambda self: pytest.fail("decoded"))
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: pytest.fail("decoded"))
+    assert ContentModel.stored_shape(tmp_path / "photo.png") == ContentModel.stored_shape(tmp_path / "photo.jpg") \
+        == (200, 300)
+
+
+@pytest.mark.parametrize("shape, max_size, keep", [((20, 300), None, False), ((300, 20), 700, True),
+                                                   ((40, 1000), 64, False)])
+def test_an_image_too_small_for_vgg_is_refused_from_its_shape(shape, max_size, keep):
+    with pytest.raises(StyleTransferError, match="the short side must be at least 32|needs at least 32"):
+        ContentModel.loaded_shape(shape, max_size, keep, what="tiny.png")
 
 
 def test_the_header_is_checked_like_the_image(tmp_path):
@@ -197,9 +218,9 @@ def test_the_header_is_checked_like_the_image(tmp_path):
     for name, message in [("missing.png", "no such file"), ("empty.png", "is empty"),
                           ("text.png", "not an image in a format Pillow knows")]:
         with pytest.raises(StyleTransferError, match=message):
-            ContentModel.file_shape(tmp_path / name)
+            ContentModel.stored_shape(tmp_path / name)
     with pytest.raises(StyleTransferError, match="above the limit of 10,000"):
-        ContentModel.file_shape(tmp_path / "big.png", max_pixels=10_000)
+        ContentModel.stored_shape(tmp_path / "big.png", max_pixels=10_000)
 
 
 def test_exif_orientation_is_applied(tmp_path):
