@@ -1800,6 +1800,12 @@ def style_load_size(size: int, style_scale: float) -> int:
     return round(size * style_scale)
 
 
+def style_loading(args: argparse.Namespace) -> dict:
+    """How the command line loads a style image, as load_image's (and loaded_shape's)
+    keyword arguments: at style_load_size, never below MIN_SIZE px on its short side."""
+    return dict(max_size=style_load_size(args.size, args.style_scale), keep_short_side=True)
+
+
 def check_output_arguments(args: argparse.Namespace) -> None:
     """--gif animates the frames that --save-every takes, so it needs some."""
     if args.gif and args.save_every == 0:
@@ -1935,13 +1941,13 @@ def check_batch_arguments(args: argparse.Namespace) -> None:
             raise StyleTransferError(f"{flag} is for a single run; batch mode uses one style per pair")
 
 
-def load_sources(sources: list[str], size: int, max_pixels: int, keep_short_side: bool = False) -> dict:
+def load_sources(sources: list[str], max_size: int, max_pixels: int, keep_short_side: bool = False) -> dict:
     """Each input (path or URL) as an image array (load_image), or the StyleTransferError that
     says why it cannot be used: a bad image fails its pairs, not the batch."""
     images = {}
     for source in sources:
         try:
-            images[source] = load_image(local_image(source, max_pixels=max_pixels), size, max_pixels,
+            images[source] = load_image(local_image(source, max_pixels=max_pixels), max_size, max_pixels,
                                         keep_short_side)
         except StyleTransferError as error:
             images[source] = error
@@ -2243,8 +2249,7 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
     contents, styles = expand_inputs(args.batch_contents), expand_inputs(args.batch_styles)
     pairs = plan_pairs(contents, styles, folder)
     content_images = load_sources(contents, args.size, args.max_pixels)
-    style_images = load_sources(styles, style_load_size(args.size, args.style_scale), args.max_pixels,
-                                keep_short_side=True)
+    style_images = load_sources(styles, max_pixels=args.max_pixels, **style_loading(args))
     sheet = contact_sheet_path(folder, list(content_images), list(style_images), args.overwrite)
     device = resolve_device(args.device)
     for pair in pairs:
@@ -2341,8 +2346,8 @@ def input_shapes(args: argparse.Namespace, paths: list) -> tuple[tuple, list]:
     the memory before decoding anything. An image too small for VGG is refused here."""
     content_path, *style_paths = paths
     content = loaded_shape(stored_shape(content_path, args.max_pixels), args.size, what=str(content_path))
-    styles = [loaded_shape(stored_shape(path, args.max_pixels), style_load_size(args.size, args.style_scale),
-                           keep_short_side=True, what=str(path)) for path in style_paths]
+    styles = [loaded_shape(stored_shape(path, args.max_pixels), what=str(path), **style_loading(args))
+              for path in style_paths]
     return content, styles
 
 
@@ -2351,8 +2356,7 @@ def load_single_inputs(args: argparse.Namespace, paths: list) -> tuple:
     arrays, from local files (``paths``: URLs already downloaded by local_image)."""
     content_path, *style_paths = paths
     content = load_image(content_path, args.size, args.max_pixels)
-    styles = [load_image(path, style_load_size(args.size, args.style_scale), args.max_pixels,
-                         keep_short_side=True) for path in style_paths]
+    styles = [load_image(path, max_pixels=args.max_pixels, **style_loading(args)) for path in style_paths]
     masks = None if args.style_masks is None else \
         [load_mask(path, content.shape[:2], args.max_pixels) for path in args.style_masks]
     for path, mask in zip(args.style_masks or [], masks or []):
