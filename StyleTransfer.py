@@ -1942,13 +1942,15 @@ def check_batch_arguments(args: argparse.Namespace) -> None:
 
 
 def load_sources(sources: list[str], max_size: int, max_pixels: int, keep_short_side: bool = False) -> dict:
-    """Each input (path or URL) as an image array (load_image), or the StyleTransferError that
-    says why it cannot be used: a bad image fails its pairs, not the batch."""
+    """Each input (path or URL) as an image array (load_image) kept in 8 bits, or the
+    StyleTransferError that says why it cannot be used: a bad image fails its pairs, not
+    the batch. Batch mode holds every input until its last pair, so it keeps them in a
+    quarter of float32's memory; to_array gives back exactly the floats load_image gave."""
     images = {}
     for source in sources:
         try:
-            images[source] = load_image(local_image(source, max_pixels=max_pixels), max_size, max_pixels,
-                                        keep_short_side)
+            images[source] = np.asarray(to_pil(load_image(local_image(source, max_pixels=max_pixels), max_size,
+                                                          max_pixels, keep_short_side)))
         except StyleTransferError as error:
             images[source] = error
     return images
@@ -2083,8 +2085,8 @@ def run_group(group: list[Pair], content_images: dict, style_images: dict, *,
     at a time. A single pair that does not fit fails alone; any other refusal fails the
     whole group at once.
     """
-    contents = [content_images[pair.content] for pair in group]
-    style = style_images[group[0].style]
+    contents = [to_array(content_images[pair.content]) for pair in group]
+    style = to_array(style_images[group[0].style])
     started = time.perf_counter()
     try:
         device = resolve_device(settings["device"])
@@ -2209,7 +2211,7 @@ def write_contact_sheet(pairs: list[Pair], content_images: dict, style_images: d
     results of skipped pairs read back from disk, so it always shows the whole batch.
     """
     def header(source: str, image: np.ndarray | StyleTransferError) -> tuple:
-        return source_stem(source), thumbnail(image) if isinstance(image, np.ndarray) else "unreadable"
+        return source_stem(source), thumbnail(to_array(image)) if isinstance(image, np.ndarray) else "unreadable"
 
     def cell(pair: Pair) -> np.ndarray | str:
         return pair.status if pair.thumbnail is None else pair.thumbnail
