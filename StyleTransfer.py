@@ -1800,10 +1800,11 @@ def style_load_size(size: int, style_scale: float) -> int:
     return round(size * style_scale)
 
 
-def style_loading(args: argparse.Namespace) -> dict:
-    """How the command line loads a style image, as load_image's (and loaded_shape's)
-    keyword arguments: at style_load_size, never below MIN_SIZE px on its short side."""
-    return dict(max_size=style_load_size(args.size, args.style_scale), keep_short_side=True)
+def style_loading(size: int, style_scale: float) -> dict:
+    """How a style image is loaded for --size and --style-scale, as load_image's (and
+    loaded_shape's) keyword arguments: at style_load_size, never below MIN_SIZE px on its
+    short side."""
+    return dict(max_size=style_load_size(size, style_scale), keep_short_side=True)
 
 
 def check_output_arguments(args: argparse.Namespace) -> None:
@@ -2251,7 +2252,7 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
     contents, styles = expand_inputs(args.batch_contents), expand_inputs(args.batch_styles)
     pairs = plan_pairs(contents, styles, folder)
     content_images = load_sources(contents, args.size, args.max_pixels)
-    style_images = load_sources(styles, max_pixels=args.max_pixels, **style_loading(args))
+    style_images = load_sources(styles, max_pixels=args.max_pixels, **style_loading(args.size, args.style_scale))
     sheet = contact_sheet_path(folder, list(content_images), list(style_images), args.overwrite)
     device = resolve_device(args.device)
     for pair in pairs:
@@ -2348,8 +2349,8 @@ def input_shapes(args: argparse.Namespace, paths: list) -> tuple[tuple, list]:
     the memory before decoding anything. An image too small for VGG is refused here."""
     content_path, *style_paths = paths
     content = loaded_shape(stored_shape(content_path, args.max_pixels), args.size, what=str(content_path))
-    styles = [loaded_shape(stored_shape(path, args.max_pixels), what=str(path), **style_loading(args))
-              for path in style_paths]
+    loading = style_loading(args.size, args.style_scale)
+    styles = [loaded_shape(stored_shape(path, args.max_pixels), what=str(path), **loading) for path in style_paths]
     return content, styles
 
 
@@ -2358,7 +2359,8 @@ def load_single_inputs(args: argparse.Namespace, paths: list) -> tuple:
     arrays, from local files (``paths``: URLs already downloaded by local_image)."""
     content_path, *style_paths = paths
     content = load_image(content_path, args.size, args.max_pixels)
-    styles = [load_image(path, max_pixels=args.max_pixels, **style_loading(args)) for path in style_paths]
+    loading = style_loading(args.size, args.style_scale)
+    styles = [load_image(path, max_pixels=args.max_pixels, **loading) for path in style_paths]
     masks = None if args.style_masks is None else \
         [load_mask(path, content.shape[:2], args.max_pixels) for path in args.style_masks]
     for path, mask in zip(args.style_masks or [], masks or []):

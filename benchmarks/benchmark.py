@@ -282,11 +282,11 @@ MEMORY_CHILD = """
 import json
 from ContentModel import load_image
 from common import peak_memory_bytes
-from StyleTransfer import CONTENT_LAYER, STYLE_LAYERS, resolve_device, settings_memory, style_load_size, stylize
+from StyleTransfer import CONTENT_LAYER, STYLE_LAYERS, resolve_device, settings_memory, style_loading, stylize
 size, model, optimizer, precision, style_scale = {size}, {model!r}, {optimizer!r}, {precision!r}, {style_scale!r}
 # The images as StyleTransfer.py loads them, and the estimate it prints.
 content = load_image({content!r}, size)
-style = load_image({style!r}, style_load_size(size, style_scale), keep_short_side=True)
+style = load_image({style!r}, **style_loading(size, style_scale))
 settings = dict(model=model, optimizer=optimizer, precision=precision, content_layer=CONTENT_LAYER,
                 style_layers=STYLE_LAYERS)
 estimate = settings_memory(content.shape[:2], settings, resolve_device("auto"), style_shapes=[style.shape[:2]]).total
