@@ -63,6 +63,7 @@ from common import (  # noqa: E402
     check_inputs,
     check_outputs,
     first_row_at_or_below,
+    on_gpu,
     peak_memory_kind,
     positive_int,
     positive_number,
@@ -96,7 +97,10 @@ QUALITY_RUNS = ("plain-float32", "plain-mixed", "pyramid-mixed", "lbfgs-float32"
 WARMUP_ITERATIONS = 2  # the first calls trace and compile the step
 #: The picture the precision section writes beside the JSON report.
 PRECISION_PICTURE = "benchmark_precision.jpg"
-MATMUL_SIZE = 2048
+#: Side of the square matrices whose product gives the matmul rate, by device: large enough
+#: that the product, not its launch, is what is timed (an H100 multiplies two 2048^2
+#: matrices in about the time a launch takes).
+MATMUL_SIZE = {"cpu": 2048, "gpu": 8192}
 GIB = 2 ** 30
 
 
@@ -143,11 +147,18 @@ def median_seconds(function, repeats: int, warmup: int = WARMUP_ITERATIONS) -> f
     return float(np.median(times))
 
 
-def matmul_rate(dtype=tf.float32, size: int = MATMUL_SIZE, repeats: int = 10) -> float:
+def matmul_size() -> int:
+    return MATMUL_SIZE["gpu" if on_gpu() else "cpu"]
+
+
+def matmul_rate(dtype=tf.float32, repeats: int = 10) -> float:
     """FLOP/s of a large square matrix multiplication in this process."""
+    size = matmul_size()
     a = tf.cast(tf.random.uniform((size, size), dtype=tf.float32), dtype)
     b = tf.identity(a)
-    return 2.0 * size ** 3 / median_seconds(lambda: tf.matmul(a, b), repeats, warmup=1)
+    # One element of the product comes back to the host: waiting for it waits for the
+    # whole product, and copying the product itself would be timed too.
+    return 2.0 * size ** 3 / median_seconds(lambda: tf.matmul(a, b)[0, 0], repeats, warmup=1)
 
 
 # ---------------------------------------------------------------------------
@@ -190,7 +201,7 @@ def speed(args, report: dict) -> None:
     rate = matmul_rate()
     report["matmul_float32_flops"] = rate
     print(f"\n## Speed ({platform.machine()}, {os.cpu_count()} cores, "
-          f"float32 {MATMUL_SIZE}^2 matmul: {rate / 1e9:.1f} GFLOP/s)\n")
+          f"float32 {matmul_size()}^2 matmul: {rate / 1e9:.1f} GFLOP/s)\n")
     print("| model | optimizer | size (px) | s / iteration | s / evaluation | bare VGG pass (s) "
           "| GFLOP / evaluation | GFLOP/s | of matmul rate |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -468,6 +479,10 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def measure(args) -> None:
+    # Before TensorFlow sets up a GPU: take its memory as needed, not all of it at once,
+    # so that the memory section's fresh processes can use the rest of the same GPU.
+    for gpu in tf.config.list_physical_devices("GPU"):
+        tf.config.experimental.set_memory_growth(gpu, True)
     sizes = {"speed": args.sizes, "xla": args.xla_sizes, "precision": [args.precision_size],
              "memory": args.memory_sizes, "sustained": [args.sustained_size], "quality": [args.quality_size]}
     check_inputs(args.weights, [SAMPLE_CONTENT, SAMPLE_STYLE],

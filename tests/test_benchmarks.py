@@ -287,6 +287,27 @@ def test_the_benchmark_report_may_go_to_a_new_subfolder(script, tmp_path, monkey
     assert json.loads((tmp_path / "out" / "sub" / "b.json").read_text())["speed"] == ["row"]
 
 
+def test_the_matmul_rate_is_of_a_product_large_enough_for_the_device(a_gpu, monkeypatch):
+    benchmark = script_module("benchmark")
+    assert benchmark.matmul_size() == benchmark.MATMUL_SIZE["gpu"] > benchmark.MATMUL_SIZE["cpu"]
+    monkeypatch.setattr(tf.config, "list_logical_devices", lambda kind=None: [] if kind == "GPU" else ["CPU:0"])
+    assert benchmark.matmul_size() == benchmark.MATMUL_SIZE["cpu"]
+
+
+def test_on_a_gpu_the_benchmark_takes_device_memory_as_needed(script, tmp_path, monkeypatch):
+    """Else TensorFlow reserves the whole GPU for the parent, and the memory section's
+    fresh processes fail for lack of it (as they did on an H100 at 1024 px and above)."""
+    benchmark = script_module("benchmark")
+    gpu = tf.config.PhysicalDevice("/physical_device:GPU:0", "GPU")
+    real = tf.config.list_physical_devices
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [gpu] if kind == "GPU" else real(kind))
+    calls = []
+    monkeypatch.setattr(tf.config.experimental, "set_memory_growth", lambda device, grow: calls.append((device, grow)))
+    monkeypatch.setattr(benchmark, "speed", lambda args, report: calls.append("speed"))
+    script("benchmark", ["--sections", "speed", "--output-dir", str(tmp_path)])
+    assert calls == [(gpu, True), "speed"]  # before any section touches the GPU
+
+
 @pytest.mark.parametrize("saved", [
     {"args": {"size": 64, "iterations": 1}, "histories": {"1": []}},  # no rows
     {"args": {"size": 64, "iterations": 1}, "histories": {"2:10": [{"total": 1.0}]}},  # no single-scale run
