@@ -132,7 +132,7 @@ DEFAULT_WEIGHTS = "imagenet"
 #: --precision -> Keras dtype policy of the VGG layers. 'mixed' keeps float32
 #: weights and computes in bfloat16; 'bfloat16' stores the weights in it too.
 PRECISIONS = {"float32": "float32", "mixed": "mixed_bfloat16", "bfloat16": "bfloat16"}
-#: 'auto' is 'mixed' where bfloat16 arithmetic is fast, else 'float32' (see resolve_precision).
+#: 'auto' is 'mixed' on a CPU with fast bfloat16 arithmetic, else 'float32' (see resolve_precision).
 DEFAULT_PRECISION = "auto"
 PRECISION_CHOICES = ("auto", *PRECISIONS)
 #: CPU features with fast bfloat16 dot products (/proc/cpuinfo flags), and the first
@@ -277,12 +277,18 @@ def default_device() -> str:
 
 
 def resolve_precision(precision: str, device: str | None = None) -> str:
-    """'auto' -> 'mixed' where bfloat16 is fast on ``device`` (default: the GPU if
-    TensorFlow sees one, else the CPU), else 'float32'. Measured: benchmarks/benchmark.py."""
+    """'auto' -> 'mixed' where ``device`` (default: the GPU if TensorFlow sees one, else
+    the CPU) is a CPU with fast bfloat16 arithmetic, else 'float32'.
+
+    Not on a GPU, even one with bfloat16 tensor cores: there TensorFlow already runs
+    float32 convolutions on the tensor cores (as TF32, its default from Ampere on), and
+    mixed precision measured slower on an H100, 0.93x at 512 px and 0.84x at 1024
+    (benchmarks/benchmark.py --sections precision)."""
     check_choice("precision", precision, PRECISION_CHOICES)
     if precision != "auto":
         return precision
-    return "mixed" if has_fast_bfloat16(device or default_device()) else "float32"
+    device = device or default_device()
+    return "mixed" if not device.startswith("/GPU") and has_fast_bfloat16(device) else "float32"
 
 
 def _load_backbone(model: str, weights: str | None, precision: str = "float32") -> keras.Model:
@@ -891,7 +897,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--precision", choices=PRECISION_CHOICES, default=DEFAULT_PRECISION,
                        help="arithmetic of the VGG convolutions (Gram matrices and losses stay float32): "
                             "mixed computes in bfloat16 from float32 weights, bfloat16 stores the weights "
-                            "in it too; auto: mixed where the CPU or GPU has fast bfloat16, else float32")
+                            "in it too; auto: mixed on a CPU with fast bfloat16, else float32")
 
 
 def weights_argument(value: str) -> str | None:
