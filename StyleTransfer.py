@@ -1357,15 +1357,17 @@ def available_memory() -> int | None:
 
 class MemoryNeed(NamedTuple):
     """The two peaks of a run's memory, in bytes: the optimization's, and (earlier, once per
-    level) that of computing the style targets (0 when no style shape was given)."""
+    level) that of computing the style targets (0 when no style shape was given); and
+    whether the style that sets the second is already at its smallest (style_at_floor)."""
 
     optimization: int
     style_targets: int
+    style_at_floor: bool = False
 
     @property
     def total(self) -> int:
         """What the run needs: the larger of the two peaks."""
-        return max(self)
+        return max(self.optimization, self.style_targets)
 
     @property
     def style_bound(self) -> bool:
@@ -1376,12 +1378,16 @@ class MemoryNeed(NamedTuple):
 def settings_memory(shape, settings: dict, device_name: str, batch: int = 1, style_shapes=()) -> MemoryNeed:
     """The memory a run with these stylize() ``settings`` on ``device_name`` needs: the
     optimization at ``shape`` (estimate_memory), and the targets of the largest of the
-    styles at ``style_shapes``, the shapes they are loaded at (estimate_style_memory)."""
+    styles at ``style_shapes``, the shapes they are loaded at (estimate_style_memory).
+    That style is at its floor when its short side is held at MIN_SIZE px (a thin strip,
+    say): then a smaller --style-scale would not shrink it (one pixel over MIN_SIZE counts
+    too, from rounding the long side)."""
     network = dict(model=settings["model"], precision=resolve_precision(settings["precision"], device_name),
                    content_layer=settings["content_layer"], style_layers=settings["style_layers"])
-    return MemoryNeed(
-        estimate_memory(shape, optimizer=settings["optimizer"], batch=batch, **network),
-        max((estimate_style_memory(style_shape, **network) for style_shape in style_shapes), default=0))
+    style_need, largest = max(((estimate_style_memory(style_shape, **network), tuple(style_shape[:2]))
+                               for style_shape in style_shapes), default=(0, None))
+    return MemoryNeed(estimate_memory(shape, optimizer=settings["optimizer"], batch=batch, **network),
+                      style_need, largest is not None and min(largest) <= MIN_SIZE + 1)
 
 
 class NotEnoughMemoryError(StyleTransferError):
@@ -1392,11 +1398,12 @@ def memory_advice(settings: dict, device_name: str, need: MemoryNeed | None = No
                   available: int | None = None) -> str:
     """What would make a run with these stylize() ``settings`` need less memory: among the
     flags it does not use already, --style-scale first when the styles set the ``need`` (and
-    it can go lower), --size and --precision mixed, and --optimizer adam when the
-    optimization sets it, or would not fit in ``available`` bytes either."""
+    a lower one would shrink them), --size and --precision mixed, and --optimizer adam when
+    the optimization sets it, or would not fit in ``available`` bytes either."""
     style_bound = need is not None and need.style_bound
     optimization_too_large = not style_bound or (available is not None and need.optimization > available)
-    fixes = ["a smaller --style-scale"] if style_bound and settings["style_scale"] > MIN_STYLE_SCALE else []
+    scale_shrinks = settings["style_scale"] > MIN_STYLE_SCALE and not need.style_at_floor if style_bound else False
+    fixes = ["a smaller --style-scale"] if scale_shrinks else []
     fixes.append("a smaller --size")
     if resolve_precision(settings["precision"], device_name) == "float32":
         fixes.append("--precision mixed")

@@ -1107,6 +1107,28 @@ def test_the_refusal_names_only_fixes_that_can_help():
             "use a smaller --size, --precision mixed or --optimizer adam"
 
 
+def test_the_refusal_leaves_out_style_scale_for_a_style_at_its_smallest():
+    """A thin strip is held at MIN_SIZE px on its short side whatever the --style-scale:
+    when it sets the need, a smaller scale would not shrink it."""
+    settings = dict(model="vgg19", optimizer="lbfgs", precision="float32", style_scale=2.0,
+                    content_layer=StyleTransfer.CONTENT_LAYER, style_layers=StyleTransfer.STYLE_LAYERS)
+    floor = StyleTransfer.MIN_SIZE
+    strip = StyleTransfer.settings_memory((32, 48), settings, "/CPU:0", style_shapes=[(48, 64), (floor, 60 * floor)])
+    assert strip.style_bound and strip.style_at_floor
+    assert StyleTransfer.memory_advice(settings, "/CPU:0", strip, available=strip.optimization + 1) == \
+        "use a smaller --size or --precision mixed"
+    # A style of the same need that is not at its floor can still shrink.
+    wide = StyleTransfer.settings_memory((32, 48), settings, "/CPU:0", style_shapes=[(4 * floor, 15 * floor)])
+    assert wide.style_bound and not wide.style_at_floor
+    assert StyleTransfer.memory_advice(settings, "/CPU:0", wide, available=wide.optimization + 1) == \
+        "use a smaller --style-scale, a smaller --size or --precision mixed"
+    # The floor of a style that does not set the need changes nothing.
+    small = StyleTransfer.settings_memory((32, 48), settings, "/CPU:0", style_shapes=[(floor, 2 * floor)])
+    assert small.style_at_floor and not small.style_bound
+    assert StyleTransfer.memory_advice(settings, "/CPU:0", small) == \
+        "use a smaller --size, --precision mixed or --optimizer adam"
+
+
 def test_the_refusal_never_says_a_run_needs_what_is_available(monkeypatch):
     """1.14 GiB needed, 1.12 available: both '1.1' at one decimal, so two are given."""
     gib = StyleTransfer.GIB
