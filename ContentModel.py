@@ -135,10 +135,8 @@ PRECISIONS = {"float32": "float32", "mixed": "mixed_bfloat16", "bfloat16": "bflo
 #: 'auto' is 'mixed' on a CPU with fast bfloat16 arithmetic, else 'float32' (see resolve_precision).
 DEFAULT_PRECISION = "auto"
 PRECISION_CHOICES = ("auto", *PRECISIONS)
-#: CPU features with fast bfloat16 dot products (/proc/cpuinfo flags), and the first
-#: NVIDIA compute capability with bfloat16 tensor cores (Ampere).
+#: CPU features with fast bfloat16 dot products (/proc/cpuinfo flags).
 BFLOAT16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
-BFLOAT16_GPU_CAPABILITY = (8, 0)
 
 #: The content layer. Departure from the paper: Gatys et al. use conv4_2
 #: (--content-layer block4_conv2); this project, like the TensorFlow style-transfer
@@ -257,12 +255,8 @@ def _vgg_entry(model: str):
     return VGG_MODELS[model]
 
 
-def has_fast_bfloat16(device: str) -> bool:
-    """Whether ``device`` ('/CPU:0' or '/GPU:0') does bfloat16 arithmetic faster than float32."""
-    if device.startswith("/GPU"):
-        gpus = tf.config.list_physical_devices("GPU")
-        details = tf.config.experimental.get_device_details(gpus[0]) if gpus else {}
-        return tuple(details.get("compute_capability", (0, 0))) >= BFLOAT16_GPU_CAPABILITY
+def cpu_has_fast_bfloat16() -> bool:
+    """Whether this machine's CPU does bfloat16 arithmetic faster than float32."""
     try:
         with open("/proc/cpuinfo") as info:
             flags = next((line.split(":", 1)[1].split() for line in info if line.startswith("flags")), [])
@@ -288,7 +282,7 @@ def resolve_precision(precision: str, device: str | None = None) -> str:
     if precision != "auto":
         return precision
     device = device or default_device()
-    return "mixed" if not device.startswith("/GPU") and has_fast_bfloat16(device) else "float32"
+    return "mixed" if not device.startswith("/GPU") and cpu_has_fast_bfloat16() else "float32"
 
 
 def _load_backbone(model: str, weights: str | None, precision: str = "float32") -> keras.Model:

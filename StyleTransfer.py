@@ -1402,7 +1402,7 @@ def memory_advice(settings: dict, device_name: str, need: MemoryNeed | None = No
     the optimization sets it, or would not fit in ``available`` bytes either."""
     style_bound = need is not None and need.style_bound
     optimization_too_large = not style_bound or (available is not None and need.optimization > available)
-    scale_shrinks = settings["style_scale"] > MIN_STYLE_SCALE and not need.style_at_floor if style_bound else False
+    scale_shrinks = style_bound and settings["style_scale"] > MIN_STYLE_SCALE and not need.style_at_floor
     fixes = ["a smaller --style-scale"] if scale_shrinks else []
     fixes.append("a smaller --size")
     if resolve_precision(settings["precision"], device_name) == "float32":

@@ -148,6 +148,7 @@ def median_seconds(function, repeats: int, warmup: int = WARMUP_ITERATIONS) -> f
 
 
 def matmul_size() -> int:
+    """MATMUL_SIZE for the device runs go to here."""
     return MATMUL_SIZE["gpu" if on_gpu() else "cpu"]
 
 

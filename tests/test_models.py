@@ -251,14 +251,11 @@ def test_bfloat16_keeps_the_weights_in_bfloat16_and_mixed_in_float32():
         assert extractor.get_layer("vgg_preprocess").dtype_policy.compute_dtype == "float32"
 
 
-@pytest.mark.parametrize("capability, fast", [((7, 5), False), ((8, 0), True), ((9, 0), True)])
-def test_auto_precision_on_a_gpu_is_float32_even_with_bfloat16_tensor_cores(monkeypatch, capability, fast):
-    gpu = tf.config.PhysicalDevice("/physical_device:GPU:0", "GPU")
-    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [gpu] if kind == "GPU" else [])
-    monkeypatch.setattr(tf.config.experimental, "get_device_details",
-                        lambda device: {"compute_capability": capability, "device_name": "test GPU"})
-    assert ContentModel.has_fast_bfloat16("/GPU:0") is fast
-    # float32 already runs on the tensor cores there (TF32), and mixed measured slower on an H100.
+def test_auto_precision_on_a_gpu_is_float32_even_where_the_cpu_has_fast_bfloat16(monkeypatch):
+    # float32 already runs on a GPU's tensor cores (TF32), and mixed measured slower on an H100.
+    monkeypatch.setattr(ContentModel, "open", lambda path, *args, **kwargs: io.StringIO(
+        "processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16\n"), raising=False)
+    assert ContentModel.resolve_precision("auto", "/CPU:0") == "mixed"
     assert ContentModel.resolve_precision("auto", "/GPU:0") == "float32"
     assert ContentModel.resolve_precision("mixed", "/GPU:0") == "mixed"
 
@@ -277,7 +274,7 @@ def test_auto_precision_is_mixed_only_where_the_cpu_has_bfloat16_instructions(mo
         return io.StringIO(cpuinfo)
 
     monkeypatch.setattr(ContentModel, "open", fake_open, raising=False)
-    assert ContentModel.has_fast_bfloat16("/CPU:0") is fast
+    assert ContentModel.cpu_has_fast_bfloat16() is fast
     assert ContentModel.resolve_precision("auto", "/CPU:0") == ("mixed" if fast else "float32")
     assert opened == ["/proc/cpuinfo"] * 2
 
