@@ -1077,7 +1077,8 @@ def test_a_run_needs_the_larger_of_the_optimization_and_the_style_targets():
                     content_layer=StyleTransfer.CONTENT_LAYER, style_layers=StyleTransfer.STYLE_LAYERS)
     shape = (340, 512)
     alone = StyleTransfer.settings_memory(shape, settings, "/CPU:0")
-    assert alone == (StyleTransfer.estimate_memory(shape, **settings), 0) and alone.total == alone.optimization
+    assert alone == StyleTransfer.MemoryNeed(StyleTransfer.estimate_memory(shape, **settings), 0) \
+        and alone.total == alone.optimization
     # A style as large as the content: its forward pass needs less than the optimization.
     same = StyleTransfer.settings_memory(shape, settings, "/CPU:0", style_shapes=[shape])
     assert 0 < same.style_targets < same.optimization and same.total == same.optimization
