@@ -529,6 +529,16 @@ def check_short_side(what: str, width: int, height: int) -> None:
                                  f"{MIN_SIZE} pixels on the short side")
 
 
+def load_pil(path: str | os.PathLike, max_size: int | None = None,
+             max_pixels: int = MAX_IMAGE_PIXELS, keep_short_side: bool = False) -> Image.Image:
+    """Read an image file as an 8-bit RGB PIL image at the size load_image gives."""
+    image = open_image(path, max_pixels)
+    height, width = loaded_shape((image.height, image.width), max_size, keep_short_side, str(path))
+    if (width, height) != image.size:
+        image = image.resize((width, height), Image.Resampling.LANCZOS)
+    return image
+
+
 def load_image(path: str | os.PathLike, max_size: int | None = None,
                max_pixels: int = MAX_IMAGE_PIXELS, keep_short_side: bool = False) -> np.ndarray:
     """Read an image file as an (H, W, 3) float32 array in [0, 1].
@@ -539,11 +549,7 @@ def load_image(path: str | os.PathLike, max_size: int | None = None,
     (style images, whose size only sets the scale of their strokes) resized
     only down to MIN_SIZE there.
     """
-    image = open_image(path, max_pixels)
-    height, width = loaded_shape((image.height, image.width), max_size, keep_short_side, str(path))
-    if (width, height) != image.size:
-        image = image.resize((width, height), Image.Resampling.LANCZOS)
-    return to_array(image)
+    return to_array(load_pil(path, max_size, max_pixels, keep_short_side))
 
 
 # ---------------------------------------------------------------------------

@@ -95,6 +95,7 @@ from ContentModel import (
     layer_position,
     list_flag_hint,
     load_image,
+    load_pil,
     loaded_shape,
     local_image,
     open_image,
@@ -1951,15 +1952,15 @@ def check_batch_arguments(args: argparse.Namespace) -> None:
 
 
 def load_sources(sources: list[str], max_size: int, max_pixels: int, keep_short_side: bool = False) -> dict:
-    """Each input (path or URL) as an image array (load_image) kept in 8 bits, or the
+    """Each input (path or URL) as an 8-bit image array (load_pil), or the
     StyleTransferError that says why it cannot be used: a bad image fails its pairs, not
     the batch. Batch mode holds every input until its last pair, so it keeps them in a
-    quarter of float32's memory; to_array gives back exactly the floats load_image gave."""
+    quarter of float32's memory; to_array gives the floats load_image would have."""
     images = {}
     for source in sources:
         try:
-            images[source] = np.asarray(to_pil(load_image(local_image(source, max_pixels=max_pixels), max_size,
-                                                          max_pixels, keep_short_side)))
+            images[source] = np.asarray(load_pil(local_image(source, max_pixels=max_pixels), max_size,
+                                                 max_pixels, keep_short_side))
         except StyleTransferError as error:
             images[source] = error
     return images
