@@ -744,7 +744,8 @@ def trial_point(objective: BatchObjective, pixels: tf.Tensor, gradient: tf.Tenso
                 step_length: tf.Tensor) -> tuple:
     """Loss terms and gradient at the clipped point pixels + step_length * direction,
     and (total loss, gradient . move): the two numbers the line search needs, as
-    one tensor so that they come to the host together. An image whose gradient
+    one tensor so that they come to the host together (the second is the loss
+    change that the gradient predicts for the move, < 0 downhill). An image whose gradient
     is not finite gets a NaN total, so that the run stops on it as on a NaN loss.
     Returns (point, loss terms, its gradient, those two numbers)."""
     candidate = tf.clip_by_value(pixels + step_length * direction, PIXEL_MIN, PIXEL_MAX)
@@ -756,8 +757,8 @@ def trial_point(objective: BatchObjective, pixels: tf.Tensor, gradient: tf.Tenso
     finite = tf.reduce_all(tf.math.is_finite(new_gradient), axis=[1, 2, 3])  # per image
     totals = tf.where(finite, losses[TOTAL_ROW], np.nan)
     losses = tf.concat([losses[:TOTAL_ROW], totals[None], losses[TOTAL_ROW + 1:]], axis=0)
-    decrease = tf.reduce_sum(gradient * (candidate - pixels))  # < 0 when it moved downhill
-    return candidate, losses, new_gradient, tf.stack([tf.reduce_sum(totals), decrease])
+    predicted_change = tf.reduce_sum(gradient * (candidate - pixels))  # first order: < 0 when it moved downhill
+    return candidate, losses, new_gradient, tf.stack([tf.reduce_sum(totals), predicted_change])
 
 
 def two_loop_direction(pixels: tf.Tensor, gradient: tf.Tensor, steps: list, changes: list,
@@ -845,9 +846,9 @@ def first_step_length(loss: float, slope: float, norm: float) -> float:
     return 1.0 / norm
 
 
-def worth_doubling(loss: float, new_loss: float, decrease: float) -> bool:
+def worth_doubling(loss: float, new_loss: float, predicted_change: float) -> bool:
     """Whether doubling a step that took the loss from ``loss`` to ``new_loss`` (and
-    along which it changes at first order by ``decrease`` < 0) promises a lower loss:
+    along which it changes at first order by ``predicted_change`` < 0) promises a lower loss:
     the quadratic through the start's value and slope and the new value is lower at
     twice the step exactly when the loss fell by more than 2/3 of the first-order
     change. On a quadratic the answer is exact. Doubling until the loss rose instead
@@ -856,7 +857,7 @@ def worth_doubling(loss: float, new_loss: float, decrease: float) -> bool:
     evaluation sooner. On the fourth it declined a doubling that would have lowered
     the loss, and was still ahead after 5 evaluations (65.6e6 against 84.8e6).
     """
-    return new_loss - loss < 2 / 3 * decrease
+    return new_loss - loss < 2 / 3 * predicted_change
 
 
 def line_search(trial: Callable, pixels: tf.Tensor, gradient: tf.Tensor, loss: float, direction: tf.Tensor,
@@ -872,12 +873,13 @@ def line_search(trial: Callable, pixels: tf.Tensor, gradient: tf.Tensor, loss: f
     """
     accepted, halvings, doublings, tried = None, 0, 0, 0
     while halvings <= LINE_SEARCH_HALVINGS and doublings <= LINE_SEARCH_DOUBLINGS:
-        candidate, losses, new_gradient, numbers = trial(pixels, gradient, direction, tf.constant(step_length))
-        total, decrease = numbers.numpy().tolist()
+        candidate, losses, new_gradient, loss_and_change = trial(pixels, gradient, direction,
+                                                                 tf.constant(step_length))
+        total, predicted_change = loss_and_change.numpy().tolist()  # one copy to the host
         point, tried = SearchPoint(candidate, losses, total, new_gradient), tried + 1
         if not np.isfinite(point.loss):
             break  # no further: the caller decides whether the run stops
-        lower = decrease < 0 and point.loss <= loss + ARMIJO_C1 * decrease
+        lower = predicted_change < 0 and point.loss <= loss + ARMIJO_C1 * predicted_change
         if accepted is None:
             if not lower:
                 step_length, halvings = step_length / 2, halvings + 1
@@ -887,7 +889,7 @@ def line_search(trial: Callable, pixels: tf.Tensor, gradient: tf.Tensor, loss: f
             accepted = point  # still falling: go further
         else:
             break
-        if not (expand and worth_doubling(loss, point.loss, decrease)):
+        if not (expand and worth_doubling(loss, point.loss, predicted_change)):
             break
         step_length, doublings = step_length * 2, doublings + 1
     return accepted, point, tried
@@ -924,8 +926,8 @@ def lbfgs_optimize(objective: BatchObjective, images: np.ndarray, iterations: in
 
     # The start's loss and gradient: a trial that moves nowhere (step length 0).
     zero = tf.zeros_like(images)
-    pixels, losses, gradient, numbers = trial(tf.constant(images), zero, zero, tf.constant(0.0))
-    loss, evaluations = float(numbers[0]), 1
+    pixels, losses, gradient, loss_and_change = trial(tf.constant(images), zero, zero, tf.constant(0.0))
+    loss, evaluations = float(loss_and_change[0]), 1
     if not np.isfinite(loss):
         report(1, pixels, losses, evaluations)
         return "the loss was not finite"
