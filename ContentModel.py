@@ -97,6 +97,7 @@ def interrupt_ends_quietly():
 
 
 with interrupt_ends_quietly():
+    import h5py  # noqa: E402  (Keras's own reader of .h5 weights files)
     import numpy as np  # noqa: E402
     from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError  # noqa: E402
 
@@ -300,8 +301,10 @@ def _load_backbone(model: str, weights: str | None, precision: str = "float32") 
 
 
 def check_weights(weights: str | None) -> None:
-    """Raise StyleTransferError unless ``weights`` is "imagenet", None or an existing file.
-    (Whether the file fits the model is found out only by loading it.)"""
+    """Raise StyleTransferError unless ``weights`` is "imagenet", None or an existing file,
+    an HDF5 file if its name ends in .h5. (Whether the file fits the model, or is whole,
+    is found out only by loading it.) All of it before a run's first line, which it
+    would otherwise follow."""
     if weights in (None, "imagenet"):
         return
     if not weights.strip():
@@ -310,6 +313,9 @@ def check_weights(weights: str | None) -> None:
         raise StyleTransferError(f"--weights {weights} is a folder; give the .h5 file in it")
     if not Path(weights).is_file():
         raise StyleTransferError(f"weights file not found: {weights}")
+    if Path(weights).suffix.lower() == ".h5" and not h5py.is_hdf5(weights):
+        raise StyleTransferError(f"weights file {weights} is not an HDF5 file: it is corrupt, or not "
+                                 "a Keras weights file")
 
 
 def _application_with_weights(application, model: str, file_name: str, weights: str | None) -> keras.Model:

@@ -303,6 +303,22 @@ def test_the_first_line_says_when_the_weights_are_random(argv, text):
     StyleTransfer.check_weights(settings["weights"])
 
 
+def test_a_weights_file_that_is_not_hdf5_is_refused_before_the_run_starts(capsys, tmp_path, small_inputs):
+    broken = tmp_path / "inputs" / "broken.h5"
+    broken.parent.mkdir()
+    broken.write_bytes(b"<html>not the weights</html>" * 50)  # e.g. a web page saved under the file's name
+    output = tmp_path / "r.png"
+    with pytest.raises(SystemExit) as info:
+        StyleTransfer.main([str(small_inputs[0]), str(small_inputs[1]), "-o", str(output),
+                            "--size", "64", "--weights", str(broken)])
+    assert info.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # no "StyleTransfer: ..." start line before the error
+    assert error_lines(captured.err) == [f"error: weights file {broken} is not an HDF5 file: it is corrupt, "
+                                         "or not a Keras weights file"]
+    assert [path.name for path in tmp_path.iterdir()] == ["inputs"]  # nothing written
+
+
 def test_a_missing_weights_file_is_refused_before_the_run_starts(capsys, tmp_path, small_inputs):
     missing = tmp_path / "missing.h5"
     with pytest.raises(SystemExit) as info:
