@@ -302,9 +302,8 @@ def _load_backbone(model: str, weights: str | None, precision: str = "float32") 
 
 def check_weights(weights: str | None) -> None:
     """Raise StyleTransferError unless ``weights`` is "imagenet", None or an existing file,
-    an HDF5 file if its name ends in .h5. (Whether the file fits the model, or is whole,
-    is found out only by loading it.) All of it before a run's first line, which it
-    would otherwise follow."""
+    and an HDF5 file if its name ends in .h5: cheap checks, made before a run starts.
+    (Whether the file fits the model, or is whole, is found out only by loading it.)"""
     if weights in (None, "imagenet"):
         return
     if not weights.strip():

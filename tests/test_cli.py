@@ -303,32 +303,27 @@ def test_the_first_line_says_when_the_weights_are_random(argv, text):
     StyleTransfer.check_weights(settings["weights"])
 
 
-def test_a_weights_file_that_is_not_hdf5_is_refused_before_the_run_starts(capsys, tmp_path, small_inputs):
-    broken = tmp_path / "inputs" / "broken.h5"
-    broken.parent.mkdir()
-    broken.write_bytes(b"<html>not the weights</html>" * 50)  # e.g. a web page saved under the file's name
-    output = tmp_path / "r.png"
-    with pytest.raises(SystemExit) as info:
-        StyleTransfer.main([str(small_inputs[0]), str(small_inputs[1]), "-o", str(output),
-                            "--size", "64", "--weights", str(broken)])
-    assert info.value.code == 2
-    captured = capsys.readouterr()
-    assert captured.out == ""  # no "StyleTransfer: ..." start line before the error
-    assert error_lines(captured.err) == [f"error: weights file {broken} is not an HDF5 file: it is corrupt, "
-                                         "or not a Keras weights file"]
-    assert [path.name for path in tmp_path.iterdir()] == ["inputs"]  # nothing written
-
-
-def test_a_missing_weights_file_is_refused_before_the_run_starts(capsys, tmp_path, small_inputs):
-    missing = tmp_path / "missing.h5"
+@pytest.mark.parametrize("contents, message", [
+    pytest.param(None, "weights file not found: {path}", id="missing"),
+    # e.g. a web page saved under the file's name
+    pytest.param(b"<html>not the weights</html>" * 50,
+                 "weights file {path} is not an HDF5 file: it is corrupt, or not a Keras weights file",
+                 id="not-hdf5"),
+])
+def test_a_weights_file_that_cannot_be_loaded_is_refused_before_the_run_starts(capsys, tmp_path, small_inputs,
+                                                                               contents, message):
+    path = tmp_path / "inputs" / "weights.h5"
+    path.parent.mkdir()
+    if contents is not None:
+        path.write_bytes(contents)
     with pytest.raises(SystemExit) as info:
         StyleTransfer.main([str(small_inputs[0]), str(small_inputs[1]), "-o", str(tmp_path / "r.png"),
-                            "--size", "64", "--weights", str(missing)])
+                            "--size", "64", "--weights", str(path)])
     assert info.value.code == 2
     captured = capsys.readouterr()
     assert captured.out == ""  # no "StyleTransfer: ..." start line before the error
-    assert error_lines(captured.err) == [f"error: weights file not found: {missing}"]
-    assert list(tmp_path.iterdir()) == []
+    assert error_lines(captured.err) == [f"error: {message.format(path=path)}"]
+    assert [written.name for written in tmp_path.iterdir()] == ["inputs"]  # nothing written
 
 
 @pytest.mark.parametrize("script, drawing", [(ContentModel, "show_content_features"),
