@@ -302,8 +302,8 @@ def _load_backbone(model: str, weights: str | None, precision: str = "float32") 
 
 def check_weights(weights: str | None) -> None:
     """Raise StyleTransferError unless ``weights`` is "imagenet", None or an existing file,
-    and an HDF5 file if its name ends in .h5: cheap checks, made before a run starts.
-    (Whether the file fits the model, or is whole, is found out only by loading it.)"""
+    and, if its name ends in .h5, an HDF5 file that opens: cheap checks, made before a run
+    starts. (Whether the file fits the model is found out only by loading it.)"""
     if weights in (None, "imagenet"):
         return
     if not weights.strip():
@@ -312,9 +312,18 @@ def check_weights(weights: str | None) -> None:
         raise StyleTransferError(f"--weights {weights} is a folder; give the .h5 file in it")
     if not Path(weights).is_file():
         raise StyleTransferError(f"weights file not found: {weights}")
-    if Path(weights).suffix.lower() == ".h5" and not h5py.is_hdf5(weights):
+    if Path(weights).suffix.lower() != ".h5":
+        return
+    if not h5py.is_hdf5(weights):
         raise StyleTransferError(f"weights file {weights} is not an HDF5 file: it is corrupt, or not "
                                  "a Keras weights file")
+    try:
+        # Opening reads only the file's header, which records its length: a download cut
+        # short is found here, in a moment, instead of after the model is built.
+        h5py.File(weights, "r").close()
+    except OSError as error:
+        raise StyleTransferError(f"weights file {weights} cannot be read (cut short by a download?): "
+                                 f"{error_summary(error)}") from error
 
 
 def _application_with_weights(application, model: str, file_name: str, weights: str | None) -> keras.Model:

@@ -6,6 +6,7 @@ The real VGG19 weights come from the KERAS_HOME cache set up in conftest.py
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -14,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 from PIL import Image
@@ -303,12 +305,24 @@ def test_the_first_line_says_when_the_weights_are_random(argv, text):
     StyleTransfer.check_weights(settings["weights"])
 
 
+def cut_short_hdf5() -> bytes:
+    """The first half of a small HDF5 file: a download that stopped half way."""
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as file:
+        file["kernel"] = np.zeros(10_000, np.float32)
+    whole = buffer.getvalue()
+    return whole[:len(whole) // 2]
+
+
 @pytest.mark.parametrize("contents, message", [
     pytest.param(None, "weights file not found: {path}", id="missing"),
     # e.g. a web page saved under the file's name
     pytest.param(b"<html>not the weights</html>" * 50,
                  "weights file {path} is not an HDF5 file: it is corrupt, or not a Keras weights file",
                  id="not-hdf5"),
+    # then HDF5's own words, which name the file's length and the length its header records
+    pytest.param(cut_short_hdf5(), "weights file {path} cannot be read (cut short by a download?): ",
+                 id="cut-short"),
 ])
 def test_a_weights_file_that_cannot_be_loaded_is_refused_before_the_run_starts(capsys, tmp_path, small_inputs,
                                                                                contents, message):
@@ -322,7 +336,8 @@ def test_a_weights_file_that_cannot_be_loaded_is_refused_before_the_run_starts(c
     assert info.value.code == 2
     captured = capsys.readouterr()
     assert captured.out == ""  # no "StyleTransfer: ..." start line before the error
-    assert error_lines(captured.err) == [f"error: {message.format(path=path)}"]
+    errors = error_lines(captured.err)
+    assert len(errors) == 1 and errors[0].startswith(f"error: {message.format(path=path)}"), errors
     assert [written.name for written in tmp_path.iterdir()] == ["inputs"]  # nothing written
 
 
