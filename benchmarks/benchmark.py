@@ -12,6 +12,9 @@ Sections:
              the rate achieved as a fraction of this process's float32 matrix-multiply rate,
              next to the time of a bare VGG pass (no loss, no optimizer) on the same image
   xla        the compiled loss-and-gradient step with and without XLA (jit_compile=True)
+  overhead   the optimizers' own work: milliseconds per iteration on a loss that costs next to
+             nothing (so that what is timed is Adam's update, or L-BFGS's two-loop recursion,
+             line search and host reads), and one call of L-BFGS's two-loop with a full memory
   precision  float32 against --precision mixed / bfloat16: time per evaluation, and how much
              the stylized image changes (images written side by side)
   memory     peak memory of a short run at several sizes (each in a fresh process; the resident
@@ -35,6 +38,7 @@ otherwise idle machine: it measures wall time.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import sys
@@ -71,6 +75,7 @@ from common import (  # noqa: E402
     scales_argument,
     size_argument,
     style_scale_argument,
+    whole_number,
 )
 from StyleTransfer import (  # noqa: E402
     ADAM_BETA_1,
@@ -83,15 +88,20 @@ from StyleTransfer import (  # noqa: E402
     DEFAULT_PRECONDITIONER,
     DEFAULT_SCALES,
     LBFGS_MEMORY_SIZE,
+    LOSS_TERMS,
     OPTIMIZERS,
+    PRECONDITIONERS,
+    LbfgsMemory,
+    adam_optimize,
     build_objective,
+    lbfgs_optimize,
     resolve_scales,
     stylize,
 )
 
 # In the order they run. XLA first: stylize() turns on TensorFlow's op determinism for the
 # rest of the process, and XLA has no deterministic max-pooling gradient.
-SECTIONS = ("xla", "speed", "precision", "memory", "sustained", "quality")
+SECTIONS = ("xla", "speed", "overhead", "precision", "memory", "sustained", "quality")
 QUALITY_RUNS = ("plain-float32", "plain-mixed", "pyramid-mixed", "lbfgs-float32", "content-init",
                 "lbfgs-mixed", "scales-float32", "scales-mixed", "defaults")
 WARMUP_ITERATIONS = 2  # the first calls trace and compile the step
@@ -343,6 +353,86 @@ def memory(args, report: dict) -> None:
     report["memory_measured"] = peak_memory_kind()
 
 
+class CheapLoss:
+    """The overhead section's stand-in for BatchObjective: sum of w (x - t)^2 + (x - t)^4
+    over the pixels, a few element-wise passes over the image, in the same (loss terms,
+    batch) layout. The weights w spread over four decades and the quartic term make it
+    ill-conditioned and not quadratic, so that L-BFGS keeps iterating as on a real
+    objective instead of finishing in a few steps."""
+
+    def __init__(self, like: np.ndarray, seed: int = 0):
+        generator = np.random.default_rng(seed)
+        self.target = tf.constant(generator.uniform(0.2, 0.8, like.shape), tf.float32)
+        self.weight = tf.constant(10.0 ** generator.uniform(-2, 2, like.shape), tf.float32)
+
+    def __call__(self, images: tf.Tensor) -> tf.Tensor:
+        difference = images - self.target
+        loss = tf.reduce_sum(self.weight * difference ** 2 + difference ** 4, axis=[1, 2, 3])
+        return tf.stack([loss if term in ("style", "total") else tf.zeros_like(loss) for term in LOSS_TERMS])
+
+
+def milliseconds_per_iteration(optimize, skip: int) -> tuple[float, float, int]:
+    """Run ``optimize(report)`` and time it by its reports, which read each iteration's loss
+    terms back to the host as the product's do (StyleTransfer.LevelRecorder). Returns the
+    median milliseconds between reports after the first ``skip``, the evaluations per
+    iteration over those, and the iterations done."""
+    stamps, evaluations = [], []
+
+    def report(iteration, pixels, losses, evaluations_so_far) -> bool:
+        np.asarray(losses)
+        stamps.append(time.perf_counter())
+        evaluations.append(evaluations_so_far)
+        return True
+
+    optimize(report)
+    if len(stamps) < skip + 2:
+        return math.nan, math.nan, len(stamps)
+    timed = len(stamps) - 1 - skip
+    return (1e3 * float(np.median(np.diff(stamps[skip:]))), (evaluations[-1] - evaluations[skip]) / timed,
+            len(stamps))
+
+
+def two_loop_milliseconds(like: np.ndarray, repeats: int) -> float:
+    """Median milliseconds of one call of L-BFGS's two-loop recursion with a full memory of
+    random pairs (the default preconditioner), as lbfgs_optimize calls it once an iteration."""
+    generator = np.random.default_rng(0)
+    memory = LbfgsMemory(like, LBFGS_MEMORY_SIZE, PRECONDITIONERS[DEFAULT_PRECONDITIONER])
+    for _ in range(LBFGS_MEMORY_SIZE):
+        step = generator.normal(size=like.shape).astype(np.float32)
+        memory.remember(tf.constant(step), tf.constant(step * generator.uniform(0.5, 2.0, like.shape)
+                                                       .astype(np.float32)))
+    pixels = tf.constant(generator.uniform(0.1, 0.9, like.shape).astype(np.float32))
+    gradient = tf.constant(generator.normal(size=like.shape).astype(np.float32))
+    return 1e3 * median_seconds(lambda: memory.direction(pixels, gradient)[1], repeats)
+
+
+def overhead(args, report: dict) -> None:
+    """What each optimizer adds to the loss-and-gradient evaluation, per iteration."""
+    iterations = args.overhead_iterations
+    print(f"\n## The optimizers' own work (a loss that costs next to nothing, {iterations} iterations; "
+          f"median after the first {LBFGS_MEMORY_SIZE}, when L-BFGS's memory is full; "
+          f"L-BFGS with the {DEFAULT_PRECONDITIONER} preconditioner)\n")
+    print("| size (px) | Adam ms / iteration | L-BFGS ms / iteration | L-BFGS evaluations / iteration "
+          "| L-BFGS - Adam (ms) | two-loop call (ms) |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    rows = []
+    for size in args.overhead_sizes:
+        height, width = images_at(size)[0].shape[:2]
+        images = np.random.default_rng(1).uniform(0, 1, (1, height, width, 3)).astype(np.float32)
+        loss = CheapLoss(images)
+        adam, _, _ = milliseconds_per_iteration(
+            lambda report: adam_optimize(loss, images, iterations, ADAM_LEARNING_RATE, report), LBFGS_MEMORY_SIZE)
+        lbfgs, evaluations, done = milliseconds_per_iteration(
+            lambda report: lbfgs_optimize(loss, images, iterations, report,
+                                          precondition=PRECONDITIONERS[DEFAULT_PRECONDITIONER]), LBFGS_MEMORY_SIZE)
+        two_loop = two_loop_milliseconds(images, args.repeats)
+        rows.append(dict(size=f"{width}x{height}", adam_ms=adam, lbfgs_ms=lbfgs, lbfgs_iterations=done,
+                         lbfgs_evaluations_per_iteration=evaluations, two_loop_ms=two_loop))
+        print(f"| {width}x{height} | {adam:.2f} | {lbfgs:.2f} | {evaluations:.2f} | {lbfgs - adam:.2f} | "
+              f"{two_loop:.2f} |", flush=True)
+    report["overhead"] = rows
+
+
 def sustained(args, report: dict) -> None:
     """Whole runs, timed as a user would see them: the first iteration (which traces the
     step and computes the targets) apart from the rest, which is what the GPU target
@@ -443,6 +533,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="weights of the precision/memory/sustained/quality runs: 'imagenet', a file, or 'none'")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, default="lbfgs", help="optimizer of the memory section")
     parser.add_argument("--xla-sizes", nargs="+", type=size_argument, default=[256, 512], help=SIZE_HELP)
+    parser.add_argument("--overhead-sizes", nargs="+", type=size_argument, default=[256, 512, 1024],
+                        help=SIZE_HELP)
+    parser.add_argument("--overhead-iterations", type=whole_number(LBFGS_MEMORY_SIZE + 2), default=100,
+                        help=f"iterations of each overhead run (the first {LBFGS_MEMORY_SIZE} are not timed)")
     parser.add_argument("--precision-size", type=size_argument, default=512, help=SIZE_HELP)
     parser.add_argument("--precision-iterations", type=positive_int, default=100,
                         help="iterations of each precision's run whose loss and picture are compared")
@@ -484,7 +578,8 @@ def measure(args) -> None:
     # so that the memory section's fresh processes can use the rest of the same GPU.
     for gpu in tf.config.list_physical_devices("GPU"):
         tf.config.experimental.set_memory_growth(gpu, True)
-    sizes = {"speed": args.sizes, "xla": args.xla_sizes, "precision": [args.precision_size],
+    sizes = {"speed": args.sizes, "xla": args.xla_sizes, "overhead": args.overhead_sizes,
+             "precision": [args.precision_size],
              "memory": args.memory_sizes, "sustained": [args.sustained_size], "quality": [args.quality_size]}
     check_inputs(args.weights, [SAMPLE_CONTENT, SAMPLE_STYLE],
                  [size for section in args.sections for size in sizes[section]])

@@ -202,6 +202,8 @@ BAD_INPUT = [
     ("benchmark", ["--sections", "speed", "memory", "--sizes", "64", "--memory-sizes", "40"],
      "resized to a long side of 40 is 40x27 pixels"),
     ("benchmark", ["--sections", "speed", "--weights", MISSING], f"weights file not found: {MISSING}"),
+    ("benchmark", ["--overhead-iterations", "31"],  # L-BFGS's memory fills in 30; nothing would be timed
+     "argument --overhead-iterations: expected a whole number of at least 32, got '31'"),
     ("batching", ["--sizes", "64", "0"], "argument --sizes: expected a whole number from 32 to 8192"),
     ("batching", ["--batches", "1", "0"], "argument --batches: expected a whole number of at least 1"),
     ("batching", ["--steps", "2"], "argument --steps: expected a whole number of at least 3"),
@@ -285,6 +287,32 @@ def test_the_benchmark_report_may_go_to_a_new_subfolder(script, tmp_path, monkey
     monkeypatch.setattr(script_module("benchmark"), "speed", lambda args, report: report.update(speed=["row"]))
     script("benchmark", ["--sections", "speed", "--output-dir", str(tmp_path / "out"), "--json", "sub/b.json"])
     assert json.loads((tmp_path / "out" / "sub" / "b.json").read_text())["speed"] == ["row"]
+
+
+def test_the_overhead_section_times_both_optimizers_for_every_timed_iteration(capsys, tmp_path, monkeypatch):
+    """A real run, small: the loss that costs next to nothing keeps L-BFGS going for all its
+    iterations (else the medians would be of a few), and every figure is there."""
+    monkeypatch.chdir(tmp_path)
+    script_module("benchmark").main(["--sections", "overhead", "--overhead-sizes", "64", "--overhead-iterations",
+                                     "34", "--repeats", "2", "--output-dir", str(tmp_path), "--json", "o.json"])
+    [row] = json.loads((tmp_path / "o.json").read_text())["overhead"]
+    assert row["size"] == "64x43" and row["lbfgs_iterations"] == 34
+    assert 1 <= row["lbfgs_evaluations_per_iteration"] < 2
+    assert all(0 < row[key] < 1e3 for key in ("adam_ms", "lbfgs_ms", "two_loop_ms"))
+    assert re.search(r"^\| 64x43 \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| -?[0-9.]+ \| [0-9.]+ \|$",
+                     capsys.readouterr().out, re.MULTILINE)
+
+
+def test_the_cheap_loss_has_the_objectives_layout_and_is_its_style_and_total_terms():
+    benchmark = script_module("benchmark")
+    images = np.random.default_rng(0).uniform(0, 1, (2, 8, 12, 3)).astype(np.float32)
+    loss = benchmark.CheapLoss(images)
+    terms = loss(tf.constant(images)).numpy()
+    assert terms.shape == (len(benchmark.LOSS_TERMS), 2)
+    rows = dict(zip(benchmark.LOSS_TERMS, terms))
+    assert np.all(rows["total"] > 0) and np.array_equal(rows["total"], rows["style"])
+    assert not rows["content"].any() and not rows["tv"].any()
+    assert np.allclose(loss(loss.target).numpy(), 0)  # its minimum is the target
 
 
 def test_the_matmul_rate_is_of_a_product_large_enough_for_the_device(a_gpu, monkeypatch):
