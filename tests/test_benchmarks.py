@@ -303,6 +303,23 @@ def test_the_overhead_section_times_both_optimizers_for_every_timed_iteration(ca
                      capsys.readouterr().out, re.MULTILINE)
 
 
+def test_the_overhead_section_says_when_lbfgs_ended_early(capsys, tmp_path, monkeypatch):
+    benchmark = script_module("benchmark")
+
+    def ends_after_31(loss, images, iterations, report, precondition):
+        for iteration in range(1, 32):
+            report(iteration, images, loss(tf.constant(images)), iteration)
+        return "no lower loss"
+
+    monkeypatch.setattr(benchmark, "lbfgs_optimize", ends_after_31)
+    monkeypatch.chdir(tmp_path)
+    benchmark.main(["--sections", "overhead", "--overhead-sizes", "64", "--overhead-iterations", "34",
+                    "--repeats", "2", "--output-dir", str(tmp_path), "--json", "o.json"])
+    assert "\nL-BFGS ended after 31 of 34 iterations at 64x43: its figures there are of fewer.\n" \
+        in capsys.readouterr().out
+    assert json.loads((tmp_path / "o.json").read_text())["overhead"][0]["lbfgs_iterations"] == 31
+
+
 def test_the_cheap_loss_has_the_objectives_layout_and_is_its_style_and_total_terms():
     benchmark = script_module("benchmark")
     images = np.random.default_rng(0).uniform(0, 1, (2, 8, 12, 3)).astype(np.float32)
