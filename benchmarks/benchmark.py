@@ -417,7 +417,7 @@ def overhead(args, report: dict) -> None:
     print("| --- | --- | --- | --- | --- | --- |")
     rows = []
     for size in args.overhead_sizes:
-        height, width = load_image(SAMPLE_CONTENT, size).shape[:2]  # the sample photo's shape; its pixels are not needed
+        height, width = load_image(SAMPLE_CONTENT, size).shape[:2]  # the sample photo's shape, not its pixels
         images = np.random.default_rng(1).uniform(0, 1, (1, height, width, 3)).astype(np.float32)
         loss = CheapLoss(images)
         adam, _, _ = milliseconds_per_iteration(
