@@ -761,28 +761,52 @@ def trial_point(objective: BatchObjective, pixels: tf.Tensor, gradient: tf.Tenso
     return candidate, losses, new_gradient, tf.stack([tf.reduce_sum(totals), predicted_change])
 
 
-def two_loop_direction(pixels: tf.Tensor, gradient: tf.Tensor, steps: list, changes: list,
-                       inverse_curvatures: tf.Tensor,
+def two_loop_direction(pixels: tf.Tensor, gradient: tf.Tensor, steps: tf.Tensor, changes: tf.Tensor,
+                       step_dot_changes: tf.Tensor, scale: tf.Tensor, order: tf.Tensor,
                        precondition: Callable[[tf.Tensor], tf.Tensor]) -> tuple:
     """The L-BFGS search direction -H g over the free pixels, by the two-loop
-    recursion (Nocedal & Wright, Algorithm 7.4). The remembered pairs (s, y, 1/s.y)
-    come newest first, unused slots zero (1/s.y = 0 makes them no-ops).
-    ``precondition`` is the starting guess of the inverse Hessian, scaled by
-    s.y / y.P(y) of the newest pair. Returns (direction, g . direction, its norm)."""
+    recursion (Nocedal & Wright, Algorithm 7.4) written as matrix products.
+
+    ``steps`` and ``changes`` hold the remembered pairs s_i, y_i as rows (flattened
+    images, in the slots ``order`` lists oldest first; unused rows zero),
+    ``step_dot_changes`` their products s_i . y_j (slot by slot; only those with s_i
+    no newer than y_j are read, and an unused slot has 1 on the diagonal), ``scale``
+    s.y / y.P(y) of the newest pair, which scales ``precondition``, the starting
+    guess of the inverse Hessian. Returns (direction, g . direction, its norm).
+
+    Each dot product of the two loops is a sum over the pairs handled before it, so
+    the loops are two triangular solves with R, the upper triangle of S Y^T
+    (oldest first; D its diagonal, 1 / rho_i), and four matrix-vector products:
+        first loop, newest to oldest:  alpha_i = rho_i s_i . (g - sum_{j newer} alpha_j y_j)
+                                       that is  R alpha = S g;      q = g - Y^T alpha
+        second loop, oldest to newest: beta_i = rho_i y_i . (r + sum_{j older} (alpha_j - beta_j) s_j)
+                                       that is  R^T beta = Y r + (R - D)^T alpha,  with r = scale P(q)
+        direction = -(r + S^T (alpha - beta))
+    Departure from the textbook's loops, which take ~330 operations on image-sized
+    vectors with 30 pairs (a kernel launch each on a GPU, and at 256 px on this CPU
+    more time in TensorFlow's executor than in arithmetic): these take a dozen.
+    """
     free = free_pixels(pixels, gradient)
-    q = gradient * free
-    pairs = list(zip(steps, changes, tf.unstack(inverse_curvatures)))
-    alphas = []
-    for step, change, inverse_curvature in pairs:  # newest to oldest
-        alphas.append(inverse_curvature * tf.reduce_sum(step * q))
-        q -= alphas[-1] * change
-    newest, inverse_curvature = changes[0], inverse_curvatures[0]
-    scale = tf.math.divide_no_nan(1.0, inverse_curvature * tf.reduce_sum(newest * precondition(newest)))
-    r = tf.where(scale > 0, scale, 1.0) * precondition(q)  # no pair yet: P itself
-    for (step, change, inverse_curvature), alpha in reversed(list(zip(pairs, alphas))):  # oldest to newest
-        beta = inverse_curvature * tf.reduce_sum(change * r)
-        r += step * (alpha - beta)
-    direction = -r * free
+    g = gradient * free
+
+    def over_pairs(matrix: tf.Tensor, vector: tf.Tensor) -> tf.Tensor:
+        """(pairs, 1): each remembered pair's row dotted with ``vector``, oldest first."""
+        return tf.gather(tf.linalg.matvec(matrix, tf.reshape(vector, [-1])), order)[:, None]
+
+    def along_pairs(matrix: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
+        """The sum of the pairs' rows weighted by ``weights`` (pairs, 1; oldest first), as an image."""
+        in_slots = tf.gather(weights[:, 0], tf.math.invert_permutation(order))
+        return tf.reshape(tf.linalg.matvec(matrix, in_slots, transpose_a=True), tf.shape(g))
+
+    products = tf.gather(tf.gather(step_dot_changes, order), order, axis=1)  # oldest first
+    upper = tf.linalg.band_part(products, 0, -1)  # R: s_i . y_j, s_i no newer than y_j
+    alpha = tf.linalg.triangular_solve(upper, over_pairs(steps, g), lower=False)
+    r = scale * precondition(g - along_pairs(changes, alpha))
+    strictly_upper = upper - tf.linalg.band_part(products, 0, 0)
+    beta = tf.linalg.triangular_solve(upper, over_pairs(changes, r) + tf.matmul(strictly_upper, alpha,
+                                                                             transpose_a=True),
+                                      lower=False, adjoint=True)
+    direction = -(r + along_pairs(steps, alpha - beta)) * free
     return direction, tf.reduce_sum(gradient * direction), tf.norm(direction)
 
 
@@ -794,39 +818,67 @@ def pair_curvature(step: tf.Tensor, change: tf.Tensor) -> tuple:
 
 
 class LbfgsMemory:
-    """L-BFGS's memory: the ``memory_size`` newest pairs (s = x_new - x, y = g_new - g,
-    1 / s.y), and the search direction they give."""
+    """L-BFGS's memory: the ``memory_size`` newest pairs (s = x_new - x, y = g_new - g),
+    their products s_i . y_j, and the search direction they give (two_loop_direction)."""
 
     def __init__(self, like: np.ndarray, memory_size: int, precondition: Callable[[tf.Tensor], tf.Tensor]):
-        # The pairs as plain tensors, newest first. (Kept in one stacked tf.Variable instead,
-        # each slot read back was a copy, and the two-loop took 50 ms per iteration at 512 px, not 22.)
-        self.pairs = deque(maxlen=memory_size)
-        zero = tf.zeros_like(like)
-        self.empty = (zero, zero, 0.0)  # fills the unused slots
+        self.shape, self.memory_size, self.precondition = like.shape, memory_size, precondition
+        # The pairs as the rows of two matrices, one slot per pair, reused oldest first. A
+        # pair is written in place into its row; kept as separate tensors instead, the
+        # two-loop took a list of 60 of them and ~330 operations (README, Performance).
+        self.steps = tf.Variable(tf.zeros([memory_size, like.size]), trainable=False)
+        self.changes = tf.Variable(tf.zeros([memory_size, like.size]), trainable=False)
+        self.step_dot_changes = tf.Variable(tf.eye(memory_size), trainable=False)
+        self.scale = tf.Variable(1.0, trainable=False)
+        self.slots = deque()  # the slots in use, oldest first
+        # A row written outside XLA makes TensorFlow copy the whole matrix at every later
+        # read (a variable written by slices is read by copy); XLA writes it in place. On a
+        # GPU such a copy is cheap and XLA's compiler is not always installed: not compiled there.
+        self.write_pair = tf.function(self.write_row, autograph=False,
+                                      jit_compile="CPU" in self.steps.device)
         # Compiled once per memory, that is per optimization (autograph=False: see adam_optimize).
+        self.store_pair = tf.function(self.store, autograph=False)
         self.two_loop = tf.function(partial(two_loop_direction, precondition=precondition), autograph=False)
         self.pair_curvature = tf.function(pair_curvature, autograph=False)
 
     def __len__(self) -> int:
-        return len(self.pairs)
+        return len(self.slots)
 
     def clear(self) -> None:
-        self.pairs.clear()
+        self.slots.clear()
+        self.steps.assign(tf.zeros_like(self.steps))
+        self.changes.assign(tf.zeros_like(self.changes))
+        self.step_dot_changes.assign(tf.eye(self.memory_size))
+        self.scale.assign(1.0)
 
     def direction(self, pixels: tf.Tensor, gradient: tf.Tensor) -> tuple:
         """(-H g, g . direction, its norm) on the free pixels: with no pairs, minus the
         preconditioned gradient."""
-        # Always memory-size slots, the unused ones after the pairs, so that two_loop is traced once.
-        slots = [*self.pairs, *[self.empty] * (self.pairs.maxlen - len(self.pairs))]
-        steps, changes, inverse_curvatures = zip(*slots)
-        return self.two_loop(pixels, gradient, list(steps), list(changes),
-                             tf.constant(inverse_curvatures, tf.float32))
+        # Always every slot, the unused (zero) ones first, so that two_loop is traced once.
+        unused = [slot for slot in range(self.memory_size) if slot not in self.slots]
+        return self.two_loop(pixels, gradient, self.steps, self.changes, self.step_dot_changes, self.scale,
+                             tf.constant(unused + list(self.slots)))
 
     def remember(self, step: tf.Tensor, change: tf.Tensor) -> None:
         """Keep the pair if its curvature allows (the oldest then drops out)."""
-        step_dot_change, kept = self.pair_curvature(step, change)
-        if kept:
-            self.pairs.appendleft((step, change, 1.0 / float(step_dot_change)))
+        _, kept = self.pair_curvature(step, change)
+        if not kept:
+            return
+        slot = self.slots.popleft() if len(self.slots) == self.memory_size else len(self.slots)
+        self.slots.append(slot)
+        self.store_pair(tf.constant(slot), step, change)
+
+    def write_row(self, slot: tf.Tensor, step: tf.Tensor, change: tf.Tensor) -> None:
+        self.steps[slot].assign(tf.reshape(step, [-1]))
+        self.changes[slot].assign(tf.reshape(change, [-1]))
+
+    def store(self, slot: tf.Tensor, step: tf.Tensor, change: tf.Tensor) -> None:
+        """Write a pair into ``slot``, with its products s_i . y_new and its scale."""
+        self.write_pair(slot, step, change)
+        column = tf.linalg.matvec(self.steps, tf.reshape(change, [-1]))  # s_i . y_new, its own s.y included
+        in_slot = tf.one_hot(slot, self.memory_size)[None, :] > 0
+        self.step_dot_changes.assign(tf.where(in_slot, column[:, None], self.step_dot_changes))
+        self.scale.assign(column[slot] / tf.reduce_sum(change * self.precondition(change)))
 
 
 def first_step_length(loss: float, slope: float, norm: float) -> float:

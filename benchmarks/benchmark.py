@@ -14,8 +14,8 @@ Sections:
   xla        the compiled loss-and-gradient step with and without XLA (jit_compile=True)
   overhead   the optimizers' own work: milliseconds per iteration on a loss that costs next to
              nothing (so that what is timed is Adam's update, or L-BFGS's two-loop recursion,
-             line search and host reads), and one call of L-BFGS's two-loop with a full memory,
-             next to the same direction in L-BFGS's compact form (measured, not used)
+             line search and host reads), and, with a full memory, one call of L-BFGS's two-loop
+             and the storing of one pair
   precision  float32 against --precision mixed / bfloat16: time per evaluation, and how much
              the stylized image changes (images written side by side)
   memory     peak memory of a short run at several sizes (each in a fresh process; the resident
@@ -95,7 +95,6 @@ from StyleTransfer import (  # noqa: E402
     LbfgsMemory,
     adam_optimize,
     build_objective,
-    free_pixels,
     lbfgs_optimize,
     resolve_scales,
     stylize,
@@ -405,97 +404,24 @@ def random_pairs(like: np.ndarray, count: int, generator: np.random.Generator) -
     return pairs
 
 
-class CompactMemory:
-    """LbfgsMemory's direction in the compact form of Byrd, Nocedal & Schnabel (1994, eq. 3.1,
-    with H0 = gamma P as the two-loop starts): the remembered pairs stacked as the rows of two
-    matrices S and Y, oldest first, and their products S Y^T and Y P Y^T kept up to date, so
-    that a direction takes a few matrix products and two 30x30 triangular solves instead of
-    the two-loop's ~330 operations on image-sized vectors. Measured here (the overhead
-    section), not used by StyleTransfer.py; the measurement log says why. A full memory only:
-    the benchmark fills it before it times anything."""
-
-    def __init__(self, like: np.ndarray, memory_size: int, precondition):
-        self.shape, count = like.shape, like.size
-        self.steps = self.changes = tf.zeros([memory_size, count])
-        self.step_dot_change = self.change_dot_preconditioned = tf.zeros([memory_size, memory_size])
-        self.precondition = precondition
-        self.stored = tf.function(self.store_pair, autograph=False)
-        self.direction_of = tf.function(self.compact_direction, autograph=False)
-
-    def remember(self, step: tf.Tensor, change: tf.Tensor) -> None:
-        """Store a pair (its curvature is not checked: the benchmark's pairs have s.y > 0)."""
-        (self.steps, self.changes, self.step_dot_change,
-         self.change_dot_preconditioned) = self.stored(self.steps, self.changes, self.step_dot_change,
-                                                       self.change_dot_preconditioned, step, change)
-
-    def direction(self, pixels: tf.Tensor, gradient: tf.Tensor) -> tuple:
-        """(-H g, g . direction, its norm) on the free pixels, as LbfgsMemory.direction."""
-        return self.direction_of(self.steps, self.changes, self.step_dot_change,
-                                 self.change_dot_preconditioned, pixels, gradient)
-
-    def store_pair(self, steps, changes, step_dot_change, change_dot_preconditioned, step, change) -> tuple:
-        step, change = tf.reshape(step, [-1]), tf.reshape(change, [-1])
-        steps = tf.concat([steps[1:], step[None]], 0)  # the oldest pair drops out
-        changes = tf.concat([changes[1:], change[None]], 0)
-        preconditioned = tf.reshape(self.precondition(tf.reshape(change, self.shape)), [-1])
-
-        def shifted(products, last_column, last_row):
-            """A (memory, memory) product matrix with the oldest pair dropped, the new one added."""
-            upper = tf.concat([products[1:, 1:], last_column[:-1, None]], 1)
-            return tf.concat([upper, last_row[None]], 0)
-
-        s_y = shifted(step_dot_change, tf.linalg.matvec(steps, change), tf.linalg.matvec(changes, step))
-        y_p_y = tf.linalg.matvec(changes, preconditioned)  # symmetric: the new row is the new column
-        return steps, changes, s_y, shifted(change_dot_preconditioned, y_p_y, y_p_y)
-
-    def compact_direction(self, steps, changes, step_dot_change, change_dot_preconditioned, pixels,
-                          gradient) -> tuple:
-        """H g = gamma P g + [S  gamma P Y] M [S g; gamma Y P g] (S, Y: the pairs as rows), whose
-        middle matrix M = [[R^-T (D + gamma Y P Y^T) R^-1, -R^-T], [-R^-1, 0]] is applied with
-        two triangular solves (R: the upper triangle of S Y^T, D: its diagonal). With
-        u = R^-1 S g, that is gamma P (g - Y^T u) + S^T R^-T ((D + gamma Y P Y^T) u - gamma Y P g)."""
-        free = free_pixels(pixels, gradient)
-        g = gradient * free
-        flat = tf.reshape(g, [-1])
-        preconditioned = self.precondition(g)
-        r = tf.linalg.band_part(step_dot_change, 0, -1)  # R: s_i . y_j for i <= j
-        d = tf.linalg.diag_part(step_dot_change)  # D: s_i . y_i
-        gamma = d[-1] / change_dot_preconditioned[-1, -1]  # s.y / y.P(y) of the newest pair
-        u = tf.linalg.triangular_solve(r, tf.linalg.matvec(steps, flat)[:, None], lower=False)  # R^-1 S g
-        inner = (d[:, None] * u + gamma * tf.matmul(change_dot_preconditioned, u)
-                 - gamma * tf.linalg.matvec(changes, tf.reshape(preconditioned, [-1]))[:, None])
-        top = tf.linalg.triangular_solve(r, inner, lower=False, adjoint=True)
-        along_changes = tf.reshape(tf.linalg.matvec(changes, u[:, 0], transpose_a=True), g.shape)
-        along_steps = tf.reshape(tf.linalg.matvec(steps, top[:, 0], transpose_a=True), g.shape)
-        direction = -(gamma * self.precondition(g - along_changes) + along_steps) * free
-        return direction, tf.reduce_sum(gradient * direction), tf.norm(direction)
-
-
-def direction_milliseconds(like: np.ndarray, repeats: int) -> tuple[float, float, float]:
-    """With a full memory of random pairs and the default preconditioner: the median
-    milliseconds of one call of L-BFGS's two-loop recursion, as lbfgs_optimize calls it once an
-    iteration; those of storing a pair and computing a direction in the compact form
-    (CompactMemory); and how far the compact form's direction is from the two-loop's with the
-    same pairs (the largest difference, over the two-loop's largest entry)."""
+def direction_milliseconds(like: np.ndarray, repeats: int) -> tuple[float, float]:
+    """With a full memory of random pairs and the default preconditioner, the median
+    milliseconds of one call of L-BFGS's two-loop recursion and of storing one pair (its
+    curvature check included), as lbfgs_optimize does each once an iteration."""
     generator = np.random.default_rng(0)
-    precondition = PRECONDITIONERS[DEFAULT_PRECONDITIONER]
-    two_loop = LbfgsMemory(like, LBFGS_MEMORY_SIZE, precondition)
-    compact = CompactMemory(like, LBFGS_MEMORY_SIZE, precondition)
+    memory = LbfgsMemory(like, LBFGS_MEMORY_SIZE, PRECONDITIONERS[DEFAULT_PRECONDITIONER])
     for step, change in random_pairs(like, LBFGS_MEMORY_SIZE, generator):
-        two_loop.remember(step, change)
-        compact.remember(step, change)
+        memory.remember(step, change)
     pixels = tf.constant(generator.uniform(0.1, 0.9, like.shape).astype(np.float32))
     gradient = tf.constant(generator.normal(size=like.shape).astype(np.float32))
-    expected = two_loop.direction(pixels, gradient)[0].numpy()
-    difference = np.max(np.abs(compact.direction(pixels, gradient)[0].numpy() - expected)) / np.max(np.abs(expected))
-    two_loop_ms = 1e3 * median_seconds(lambda: two_loop.direction(pixels, gradient)[1], repeats)
     new_pairs = iter(random_pairs(like, repeats + WARMUP_ITERATIONS, generator))
 
-    def store_and_direct():
-        compact.remember(*next(new_pairs))
-        return compact.direction(pixels, gradient)[1]
+    def store():
+        memory.remember(*next(new_pairs))
+        return memory.scale
 
-    return two_loop_ms, 1e3 * median_seconds(store_and_direct, repeats), float(difference)
+    return (1e3 * median_seconds(lambda: memory.direction(pixels, gradient)[1], repeats),
+            1e3 * median_seconds(store, repeats))
 
 
 def overhead(args, report: dict) -> None:
@@ -505,7 +431,7 @@ def overhead(args, report: dict) -> None:
           f"median after the first {LBFGS_MEMORY_SIZE}, when L-BFGS's memory is full; "
           f"L-BFGS with the {DEFAULT_PRECONDITIONER} preconditioner)\n")
     print("| size (px) | Adam ms / iteration | L-BFGS ms / iteration | L-BFGS evaluations / iteration "
-          "| L-BFGS - Adam (ms) | two-loop call (ms) | compact form: store + direction (ms) |")
+          "| L-BFGS - Adam (ms) | two-loop call (ms) | storing a pair (ms) |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     rows = []
     for size in args.overhead_sizes:
@@ -518,19 +444,15 @@ def overhead(args, report: dict) -> None:
         lbfgs, evaluations, done = milliseconds_per_iteration(
             lambda report: lbfgs_optimize(loss, images, iterations, report,
                                           precondition=PRECONDITIONERS[DEFAULT_PRECONDITIONER]), LBFGS_MEMORY_SIZE)
-        two_loop, compact, difference = direction_milliseconds(images, args.repeats)
+        two_loop, store = direction_milliseconds(images, args.repeats)
         rows.append(dict(size=f"{width}x{height}", adam_ms=adam, lbfgs_ms=lbfgs, lbfgs_iterations=done,
-                         lbfgs_evaluations_per_iteration=evaluations, two_loop_ms=two_loop,
-                         compact_form_ms=compact, compact_form_difference=difference))
+                         lbfgs_evaluations_per_iteration=evaluations, two_loop_ms=two_loop, store_pair_ms=store))
         print(f"| {width}x{height} | {adam:.2f} | {lbfgs:.2f} | {evaluations:.2f} | {lbfgs - adam:.2f} | "
-              f"{two_loop:.2f} | {compact:.2f} |", flush=True)
+              f"{two_loop:.2f} | {store:.2f} |", flush=True)
     for row in rows:  # after the table, which a line would cut in two
         if row["lbfgs_iterations"] < iterations:
             print(f"\nL-BFGS ended after {row['lbfgs_iterations']} of {iterations} iterations at {row['size']}: "
                   "its figures there are of fewer.")
-    worst = max((row["compact_form_difference"] for row in rows), default=0.0)
-    print(f"\nThe compact form's directions differed from the two-loop's by at most {worst:.1e} of their "
-          "largest entry.")
     report["overhead"] = rows
 
 

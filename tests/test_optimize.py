@@ -532,6 +532,15 @@ def dense_bfgs_inverse_hessian(steps: list, changes: list, precondition) -> np.n
     return h
 
 
+def memory_of(pairs_newest_first: tuple, memory_size: int, precondition) -> StyleTransfer.LbfgsMemory:
+    """An LbfgsMemory that has remembered the pairs, oldest first."""
+    steps, changes = pairs_newest_first
+    memory = StyleTransfer.LbfgsMemory(np.zeros(steps[0].shape, np.float32), memory_size, precondition)
+    for step, change in zip(reversed(steps), reversed(changes)):
+        memory.remember(step, change)
+    return memory
+
+
 @pytest.mark.parametrize("precondition", [tf.identity, StyleTransfer.fourier_preconditioner])
 def test_two_loop_direction_is_minus_the_bfgs_inverse_hessian_times_the_gradient(precondition):
     """The two-loop recursion computes -H g without forming H: compare it with H built
@@ -539,23 +548,50 @@ def test_two_loop_direction_is_minus_the_bfgs_inverse_hessian_times_the_gradient
     newest pair. With no pairs the direction is the preconditioned gradient."""
     shape = (1, 3, 2, 3)
     steps, changes = random_pairs(3, shape)  # newest first
-    inverse_curvatures = tf.constant([1.0 / float(tf.reduce_sum(s * y)) for s, y in zip(steps, changes)])
+    memory = memory_of((steps, changes), 3, precondition)
     inside = tf.fill(shape, 0.5)  # no pixel at a bound
     gradient = tf.constant(np.random.default_rng(1).normal(size=shape), tf.float32)
-    direction, slope, length = StyleTransfer.two_loop_direction(
-        inside, gradient, steps, changes, inverse_curvatures, precondition)
+    direction, slope, length = memory.direction(inside, gradient)
     h = dense_bfgs_inverse_hessian(steps, changes, precondition)
     np.testing.assert_allclose(np.ravel(direction), -h @ np.ravel(gradient), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(float(slope), float(tf.reduce_sum(gradient * direction)), rtol=1e-5)
     np.testing.assert_allclose(float(length), float(tf.norm(direction)), rtol=1e-5)
-    secant, _, _ = StyleTransfer.two_loop_direction(inside, changes[0], steps, changes, inverse_curvatures,
-                                                    precondition)
+    secant, _, _ = memory.direction(inside, changes[0])
     np.testing.assert_allclose(secant.numpy(), -steps[0].numpy(), atol=1e-4)
 
-    zero = tf.zeros(shape)
-    direction, _, _ = StyleTransfer.two_loop_direction(inside, gradient, [zero], [zero], tf.zeros([1]),
-                                                       precondition)
+    memory.clear()
+    direction, _, _ = memory.direction(inside, gradient)
     np.testing.assert_allclose(direction.numpy(), -precondition(gradient).numpy(), atol=1e-5)
+
+
+def correlated_pairs(count: int, shape, seed: int = 0) -> tuple[list, list]:
+    """``count`` pairs as an optimization makes them: steps along similar directions (each
+    the last plus a little), so that s_i . y_j is far from 0 for i != j, on the quadratic
+    of random_pairs. Newest first."""
+    rng = np.random.default_rng(seed)
+    curvature = rng.uniform(0.5, 2.0, shape).astype(np.float32)
+    step, steps = rng.normal(size=shape), []
+    for _ in range(count):
+        step = 0.7 * step + 0.3 * rng.normal(size=shape)
+        steps.insert(0, tf.constant(step, tf.float32))
+    return steps, [step * curvature for step in steps]
+
+
+@pytest.mark.parametrize("precondition", [tf.identity, StyleTransfer.fourier_preconditioner])
+def test_a_wrapped_memory_gives_the_bfgs_direction_of_its_newest_pairs(precondition):
+    """The pairs go into slots reused oldest first: after 7 pairs in a memory of 4 the
+    slots hold them out of order, and the direction is -H g for H built from the 4
+    newest alone. The pairs are correlated, as in a real run: the recursion reads
+    s_i . y_j only where s_i is no newer than y_j, and a mix-up there would show."""
+    shape = (1, 3, 2, 3)
+    steps, changes = correlated_pairs(7, shape)  # newest first
+    memory = memory_of((steps, changes), 4, precondition)
+    assert len(memory) == 4
+    np.testing.assert_array_equal(memory.steps.numpy()[memory.slots[-1]], np.ravel(steps[0]))  # the newest
+    gradient = tf.constant(np.random.default_rng(2).normal(size=shape), tf.float32)
+    direction, _, _ = memory.direction(tf.fill(shape, 0.5), gradient)
+    h = dense_bfgs_inverse_hessian(steps[:4], changes[:4], precondition)
+    np.testing.assert_allclose(np.ravel(direction), -h @ np.ravel(gradient), rtol=1e-3, atol=1e-4)
 
 
 def test_two_loop_direction_leaves_pixels_held_at_a_bound():
@@ -563,9 +599,8 @@ def test_two_loop_direction_leaves_pixels_held_at_a_bound():
     whose gradient is negative, gets no move; the others move downhill."""
     pixels = tf.constant([[[[0.0, 1.0, 0.5], [0.0, 1.0, 0.5]]]])
     gradient = tf.constant([[[[1.0, -1.0, 1.0], [-1.0, 1.0, -1.0]]]])
-    zero = tf.zeros_like(pixels)
-    direction, slope, _ = StyleTransfer.two_loop_direction(pixels, gradient, [zero], [zero], tf.zeros([1]),
-                                                           tf.identity)
+    memory = StyleTransfer.LbfgsMemory(np.zeros(pixels.shape, np.float32), 2, tf.identity)
+    direction, slope, _ = memory.direction(pixels, gradient)
     np.testing.assert_array_equal(direction.numpy(), [[[[0.0, 0.0, -1.0], [1.0, -1.0, 1.0]]]])
     assert float(slope) < 0
 
@@ -579,8 +614,11 @@ def test_lbfgs_memory_keeps_the_newest_pairs_with_positive_curvature():
     for step, change in zip(steps, changes):
         memory.remember(step, change)
     assert len(memory) == 2
-    assert memory.pairs[0][0] is steps[2] and memory.pairs[1][0] is steps[1]  # newest first, oldest dropped
-    np.testing.assert_allclose(memory.pairs[0][2], 1.0 / float(tf.reduce_sum(steps[2] * changes[2])), rtol=1e-6)
+    kept = [memory.steps.numpy()[slot] for slot in memory.slots]  # oldest first, the first dropped
+    np.testing.assert_array_equal(kept, [np.ravel(steps[1]), np.ravel(steps[2])])
+    newest = memory.slots[-1]
+    np.testing.assert_allclose(memory.step_dot_changes.numpy()[newest, newest],
+                               float(tf.reduce_sum(steps[2] * changes[2])), rtol=1e-5)
     direction, _, _ = memory.direction(tf.fill(shape, 0.5), changes[2])
     np.testing.assert_allclose(direction.numpy(), -steps[2].numpy(), atol=1e-4)  # the secant condition
 
@@ -589,11 +627,8 @@ def test_lbfgs_memory_not_yet_full_gives_the_bfgs_direction_of_its_pairs():
     """Unused slots must change nothing: with 2 pairs in a memory of 5, the direction
     is -H g for H built from those 2 pairs alone (the scale from the newest)."""
     shape = (1, 3, 2, 3)
-    memory = StyleTransfer.LbfgsMemory(np.zeros(shape, np.float32), memory_size=5,
-                                       precondition=StyleTransfer.fourier_preconditioner)
-    steps, changes = random_pairs(2, shape)  # newest first
-    for step, change in zip(reversed(steps), reversed(changes)):  # remembered oldest first
-        memory.remember(step, change)
+    steps, changes = correlated_pairs(2, shape)  # newest first
+    memory = memory_of((steps, changes), 5, StyleTransfer.fourier_preconditioner)
     gradient = tf.constant(np.random.default_rng(2).normal(size=shape), tf.float32)
     direction, _, _ = memory.direction(tf.fill(shape, 0.5), gradient)
     h = dense_bfgs_inverse_hessian(steps, changes, StyleTransfer.fourier_preconditioner)
