@@ -821,7 +821,8 @@ class LbfgsMemory:
     """L-BFGS's memory: the ``memory_size`` newest pairs (s = x_new - x, y = g_new - g),
     their products s_i . y_j, and the search direction they give (two_loop_direction)."""
 
-    def __init__(self, like: np.ndarray, memory_size: int, precondition: Callable[[tf.Tensor], tf.Tensor]):
+    def __init__(self, like: np.ndarray, memory_size: int, precondition: Callable[[tf.Tensor], tf.Tensor],
+                 in_place: bool | None = None):
         self.shape, self.memory_size, self.precondition = like.shape, memory_size, precondition
         # The pairs as the rows of two matrices, one slot per pair, reused oldest first. A
         # pair is written in place into its row; kept as separate tensors instead, the
@@ -831,11 +832,12 @@ class LbfgsMemory:
         self.step_dot_changes = tf.Variable(tf.eye(memory_size), trainable=False)
         self.scale = tf.Variable(1.0, trainable=False)
         self.slots = deque()  # the slots in use, oldest first
-        # A row written outside XLA makes TensorFlow copy the whole matrix at every later
-        # read (a variable written by slices is read by copy); XLA writes it in place. On a
-        # GPU such a copy is cheap and XLA's compiler is not always installed: not compiled there.
-        self.write_pair = tf.function(self.write_row, autograph=False,
-                                      jit_compile="CPU" in self.steps.device)
+        # A row written by TensorFlow's own kernels makes it copy the whole matrix at every
+        # later read (a variable written by slices is read by copy); XLA writes it in place.
+        # On a GPU such a copy is cheap and XLA's compiler is not always installed: there
+        # (or with in_place=False) the row is written without XLA.
+        self.in_place = "CPU" in self.steps.device if in_place is None else in_place
+        self.write_pair = tf.function(self.write_row, autograph=False, jit_compile=self.in_place)
         # Compiled once per memory, that is per optimization (autograph=False: see adam_optimize).
         self.store_pair = tf.function(self.store, autograph=False)
         self.two_loop = tf.function(partial(two_loop_direction, precondition=precondition), autograph=False)
@@ -869,8 +871,11 @@ class LbfgsMemory:
         self.store_pair(tf.constant(slot), step, change)
 
     def write_row(self, slot: tf.Tensor, step: tf.Tensor, change: tf.Tensor) -> None:
-        self.steps[slot].assign(tf.reshape(step, [-1]))
-        self.changes[slot].assign(tf.reshape(change, [-1]))
+        for matrix, row in ((self.steps, step), (self.changes, change)):
+            if self.in_place:  # a scatter, which XLA compiles once for any slot (a slice: once per slot)
+                matrix.assign(tf.tensor_scatter_nd_update(matrix, [[slot]], tf.reshape(row, [1, -1])))
+            else:  # a slice, which TensorFlow runs on a GPU also under op determinism (a scatter: on the host)
+                matrix[slot].assign(tf.reshape(row, [-1]))
 
     def store(self, slot: tf.Tensor, step: tf.Tensor, change: tf.Tensor) -> None:
         """Write a pair into ``slot``, with its products s_i . y_new and its scale."""

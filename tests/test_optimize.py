@@ -532,10 +532,11 @@ def dense_bfgs_inverse_hessian(steps: list, changes: list, precondition) -> np.n
     return h
 
 
-def memory_of(pairs_newest_first: tuple, memory_size: int, precondition) -> StyleTransfer.LbfgsMemory:
+def memory_of(pairs_newest_first: tuple, memory_size: int, precondition,
+              in_place: bool | None = None) -> StyleTransfer.LbfgsMemory:
     """An LbfgsMemory that has remembered the pairs, oldest first."""
     steps, changes = pairs_newest_first
-    memory = StyleTransfer.LbfgsMemory(np.zeros(steps[0].shape, np.float32), memory_size, precondition)
+    memory = StyleTransfer.LbfgsMemory(np.zeros(steps[0].shape, np.float32), memory_size, precondition, in_place)
     for step, change in zip(reversed(steps), reversed(changes)):
         memory.remember(step, change)
     return memory
@@ -549,6 +550,7 @@ def test_two_loop_direction_is_minus_the_bfgs_inverse_hessian_times_the_gradient
     shape = (1, 3, 2, 3)
     steps, changes = random_pairs(3, shape)  # newest first
     memory = memory_of((steps, changes), 3, precondition)
+    assert memory.in_place  # on this CPU the pairs are written by XLA
     inside = tf.fill(shape, 0.5)  # no pixel at a bound
     gradient = tf.constant(np.random.default_rng(1).normal(size=shape), tf.float32)
     direction, slope, length = memory.direction(inside, gradient)
@@ -577,16 +579,18 @@ def correlated_pairs(count: int, shape, seed: int = 0) -> tuple[list, list]:
     return steps, [step * curvature for step in steps]
 
 
+@pytest.mark.parametrize("in_place", [True, False], ids=["xla-write", "slice-write"])
 @pytest.mark.parametrize("precondition", [tf.identity, StyleTransfer.fourier_preconditioner])
-def test_a_wrapped_memory_gives_the_bfgs_direction_of_its_newest_pairs(precondition):
+def test_a_wrapped_memory_gives_the_bfgs_direction_of_its_newest_pairs(precondition, in_place):
     """The pairs go into slots reused oldest first: after 7 pairs in a memory of 4 the
     slots hold them out of order, and the direction is -H g for H built from the 4
     newest alone. The pairs are correlated, as in a real run: the recursion reads
-    s_i . y_j only where s_i is no newer than y_j, and a mix-up there would show."""
+    s_i . y_j only where s_i is no newer than y_j, and a mix-up there would show. Both
+    ways of writing a pair (XLA's, the CPU's default; a slice, a GPU's) give the same."""
     shape = (1, 3, 2, 3)
     steps, changes = correlated_pairs(7, shape)  # newest first
-    memory = memory_of((steps, changes), 4, precondition)
-    assert len(memory) == 4
+    memory = memory_of((steps, changes), 4, precondition, in_place)
+    assert memory.in_place == in_place and len(memory) == 4
     np.testing.assert_array_equal(memory.steps.numpy()[memory.slots[-1]], np.ravel(steps[0]))  # the newest
     gradient = tf.constant(np.random.default_rng(2).normal(size=shape), tf.float32)
     direction, _, _ = memory.direction(tf.fill(shape, 0.5), gradient)
