@@ -784,7 +784,8 @@ def two_loop_direction(pixels: tf.Tensor, gradient: tf.Tensor, steps: tf.Tensor,
         direction = -(r + S^T (alpha - beta))
     Departure from the textbook's loops, which take ~330 operations on image-sized
     vectors with 30 pairs (a kernel launch each on a GPU, and at 256 px on this CPU
-    more time in TensorFlow's executor than in arithmetic): these take a dozen.
+    more time in TensorFlow's executor than in arithmetic): these take about 40, a
+    dozen of them over the image.
     """
     free = free_pixels(pixels, gradient)
     g = gradient * free
@@ -823,7 +824,7 @@ class LbfgsMemory:
 
     def __init__(self, like: np.ndarray, memory_size: int, precondition: Callable[[tf.Tensor], tf.Tensor],
                  in_place: bool | None = None):
-        self.shape, self.memory_size, self.precondition = like.shape, memory_size, precondition
+        self.memory_size, self.precondition = memory_size, precondition
         # The pairs as the rows of two matrices, one slot per pair, reused oldest first. A
         # pair is written in place into its row; kept as separate tensors instead, the
         # two-loop took a list of 60 of them and ~330 operations (README, Performance).
