@@ -794,9 +794,11 @@ def two_loop_direction(pixels: tf.Tensor, gradient: tf.Tensor, steps: tf.Tensor,
         """(pairs, 1): each remembered pair's row dotted with ``vector``, oldest first."""
         return tf.gather(tf.linalg.matvec(matrix, tf.reshape(vector, [-1])), order)[:, None]
 
+    position = tf.math.invert_permutation(order)  # of each slot, oldest first
+
     def along_pairs(matrix: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
         """The sum of the pairs' rows weighted by ``weights`` (pairs, 1; oldest first), as an image."""
-        in_slots = tf.gather(weights[:, 0], tf.math.invert_permutation(order))
+        in_slots = tf.gather(weights[:, 0], position)
         return tf.reshape(tf.linalg.matvec(matrix, in_slots, transpose_a=True), tf.shape(g))
 
     products = tf.gather(tf.gather(step_dot_changes, order), order, axis=1)  # oldest first
@@ -857,10 +859,11 @@ class LbfgsMemory:
     def direction(self, pixels: tf.Tensor, gradient: tf.Tensor) -> tuple:
         """(-H g, g . direction, its norm) on the free pixels: with no pairs, minus the
         preconditioned gradient."""
-        # Always every slot, the unused (zero) ones first, so that two_loop is traced once.
-        unused = [slot for slot in range(self.memory_size) if slot not in self.slots]
+        # Always every slot, the unused (zero) ones first, so that two_loop is traced once. The
+        # slots fill from 0 up and are reused only once all are in use: those unused are the last.
+        unused = range(len(self.slots), self.memory_size)
         return self.two_loop(pixels, gradient, self.steps, self.changes, self.step_dot_changes, self.scale,
-                             tf.constant(unused + list(self.slots)))
+                             tf.constant([*unused, *self.slots]))
 
     def remember(self, step: tf.Tensor, change: tf.Tensor) -> None:
         """Keep the pair if its curvature allows (the oldest then drops out)."""
