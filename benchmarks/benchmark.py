@@ -9,8 +9,9 @@ Prints Markdown tables (and writes JSON) for whatever machine it runs on::
 Sections:
   speed      seconds per iteration (median after warm-up) for vgg16/vgg19 x adam/lbfgs x sizes,
              the FLOPs of one loss-and-gradient evaluation counted from the layer shapes, and
-             the rate achieved as a fraction of this process's float32 matrix-multiply rate,
-             next to the time of a bare VGG pass (no loss, no optimizer) on the same image
+             the rate achieved as a fraction of this process's float32 matrix-multiply rate
+             (measured just before each row), next to the time of a bare VGG pass (no loss,
+             no optimizer) on the same image; with --runs N the median of N measurements
   xla        the compiled loss-and-gradient step with and without XLA (jit_compile=True)
   overhead   the optimizers' own work: milliseconds per iteration on a loss that costs next to
              nothing (so that what is timed is Adam's update, or L-BFGS's two-loop recursion,
@@ -55,6 +56,7 @@ from ContentModel import (  # noqa: E402
     VGG_MODELS,
     ArgumentParser,
     build_vgg,
+    counted,
     load_image,
     run_cli,
     save_image,
@@ -209,37 +211,62 @@ def images_at(size: int):
     return load_image(SAMPLE_CONTENT, size), load_image(SAMPLE_STYLE, size)
 
 
-def speed(args, report: dict) -> None:
+def speed_measurement(extractor, model_name: str, optimizer: str, content: np.ndarray, style: np.ndarray,
+                      work: float, repeats: int) -> dict:
+    """One measurement of one row: the matmul rate just before it (the machine's speed
+    drifts by a few per cent within minutes), then a short float32 single-level run."""
     rate = matmul_rate()
-    report["matmul_float32_flops"] = rate
-    print(f"\n## Speed ({platform.machine()}, {os.cpu_count()} cores, "
-          f"float32 {matmul_size()}^2 matmul: {rate / 1e9:.1f} GFLOP/s)\n")
-    print("| model | optimizer | size (px) | s / iteration | s / evaluation | bare VGG pass (s) "
-          "| GFLOP / evaluation | GFLOP/s | of matmul rate |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    rows = []
-    for model_name in args.models:
-        extractor = build_vgg(model_name, [CONTENT_LAYER, *STYLE_LAYERS], None)
-        for size in args.sizes:
-            content, style = images_at(size)
-            height, width = content.shape[:2]
-            work = evaluation_flops(extractor, height, width)
-            bare = bare_pass_seconds(extractor, content, args.repeats)
-            for optimizer in args.optimizers:
-                # float32 and one level whatever the defaults: the rate is against the float32 matmul
-                result = stylize(content, style, optimizer=optimizer, model=model_name, weights=None,
-                                 precision="float32", scales=1,
-                                 iterations=WARMUP_ITERATIONS + args.repeats + 1, save_every=0)
-                per_iteration, per_evaluation = per_evaluation_seconds(result.history)
-                achieved = work / per_evaluation
-                rows.append(dict(model=model_name, optimizer=optimizer, size=f"{width}x{height}",
-                                 seconds_per_iteration=per_iteration, seconds_per_evaluation=per_evaluation,
-                                 bare_pass_seconds=bare, flops=work, flops_per_second=achieved,
-                                 fraction=achieved / rate))
-                print(f"| {model_name} | {optimizer} | {width}x{height} | {per_iteration:.3f} | "
-                      f"{per_evaluation:.3f} | {bare:.3f} | {work / 1e9:.0f} | {achieved / 1e9:.1f} | "
-                      f"{achieved / rate:.0%} |", flush=True)
-    report["speed"] = rows
+    # float32 and one level whatever the defaults: the rate is against the float32 matmul
+    result = stylize(content, style, optimizer=optimizer, model=model_name, weights=None,
+                     precision="float32", scales=1, iterations=WARMUP_ITERATIONS + repeats + 1, save_every=0)
+    per_iteration, per_evaluation = per_evaluation_seconds(result.history)
+    return dict(matmul_flops=rate, seconds_per_iteration=per_iteration, seconds_per_evaluation=per_evaluation,
+                fraction=work / per_evaluation / rate)
+
+
+def speed(args, report: dict) -> None:
+    """The speed table: each row measured --runs times, the rows taken in turn (all once,
+    then all again), so that a slow stretch of a shared machine falls on one measurement
+    of several rows rather than on every measurement of one; each figure is the median
+    of a row's measurements."""
+    rows = {}  # (model, size, optimizer) -> the row, with its measurements
+    extractors = {model_name: build_vgg(model_name, [CONTENT_LAYER, *STYLE_LAYERS], None)
+                  for model_name in args.models}
+    for run in range(1, args.runs + 1):
+        if run == args.runs:
+            print(f"\n## Speed ({platform.machine()}, {os.cpu_count()} cores, float32 {matmul_size()}^2 "
+                  f"matmul measured before each row; median of {counted(args.runs, 'run')})\n")
+            print("| model | optimizer | size (px) | s / iteration | s / evaluation | bare VGG pass (s) "
+                  "| GFLOP / evaluation | GFLOP/s | matmul GFLOP/s | of matmul rate |")
+            print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        for model_name, extractor in extractors.items():
+            for size in args.sizes:
+                content, style = images_at(size)
+                height, width = content.shape[:2]
+                work = evaluation_flops(extractor, height, width)
+                bare = bare_pass_seconds(extractor, content, args.repeats)
+                for optimizer in args.optimizers:
+                    row = rows.setdefault((model_name, size, optimizer), dict(
+                        model=model_name, optimizer=optimizer, size=f"{width}x{height}", flops=work, runs=[]))
+                    measured = speed_measurement(extractor, model_name, optimizer, content, style, work,
+                                                 args.repeats)
+                    row["runs"].append(dict(measured, bare_pass_seconds=bare))
+                    if run < args.runs:
+                        print(f"speed, run {run} of {args.runs}: {model_name} {optimizer} {width}x{height} "
+                              f"{measured['seconds_per_evaluation']:.3f} s / evaluation, "
+                              f"{measured['fraction']:.0%}", flush=True)
+                        continue
+                    for key in ("matmul_flops", "seconds_per_iteration", "seconds_per_evaluation",
+                                "bare_pass_seconds", "fraction"):
+                        row[key] = float(np.median([one[key] for one in row["runs"]]))
+                    row["flops_per_second"] = work / row["seconds_per_evaluation"]
+                    print(f"| {model_name} | {optimizer} | {width}x{height} | {row['seconds_per_iteration']:.3f} | "
+                          f"{row['seconds_per_evaluation']:.3f} | {row['bare_pass_seconds']:.3f} | "
+                          f"{work / 1e9:.0f} | {row['flops_per_second'] / 1e9:.1f} | "
+                          f"{row['matmul_flops'] / 1e9:.1f} | {row['fraction']:.0%} |", flush=True)
+    report["matmul_float32_flops"] = float(np.median([one["matmul_flops"] for row in rows.values()
+                                                      for one in row["runs"]]))
+    report["speed"] = list(rows.values())
 
 
 def xla(args, report: dict) -> None:
@@ -550,6 +577,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", nargs="+", type=size_argument, default=[256, 512, 1024],
                         help=f"sizes of the speed section: {SIZE_HELP}")
     parser.add_argument("--repeats", type=positive_int, default=4, help="timed iterations after warm-up")
+    parser.add_argument("--runs", type=positive_int, default=1,
+                        help="measurements of each speed row, the rows taken in turn; the table gives "
+                             "their medians")
     parser.add_argument("--model", choices=sorted(VGG_MODELS), default="vgg19",
                         help="model of the precision/memory/quality sections")
     parser.add_argument("--weights", type=weights_argument, default="imagenet",

@@ -289,6 +289,43 @@ def test_the_benchmark_report_may_go_to_a_new_subfolder(script, tmp_path, monkey
     assert json.loads((tmp_path / "out" / "sub" / "b.json").read_text())["speed"] == ["row"]
 
 
+def test_the_speed_section_takes_the_rows_in_turn_and_gives_each_rows_medians(capsys, tmp_path, monkeypatch):
+    """A real run, small, with --runs 3: every row is measured once before any is measured
+    again, each measurement against the matmul rate taken just before it (here a stand-in
+    that changes from call to call), and the table gives each row's medians."""
+    benchmark = script_module("benchmark")
+    rates = iter([100e9, 300e9, 200e9, 150e9, 120e9, 180e9])
+    order = []
+    real_stylize = benchmark.stylize
+
+    def stylize(*args, optimizer, **kwargs):
+        order.append(optimizer)
+        return real_stylize(*args, optimizer=optimizer, **kwargs)
+
+    monkeypatch.setattr(benchmark, "matmul_rate", lambda: next(rates))
+    monkeypatch.setattr(benchmark, "stylize", stylize)
+    monkeypatch.chdir(tmp_path)
+    benchmark.main(["--sections", "speed", "--models", "vgg16", "--sizes", "64", "--repeats", "2",
+                    "--runs", "3", "--output-dir", str(tmp_path), "--json", "s.json"])
+    assert order == ["adam", "lbfgs"] * 3
+    report = json.loads((tmp_path / "s.json").read_text())
+    adam, lbfgs = report["speed"]
+    assert [one["matmul_flops"] for one in adam["runs"]] == [100e9, 200e9, 120e9]
+    assert [one["matmul_flops"] for one in lbfgs["runs"]] == [300e9, 150e9, 180e9]
+    for row in (adam, lbfgs):
+        assert len(row["runs"]) == 3 and row["size"] == "64x43"
+        for one in row["runs"]:  # each measurement against its own rate
+            assert one["fraction"] == pytest.approx(row["flops"] / one["seconds_per_evaluation"] / one["matmul_flops"])
+        for key in ("matmul_flops", "seconds_per_evaluation", "seconds_per_iteration", "fraction"):
+            assert row[key] == pytest.approx(np.median([one[key] for one in row["runs"]]))
+    assert report["matmul_float32_flops"] == pytest.approx(165e9)  # the median of all six
+    out = capsys.readouterr().out
+    assert len(re.findall(r"^speed, run [12] of 3: vgg16 (adam|lbfgs) 64x43 [0-9.]+ s / evaluation", out,
+                          re.MULTILINE)) == 4
+    assert re.search(r"^\| vgg16 \| lbfgs \| 64x43 \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [0-9]+ \| [0-9.]+ \| "
+                     r"180\.0 \| [0-9]+% \|$", out, re.MULTILINE)
+
+
 def test_the_overhead_section_times_both_optimizers_for_every_timed_iteration(capsys, tmp_path, monkeypatch):
     """A real run, small: the loss that costs next to nothing keeps L-BFGS going for all its
     iterations (else the medians would be of a few), and every figure is there."""
