@@ -27,9 +27,9 @@ from common import (  # noqa: E402
     SIZE_HELP,
     add_precision_argument,
     check_inputs,
-    check_outputs,
     pair_parser,
     positive_int,
+    reserved_report,
     size_argument,
     whole_number,
 )
@@ -61,33 +61,32 @@ def main(argv: list[str] | None = None) -> None:
 
 def measure(args) -> None:
     check_inputs(args.weights, [args.content, args.style], args.sizes)
-    output = check_outputs(args.output, args.overwrite, stem=True, inputs=[args.content, args.style])
-    rows = []
-    for size in args.sizes:
-        content = load_image(args.content, size)
-        style = load_image(args.style, size)
-        # Different images of one size: the photo and shifted copies of it.
-        contents = [np.roll(content, shift * 7, axis=1) for shift in range(max(args.batches))]
-        single = None
-        for batch in args.batches:
-            results = stylize_batch(contents[:batch], style, iterations=args.steps, optimizer="adam",
-                                    model=args.model, weights=args.weights, precision=args.precision,
-                                    scales=1, save_every=0)
-            step = seconds_per_step(results[0].history)
-            single = step if batch == 1 else single
-            speedup = single * batch / step if single else None
-            rows.append({"size": f"{content.shape[1]}x{content.shape[0]}", "batch": batch, "step_s": step,
-                         "image_step_s": step / batch, "speedup": speedup})
+    with reserved_report(args.output, args.overwrite, stem=True, inputs=[args.content, args.style]) as output:
+        rows = []
+        for size in args.sizes:
+            content = load_image(args.content, size)
+            style = load_image(args.style, size)
+            # Different images of one size: the photo and shifted copies of it.
+            contents = [np.roll(content, shift * 7, axis=1) for shift in range(max(args.batches))]
+            single = None
+            for batch in args.batches:
+                results = stylize_batch(contents[:batch], style, iterations=args.steps, optimizer="adam",
+                                        model=args.model, weights=args.weights, precision=args.precision,
+                                        scales=1, save_every=0)
+                step = seconds_per_step(results[0].history)
+                single = step if batch == 1 else single
+                speedup = single * batch / step if single else None
+                rows.append({"size": f"{content.shape[1]}x{content.shape[0]}", "batch": batch, "step_s": step,
+                             "image_step_s": step / batch, "speedup": speedup})
 
-    print(f"# {platform.machine()}, {args.model}, Adam, {args.precision}, median of {args.steps - 2} steps")
-    print("| size | batch | s per step | s per image-step | images per second vs batch 1 |")
-    print("| --- | --- | --- | --- | --- |")
-    for row in rows:
-        speedup = f"{row['speedup']:.2f}x" if row["speedup"] else "-"
-        print(f"| {row['size']} | {row['batch']} | {row['step_s']:.3f} | {row['image_step_s']:.3f} | {speedup} |")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps({"args": vars(args), "machine": platform.machine(), "rows": rows}, indent=1))
-    print(f"-> {output}")
+        print(f"# {platform.machine()}, {args.model}, Adam, {args.precision}, median of {args.steps - 2} steps")
+        print("| size | batch | s per step | s per image-step | images per second vs batch 1 |")
+        print("| --- | --- | --- | --- | --- |")
+        for row in rows:
+            speedup = f"{row['speedup']:.2f}x" if row["speedup"] else "-"
+            print(f"| {row['size']} | {row['batch']} | {row['step_s']:.3f} | {row['image_step_s']:.3f} | {speedup} |")
+        output.write_text(json.dumps({"args": vars(args), "machine": platform.machine(), "rows": rows}, indent=1))
+        print(f"-> {output}")
 
 
 if __name__ == "__main__":

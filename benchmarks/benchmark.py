@@ -68,12 +68,12 @@ from StyleModel import STYLE_LAYERS  # noqa: E402
 from common import (  # noqa: E402
     SIZE_HELP,
     check_inputs,
-    check_outputs,
     first_row_at_or_below,
     on_gpu,
     peak_memory_kind,
     positive_int,
     positive_number,
+    reserved_report,
     run_in_fresh_process,
     scales_argument,
     size_argument,
@@ -637,19 +637,19 @@ def measure(args) -> None:
     check_inputs(args.weights, [SAMPLE_CONTENT, SAMPLE_STYLE],
                  [size for section in args.sections for size in sizes[section]])
     pictures = [Path(args.output_dir) / PRECISION_PICTURE] if "precision" in args.sections else []
-    path = check_outputs(Path(args.output_dir) / args.json, args.overwrite, beside=lambda _: pictures,
-                         flag="--json")
-    for written in (path, *pictures):
-        written.parent.mkdir(parents=True, exist_ok=True)
-    report = {"machine": platform.platform(), "processor": platform.processor(), "cores": os.cpu_count(),
-              "tensorflow": tf.__version__, "devices": [d.name for d in tf.config.list_logical_devices()],
-              "args": vars(args)}
-    print(f"# StyleTransfer benchmark: {platform.platform()}, {os.cpu_count()} cores, "
-          f"TensorFlow {tf.__version__}, devices {report['devices']}")
-    for section in (name for name in SECTIONS if name in args.sections):
-        globals()[section](args, report)
-    path.write_text(json.dumps(report, indent=1))
-    print(f"\nJSON: {path}")
+    with reserved_report(Path(args.output_dir) / args.json, args.overwrite, beside=lambda _: pictures,
+                         flag="--json") as path:
+        for picture in pictures:
+            picture.parent.mkdir(parents=True, exist_ok=True)
+        report = {"machine": platform.platform(), "processor": platform.processor(), "cores": os.cpu_count(),
+                  "tensorflow": tf.__version__, "devices": [d.name for d in tf.config.list_logical_devices()],
+                  "args": vars(args)}
+        print(f"# StyleTransfer benchmark: {platform.platform()}, {os.cpu_count()} cores, "
+              f"TensorFlow {tf.__version__}, devices {report['devices']}")
+        for section in (name for name in SECTIONS if name in args.sections):
+            globals()[section](args, report)
+        path.write_text(json.dumps(report, indent=1))
+        print(f"\nJSON: {path}")
 
 
 if __name__ == "__main__":

@@ -26,8 +26,8 @@ from ContentModel import (  # noqa: E402
     ArgumentParser,
     add_output_arguments,
     check_weights,
-    choose_output,
     load_image,
+    reserved_output,
     weights_argument,
 )
 from StyleTransfer import (  # noqa: E402
@@ -121,21 +121,25 @@ def check_inputs(weights: str | None, images=(), sizes=()) -> None:
         load_image(image, min(sizes))
 
 
-def check_outputs(output: str | Path, overwrite: bool, *, stem: bool = False, beside=lambda report: [],
-                  inputs=(), flag: str = "-o") -> Path:
-    """The path of the JSON report: ``output``, or with ``stem`` ``output`` with '.json' put
-    in place of its suffix (the name the script's files share). Checked before any measuring,
-    as StyleTransfer.py checks its -o (ContentModel.choose_output; its messages name ``flag``):
-    neither the report nor the files ``beside(report)`` that the script writes next to it may
-    exist unless ``overwrite`` ('... exists; pass --overwrite to replace it'), be an input, be
-    a folder, or lie in a folder that cannot be written."""
+def reserved_report(output: str | Path, overwrite: bool, *, stem: bool = False, beside=lambda report: [],
+                    inputs=(), flag: str = "-o"):
+    """The path of the JSON report, held for the length of the block (a context manager):
+    ``output``, or with ``stem`` ``output`` with '.json' put in place of its suffix (the name
+    the script's files share). Checked before any measuring, as StyleTransfer.py checks its
+    -o (ContentModel.choose_output; its messages name ``flag``): neither the report nor the
+    files ``beside(report)`` that the script writes next to it may exist unless ``overwrite``
+    ('... exists; pass --overwrite to replace it'), be an input, be a folder, or lie in a
+    folder that cannot be written. Then the report is created empty at once
+    (ContentModel.reserved_output), so that a second run started meanwhile with the same name
+    is refused instead of replacing it at the end; if the block ends without writing it (an
+    error, Ctrl-C), the placeholder goes again."""
     report = Path(output)
     # A folder keeps its name, so that it is refused as one instead of a report put beside it.
     if stem and str(output).strip() and report.name not in ("", "..") and not report.is_dir():
         report = report.with_suffix(".json")
     written = [report, *beside(report)]
-    return choose_output(report.stem, report if report.name else output, list(inputs), overwrite,
-                         siblings=lambda path: written, suffixes=(".json",), flag=flag)
+    return reserved_output(report.stem, report if report.name else output, list(inputs), overwrite,
+                           siblings=lambda path: written, suffixes=(".json",), flag=flag)
 
 
 def first_row_at_or_below(history: list, target: float) -> dict | None:

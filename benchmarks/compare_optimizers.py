@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ContentModel import load_image, run_cli, save_image  # noqa: E402
 from StyleTransfer import OPTIMIZERS, stylize  # noqa: E402
-from common import check_inputs, check_outputs, pair_parser, positive_int, positive_number  # noqa: E402
+from common import check_inputs, pair_parser, positive_int, positive_number, reserved_report  # noqa: E402
 
 CHECKPOINTS = (0.25, 0.5, 0.75, 1.0)  # fractions of the time budget reported
 
@@ -47,29 +47,28 @@ def main(argv: list[str] | None = None) -> None:
 
 def measure(args) -> None:
     check_inputs(args.weights, [args.content, args.style], [args.size])
-    output = check_outputs(args.output, args.overwrite, inputs=[args.content, args.style],
-                           beside=lambda path: [picture(path, optimizer) for optimizer in OPTIMIZERS])
-    content = load_image(args.content, args.size)
-    style = load_image(args.style, args.size)
-    histories = {}
-    for optimizer in OPTIMIZERS:
-        def stop_at_budget(progress, budget=args.seconds):
-            return progress.elapsed <= budget  # False ends the run, keeping the best image
-        result = stylize(content, style, optimizer=optimizer, iterations=args.max_iterations, scales=1,
-                         model=args.model, weights=args.weights, callback=stop_at_budget)
-        histories[optimizer] = result.history
-        save_image(result.image, picture(output, optimizer))
+    with reserved_report(args.output, args.overwrite, inputs=[args.content, args.style],
+                         beside=lambda path: [picture(path, optimizer) for optimizer in OPTIMIZERS]) as output:
+        content = load_image(args.content, args.size)
+        style = load_image(args.style, args.size)
+        histories = {}
+        for optimizer in OPTIMIZERS:
+            def stop_at_budget(progress, budget=args.seconds):
+                return progress.elapsed <= budget  # False ends the run, keeping the best image
+            result = stylize(content, style, optimizer=optimizer, iterations=args.max_iterations, scales=1,
+                             model=args.model, weights=args.weights, callback=stop_at_budget)
+            histories[optimizer] = result.history
+            save_image(result.image, picture(output, optimizer))
 
-    times = [round(args.seconds * f, 1) for f in CHECKPOINTS]
-    print(f"# {platform.machine()} {platform.processor() or ''}, {args.model}, "
-          f"{content.shape[1]}x{content.shape[0]} px")
-    print("| optimizer | iterations | " + " | ".join(f"loss at {t:g} s" for t in times) + " |")
-    print("| --- | --- | " + " | ".join("---" for _ in times) + " |")
-    for optimizer, history in histories.items():
-        done = sum(1 for row in history if row["seconds"] <= args.seconds)
-        print(f"| {optimizer} | {done} | " + " | ".join(f"{loss_at(history, t):.3g}" for t in times) + " |")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps({"args": vars(args), "histories": histories}))
+        times = [round(args.seconds * f, 1) for f in CHECKPOINTS]
+        print(f"# {platform.machine()} {platform.processor() or ''}, {args.model}, "
+              f"{content.shape[1]}x{content.shape[0]} px")
+        print("| optimizer | iterations | " + " | ".join(f"loss at {t:g} s" for t in times) + " |")
+        print("| --- | --- | " + " | ".join("---" for _ in times) + " |")
+        for optimizer, history in histories.items():
+            done = sum(1 for row in history if row["seconds"] <= args.seconds)
+            print(f"| {optimizer} | {done} | " + " | ".join(f"{loss_at(history, t):.3g}" for t in times) + " |")
+        output.write_text(json.dumps({"args": vars(args), "histories": histories}))
 
 
 if __name__ == "__main__":

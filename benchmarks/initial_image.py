@@ -29,9 +29,9 @@ from common import (  # noqa: E402
     add_model_arguments,
     add_precision_argument,
     check_inputs,
-    check_outputs,
     first_row_at_or_below,
     positive_int,
+    reserved_report,
     size_argument,
 )
 
@@ -94,52 +94,51 @@ def main(argv: list[str] | None = None) -> None:
 def measure(args) -> None:
     images = [image for pair in args.pairs for image in pair_images(pair)]
     check_inputs(args.weights, images, [args.size])
-    output = check_outputs(args.output, args.overwrite, stem=True, inputs=images,
-                           beside=lambda path: [path.with_suffix(".jpg")])
-    common = dict(model=args.model, weights=args.weights, precision=args.precision, save_every=0, scales=1)
-    table, pictures, report = [], [], []
-    for pair in args.pairs:
-        photo, painting = pair_images(pair)
-        content, style = load_image(photo, args.size), load_image(painting, args.size)
-        baseline = stylize(content, style, init=BASELINE, iterations=args.iterations, **common)
-        target = baseline.history[-1]["total"]
+    with reserved_report(args.output, args.overwrite, stem=True, inputs=images,
+                         beside=lambda path: [path.with_suffix(".jpg")]) as output:
+        common = dict(model=args.model, weights=args.weights, precision=args.precision, save_every=0, scales=1)
+        table, pictures, report = [], [], []
+        for pair in args.pairs:
+            photo, painting = pair_images(pair)
+            content, style = load_image(photo, args.size), load_image(painting, args.size)
+            baseline = stylize(content, style, init=BASELINE, iterations=args.iterations, **common)
+            target = baseline.history[-1]["total"]
 
-        def until_target(progress):
-            return progress.losses["total"] > target
+            def until_target(progress):
+                return progress.losses["total"] > target
 
-        # Twice the iterations at most: a start that needs more has lost the race anyway.
-        challenger = stylize(content, style, init=CHALLENGER, iterations=2 * args.iterations,
-                             callback=until_target, **common)
-        reached = first_row_at_or_below(challenger.history, target)
-        last = baseline.history[-1]
-        table.append((pair, f"{last['iteration']} ({last['evaluations']})", last["seconds"],
-                      reached and f"{reached['iteration']} ({reached['evaluations']})",
-                      reached and reached["seconds"]))
-        pictures.append([content, style, initial_image(content, [style], CHALLENGER, 0),
-                         baseline.image, challenger.image])
-        report.append(dict(pair=pair, target=target, baseline=baseline.history, challenger=challenger.history))
-        print(f"{pair}: {BASELINE} {args.iterations} iterations, {CHALLENGER} "
-              f"{reached['iteration'] if reached else 'not reached'}", flush=True)
+            # Twice the iterations at most: a start that needs more has lost the race anyway.
+            challenger = stylize(content, style, init=CHALLENGER, iterations=2 * args.iterations,
+                                 callback=until_target, **common)
+            reached = first_row_at_or_below(challenger.history, target)
+            last = baseline.history[-1]
+            table.append((pair, f"{last['iteration']} ({last['evaluations']})", last["seconds"],
+                          reached and f"{reached['iteration']} ({reached['evaluations']})",
+                          reached and reached["seconds"]))
+            pictures.append([content, style, initial_image(content, [style], CHALLENGER, 0),
+                             baseline.image, challenger.image])
+            report.append(dict(pair=pair, target=target, baseline=baseline.history, challenger=challenger.history))
+            print(f"{pair}: {BASELINE} {args.iterations} iterations, {CHALLENGER} "
+                  f"{reached['iteration'] if reached else 'not reached'}", flush=True)
 
-    print(f"\n# {platform.machine()}, {args.model}, {baseline.precision}, long side {args.size} px; "
-          f"target = the loss after {args.iterations} iterations from the photo\n")
-    print(f"| pair | from the photo: iterations (evaluations) | s | from the {CHALLENGER} start | s "
-          f"| time saved |")
-    print("| --- | --- | --- | --- | --- | --- |")
-    for pair, base_iterations, base_seconds, iterations, seconds in table:
-        saved = f"{1 - seconds / base_seconds:.0%}" if seconds else "-"
-        print(f"| {pair} | {base_iterations} | {base_seconds:.1f} | {iterations or 'not reached'} | "
-              f"{seconds or float('nan'):.1f} | {saved} |")
-    done = [row for row in table if row[3]]
-    if done:
-        base_seconds, seconds = sum(row[2] for row in done), sum(row[4] for row in done)
-        print(f"| all | | {base_seconds:.1f} | | {seconds:.1f} | {1 - seconds / base_seconds:.0%} |")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    titles = ["photo", "painting", f"{CHALLENGER} start", f"from the photo, {args.iterations} its",
-              f"from the {CHALLENGER} start, same loss"]
-    save_figure(plot_rows(pictures, titles), output.with_suffix(".jpg"))
-    output.with_suffix(".json").write_text(json.dumps({"args": vars(args), "pairs": report}))
-    print(f"pictures -> {output.with_suffix('.jpg')}")
+        print(f"\n# {platform.machine()}, {args.model}, {baseline.precision}, long side {args.size} px; "
+              f"target = the loss after {args.iterations} iterations from the photo\n")
+        print(f"| pair | from the photo: iterations (evaluations) | s | from the {CHALLENGER} start | s "
+              f"| time saved |")
+        print("| --- | --- | --- | --- | --- | --- |")
+        for pair, base_iterations, base_seconds, iterations, seconds in table:
+            saved = f"{1 - seconds / base_seconds:.0%}" if seconds else "-"
+            print(f"| {pair} | {base_iterations} | {base_seconds:.1f} | {iterations or 'not reached'} | "
+                  f"{seconds or float('nan'):.1f} | {saved} |")
+        done = [row for row in table if row[3]]
+        if done:
+            base_seconds, seconds = sum(row[2] for row in done), sum(row[4] for row in done)
+            print(f"| all | | {base_seconds:.1f} | | {seconds:.1f} | {1 - seconds / base_seconds:.0%} |")
+        titles = ["photo", "painting", f"{CHALLENGER} start", f"from the photo, {args.iterations} its",
+                  f"from the {CHALLENGER} start, same loss"]
+        save_figure(plot_rows(pictures, titles), output.with_suffix(".jpg"))
+        output.with_suffix(".json").write_text(json.dumps({"args": vars(args), "pairs": report}))
+        print(f"pictures -> {output.with_suffix('.jpg')}")
 
 
 if __name__ == "__main__":

@@ -30,10 +30,10 @@ from StyleTransfer import COARSE_ITERATIONS, level_sizes, stylize  # noqa: E402
 from common import (  # noqa: E402
     add_precision_argument,
     check_inputs,
-    check_outputs,
     first_row_at_or_below,
     pair_parser,
     positive_int,
+    reserved_report,
     scales_argument,
 )
 
@@ -119,11 +119,11 @@ def measure(args) -> None:
                                      f"{error_summary(error)}") from None
         return
     check_inputs(args.weights, [args.content, args.style], [args.size])
-    output = check_outputs(args.output, args.overwrite, stem=True, inputs=[args.content, args.style],
-                           beside=lambda path: [path.with_suffix(".jpg")])
-    histories = run(args, output)
-    output.write_text(json.dumps({"args": vars(args), "histories": histories}))
-    report(args.size, args.iterations, histories)
+    with reserved_report(args.output, args.overwrite, stem=True, inputs=[args.content, args.style],
+                         beside=lambda path: [path.with_suffix(".jpg")]) as output:
+        histories = run(args, output)
+        output.write_text(json.dumps({"args": vars(args), "histories": histories}))
+        report(args.size, args.iterations, histories)
 
 
 if __name__ == "__main__":

@@ -29,9 +29,9 @@ from common import (  # noqa: E402
     SIZE_HELP,
     add_model_arguments,
     check_inputs,
-    check_outputs,
     peak_memory_kind,
     positive_int,
+    reserved_report,
     run_in_fresh_process,
     size_argument,
 )
@@ -124,35 +124,36 @@ def main(argv: list[str] | None = None) -> None:
     run_cli(lambda: measure(args))
 
 
+def measure_row(args, size: int, precision: str) -> dict:
+    """Both modes at one size and precision, each in a fresh process; prints the table's row."""
+    runs = {}
+    for mode in MODES:
+        code = CHILD.format(size=size, model=args.model, weights=args.weights, precision=precision,
+                            mode=mode, repeats=args.repeats)
+        try:
+            runs[mode] = run_in_fresh_process(code)
+        except RuntimeError as error:
+            sys.exit(f"{size} px {precision} {mode} failed: {error}")
+    plain, checkpointed = runs["plain"], runs["checkpointed"]
+    # The graphs differ, so TensorFlow may sum in another order: how far apart they are.
+    loss, norm = (abs(plain[key] - checkpointed[key]) / abs(plain[key]) for key in ("loss", "gradient_norm"))
+    height, width = plain["shape"]
+    print(f"| {width}x{height} | {precision} | {plain['peak'] / GIB:.2f} | {checkpointed['peak'] / GIB:.2f} "
+          f"| {plain['seconds']:.2f} | {checkpointed['seconds']:.2f} | {loss:.0e} / {norm:.0e} |", flush=True)
+    return dict(size=size, precision=precision, **runs)
+
+
 def measure(args) -> None:
     check_inputs(args.weights, [SAMPLE_CONTENT, SAMPLE_STYLE], args.sizes)
-    output = check_outputs(args.output, args.overwrite)
-    print(f"## Peak memory ({peak_memory_kind()}) with and without tf.recompute_grad "
-          f"({args.model}, one loss-and-gradient evaluation)\n")
-    print("| size (px) | precision | peak, plain (GiB) | peak, checkpointed (GiB) | s / evaluation, plain "
-          "| s / evaluation, checkpointed | relative difference, loss / gradient norm |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
-    rows = []
-    for size in args.sizes:
-        for precision in args.precisions:
-            runs = {}
-            for mode in MODES:
-                code = CHILD.format(size=size, model=args.model, weights=args.weights, precision=precision,
-                                    mode=mode, repeats=args.repeats)
-                try:
-                    runs[mode] = run_in_fresh_process(code)
-                except RuntimeError as error:
-                    sys.exit(f"{size} px {precision} {mode} failed: {error}")
-            plain, checkpointed = runs["plain"], runs["checkpointed"]
-            # The graphs differ, so TensorFlow may sum in another order: how far apart they are.
-            loss, norm = (abs(plain[key] - checkpointed[key]) / abs(plain[key]) for key in ("loss", "gradient_norm"))
-            rows.append(dict(size=size, precision=precision, **runs))
-            height, width = plain["shape"]
-            print(f"| {width}x{height} | {precision} | {plain['peak'] / GIB:.2f} | {checkpointed['peak'] / GIB:.2f} "
-                  f"| {plain['seconds']:.2f} | {checkpointed['seconds']:.2f} | {loss:.0e} / {norm:.0e} |", flush=True)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(dict(args=vars(args), measured=peak_memory_kind(), rows=rows), indent=1))
-    print(f"\nJSON: {output}")
+    with reserved_report(args.output, args.overwrite) as output:
+        print(f"## Peak memory ({peak_memory_kind()}) with and without tf.recompute_grad "
+              f"({args.model}, one loss-and-gradient evaluation)\n")
+        print("| size (px) | precision | peak, plain (GiB) | peak, checkpointed (GiB) | s / evaluation, plain "
+              "| s / evaluation, checkpointed | relative difference, loss / gradient norm |")
+        print("| --- | --- | --- | --- | --- | --- | --- |")
+        rows = [measure_row(args, size, precision) for size in args.sizes for precision in args.precisions]
+        output.write_text(json.dumps(dict(args=vars(args), measured=peak_memory_kind(), rows=rows), indent=1))
+        print(f"\nJSON: {output}")
 
 
 if __name__ == "__main__":

@@ -103,39 +103,62 @@ def test_the_argument_types_take_what_can():
     assert common.style_scale_argument("0.1") == 0.1 and common.style_scale_argument("4") == 4.0
 
 
-def test_check_outputs_refuses_an_existing_report_or_a_file_beside_it(tmp_path):
+def reserved(*args, **kwargs) -> Path:
+    """The report's path from common.reserved_report, the block left at once."""
+    with common.reserved_report(*args, **kwargs) as path:
+        return path
+
+
+def test_the_report_is_refused_if_it_or_a_file_beside_it_exists(tmp_path):
     report, picture = tmp_path / "report.json", tmp_path / "picture.jpg"
     picture.write_text("kept")
     with pytest.raises(StyleTransferError, match=f"^{re.escape(str(picture))} exists .*; pass --overwrite"):
-        common.check_outputs(report, False, beside=lambda path: [path.with_name("picture.jpg")])
+        reserved(report, False, beside=lambda path: [path.with_name("picture.jpg")])
     report.write_text("kept")
     with pytest.raises(StyleTransferError, match=f"^{re.escape(str(report))} exists; pass --overwrite to replace"):
-        common.check_outputs(report, False)
-    assert common.check_outputs(report, True, beside=lambda path: [picture]) == report
+        reserved(report, False)
+    assert reserved(report, True, beside=lambda path: [picture]) == report
     assert report.read_text() == picture.read_text() == "kept"
 
 
-def test_check_outputs_puts_json_in_place_of_a_stems_suffix_and_never_writes_over_an_input(tmp_path):
-    assert common.check_outputs(tmp_path / "run", False, stem=True) == tmp_path / "run.json"
-    assert common.check_outputs(tmp_path / "run.v2", False, stem=True) == tmp_path / "run.json"
+def test_the_report_puts_json_in_place_of_a_stems_suffix_and_never_writes_over_an_input(tmp_path):
+    assert reserved(tmp_path / "run", False, stem=True) == tmp_path / "run.json"
+    assert reserved(tmp_path / "run.v2", False, stem=True) == tmp_path / "run.json"
     photo = tmp_path / "run.jpg"
     photo.write_text("an input")
     with pytest.raises(StyleTransferError, match="would replace the input"):
-        common.check_outputs(tmp_path / "run", True, stem=True, beside=lambda path: [path.with_suffix(".jpg")],
-                             inputs=[photo])
+        reserved(tmp_path / "run", True, stem=True, beside=lambda path: [path.with_suffix(".jpg")], inputs=[photo])
 
 
-def test_check_outputs_refuses_a_folder_and_names_the_flag(tmp_path):
+def test_the_report_is_refused_as_a_folder_and_the_message_names_the_flag(tmp_path):
     folder = tmp_path / "earlier"
     folder.mkdir()
     # With stem the folder is not made into 'earlier.json' beside it: it is refused as a folder.
     with pytest.raises(StyleTransferError, match=f"^{folder} is a folder; -o needs a file name$"):
-        common.check_outputs(folder, False, stem=True)
+        reserved(folder, False, stem=True)
     with pytest.raises(StyleTransferError, match="^-o is empty; give a file name such as result.json$"):
-        common.check_outputs(" ", False, stem=True)
+        reserved(" ", False, stem=True)
     with pytest.raises(StyleTransferError, match=f"^{tmp_path} is a folder; --json needs a file name$"):
-        common.check_outputs(tmp_path, False, flag="--json")
+        reserved(tmp_path, False, flag="--json")
     assert list(tmp_path.iterdir()) == [folder]
+
+
+def test_the_report_is_held_while_the_block_runs_and_kept_once_written(tmp_path):
+    report = tmp_path / "sub" / "report.json"
+    with common.reserved_report(report, False) as path:
+        assert path == report and report.read_text() == ""  # a placeholder: the name is taken
+        with pytest.raises(StyleTransferError, match=f"^{re.escape(str(report))} exists; pass --overwrite"):
+            reserved(report, False)
+        path.write_text("{}")
+    assert report.read_text() == "{}"
+
+
+def test_a_report_never_written_leaves_nothing_behind(tmp_path):
+    report = tmp_path / "sub" / "report.json"
+    with pytest.raises(KeyboardInterrupt):
+        with common.reserved_report(report, False):
+            raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []  # neither the placeholder nor the folder made for it
 
 
 class Measured(Exception):
@@ -280,6 +303,30 @@ def test_with_overwrite_the_run_goes_ahead(script, tmp_path, name, argv, existin
     argv, _ = with_existing_output(tmp_path, argv, existing)
     with pytest.raises(Measured):
         script(name, [*argv, "--overwrite"])
+
+
+REPORTS = [(name, argv, existing) for name, argv, existing in OUTPUTS if existing.endswith(".json")]
+
+
+@pytest.mark.parametrize("name, argv, report", REPORTS, ids=[name for name, _, _ in REPORTS])
+def test_a_run_holds_its_report_while_it_measures_and_lets_it_go_if_it_fails(monkeypatch, tmp_path, name, argv,
+                                                                              report):
+    """A second run started meanwhile with the same name is refused (as the first test of
+    reserved_report shows) instead of replacing the first's report when it ends."""
+    folder = tmp_path / "out"  # not there yet: made for the placeholder, and removed with it
+    held = []
+
+    def measured(*args, **kwargs):
+        held.append((folder / report).read_text() == "")
+        raise Measured
+
+    module = script_module(name)
+    for function in MEASURING[name]:
+        monkeypatch.setattr(module, function, measured)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(Measured):
+        module.main([arg.format(out=folder) for arg in argv])
+    assert held == [True] and not folder.exists()
 
 
 def test_the_benchmark_report_may_go_to_a_new_subfolder(script, tmp_path, monkeypatch):
