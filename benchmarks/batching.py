@@ -13,7 +13,6 @@ only where it is faster per image. Run it on an otherwise idle machine.
 from __future__ import annotations
 
 import json
-import platform
 import sys
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from common import (  # noqa: E402
     check_inputs,
     pair_parser,
     positive_int,
+    processor_name,
     reserved_report,
     size_argument,
     whole_number,
@@ -79,13 +79,13 @@ def measure(args) -> None:
                 rows.append({"size": f"{content.shape[1]}x{content.shape[0]}", "batch": batch, "step_s": step,
                              "image_step_s": step / batch, "speedup": speedup})
 
-        print(f"# {platform.machine()}, {args.model}, Adam, {args.precision}, median of {args.steps - 2} steps")
+        print(f"# {processor_name()}, {args.model}, Adam, {args.precision}, median of {args.steps - 2} steps")
         print("| size | batch | s per step | s per image-step | images per second vs batch 1 |")
         print("| --- | --- | --- | --- | --- |")
         for row in rows:
             speedup = f"{row['speedup']:.2f}x" if row["speedup"] else "-"
             print(f"| {row['size']} | {row['batch']} | {row['step_s']:.3f} | {row['image_step_s']:.3f} | {speedup} |")
-        output.write_text(json.dumps({"args": vars(args), "machine": platform.machine(), "rows": rows}, indent=1))
+        output.write_text(json.dumps({"args": vars(args), "processor": processor_name(), "rows": rows}, indent=1))
         print(f"-> {output}")
 
 

@@ -73,6 +73,7 @@ from common import (  # noqa: E402
     peak_memory_kind,
     positive_int,
     positive_number,
+    processor_name,
     reserved_report,
     run_in_fresh_process,
     scales_argument,
@@ -234,7 +235,7 @@ def speed(args, report: dict) -> None:
                   for model_name in args.models}
     for run in range(1, args.runs + 1):
         if run == args.runs:
-            print(f"\n## Speed ({platform.machine()}, {os.cpu_count()} cores, float32 {matmul_size()}^2 "
+            print(f"\n## Speed ({processor_name()}, {os.cpu_count()} cores, float32 {matmul_size()}^2 "
                   f"matmul measured before each row; median of {counted(args.runs, 'run')})\n")
             print("| model | optimizer | size (px) | s / iteration | s / evaluation | bare VGG pass (s) "
                   "| GFLOP / evaluation | GFLOP/s | matmul GFLOP/s | of matmul rate |")
@@ -641,10 +642,10 @@ def measure(args) -> None:
                          flag="--json") as path:
         for picture in pictures:
             picture.parent.mkdir(parents=True, exist_ok=True)
-        report = {"machine": platform.platform(), "processor": platform.processor(), "cores": os.cpu_count(),
+        report = {"machine": platform.platform(), "processor": processor_name(), "cores": os.cpu_count(),
                   "tensorflow": tf.__version__, "devices": [d.name for d in tf.config.list_logical_devices()],
                   "args": vars(args)}
-        print(f"# StyleTransfer benchmark: {platform.platform()}, {os.cpu_count()} cores, "
+        print(f"# StyleTransfer benchmark: {report['processor']}, {os.cpu_count()} cores, {platform.platform()}, "
               f"TensorFlow {tf.__version__}, devices {report['devices']}")
         for section in (name for name in SECTIONS if name in args.sections):
             globals()[section](args, report)

@@ -12,7 +12,6 @@ It measures: run it on an otherwise idle machine.
 from __future__ import annotations
 
 import json
-import platform
 import sys
 from pathlib import Path
 
@@ -20,7 +19,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ContentModel import load_image, run_cli, save_image  # noqa: E402
 from StyleTransfer import OPTIMIZERS, stylize  # noqa: E402
-from common import check_inputs, pair_parser, positive_int, positive_number, reserved_report  # noqa: E402
+from common import (  # noqa: E402
+    check_inputs,
+    pair_parser,
+    positive_int,
+    positive_number,
+    processor_name,
+    reserved_report,
+)
 
 CHECKPOINTS = (0.25, 0.5, 0.75, 1.0)  # fractions of the time budget reported
 
@@ -61,14 +67,14 @@ def measure(args) -> None:
             save_image(result.image, picture(output, optimizer))
 
         times = [round(args.seconds * f, 1) for f in CHECKPOINTS]
-        print(f"# {platform.machine()} {platform.processor() or ''}, {args.model}, "
+        print(f"# {processor_name()}, {args.model}, "
               f"{content.shape[1]}x{content.shape[0]} px")
         print("| optimizer | iterations | " + " | ".join(f"loss at {t:g} s" for t in times) + " |")
         print("| --- | --- | " + " | ".join("---" for _ in times) + " |")
         for optimizer, history in histories.items():
             done = sum(1 for row in history if row["seconds"] <= args.seconds)
             print(f"| {optimizer} | {done} | " + " | ".join(f"{loss_at(history, t):.3g}" for t in times) + " |")
-        output.write_text(json.dumps({"args": vars(args), "histories": histories}))
+        output.write_text(json.dumps({"args": vars(args), "processor": processor_name(), "histories": histories}))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from common import (  # noqa: E402
     check_inputs,
     first_row_at_or_below,
     positive_int,
+    processor_name,
     reserved_report,
     size_argument,
 )
@@ -121,7 +121,7 @@ def measure(args) -> None:
             print(f"{pair}: {BASELINE} {args.iterations} iterations, {CHALLENGER} "
                   f"{reached['iteration'] if reached else 'not reached'}", flush=True)
 
-        print(f"\n# {platform.machine()}, {args.model}, {baseline.precision}, long side {args.size} px; "
+        print(f"\n# {processor_name()}, {args.model}, {baseline.precision}, long side {args.size} px; "
               f"target = the loss after {args.iterations} iterations from the photo\n")
         print(f"| pair | from the photo: iterations (evaluations) | s | from the {CHALLENGER} start | s "
               f"| time saved |")
@@ -137,7 +137,8 @@ def measure(args) -> None:
         titles = ["photo", "painting", f"{CHALLENGER} start", f"from the photo, {args.iterations} its",
                   f"from the {CHALLENGER} start, same loss"]
         save_figure(plot_rows(pictures, titles), output.with_suffix(".jpg"))
-        output.with_suffix(".json").write_text(json.dumps({"args": vars(args), "pairs": report}))
+        output.with_suffix(".json").write_text(
+            json.dumps({"args": vars(args), "processor": processor_name(), "pairs": report}))
         print(f"pictures -> {output.with_suffix('.jpg')}")
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from common import (  # noqa: E402
     first_row_at_or_below,
     pair_parser,
     positive_int,
+    processor_name,
     reserved_report,
     scales_argument,
 )
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace, output: Path) -> dict:
             histories[f"{scales}:{coarse}"] = result.history
             images.append(result.image)
     height, width = content.shape[:2]
-    print(f"# {platform.machine()}, {args.model}, {single.precision}, {width}x{height} px")
+    print(f"# {processor_name()}, {args.model}, {single.precision}, {width}x{height} px")
     output.parent.mkdir(parents=True, exist_ok=True)
     save_image(np.concatenate(images, axis=1), output.with_suffix(".jpg"))
     print(f"images (left to right: scales {', '.join(histories)}) -> {output.with_suffix('.jpg')}")
@@ -122,7 +122,7 @@ def measure(args) -> None:
     with reserved_report(args.output, args.overwrite, stem=True, inputs=[args.content, args.style],
                          beside=lambda path: [path.with_suffix(".jpg")]) as output:
         histories = run(args, output)
-        output.write_text(json.dumps({"args": vars(args), "histories": histories}))
+        output.write_text(json.dumps({"args": vars(args), "processor": processor_name(), "histories": histories}))
         report(args.size, args.iterations, histories)
 
 

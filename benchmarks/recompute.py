@@ -31,6 +31,7 @@ from common import (  # noqa: E402
     check_inputs,
     peak_memory_kind,
     positive_int,
+    processor_name,
     reserved_report,
     run_in_fresh_process,
     size_argument,
@@ -152,7 +153,8 @@ def measure(args) -> None:
               "| s / evaluation, checkpointed | relative difference, loss / gradient norm |")
         print("| --- | --- | --- | --- | --- | --- | --- |")
         rows = [measure_row(args, size, precision) for size in args.sizes for precision in args.precisions]
-        output.write_text(json.dumps(dict(args=vars(args), measured=peak_memory_kind(), rows=rows), indent=1))
+        output.write_text(json.dumps(dict(args=vars(args), processor=processor_name(), measured=peak_memory_kind(),
+                                          rows=rows), indent=1))
         print(f"\nJSON: {output}")
 
 

@@ -336,6 +336,32 @@ def test_the_benchmark_report_may_go_to_a_new_subfolder(script, tmp_path, monkey
     assert json.loads((tmp_path / "out" / "sub" / "b.json").read_text())["speed"] == ["row"]
 
 
+def test_the_benchmark_names_the_processor_in_its_first_line_and_its_report(script, tmp_path, monkeypatch,
+                                                                            capsys):
+    benchmark = script_module("benchmark")
+    monkeypatch.setattr(benchmark, "speed", lambda args, report: None)
+    monkeypatch.setattr(benchmark, "processor_name", lambda: "Some CPU (family 1, model 2)")
+    script("benchmark", ["--sections", "speed", "--output-dir", str(tmp_path), "--json", "b.json"])
+    assert capsys.readouterr().out.startswith("# StyleTransfer benchmark: Some CPU (family 1, model 2), ")
+    assert json.loads((tmp_path / "b.json").read_text())["processor"] == "Some CPU (family 1, model 2)"
+
+
+def test_the_processor_is_named_with_its_family_and_model_where_linux_gives_them(tmp_path, monkeypatch):
+    cpuinfo = tmp_path / "cpuinfo"
+    two_cores = "".join(f"processor\t: {n}\nvendor_id\t: AuthenticAMD\ncpu family\t: 26\nmodel\t\t: 2\n"
+                        f"model name\t: AMD EPYC\nflags\t\t: fpu avx512_bf16\n\n" for n in range(2))
+    cpuinfo.write_text(two_cores)
+    assert common.processor_name(cpuinfo) == "AMD EPYC (family 26, model 2)"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Some ARM core\n")
+    assert common.processor_name(cpuinfo) == "Some ARM core"
+    # No model name (some ARM kernels), or no such file (not Linux): the platform module's word.
+    monkeypatch.setattr(common.platform, "processor", lambda: "")
+    monkeypatch.setattr(common.platform, "machine", lambda: "aarch64")
+    cpuinfo.write_text("processor\t: 0\nBogoMIPS\t: 50.00\nCPU implementer\t: 0x41\n")
+    assert common.processor_name(cpuinfo) == "aarch64"
+    assert common.processor_name(tmp_path / "missing") == "aarch64"
+
+
 def test_the_speed_section_takes_the_rows_in_turn_and_gives_each_rows_medians(capsys, tmp_path, monkeypatch):
     """A real run, small, with --runs 3: every row is measured once before any is measured
     again, each measurement against the matmul rate taken just before it (here a stand-in
