@@ -157,7 +157,7 @@ def peak_resident_bytes() -> int:
 
 
 #: Where Linux describes the processor: machines of one name differ (the 2-core machine's
-#: float32 matmul ran at 160-180, 209-222 and 400-440 GFLOP/s in different sessions), so
+#: float32 matmul ran at 160-180, 209-222 and 400-465 GFLOP/s in different sessions), so
 #: every report names the processor it was measured on.
 CPU_INFO = Path("/proc/cpuinfo")
 
@@ -167,10 +167,10 @@ def processor_name(cpuinfo: Path = CPU_INFO) -> str:
     Linux's ``cpuinfo`` (the family and model tell apart generations sold under one name),
     else what the platform module knows."""
     try:
-        fields = dict(line.split(":", 1) for line in cpuinfo.read_text().splitlines() if ":" in line)
+        lines = cpuinfo.read_text().splitlines()
     except OSError:
-        fields = {}
-    fields = {key.strip(): value.strip() for key, value in fields.items()}
+        lines = []
+    fields = {key.strip(): value.strip() for key, value in (line.split(":", 1) for line in lines if ":" in line)}
     if "model name" not in fields:
         return platform.processor() or platform.machine()
     numbers = ", ".join(f"{name} {fields[key]}" for key, name in (("cpu family", "family"), ("model", "model"))
