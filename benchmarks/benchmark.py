@@ -231,40 +231,43 @@ def speed(args, report: dict) -> None:
     of several rows rather than on every measurement of one; each figure is the median
     of a row's measurements."""
     rows = {}  # (model, size, optimizer) -> the row, with its measurements
-    extractors = {model_name: build_vgg(model_name, [CONTENT_LAYER, *STYLE_LAYERS], None)
-                  for model_name in args.models}
+    images = {size: images_at(size) for size in args.sizes}
+    # The model, its extractor, the size and its images, and the work of one evaluation there.
+    cases = []
+    for model_name in args.models:
+        extractor = build_vgg(model_name, [CONTENT_LAYER, *STYLE_LAYERS], None)
+        for size, (content, style) in images.items():
+            cases.append((model_name, extractor, size, content, style,
+                          evaluation_flops(extractor, *content.shape[:2])))
     for run in range(1, args.runs + 1):
         if run == args.runs:
-            print(f"\n## Speed ({processor_name()}, {os.cpu_count()} cores, float32 {matmul_size()}^2 "
+            print(f"\n## Speed ({report['processor']}, {os.cpu_count()} cores, float32 {matmul_size()}^2 "
                   f"matmul measured before each row; median of {counted(args.runs, 'run')})\n")
             print("| model | optimizer | size (px) | s / iteration | s / evaluation | bare VGG pass (s) "
                   "| GFLOP / evaluation | GFLOP/s | matmul GFLOP/s | of matmul rate |")
             print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-        for model_name, extractor in extractors.items():
-            for size in args.sizes:
-                content, style = images_at(size)
-                height, width = content.shape[:2]
-                work = evaluation_flops(extractor, height, width)
-                bare = bare_pass_seconds(extractor, content, args.repeats)
-                for optimizer in args.optimizers:
-                    row = rows.setdefault((model_name, size, optimizer), dict(
-                        model=model_name, optimizer=optimizer, size=f"{width}x{height}", flops=work, runs=[]))
-                    measured = speed_measurement(extractor, model_name, optimizer, content, style, work,
-                                                 args.repeats)
-                    row["runs"].append(dict(measured, bare_pass_seconds=bare))
-                    if run < args.runs:
-                        print(f"speed, run {run} of {args.runs}: {model_name} {optimizer} {width}x{height} "
-                              f"{measured['seconds_per_evaluation']:.3f} s / evaluation, "
-                              f"{measured['fraction']:.0%}", flush=True)
-                        continue
-                    for key in ("matmul_flops", "seconds_per_iteration", "seconds_per_evaluation",
-                                "bare_pass_seconds", "fraction"):
-                        row[key] = float(np.median([one[key] for one in row["runs"]]))
-                    row["flops_per_second"] = work / row["seconds_per_evaluation"]
-                    print(f"| {model_name} | {optimizer} | {width}x{height} | {row['seconds_per_iteration']:.3f} | "
-                          f"{row['seconds_per_evaluation']:.3f} | {row['bare_pass_seconds']:.3f} | "
-                          f"{work / 1e9:.0f} | {row['flops_per_second'] / 1e9:.1f} | "
-                          f"{row['matmul_flops'] / 1e9:.1f} | {row['fraction']:.0%} |", flush=True)
+        for model_name, extractor, size, content, style, work in cases:
+            height, width = content.shape[:2]
+            bare = bare_pass_seconds(extractor, content, args.repeats)
+            for optimizer in args.optimizers:
+                row = rows.setdefault((model_name, size, optimizer), dict(
+                    model=model_name, optimizer=optimizer, size=f"{width}x{height}", flops=work, runs=[]))
+                measured = speed_measurement(extractor, model_name, optimizer, content, style, work,
+                                             args.repeats)
+                row["runs"].append(dict(measured, bare_pass_seconds=bare))
+                if run < args.runs:
+                    print(f"speed, run {run} of {args.runs}: {model_name} {optimizer} {width}x{height} "
+                          f"{measured['seconds_per_evaluation']:.3f} s / evaluation, "
+                          f"{measured['fraction']:.0%}", flush=True)
+                    continue
+                for key in ("matmul_flops", "seconds_per_iteration", "seconds_per_evaluation",
+                            "bare_pass_seconds", "fraction"):
+                    row[key] = float(np.median([one[key] for one in row["runs"]]))
+                row["flops_per_second"] = work / row["seconds_per_evaluation"]
+                print(f"| {model_name} | {optimizer} | {width}x{height} | {row['seconds_per_iteration']:.3f} | "
+                      f"{row['seconds_per_evaluation']:.3f} | {row['bare_pass_seconds']:.3f} | "
+                      f"{work / 1e9:.0f} | {row['flops_per_second'] / 1e9:.1f} | "
+                      f"{row['matmul_flops'] / 1e9:.1f} | {row['fraction']:.0%} |", flush=True)
     report["matmul_float32_flops"] = float(np.median([one["matmul_flops"] for row in rows.values()
                                                       for one in row["runs"]]))
     report["speed"] = list(rows.values())
