@@ -79,13 +79,14 @@ def measure(args) -> None:
                 rows.append({"size": f"{content.shape[1]}x{content.shape[0]}", "batch": batch, "step_s": step,
                              "image_step_s": step / batch, "speedup": speedup})
 
-        print(f"# {processor_name()}, {args.model}, Adam, {args.precision}, median of {args.steps - 2} steps")
+        processor = processor_name()
+        print(f"# {processor}, {args.model}, Adam, {args.precision}, median of {args.steps - 2} steps")
         print("| size | batch | s per step | s per image-step | images per second vs batch 1 |")
         print("| --- | --- | --- | --- | --- |")
         for row in rows:
             speedup = f"{row['speedup']:.2f}x" if row["speedup"] else "-"
             print(f"| {row['size']} | {row['batch']} | {row['step_s']:.3f} | {row['image_step_s']:.3f} | {speedup} |")
-        output.write_text(json.dumps({"args": vars(args), "processor": processor_name(), "rows": rows}, indent=1))
+        output.write_text(json.dumps({"args": vars(args), "processor": processor, "rows": rows}, indent=1))
         print(f"-> {output}")
 
 

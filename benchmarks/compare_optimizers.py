@@ -67,14 +67,15 @@ def measure(args) -> None:
             save_image(result.image, picture(output, optimizer))
 
         times = [round(args.seconds * f, 1) for f in CHECKPOINTS]
-        print(f"# {processor_name()}, {args.model}, "
+        processor = processor_name()
+        print(f"# {processor}, {args.model}, "
               f"{content.shape[1]}x{content.shape[0]} px")
         print("| optimizer | iterations | " + " | ".join(f"loss at {t:g} s" for t in times) + " |")
         print("| --- | --- | " + " | ".join("---" for _ in times) + " |")
         for optimizer, history in histories.items():
             done = sum(1 for row in history if row["seconds"] <= args.seconds)
             print(f"| {optimizer} | {done} | " + " | ".join(f"{loss_at(history, t):.3g}" for t in times) + " |")
-        output.write_text(json.dumps({"args": vars(args), "processor": processor_name(), "histories": histories}))
+        output.write_text(json.dumps({"args": vars(args), "processor": processor, "histories": histories}))
 
 
 if __name__ == "__main__":

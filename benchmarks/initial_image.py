@@ -121,7 +121,8 @@ def measure(args) -> None:
             print(f"{pair}: {BASELINE} {args.iterations} iterations, {CHALLENGER} "
                   f"{reached['iteration'] if reached else 'not reached'}", flush=True)
 
-        print(f"\n# {processor_name()}, {args.model}, {baseline.precision}, long side {args.size} px; "
+        processor = processor_name()
+        print(f"\n# {processor}, {args.model}, {baseline.precision}, long side {args.size} px; "
               f"target = the loss after {args.iterations} iterations from the photo\n")
         print(f"| pair | from the photo: iterations (evaluations) | s | from the {CHALLENGER} start | s "
               f"| time saved |")
@@ -138,7 +139,7 @@ def measure(args) -> None:
                   f"from the {CHALLENGER} start, same loss"]
         save_figure(plot_rows(pictures, titles), output.with_suffix(".jpg"))
         output.with_suffix(".json").write_text(
-            json.dumps({"args": vars(args), "processor": processor_name(), "pairs": report}))
+            json.dumps({"args": vars(args), "processor": processor, "pairs": report}))
         print(f"pictures -> {output.with_suffix('.jpg')}")
 
 
