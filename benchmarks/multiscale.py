@@ -41,9 +41,9 @@ from common import (  # noqa: E402
 MILESTONES = (0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1.0)
 
 
-def run(args: argparse.Namespace, output: Path) -> dict:
+def run(args: argparse.Namespace, output: Path, processor: str) -> dict:
     """The single-scale run and the multi-scale ones: {run name: history}; writes the images
-    (``output`` with the suffix .jpg)."""
+    (``output`` with the suffix .jpg) and names ``processor`` in the table's heading."""
     content = load_image(args.content, args.size)
     style = load_image(args.style, args.size)
     common = dict(model=args.model, weights=args.weights, precision=args.precision, save_every=0)
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace, output: Path) -> dict:
             histories[f"{scales}:{coarse}"] = result.history
             images.append(result.image)
     height, width = content.shape[:2]
-    print(f"# {processor_name()}, {args.model}, {single.precision}, {width}x{height} px")
+    print(f"# {processor}, {args.model}, {single.precision}, {width}x{height} px")
     output.parent.mkdir(parents=True, exist_ok=True)
     save_image(np.concatenate(images, axis=1), output.with_suffix(".jpg"))
     print(f"images (left to right: scales {', '.join(histories)}) -> {output.with_suffix('.jpg')}")
@@ -121,8 +121,9 @@ def measure(args) -> None:
     check_inputs(args.weights, [args.content, args.style], [args.size])
     with reserved_report(args.output, args.overwrite, stem=True, inputs=[args.content, args.style],
                          beside=lambda path: [path.with_suffix(".jpg")]) as output:
-        histories = run(args, output)
-        output.write_text(json.dumps({"args": vars(args), "processor": processor_name(), "histories": histories}))
+        processor = processor_name()
+        histories = run(args, output, processor)
+        output.write_text(json.dumps({"args": vars(args), "processor": processor, "histories": histories}))
         report(args.size, args.iterations, histories)
 
 
