@@ -2014,10 +2014,25 @@ def check_batch_arguments(args: argparse.Namespace) -> None:
             raise StyleTransferError(f"{flag} is for a single run; batch mode uses one style per pair")
 
 
+def source_shapes(sources: list[str], max_size: int, max_pixels: int, keep_short_side: bool = False) -> dict:
+    """Each input (path or URL) -> the (height, width) load_sources gives it, up to a
+    quarter turn (stored_shape), from the file's header alone, or the StyleTransferError
+    that says why it cannot be used: a bad image fails its pairs, not the batch. Enough to
+    check a pair's memory before anything is decoded (URLs are downloaded here)."""
+    shapes = {}
+    for source in sources:
+        try:
+            path = local_image(source, max_pixels=max_pixels)
+            shapes[source] = loaded_shape(stored_shape(path, max_pixels), max_size, keep_short_side, str(path))
+        except StyleTransferError as error:
+            shapes[source] = error
+    return shapes
+
+
 def load_sources(sources: list[str], max_size: int, max_pixels: int, keep_short_side: bool = False) -> dict:
     """Each input (path or URL) as an 8-bit image array (load_pil), or the
-    StyleTransferError that says why it cannot be used: a bad image fails its pairs, not
-    the batch. Batch mode holds every input until its last pair, so it keeps them in a
+    StyleTransferError that says why it cannot be used (a truncated file, say, whose header
+    was fine). Batch mode holds every input until its last pair, so it keeps them in a
     quarter of float32's memory; to_array gives the floats load_image would have."""
     images = {}
     for source in sources:
@@ -2098,12 +2113,13 @@ def saved_thumbnail(path: Path) -> np.ndarray | None:
         return None
 
 
-def prepare_pair(pair: Pair, content: np.ndarray | StyleTransferError,
-                 style: np.ndarray | StyleTransferError, overwrite: bool) -> None:
-    """Before any work: a pair finished before is skipped (unless ``overwrite``), a pair
-    with an unreadable image fails, and so does a pair whose files would replace files
-    that are not from a run of it that stopped early (unless ``overwrite``); the others
-    stay NOT_RUN."""
+def prepare_pair(pair: Pair, content: tuple | StyleTransferError, style: tuple | StyleTransferError,
+                 overwrite: bool, settings: dict, device_name: str) -> None:
+    """Before any work, from the images' shapes (source_shapes): a pair finished before is
+    skipped (unless ``overwrite``); a pair with an unreadable image fails, and so do a pair
+    whose files would replace files that are not from a run of it that stopped early (unless
+    ``overwrite``) and one that clearly cannot fit in memory even alone (check_memory); the
+    others stay NOT_RUN."""
     paths = output_paths(pair.output)
     trace = previous_trace(paths)
     # Same names, other images (two folders of IMG_0001.jpg into one results folder, say).
@@ -2111,15 +2127,35 @@ def prepare_pair(pair: Pair, content: np.ndarray | StyleTransferError,
     if not overwrite and is_finished(paths, trace) and not other_inputs:
         pair.status, pair.thumbnail = SKIPPED, saved_thumbnail(pair.output)
         return
-    for image in (content, style):
-        if isinstance(image, StyleTransferError):
-            pair.status, pair.reason = FAILED, str(image)
+    for shape in (content, style):
+        if isinstance(shape, StyleTransferError):
+            pair.status, pair.reason = FAILED, str(shape)
             return
     taken = [path for path in paths.values() if path.exists()]
     if taken and not overwrite and (other_inputs or last_ending(trace) in (None, NO_TRACE)):
         # Files of an interrupted run of this pair are redone; anything else is not ours to replace.
         made = f", made from {' + '.join(map(str, recorded_inputs(trace)))}" if other_inputs else ""
         pair.status, pair.reason = FAILED, f"{taken[0]} exists{made}; pass --overwrite to replace it"
+        return
+    try:  # as a single run is: before decoding (at --size x --style-scale the images alone can be gigabytes)
+        check_memory(settings_memory(content, settings, device_name, style_shapes=[style]), settings, device_name)
+    except NotEnoughMemoryError as error:
+        pair.status, pair.reason = FAILED, str(error)
+
+
+def decode_pairs_inputs(pairs: list[Pair], args: argparse.Namespace) -> tuple[dict, dict]:
+    """The contents and the styles of the pairs still to run, decoded (load_sources), in the
+    order of the pairs; a pair whose image turns out unreadable only now fails."""
+    to_run = [pair for pair in pairs if pair.status == NOT_RUN]
+    content_images = load_sources(list(dict.fromkeys(pair.content for pair in to_run)), args.size, args.max_pixels)
+    style_images = load_sources(list(dict.fromkeys(pair.style for pair in to_run)), max_pixels=args.max_pixels,
+                                **style_loading(args.size, args.style_scale))
+    for pair in to_run:
+        error = next((image for image in (content_images[pair.content], style_images[pair.style])
+                      if isinstance(image, StyleTransferError)), None)
+        if error is not None:
+            pair.status, pair.reason = FAILED, str(error)
+    return content_images, style_images
 
 
 def batch_size(requested: str | int, device_name: str, shape, settings: dict) -> int:
@@ -2158,14 +2194,15 @@ def run_group(group: list[Pair], content_images: dict, style_images: dict, *,
     at a time. A single pair that does not fit fails alone; any other refusal fails the
     whole group at once.
     """
-    contents = [to_array(content_images[pair.content]) for pair in group]
-    style = to_array(style_images[group[0].style])
     started = time.perf_counter()
     try:
         device = resolve_device(settings["device"])
         # batch_size() planned the groups to fit; memory taken since then can still refuse one.
-        need = settings_memory(contents[0].shape[:2], settings, device, len(group), [style.shape[:2]])
+        need = settings_memory(content_images[group[0].content].shape[:2], settings, device, len(group),
+                               [style_images[group[0].style].shape[:2]])
         check_memory(need, settings, device)
+        contents = [to_array(content_images[pair.content]) for pair in group]
+        style = to_array(style_images[group[0].style])
         results = stylize_batch(contents, style, **settings, callback=callback)
     except (tf.errors.ResourceExhaustedError, NotEnoughMemoryError) as error:
         if len(group) > 1:
@@ -2277,25 +2314,40 @@ def contact_sheet_path(folder: Path, contents: list[str], styles: list[str], ove
     return path
 
 
-def write_contact_sheet(pairs: list[Pair], content_images: dict, style_images: dict, path: Path) -> Path:
-    """The contact sheet of a batch: contents as rows, styles as columns, results in the cells.
+def sheet_headers(shapes: dict, decoded: dict, max_pixels: int) -> dict:
+    """Each input (the keys of ``shapes``, from source_shapes) as the contact sheet shows it:
+    its ``decoded`` image made small, or, where none was decoded (its pairs were skipped or
+    refused), the file read at the sheet's size; 'unreadable' for one that cannot be read."""
+    headers = {}
+    for source, shape in shapes.items():
+        image = decoded.get(source, shape)
+        if isinstance(image, tuple):
+            try:
+                image = np.asarray(load_pil(local_image(source, max_pixels=max_pixels), SHEET_THUMBNAIL,
+                                            max_pixels, keep_short_side=True))
+            except StyleTransferError as error:
+                image = error
+        headers[source] = thumbnail(to_array(image)) if isinstance(image, np.ndarray) else "unreadable"
+    return headers
+
+
+def write_contact_sheet(pairs: list[Pair], content_headers: dict, style_headers: dict, path: Path) -> Path:
+    """The contact sheet of a batch: contents as rows, styles as columns, results in the cells
+    (the headers: sheet_headers).
 
     It is drawn again on every run (it is derived from the results), with the
     results of skipped pairs read back from disk, so it always shows the whole batch.
     """
-    def header(source: str, image: np.ndarray | StyleTransferError) -> tuple:
-        return source_stem(source), thumbnail(to_array(image)) if isinstance(image, np.ndarray) else "unreadable"
-
     def cell(pair: Pair) -> np.ndarray | str:
         return pair.status if pair.thumbnail is None else pair.thumbnail
 
     by_inputs = {(pair.content, pair.style): pair for pair in pairs}
     figure = plot_contact_sheet(
-        [header(source, image) for source, image in content_images.items()],
-        [header(source, image) for source, image in style_images.items()],
-        [[cell(by_inputs[content, style]) for style in style_images] for content in content_images])
+        [(source_stem(source), header) for source, header in content_headers.items()],
+        [(source_stem(source), header) for source, header in style_headers.items()],
+        [[cell(by_inputs[content, style]) for style in style_headers] for content in content_headers])
     return save_figure(figure, path, text={"Title": CONTACT_SHEET_TITLE,
-                                           "Description": sheet_inputs(list(content_images), list(style_images))})
+                                           "Description": sheet_inputs(list(content_headers), list(style_headers))})
 
 
 def batch_exit_status(pairs: list[Pair], interrupted: bool) -> int:
@@ -2323,17 +2375,19 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
     folder = batch_folder(args.output)
     contents, styles = expand_inputs(args.batch_contents), expand_inputs(args.batch_styles)
     pairs = plan_pairs(contents, styles, folder)
-    content_images = load_sources(contents, args.size, args.max_pixels)
-    style_images = load_sources(styles, max_pixels=args.max_pixels, **style_loading(args.size, args.style_scale))
-    sheet = contact_sheet_path(folder, list(content_images), list(style_images), args.overwrite)
+    content_shapes = source_shapes(contents, args.size, args.max_pixels)
+    style_shapes = source_shapes(styles, max_pixels=args.max_pixels, **style_loading(args.size, args.style_scale))
+    sheet = contact_sheet_path(folder, contents, styles, args.overwrite)
     device = resolve_device(args.device)
     for pair in pairs:
-        prepare_pair(pair, content_images[pair.content], style_images[pair.style], args.overwrite)
+        prepare_pair(pair, content_shapes[pair.content], style_shapes[pair.style], args.overwrite, settings, device)
         if pair.status == SKIPPED:
             pair.changed = changed_flags(output_paths(pair.output), settings, args.size)
+    content_images, style_images = decode_pairs_inputs(pairs, args)
     progress = BatchProgress(pairs, sys.stdout)
-    shapes = [image.shape[:2] for image in content_images.values() if isinstance(image, np.ndarray)]
-    largest = max(shapes, key=lambda shape: shape[0] * shape[1], default=(args.size, args.size))
+    shapes = [shape for shape in content_shapes.values() if isinstance(shape, tuple)]
+    to_run = [content_images[pair.content].shape[:2] for pair in pairs if pair.status == NOT_RUN]
+    largest = max(to_run, key=lambda shape: shape[0] * shape[1], default=(args.size, args.size))
     group_size = batch_size(args.batch_size, device, largest, settings)
     groups = plan_groups(pairs, content_images, group_size)
     levels = batch_levels_text(args.iterations, args.scales, shapes or [(args.size, args.size)])
@@ -2363,7 +2417,8 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
         if interrupted:
             break
     progress.finish_settled()
-    write_contact_sheet(pairs, content_images, style_images, sheet)
+    write_contact_sheet(pairs, sheet_headers(content_shapes, content_images, args.max_pixels),
+                        sheet_headers(style_shapes, style_images, args.max_pixels), sheet)
     print_summary(pairs, sheet)
     return batch_exit_status(pairs, interrupted)
 

@@ -241,6 +241,33 @@ def test_a_batch_pair_that_cannot_fit_fails_alone_with_the_fix(sample_images, tm
     assert [path.name for path in (tmp_path / "out").iterdir()] == [StyleTransfer.CONTACT_SHEET_NAME]
 
 
+def test_a_batch_pair_that_cannot_fit_is_refused_before_its_images_are_decoded(sample_images, tmp_path,
+                                                                               run_main, monkeypatch):
+    """At --size x --style-scale the decoded images alone can be gigabytes: as in a single
+    run, a pair is checked against the memory from the files' headers, and one refused is
+    never decoded at its size; the contact sheet still shows its images, read small."""
+    decoded, sheet = [], {}
+    real_load_pil, real_plot = StyleTransfer.load_pil, StyleTransfer.plot_contact_sheet
+
+    def recording_load_pil(path, max_size=None, *args, **kwargs):
+        decoded.append(max_size)
+        return real_load_pil(path, max_size, *args, **kwargs)
+
+    monkeypatch.setattr(StyleTransfer, "load_pil", recording_load_pil)
+    monkeypatch.setattr(StyleTransfer, "plot_contact_sheet",
+                        lambda rows, columns, cells: sheet.update(rows=rows, columns=columns)
+                        or real_plot(rows, columns, cells))
+    monkeypatch.setattr(StyleTransfer, "available_memory", lambda: 2 ** 29)  # half a GiB free
+    status, stdout, stderr = run_main(["--contents", str(sample_images[0]), "--styles", str(sample_images[1]),
+                                       "--size", "2048", "--style-scale", "4", "--model", "vgg19",
+                                       "-o", str(tmp_path / "out")])
+    assert status == StyleTransfer.EXIT_FAILED, stdout + stderr
+    assert "1 pair: 0 done, 0 skipped, 1 failed" in stdout and "a smaller --style-scale" in stderr
+    assert decoded == [StyleTransfer.SHEET_THUMBNAIL] * 2  # the sheet's two headers, nothing else
+    assert all(isinstance(image, np.ndarray) and max(image.shape[:2]) == StyleTransfer.SHEET_THUMBNAIL
+               for _, image in sheet["rows"] + sheet["columns"])
+
+
 def run_batch_of_two(sample_images, tmp_path: Path, run_main, monkeypatch, stylize) -> tuple:
     """Batch mode over the photo-and-mirror folder and one style, two contents to a group,
     with stylize_batch replaced by ``stylize(real_stylize_batch, content_images, style,

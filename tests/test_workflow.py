@@ -10,6 +10,7 @@ import errno
 import io
 import json
 import os
+import re
 import shutil
 import socket
 import threading
@@ -310,11 +311,16 @@ def test_a_rerun_skips_finished_pairs_and_overwrite_redoes_them(batch, folders, 
         return real_stylize(*args, **kwargs)
 
     monkeypatch.setattr(StyleTransfer, "stylize_batch", counting_stylize)
+    decoded = []
+    real_load_sources = StyleTransfer.load_sources
+    monkeypatch.setattr(StyleTransfer, "load_sources", lambda sources, *args, **kwargs:
+                        decoded.extend(sources) or real_load_sources(sources, *args, **kwargs))
     before = {name: (output / f"{name}.png").stat().st_mtime_ns for name in PAIRS}
     sheet = record_contact_sheet(monkeypatch)
     status, stdout, _ = run_main(["--contents", str(folders[0]), "--styles", str(folders[1]),
                                   "-o", str(output), *FAST])
     assert status == 0 and calls == []
+    assert decoded == []  # nothing to run, so no input is decoded at its size (the sheet reads them small)
     assert "4 pairs: 0 done, 4 skipped, 0 failed" in stdout
     assert stdout.count("skipped (done before)\n") == 4
     assert {name: (output / f"{name}.png").stat().st_mtime_ns for name in PAIRS} == before
@@ -394,6 +400,28 @@ def test_a_bad_image_or_url_fails_its_pairs_and_the_rest_still_run(folders, serv
         == "failed"
     np.testing.assert_allclose(cells[("chelsea", "starry_night")],
                                load_image(output / "chelsea_starry_night.png"), atol=1 / 255)
+
+
+def test_an_image_found_truncated_only_when_decoded_fails_its_pairs_and_the_rest_still_run(
+        folders, tmp_path, run_main, monkeypatch, vgg19_weights):
+    """A truncated file's header reads fine, so its pairs pass the checks made before any
+    work; decoding it then fails them, with the reason, and the other pairs still run."""
+    contents = tmp_path / "contents"
+    contents.mkdir()
+    shutil.copy(folders[0] / "chelsea.jpg", contents)
+    whole = (folders[0] / "coffee.jpg").read_bytes()
+    (contents / "cut.jpg").write_bytes(whole[:len(whole) // 2])
+    assert ContentModel.stored_shape(contents / "cut.jpg")  # the header is whole
+    sheet = record_contact_sheet(monkeypatch)
+    status, stdout, stderr = run_main(["--contents", str(contents), "--styles", str(folders[1] / "great_wave.jpg"),
+                                       "-o", str(tmp_path / "out"), *FAST])
+    assert status == StyleTransfer.EXIT_FAILED, stdout + stderr
+    assert "2 pairs: 1 done, 0 skipped, 1 failed" in stdout
+    assert re.search(r"failed: cut \+ great_wave: cannot read .*cut\.jpg", stderr), stderr
+    assert "Traceback" not in stdout + stderr
+    assert (tmp_path / "out" / "chelsea_great_wave.png").is_file()
+    assert not (tmp_path / "out" / "cut_great_wave.png").exists()
+    assert [(name, image) for name, image in sheet["rows"] if isinstance(image, str)] == [("cut", "unreadable")]
 
 
 def test_ctrl_c_in_a_batch_exits_130_and_a_rerun_redoes_only_what_was_not_finished(
