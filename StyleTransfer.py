@@ -2185,6 +2185,13 @@ def plan_groups(pairs: list[Pair], content_images: dict, size: int) -> list[list
     return groups
 
 
+def check_network(settings: dict) -> None:
+    """Build the network of these stylize() ``settings`` once: weights that cannot be had
+    (offline, or a file for another model) then stop a batch before its first pair, with one
+    error, as they stop a single run, instead of failing every pair in turn."""
+    build_vgg(settings["model"], [settings["content_layer"], *settings["style_layers"]], settings["weights"])
+
+
 def run_group(group: list[Pair], content_images: dict, style_images: dict, *,
               args: argparse.Namespace, settings: dict, callback: Callable) -> bool:
     """Stylize the pairs of a group in one batch and write each pair's files; sets their status.
@@ -2395,6 +2402,8 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
           f"{counted(len(pairs), 'pair')}, "
           f"{model_text(settings)} on {device}, {args.optimizer}, long side {args.size} px, {levels}, "
           f"up to {group_size} at a time -> {folder}", flush=True)
+    if groups:
+        check_network(settings)
     interrupted = False
     queue = deque(groups)
     while queue:

@@ -262,6 +262,16 @@ def _weights_of_another_model(d, c, s, o):
             "-o", o], ["vgg16"]
 
 
+def _batch_vgg16_offline(d, c, s, o):
+    return ["--contents", c, "--styles", s, "--size", "64", "--iterations", "2", "--model", "vgg16",
+            "-o", o.parent / "batch"], ["--weights", "KERAS_HOME"]
+
+
+def _batch_weights_of_another_model(d, c, s, o):
+    return ["--contents", c, "--styles", s, "--size", "64", "--iterations", "2", "--model", "vgg16",
+            "--weights", VGG19_WEIGHTS, "-o", o.parent / "batch"], ["vgg16"]
+
+
 def _masks_took_the_images(d, c, s, o):
     mask = _write(d / "mask.png", png_bytes(noise(64, 64)))
     return ["--style-masks", mask, c, s, *FAST, "-o", o], ["3 style masks", "end its list with --"]
@@ -310,6 +320,8 @@ BAD_INPUTS = [
     pytest.param(_vgg16_offline, id="vgg16-imagenet-offline"),
     pytest.param(_corrupt_weights, id="corrupt-weights-file"),
     pytest.param(_weights_of_another_model, id="vgg19-weights-for-vgg16"),
+    pytest.param(_batch_vgg16_offline, id="batch-vgg16-imagenet-offline"),
+    pytest.param(_batch_weights_of_another_model, id="batch-vgg19-weights-for-vgg16"),
 ]
 
 
