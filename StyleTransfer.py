@@ -1824,22 +1824,36 @@ def json_safe(value):
     return value
 
 
+#: A trace's stopped_early while its run's other files are written (write_outputs). Left
+#: behind only when writing them failed (a full disk), it tells a rerun of the batch that
+#: the files there are this pair's, to be written again, not someone else's to keep.
+FILES_UNFINISHED = "its files were not all written"
+
+
+def write_trace(path: Path, trace: dict) -> None:
+    """A run's JSON trace (json_safe: no NaN, no numpy types)."""
+    text = json.dumps(json_safe(trace), indent=1, allow_nan=False)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
 def write_outputs(paths: dict, content, styles, result: StylizeResult, trace: dict, gif: bool) -> None:
     """The result image, panel, loss curve, JSON trace and (optionally) GIF.
 
-    A Ctrl-C meanwhile waits until the whole set is written: the trace comes last, and a
-    result without one would look to a rerun of the batch like a file it must not replace.
+    The trace is written first, marked FILES_UNFINISHED, and again once the rest is in
+    place: files left by a write that failed half-way (a full disk) are then known to a
+    rerun of the batch as its own, not taken for files it must not replace. A Ctrl-C
+    meanwhile waits until the whole set is written.
     """
     made_by = {"Description": trace["command"]}  # in each PNG's metadata (png_text reads it)
     with interrupt_deferred():
+        write_trace(paths["trace"], {**trace, "stopped_early": FILES_UNFINISHED})
         save_image(result.image, paths["image"], text=made_by)
         title = " + ".join(Path(p).name for p in [trace["content"], *trace["styles"]])
         save_figure(plot_panel(content, styles, result.image, title), paths["panel"], text=made_by)
         save_figure(plot_losses(result.history, title), paths["losses"], text=made_by)
         if gif and result.frames:
             save_gif(result.frames, paths["gif"])
-        text = json.dumps(json_safe(trace), indent=1, allow_nan=False)
-        atomic_write(paths["trace"], lambda tmp: Path(tmp).write_text(text))
+        write_trace(paths["trace"], trace)
 
 
 def settings_from_args(args: argparse.Namespace) -> dict:
@@ -2049,8 +2063,8 @@ NO_TRACE = "no trace"
 
 
 def previous_trace(paths: dict) -> dict | None:
-    """The JSON trace an earlier run of a pair left (it is written last, once every other
-    file is in place), or None when there is no trace of one of our runs."""
+    """The JSON trace an earlier run of a pair left (written first, and again once every
+    other file is in place: write_outputs), or None when there is no trace of one of our runs."""
     try:
         trace = json.loads(paths["trace"].read_text())
     except (OSError, ValueError):
@@ -2060,8 +2074,8 @@ def previous_trace(paths: dict) -> dict | None:
 
 def last_ending(trace: dict | None) -> str | None:
     """How the run that wrote a pair's files ended, from its ``trace`` (previous_trace): None
-    when it ended normally, why it stopped early (Ctrl-C, a non-finite loss), or NO_TRACE
-    when no run of ours wrote them."""
+    when it ended normally, why it stopped early (Ctrl-C, a non-finite loss, files not all
+    written: FILES_UNFINISHED), or NO_TRACE when no run of ours wrote them."""
     return NO_TRACE if trace is None else trace["stopped_early"]
 
 
@@ -2357,22 +2371,27 @@ def write_contact_sheet(pairs: list[Pair], content_headers: dict, style_headers:
                                            "Description": sheet_inputs(list(content_headers), list(style_headers))})
 
 
-def batch_exit_status(pairs: list[Pair], interrupted: bool) -> int:
-    """130 when interrupted, else 1 when a pair failed, else 0 (every pair done or skipped)."""
+def batch_exit_status(pairs: list[Pair], interrupted: bool, sheet_written: bool = True) -> int:
+    """130 when interrupted, else 1 when a pair failed or the contact sheet could not be
+    written, else 0 (every pair done or skipped)."""
     if interrupted:
         return EXIT_INTERRUPTED
-    return EXIT_FAILED if any(pair.status == FAILED for pair in pairs) else 0
+    return EXIT_FAILED if not sheet_written or any(pair.status == FAILED for pair in pairs) else 0
 
 
-def print_summary(pairs: list[Pair], sheet: Path) -> None:
-    """Counts per outcome, each failure with its reason, and where the contact sheet is."""
+def print_summary(pairs: list[Pair], sheet: Path | WriteError) -> None:
+    """Counts per outcome, each failure with its reason, and where the contact sheet is (or
+    why it could not be written)."""
     counts = Counter(pair.status for pair in pairs)
     shown = [DONE, SKIPPED, FAILED] + [status for status in (INTERRUPTED, NOT_RUN) if counts[status]]
     print(f"{counted(len(pairs), 'pair')}: {', '.join(f'{counts[status]} {status}' for status in shown)}")
     for pair in pairs:
         if pair.status == FAILED:
             print(f"failed: {pair.name}: {pair.reason}", file=sys.stderr)
-    print(f"contact sheet: {sheet}")
+    if isinstance(sheet, WriteError):
+        print(f"error: no contact sheet: {sheet}", file=sys.stderr)
+    else:
+        print(f"contact sheet: {sheet}")
 
 
 def run_batch(args: argparse.Namespace, settings: dict) -> int:
@@ -2426,10 +2445,13 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
         if interrupted:
             break
     progress.finish_settled()
-    write_contact_sheet(pairs, sheet_headers(content_shapes, content_images, args.max_pixels),
-                        sheet_headers(style_shapes, style_images, args.max_pixels), sheet)
+    try:
+        write_contact_sheet(pairs, sheet_headers(content_shapes, content_images, args.max_pixels),
+                            sheet_headers(style_shapes, style_images, args.max_pixels), sheet)
+    except WriteError as error:  # a full disk, say: the summary still says what became of each pair
+        sheet = error
     print_summary(pairs, sheet)
-    return batch_exit_status(pairs, interrupted)
+    return batch_exit_status(pairs, interrupted, sheet_written=not isinstance(sheet, WriteError))
 
 
 # ---------------------------------------------------------------------------

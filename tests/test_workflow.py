@@ -361,10 +361,44 @@ def test_a_pair_whose_files_cannot_be_written_fails_and_the_rest_still_run(folde
                                        "-o", str(output), *FAST])
     assert status == StyleTransfer.EXIT_FAILED
     assert "2 pairs: 1 done, 0 skipped, 1 failed" in stdout
-    assert f"failed: chelsea + great_wave: could not write {output / 'chelsea_great_wave.png'}: " \
-           "No space left on device" in stderr
+    assert f"failed: chelsea + great_wave: could not write {output / 'chelsea_great_wave.json'}: " \
+           "No space left on device" in stderr  # the trace, the pair's first file (write_outputs)
     assert "Traceback" not in stdout + stderr
     assert (output / "coffee_great_wave.json").is_file() and (output / CONTACT_SHEET_NAME).is_file()
+
+
+def test_files_left_by_a_write_that_failed_half_way_are_written_again_by_a_rerun(folders, tmp_path, run_main,
+                                                                                  monkeypatch, vgg19_weights):
+    """A disk that fills up after a pair's image is written leaves the image and a trace
+    marked unfinished, so the rerun writes that pair again instead of refusing to replace
+    files it did not write; a contact sheet that cannot be written still leaves the summary."""
+    output = tmp_path / "out"
+    replace, disk = os.replace, {"full": True}
+
+    def disk_full_for_panels_and_the_sheet(source, target):
+        if disk["full"] and (Path(target).name.endswith("_panel.png") or Path(target).name == CONTACT_SHEET_NAME):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return replace(source, target)
+
+    monkeypatch.setattr(os, "replace", disk_full_for_panels_and_the_sheet)
+    arguments = ["--contents", str(folders[0] / "chelsea.jpg"), "--styles", str(folders[1] / "great_wave.jpg"),
+                 "-o", str(output), *FAST]
+    status, stdout, stderr = run_main(arguments)
+    assert status == StyleTransfer.EXIT_FAILED, stdout + stderr
+    assert "1 pair: 0 done, 0 skipped, 1 failed" in stdout
+    assert f"error: no contact sheet: could not write {output / CONTACT_SHEET_NAME}: No space left on device" \
+        in stderr
+    assert "Traceback" not in stdout + stderr
+    trace = output / "chelsea_great_wave.json"
+    assert (output / "chelsea_great_wave.png").is_file() and not (output / "chelsea_great_wave_panel.png").exists()
+    assert json.loads(trace.read_text())["stopped_early"] == StyleTransfer.FILES_UNFINISHED
+
+    disk["full"] = False
+    status, stdout, stderr = run_main(arguments)
+    assert status == 0, stdout + stderr
+    assert "1 pair: 1 done, 0 skipped, 0 failed" in stdout
+    assert json.loads(trace.read_text())["stopped_early"] is None
+    assert (output / "chelsea_great_wave_panel.png").is_file() and (output / CONTACT_SHEET_NAME).is_file()
 
 
 def test_a_bad_image_or_url_fails_its_pairs_and_the_rest_still_run(folders, server, cache, tmp_path, run_main,
