@@ -1082,17 +1082,25 @@ def invocation(script_file: str, argv: list[str] | None) -> tuple[list[str], str
     return arguments, shlex.join(["python", script, *arguments])
 
 
+def terminate_as_interrupt(signum, frame) -> None:
+    """SIGTERM (kill, timeout) handled as a Ctrl-C: raised again as SIGINT, so it is held
+    where a Ctrl-C is (interrupt_deferred) and then saves the best image so far, instead of
+    ending the process on the spot with a run's output name still held by an empty file."""
+    signal.raise_signal(signal.SIGINT)
+
+
 def run_cli(main_function) -> None:
     """Run ``main_function`` and exit with the status it returns.
 
     User errors become one 'error: ...' line on stderr and exit status 2 (EXIT_USAGE; 1,
     EXIT_FAILED, for a file that could not be written: WriteError);
-    a Ctrl-C outside the optimization (which keeps its best image itself) one
+    a Ctrl-C or SIGTERM outside the optimization (which keeps its best image itself) one
     'interrupted' line and status 130 (EXIT_INTERRUPTED).
     """
     # Ctrl-C raises KeyboardInterrupt even where the shell started us with
     # SIGINT ignored (background jobs), so an interrupt always saves the result.
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, terminate_as_interrupt)
     try:
         status = main_function()
     except StyleTransferError as error:

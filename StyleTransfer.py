@@ -1188,9 +1188,10 @@ def optimize_level(objective: BatchObjective, start_images: np.ndarray, iteratio
         results = record.results
         reported = sum(1 for row in results[0].history if row["level"] == record.level)
         if not results[0].stopped_early and reported < iterations:
+            # Counted from 1, as the progress bar counts levels (the trace's "level" from 0).
+            level = f"level {record.level + 1}/{record.levels}: " if record.levels > 1 else ""
             for result in results:
-                result.notes.append(f"level {record.level}: L-BFGS ended after {reported} of "
-                                    f"{iterations} iterations: {ended}")
+                result.notes.append(f"{level}L-BFGS ended after {reported} of {iterations} iterations: {ended}")
     except KeyboardInterrupt:
         record.stop("interrupted")
 

@@ -145,7 +145,7 @@ def test_the_trace_keeps_the_inputs_as_given_and_the_runs_notes():
     result = StyleTransfer.StylizeResult(image=np.zeros((64, 96, 3), np.float32), device="/CPU:0",
                                          precision="float32", sizes=[(64, 96)],
                                          history=[{"iteration": 1, "seconds": 1.5}],
-                                         notes=["level 0: L-BFGS ended after 1 of 2 iterations: a minimum"])
+                                         notes=["L-BFGS ended after 1 of 2 iterations: a minimum"])
     settings = StyleTransfer.settings_from_args(args)
     trace = StyleTransfer.run_trace(args, args.content, args.styles, settings, result)
     assert trace["content"] == "photo.jpg" and trace["styles"] == ["a.jpg", "https://example.org/b.png"]

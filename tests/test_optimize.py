@@ -289,8 +289,13 @@ def test_lbfgs_that_ends_before_its_iterations_says_why(small_pair):
                      style_weight=0.0, tv_weight=0.0, save_every=0, init="content")
     assert len(result.history) < 3
     assert result.stopped_early is None and not result.non_finite
-    assert len(result.notes) == 1 and "L-BFGS ended after" in result.notes[0]
+    assert result.notes == [f"L-BFGS ended after {len(result.history)} of 3 iterations: the gradient is zero "
+                            "on the free pixels: a minimum"]
     np.testing.assert_allclose(result.image, content, atol=1e-6)
+    # With levels, the note names the level as the progress bar does: counted from 1.
+    result = stylize(content, style, iterations=3, scales=2, optimizer="lbfgs", model="vgg16", weights=None,
+                     style_weight=0.0, tv_weight=0.0, save_every=0, init="content")
+    assert result.notes and result.notes[0].startswith("level 1/2: L-BFGS ended after "), result.notes
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])

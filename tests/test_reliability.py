@@ -730,7 +730,10 @@ def test_failed_save_image_keeps_the_previous_file(tmp_path, monkeypatch):
     _no_temporaries(tmp_path, {"result.jpg"})
 
 
-def test_ctrl_c_saves_the_best_image_trace_and_panel(tmp_path, env, pair_bytes):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_saves_the_best_image_trace_and_panel(stop, tmp_path, env, pair_bytes):
+    """Ctrl-C, or SIGTERM (kill, timeout), during a run: the best image so far is saved
+    with its panel and trace, and the run exits 130."""
     content = _write(tmp_path / "content.png", pair_bytes[0])
     style = _write(tmp_path / "style.jpg", pair_bytes[1])
     output = tmp_path / "out" / "result.png"
@@ -760,7 +763,7 @@ def test_ctrl_c_saves_the_best_image_trace_and_panel(tmp_path, env, pair_bytes):
             seen.append(line)
             if "/500" in line:
                 break
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         status = proc.wait(timeout=RUN_TIMEOUT_S)
     finally:
         if proc.poll() is None:
