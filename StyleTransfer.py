@@ -2321,8 +2321,14 @@ class BatchProgress:
 
 
 def sheet_inputs(contents: list[str], styles: list[str]) -> str:
-    """What identifies a batch's contact sheet: its inputs, kept in the sheet's PNG metadata."""
-    return json.dumps({"contents": contents, "styles": styles})
+    """What identifies a batch's contact sheet, kept in the sheet's PNG metadata: its inputs,
+    each a URL or the file its path leads to. The same batch typed another way (a relative
+    path, from elsewhere) is the same batch; the same names read from another folder are not."""
+    def identity(source: str) -> str:
+        return source if is_url(source) else str(Path(source).resolve())
+
+    return json.dumps({"contents": [identity(source) for source in contents],
+                       "styles": [identity(source) for source in styles]})
 
 
 def contact_sheet_path(folder: Path, contents: list[str], styles: list[str], overwrite: bool) -> Path:

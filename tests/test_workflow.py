@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 import ContentModel
 import StyleModel
@@ -546,6 +546,25 @@ def test_a_batch_never_replaces_files_it_did_not_write(folders, tmp_path, run_ma
                                   "--overwrite", *FAST])
     assert status == 0 and "2 pairs: 2 done, 0 skipped, 0 failed" in stdout
     assert f"contact sheet: {output / CONTACT_SHEET_NAME}" in stdout
+
+
+def test_a_contact_sheet_belongs_to_the_files_of_its_batch_not_to_their_names(tmp_path, monkeypatch):
+    """A rerun of a batch, its paths typed another way, redraws its sheet; a batch of other
+    files typed with the same names (from another folder) gets a sheet of its own."""
+    first, other, output = tmp_path / "first", tmp_path / "other", tmp_path / "out"
+    for folder in (first, other):
+        (folder / "a").mkdir(parents=True)
+    output.mkdir()
+    monkeypatch.chdir(first)
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Description", StyleTransfer.sheet_inputs([str(first / "a" / "cat.jpg")], ["a/wave.jpg"]))
+    Image.new("RGB", (8, 8)).save(output / CONTACT_SHEET_NAME, pnginfo=info)
+    assert StyleTransfer.contact_sheet_path(output, ["a/cat.jpg"], [str(first / "a" / "wave.jpg")], False) \
+        == output / CONTACT_SHEET_NAME
+    monkeypatch.chdir(other)
+    assert StyleTransfer.contact_sheet_path(output, ["a/cat.jpg"], ["a/wave.jpg"], False) \
+        == output / "contact_sheet_2.png"
+    assert StyleTransfer.contact_sheet_path(output, ["a/cat.jpg"], ["a/wave.jpg"], True) == output / CONTACT_SHEET_NAME
 
 
 def test_only_a_run_that_ended_normally_counts_as_finished(tmp_path):
