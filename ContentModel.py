@@ -1079,7 +1079,12 @@ def invocation(script_file: str, argv: list[str] | None) -> tuple[list[str], str
     ``argv`` None: this process's own command line; given (a test, another script): the
     script's file name with those arguments."""
     script, arguments = (sys.argv[0], sys.argv[1:]) if argv is None else (Path(script_file).name, list(argv))
-    return arguments, shlex.join(["python", script, *arguments])
+    command = shlex.join(["python", script, *arguments])
+    if arguments[-1:] == ["--"]:
+        # Nothing follows it, so it means nothing; argparse (Python 3.11) would refuse it
+        # after a list flag ('... --style-masks a.png b.png --').
+        arguments = arguments[:-1]
+    return arguments, command
 
 
 def terminate_as_interrupt(signum, frame) -> None:

@@ -277,6 +277,16 @@ def test_the_samples_stand_in_for_images_not_given_and_a_swallowed_image_is_hint
     assert bool(StyleTransfer.swallowed_images_hint(args)) is hinted
 
 
+def test_a_trailing_double_dash_after_a_list_flag_ends_it():
+    """'... --style-masks a.png b.png --': nothing follows the --, so it changes nothing
+    (argparse alone refuses it there); the command recorded in the trace keeps it."""
+    argv = ["c.jpg", "s.jpg", "t.jpg", "--style-masks", "a.png", "b.png", "--"]
+    arguments, command = ContentModel.invocation("StyleTransfer.py", argv)
+    args = StyleTransfer.build_parser().parse_args(arguments)
+    assert (args.content, args.styles, args.style_masks) == ("c.jpg", ["s.jpg", "t.jpg"], ["a.png", "b.png"])
+    assert command == "python StyleTransfer.py c.jpg s.jpg t.jpg --style-masks a.png b.png --"
+
+
 @pytest.mark.parametrize("flags, fragment", [
     (["--gif", "--save-every", "0"], "--gif needs frames"),  # before, it wrote no GIF and said it did
     (["--iterations", ",".join(["1"] * (StyleTransfer.MAX_SCALES + 1))],
