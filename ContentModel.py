@@ -972,8 +972,11 @@ def choose_output(
             number += 1
             path = RESULTS_DIR / f"{default_stem}_{number}.png"
     folders = [p for p in siblings(path) if p.is_dir()]
-    if folders:  # first: '-o some_folder' is a folder, not a file with the wrong ending
-        raise StyleTransferError(f"{folders[0]} is a folder; {flag} needs a file name")
+    if path in folders:  # first: '-o some_folder' is a folder, not a file with the wrong ending
+        raise StyleTransferError(f"{path} is a folder; {flag} needs a file name")
+    if folders:
+        raise StyleTransferError(f"{folders[0]} is a folder, in the way of a file that {flag} {path} writes "
+                                 f"beside it; remove the folder or choose another {flag}")
     if path.suffix.lower() not in suffixes:  # only -o can miss: the default name ends in .png
         raise StyleTransferError(f"output must end in {' or '.join(suffixes)}: {output}")
     written = [p.resolve() for p in siblings(path)]

@@ -486,6 +486,20 @@ def test_an_existing_file_beside_the_output_is_named(capsys, tmp_path, small_inp
     assert [path.name for path in tmp_path.iterdir()] == ["a.json"]
 
 
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_a_folder_beside_the_output_is_named_as_in_the_way(capsys, tmp_path, small_inputs, overwrite):
+    """-o a.png writes a_losses.png beside it: a folder of that name is in the way (even
+    --overwrite replaces no folder), and the error says so rather than that -o is a folder."""
+    (tmp_path / "a_losses.png").mkdir()
+    with pytest.raises(SystemExit) as info:
+        StyleTransfer.main([str(small_inputs[0]), str(small_inputs[1]), "-o", str(tmp_path / "a.png"), *overwrite])
+    assert info.value.code == 2
+    assert error_lines(capsys.readouterr().err) == [
+        f"error: {tmp_path / 'a_losses.png'} is a folder, in the way of a file that -o {tmp_path / 'a.png'} "
+        "writes beside it; remove the folder or choose another -o"]
+    assert [path.name for path in tmp_path.iterdir()] == ["a_losses.png"]
+
+
 def test_the_readme_flag_tables_match_help(repo_root):
     """README's 'Every flag' has one row per flag of StyleTransfer.py, with --help's text
     (backticks aside), so the two cannot drift apart."""
