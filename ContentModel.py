@@ -1162,6 +1162,8 @@ def figure_main(argv, *, script: str, description: str, image_help: str, suffix:
     add_output_arguments(parser, "PNG figure to write (default: under results/, named after the "
                                  "image, numbered so nothing is replaced)")
     add_model_arguments(parser)
+    # The usage line shows the image as what it is, required (argparse would bracket it).
+    parser.usage = parser.format_usage().removeprefix("usage: ").rstrip().replace(" [image]", " image")
     args = parser.parse_args(argv)
     if args.image is None:
         lists = {action.option_strings[-1]: getattr(args, action.dest) for action in list_flags}

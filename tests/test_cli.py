@@ -227,8 +227,12 @@ def test_help_of_each_script(subprocess_env, repo_root):
         assert "vgg16" in stdout and "vgg19" in stdout, script
         # Defaults as a user would type them: words, not a Python list; bundled files relative.
         assert "['" not in stdout and str(repo_root) not in stdout, (script, stdout)
+        usage = " ".join(stdout.split("\n\n")[0].split())
         if script == "StyleTransfer.py":
             assert "content photo (file or URL; default: the sample images/content/chelsea.jpg)" in " ".join(stdout.split())
+            assert usage.endswith("[content] [style ...]"), usage  # the samples stand in for them
+        else:
+            assert usage.endswith("] image"), usage  # required, so not in brackets
 
 
 # --- in-process: cheap checks of the argument handling ------------------------------
