@@ -2029,34 +2029,34 @@ def check_batch_arguments(args: argparse.Namespace) -> None:
             raise StyleTransferError(f"{flag} is for a single run; batch mode uses one style per pair")
 
 
-def source_shapes(sources: list[str], max_size: int, max_pixels: int, keep_short_side: bool = False) -> dict:
-    """Each input (path or URL) -> the (height, width) load_sources gives it, up to a
-    quarter turn (stored_shape), from the file's header alone, or the StyleTransferError
-    that says why it cannot be used: a bad image fails its pairs, not the batch. Enough to
-    check a pair's memory before anything is decoded (URLs are downloaded here)."""
-    shapes = {}
+def each_source(sources: list[str], read: Callable[[Path], object], max_pixels: int) -> dict:
+    """Each input (path or URL) -> ``read`` of its file (a URL downloaded first), or the
+    StyleTransferError that says why it cannot be used: a bad image fails its pairs, not
+    the batch."""
+    results = {}
     for source in sources:
         try:
-            path = local_image(source, max_pixels=max_pixels)
-            shapes[source] = loaded_shape(stored_shape(path, max_pixels), max_size, keep_short_side, str(path))
+            results[source] = read(local_image(source, max_pixels=max_pixels))
         except StyleTransferError as error:
-            shapes[source] = error
-    return shapes
+            results[source] = error
+    return results
+
+
+def source_shapes(sources: list[str], max_size: int, max_pixels: int, keep_short_side: bool = False) -> dict:
+    """Each input -> the (height, width) load_sources gives it, up to a quarter turn
+    (stored_shape), from the file's header alone, or the error (each_source): enough to
+    check a pair's memory before anything is decoded."""
+    return each_source(sources, lambda path: loaded_shape(stored_shape(path, max_pixels), max_size,
+                                                          keep_short_side, str(path)), max_pixels)
 
 
 def load_sources(sources: list[str], max_size: int, max_pixels: int, keep_short_side: bool = False) -> dict:
-    """Each input (path or URL) as an 8-bit image array (load_pil), or the
-    StyleTransferError that says why it cannot be used (a truncated file, say, whose header
-    was fine). Batch mode holds every input until its last pair, so it keeps them in a
-    quarter of float32's memory; to_array gives the floats load_image would have."""
-    images = {}
-    for source in sources:
-        try:
-            images[source] = np.asarray(load_pil(local_image(source, max_pixels=max_pixels), max_size,
-                                                 max_pixels, keep_short_side))
-        except StyleTransferError as error:
-            images[source] = error
-    return images
+    """Each input as an 8-bit image array (load_pil), or the error (each_source; a truncated
+    file, say, whose header was fine). Batch mode holds every input until its last pair, so
+    it keeps them in a quarter of float32's memory; to_array gives the floats load_image
+    would have."""
+    return each_source(sources, lambda path: np.asarray(load_pil(path, max_size, max_pixels, keep_short_side)),
+                       max_pixels)
 
 
 #: What last_ending says when there is no trace of one of our runs.
@@ -2346,17 +2346,11 @@ def sheet_headers(shapes: dict, decoded: dict, max_pixels: int) -> dict:
     """Each input (the keys of ``shapes``, from source_shapes) as the contact sheet shows it:
     its ``decoded`` image made small, or, where none was decoded (its pairs were skipped or
     refused), the file read at the sheet's size; 'unreadable' for one that cannot be read."""
-    headers = {}
-    for source, shape in shapes.items():
-        image = decoded.get(source, shape)
-        if isinstance(image, tuple):
-            try:
-                image = np.asarray(load_pil(local_image(source, max_pixels=max_pixels), SHEET_THUMBNAIL,
-                                            max_pixels, keep_short_side=True))
-            except StyleTransferError as error:
-                image = error
-        headers[source] = thumbnail(to_array(image)) if isinstance(image, np.ndarray) else "unreadable"
-    return headers
+    images = {**shapes, **decoded}
+    undecoded = [source for source, image in images.items() if isinstance(image, tuple)]
+    images.update(load_sources(undecoded, SHEET_THUMBNAIL, max_pixels, keep_short_side=True))
+    return {source: thumbnail(to_array(image)) if isinstance(image, np.ndarray) else "unreadable"
+            for source, image in images.items()}
 
 
 def write_contact_sheet(pairs: list[Pair], content_headers: dict, style_headers: dict, path: Path) -> Path:

@@ -311,16 +311,19 @@ def test_a_rerun_skips_finished_pairs_and_overwrite_redoes_them(batch, folders, 
         return real_stylize(*args, **kwargs)
 
     monkeypatch.setattr(StyleTransfer, "stylize_batch", counting_stylize)
-    decoded = []
+    decoded = []  # (input, long side) of each input decoded
     real_load_sources = StyleTransfer.load_sources
-    monkeypatch.setattr(StyleTransfer, "load_sources", lambda sources, *args, **kwargs:
-                        decoded.extend(sources) or real_load_sources(sources, *args, **kwargs))
+    monkeypatch.setattr(StyleTransfer, "load_sources", lambda sources, max_size, *args, **kwargs:
+                        decoded.extend((source, max_size) for source in sources)
+                        or real_load_sources(sources, max_size, *args, **kwargs))
     before = {name: (output / f"{name}.png").stat().st_mtime_ns for name in PAIRS}
     sheet = record_contact_sheet(monkeypatch)
     status, stdout, _ = run_main(["--contents", str(folders[0]), "--styles", str(folders[1]),
                                   "-o", str(output), *FAST])
     assert status == 0 and calls == []
-    assert decoded == []  # nothing to run, so no input is decoded at its size (the sheet reads them small)
+    # Nothing to run, so no input is decoded at its size: only small, for the sheet.
+    assert sorted(source for source, _ in decoded) == sorted(map(str, [*folders[0].iterdir(), *folders[1].iterdir()]))
+    assert {size for _, size in decoded} == {StyleTransfer.SHEET_THUMBNAIL}
     assert "4 pairs: 0 done, 4 skipped, 0 failed" in stdout
     assert stdout.count("skipped (done before)\n") == 4
     assert {name: (output / f"{name}.png").stat().st_mtime_ns for name in PAIRS} == before
