@@ -256,7 +256,7 @@ SHEET_TITLE_INCHES = 0.3
 #: and 1.25 times, little more for twice the memory.
 AUTO_BATCH_SIZE = {"cpu": 1, "gpu": 4}
 
-#: What became of a pair in a batch.
+#: What became of a pair in a batch (INTERRUPTED is also a run's stopped_early after a Ctrl-C).
 DONE, SKIPPED, FAILED, INTERRUPTED, NOT_RUN = "done", "skipped", "failed", "interrupted", "not run"
 
 
@@ -1193,7 +1193,7 @@ def optimize_level(objective: BatchObjective, start_images: np.ndarray, iteratio
             for result in results:
                 result.notes.append(f"{level}L-BFGS ended after {reported} of {iterations} iterations: {ended}")
     except KeyboardInterrupt:
-        record.stop("interrupted")
+        record.stop(INTERRUPTED)
 
 
 def stylize(content_image: np.ndarray, style_images: np.ndarray | list, **settings) -> StylizeResult:
@@ -2247,7 +2247,7 @@ def run_group(group: list[Pair], content_images: dict, style_images: dict, *,
                 pair.status, pair.reason = FAILED, str(error)
                 continue
             pair.thumbnail = thumbnail(result.image)
-            if result.stopped_early == "interrupted":
+            if result.stopped_early == INTERRUPTED:
                 pair.status = INTERRUPTED
             elif result.stopped_early:  # a non-finite loss, its own or another's in the batch
                 pair.status, pair.reason = FAILED, f"stopped: {result.stopped_early}"
@@ -2573,7 +2573,7 @@ def stylize_into(output: Path, args: argparse.Namespace, settings: dict, sources
 def report_outcome(result: StylizeResult, paths: dict, args: argparse.Namespace, seconds: float) -> int:
     """How a single run ended, and where its files are. Returns the exit status."""
     output = paths["image"]
-    if result.stopped_early == "interrupted":
+    if result.stopped_early == INTERRUPTED:
         print(f"interrupted: the best image so far is in {output} (trace and panel beside it)",
               file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -21,7 +21,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from ContentModel import load_image, run_cli  # noqa: E402
-from StyleTransfer import stylize_batch  # noqa: E402
 from common import (  # noqa: E402
     SIZE_HELP,
     add_precision_argument,
@@ -31,6 +30,7 @@ from common import (  # noqa: E402
     processor_name,
     reserved_report,
     size_argument,
+    stylize_batch,
     whole_number,
 )
 

@@ -79,6 +79,7 @@ from common import (  # noqa: E402
     scales_argument,
     size_argument,
     style_scale_argument,
+    stylize,
     whole_number,
 )
 from StyleTransfer import (  # noqa: E402
@@ -100,7 +101,6 @@ from StyleTransfer import (  # noqa: E402
     build_objective,
     lbfgs_optimize,
     resolve_scales,
-    stylize,
 )
 
 # In the order they run. XLA first: stylize() turns on TensorFlow's op determinism for the
@@ -335,8 +335,8 @@ def precision(args, report: dict) -> None:
 MEMORY_CHILD = """
 import json
 from ContentModel import load_image
-from common import peak_memory_bytes
-from StyleTransfer import CONTENT_LAYER, STYLE_LAYERS, resolve_device, settings_memory, style_loading, stylize
+from common import peak_memory_bytes, stylize
+from StyleTransfer import CONTENT_LAYER, STYLE_LAYERS, resolve_device, settings_memory, style_loading
 size, model, optimizer, precision, style_scale = {size}, {model!r}, {optimizer!r}, {precision!r}, {style_scale!r}
 # The images as StyleTransfer.py loads them, and the estimate it prints.
 content = load_image({content!r}, size)

@@ -31,7 +31,9 @@ from ContentModel import (  # noqa: E402
     reserved_output,
     weights_argument,
 )
+import StyleTransfer  # noqa: E402
 from StyleTransfer import (  # noqa: E402
+    INTERRUPTED,
     MAX_SCALES,
     MAX_STYLE_SCALE,
     MIN_STYLE_SCALE,
@@ -39,6 +41,22 @@ from StyleTransfer import (  # noqa: E402
     SAMPLE_STYLE,
     resolve_device,
 )
+
+
+def stylize_batch(*args, **kwargs) -> list:
+    """StyleTransfer.stylize_batch for a measurement. On Ctrl-C the product ends a run
+    early and returns its best images so far; a table would take that for a finished run,
+    so here Ctrl-C stops the script instead (KeyboardInterrupt: run_cli then says
+    'interrupted' and exits 130, and the report's placeholder goes)."""
+    results = StyleTransfer.stylize_batch(*args, **kwargs)
+    if any(result.stopped_early == INTERRUPTED for result in results):
+        raise KeyboardInterrupt
+    return results
+
+
+def stylize(content_image, style_images, **settings):
+    """StyleTransfer.stylize for a measurement: stylize_batch() here with a batch of one."""
+    return stylize_batch([content_image], style_images, **settings)[0]
 
 
 def whole_number(minimum: int = 1, maximum: int | None = None):

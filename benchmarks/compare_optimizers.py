@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ContentModel import load_image, run_cli, save_image  # noqa: E402
-from StyleTransfer import OPTIMIZERS, stylize  # noqa: E402
+from StyleTransfer import OPTIMIZERS  # noqa: E402
 from common import (  # noqa: E402
     check_inputs,
     pair_parser,
@@ -26,6 +26,7 @@ from common import (  # noqa: E402
     positive_number,
     processor_name,
     reserved_report,
+    stylize,
 )
 
 CHECKPOINTS = (0.25, 0.5, 0.75, 1.0)  # fractions of the time budget reported

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from ContentModel import ArgumentParser, add_output_arguments, load_image, run_cli, save_figure  # noqa: E402
-from StyleTransfer import initial_image, stylize  # noqa: E402
+from StyleTransfer import initial_image  # noqa: E402
 from common import (  # noqa: E402
     SIZE_HELP,
     add_model_arguments,
@@ -33,6 +33,7 @@ from common import (  # noqa: E402
     processor_name,
     reserved_report,
     size_argument,
+    stylize,
 )
 
 IMAGES = Path(__file__).resolve().parent.parent / "images"

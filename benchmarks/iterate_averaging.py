@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ContentModel import CONTENT_LAYER, ArgumentParser, build_vgg, load_image, run_cli  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from StyleModel import STYLE_LAYERS  # noqa: E402
-from StyleTransfer import SAMPLE_CONTENT, SAMPLE_STYLE, build_objective, stylize  # noqa: E402
-from common import SIZE_HELP, add_model_arguments, positive_int, size_argument  # noqa: E402
+from StyleTransfer import SAMPLE_CONTENT, SAMPLE_STYLE, build_objective  # noqa: E402
+from common import SIZE_HELP, add_model_arguments, positive_int, size_argument, stylize  # noqa: E402
 
 DECAYS = (0.9, 0.95, 0.98)
 

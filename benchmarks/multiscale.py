@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from ContentModel import StyleTransferError, error_summary, load_image, run_cli, save_image  # noqa: E402
-from StyleTransfer import COARSE_ITERATIONS, level_sizes, stylize  # noqa: E402
+from StyleTransfer import COARSE_ITERATIONS, level_sizes  # noqa: E402
 from common import (  # noqa: E402
     add_precision_argument,
     check_inputs,
@@ -35,6 +35,7 @@ from common import (  # noqa: E402
     processor_name,
     reserved_report,
     scales_argument,
+    stylize,
 )
 
 #: Fractions of the single-scale run's iterations whose losses the second table races to.

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import StyleTransfer
 from ContentModel import StyleTransferError
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
@@ -327,6 +328,29 @@ def test_a_run_holds_its_report_while_it_measures_and_lets_it_go_if_it_fails(mon
     with pytest.raises(Measured):
         module.main([arg.format(out=folder) for arg in argv])
     assert held == [True] and not folder.exists()
+
+
+STYLIZING = [(name, argv, report) for name, argv, report in REPORTS if name != "benchmark" and name != "recompute"]
+
+
+@pytest.mark.parametrize("name, argv, report", STYLIZING, ids=[name for name, _, _ in STYLIZING])
+def test_ctrl_c_during_a_measured_run_stops_the_script_and_leaves_no_report(monkeypatch, tmp_path, capsys, name,
+                                                                           argv, report):
+    """On Ctrl-C the product ends a run early and returns its best image so far; a script
+    that went on would print and save a cut-short measurement as a finished one (exit 0).
+    It stops instead: 'interrupted', exit status 130, and its report's placeholder goes."""
+    def interrupted(contents, style, **settings):
+        return [StyleTransfer.StylizeResult(image=content, device="/CPU:0", precision="float32",
+                                            stopped_early=StyleTransfer.INTERRUPTED) for content in contents]
+
+    monkeypatch.setattr(StyleTransfer, "stylize_batch", interrupted)
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "out"
+    with pytest.raises(SystemExit) as exit_info:
+        script_module(name).main([arg.format(out=folder) for arg in argv])
+    assert exit_info.value.code == 130
+    assert capsys.readouterr().err.splitlines()[-1] == "interrupted"
+    assert not folder.exists()
 
 
 def test_the_benchmark_report_may_go_to_a_new_subfolder(script, tmp_path, monkeypatch):
