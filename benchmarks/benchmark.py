@@ -68,6 +68,7 @@ from StyleModel import STYLE_LAYERS  # noqa: E402
 from common import (  # noqa: E402
     SIZE_HELP,
     check_inputs,
+    check_network,
     first_row_at_or_below,
     on_gpu,
     peak_memory_kind,
@@ -640,6 +641,8 @@ def measure(args) -> None:
              "memory": args.memory_sizes, "sustained": [args.sustained_size], "quality": [args.quality_size]}
     check_inputs(args.weights, [SAMPLE_CONTENT, SAMPLE_STYLE],
                  [size for section in args.sections for size in sizes[section]])
+    if "memory" in args.sections:
+        check_network(args.model, args.weights)
     pictures = [Path(args.output_dir) / PRECISION_PICTURE] if "precision" in args.sections else []
     with reserved_report(Path(args.output_dir) / args.json, args.overwrite, beside=lambda _: pictures,
                          flag="--json") as path:

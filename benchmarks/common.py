@@ -20,12 +20,14 @@ sys.path.insert(0, str(ROOT))
 
 import tensorflow as tf  # noqa: E402
 from ContentModel import (  # noqa: E402
+    CONTENT_LAYER,
     MAX_SIZE,
     MIN_SIZE,
     PRECISION_CHOICES,
     VGG_MODELS,
     ArgumentParser,
     add_output_arguments,
+    build_vgg,
     check_weights,
     load_image,
     reserved_output,
@@ -138,6 +140,14 @@ def check_inputs(weights: str | None, images=(), sizes=()) -> None:
     check_weights(weights)
     for image in images:
         load_image(image, min(sizes))
+
+
+def check_network(model: str, weights: str | None) -> None:
+    """Before measuring in fresh processes, which report a failure as a row of the table:
+    build the network once here, so that weights that cannot be had (VGG16's ImageNet
+    weights offline, a file for another model) are one error line and exit status 2 instead."""
+    if weights is not None:  # random weights are always there
+        build_vgg(model, [CONTENT_LAYER], weights)
 
 
 def reserved_report(output: str | Path, overwrite: bool, *, stem: bool = False, beside=lambda report: [],

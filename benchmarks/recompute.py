@@ -29,6 +29,7 @@ from common import (  # noqa: E402
     SIZE_HELP,
     add_model_arguments,
     check_inputs,
+    check_network,
     peak_memory_kind,
     positive_int,
     processor_name,
@@ -146,6 +147,7 @@ def measure_row(args, size: int, precision: str) -> dict:
 
 def measure(args) -> None:
     check_inputs(args.weights, [SAMPLE_CONTENT, SAMPLE_STYLE], args.sizes)
+    check_network(args.model, args.weights)
     with reserved_report(args.output, args.overwrite) as output:
         print(f"## Peak memory ({peak_memory_kind()}) with and without tf.recompute_grad "
               f"({args.model}, one loss-and-gradient evaluation)\n")
