@@ -235,6 +235,8 @@ def layer_position(name: str) -> tuple[int, int]:
 
 def check_layers(model: str, layers) -> None:
     """Raise StyleTransferError unless every name is a conv layer of ``model``."""
+    if isinstance(layers, str):  # else read letter by letter: 'unknown layer b, l, o, ...'
+        raise StyleTransferError(f"layers are a list of names, not one string: [{layers!r}], not {layers!r}")
     if not layers:
         raise StyleTransferError("no layers requested")
     known = conv_layer_names(model)
@@ -306,6 +308,8 @@ def check_weights(weights: str | None) -> None:
     starts. (Whether the file fits the model is found out only by loading it.)"""
     if weights in (None, "imagenet"):
         return
+    if weights.lower() == "none" and not Path(weights).exists():  # the command line's word, in Python
+        raise StyleTransferError("for random weights pass weights=None (the command line's --weights none)")
     if not weights.strip():
         raise StyleTransferError("--weights is empty; give 'imagenet', 'none' or a .h5 file")
     if Path(weights).is_dir():

@@ -1062,10 +1062,35 @@ def check_settings(*, iterations, scales: int | str, optimizer: str, preconditio
 
 
 def check_styles(count: int, blend_weights, masks) -> None:
-    """One blend weight and one mask (if any) per style image."""
+    """At least one style image, and one blend weight and one mask (if any) per style image."""
+    if count == 0:
+        raise StyleTransferError("no style image given")
     normalized_blend_weights(count, blend_weights)
     if masks is not None and len(masks) != count:
         raise StyleTransferError(f"{counted(len(masks), 'style mask')} given for {counted(count, 'style image')}")
+
+
+#: How far outside [0, 1] an input's values may lie: resampling rounds a 1 to 1.0000001, and
+#: less than one 8-bit step does no harm (the optimized image is clipped to [0, 1]).
+PIXEL_TOLERANCE = 1 / 255
+
+
+def check_pixels(image, what: str, shape: str = "(H, W, 3)") -> None:
+    """Raise StyleTransferError unless ``image`` is an array of ``shape`` ('(H, W, 3)': an RGB
+    image; '(H, W)': a mask) holding floats in [PIXEL_MIN, PIXEL_MAX], the one pixel
+    convention (load_image and load_mask give such arrays). Checked because the rest would
+    run without a word on 8-bit values (0-255), and come out nearly white."""
+    array = np.asarray(image)
+    if array.ndim != shape.count(",") + 1 or (array.ndim == 3 and array.shape[-1] != 3) or array.size == 0:
+        raise StyleTransferError(f"{what} must be an {shape} array (got shape {array.shape})")
+    if not np.issubdtype(array.dtype, np.floating):
+        raise StyleTransferError(f"{what} must hold floats in [0, 1] (got {array.dtype}: divide 8-bit values "
+                                 "by 255)")
+    if not np.all(np.isfinite(array)):
+        raise StyleTransferError(f"{what} must hold floats in [0, 1] (got NaN or infinite values)")
+    if not PIXEL_MIN - PIXEL_TOLERANCE <= array.min() <= array.max() <= PIXEL_MAX + PIXEL_TOLERANCE:
+        raise StyleTransferError(f"{what} must hold floats in [0, 1] (got values from {array.min():.3g} to "
+                                 f"{array.max():.3g})")
 
 
 def check_batch(contents: list) -> None:
@@ -1259,8 +1284,10 @@ def stylize_batch(
     early, keeping the best images so far, on Ctrl-C (``stopped_early ==
     "interrupted"``) or a non-finite loss.
     """
+    if isinstance(content_images, np.ndarray) and content_images.ndim == 3:
+        raise StyleTransferError("content_images is one image: give a list of them, or call stylize()")
     contents = list(content_images)
-    styles = [style_images] if isinstance(style_images, np.ndarray) and style_images.ndim == 3 \
+    styles = [style_images] if isinstance(style_images, np.ndarray) and style_images.ndim <= 3 \
         else list(style_images)
     check_settings(iterations=iterations, scales=scales, optimizer=optimizer, preconditioner=preconditioner,
                    init=init, content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
@@ -1270,6 +1297,10 @@ def stylize_batch(
                    model=model, weights=weights, precision=precision, learning_rate=learning_rate,
                    seed=seed, save_every=save_every, device=device)
     check_styles(len(styles), style_blend_weights, style_masks)
+    for kind, images, shape in (("content image", contents, "(H, W, 3)"), ("style image", styles, "(H, W, 3)"),
+                                ("style mask", style_masks or [], "(H, W)")):
+        for number, image in enumerate(images, start=1):
+            check_pixels(image, f"the {kind}" if len(images) == 1 else f"{kind} {number}", shape)
     check_batch(contents)
     height, width = contents[0].shape[:2]
     scales = resolve_scales(scales, max(height, width), iterations)

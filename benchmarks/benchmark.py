@@ -507,10 +507,14 @@ def sustained(args, report: dict) -> None:
         first, last = result.history[0], result.history[-1]
         row = dict(optimizer=optimizer, precision=result.precision, levels=len(result.sizes),
                    iterations=last["iteration"], evaluations=last["evaluations"], first_seconds=first["seconds"],
-                   rest_seconds=last["seconds"] - first["seconds"], seconds=last["seconds"])
+                   rest_seconds=last["seconds"] - first["seconds"], seconds=last["seconds"], notes=result.notes)
         rows.append(row)
         print(f"| {optimizer} | {row['precision']} | {row['levels']} | {row['iterations']} | {row['evaluations']} | "
               f"{row['first_seconds']:.1f} | {row['rest_seconds']:.1f} | {row['seconds']:.1f} |", flush=True)
+    # Why a run did fewer iterations than the heading says (L-BFGS at a minimum, say).
+    for row in rows:
+        for note in row["notes"]:
+            print(f"\n{row['optimizer']}: {note}")
     report["sustained"] = rows
 
 

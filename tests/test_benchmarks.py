@@ -462,6 +462,25 @@ def test_the_overhead_section_says_when_lbfgs_ended_early(capsys, tmp_path, monk
     assert json.loads((tmp_path / "o.json").read_text())["overhead"][0]["lbfgs_iterations"] == 31
 
 
+def test_the_sustained_section_says_why_a_run_did_fewer_iterations(capsys, tmp_path, monkeypatch):
+    """L-BFGS can end on its own before the heading's count (at 64 px with random weights it
+    did): the product's note is printed under the table and kept in the report."""
+    benchmark = script_module("benchmark")
+    note = "L-BFGS ended after 2 of 5 iterations: no lower loss along the search direction"
+
+    def ends_after_2(content, style, **settings):
+        history = [{"iteration": i, "evaluations": i, "seconds": float(i), "total": 1.0, "level": 0} for i in (1, 2)]
+        return StyleTransfer.StylizeResult(image=content, device="/CPU:0", precision="float32", sizes=[(43, 64)],
+                                           history=history, notes=[note])
+
+    monkeypatch.setattr(benchmark, "stylize", ends_after_2)
+    monkeypatch.chdir(tmp_path)
+    benchmark.main(["--sections", "sustained", "--sustained-size", "64", "--sustained-iterations", "5",
+                    "--optimizers", "lbfgs", "--weights", "none", "--output-dir", str(tmp_path), "--json", "s.json"])
+    assert f"| lbfgs | float32 | 1 | 2 | 2 | 1.0 | 1.0 | 2.0 |\n\nlbfgs: {note}\n" in capsys.readouterr().out
+    assert json.loads((tmp_path / "s.json").read_text())["sustained"][0]["notes"] == [note]
+
+
 def test_the_cheap_loss_has_the_objectives_layout_and_is_its_style_and_total_terms():
     benchmark = script_module("benchmark")
     images = np.random.default_rng(0).uniform(0, 1, (2, 8, 12, 3)).astype(np.float32)

@@ -278,6 +278,41 @@ def test_non_finite_loss_stops_the_run_and_keeps_a_finite_image(small_pair):
     assert result.image.min() >= 0.0 and result.image.max() <= 1.0
 
 
+def _pixel_cases(content, style) -> list:
+    """(stylize_batch arguments, keyword arguments, the error's words) for inputs that break
+    the one pixel convention, (H, W, 3) floats in [0, 1], or name what is missing."""
+    ones = np.ones(content.shape[:2], np.float32)
+    return [
+        (([(content * 255).astype(np.uint8)], style), {}, "the content image must hold floats in [0, 1] "
+                                                          "(got uint8: divide 8-bit values by 255)"),
+        (([content * 255], style), {}, "the content image must hold floats in [0, 1] (got values from 0 to "),
+        (([content[..., 0]], style), {}, f"the content image must be an (H, W, 3) array (got shape "
+                                         f"{content.shape[:2]})"),
+        (([content[None]], style), {}, "the content image must be an (H, W, 3) array (got shape (1, "),
+        (([content], style[..., 0]), {}, "the style image must be an (H, W, 3) array"),
+        (([content], [style, np.full_like(style, np.nan)]), {}, "style image 2 must hold floats in [0, 1] "
+                                                                 "(got NaN or infinite values)"),
+        (([content], style), {"style_masks": [(ones * 255).astype(np.uint8)]}, "the style mask must hold floats"),
+        (([content], style), {"style_masks": [ones[..., None].repeat(3, -1)]}, "the style mask must be an (H, W) "
+                                                                               "array"),
+        (([content], []), {}, "no style image given"),
+        ((content, style), {}, "content_images is one image: give a list of them, or call stylize()"),
+        (([content], style), {"style_layers": "block1_conv1"}, "layers are a list of names, not one string"),
+        (([content], style), {"weights": "none"}, "for random weights pass weights=None"),
+    ]
+
+
+def test_inputs_that_break_the_pixel_convention_are_one_clear_error(small_pair, monkeypatch):
+    """From Python, an 8-bit image would run without a word and come out nearly white, and
+    a wrong shape would fail deep inside TensorFlow: each is refused before any work, saying
+    what was given and what is expected."""
+    monkeypatch.setattr(StyleTransfer, "build_vgg", lambda *args, **kwargs: pytest.fail("the network was built"))
+    for arguments, settings, words in _pixel_cases(*small_pair):
+        with pytest.raises(StyleTransferError) as error:
+            StyleTransfer.stylize_batch(*arguments, **{"weights": None, "iterations": 1, **settings})
+        assert words in str(error.value), (words, str(error.value))
+
+
 def test_lbfgs_that_ends_before_its_iterations_says_why(small_pair):
     """L-BFGS can end on its own (here: the start is already optimal, loss 0).
 
