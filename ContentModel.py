@@ -415,6 +415,7 @@ def content_loss(features: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
     Departure from the paper: the mean instead of half the sum, so the loss
     does not grow with the image size and one weight suits every size.
     """
+    tf.TensorShape(features.shape).assert_is_compatible_with(target.shape)  # else they would broadcast, silently
     return tf.reduce_mean(tf.square(features - target))
 
 

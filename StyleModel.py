@@ -59,6 +59,7 @@ def gram_matrix(features: tf.Tensor, mask: tf.Tensor | None = None) -> tf.Tensor
     weighted by it and the count is the mask's area (Gatys et al. 2017, section 4),
     so an all-white mask gives the plain Gram matrix.
     """
+    tf.TensorShape(features.shape).with_rank(4)  # (batch, height, width, channels): one image is features[None]
     shape = tf.shape(features)
     if mask is None:
         positions = tf.cast(shape[1] * shape[2], tf.float32)
@@ -120,7 +121,7 @@ def style_loss(grams, targets, layer_weights) -> tf.Tensor:
     """
     return tf.reduce_sum(tf.stack([
         weight * tf.reduce_mean(tf.square(gram - target))
-        for gram, target, weight in zip(grams, targets, layer_weights)
+        for gram, target, weight in zip(grams, targets, layer_weights, strict=True)  # one of each per layer
     ]))
 
 

@@ -281,6 +281,7 @@ def total_variation_loss(image: tf.Tensor):
     gradients of one tensor in whatever order they are ready, and the same
     512-px run then gave different pixels).
     """
+    tf.TensorShape(image.shape).with_rank(4)  # (batch, height, width, channels): one image is image[None]
     down = image[:, 1:] - image[:, :-1]  # each pixel's neighbour below minus it
     right = image[:, :, 1:] - image[:, :, :-1]  # each pixel's neighbour to the right minus it
     down_count = tf.cast(tf.size(down), image.dtype)

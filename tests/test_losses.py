@@ -222,3 +222,25 @@ def test_normalized_layer_weights_reject_count_mismatch(weights):
 def test_normalized_layer_weights_reject_negative_or_all_zero(weights):
     with pytest.raises(StyleTransferError):
         StyleModel.normalized_layer_weights(["a", "b", "c"], weights)
+
+
+# --- Mistakes a learner makes with these functions -------------------------------------
+
+
+def test_shapes_that_would_give_a_wrong_number_are_errors_instead():
+    """One image without its batch axis would be read as a batch of rows (a total variation
+    off by a few per cent, say), a target of another shape would broadcast, and a list of
+    layers one short would drop a layer: each is a ValueError that names the shapes."""
+    features = tf.random.stateless_uniform((1, 4, 5, 3), seed=(1, 2))
+    gram = StyleModel.gram_matrix(features)
+    with pytest.raises(ValueError, match=r"Shape \(4, 5, 3\) must have rank 4"):
+        StyleTransfer.total_variation_loss(features[0])
+    with pytest.raises(ValueError, match=r"Shape \(4, 5, 3\) must have rank 4"):
+        StyleModel.gram_matrix(features[0])
+    with pytest.raises(ValueError, match=r"Shapes \(1, 4, 5, 3\) and \(1, 1, 1, 3\) are incompatible"):
+        ContentModel.content_loss(features, features[:, :1, :1])
+    with pytest.raises(ValueError, match="shorter"):
+        StyleModel.style_loss([gram, gram], [gram * 0], [0.5, 0.5])
+    # NumPy arrays of the right shapes still do.
+    assert float(StyleTransfer.total_variation_loss(features.numpy())) == pytest.approx(
+        float(StyleTransfer.total_variation_loss(features)))
