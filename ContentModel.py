@@ -365,8 +365,9 @@ def build_vgg(
 
     The model accepts a batch of images of any height and width from MIN_SIZE px (fewer
     leave VGG's deepest blocks nothing to pool). The ImageNet preprocessing (scale to
-    [0, 255], RGB->BGR, subtract the mean pixel) is its first layer, so callers never see VGG's pixel convention. The network is cut
-    after the deepest requested layer: later blocks are never computed.
+    [0, 255], RGB->BGR, subtract the mean pixel) is its first layer, so callers never
+    see VGG's pixel convention. The network is cut after the deepest requested layer:
+    later blocks are never computed.
     ``precision`` 'mixed' or 'bfloat16' runs the convolutions in bfloat16
     (preprocessing stays in float32; the outputs are bfloat16); 'auto' picks
     'mixed' where that is fast (resolve_precision).
