@@ -24,13 +24,18 @@ from ContentModel import (  # noqa: E402
     MAX_SIZE,
     MIN_SIZE,
     PRECISION_CHOICES,
+    StyleTransferError,
     VGG_MODELS,
     ArgumentParser,
     add_output_arguments,
     build_vgg,
+    check_short_side,
     check_weights,
     load_image,
+    loaded_shape,
     reserved_output,
+    smallest_long_side,
+    stored_shape,
     weights_argument,
 )
 import StyleTransfer  # noqa: E402
@@ -136,9 +141,19 @@ def pair_parser(description: str, *, size: int | None, output: str, what: str) -
 
 def check_inputs(weights: str | None, images=(), sizes=()) -> None:
     """Before any measuring: the weights file exists and each image is readable and, at the
-    smallest of ``sizes``, not too small for VGG (StyleTransferError: one line, exit status 2)."""
+    smallest of ``sizes``, not too small for VGG (StyleTransferError: one line, exit status 2;
+    the scripts' size flags have other names than StyleTransfer.py's --size, which the
+    product's own message names)."""
     check_weights(weights)
     for image in images:
+        shape = stored_shape(image)
+        check_short_side(str(image), shape[1], shape[0])
+        try:
+            loaded_shape(shape, min(sizes))
+        except StyleTransferError:
+            raise StyleTransferError(f"{image} at a long side of {min(sizes)} px is under {MIN_SIZE} px on its short "
+                                     f"side, which VGG needs; give larger sizes ({smallest_long_side(shape)} px "
+                                     "always do)") from None
         load_image(image, min(sizes))
 
 

@@ -227,7 +227,8 @@ BAD_INPUT = [
     ("benchmark", ["--repeats", "0"], "argument --repeats: expected a whole number of at least 1"),
     ("benchmark", ["--classic-loss", "5e6"], "--classic-loss and --classic-seconds go together"),
     ("benchmark", ["--sections", "speed", "memory", "--sizes", "64", "--memory-sizes", "40"],
-     "resized to a long side of 40 is 40x27 pixels"),
+     "chelsea.jpg at a long side of 40 px is under 32 px on its short side, which VGG needs; give larger "
+     "sizes (49 px always do)"),
     ("benchmark", ["--sections", "speed", "--weights", MISSING], f"weights file not found: {MISSING}"),
     ("benchmark", ["--overhead-iterations", "31"],  # L-BFGS's memory fills in 30; nothing would be timed
      "argument --overhead-iterations: expected a whole number of at least 32, got '31'"),
