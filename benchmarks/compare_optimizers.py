@@ -38,6 +38,13 @@ def loss_at(history: list, seconds: float) -> float:
     return min(reached) if reached else float("inf")
 
 
+def loss_cell(history: list, seconds: float) -> str:
+    """A table cell: loss_at, or 'none yet' where no iteration had finished (a short budget's
+    first checkpoints can come before the first iteration, which traces and builds)."""
+    loss = loss_at(history, seconds)
+    return f"{loss:.3g}" if loss != float("inf") else "none yet"
+
+
 def picture(report: Path, optimizer: str) -> Path:
     """Where the image of ``optimizer``'s run is written: beside the JSON report."""
     return report.with_name(f"benchmark_{optimizer}.jpg")
@@ -75,7 +82,7 @@ def measure(args) -> None:
         print("| --- | --- | " + " | ".join("---" for _ in times) + " |")
         for optimizer, history in histories.items():
             done = sum(1 for row in history if row["seconds"] <= args.seconds)
-            print(f"| {optimizer} | {done} | " + " | ".join(f"{loss_at(history, t):.3g}" for t in times) + " |")
+            print(f"| {optimizer} | {done} | " + " | ".join(loss_cell(history, t) for t in times) + " |")
         output.write_text(json.dumps({"args": vars(args), "processor": processor, "histories": histories}))
 
 

@@ -482,6 +482,12 @@ def test_the_sustained_section_says_why_a_run_did_fewer_iterations(capsys, tmp_p
     assert json.loads((tmp_path / "s.json").read_text())["sustained"][0]["notes"] == [note]
 
 
+def test_the_optimizer_table_says_none_yet_before_the_first_iteration():
+    compare = script_module("compare_optimizers")
+    history = [{"seconds": 2.0, "total": 5e6}, {"seconds": 3.0, "total": 4e6}, {"seconds": 4.0, "total": 4.5e6}]
+    assert [compare.loss_cell(history, t) for t in (1.0, 2.0, 3.5, 9.0)] == ["none yet", "5e+06", "4e+06", "4e+06"]
+
+
 def test_the_cheap_loss_has_the_objectives_layout_and_is_its_style_and_total_terms():
     benchmark = script_module("benchmark")
     images = np.random.default_rng(0).uniform(0, 1, (2, 8, 12, 3)).astype(np.float32)
