@@ -1076,13 +1076,13 @@ def check_styles(count: int, blend_weights, masks) -> None:
 PIXEL_TOLERANCE = 1 / 255
 
 
-def check_pixels(image, what: str, shape: str = "(H, W, 3)") -> None:
-    """Raise StyleTransferError unless ``image`` is an array of ``shape`` ('(H, W, 3)': an RGB
-    image; '(H, W)': a mask) holding floats in [PIXEL_MIN, PIXEL_MAX], the one pixel
-    convention (load_image and load_mask give such arrays). Checked because the rest would
-    run without a word on 8-bit values (0-255), and come out nearly white."""
-    array = np.asarray(image)
-    if array.ndim != shape.count(",") + 1 or (array.ndim == 3 and array.shape[-1] != 3) or array.size == 0:
+def check_pixels(image, what: str, rgb: bool = True) -> None:
+    """Raise StyleTransferError unless ``image`` is an (H, W, 3) array (``rgb``; else an (H, W)
+    mask) holding floats in [PIXEL_MIN, PIXEL_MAX], the one pixel convention (load_image and
+    load_mask give such arrays). Checked because the rest would run without a word on 8-bit
+    values (0-255), and come out nearly white."""
+    array, shape = np.asarray(image), "(H, W, 3)" if rgb else "(H, W)"
+    if array.ndim != (3 if rgb else 2) or (rgb and array.shape[-1] != 3) or array.size == 0:
         raise StyleTransferError(f"{what} must be an {shape} array (got shape {array.shape})")
     if not np.issubdtype(array.dtype, np.floating):
         raise StyleTransferError(f"{what} must hold floats in [0, 1] (got {array.dtype}: divide 8-bit values "
@@ -1298,10 +1298,10 @@ def stylize_batch(
                    model=model, weights=weights, precision=precision, learning_rate=learning_rate,
                    seed=seed, save_every=save_every, device=device)
     check_styles(len(styles), style_blend_weights, style_masks)
-    for kind, images, shape in (("content image", contents, "(H, W, 3)"), ("style image", styles, "(H, W, 3)"),
-                                ("style mask", style_masks or [], "(H, W)")):
+    for kind, images, rgb in (("content image", contents, True), ("style image", styles, True),
+                              ("style mask", style_masks or [], False)):
         for number, image in enumerate(images, start=1):
-            check_pixels(image, f"the {kind}" if len(images) == 1 else f"{kind} {number}", shape)
+            check_pixels(image, f"the {kind}" if len(images) == 1 else f"{kind} {number}", rgb)
     check_batch(contents)
     height, width = contents[0].shape[:2]
     scales = resolve_scales(scales, max(height, width), iterations)
@@ -2232,11 +2232,13 @@ def plan_groups(pairs: list[Pair], content_images: dict, size: int) -> list[list
     return groups
 
 
-def check_network(settings: dict) -> None:
-    """Build the network of these stylize() ``settings`` once: weights that cannot be had
-    (offline, or a file for another model) then stop a batch before its first pair, with one
-    error, as they stop a single run, instead of failing every pair in turn."""
-    build_vgg(settings["model"], [settings["content_layer"], *settings["style_layers"]], settings["weights"])
+def check_network(model: str, weights: str | None) -> None:
+    """Build the network once, to find out that weights cannot be had (VGG16's ImageNet
+    weights offline, a file for another model) before any work whose failures are counted
+    one by one: a batch's pairs, a benchmark's fresh processes. Then that is one error
+    (StyleTransferError), as it is for a single run."""
+    if weights is not None:  # random weights are always there
+        build_vgg(model, [CONTENT_LAYER], weights)
 
 
 def run_group(group: list[Pair], content_images: dict, style_images: dict, *,
@@ -2455,7 +2457,7 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
           f"{model_text(settings)} on {device}, {args.optimizer}, long side {args.size} px, {levels}, "
           f"up to {group_size} at a time -> {folder}", flush=True)
     if groups:
-        check_network(settings)
+        check_network(settings["model"], settings["weights"])
     interrupted = False
     queue = deque(groups)
     while queue:

@@ -68,7 +68,6 @@ from StyleModel import STYLE_LAYERS  # noqa: E402
 from common import (  # noqa: E402
     SIZE_HELP,
     check_inputs,
-    check_network,
     first_row_at_or_below,
     on_gpu,
     peak_memory_kind,
@@ -100,6 +99,7 @@ from StyleTransfer import (  # noqa: E402
     LbfgsMemory,
     adam_optimize,
     build_objective,
+    check_network,
     lbfgs_optimize,
     resolve_scales,
 )

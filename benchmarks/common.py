@@ -20,7 +20,6 @@ sys.path.insert(0, str(ROOT))
 
 import tensorflow as tf  # noqa: E402
 from ContentModel import (  # noqa: E402
-    CONTENT_LAYER,
     MAX_SIZE,
     MIN_SIZE,
     PRECISION_CHOICES,
@@ -28,7 +27,6 @@ from ContentModel import (  # noqa: E402
     VGG_MODELS,
     ArgumentParser,
     add_output_arguments,
-    build_vgg,
     check_short_side,
     check_weights,
     load_image,
@@ -155,14 +153,6 @@ def check_inputs(weights: str | None, images=(), sizes=()) -> None:
                                      f"side, which VGG needs; give larger sizes ({smallest_long_side(shape)} px "
                                      "always do)") from None
         load_image(image, min(sizes))
-
-
-def check_network(model: str, weights: str | None) -> None:
-    """Before measuring in fresh processes, which report a failure as a row of the table:
-    build the network once here, so that weights that cannot be had (VGG16's ImageNet
-    weights offline, a file for another model) are one error line and exit status 2 instead."""
-    if weights is not None:  # random weights are always there
-        build_vgg(model, [CONTENT_LAYER], weights)
 
 
 def reserved_report(output: str | Path, overwrite: bool, *, stem: bool = False, beside=lambda report: [],

@@ -24,12 +24,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ContentModel import PRECISION_CHOICES, ArgumentParser, add_output_arguments, run_cli  # noqa: E402
-from StyleTransfer import SAMPLE_CONTENT, SAMPLE_STYLE  # noqa: E402
+from StyleTransfer import SAMPLE_CONTENT, SAMPLE_STYLE, check_network  # noqa: E402
 from common import (  # noqa: E402
     SIZE_HELP,
     add_model_arguments,
     check_inputs,
-    check_network,
     peak_memory_kind,
     positive_int,
     processor_name,
