@@ -2117,17 +2117,20 @@ def recorded_inputs(trace: dict) -> list:
     return [trace.get("content"), *trace.get("styles", [])]
 
 
+def source_file(source: str, folder: str | Path = ".") -> str:
+    """What an input is, whatever way it was typed: a URL as given, or the file a path leads
+    to from ``folder`` (where the run that typed it started)."""
+    return source if is_url(source) else str((Path(folder) / source).resolve())
+
+
 def made_from(trace: dict, sources: list[str]) -> bool:
     """Whether the run a trace records used these inputs (content, then styles): each one
     written the same way (a URL, or a path relative to where each run started, as in a
     clone of this project elsewhere), or a path that leads to the same file from there."""
-    def where(source, folder) -> str:
-        return source if is_url(source) else str((Path(folder) / source).resolve())
-
     folder = trace.get("working_directory", ".")
     recorded = recorded_inputs(trace)
     return len(recorded) == len(sources) and all(
-        isinstance(old, str) and (old == new or where(old, folder) == where(new, Path.cwd()))
+        isinstance(old, str) and (old == new or source_file(old, folder) == source_file(new))
         for old, new in zip(recorded, sources))
 
 
@@ -2358,11 +2361,8 @@ def sheet_inputs(contents: list[str], styles: list[str]) -> str:
     """What identifies a batch's contact sheet, kept in the sheet's PNG metadata: its inputs,
     each a URL or the file its path leads to. The same batch typed another way (a relative
     path, from elsewhere) is the same batch; the same names read from another folder are not."""
-    def identity(source: str) -> str:
-        return source if is_url(source) else str(Path(source).resolve())
-
-    return json.dumps({"contents": [identity(source) for source in contents],
-                       "styles": [identity(source) for source in styles]})
+    return json.dumps({"contents": [source_file(source) for source in contents],
+                       "styles": [source_file(source) for source in styles]})
 
 
 def contact_sheet_path(folder: Path, contents: list[str], styles: list[str], overwrite: bool) -> Path:
