@@ -42,6 +42,11 @@ import tensorflow as tf
 
 #: The style layers of Gatys et al. (conv1_1 ... conv5_1), low to high level.
 STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
+#: The least a mask's weight (sum of m^2) divides a masked Gram matrix by: one whole
+#: position. A region that covers less of a deep layer's few positions (a thin or
+#: faint mask, shrunk 16 times at block5) has no statistics of its own to match there,
+#: and dividing its few features by a weight near 0 would blow them up.
+MIN_MASK_WEIGHT = 1.0
 #: Feature maps drawn per layer in the StyleModel figure.
 FEATURE_MAPS_PER_LAYER = 4
 
@@ -56,8 +61,12 @@ def gram_matrix(features: tf.Tensor, mask: tf.Tensor | None = None) -> tf.Tensor
     (feature_products). Departure from the paper: dividing by the number of
     positions makes the Gram matrix independent of the image size.
     With a ``mask`` (batch, height, width, 1) in [0, 1], the features are
-    weighted by it and the count is the mask's area (Gatys et al. 2017, section 4),
-    so an all-white mask gives the plain Gram matrix.
+    weighted by it (Gatys et al. 2017, section 4), so each position's product
+    F_ik F_jk counts m_k^2 times, and the sum is divided by sum_k m_k^2 instead of
+    the number of positions: a weighted mean, so a uniform mask of any grey (all
+    white included) gives the plain Gram matrix, and the grey edges a resized
+    mask gets at the deeper layers weigh less without shrinking it. Departure:
+    the paper's guided Gram matrix is not divided at all.
     """
     tf.TensorShape(features.shape).with_rank(4)  # (batch, height, width, channels): one image is features[None]
     shape = tf.shape(features)
@@ -65,7 +74,8 @@ def gram_matrix(features: tf.Tensor, mask: tf.Tensor | None = None) -> tf.Tensor
         positions = tf.cast(shape[1] * shape[2], tf.float32)
     else:
         features = tf.cast(features, tf.float32) * mask  # weighted in float32
-        positions = tf.maximum(tf.reduce_sum(mask, axis=[1, 2, 3]), 1.0)[:, None, None]
+        weight = tf.reduce_sum(tf.square(mask), axis=[1, 2, 3])
+        positions = tf.maximum(weight, MIN_MASK_WEIGHT)[:, None, None]
     flat = tf.reshape(features, (shape[0], shape[1] * shape[2], shape[3]))  # (batch, positions, channels)
     return feature_products(flat) / positions
 
@@ -104,7 +114,8 @@ def normalized_weights(weights, count: int, what: str, of: str) -> list[float]:
 
 
 def normalized_layer_weights(layers, weights=None) -> list[float]:
-    """Per-layer style weights summing to 1 (equal by default, as in the paper)."""
+    """Per-layer style weights summing to 1 (equal by default, as in the paper, whose
+    rescaled VGG made equal weights weigh the layers alike: see build_vgg)."""
     return normalized_weights(weights, len(layers), "style layer", "style layer")
 
 

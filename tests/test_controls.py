@@ -159,6 +159,20 @@ def test_masked_gram_matrix_with_a_white_mask_is_the_plain_one():
     np.testing.assert_allclose(gram_matrix(features, half), gram_matrix(features[:, :3]), rtol=1e-5)
 
 
+def test_masked_gram_matrix_is_a_weighted_mean():
+    """A mask weighs each position's product by m^2 and divides by the sum of m^2: a
+    uniform grey mask gives the plain Gram matrix (divided by the mask's area, sum m, it
+    came out m times too small, and the style loss pushed the features up to make up),
+    and a grey half weighs its positions less without shrinking the matrix."""
+    features = tf.random.stateless_uniform((1, 6, 5, 4), seed=(3, 4))
+    grey = tf.fill((1, 6, 5, 1), 0.5)
+    np.testing.assert_allclose(gram_matrix(features, grey), gram_matrix(features), rtol=1e-5)
+    weights = np.ones((1, 6, 5, 1), np.float32)
+    weights[:, 3:] = 0.5  # the bottom half counts a quarter as much as the top
+    top, bottom = gram_matrix(features[:, :3]), gram_matrix(features[:, 3:])
+    np.testing.assert_allclose(gram_matrix(features, weights), (top + 0.25 * bottom) / 1.25, rtol=1e-5)
+
+
 def test_white_masks_equal_no_masks(images):
     content, style_a, style_b, _ = images
     white = np.ones(content.shape[:2], np.float32)

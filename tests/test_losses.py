@@ -60,7 +60,7 @@ def test_gram_matrix_gradient_equals_automatic_differentiation():
 
     def reference(f, m):
         f = f if m is None else f * m
-        count = 35.0 if m is None else tf.reduce_sum(m, axis=[1, 2, 3])[:, None, None]
+        count = 35.0 if m is None else tf.reduce_sum(m * m, axis=[1, 2, 3])[:, None, None]
         return tf.einsum("bijc,bijd->bcd", f, f) / count
 
     for m in (None, mask):
