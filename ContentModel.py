@@ -173,6 +173,8 @@ MAX_IMAGE_PIXELS = 100_000_000
 Image.MAX_IMAGE_PIXELS = None
 #: Number of feature maps drawn in the ContentModel figure.
 FEATURE_MAPS_SHOWN = 16
+#: Resolution of saved figures (matplotlib's dots per inch; its own default too).
+FIGURE_DPI = 100
 
 RESULTS_DIR = Path("results")
 #: The folder of the three scripts and the bundled images/.
@@ -372,9 +374,12 @@ def build_vgg(
     (preprocessing stays in float32; the outputs are bfloat16); 'auto' picks
     'mixed' where that is fast (resolve_precision).
 
-    Departure from the paper: Gatys et al. replace VGG's max pooling with average
-    pooling ("slightly more appealing results"); this keeps Keras' network as it is,
-    max pooling and all, as the TensorFlow tutorial does.
+    Departures from the paper: Gatys et al. replace VGG's max pooling with average
+    pooling ("slightly more appealing results"), and use a VGG whose weights they
+    rescaled so that each filter's mean activation over ImageNet images is 1. This keeps
+    Keras' network as it is, max pooling and ImageNet weights unscaled, as the
+    TensorFlow tutorial does; so the style layers' terms differ in scale, and equal
+    layer weights (normalized_layer_weights) do not weigh them equally.
     """
     layers = list(dict.fromkeys(layers))  # unique, order kept
     check_layers(model, layers)
@@ -797,7 +802,7 @@ def pyplot():
     return plt
 
 
-def save_figure(figure, path: str | os.PathLike, dpi: int = 100, text: dict | None = None) -> Path:
+def save_figure(figure, path: str | os.PathLike, dpi: int = FIGURE_DPI, text: dict | None = None) -> Path:
     """Save a matplotlib figure atomically and close it. ``text`` (PNG only) goes into the
     file's metadata, e.g. {"Description": the command that made it}: read it with png_text."""
     plt = pyplot()

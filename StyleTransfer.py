@@ -162,8 +162,8 @@ PALETTE_MIX = 0.5
 CONTENT_WEIGHT = 1e4
 STYLE_WEIGHT = 1e-2
 #: The total-variation weight is not the tutorial's: its 30 weighs tf.image.total_variation,
-#: a sum of absolute differences, and this one the mean squared neighbour difference
-#: (total_variation_loss). It is absolute, not a ratio: scaling the content and style
+#: a sum of absolute differences, and this one the mean squared vertical plus the mean
+#: squared horizontal neighbour difference (total_variation_loss). It is absolute, not a ratio: scaling the content and style
 #: weights together changes their balance against it.
 TV_WEIGHT = 1e8
 DEFAULT_SEED = 0
@@ -179,12 +179,13 @@ MAX_SCALES = 6
 #: benchmarks/multiscale.py (VGG19, mixed precision, the defaults): multi-scale runs
 #: reached the single-scale loss later or not at all, at 512, 1024 and 2048 px; from
 #: 1024 px they give larger, painting-scale strokes where one level gives small
-#: repeated texture, for 1.02-1.21 times the time (with the pyramid preconditioner
-#: they had reached the single-scale loss 1.09 times sooner, with plain L-BFGS 1.31).
+#: repeated texture, for 1.01-1.18 times the time (with the pyramid preconditioner
+#: they had reached the single-scale loss 1.09 times sooner, with plain L-BFGS 1.21-1.31).
+#: The figures and pictures: README, "Coarse-to-fine".
 MULTISCALE_FROM = 1024
 #: Iterations of each coarse level when --iterations is one number (which the
 #: last level gets): enough to lay out the large structure. At 1024 px, 20 per
-#: level gave the same painting-scale strokes as 50 in 1.08 instead of 1.21 times
+#: level gave the same painting-scale strokes as 50 in 1.08 instead of 1.18 times
 #: the single-scale run's time (3 levels, 100 full-size iterations).
 COARSE_ITERATIONS = 20
 #: --style-scale: the style image's long side relative to the output's (1: the same).
@@ -236,6 +237,8 @@ LOSS_TERMS = ("content", "style", "tv", "total")
 TOTAL_ROW = LOSS_TERMS.index("total")  # the row of the total loss in a BatchObjective's output
 #: The loss curve's log axis cannot show 0: a term of 0 (its weight 0) is drawn at this.
 LOG_PLOT_FLOOR = 1e-12
+#: How long the --gif shows each frame (milliseconds).
+GIF_FRAME_MS = 100
 #: The --gif's last frame (the result) is held this many frame durations.
 GIF_LAST_FRAME_HOLD = 10
 
@@ -267,7 +270,8 @@ DONE, SKIPPED, FAILED, INTERRUPTED, NOT_RUN = "done", "skipped", "failed", "inte
 
 @tf.custom_gradient
 def total_variation_loss(image: tf.Tensor):
-    """Mean squared difference between neighbouring pixels: a smoothness prior.
+    """The mean squared difference between vertical neighbours plus that between
+    horizontal ones: a smoothness prior.
 
     Not in Gatys et al. (2015); added, as most implementations do, to suppress
     the high-frequency noise that the style term alone leaves behind.
@@ -448,7 +452,9 @@ YIQ_FROM_RGB = np.array([[0.299, 0.587, 0.114],
                          [0.595716, -0.274453, -0.321263],
                          [0.211456, -0.522591, 0.311135]], dtype=np.float32)
 RGB_FROM_YIQ = np.linalg.inv(YIQ_FROM_RGB).astype(np.float32)
-#: Added to colour covariances so flat or greyscale images stay invertible (no NaN).
+#: Regulariser of the colour statistics, so that flat or greyscale images give no NaN: added
+#: to colour covariances (and the floor of their eigenvalues, so they stay invertible) and to
+#: the luminance's standard deviation.
 COVARIANCE_EPSILON = 1e-5
 COLOR_MODES = ("none", "luminance", "histogram")
 DEFAULT_PRESERVE_COLORS = "none"  # as the paper: the style's colours too
@@ -814,11 +820,10 @@ def two_loop_direction(pixels: tf.Tensor, gradient: tf.Tensor, steps: tf.Tensor,
     return direction, tf.reduce_sum(gradient * direction), tf.norm(direction)
 
 
-def pair_curvature(step: tf.Tensor, change: tf.Tensor) -> tuple:
-    """s.y of a new pair, and whether it is positive enough to remember the pair
-    (else the update would not keep H positive definite)."""
-    step_dot_change = tf.reduce_sum(step * change)
-    return step_dot_change, step_dot_change > CURVATURE_EPSILON * tf.reduce_sum(change * change)
+def pair_curvature(step: tf.Tensor, change: tf.Tensor) -> tf.Tensor:
+    """Whether a new pair's s.y is positive enough to remember the pair (else the
+    update would not keep H positive definite)."""
+    return tf.reduce_sum(step * change) > CURVATURE_EPSILON * tf.reduce_sum(change * change)
 
 
 class LbfgsMemory:
@@ -868,8 +873,7 @@ class LbfgsMemory:
 
     def remember(self, step: tf.Tensor, change: tf.Tensor) -> None:
         """Keep the pair if its curvature allows (the oldest then drops out)."""
-        _, kept = self.pair_curvature(step, change)
-        if not kept:
+        if not self.pair_curvature(step, change):
             return
         slot = self.slots.popleft() if len(self.slots) == self.memory_size else len(self.slots)
         self.slots.append(slot)
@@ -1612,7 +1616,7 @@ def plot_contact_sheet(rows: list, columns: list, cells: list):
     return figure
 
 
-def save_gif(frames: list, path: Path, duration_ms: int = 100) -> Path:
+def save_gif(frames: list, path: Path, duration_ms: int = GIF_FRAME_MS) -> Path:
     """An animated GIF of the frames (all at the last frame's size), the last one held longer."""
     shape = frames[-1].shape[:2]
     images = [to_pil(resize_image(frame, shape)) for frame in frames]
@@ -1786,8 +1790,8 @@ def build_parser() -> argparse.ArgumentParser:
                               "(colours are read as grey; any size: resized to the photo)")
     control.add_argument("--preserve-colors", choices=COLOR_MODES, default=DEFAULT_PRESERVE_COLORS,
                          help="keep the photo's colours: none (the painting's colours, as the paper), luminance "
-                              "(transfer on the luminance only), histogram (match the style's colour "
-                              "histogram to the photo first)")
+                              "(transfer on the luminance only), histogram (give the style image the photo's colour "
+                              "mean and covariance first)")
     add_model_arguments(parser)
     return parser
 
