@@ -27,6 +27,7 @@ import hashlib
 import io
 import math
 import os
+import platform
 import re
 import shlex
 import signal
@@ -175,6 +176,8 @@ Image.MAX_IMAGE_PIXELS = None
 FEATURE_MAPS_SHOWN = 16
 #: Resolution of saved figures (matplotlib's dots per inch; its own default too).
 FIGURE_DPI = 100
+#: Bytes read at a time when an input file is fingerprinted (file_digest).
+DIGEST_CHUNK_BYTES = 1 << 20
 
 RESULTS_DIR = Path("results")
 #: The folder of the three scripts and the bundled images/.
@@ -702,6 +705,41 @@ def local_image(source: str | os.PathLike, *, timeout: float = DOWNLOAD_TIMEOUT,
     if is_url(source):
         return download_image(str(source), timeout=timeout, max_bytes=max_bytes, max_pixels=max_pixels)
     return Path(source)
+
+
+#: Where Linux describes the processor: machines of one name differ (the 2-core machine's
+#: float32 matmul ran at 160-180, 209-222 and 400-465 GFLOP/s in different sessions), so
+#: every benchmark report and every run's trace names the processor it ran on.
+CPU_INFO = Path("/proc/cpuinfo")
+
+
+def processor_name(cpuinfo: Path = CPU_INFO) -> str:
+    """The processor, as specific as the system tells: 'AMD EPYC (family 26, model 2)' from
+    Linux's ``cpuinfo`` (the family and model tell apart generations sold under one name),
+    else what the platform module knows."""
+    try:
+        lines = cpuinfo.read_text().splitlines()
+    except OSError:
+        lines = []
+    fields = {key.strip(): value.strip() for key, value in (line.split(":", 1) for line in lines if ":" in line)}
+    if "model name" not in fields:
+        return platform.processor() or platform.machine()
+    numbers = ", ".join(f"{name} {fields[key]}" for key, name in (("cpu family", "family"), ("model", "model"))
+                        if key in fields)
+    return fields["model name"] + (f" ({numbers})" if numbers else "")
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes, in hex: which image an input was, whatever its name,
+    for the trace of a run (a file replaced under the same name is told apart)."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as file:
+            for chunk in iter(lambda: file.read(DIGEST_CHUNK_BYTES), b""):
+                digest.update(chunk)
+    except OSError as error:
+        raise StyleTransferError(f"cannot read {path}: {error.strerror or error}") from None
+    return digest.hexdigest()
 
 
 def to_array(image: Image.Image) -> np.ndarray:

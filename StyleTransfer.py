@@ -89,6 +89,7 @@ from ContentModel import (
     content_loss,
     counted,
     default_device,
+    file_digest,
     interrupt_deferred,
     invocation,
     is_url,
@@ -100,6 +101,7 @@ from ContentModel import (
     local_image,
     open_image,
     png_text,
+    processor_name,
     pyplot,
     relative_to_project,
     reserved_output,
@@ -119,6 +121,7 @@ from ContentModel import (
 )
 
 import numpy as np
+import PIL
 import tensorflow as tf
 import keras
 from StyleModel import (STYLE_LAYERS, check_style_layers, gram_matrices, gram_matrix, normalized_layer_weights,
@@ -1890,6 +1893,8 @@ def write_outputs(paths: dict, content, styles, result: StylizeResult, trace: di
         save_figure(plot_losses(result.history, title), paths["losses"], text=made_by)
         if gif and result.frames:
             save_gif(result.frames, paths["gif"])
+        else:  # one left by an earlier run of these files (replaced: --overwrite, or a batch's redo) is not this run's
+            paths["gif"].unlink(missing_ok=True)
         write_trace(paths["trace"], trace)
 
 
@@ -1946,16 +1951,25 @@ def unused_flags(args: argparse.Namespace) -> list[str]:
     return notes
 
 
+def input_digests(content: str, styles: list, masks: list | None = None) -> dict:
+    """The SHA-256 of each input file (file_digest; a URL: its download), for the trace:
+    with them a file replaced under the same name is another input (made_from)."""
+    return {"content": file_digest(content), "styles": [file_digest(style) for style in styles],
+            "style_masks": None if masks is None else [file_digest(mask) for mask in masks]}
+
+
 def run_trace(args: argparse.Namespace, content: str, styles: list, settings: dict,
-              result: StylizeResult) -> dict:
-    """The JSON trace of one run: the inputs as given (paths or URLs), settings, versions, losses."""
+              result: StylizeResult, digests: dict) -> dict:
+    """The JSON trace of one run: the inputs as given (paths or URLs) and their SHA-256
+    (input_digests), settings, versions, losses."""
     return {
         "command": args.command, "working_directory": str(Path.cwd()),  # the command's paths are relative to it
-        "content": str(content), "styles": [str(style) for style in styles], "size": args.size,
-        "settings": settings, "device": result.device, "precision": result.precision,
-        "level_sizes": result.sizes,
+        "content": str(content), "styles": [str(style) for style in styles], "sha256": digests,
+        "size": args.size,
+        "settings": settings, "device": result.device, "processor": processor_name(),
+        "precision": result.precision, "level_sizes": result.sizes,
         "versions": {"python": platform.python_version(), "tensorflow": tf.__version__,
-                     "keras": keras.__version__},
+                     "keras": keras.__version__, "numpy": np.__version__, "pillow": PIL.__version__},
         "stopped_early": result.stopped_early, "notes": result.notes,
         "seconds": result.history[-1]["seconds"] if result.history else 0.0,
         "history": result.history,
@@ -1976,6 +1990,7 @@ class Pair:
     output: Path  # the result image; its panel, loss curve and trace lie beside it
     status: str = NOT_RUN  # then DONE, SKIPPED, FAILED or INTERRUPTED
     reason: str = ""  # why it failed
+    digests: list = field(default_factory=list)  # the SHA-256 of its content and style (or why there is none)
     changed: list = field(default_factory=list)  # skipped: the flags its earlier run had set otherwise
     thumbnail: np.ndarray | None = None  # the result, small, for the contact sheet
     seconds: float = 0.0  # done: how long its batch took, writing included
@@ -2127,15 +2142,26 @@ def source_file(source: str, folder: str | Path = ".") -> str:
     return source if is_url(source) else str((Path(folder) / source).resolve())
 
 
-def made_from(trace: dict, sources: list[str]) -> bool:
+def recorded_digests(trace: dict) -> list | None:
+    """The SHA-256 of the content and styles a trace's run read (input_digests), or None
+    for a trace written before traces held them."""
+    digests = trace.get("sha256")
+    return [digests.get("content"), *digests.get("styles", [])] if isinstance(digests, dict) else None
+
+
+def made_from(trace: dict, sources: list[str], digests: list | None = None) -> bool:
     """Whether the run a trace records used these inputs (content, then styles): each one
     written the same way (a URL, or a path relative to where each run started, as in a
-    clone of this project elsewhere), or a path that leads to the same file from there."""
+    clone of this project elsewhere), or a path that leads to the same file from there;
+    and, given their ``digests`` (file_digest) and a trace that records them, the same
+    bytes: a photo replaced under its old name is another input."""
     folder = trace.get("working_directory", ".")
     recorded = recorded_inputs(trace)
-    return len(recorded) == len(sources) and all(
+    same_names = len(recorded) == len(sources) and all(
         isinstance(old, str) and (old == new or source_file(old, folder) == source_file(new))
         for old, new in zip(recorded, sources))
+    recorded_bytes = recorded_digests(trace)
+    return same_names and (digests is None or recorded_bytes is None or recorded_bytes == digests)
 
 
 def is_finished(paths: dict, trace: dict | None) -> bool:
@@ -2176,19 +2202,24 @@ def prepare_pair(pair: Pair, content: tuple | StyleTransferError, style: tuple |
     others stay NOT_RUN."""
     paths = output_paths(pair.output)
     trace = previous_trace(paths)
-    # Same names, other images (two folders of IMG_0001.jpg into one results folder, say).
-    other_inputs = trace is not None and not made_from(trace, [pair.content, pair.style])
+    # Same names, other images (two folders of IMG_0001.jpg into one results folder, say, or a
+    # photo replaced under its old name).
+    other_inputs = trace is not None and not made_from(trace, [pair.content, pair.style], pair.digests)
     if not overwrite and is_finished(paths, trace) and not other_inputs:
         pair.status, pair.thumbnail = SKIPPED, saved_thumbnail(pair.output)
         return
-    for shape in (content, style):
-        if isinstance(shape, StyleTransferError):
-            pair.status, pair.reason = FAILED, str(shape)
+    for problem in (content, style, *pair.digests):
+        if isinstance(problem, StyleTransferError):
+            pair.status, pair.reason = FAILED, str(problem)
             return
     taken = [path for path in paths.values() if path.exists()]
-    if taken and not overwrite and (other_inputs or last_ending(trace) in (None, NO_TRACE)):
-        # Files of an interrupted run of this pair are redone; anything else is not ours to replace.
-        made = f", made from {' + '.join(map(str, recorded_inputs(trace)))}" if other_inputs else ""
+    if taken and not overwrite and (other_inputs or last_ending(trace) == NO_TRACE):
+        # The files of a run of this pair (one interrupted, say, or whose image was deleted) are
+        # redone; anything else is not ours to replace.
+        made = ""
+        if other_inputs:
+            made = (", made from other files of the same names" if made_from(trace, [pair.content, pair.style])
+                    else f", made from {' + '.join(map(str, recorded_inputs(trace)))}")
         pair.status, pair.reason = FAILED, f"{taken[0]} exists{made}; pass --overwrite to replace it"
         return
     try:  # as a single run is: before decoding (at --size x --style-scale the images alone can be gigabytes)
@@ -2279,7 +2310,8 @@ def run_group(group: list[Pair], content_images: dict, style_images: dict, *,
             pair.status, pair.reason = FAILED, str(error)
         return True
     for pair, content, result in zip(group, contents, results):
-        trace = run_trace(args, pair.content, [pair.style], settings, result)
+        trace = run_trace(args, pair.content, [pair.style], settings, result,
+                          {"content": pair.digests[0], "styles": pair.digests[1:], "style_masks": None})
         trace["batch"] = [other.name for other in group]
         with interrupt_deferred():  # a pair whose files are written has its status, Ctrl-C or not
             try:
@@ -2287,7 +2319,7 @@ def run_group(group: list[Pair], content_images: dict, style_images: dict, *,
             except WriteError as error:  # a full disk, say: this pair fails, the others go on
                 pair.status, pair.reason = FAILED, str(error)
                 continue
-            pair.thumbnail = thumbnail(result.image)
+            pair.thumbnail = saved_thumbnail(pair.output)  # as a rerun that skips the pair shows it
             if result.stopped_early == INTERRUPTED:
                 pair.status = INTERRUPTED
             elif result.stopped_early:  # a non-finite loss, its own or another's in the batch
@@ -2380,15 +2412,15 @@ def contact_sheet_path(folder: Path, contents: list[str], styles: list[str], ove
     return path
 
 
-def sheet_headers(shapes: dict, decoded: dict, max_pixels: int) -> dict:
+def sheet_headers(shapes: dict, max_pixels: int) -> dict:
     """Each input (the keys of ``shapes``, from source_shapes) as the contact sheet shows it:
-    its ``decoded`` image made small, or, where none was decoded (its pairs were skipped or
-    refused), the file read at the sheet's size; 'unreadable' for one that cannot be read."""
-    images = {**shapes, **decoded}
-    undecoded = [source for source, image in images.items() if isinstance(image, tuple)]
-    images.update(load_sources(undecoded, SHEET_THUMBNAIL, max_pixels, keep_short_side=True))
-    return {source: thumbnail(to_array(image)) if isinstance(image, np.ndarray) else "unreadable"
-            for source, image in images.items()}
+    the file read at the sheet's size, whether its pairs ran, were skipped or were refused
+    (so that a rerun that skips them all draws the same sheet); 'unreadable' for one that
+    cannot be read."""
+    readable = [source for source, shape in shapes.items() if isinstance(shape, tuple)]
+    images = load_sources(readable, SHEET_THUMBNAIL, max_pixels, keep_short_side=True)
+    return {source: thumbnail(to_array(images[source])) if isinstance(images.get(source), np.ndarray)
+            else "unreadable" for source in shapes}
 
 
 def write_contact_sheet(pairs: list[Pair], content_headers: dict, style_headers: dict, path: Path) -> Path:
@@ -2442,9 +2474,11 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
     pairs = plan_pairs(contents, styles, folder)
     content_shapes = source_shapes(contents, args.size, args.max_pixels)
     style_shapes = source_shapes(styles, max_pixels=args.max_pixels, **style_loading(args.size, args.style_scale))
+    digests = each_source(list(dict.fromkeys([*contents, *styles])), file_digest, args.max_pixels)
     sheet = contact_sheet_path(folder, contents, styles, args.overwrite)
     device = resolve_device(args.device)
     for pair in pairs:
+        pair.digests = [digests[pair.content], digests[pair.style]]
         prepare_pair(pair, content_shapes[pair.content], style_shapes[pair.style], args.overwrite, settings, device)
         if pair.status == SKIPPED:
             pair.changed = changed_flags(output_paths(pair.output), settings, args.size)
@@ -2485,8 +2519,8 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
             break
     progress.finish_settled()
     try:
-        write_contact_sheet(pairs, sheet_headers(content_shapes, content_images, args.max_pixels),
-                            sheet_headers(style_shapes, style_images, args.max_pixels), sheet)
+        write_contact_sheet(pairs, sheet_headers(content_shapes, args.max_pixels),
+                            sheet_headers(style_shapes, args.max_pixels), sheet)
     except WriteError as error:  # a full disk, say: the summary still says what became of each pair
         sheet = error
     print_summary(pairs, sheet)
@@ -2586,6 +2620,7 @@ def stylize_into(output: Path, args: argparse.Namespace, settings: dict, sources
     need = settings_memory(content_shape, settings, device, style_shapes=style_shapes)
     check_memory(need, settings, device)
     content, styles, masks = load_single_inputs(args, paths)
+    digests = input_digests(paths[0], paths[1:], args.style_masks)  # the files just read
     height, width = content.shape[:2]
     scales = resolve_scales(args.scales, max(height, width), args.iterations)
     counts = level_iterations(args.iterations, scales)
@@ -2601,7 +2636,7 @@ def stylize_into(output: Path, args: argparse.Namespace, settings: dict, sources
         raise StyleTransferError(f"out of memory: {memory_advice(settings, device, need)}") from None
     finally:
         bar.finish()
-    trace = run_trace(args, sources[0], sources[1:], settings, result)
+    trace = run_trace(args, sources[0], sources[1:], settings, result, digests)
     paths = output_paths(output)
     with interrupt_deferred():  # a Ctrl-C now waits until the files are written and named
         write_outputs(paths, content, styles, result, trace, args.gif)

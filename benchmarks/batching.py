@@ -20,14 +20,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from ContentModel import load_image, run_cli  # noqa: E402
+from ContentModel import load_image, processor_name, run_cli  # noqa: E402
 from common import (  # noqa: E402
     SIZE_HELP,
     add_precision_argument,
     check_inputs,
     pair_parser,
     positive_int,
-    processor_name,
     reserved_report,
     size_argument,
     stylize_batch,

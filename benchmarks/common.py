@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -187,28 +186,6 @@ def peak_resident_bytes() -> int:
     """This process's peak resident set so far (VmHWM; Linux), in bytes."""
     with open("/proc/self/status") as status:
         return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM"))
-
-
-#: Where Linux describes the processor: machines of one name differ (the 2-core machine's
-#: float32 matmul ran at 160-180, 209-222 and 400-465 GFLOP/s in different sessions), so
-#: every report names the processor it was measured on.
-CPU_INFO = Path("/proc/cpuinfo")
-
-
-def processor_name(cpuinfo: Path = CPU_INFO) -> str:
-    """The processor, as specific as the system tells: 'AMD EPYC (family 26, model 2)' from
-    Linux's ``cpuinfo`` (the family and model tell apart generations sold under one name),
-    else what the platform module knows."""
-    try:
-        lines = cpuinfo.read_text().splitlines()
-    except OSError:
-        lines = []
-    fields = {key.strip(): value.strip() for key, value in (line.split(":", 1) for line in lines if ":" in line)}
-    if "model name" not in fields:
-        return platform.processor() or platform.machine()
-    numbers = ", ".join(f"{name} {fields[key]}" for key, name in (("cpu family", "family"), ("model", "model"))
-                        if key in fields)
-    return fields["model name"] + (f" ({numbers})" if numbers else "")
 
 
 def on_gpu() -> bool:

@@ -17,14 +17,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ContentModel import load_image, run_cli, save_image  # noqa: E402
+from ContentModel import load_image, processor_name, run_cli, save_image  # noqa: E402
 from StyleTransfer import OPTIMIZERS  # noqa: E402
 from common import (  # noqa: E402
     check_inputs,
     pair_parser,
     positive_int,
     positive_number,
-    processor_name,
     reserved_report,
     stylize,
 )

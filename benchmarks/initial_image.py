@@ -21,7 +21,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from ContentModel import ArgumentParser, add_output_arguments, load_image, run_cli, save_figure  # noqa: E402
+from ContentModel import (  # noqa: E402
+    ArgumentParser,
+    add_output_arguments,
+    load_image,
+    processor_name,
+    run_cli,
+    save_figure,
+)
 from StyleTransfer import initial_image  # noqa: E402
 from common import (  # noqa: E402
     SIZE_HELP,
@@ -30,7 +37,6 @@ from common import (  # noqa: E402
     check_inputs,
     first_row_at_or_below,
     positive_int,
-    processor_name,
     reserved_report,
     size_argument,
     stylize,

@@ -24,7 +24,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from ContentModel import StyleTransferError, error_summary, load_image, run_cli, save_image  # noqa: E402
+from ContentModel import (  # noqa: E402
+    StyleTransferError,
+    error_summary,
+    load_image,
+    processor_name,
+    run_cli,
+    save_image,
+)
 from StyleTransfer import COARSE_ITERATIONS, level_sizes  # noqa: E402
 from common import (  # noqa: E402
     add_precision_argument,
@@ -32,7 +39,6 @@ from common import (  # noqa: E402
     first_row_at_or_below,
     pair_parser,
     positive_int,
-    processor_name,
     reserved_report,
     scales_argument,
     stylize,

@@ -23,7 +23,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ContentModel import PRECISION_CHOICES, ArgumentParser, add_output_arguments, run_cli  # noqa: E402
+from ContentModel import (  # noqa: E402
+    PRECISION_CHOICES,
+    ArgumentParser,
+    add_output_arguments,
+    processor_name,
+    run_cli,
+)
 from StyleTransfer import SAMPLE_CONTENT, SAMPLE_STYLE, check_network  # noqa: E402
 from common import (  # noqa: E402
     SIZE_HELP,
@@ -31,7 +37,6 @@ from common import (  # noqa: E402
     check_inputs,
     peak_memory_kind,
     positive_int,
-    processor_name,
     reserved_report,
     run_in_fresh_process,
     size_argument,

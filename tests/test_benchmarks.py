@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import ContentModel
 import StyleTransfer
 from ContentModel import StyleTransferError
 
@@ -383,15 +384,15 @@ def test_the_processor_is_named_with_its_family_and_model_where_linux_gives_them
     two_cores = "".join(f"processor\t: {n}\nvendor_id\t: AuthenticAMD\ncpu family\t: 26\nmodel\t\t: 2\n"
                         f"model name\t: AMD EPYC\nflags\t\t: fpu avx512_bf16\n\n" for n in range(2))
     cpuinfo.write_text(two_cores)
-    assert common.processor_name(cpuinfo) == "AMD EPYC (family 26, model 2)"
+    assert ContentModel.processor_name(cpuinfo) == "AMD EPYC (family 26, model 2)"
     cpuinfo.write_text("processor\t: 0\nmodel name\t: Some ARM core\n")
-    assert common.processor_name(cpuinfo) == "Some ARM core"
+    assert ContentModel.processor_name(cpuinfo) == "Some ARM core"
     # No model name (some ARM kernels), or no such file (not Linux): the platform module's word.
-    monkeypatch.setattr(common.platform, "processor", lambda: "")
-    monkeypatch.setattr(common.platform, "machine", lambda: "aarch64")
+    monkeypatch.setattr(ContentModel.platform, "processor", lambda: "")
+    monkeypatch.setattr(ContentModel.platform, "machine", lambda: "aarch64")
     cpuinfo.write_text("processor\t: 0\nBogoMIPS\t: 50.00\nCPU implementer\t: 0x41\n")
-    assert common.processor_name(cpuinfo) == "aarch64"
-    assert common.processor_name(tmp_path / "missing") == "aarch64"
+    assert ContentModel.processor_name(cpuinfo) == "aarch64"
+    assert ContentModel.processor_name(tmp_path / "missing") == "aarch64"
 
 
 def test_the_speed_section_takes_the_rows_in_turn_and_gives_each_rows_medians(capsys, tmp_path, monkeypatch):

@@ -120,7 +120,11 @@ def test_json_trace(cli_run, repo_root):
     assert trace["precision"] in ("float32", "mixed") and settings["precision"] == "auto"
     expected = ContentModel.load_image(cli_run["content"], 64).shape[:2]
     assert [tuple(size) for size in trace["level_sizes"]] == [expected]
-    assert set(trace["versions"]) == {"python", "tensorflow", "keras"}
+    assert set(trace["versions"]) == {"python", "tensorflow", "keras", "numpy", "pillow"}
+    assert trace["processor"] == ContentModel.processor_name()
+    # Which files it read, by their bytes: a photo replaced under its old name is another input.
+    assert trace["sha256"] == {"content": ContentModel.file_digest(cli_run["content"]),
+                               "styles": [ContentModel.file_digest(cli_run["style"])], "style_masks": None}
     assert trace["stopped_early"] is None and trace["seconds"] == trace["history"][-1]["seconds"]
     history = trace["history"]
     assert len(history) == ITERATIONS
@@ -147,8 +151,10 @@ def test_the_trace_keeps_the_inputs_as_given_and_the_runs_notes():
                                          history=[{"iteration": 1, "seconds": 1.5}],
                                          notes=["L-BFGS ended after 1 of 2 iterations: a minimum"])
     settings = StyleTransfer.settings_from_args(args)
-    trace = StyleTransfer.run_trace(args, args.content, args.styles, settings, result)
+    digests = {"content": "0" * 64, "styles": ["1" * 64, "2" * 64], "style_masks": None}
+    trace = StyleTransfer.run_trace(args, args.content, args.styles, settings, result, digests)
     assert trace["content"] == "photo.jpg" and trace["styles"] == ["a.jpg", "https://example.org/b.png"]
+    assert trace["sha256"] == digests
     assert trace["size"] == 96 and trace["settings"] == settings and trace["command"] == args.command
     assert trace["notes"] == result.notes and trace["seconds"] == 1.5 and trace["level_sizes"] == [(64, 96)]
 

@@ -510,10 +510,10 @@ def test_existing_result_is_kept_without_overwrite_and_replaced_with_it(tmp_path
     style = _write(tmp_path / "style.jpg", pair_bytes[1])
     output = tmp_path / "out" / "result.png"
 
-    first = run_cli([content, style, *FAST, "-o", output], cwd=tmp_path, env=env)
+    first = run_cli([content, style, *FAST, "-o", output, "--gif"], cwd=tmp_path, env=env)
     assert first.returncode == 0, describe(first)
     written = tree(output.parent)
-    assert {"result.png", "result.json", "result_panel.png", "result_losses.png"} <= set(written)
+    assert {"result.png", "result.json", "result_panel.png", "result_losses.png", "result.gif"} <= set(written)
 
     again = run_cli([content, style, *FAST, "-o", output], cwd=tmp_path, env=env)
     lines = our_lines(again.stderr)
@@ -527,6 +527,8 @@ def test_existing_result_is_kept_without_overwrite_and_replaced_with_it(tmp_path
     assert sha256(output) != written["result.png"]
     trace = json.loads(output.with_suffix(".json").read_text())
     assert trace["settings"]["init"] == "noise" and trace["settings"]["seed"] == 3
+    # The first run's GIF went with the files it was replaced with: left, it would show another run.
+    assert not output.with_suffix(".gif").exists()
     assert not [p for p in output.parent.iterdir() if p.name.startswith(".")]
 
 

@@ -603,6 +603,48 @@ def test_a_finished_pair_made_from_another_image_of_the_same_name_is_not_skipped
     assert again[0] == 0 and "skipped (done before)" in again[1]
 
 
+def test_a_photo_replaced_under_its_old_name_is_not_the_pair_done_before(folders, tmp_path, run_main,
+                                                                        monkeypatch, vgg19_weights):
+    """The trace records each input's SHA-256: a rerun after photo.jpg was replaced by
+    another picture does not skip the pair (the contact sheet showed the new photo beside
+    the old photo's result), and refuses to replace the old result unasked. A plain rerun
+    draws the same contact sheet as the first run (its headers are read from the files at
+    the sheet's size either way)."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(folders[0] / "chelsea.jpg", "photo.jpg")
+    style = str(folders[1] / "great_wave.jpg")
+    command = ["--contents", "photo.jpg", "--styles", style, "-o", "out", *FAST]
+    assert run_main(command)[0] == 0
+    trace = json.loads(Path("out", "photo_great_wave.json").read_text())
+    assert trace["sha256"] == {"content": ContentModel.file_digest("photo.jpg"),
+                               "styles": [ContentModel.file_digest(style)], "style_masks": None}
+    first_sheet = np.asarray(open_image(Path("out", CONTACT_SHEET_NAME)))
+    again = run_main(command)
+    assert again[0] == 0 and "skipped (done before)" in again[1]
+    np.testing.assert_array_equal(np.asarray(open_image(Path("out", CONTACT_SHEET_NAME))), first_sheet)
+    result = Path("out", "photo_great_wave.png").read_bytes()
+    shutil.copy(folders[0] / "coffee.jpg", "photo.jpg")
+    status, stdout, stderr = run_main(command)
+    assert status == StyleTransfer.EXIT_FAILED and "1 failed" in stdout
+    assert "failed: photo + great_wave: out/photo_great_wave.png exists, made from other files of the same " \
+           "names; pass --overwrite to replace it" in stderr
+    assert Path("out", "photo_great_wave.png").read_bytes() == result
+
+
+def test_a_pair_whose_result_was_deleted_is_redone(folders, tmp_path, run_main, monkeypatch, vgg19_weights):
+    """Its other files are from a run of the same pair that ended normally (the trace says
+    so): they are its own to replace, so the pair runs again (it failed, with 'its panel
+    exists', and only --overwrite, which redoes every pair, would run it)."""
+    monkeypatch.chdir(tmp_path)
+    command = ["--contents", str(folders[0] / "chelsea.jpg"), "--styles", str(folders[1] / "great_wave.jpg"),
+               "-o", "out", *FAST]
+    assert run_main(command)[0] == 0
+    Path("out", "chelsea_great_wave.png").unlink()
+    status, stdout, stderr = run_main(command)
+    assert status == 0 and "1 pair: 1 done, 0 skipped, 0 failed" in stdout, stderr
+    assert Path("out", "chelsea_great_wave.png").is_file()
+
+
 def test_a_trace_is_made_from_the_same_inputs_written_the_same_or_leading_to_the_same_file(tmp_path):
     trace = {"content": "photos/cat.jpg", "styles": ["https://example.org/art.jpg"],
              "working_directory": str(tmp_path)}
@@ -613,6 +655,14 @@ def test_a_trace_is_made_from_the_same_inputs_written_the_same_or_leading_to_the
     assert not made_from(trace, ["photos/cat.jpg", "https://example.org/other.jpg"])
     assert not made_from(trace, ["photos/cat.jpg"])
     assert not made_from({"stopped_early": None}, ["photos/cat.jpg", "https://example.org/art.jpg"])
+    # With the files' SHA-256 (input_digests): the same names with other bytes are other inputs;
+    # a trace from before traces held them goes by the names alone.
+    sources = ["photos/cat.jpg", "https://example.org/art.jpg"]
+    recorded = {**trace, "sha256": {"content": "c" * 64, "styles": ["a" * 64], "style_masks": None}}
+    assert made_from(recorded, sources, ["c" * 64, "a" * 64])
+    assert not made_from(recorded, sources, ["d" * 64, "a" * 64])
+    assert not made_from(recorded, sources, [StyleTransferError("cannot read photos/cat.jpg"), "a" * 64])
+    assert made_from(trace, sources, ["d" * 64, "a" * 64])
 
 
 def test_the_batch_line_gives_the_level_sizes_each_image_gets():
