@@ -2170,14 +2170,30 @@ def is_finished(paths: dict, trace: dict | None) -> bool:
     return paths["image"].is_file() and last_ending(trace) is None
 
 
+def ran_as(trace: dict, name: str, settings: dict) -> bool:
+    """Whether this run's setting ``name`` (in ``settings``, 'auto' perhaps) comes to what the
+    trace's run resolved its own to: --precision mixed where 'auto' ran mixed changes
+    nothing. Only device, precision and scales are resolved; for any other: False."""
+    value, sizes = settings[name], trace.get("level_sizes") or []
+    if name == "device":
+        return resolve_device(value) == trace.get("device")
+    if name == "precision":
+        return resolve_precision(value, resolve_device(settings["device"])) == trace.get("precision")
+    if name == "scales" and sizes:  # at the same --size (else --size differs too)
+        return resolve_scales(value, max(sizes[-1]), settings["iterations"]) == len(sizes)
+    return False
+
+
 def changed_flags(paths: dict, settings: dict, size: int) -> list[str]:
-    """The flags that a finished pair's trace records with other values than this run's."""
+    """The flags that a finished pair's trace records with other values than this run's (an
+    'auto' counted as what it came to: ran_as)."""
     trace = previous_trace(paths)
     if trace is None or not isinstance(trace.get("settings"), dict):
         return []
     recorded = {**trace["settings"], "size": trace.get("size")}
     current = json.loads(json.dumps(json_safe({**settings, "size": size})))  # as a trace holds them
-    return [f"--{name.replace('_', '-')}" for name in sorted(current) if recorded.get(name) != current[name]]
+    return [f"--{name.replace('_', '-')}" for name in sorted(current)
+            if recorded.get(name) != current[name] and not ran_as(trace, name, current)]
 
 
 def thumbnail(image: np.ndarray) -> np.ndarray:

@@ -340,6 +340,17 @@ def test_a_rerun_skips_finished_pairs_and_overwrite_redoes_them(batch, folders, 
                                   "-o", str(output), *FAST, "--size", str(SIZE // 2), "--style-weight", "1"])
     assert status == 0 and calls == []
     assert stdout.count("skipped (done before, with another --size, --style-weight: --overwrite redoes it)") == 4
+    # What 'auto' came to, typed out, changes nothing; another value does.
+    trace = json.loads((output / f"{PAIRS[0]}.json").read_text())
+    device = "gpu" if trace["device"].startswith("/GPU") else "cpu"
+    ran = ["--precision", trace["precision"], "--scales", str(len(trace["level_sizes"])), "--device", device]
+    status, stdout, _ = run_main(["--contents", str(folders[0]), "--styles", str(folders[1]),
+                                  "-o", str(output), *FAST, *ran])
+    assert status == 0 and stdout.count("skipped (done before)\n") == 4, stdout
+    other = "float32" if trace["precision"] != "float32" else "bfloat16"
+    status, stdout, _ = run_main(["--contents", str(folders[0]), "--styles", str(folders[1]),
+                                  "-o", str(output), *FAST, "--precision", other, "--scales", "2"])
+    assert stdout.count("skipped (done before, with another --precision, --scales: --overwrite redoes it)") == 4
 
     status, stdout, _ = run_main(["--contents", str(folders[0] / "chelsea.jpg"),
                                   "--styles", str(folders[1] / "starry_night.jpg"),
