@@ -433,8 +433,8 @@ def content_loss(features: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
 # ---------------------------------------------------------------------------
 
 
-def to_rgb(image: Image.Image) -> Image.Image:
-    """Any PIL mode -> 8-bit RGB; transparency is composited onto white."""
+def to_rgb(image: Image.Image, background: tuple = ALPHA_BACKGROUND) -> Image.Image:
+    """Any PIL mode -> 8-bit RGB; transparency is composited onto ``background`` (white)."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         # 16-bit greyscale spans 0..65535. 32-bit integer and float images carry no
         # range of their own: guess it from the values (0..65535, 0..255 or 0..1).
@@ -447,9 +447,9 @@ def to_rgb(image: Image.Image) -> Image.Image:
     if image.mode == "P" or image.mode == "PA":
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "La", "RGBa"):
-        background = Image.new("RGB", image.size, ALPHA_BACKGROUND)
-        background.paste(image.convert("RGBA"), mask=image.convert("RGBA").getchannel("A"))
-        return background
+        canvas = Image.new("RGB", image.size, background)
+        canvas.paste(image.convert("RGBA"), mask=image.convert("RGBA").getchannel("A"))
+        return canvas
     return image.convert("RGB")
 
 
@@ -530,15 +530,17 @@ def image_file(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS):
                                  f"{error_summary(error)}") from error
 
 
-def open_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
+def open_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS,
+               background: tuple = ALPHA_BACKGROUND) -> Image.Image:
     """Decode an image file into an upright 8-bit RGB PIL image.
 
     The first frame of an animation is used, EXIF orientation is applied and
-    any mode becomes RGB. A file that cannot be (image_file) raises StyleTransferError.
+    any mode becomes RGB (transparency composited onto ``background``). A file that
+    cannot be (image_file) raises StyleTransferError.
     """
     with image_file(path, max_pixels) as image:
         image.seek(0)  # animated images: the first frame
-        return to_rgb(ImageOps.exif_transpose(image))
+        return to_rgb(ImageOps.exif_transpose(image), background)
 
 
 def stored_shape(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[int, int]:

@@ -434,11 +434,18 @@ def build_objective(
         # A style whose mask is black everywhere applies nowhere. Its masked Gram matrices
         # would be 0 and its loss a constant, the mean square of its targets: no gradient,
         # but a loss that L-BFGS's first step length (first_step_length) would go by.
-        blend = [weight if np.any(mask) else 0.0 for weight, mask in zip(blend, masks)]
+        blend = [0.0 if is_black(mask) else weight for weight, mask in zip(blend, masks)]
+    if not any(blend):  # a run would only rebuild the photo: surely not what was meant
+        raise StyleTransferError("no style applies anywhere: the mask of every style with a blend weight is black")
     return Objective(
         extractor, content_layer, style_layers, normalized_layer_weights(style_layers, style_layer_weights),
         tf.cast(content_features[content_layer], tf.float32), targets, blend, layer_masks,
         content_weight, style_weight, tv_weight)
+
+
+def is_black(mask: np.ndarray) -> bool:
+    """Whether a region mask is black everywhere, up to MASK_BLACK_LEVEL."""
+    return float(np.max(mask)) <= MASK_BLACK_LEVEL
 
 
 def normalized_blend_weights(count: int, weights=None) -> list[float]:
@@ -460,6 +467,13 @@ RGB_FROM_YIQ = np.linalg.inv(YIQ_FROM_RGB).astype(np.float32)
 #: the luminance's standard deviation.
 COVARIANCE_EPSILON = 1e-5
 COLOR_MODES = ("none", "luminance", "histogram")
+#: A region mask no brighter than this anywhere counts as all black (its style applies
+#: nowhere): a black mask saved as JPEG comes back with noise of a few levels.
+MASK_BLACK_LEVEL = 8 / 255
+#: What a mask file's transparent parts count as: black, no style there (a region painted
+#: white on a transparent layer is that region; composited onto white, as photos are,
+#: the whole mask would be white).
+MASK_BACKGROUND = (0, 0, 0)
 DEFAULT_PRESERVE_COLORS = "none"  # as the paper: the style's colours too
 
 
@@ -563,19 +577,17 @@ def initial_image(content: np.ndarray, styles: list, init: str, seed: int,
                   blend_weights: list | None = None) -> np.ndarray:
     """The starting image: the content photo with its colours moved PALETTE_MIX of the
     way to the styles' palette (their colour mean and covariance, blended by
-    ``blend_weights``; equal by default), the content photo, the first style
-    resized to it, or seeded noise."""
+    ``blend_weights``; equal by default), the content photo, the style of the largest
+    blend weight (the first of equals) resized to it, or seeded noise."""
     check_choice("init", init, INITS)
+    weights = normalized_blend_weights(len(styles)) if blend_weights is None else blend_weights
     if init == "palette":
-        weights = normalized_blend_weights(len(styles)) if blend_weights is None else blend_weights
-        if not any(weights):  # no style applies anywhere: nothing to move towards
-            return content.copy()
         recolored = recolor(content, *palette(styles, weights))
         return ((1 - PALETTE_MIX) * content + PALETTE_MIX * recolored).astype(np.float32)
     if init == "content":
         return content.copy()
     if init == "style":
-        return resize_image(styles[0], content.shape[:2])
+        return resize_image(styles[int(np.argmax(weights))], content.shape[:2])
     return np.random.default_rng(seed).uniform(PIXEL_MIN, PIXEL_MAX, content.shape).astype(np.float32)  # noise
 
 
@@ -595,7 +607,8 @@ def level_sizes(size: int, scales: int, smallest: int = MULTISCALE_START, floor:
 def resolve_scales(scales: int | str, size: int, iterations=None) -> int:
     """The number of coarse-to-fine levels: ``scales``, or for 'auto' one level per
     count when ``iterations`` lists several, else by the output's long side ``size``:
-    one level below MULTISCALE_FROM px, one per doubling from MULTISCALE_START above."""
+    one level below MULTISCALE_FROM px, one per doubling from MULTISCALE_START above (the
+    number of doublings rounded: 1449 px, 2.5 doublings, gets 1 + 3 levels)."""
     if scales != AUTO:
         return int(scales)
     if iterations is not None and not np.isscalar(iterations):
@@ -1753,7 +1766,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"coarse-to-fine levels (1 to {MAX_SCALES}), from a long side of {MULTISCALE_START} "
                           "px (or half of --size, when that is smaller) up to --size (1: single scale; "
                           f"auto: one per count in --iterations, else 1 below {MULTISCALE_FROM} px and one "
-                          f"per doubling from {MULTISCALE_START} px above)")
+                          f"per doubling from {MULTISCALE_START} px above, rounded: 1449 px gets 4)")
     opt.add_argument("--optimizer", choices=OPTIMIZERS, default=DEFAULT_OPTIMIZER,
                      help="lbfgs: L-BFGS kept in [0, 1] (as Gatys et al.); adam: TensorFlow Adam")
     opt.add_argument("--preconditioner", choices=PRECONDITIONERS, default=DEFAULT_PRECONDITIONER,
@@ -1767,7 +1780,8 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument("--init", choices=INITS, default=DEFAULT_INIT,
                      help="starting image: 'palette' the photo with its colours moved halfway to the "
                           "painting's (colour mean and covariance; measured to need about 9%% fewer "
-                          "iterations than 'content'), 'content' the photo, 'style' the painting, "
+                          "iterations than 'content'), 'content' the photo, 'style' the painting (of several, "
+                          "the one of the largest blend weight), "
                           "'noise' seeded noise (as Gatys et al.)")
     opt.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed (noise init, TensorFlow)")
     opt.add_argument("--device", choices=DEVICES, default=DEFAULT_DEVICE,
@@ -1790,7 +1804,7 @@ def build_parser() -> argparse.ArgumentParser:
                               f"{MAX_STYLE_SCALE}): >1 bigger brush strokes, <1 smaller")
     control.add_argument("--style-masks", nargs="+", default=None, metavar="MASK",
                          help="one greyscale mask per style image: white where that style applies "
-                              "(colours are read as grey; any size: resized to the photo)")
+                              "(colours are read as grey, transparency as black; any size: resized to the photo)")
     control.add_argument("--preserve-colors", choices=COLOR_MODES, default=DEFAULT_PRESERVE_COLORS,
                          help="keep the photo's colours: none (the painting's colours, as the paper), luminance "
                               "(transfer on the luminance only), histogram (give the style image the photo's colour "
@@ -1916,9 +1930,10 @@ def settings_from_args(args: argparse.Namespace) -> dict:
 
 def load_mask(path: str, shape, max_pixels: int) -> np.ndarray:
     """A region mask as an (H, W) array in [0, 1] at ``shape``: white = style applies.
-    A colour file is read as grey (the mean of R, G and B). Any size will do: VGG never
-    sees a mask, so load_image's minimum does not apply."""
-    grey = to_array(open_image(path, max_pixels)).mean(axis=-1, keepdims=True)
+    A colour file is read as grey (the mean of R, G and B), and its transparent parts as
+    black (MASK_BACKGROUND). Any size will do: VGG never sees a mask, so load_image's
+    minimum does not apply."""
+    grey = to_array(open_image(path, max_pixels, background=MASK_BACKGROUND)).mean(axis=-1, keepdims=True)
     return resize_image(grey, shape)[..., 0]
 
 
@@ -2611,7 +2626,7 @@ def load_single_inputs(args: argparse.Namespace, paths: list) -> tuple:
     masks = None if args.style_masks is None else \
         [load_mask(path, content.shape[:2], args.max_pixels) for path in args.style_masks]
     for path, mask in zip(args.style_masks or [], masks or []):
-        if not mask.any():  # allowed (it switches a style off), but more often a wrong file
+        if is_black(mask):  # allowed (it switches a style off), but more often a wrong file
             print(f"note: the mask {path} is all black: its style is not applied anywhere")
     return content, styles, masks
 

@@ -10,7 +10,9 @@ import json
 import numpy as np
 import pytest
 import tensorflow as tf
+from PIL import Image
 
+import ContentModel
 import StyleTransfer
 from ContentModel import StyleTransferError, build_vgg, load_image, resize_image, resize_long, smallest_long_side
 from StyleModel import gram_matrix
@@ -263,6 +265,45 @@ def test_an_all_black_mask_gets_a_note(sample_images, tmp_path, run_main, vgg19_
     assert status == 0, stdout + stderr
     notes = [line for line in stdout.splitlines() if line.startswith("note:")]
     assert notes == [f"note: the mask {black} is all black: its style is not applied anywhere"], notes
+
+
+def test_a_mask_drawn_on_a_transparent_layer_is_black_where_transparent(tmp_path):
+    """White paint on a transparent layer, as image editors save a region: the region is
+    the paint (composited onto white, as photos are, the whole mask came out white and
+    the style went everywhere)."""
+    rgba = np.zeros((20, 30, 4), np.uint8)
+    rgba[:, :15] = 255  # opaque white on the left, fully transparent on the right
+    rgba[:, 15:, :3] = 255  # (white under the transparency: only the alpha says "not here")
+    path = tmp_path / "region.png"
+    Image.fromarray(rgba, "RGBA").save(path)
+    mask = StyleTransfer.load_mask(str(path), (20, 30), ContentModel.MAX_IMAGE_PIXELS)
+    np.testing.assert_allclose(mask[:, :14], 1.0)
+    np.testing.assert_allclose(mask[:, 16:], 0.0)
+
+
+def test_a_nearly_black_mask_counts_as_black_and_a_run_with_no_style_left_is_refused(images):
+    """A black mask saved as JPEG comes back with noise of a few levels: it switches its
+    style off as a black one does (its masked Gram matrices would be nearly 0, the style
+    loss nearly the constant that a black mask is left out to avoid). When no style is
+    left, the run would only rebuild the photo: an error, before any optimization."""
+    content, style_a, style_b, _ = images
+    extractor = build_vgg("vgg19", [StyleTransfer.CONTENT_LAYER, *StyleTransfer.STYLE_LAYERS], "imagenet")
+    white = np.ones(content.shape[:2], np.float32)
+    noisy_black = np.random.default_rng(0).integers(0, 4, content.shape[:2]).astype(np.float32) / 255
+    objective = StyleTransfer.build_objective(extractor, content, [style_a, style_b], masks=[white, noisy_black])
+    assert objective.blend_weights == [0.5, 0.0]
+    with pytest.raises(StyleTransferError, match="no style applies anywhere"):
+        stylize(content, [style_a, style_b], style_masks=[noisy_black, noisy_black], **FAST)
+    with pytest.raises(StyleTransferError, match="no style applies anywhere"):
+        stylize(content, [style_a, style_b], style_blend_weights=[1, 0], style_masks=[noisy_black, white], **FAST)
+
+
+def test_init_style_starts_from_the_style_of_the_largest_blend_weight(images):
+    content, style_a, style_b, _ = images
+    start = StyleTransfer.initial_image(content, [style_a, style_b], "style", 0, [0.0, 1.0])
+    np.testing.assert_array_equal(start, resize_image(style_b, content.shape[:2]))
+    start = StyleTransfer.initial_image(content, [style_a, style_b], "style", 0, [0.5, 0.5])
+    np.testing.assert_array_equal(start, resize_image(style_a, content.shape[:2]))  # the first of equals
 
 
 def test_histogram_mode_optimizes_against_a_style_in_the_photos_colours(images, monkeypatch):

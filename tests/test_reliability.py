@@ -277,6 +277,11 @@ def _masks_took_the_images(d, c, s, o):
     return ["--style-masks", mask, c, s, *FAST, "-o", o], ["3 style masks", "end its list with --"]
 
 
+def _every_style_masked_out(d, c, s, o):
+    mask = _write(d / "black.png", png_bytes(np.zeros((20, 30, 3), np.uint8)))
+    return [c, s, "--style-masks", mask, *FAST, "-o", o], ["no style applies anywhere"]
+
+
 def _style_layers_took_the_images(d, c, s, o):
     return ["--style-layers", "block1_conv1", c, s, *FAST, "-o", o], \
         ["content.png", "put CONTENT and STYLE before it"]
@@ -311,6 +316,7 @@ BAD_INPUTS = [
     pytest.param(_flag("--seed", "-1", "seed"), id="seed-negative"),
     pytest.param(_masks_took_the_images, id="style-masks-took-the-images"),
     pytest.param(_style_layers_took_the_images, id="style-layers-took-the-images"),
+    pytest.param(_every_style_masked_out, id="every-style-masked-out"),
     pytest.param(_o_under_a_file, id="output-under-a-file"),
     pytest.param(_o_is_the_content, id="output-is-the-content"),
     pytest.param(_o_bmp, id="output-bmp"),
