@@ -382,7 +382,10 @@ def build_vgg(
     rescaled so that each filter's mean activation over ImageNet images is 1. This keeps
     Keras' network as it is, max pooling and ImageNet weights unscaled, as the
     TensorFlow tutorial does; so the style layers' terms differ in scale, and equal
-    layer weights (normalized_layer_weights) do not weigh them equally.
+    layer weights (normalized_layer_weights) do not weigh them equally: for chelsea
+    against The Starry Night (VGG19, 384 px) the photo's style terms run from 3e6 at
+    block1_conv1 to 4e11 at block4_conv1, which makes 99 % of the style loss.
+    (--style-layer-weights sets other weights.)
     """
     layers = list(dict.fromkeys(layers))  # unique, order kept
     check_layers(model, layers)
