@@ -166,8 +166,8 @@ CONTENT_WEIGHT = 1e4
 STYLE_WEIGHT = 1e-2
 #: The total-variation weight is not the tutorial's: its 30 weighs tf.image.total_variation,
 #: a sum of absolute differences, and this one the mean squared vertical plus the mean
-#: squared horizontal neighbour difference (total_variation_loss). It is absolute, not a ratio: scaling the content and style
-#: weights together changes their balance against it.
+#: squared horizontal neighbour difference (total_variation_loss). It is absolute, not a
+#: ratio: scaling the content and style weights together changes their balance against it.
 TV_WEIGHT = 1e8
 DEFAULT_SEED = 0
 MAX_SEED = 2 ** 32 - 1  # the seeds NumPy and TensorFlow accept
@@ -1907,8 +1907,8 @@ def write_outputs(paths: dict, content, styles, result: StylizeResult, trace: di
         save_figure(plot_losses(result.history, title), paths["losses"], text=made_by)
         if gif and result.frames:
             save_gif(result.frames, paths["gif"])
-        else:  # one left by an earlier run of these files (replaced: --overwrite, or a batch's redo) is not this run's
-            paths["gif"].unlink(missing_ok=True)
+        else:  # a GIF an earlier run left beside the files replaced now (--overwrite, a batch's redo)
+            paths["gif"].unlink(missing_ok=True)  # would show that run, not this one
         write_trace(paths["trace"], trace)
 
 
