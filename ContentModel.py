@@ -176,6 +176,8 @@ Image.MAX_IMAGE_PIXELS = None
 FEATURE_MAPS_SHOWN = 16
 #: Resolution of saved figures (matplotlib's dots per inch; its own default too).
 FIGURE_DPI = 100
+#: Height (inches) a figure keeps for two lines of title.
+FIGURE_TITLE_INCHES = 0.5
 #: Bytes read at a time when an input file is fingerprinted (file_digest).
 DIGEST_CHUNK_BYTES = 1 << 20
 
@@ -387,8 +389,8 @@ def build_vgg(
     block1_conv1 to 4e11 at block4_conv1, which makes 99 % of the style loss.
     (--style-layer-weights sets other weights.)
     """
+    check_layers(model, layers)  # first: a string would be split into letters by the next line
     layers = list(dict.fromkeys(layers))  # unique, order kept
-    check_layers(model, layers)
 
     base = _load_backbone(model, weights, precision)
     preprocess = VGG_MODELS[model][1]
@@ -879,7 +881,10 @@ def most_active_channels(features: np.ndarray, count: int) -> np.ndarray:
 
 
 def plot_feature_maps(features: np.ndarray, title: str, count: int = FEATURE_MAPS_SHOWN, axes=None):
-    """A grid of the most active feature maps of one (H, W, C) layer output.
+    """A grid of the most active feature maps (most_active_channels) of one (H, W, C) layer
+    output, each scaled to its own range: its title gives its largest value, so that maps
+    can be compared (after ReLU the least is 0; a map of max 0 is a channel this image
+    never switches on).
 
     Returns the figure (a new one unless ``axes`` is given).
     """
@@ -889,15 +894,19 @@ def plot_feature_maps(features: np.ndarray, title: str, count: int = FEATURE_MAP
     if axes is None:
         columns = int(np.ceil(np.sqrt(len(channels))))
         rows = int(np.ceil(len(channels) / columns))
-        figure, axes = plt.subplots(rows, columns, figsize=(2 * columns, 2 * rows + 0.4),
-                                    squeeze=False)
+        # Cells as wide as they are tall would leave wide maps (a landscape photo's, a
+        # panorama's) between bands of white: each cell gets the maps' own shape, and room
+        # for its two title lines.
+        cell_height = 2 * features.shape[0] / features.shape[1] + FIGURE_TITLE_INCHES
+        figure, axes = plt.subplots(rows, columns, figsize=(2 * columns, cell_height * rows + FIGURE_TITLE_INCHES),
+                                    squeeze=False, layout="constrained")
         figure.suptitle(title)
     axes = np.ravel(axes)
     for axis in axes:
         axis.axis("off")
     for axis, channel in zip(axes, channels):
         axis.imshow(features[..., channel], cmap="viridis")
-        axis.set_title(f"channel {channel}", fontsize=8)
+        axis.set_title(f"channel {channel}\nmax {features[..., channel].max():.3g}", fontsize=8)
     return figure
 
 
@@ -1192,8 +1201,15 @@ def show_content_features(
     image = load_image(image_path, size, max_pixels)
     extractor = build_content_model(layer, model, weights, precision)
     features = np.asarray(extractor(image[None])[layer][0], dtype=np.float32)
-    title = f"{model} {layer}: {features.shape[0]}x{features.shape[1]}x{features.shape[2]}"
+    height, width, channels = features.shape
+    title = (f"{os.path.basename(image_path)}: {model}{weights_note(weights)} {layer}, {height}x{width} positions "
+             f"x {channels} channels;\nthe {min(count, channels)} of largest mean activation")
     return features, plot_feature_maps(features, title, count)
+
+
+def weights_note(weights: str | None) -> str:
+    """What a figure's title says of the weights: nothing for ImageNet's, else which."""
+    return "" if weights == DEFAULT_WEIGHTS else " (random weights)" if weights is None else f" ({Path(weights).name})"
 
 
 def figure_main(argv, *, script: str, description: str, image_help: str, suffix: str, add_arguments,
@@ -1250,7 +1266,10 @@ def main(argv: list[str] | None = None) -> None:
         features, figure = show_content_features(
             path, layer=args.layer, model=args.model, weights=weights_argument(args.weights),
             size=args.size, count=args.count, max_pixels=args.max_pixels, precision=args.precision)
-        return figure, [f"{args.model} {args.layer}: features {features.shape}"]
+        lines = [f"{args.model} {args.layer}: features {features.shape}"]
+        if args.count > features.shape[-1]:
+            lines.append(f"note: {args.layer} has {features.shape[-1]} channels: all are shown")
+        return figure, lines
 
     figure_main(argv, script=Path(__file__).name,
                 description="Show what VGG's content layer sees: save a grid of its most active feature maps.",

@@ -35,6 +35,7 @@ from ContentModel import (
     plot_feature_maps,
     pyplot,
     weights_argument,
+    weights_note,
 )
 
 import numpy as np
@@ -168,7 +169,8 @@ def plot_style(features: dict, grams: list, layers, title: str):
         gram = np.asarray(gram)[0]
         # log scale: a few large correlations would otherwise hide the rest
         axes[0, column].imshow(np.log1p(np.maximum(gram, 0.0)), cmap="magma")
-        axes[0, column].set_title(f"{name}\nGram {gram.shape[0]}x{gram.shape[1]} (log)", fontsize=9)
+        axes[0, column].set_title(f"{name}\nGram {gram.shape[0]}x{gram.shape[1]}, max {gram.max():.3g}\n"
+                                  "shown as log(1 + G)", fontsize=9)
         axes[0, column].axis("off")
         plot_feature_maps(np.asarray(features[name], dtype=np.float32)[0], name, FEATURE_MAPS_PER_LAYER,
                           axes=axes[1:, column])
@@ -190,7 +192,8 @@ def show_style_features(
     extractor = build_style_model(layers, model, weights, precision)
     features = extractor(image[None])
     grams = gram_matrices(features, layers)
-    figure = plot_style(features, grams, layers, f"{model} style features of {os.path.basename(image_path)}")
+    figure = plot_style(features, grams, layers, f"{os.path.basename(image_path)}: {model}{weights_note(weights)} "
+                        f"style features (feature maps: the {FEATURE_MAPS_PER_LAYER} of largest mean activation)")
     return grams, figure
 
 

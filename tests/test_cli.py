@@ -402,6 +402,14 @@ def test_content_model_count_must_be_positive(capsys, tmp_path, small_inputs, co
     assert list(tmp_path.iterdir()) == []
 
 
+def test_content_model_says_when_count_is_more_than_the_layer_has(capsys, tmp_path, small_inputs):
+    ContentModel.main([str(small_inputs[0]), "--layer", "block1_conv1", "--count", "80", "--weights", "none",
+                       "--size", "64", "-o", str(tmp_path / "f.png")])
+    lines = capsys.readouterr().out.splitlines()
+    assert "note: block1_conv1 has 64 channels: all are shown" in lines
+    assert (tmp_path / "f.png").is_file()
+
+
 def test_style_model_refuses_a_layer_given_twice_as_style_transfer_does(capsys, tmp_path, small_inputs):
     with pytest.raises(SystemExit) as info:
         StyleModel.main([str(small_inputs[1]), "--layers", "block1_conv1", "block2_conv1", "block1_conv1",

@@ -106,6 +106,34 @@ def test_unknown_layer_lists_the_valid_names(model):
         assert valid in message
 
 
+def test_one_layer_name_as_a_string_is_refused_as_such():
+    """Not 'unknown layer b, l, o, c, k, ...': build_vgg used to split the string into
+    letters (removing repeats) before its check could see a string."""
+    with pytest.raises(StyleTransferError, match="a list of names, not one string"):
+        build_vgg("vgg19", "block1_conv1", weights=None)
+
+
+def test_the_feature_map_figures_say_what_they_show(sample_images):
+    """Which image, model, weights and layer; each map's channel and largest value (the maps
+    are each scaled to their own range); why these channels; and, in StyleModel's figure,
+    each Gram matrix's size, largest value and that it is drawn as log(1 + G)."""
+    import StyleModel
+
+    features, figure = ContentModel.show_content_features(sample_images[0], layer="block1_conv2", model="vgg16",
+                                                          weights=None, size=64, count=3)
+    title = figure._suptitle.get_text()
+    assert title.startswith(f"{sample_images[0].name}: vgg16 (random weights) block1_conv2, 43x64 positions x 64")
+    assert "the 3 of largest mean activation" in title
+    titles = [axis.get_title() for axis in figure.axes if axis.get_title()]
+    channels = ContentModel.most_active_channels(features, 3)
+    assert titles == [f"channel {c}\nmax {features[..., c].max():.3g}" for c in channels]
+    grams, figure = StyleModel.show_style_features(sample_images[1], layers=["block1_conv1"], model="vgg16",
+                                                   weights=None, size=64)
+    assert "(random weights) style features" in figure._suptitle.get_text()
+    gram = np.asarray(grams[0])[0]
+    assert figure.axes[0].get_title() == f"block1_conv1\nGram 64x64, max {gram.max():.3g}\nshown as log(1 + G)"
+
+
 def test_pooling_layer_is_not_a_valid_feature_layer():
     with pytest.raises(StyleTransferError):
         build_vgg("vgg16", ["block1_pool"], weights=None)
