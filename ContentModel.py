@@ -80,21 +80,41 @@ EXIT_USAGE = 2  # bad input: a one-line 'error: ...' and nothing written
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as shells report it
 
 
+#: Signals that end a run as a Ctrl-C does (run_cli): SIGTERM (kill, timeout) and SIGHUP
+#: (the terminal closed, an SSH session lost). Left to their defaults, they ended the
+#: process on the spot, with a run's output name still held by an empty file.
+INTERRUPTING_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def raise_interrupt(signum, frame) -> None:
+    """A signal handler: the signal taken as a Ctrl-C, where it arrives."""
+    raise KeyboardInterrupt
+
+
 @contextlib.contextmanager
 def interrupt_ends_quietly():
-    """Ctrl-C inside the block prints 'interrupted' and exits with status 130.
+    """Ctrl-C (or an INTERRUPTING_SIGNALS) inside the block prints 'interrupted' and exits
+    with status 130.
 
     Why: loading TensorFlow takes the first seconds of every run, the moment a
     user notices a typo and presses Ctrl-C, and a KeyboardInterrupt there printed
     a traceback of TensorFlow's import machinery. Nothing has been done yet, so
     there is nothing to save. (Later, run_cli turns Ctrl-C into the same line.)
     The line is printed here, outside native_stderr_silenced, once stderr is back.
+    The signals' own handlers are put back after the block: a program that imports
+    this module keeps its own.
     """
+    handlers = {}
+    if threading.current_thread() is threading.main_thread():  # where Python lets handlers be set
+        handlers = {number: signal.signal(number, raise_interrupt) for number in INTERRUPTING_SIGNALS}
     try:
         yield
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         raise SystemExit(EXIT_INTERRUPTED) from None
+    finally:
+        for number, handler in handlers.items():  # None: a handler not set from Python
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
 
 
 with interrupt_ends_quietly():
@@ -395,8 +415,10 @@ def build_vgg(
     base = _load_backbone(model, weights, precision)
     preprocess = VGG_MODELS[model][1]
     image = keras.Input(shape=(None, None, 3), name="image")
-    x = keras.layers.Lambda(lambda rgb: preprocess(rgb * PIXEL_SCALE), name="vgg_preprocess",
-                            dtype="float32")(image)
+    # The output shape given, not inferred: Keras infers it inside a bare 'except:' that turns
+    # a Ctrl-C arriving then into "could not infer the shape of the Lambda's output".
+    x = keras.layers.Lambda(lambda rgb: preprocess(rgb * PIXEL_SCALE), output_shape=(None, None, 3),
+                            name="vgg_preprocess", dtype="float32")(image)
     outputs = {}
     for layer in base.layers[1:]:  # layers[0] is the backbone's own input
         x = layer(x)
@@ -1154,9 +1176,10 @@ def invocation(script_file: str, argv: list[str] | None) -> tuple[list[str], str
 
 
 def terminate_as_interrupt(signum, frame) -> None:
-    """SIGTERM (kill, timeout) handled as a Ctrl-C: raised again as SIGINT, so it is held
-    where a Ctrl-C is (interrupt_deferred) and then saves the best image so far, instead of
-    ending the process on the spot with a run's output name still held by an empty file."""
+    """SIGTERM or SIGHUP (INTERRUPTING_SIGNALS) handled as a Ctrl-C: raised again as SIGINT,
+    so it is held where a Ctrl-C is (interrupt_deferred) and then saves the best image so
+    far, instead of ending the process on the spot with a run's output name still held by
+    an empty file."""
     signal.raise_signal(signal.SIGINT)
 
 
@@ -1165,13 +1188,14 @@ def run_cli(main_function) -> None:
 
     User errors become one 'error: ...' line on stderr and exit status 2 (EXIT_USAGE; 1,
     EXIT_FAILED, for a file that could not be written: WriteError);
-    a Ctrl-C or SIGTERM outside the optimization (which keeps its best image itself) one
+    a Ctrl-C, SIGTERM or SIGHUP outside the optimization (which keeps its best image itself) one
     'interrupted' line and status 130 (EXIT_INTERRUPTED).
     """
     # Ctrl-C raises KeyboardInterrupt even where the shell started us with
     # SIGINT ignored (background jobs), so an interrupt always saves the result.
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, terminate_as_interrupt)
+    for number in INTERRUPTING_SIGNALS:
+        signal.signal(number, terminate_as_interrupt)
     try:
         status = main_function()
     except StyleTransferError as error:
@@ -1209,7 +1233,9 @@ def show_content_features(
 
 def weights_note(weights: str | None) -> str:
     """What a figure's title says of the weights: nothing for ImageNet's, else which."""
-    return "" if weights == DEFAULT_WEIGHTS else " (random weights)" if weights is None else f" ({Path(weights).name})"
+    if weights is None:
+        return " (random weights)"
+    return "" if weights == DEFAULT_WEIGHTS else f" ({Path(weights).name})"
 
 
 def figure_main(argv, *, script: str, description: str, image_help: str, suffix: str, add_arguments,

@@ -134,6 +134,20 @@ def test_the_feature_map_figures_say_what_they_show(sample_images):
     assert figure.axes[0].get_title() == f"block1_conv1\nGram 64x64, max {gram.max():.3g}\nshown as log(1 + G)"
 
 
+def test_a_ctrl_c_while_the_network_is_built_stays_a_ctrl_c(monkeypatch):
+    """Keras infers a Lambda layer's output shape inside a bare 'except:', which turned a
+    Ctrl-C arriving then into NotImplementedError (a traceback, exit 1): build_vgg gives
+    the preprocessing layer its shape, so nothing is inferred there."""
+    from keras.src.layers.core import lambda_layer
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(lambda_layer.backend, "compute_output_spec", interrupted)
+    extractor = build_vgg("vgg16", ["block1_conv1"], weights=None)
+    assert extractor(np.zeros((1, 32, 32, 3), np.float32))["block1_conv1"].shape == (1, 32, 32, 64)
+
+
 def test_pooling_layer_is_not_a_valid_feature_layer():
     with pytest.raises(StyleTransferError):
         build_vgg("vgg16", ["block1_pool"], weights=None)

@@ -738,10 +738,11 @@ def test_failed_save_image_keeps_the_previous_file(tmp_path, monkeypatch):
     _no_temporaries(tmp_path, {"result.jpg"})
 
 
-@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP],
+                         ids=["ctrl-c", "sigterm", "sighup"])
 def test_ctrl_c_saves_the_best_image_trace_and_panel(stop, tmp_path, env, pair_bytes):
-    """Ctrl-C, or SIGTERM (kill, timeout), during a run: the best image so far is saved
-    with its panel and trace, and the run exits 130."""
+    """Ctrl-C, SIGTERM (kill, timeout) or SIGHUP (the terminal closed) during a run: the
+    best image so far is saved with its panel and trace, and the run exits 130."""
     content = _write(tmp_path / "content.png", pair_bytes[0])
     style = _write(tmp_path / "style.jpg", pair_bytes[1])
     output = tmp_path / "out" / "result.png"
@@ -806,6 +807,33 @@ builtins.__import__ = importing
 sys.argv = sys.argv[1:]
 runpy.run_path(sys.argv[0], run_name="__main__")
 """
+
+
+#: The same, with SIGTERM or SIGHUP (argv[1]) sent to the process as TensorFlow starts to load.
+SIGNAL_WHILE_LOADING = """
+import builtins, os, runpy, signal, sys
+real_import = builtins.__import__
+stop = getattr(signal, sys.argv[1])
+def importing(name, *args, **kwargs):
+    if name == "tensorflow":
+        os.kill(os.getpid(), stop)
+    return real_import(name, *args, **kwargs)
+builtins.__import__ = importing
+sys.argv = sys.argv[2:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGHUP"])
+def test_a_signal_while_tensorflow_loads_is_a_ctrl_c(stop, tmp_path, env, pair_bytes):
+    """Before, the process ended on the spot (status 143 or 129), without a word."""
+    content = _write(tmp_path / "content.png", pair_bytes[0])
+    proc = subprocess.run([sys.executable, "-c", SIGNAL_WHILE_LOADING, stop, str(SCRIPT), str(content),
+                           "-o", str(tmp_path / "out.png")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    assert proc.returncode == ContentModel.EXIT_INTERRUPTED, describe(proc)
+    assert proc.stderr == "interrupted\n" and proc.stdout == "", describe(proc)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["content.png"]
 
 
 @pytest.mark.parametrize("script", ["StyleTransfer.py", "StyleModel.py", "ContentModel.py"])
