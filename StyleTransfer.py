@@ -46,6 +46,7 @@ import json
 import logging
 import platform
 import re
+import shutil
 import sys
 import time
 from collections import Counter, deque
@@ -1816,6 +1817,14 @@ def build_parser() -> argparse.ArgumentParser:
 CLEAR_LINE = "\x1b[K"  # ANSI: erase to the end of the line (a redrawn line may be shorter)
 
 
+def fit_to_terminal(text: str, keep: str = "") -> str:
+    """``text``, then ``keep``, cut (from the end of ``text``) to the terminal's width less one
+    column: a line drawn in place that wraps is redrawn on its last screen row only, and
+    each redraw left a stale row above it (an 80-column terminal, a 110-character bar)."""
+    room = shutil.get_terminal_size().columns - 1 - len(keep)
+    return (text if len(text) <= room else text[:max(room - 1, 0)] + "…") + keep
+
+
 class ProgressBar:
     """A callback that draws a one-line progress bar with the loss terms, and writes the
     current image to ``frame_path`` whenever the loop hands it a frame (--save-every).
@@ -1848,7 +1857,7 @@ class ProgressBar:
     def __call__(self, progress: Progress) -> None:
         last = progress.iteration == progress.iterations
         if self.interactive:
-            self.stream.write("\r" + self.line(progress) + CLEAR_LINE)
+            self.stream.write("\r" + fit_to_terminal(self.line(progress)) + CLEAR_LINE)
             self.line_open = True
             if last:
                 self.finish()
@@ -2396,7 +2405,7 @@ class BatchProgress:
         self.finish_settled(before=group[0])
         self.running = self.prefix(group)
         if self.interactive:
-            self.stream.write(self.running)
+            self.stream.write(fit_to_terminal(self.running))
             self.stream.flush()
 
     def take_back(self) -> None:
@@ -2408,7 +2417,8 @@ class BatchProgress:
 
     def __call__(self, progress: Progress) -> None:
         if self.interactive:
-            self.stream.write(f"\r{self.running} {progress.iteration}/{progress.iterations}{CLEAR_LINE}")
+            count = f" {progress.iteration}/{progress.iterations}"
+            self.stream.write(f"\r{fit_to_terminal(self.running, keep=count)}{CLEAR_LINE}")
             self.stream.flush()
 
     def finish(self, group: list[Pair]) -> None:

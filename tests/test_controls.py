@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -518,6 +519,26 @@ def test_the_progress_bar_erases_a_longer_line_and_finish_ends_an_open_one():
     drawn = stream.getvalue().split("\r")
     assert drawn[-1].endswith(StyleTransfer.CLEAR_LINE + "\n") and stream.getvalue().count("\n") == 1
     assert all(line.endswith(StyleTransfer.CLEAR_LINE) for line in drawn[1:-1])
+
+
+def test_lines_drawn_in_place_fit_the_terminal(monkeypatch):
+    """A line wider than the terminal wraps, and redrawing it in place rewrote only its last
+    screen row: every iteration left a stale row. The bar is cut to the width less one
+    column; batch mode's running line keeps its iteration count."""
+    monkeypatch.setenv("COLUMNS", "40")
+    stream = FakeTerminal()
+    bar = StyleTransfer.ProgressBar(10, stream=stream)
+    bar(StyleTransfer.Progress(3, 10, {"content": 4.79e7, "style": 4.47e8, "tv": 1.49e6, "total": 4.96e8}, 1.0))
+    drawn = stream.getvalue().removeprefix("\r").removesuffix(StyleTransfer.CLEAR_LINE)
+    assert len(drawn) == 39 and drawn.startswith("[" + "#" * 7) and drawn.endswith("…")
+    pair = StyleTransfer.Pair("a" * 70 + ".jpg", "wave.jpg", Path("out.png"))
+    stream = FakeTerminal()
+    progress = StyleTransfer.BatchProgress([pair], stream)
+    progress.start([pair])
+    progress(StyleTransfer.Progress(12, 100, {"total": 6.0}, 1.0))
+    first, redrawn = stream.getvalue().split("\r")
+    assert len(first) == 39 and len(redrawn.removesuffix(StyleTransfer.CLEAR_LINE)) == 39
+    assert redrawn.removesuffix(StyleTransfer.CLEAR_LINE).endswith("… 12/100")
 
 
 def test_the_progress_bar_writes_to_stdout_as_it_is_when_made():
