@@ -194,6 +194,11 @@ MAX_IMAGE_PIXELS = 100_000_000
 Image.MAX_IMAGE_PIXELS = None
 #: Number of feature maps drawn in the ContentModel figure.
 FEATURE_MAPS_SHOWN = 16
+#: What atomic_write's temporary name adds to a file's: ".<name>." and 8 random characters
+#: (tempfile.mkstemp), the extension kept.
+TEMPORARY_NAME_EXTRA = 10
+#: The longest file name (bytes) where the file system does not say (most take 255).
+NAME_MAX_BYTES = 255
 #: Resolution of saved figures (matplotlib's dots per inch; its own default too).
 FIGURE_DPI = 100
 #: Height (inches) a figure keeps for two lines of title.
@@ -1009,6 +1014,26 @@ def weights_argument(value: str) -> str | None:
     return value
 
 
+def check_name_lengths(paths: list[Path], advice: str) -> None:
+    """Refuse, before any work, a file name too long for its folder's file system, counted
+    as the temporary name atomic_write writes it under (TEMPORARY_NAME_EXTRA more): else a
+    run did all its work and then could not save it, or stopped with OSError at the first
+    look at the name. ``advice`` ends the message (what to change)."""
+    for path in paths:
+        folder = path.parent
+        while not os.path.isdir(folder) and folder != folder.parent:  # a folder to be made: its file system
+            folder = folder.parent
+        try:
+            limit = os.pathconf(folder, "PC_NAME_MAX")
+        except (OSError, ValueError, AttributeError):  # not told (or not POSIX): the common limit
+            limit = NAME_MAX_BYTES
+        length = len(os.fsencode(path.name))
+        if length + TEMPORARY_NAME_EXTRA > limit:
+            raise StyleTransferError(f"the file name {path.name} is too long: {length} bytes, where "
+                                     f"{limit - TEMPORARY_NAME_EXTRA} fit in {folder} (with the temporary "
+                                     f"name it is first written under); {advice}")
+
+
 def writable_folder(path: Path) -> None:
     """Raise StyleTransferError unless ``path``'s folder exists or can be created, and is writable.
 
@@ -1051,11 +1076,14 @@ def choose_output(
         path = Path(output)
         if not path.name:  # '.', '/', '..': a folder, and a path with no name has no siblings
             raise StyleTransferError(f"{output} is a folder; {flag} needs a file name")
+        check_name_lengths(siblings(path), f"choose a shorter {flag}")
     else:
         path, number = RESULTS_DIR / f"{default_stem}.png", 1
+        check_name_lengths(siblings(path), f"name the output with {flag}")
         while not overwrite and any(p.exists() for p in siblings(path)):
             number += 1
             path = RESULTS_DIR / f"{default_stem}_{number}.png"
+            check_name_lengths(siblings(path), f"name the output with {flag}")
     folders = [p for p in siblings(path) if p.is_dir()]
     if path in folders:  # first: '-o some_folder' is a folder, not a file with the wrong ending
         raise StyleTransferError(f"{path} is a folder; {flag} needs a file name")

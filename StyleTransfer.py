@@ -85,6 +85,7 @@ from ContentModel import (
     check_choice,
     check_image_arguments,
     check_layers,
+    check_name_lengths,
     check_short_side,
     check_weights,
     content_loss,
@@ -2066,8 +2067,9 @@ def batch_folder(output: str | None) -> Path:
 def plan_pairs(contents: list[str], styles: list[str], folder: Path) -> list[Pair]:
     """Every content with every style, content by content, each written to <content>_<style>.png.
 
-    Refused before any work: two pairs that would write the same file, and an
-    output folder that holds inputs (its results would be inputs of the next run).
+    Refused before any work: two pairs that would write the same file, a name too long
+    for the folder's file system, and an output folder that holds inputs (its results
+    would be inputs of the next run).
     """
     for source in [*contents, *styles]:
         if not is_url(source) and Path(source).resolve().parent == folder.resolve():
@@ -2077,6 +2079,8 @@ def plan_pairs(contents: list[str], styles: list[str], folder: Path) -> list[Pai
              for content in contents for style in styles]
     claimed = {}
     for pair in pairs:
+        check_name_lengths(list(output_paths(pair.output).values()),
+                           f"rename {pair.content} or {pair.style} (a pair's files are named <content>_<style>)")
         # Every file of the pair, not only its image: content 'c' with style 's_panel' writes
         # c_s_panel.png, the panel of 'c' with style 's'.
         for path in output_paths(pair.output).values():

@@ -538,6 +538,30 @@ def test_existing_result_is_kept_without_overwrite_and_replaced_with_it(tmp_path
     assert not [p for p in output.parent.iterdir() if p.name.startswith(".")]
 
 
+def test_a_name_too_long_for_the_folder_is_refused_before_any_work(tmp_path, run_main, pair_bytes, monkeypatch):
+    """Names count with their temporary names (atomic_write: 10 bytes more). Before, a long
+    -o ran the whole optimization and then could not write its panel (leaving the image and
+    trace, which blocked the rerun), and a long default name was a traceback (OSError)."""
+    monkeypatch.chdir(tmp_path)
+    content = _write(tmp_path / ("a" * 240 + ".png"), pair_bytes[0])
+    style = _write(tmp_path / "style.jpg", pair_bytes[1])
+    cases = [
+        ([str(style), str(style), "-o", str(tmp_path / "out" / ("x" * 236 + ".png"))], "choose a shorter -o"),
+        ([str(content), str(style)], "name the output with -o"),
+        (["--contents", str(content), "--styles", str(style), "-o", str(tmp_path / "batch")],
+         f"rename {content} or {style}"),
+    ]
+    for argv, advice in cases:
+        status, stdout, stderr = run_main([*argv, *FAST])
+        errors = our_lines(stderr)
+        assert status == ContentModel.EXIT_USAGE and len(errors) == 1, (argv, stdout, stderr)
+        assert errors[0].startswith("error: the file name ") and "is too long" in errors[0], errors
+        assert advice in errors[0], errors
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([content.name, style.name])
+    run_main([str(style), str(style), "-o", str(tmp_path / "out" / ("x" * 234 + ".png")), *FAST])
+    assert (tmp_path / "out" / ("x" * 234 + "_losses.png")).is_file()  # the longest that fits
+
+
 def test_runs_started_together_never_share_an_output(tmp_path, monkeypatch):
     """The name is held from the moment it is chosen (an empty file), not from the first
     save seconds later: a second run started meanwhile numbers past it, or is refused
