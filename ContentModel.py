@@ -1203,6 +1203,17 @@ def invocation(script_file: str, argv: list[str] | None) -> tuple[list[str], str
     return arguments, command
 
 
+def output_closed() -> None:
+    """The reader of our standard output went away (``python StyleTransfer.py ... | head``):
+    from now on what is printed goes to the null device, so that the run goes on and saves
+    its work, where the next line printed raised BrokenPipeError and lost it."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, sys.stdout.fileno())
+    finally:
+        os.close(null)
+
+
 def terminate_as_interrupt(signum, frame) -> None:
     """SIGTERM or SIGHUP (INTERRUPTING_SIGNALS) handled as a Ctrl-C: raised again as SIGINT,
     so it is held where a Ctrl-C is (interrupt_deferred) and then saves the best image so
@@ -1232,6 +1243,9 @@ def run_cli(main_function) -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)
+    except BrokenPipeError:  # a line printed outside the progress display (which carries on)
+        output_closed()
+        sys.exit(EXIT_FAILED)
     if status:
         sys.exit(status)
 

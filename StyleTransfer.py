@@ -102,6 +102,7 @@ from ContentModel import (
     loaded_shape,
     local_image,
     open_image,
+    output_closed,
     png_text,
     processor_name,
     pyplot,
@@ -1856,6 +1857,14 @@ class ProgressBar:
                 f"{level}{rate:.2f} it/s {progress.elapsed:.0f}s | {losses}")
 
     def __call__(self, progress: Progress) -> None:
+        try:
+            self.draw(progress)
+        except BrokenPipeError:  # '| head' has read its lines: the run goes on, unseen
+            output_closed()
+        if progress.frame is not None and self.frame_path is not None:
+            save_image(progress.frame, self.frame_path)
+
+    def draw(self, progress: Progress) -> None:
         last = progress.iteration == progress.iterations
         if self.interactive:
             self.stream.write("\r" + fit_to_terminal(self.line(progress)) + CLEAR_LINE)
@@ -1865,8 +1874,6 @@ class ProgressBar:
         elif last or progress.iteration % self.log_every == 0:
             self.stream.write(self.line(progress) + "\n")
         self.stream.flush()
-        if progress.frame is not None and self.frame_path is not None:
-            save_image(progress.frame, self.frame_path)
 
     def finish(self) -> None:
         """End the line drawn in place, if one is open, so what is printed next starts on a line
@@ -2409,21 +2416,18 @@ class BatchProgress:
         self.finish_settled(before=group[0])
         self.running = self.prefix(group)
         if self.interactive:
-            self.stream.write(fit_to_terminal(self.running))
-            self.stream.flush()
+            self.write(fit_to_terminal(self.running))
 
     def take_back(self) -> None:
         """Erase the running line: its group is finished, or will run again split up."""
         if self.interactive and self.running:
-            self.stream.write(f"\r{CLEAR_LINE}")
-            self.stream.flush()
+            self.write(f"\r{CLEAR_LINE}")
         self.running = ""
 
     def __call__(self, progress: Progress) -> None:
         if self.interactive:
             count = f" {progress.iteration}/{progress.iterations}"
-            self.stream.write(f"\r{fit_to_terminal(self.running, keep=count)}{CLEAR_LINE}")
-            self.stream.flush()
+            self.write(f"\r{fit_to_terminal(self.running, keep=count)}{CLEAR_LINE}")
 
     def finish(self, group: list[Pair]) -> None:
         """A line for each pair of the group (or for a pair skipped or failed before any work)."""
@@ -2434,8 +2438,14 @@ class BatchProgress:
             outcome = {DONE: f"done in {pair.seconds:.1f} s{together}",
                        SKIPPED: f"skipped (done before{other})",
                        FAILED: f"failed: {pair.reason}"}.get(pair.status, pair.status)
-            self.stream.write(f"{self.prefix([pair])} {outcome}\n")
-        self.stream.flush()
+            self.write(f"{self.prefix([pair])} {outcome}\n")
+
+    def write(self, text: str) -> None:
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except BrokenPipeError:  # '| head' has read its lines: the batch goes on, unseen
+            output_closed()
 
 
 def sheet_inputs(contents: list[str], styles: list[str]) -> str:
