@@ -42,6 +42,7 @@ Reading order, following the paper:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import platform
@@ -88,6 +89,7 @@ from ContentModel import (
     check_name_lengths,
     check_short_side,
     check_weights,
+    claim_output,
     content_loss,
     counted,
     default_device,
@@ -107,6 +109,7 @@ from ContentModel import (
     processor_name,
     pyplot,
     relative_to_project,
+    release_unwritten,
     reserved_output,
     resize_image,
     resize_long,
@@ -2537,6 +2540,35 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
         prepare_pair(pair, content_shapes[pair.content], style_shapes[pair.style], args.overwrite, settings, device)
         if pair.status == SKIPPED:
             pair.changed = changed_flags(output_paths(pair.output), settings, args.size)
+    with held_outputs(pairs):
+        return run_prepared(pairs, args, settings, device, content_shapes, style_shapes, sheet)
+
+
+@contextlib.contextmanager
+def held_outputs(pairs: list[Pair]):
+    """Hold the result names of the pairs about to run for the length of the block, as a
+    single run holds its own (claim_output): a second batch into the same folder, started
+    meanwhile, finds them taken and fails those pairs (before, both ran every pair, said
+    'done', and the later one's files replaced the other's). A pair whose name another run
+    took since prepare_pair looked fails here. Names left unwritten are given back."""
+    held = []
+    try:
+        for pair in pairs:
+            if pair.status == NOT_RUN and not pair.output.exists():
+                try:
+                    held.append(claim_output(pair.output))
+                except FileExistsError:
+                    pair.status, pair.reason = FAILED, f"{pair.output} was just taken by another run"
+        yield
+    finally:
+        for created in held:
+            release_unwritten(created)
+
+
+def run_prepared(pairs: list[Pair], args: argparse.Namespace, settings: dict, device: str,
+                 content_shapes: dict, style_shapes: dict, sheet: Path) -> int:
+    """run_batch's work once the pairs are prepared (prepare_pair) and their names held:
+    decode, group, stylize, write, the contact sheet, the summary. Returns the exit status."""
     content_images, style_images = decode_pairs_inputs(pairs, args)
     progress = BatchProgress(pairs, sys.stdout)
     shapes = [shape for shape in content_shapes.values() if isinstance(shape, tuple)]
@@ -2545,10 +2577,11 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
     group_size = batch_size(args.batch_size, device, largest, settings)
     groups = plan_groups(pairs, content_images, group_size)
     levels = batch_levels_text(args.iterations, args.scales, shapes or [(args.size, args.size)])
+    contents, styles = list(content_shapes), list(style_shapes)
     print(f"StyleTransfer batch: {counted(len(contents), 'content')} x {counted(len(styles), 'style')} = "
           f"{counted(len(pairs), 'pair')}, "
           f"{model_text(settings)} on {device}, {args.optimizer}, long side {args.size} px, {levels}, "
-          f"up to {group_size} at a time -> {folder}", flush=True)
+          f"up to {group_size} at a time -> {sheet.parent}", flush=True)  # the sheet is in the -o folder
     if groups:
         check_network(settings["model"], settings["weights"])
     interrupted = False

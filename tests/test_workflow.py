@@ -656,6 +656,31 @@ def test_a_pair_whose_result_was_deleted_is_redone(folders, tmp_path, run_main, 
     assert Path("out", "chelsea_great_wave.png").is_file()
 
 
+def test_a_second_batch_into_the_same_folder_meanwhile_leaves_the_first_ones_pairs_alone(folders, tmp_path, run_main,
+                                                                                       monkeypatch, vgg19_weights):
+    """A batch holds its pairs' names while it runs, as a single run holds its own: a second
+    batch started meanwhile (here: while the first one's pair is being optimized) fails that
+    pair. Before, both ran it, both said 'done', and the later one's files replaced the other's."""
+    monkeypatch.chdir(tmp_path)
+    command = ["--contents", str(folders[0] / "chelsea.jpg"), "--styles", str(folders[1] / "great_wave.jpg"),
+               "-o", "out", *FAST]
+    second = []
+    real_stylize = StyleTransfer.stylize_batch
+
+    def while_the_first_runs(*args, **kwargs):
+        if not second:
+            second.append(run_main([*command, "--iterations", "3"]))
+        return real_stylize(*args, **kwargs)
+
+    monkeypatch.setattr(StyleTransfer, "stylize_batch", while_the_first_runs)
+    status, stdout, _ = run_main(command)
+    assert status == 0 and "1 pair: 1 done, 0 skipped, 0 failed" in stdout
+    status, stdout, stderr = second[0]
+    assert status == StyleTransfer.EXIT_FAILED and "1 pair: 0 done, 0 skipped, 1 failed" in stdout
+    assert "failed: chelsea + great_wave: out/chelsea_great_wave.png exists; pass --overwrite" in stderr
+    assert json.loads(Path("out", "chelsea_great_wave.json").read_text())["settings"]["iterations"] == 2
+
+
 def test_a_trace_is_made_from_the_same_inputs_written_the_same_or_leading_to_the_same_file(tmp_path):
     trace = {"content": "photos/cat.jpg", "styles": ["https://example.org/art.jpg"],
              "working_directory": str(tmp_path)}
