@@ -38,6 +38,7 @@ import textwrap
 import threading
 import urllib.error
 import urllib.parse
+import warnings
 from pathlib import Path
 
 #: The TF_CPP_MIN_LOG_LEVEL that asks for no native log lines at all.
@@ -275,7 +276,8 @@ def check_layers(model: str, layers) -> None:
     unknown = [name for name in layers if name not in known]
     if unknown:
         raise StyleTransferError(
-            f"unknown layer {', '.join(unknown)} for {model}; valid layers: {', '.join(known)}"
+            f"unknown layer {', '.join(name or repr(name) for name in unknown)} for {model}; "
+            f"valid layers: {', '.join(known)}"
         )
 
 
@@ -863,12 +865,15 @@ def pyplot():
     """matplotlib.pyplot, set up for the pictures of the three scripts: drawn off screen
     (no display needed), and text drawn as written, so that a '$' in a file name shown
     in a title is a dollar sign, not the start of TeX maths (whose parser refused
-    'a$_$b.jpg' and lost the run's panel and trace). Imported on first use: most
-    runs draw only at the end."""
+    'a$_$b.jpg' and lost the run's panel and trace). A character the font lacks (a file
+    named 日本.jpg) is drawn as a box without a warning on stderr for each: the run is
+    fine, and stderr is for what went wrong. Imported on first use: most runs draw only at
+    the end."""
     import matplotlib
 
     matplotlib.use("Agg")
     matplotlib.rcParams["text.parse_math"] = False
+    warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning)
     import matplotlib.pyplot as plt
 
     return plt

@@ -148,6 +148,11 @@ def test_a_ctrl_c_while_the_network_is_built_stays_a_ctrl_c(monkeypatch):
     assert extractor(np.zeros((1, 32, 32, 3), np.float32))["block1_conv1"].shape == (1, 32, 32, 64)
 
 
+def test_an_empty_layer_name_is_named_as_such():
+    with pytest.raises(StyleTransferError, match="^unknown layer '' for vgg19; valid layers: block1_conv1"):
+        build_vgg("vgg19", [""], weights=None)
+
+
 def test_pooling_layer_is_not_a_valid_feature_layer():
     with pytest.raises(StyleTransferError):
         build_vgg("vgg16", ["block1_pool"], weights=None)

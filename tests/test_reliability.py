@@ -562,6 +562,17 @@ def test_a_name_too_long_for_the_folder_is_refused_before_any_work(tmp_path, run
     assert (tmp_path / "out" / ("x" * 234 + "_losses.png")).is_file()  # the longest that fits
 
 
+def test_names_the_font_cannot_draw_give_no_warnings(tmp_path, env, pair_bytes):
+    """A photo named 日本.jpg: its name is drawn in the panel's title as boxes (DejaVu Sans has
+    no such glyphs), which matplotlib said in a UserWarning per character, on stderr."""
+    content = _write(tmp_path / "日本.png", pair_bytes[0])
+    style = _write(tmp_path / "café.jpg", pair_bytes[1])
+    proc = run_cli([content, style, *FAST, "-o", tmp_path / "out.png"], cwd=tmp_path, env=env)
+    assert proc.returncode == 0, describe(proc)
+    assert "Glyph" not in proc.stderr and "Warning" not in proc.stderr, describe(proc)
+    assert (tmp_path / "out_panel.png").is_file()
+
+
 def test_runs_started_together_never_share_an_output(tmp_path, monkeypatch):
     """The name is held from the moment it is chosen (an empty file), not from the first
     save seconds later: a second run started meanwhile numbers past it, or is refused
