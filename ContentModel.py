@@ -87,6 +87,12 @@ EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as shells report it
 INTERRUPTING_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
+def interrupting_signals() -> list:
+    """The INTERRUPTING_SIGNALS this process was not started to ignore: under nohup, which
+    ignores SIGHUP so that a long run outlives its terminal, SIGHUP stays ignored."""
+    return [number for number in INTERRUPTING_SIGNALS if signal.getsignal(number) != signal.SIG_IGN]
+
+
 def raise_interrupt(signum, frame) -> None:
     """A signal handler: the signal taken as a Ctrl-C, where it arrives."""
     raise KeyboardInterrupt
@@ -107,7 +113,7 @@ def interrupt_ends_quietly():
     """
     handlers = {}
     if threading.current_thread() is threading.main_thread():  # where Python lets handlers be set
-        handlers = {number: signal.signal(number, raise_interrupt) for number in INTERRUPTING_SIGNALS}
+        handlers = {number: signal.signal(number, raise_interrupt) for number in interrupting_signals()}
     try:
         yield
     except KeyboardInterrupt:
@@ -1238,7 +1244,7 @@ def run_cli(main_function) -> None:
     # Ctrl-C raises KeyboardInterrupt even where the shell started us with
     # SIGINT ignored (background jobs), so an interrupt always saves the result.
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    for number in INTERRUPTING_SIGNALS:
+    for number in interrupting_signals():
         signal.signal(number, terminate_as_interrupt)
     try:
         status = main_function()

@@ -855,6 +855,31 @@ def test_a_run_whose_output_pipe_closes_still_saves_its_result(tmp_path, env, pa
     assert json.loads(output.with_suffix(".json").read_text())["stopped_early"] is None
 
 
+def test_under_nohup_sighup_stays_ignored(tmp_path, env, pair_bytes):
+    """nohup starts a run with SIGHUP ignored, so that it outlives its terminal: the run
+    keeps it ignored (handled as a Ctrl-C, it would stop the run at logout)."""
+    content = _write(tmp_path / "content.png", pair_bytes[0])
+    style = _write(tmp_path / "style.jpg", pair_bytes[1])
+    output = tmp_path / "result.png"
+    proc = subprocess.Popen([sys.executable, str(SCRIPT), str(content), str(style), "--size", "64",
+                             "--iterations", "30", "--model", "vgg19", "-o", str(output)],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    try:
+        for line in proc.stdout:
+            if "/30" in line:  # the first progress line: the run is under way
+                proc.send_signal(signal.SIGHUP)
+                break
+        stdout = proc.stdout.read()
+        status = proc.wait(timeout=RUN_TIMEOUT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert status == 0, stdout + proc.stderr.read()
+    assert json.loads(output.with_suffix(".json").read_text())["stopped_early"] is None
+
+
 #: Runs a script as `python SCRIPT ...` does, with Ctrl-C arriving while TensorFlow loads.
 CTRL_C_WHILE_LOADING = """
 import builtins, runpy, sys
