@@ -2026,6 +2026,7 @@ class Pair:
     status: str = NOT_RUN  # then DONE, SKIPPED, FAILED or INTERRUPTED
     reason: str = ""  # why it failed
     digests: list = field(default_factory=list)  # the SHA-256 of its content and style (or why there is none)
+    result_existed: bool = False  # its result image was there when prepared (a redo, or --overwrite)
     changed: list = field(default_factory=list)  # skipped: the flags its earlier run had set otherwise
     thumbnail: np.ndarray | None = None  # the result, small, for the contact sheet
     seconds: float = 0.0  # done: how long its batch took, writing included
@@ -2256,9 +2257,12 @@ def prepare_pair(pair: Pair, content: tuple | StyleTransferError, style: tuple |
     others stay NOT_RUN."""
     paths = output_paths(pair.output)
     trace = previous_trace(paths)
+    pair.result_existed = paths["image"].exists()
     # Same names, other images (two folders of IMG_0001.jpg into one results folder, say, or a
-    # photo replaced under its old name).
-    other_inputs = trace is not None and not made_from(trace, [pair.content, pair.style], pair.digests)
+    # photo replaced under its old name). An input that cannot be read now (moved, a URL
+    # offline) is judged by its name: its finished pairs are still skipped.
+    known = pair.digests if all(isinstance(digest, str) for digest in pair.digests) else None
+    other_inputs = trace is not None and not made_from(trace, [pair.content, pair.style], known)
     if not overwrite and is_finished(paths, trace) and not other_inputs:
         pair.status, pair.thumbnail = SKIPPED, saved_thumbnail(pair.output)
         return
@@ -2333,8 +2337,44 @@ def check_network(model: str, weights: str | None) -> None:
         build_vgg(model, [CONTENT_LAYER], weights)
 
 
+@contextlib.contextmanager
+def held_outputs(group: list[Pair]):
+    """The pairs of a group that can still run, their result names held while they run, as
+    a single run holds its own (claim_output): a second batch into the same folder finds
+    them taken and fails those pairs (before, both ran them, said 'done', and the later
+    one's files replaced the other's). A pair whose result another run took or wrote since
+    prepare_pair looked fails here. Only the running group's names are held, so a batch
+    killed outright (SIGKILL) leaves no more empty files than a single run; names left
+    unwritten are given back."""
+    held, running = [], []
+    try:
+        for pair in (pair for pair in group if pair.status == NOT_RUN):
+            try:
+                if not pair.output.exists():
+                    held.append(claim_output(pair.output))
+                elif not pair.result_existed:
+                    raise FileExistsError(pair.output)
+            except FileExistsError:
+                pair.status, pair.reason = FAILED, f"{pair.output} was taken by another run meanwhile"
+                continue
+            running.append(pair)
+        yield running
+    finally:
+        for created in held:
+            release_unwritten(created)
+
+
 def run_group(group: list[Pair], content_images: dict, style_images: dict, *,
               args: argparse.Namespace, settings: dict, callback: Callable) -> bool:
+    """Stylize the pairs of a group that can still run (held_outputs) in one batch and write
+    each pair's files; sets their status. The rest: stylize_group."""
+    with held_outputs(group) as running:
+        return not running or stylize_group(running, content_images, style_images, args=args, settings=settings,
+                                            callback=callback)
+
+
+def stylize_group(group: list[Pair], content_images: dict, style_images: dict, *,
+                  args: argparse.Namespace, settings: dict, callback: Callable) -> bool:
     """Stylize the pairs of a group in one batch and write each pair's files; sets their status.
 
     Returns False, having run nothing, for a group of several pairs that the device has
@@ -2532,43 +2572,24 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
     pairs = plan_pairs(contents, styles, folder)
     content_shapes = source_shapes(contents, args.size, args.max_pixels)
     style_shapes = source_shapes(styles, max_pixels=args.max_pixels, **style_loading(args.size, args.style_scale))
-    digests = each_source(list(dict.fromkeys([*contents, *styles])), file_digest, args.max_pixels)
+    shapes = {**content_shapes, **style_shapes}  # an unreadable source is not read again (a URL: downloaded)
+    digests = each_source([source for source in dict.fromkeys([*contents, *styles])
+                           if not isinstance(shapes[source], StyleTransferError)], file_digest, args.max_pixels)
     sheet = contact_sheet_path(folder, contents, styles, args.overwrite)
     device = resolve_device(args.device)
     for pair in pairs:
-        pair.digests = [digests[pair.content], digests[pair.style]]
+        pair.digests = [digests.get(pair.content, content_shapes[pair.content]),
+                        digests.get(pair.style, style_shapes[pair.style])]
         prepare_pair(pair, content_shapes[pair.content], style_shapes[pair.style], args.overwrite, settings, device)
         if pair.status == SKIPPED:
             pair.changed = changed_flags(output_paths(pair.output), settings, args.size)
-    with held_outputs(pairs):
-        return run_prepared(pairs, args, settings, device, content_shapes, style_shapes, sheet)
-
-
-@contextlib.contextmanager
-def held_outputs(pairs: list[Pair]):
-    """Hold the result names of the pairs about to run for the length of the block, as a
-    single run holds its own (claim_output): a second batch into the same folder, started
-    meanwhile, finds them taken and fails those pairs (before, both ran every pair, said
-    'done', and the later one's files replaced the other's). A pair whose name another run
-    took since prepare_pair looked fails here. Names left unwritten are given back."""
-    held = []
-    try:
-        for pair in pairs:
-            if pair.status == NOT_RUN and not pair.output.exists():
-                try:
-                    held.append(claim_output(pair.output))
-                except FileExistsError:
-                    pair.status, pair.reason = FAILED, f"{pair.output} was just taken by another run"
-        yield
-    finally:
-        for created in held:
-            release_unwritten(created)
+    return run_prepared(pairs, args, settings, device, content_shapes, style_shapes, sheet)
 
 
 def run_prepared(pairs: list[Pair], args: argparse.Namespace, settings: dict, device: str,
                  content_shapes: dict, style_shapes: dict, sheet: Path) -> int:
-    """run_batch's work once the pairs are prepared (prepare_pair) and their names held:
-    decode, group, stylize, write, the contact sheet, the summary. Returns the exit status."""
+    """run_batch's work once the pairs are prepared (prepare_pair): decode, group, stylize,
+    write, the contact sheet, the summary. Returns the exit status."""
     content_images, style_images = decode_pairs_inputs(pairs, args)
     progress = BatchProgress(pairs, sys.stdout)
     shapes = [shape for shape in content_shapes.values() if isinstance(shape, tuple)]

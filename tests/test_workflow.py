@@ -681,6 +681,42 @@ def test_a_second_batch_into_the_same_folder_meanwhile_leaves_the_first_ones_pai
     assert json.loads(Path("out", "chelsea_great_wave.json").read_text())["settings"]["iterations"] == 2
 
 
+def test_a_batch_holds_only_the_names_of_the_pairs_it_is_running(folders, tmp_path, run_main, monkeypatch,
+                                                                 vgg19_weights):
+    """Killed outright (SIGKILL, the OOM killer), a batch leaves the empty files that hold
+    its names: held for every pair from the start, they blocked the rerun of every pair not
+    yet run ('exists; pass --overwrite'). Only the running group's are held."""
+    monkeypatch.chdir(tmp_path)
+    held = []
+    real_stylize = StyleTransfer.stylize_batch
+
+    def look(*args, **kwargs):
+        held.append({path.name: path.stat().st_size for path in Path("out").iterdir()})
+        return real_stylize(*args, **kwargs)
+
+    monkeypatch.setattr(StyleTransfer, "stylize_batch", look)
+    status, stdout, _ = run_main(["--contents", str(folders[0] / "chelsea.jpg"), "--styles",
+                                  str(folders[1] / "great_wave.jpg"), str(folders[1] / "starry_night.jpg"),
+                                  "-o", "out", *FAST])
+    assert status == 0 and "2 pairs: 2 done" in stdout
+    assert len(held) == 2 and list(held[0].values()) == [0]  # the first pair's name alone, held by an empty file
+    assert len([name for name, size in held[1].items() if size == 0]) == 1
+
+
+def test_a_finished_pair_whose_input_cannot_be_read_now_is_still_skipped(tmp_path):
+    """A URL offline (or a file the digest cannot read): the pair is judged by its inputs'
+    names, as before traces held their SHA-256, and skipped, not failed."""
+    output = tmp_path / "cat_art.png"
+    output.write_bytes(b"")
+    trace = {"content": "https://example.org/cat.jpg", "styles": ["art.jpg"], "stopped_early": None,
+             "working_directory": str(tmp_path), "sha256": {"content": "c" * 64, "styles": ["a" * 64]}}
+    output.with_suffix(".json").write_text(json.dumps(trace))
+    offline = StyleTransferError("cannot download https://example.org/cat.jpg: connection refused")
+    pair = StyleTransfer.Pair("https://example.org/cat.jpg", "art.jpg", output, digests=[offline, "a" * 64])
+    StyleTransfer.prepare_pair(pair, offline, (32, 32), False, {}, "/CPU:0")
+    assert pair.status == StyleTransfer.SKIPPED
+
+
 def test_a_trace_is_made_from_the_same_inputs_written_the_same_or_leading_to_the_same_file(tmp_path):
     trace = {"content": "photos/cat.jpg", "styles": ["https://example.org/art.jpg"],
              "working_directory": str(tmp_path)}
