@@ -1220,9 +1220,34 @@ def output_closed() -> None:
     its work, where the next line printed raised BrokenPipeError and lost it."""
     null = os.open(os.devnull, os.O_WRONLY)
     try:
-        os.dup2(null, sys.stdout.fileno())
+        os.dup2(null, sys.__stdout__.fileno())
     finally:
         os.close(null)
+
+
+class OutlivesItsReader:
+    """sys.stdout while a command runs (run_cli): a write or flush that finds the reader gone
+    (BrokenPipeError) sends it and the rest to the null device (output_closed) instead of
+    ending the run. Anything else is the stream's own."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self.stream.write(text)
+        except BrokenPipeError:
+            output_closed()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            output_closed()
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
 
 
 def terminate_as_interrupt(signum, frame) -> None:
@@ -1246,6 +1271,7 @@ def run_cli(main_function) -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     for number in interrupting_signals():
         signal.signal(number, terminate_as_interrupt)
+    stdout, sys.stdout = sys.stdout, OutlivesItsReader(sys.stdout)
     try:
         status = main_function()
     except StyleTransferError as error:
@@ -1254,9 +1280,9 @@ def run_cli(main_function) -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)
-    except BrokenPipeError:  # a line printed outside the progress display (which carries on)
-        output_closed()
-        sys.exit(EXIT_FAILED)
+    finally:
+        sys.stdout.flush()  # here, not at exit, where a reader gone would be a BrokenPipeError message
+        sys.stdout = stdout
     if status:
         sys.exit(status)
 

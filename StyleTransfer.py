@@ -104,7 +104,6 @@ from ContentModel import (
     loaded_shape,
     local_image,
     open_image,
-    output_closed,
     png_text,
     processor_name,
     pyplot,
@@ -1860,10 +1859,7 @@ class ProgressBar:
                 f"{level}{rate:.2f} it/s {progress.elapsed:.0f}s | {losses}")
 
     def __call__(self, progress: Progress) -> None:
-        try:
-            self.draw(progress)
-        except BrokenPipeError:  # '| head' has read its lines: the run goes on, unseen
-            output_closed()
+        self.draw(progress)
         if progress.frame is not None and self.frame_path is not None:
             save_image(progress.frame, self.frame_path)
 
@@ -2484,11 +2480,8 @@ class BatchProgress:
             self.write(f"{self.prefix([pair])} {outcome}\n")
 
     def write(self, text: str) -> None:
-        try:
-            self.stream.write(text)
-            self.stream.flush()
-        except BrokenPipeError:  # '| head' has read its lines: the batch goes on, unseen
-            output_closed()
+        self.stream.write(text)
+        self.stream.flush()
 
 
 def sheet_inputs(contents: list[str], styles: list[str]) -> str:
