@@ -43,11 +43,11 @@ import tensorflow as tf
 
 #: The style layers of Gatys et al. (conv1_1 ... conv5_1), low to high level.
 STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
-#: The least a mask's weight (sum of m^2) divides a masked Gram matrix by: one whole
-#: position. A region that covers less of a deep layer's few positions (a thin or
-#: faint mask, shrunk 16 times at block5) has no statistics of its own to match there,
-#: and dividing its few features by a weight near 0 would blow them up.
-MIN_MASK_WEIGHT = 1.0
+#: The least a mask's weight (sum of m^2) divides a masked Gram matrix by: only so that a
+#: mask black at a layer (a thin line shrunk away at block5) gives 0 there, not 0 / 0. Any
+#: weight above it gives the weighted mean, however faint the mask: numerator and divisor
+#: shrink together.
+MIN_MASK_WEIGHT = 1e-12
 #: Feature maps drawn per layer in the StyleModel figure.
 FEATURE_MAPS_PER_LAYER = 4
 

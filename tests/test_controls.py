@@ -170,6 +170,12 @@ def test_masked_gram_matrix_is_a_weighted_mean():
     features = tf.random.stateless_uniform((1, 6, 5, 4), seed=(3, 4))
     grey = tf.fill((1, 6, 5, 1), 0.5)
     np.testing.assert_allclose(gram_matrix(features, grey), gram_matrix(features), rtol=1e-5)
+    # However faint and however few the positions (block5 of a small run): with a weight of
+    # 8 x (16/255)^2 = 0.03 it came out 0.03 times the plain one, divided by a floor of 1.
+    deep = tf.random.stateless_uniform((1, 2, 4, 8), seed=(5, 6))
+    faint = tf.fill((1, 2, 4, 1), 16 / 255)
+    np.testing.assert_allclose(gram_matrix(deep, faint), gram_matrix(deep), rtol=1e-5)
+    np.testing.assert_array_equal(gram_matrix(deep, tf.zeros((1, 2, 4, 1))), 0.0)  # black there: 0, not NaN
     weights = np.ones((1, 6, 5, 1), np.float32)
     weights[:, 3:] = 0.5  # the bottom half counts a quarter as much as the top
     top, bottom = gram_matrix(features[:, :3]), gram_matrix(features[:, 3:])
