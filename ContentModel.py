@@ -210,6 +210,9 @@ NAME_MAX_BYTES = 255
 FIGURE_DPI = 100
 #: Height (inches) a figure keeps for two lines of title.
 FIGURE_TITLE_INCHES = 0.5
+#: The tallest a feature-map cell gets, as a multiple of its width: a 32 x 4096 px strip's
+#: maps, drawn at their own shape, made a figure 100,000 px tall.
+MAX_CELL_ASPECT = 4
 #: Bytes read at a time when an input file is fingerprinted (file_digest).
 DIGEST_CHUNK_BYTES = 1 << 20
 
@@ -935,7 +938,8 @@ def plot_feature_maps(features: np.ndarray, title: str, count: int = FEATURE_MAP
         # Cells as wide as they are tall would leave wide maps (a landscape photo's, a
         # panorama's) between bands of white: each cell gets the maps' own shape, and room
         # for its two title lines.
-        cell_height = 2 * features.shape[0] / features.shape[1] + FIGURE_TITLE_INCHES
+        aspect = min(features.shape[0] / features.shape[1], MAX_CELL_ASPECT)  # a tall strip: squeezed
+        cell_height = 2 * aspect + FIGURE_TITLE_INCHES
         figure, axes = plt.subplots(rows, columns, figsize=(2 * columns, cell_height * rows + FIGURE_TITLE_INCHES),
                                     squeeze=False, layout="constrained")
         figure.suptitle(title)

@@ -153,6 +153,19 @@ def test_an_empty_layer_name_is_named_as_such():
         build_vgg("vgg19", [""], weights=None)
 
 
+def test_a_tall_strips_feature_maps_make_a_figure_of_bounded_height(tmp_path):
+    """Cells take the maps' shape, up to MAX_CELL_ASPECT times as tall as wide: a 32 x 4096 px
+    strip's made a figure 100,000 px tall."""
+    from PIL import Image
+
+    strip = tmp_path / "strip.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (512, 32, 3), dtype=np.uint8)).save(strip)
+    _, figure = ContentModel.show_content_features(strip, layer="block1_conv1", model="vgg16", weights=None,
+                                                   size=512, count=4)
+    width, height = figure.get_size_inches()
+    assert height <= 2 * (2 * ContentModel.MAX_CELL_ASPECT + ContentModel.FIGURE_TITLE_INCHES) + 1, height
+
+
 def test_pooling_layer_is_not_a_valid_feature_layer():
     with pytest.raises(StyleTransferError):
         build_vgg("vgg16", ["block1_pool"], weights=None)
