@@ -24,6 +24,7 @@ way on every machine.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import io
@@ -773,6 +774,18 @@ def test_failed_save_image_keeps_the_previous_file(tmp_path, monkeypatch):
     _no_temporaries(tmp_path, {"result.jpg"})
 
 
+@contextlib.contextmanager
+def ending(proc: subprocess.Popen):
+    """A process, killed at the end of the block if it is still running (an assertion failed
+    or a read timed out before it ended)."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP],
                          ids=["ctrl-c", "sigterm", "sighup"])
 def test_ctrl_c_saves_the_best_image_trace_and_panel(stop, tmp_path, env, pair_bytes):
@@ -798,7 +811,7 @@ def test_ctrl_c_saves_the_best_image_trace_and_panel(stop, tmp_path, env, pair_b
     stderr_reader = threading.Thread(target=lambda: stderr_text.append(proc.stderr.read()), daemon=True)
     stderr_reader.start()
     seen = []
-    try:
+    with ending(proc):
         while True:  # bounded: every get() has a timeout and the run ends by itself
             line = lines.get(timeout=RUN_TIMEOUT_S)
             if line is None:
@@ -809,10 +822,6 @@ def test_ctrl_c_saves_the_best_image_trace_and_panel(stop, tmp_path, env, pair_b
                 break
         proc.send_signal(stop)
         status = proc.wait(timeout=RUN_TIMEOUT_S)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     while lines.get(timeout=RUN_TIMEOUT_S) is not None:
         pass  # stdout fully read
     stderr_reader.join(timeout=RUN_TIMEOUT_S)
@@ -844,15 +853,11 @@ def test_a_run_whose_output_pipe_closes_still_saves_its_result(flags, first_line
     proc = subprocess.Popen([sys.executable, str(SCRIPT), str(content), str(style), "--size", "64",
                              "--iterations", "20", "--model", "vgg19", "-o", str(output), *flags],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    with ending(proc):
         first = proc.stdout.readline()
         proc.stdout.close()
         stderr = proc.stderr.read()
         status = proc.wait(timeout=RUN_TIMEOUT_S)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert first.startswith(first_line), first
     assert status == 0 and stderr == "", stderr
     assert load_image(output).shape == (48, 64, 3)
@@ -869,17 +874,13 @@ def test_under_nohup_sighup_stays_ignored(tmp_path, env, pair_bytes):
                              "--iterations", "30", "--model", "vgg19", "-o", str(output)],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
-    try:
+    with ending(proc):
         for line in proc.stdout:
             if "/30" in line:  # the first progress line: the run is under way
                 proc.send_signal(signal.SIGHUP)
                 break
         stdout = proc.stdout.read()
         status = proc.wait(timeout=RUN_TIMEOUT_S)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert status == 0, stdout + proc.stderr.read()
     assert json.loads(output.with_suffix(".json").read_text())["stopped_early"] is None
 
