@@ -1859,11 +1859,6 @@ class ProgressBar:
                 f"{level}{rate:.2f} it/s {progress.elapsed:.0f}s | {losses}")
 
     def __call__(self, progress: Progress) -> None:
-        self.draw(progress)
-        if progress.frame is not None and self.frame_path is not None:
-            save_image(progress.frame, self.frame_path)
-
-    def draw(self, progress: Progress) -> None:
         last = progress.iteration == progress.iterations
         if self.interactive:
             self.stream.write("\r" + fit_to_terminal(self.line(progress)) + CLEAR_LINE)
@@ -1873,6 +1868,8 @@ class ProgressBar:
         elif last or progress.iteration % self.log_every == 0:
             self.stream.write(self.line(progress) + "\n")
         self.stream.flush()
+        if progress.frame is not None and self.frame_path is not None:
+            save_image(progress.frame, self.frame_path)
 
     def finish(self) -> None:
         """End the line drawn in place, if one is open, so what is printed next starts on a line
@@ -2565,9 +2562,11 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
     pairs = plan_pairs(contents, styles, folder)
     content_shapes = source_shapes(contents, args.size, args.max_pixels)
     style_shapes = source_shapes(styles, max_pixels=args.max_pixels, **style_loading(args.size, args.style_scale))
-    shapes = {**content_shapes, **style_shapes}  # an unreadable source is not read again (a URL: downloaded)
-    digests = each_source([source for source in dict.fromkeys([*contents, *styles])
-                           if not isinstance(shapes[source], StyleTransferError)], file_digest, args.max_pixels)
+    # An input that could not be read in any of its roles (a URL: fetched) is not tried again.
+    readable = [source for source in dict.fromkeys([*contents, *styles])
+                if any(not isinstance(shapes[source], StyleTransferError)
+                       for shapes in (content_shapes, style_shapes) if source in shapes)]
+    digests = each_source(readable, file_digest, args.max_pixels)
     sheet = contact_sheet_path(folder, contents, styles, args.overwrite)
     device = resolve_device(args.device)
     for pair in pairs:
@@ -2576,13 +2575,6 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
         prepare_pair(pair, content_shapes[pair.content], style_shapes[pair.style], args.overwrite, settings, device)
         if pair.status == SKIPPED:
             pair.changed = changed_flags(output_paths(pair.output), settings, args.size)
-    return run_prepared(pairs, args, settings, device, content_shapes, style_shapes, sheet)
-
-
-def run_prepared(pairs: list[Pair], args: argparse.Namespace, settings: dict, device: str,
-                 content_shapes: dict, style_shapes: dict, sheet: Path) -> int:
-    """run_batch's work once the pairs are prepared (prepare_pair): decode, group, stylize,
-    write, the contact sheet, the summary. Returns the exit status."""
     content_images, style_images = decode_pairs_inputs(pairs, args)
     progress = BatchProgress(pairs, sys.stdout)
     shapes = [shape for shape in content_shapes.values() if isinstance(shape, tuple)]
@@ -2591,11 +2583,10 @@ def run_prepared(pairs: list[Pair], args: argparse.Namespace, settings: dict, de
     group_size = batch_size(args.batch_size, device, largest, settings)
     groups = plan_groups(pairs, content_images, group_size)
     levels = batch_levels_text(args.iterations, args.scales, shapes or [(args.size, args.size)])
-    contents, styles = list(content_shapes), list(style_shapes)
     print(f"StyleTransfer batch: {counted(len(contents), 'content')} x {counted(len(styles), 'style')} = "
           f"{counted(len(pairs), 'pair')}, "
           f"{model_text(settings)} on {device}, {args.optimizer}, long side {args.size} px, {levels}, "
-          f"up to {group_size} at a time -> {sheet.parent}", flush=True)  # the sheet is in the -o folder
+          f"up to {group_size} at a time -> {folder}", flush=True)
     if groups:
         check_network(settings["model"], settings["weights"])
     interrupted = False
