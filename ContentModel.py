@@ -1035,9 +1035,7 @@ def check_name_lengths(paths: list[Path], advice: str) -> None:
     run did all its work and then could not save it, or stopped with OSError at the first
     look at the name. ``advice`` ends the message (what to change)."""
     for path in paths:
-        folder = path.parent
-        while not os.path.isdir(folder) and folder != folder.parent:  # a folder to be made: its file system
-            folder = folder.parent
+        folder = existing_ancestor(path)  # a folder still to be made: the file system it will be on
         try:
             limit = os.pathconf(folder, "PC_NAME_MAX")
         except (OSError, ValueError, AttributeError):  # not told (or not POSIX): the common limit
@@ -1049,6 +1047,15 @@ def check_name_lengths(paths: list[Path], advice: str) -> None:
                                      f"name it is first written under); {advice}")
 
 
+def existing_ancestor(path: Path) -> Path:
+    """The nearest of ``path``'s folders, on its way up, that exists: where the folders
+    still to be made for it will go."""
+    existing = path.parent.resolve()
+    while not existing.exists():
+        existing = existing.parent
+    return existing
+
+
 def writable_folder(path: Path) -> None:
     """Raise StyleTransferError unless ``path``'s folder exists or can be created, and is writable.
 
@@ -1057,9 +1064,7 @@ def writable_folder(path: Path) -> None:
     bits do not tell the whole story (root, read-only mounts, /proc).
     """
     folder = path.parent.resolve()
-    existing = folder
-    while not existing.exists():
-        existing = existing.parent
+    existing = existing_ancestor(path)
     if not existing.is_dir():
         raise StyleTransferError(f"cannot create the folder {folder}: {existing} is a file")
     try:
