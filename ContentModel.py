@@ -650,9 +650,15 @@ def url_file_name(url: str) -> str:
     return re.sub(r"[^\w.-]", "_", name) or "image"
 
 
+def source_name(source: str | os.PathLike) -> str:
+    """The file name an input goes by: 'chelsea.jpg' for .../chelsea.jpg, path or URL (not the
+    name of its download in the cache)."""
+    return url_file_name(str(source)) if is_url(source) else Path(source).name
+
+
 def source_stem(source: str | os.PathLike) -> str:
     """The name outputs are given after an input: 'chelsea' for .../chelsea.jpg, path or URL."""
-    return Path(url_file_name(str(source)) if is_url(source) else source).stem
+    return Path(source_name(source)).stem
 
 
 def cached_file_name(url: str) -> str:
@@ -1307,14 +1313,14 @@ def show_content_features(
     max_pixels: int = MAX_IMAGE_PIXELS,
     precision: str = DEFAULT_PRECISION,
 ):
-    """Features of ``layer`` for one image: returns (features array, figure)."""
+    """Features of ``layer`` for one image, a file or an http(s) URL: returns (features array, figure)."""
     if count < 1:
         raise StyleTransferError(f"--count must be at least 1 (got {count})")
-    image = load_image(image_path, size, max_pixels)
+    image = load_image(local_image(image_path, max_pixels=max_pixels), size, max_pixels)
     extractor = build_content_model(layer, model, weights, precision)
     features = np.asarray(extractor(image[None])[layer][0], dtype=np.float32)
     height, width, channels = features.shape
-    title = (f"{os.path.basename(image_path)}: {model}{weights_note(weights)} {layer}, {height}x{width} positions "
+    title = (f"{source_name(image_path)}: {model}{weights_note(weights)} {layer}, {height}x{width} positions "
              f"x {channels} channels;\nthe {min(count, channels)} of largest mean activation")
     return features, plot_feature_maps(features, title, count)
 
@@ -1332,9 +1338,9 @@ def figure_main(argv, *, script: str, description: str, image_help: str, suffix:
 
     ``add_arguments(parser)`` adds the script's own flags and returns those that take a
     list (the actions parser.add_argument returned), for the hint when one took the image;
-    ``draw(args, path)``
-    returns (figure, lines to print) for the image file at ``path`` (the
-    image argument itself, or its download when that is an http(s) URL). The
+    ``draw(args)``
+    returns (figure, lines to print) for ``args.image`` (a file, or an http(s) URL that
+    the script's show function downloads). The
     figure's PNG metadata holds the command that made it (see invocation).
     """
     argv, command = invocation(script, argv)
@@ -1357,10 +1363,8 @@ def figure_main(argv, *, script: str, description: str, image_help: str, suffix:
         check_image_arguments(args)
         with reserved_output(f"{source_stem(args.image)}{suffix}", args.output, [args.image],
                              args.overwrite, suffixes=(".png",)) as output:
-            # A URL is downloaded only now, once the output is known to be writable.
-            path = local_image(args.image, max_pixels=args.max_pixels)
-            try:
-                figure, lines = draw(args, path)
+            try:  # a URL is downloaded only now, once the output is known to be writable
+                figure, lines = draw(args)
             except tf.errors.ResourceExhaustedError:  # a large --size on a small GPU, say
                 raise StyleTransferError(f"out of memory at --size {args.size}; try a smaller --size") from None
             with interrupt_deferred():  # a Ctrl-C during the write still lets us say where the figure is
@@ -1376,9 +1380,9 @@ def main(argv: list[str] | None = None) -> None:
         parser.add_argument("--count", type=int, default=FEATURE_MAPS_SHOWN, help="feature maps shown")
         return []  # no flag takes a list
 
-    def draw(args, path):
+    def draw(args):
         features, figure = show_content_features(
-            path, layer=args.layer, model=args.model, weights=weights_argument(args.weights),
+            args.image, layer=args.layer, model=args.model, weights=weights_argument(args.weights),
             size=args.size, count=args.count, max_pixels=args.max_pixels, precision=args.precision)
         lines = [f"{args.model} {args.layer}: features {features.shape}"]
         if args.count > features.shape[-1]:

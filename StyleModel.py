@@ -32,8 +32,10 @@ from ContentModel import (
     counted,
     figure_main,
     load_image,
+    local_image,
     plot_feature_maps,
     pyplot,
+    source_name,
     weights_argument,
     weights_note,
 )
@@ -187,12 +189,12 @@ def show_style_features(
     max_pixels: int = MAX_IMAGE_PIXELS,
     precision: str = DEFAULT_PRECISION,
 ):
-    """Style features of one image: returns (Gram matrices, figure)."""
-    image = load_image(image_path, size, max_pixels)
+    """Style features of one image, a file or an http(s) URL: returns (Gram matrices, figure)."""
+    image = load_image(local_image(image_path, max_pixels=max_pixels), size, max_pixels)
     extractor = build_style_model(layers, model, weights, precision)
     features = extractor(image[None])
     grams = gram_matrices(features, layers)
-    figure = plot_style(features, grams, layers, f"{os.path.basename(image_path)}: {model}{weights_note(weights)} "
+    figure = plot_style(features, grams, layers, f"{source_name(image_path)}: {model}{weights_note(weights)} "
                         f"style features (feature maps: the {FEATURE_MAPS_PER_LAYER} of largest mean activation)")
     return grams, figure
 
@@ -201,8 +203,8 @@ def main(argv: list[str] | None = None) -> None:
     def add_arguments(parser):
         return [parser.add_argument("--layers", nargs="+", default=list(STYLE_LAYERS), help="style layers")]
 
-    def draw(args, path):
-        grams, figure = show_style_features(path, layers=args.layers, model=args.model,
+    def draw(args):
+        grams, figure = show_style_features(args.image, layers=args.layers, model=args.model,
                                             weights=weights_argument(args.weights), size=args.size,
                                             max_pixels=args.max_pixels, precision=args.precision)
         return figure, [f"{args.model} {name}: Gram matrix {tuple(gram.shape[1:])}"

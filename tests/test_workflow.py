@@ -236,6 +236,18 @@ def test_the_figure_scripts_take_a_url_and_name_the_figure_after_it(server, cach
     assert len(cached_files(cache)) == 1  # read from the download, kept in the cache
 
 
+@pytest.mark.parametrize("show, path", [
+    (ContentModel.show_content_features, "/photos/chelsea.png"),
+    (StyleModel.show_style_features, "/styles/starry_night.png"),
+], ids=["ContentModel", "StyleModel"])
+def test_the_figures_of_a_url_are_titled_with_its_file_name_not_its_download(server, cache, vgg19_weights,
+                                                                            show, path):
+    _, figure = show(server.url(path), model="vgg19", size=SIZE)
+    assert figure.get_suptitle().startswith(f"{Path(path).name}: vgg19 ")
+    assert len(cached_files(cache)) == 1 and cached_files(cache)[0].name != Path(path).name  # the download
+    ContentModel.pyplot().close(figure)
+
+
 def test_a_bad_url_on_the_command_line_is_one_error_line(server, cache, tmp_path, capsys, sample_images):
     with pytest.raises(SystemExit) as caught:
         StyleTransfer.main([server.url("/missing.png"), str(sample_images[1]), "-o", str(tmp_path / "r.png"),
