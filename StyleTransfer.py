@@ -573,6 +573,7 @@ class StylizeResult:
     device: str = ""
     precision: str = ""  # the arithmetic used ('auto' resolved)
     sizes: list = field(default_factory=list)  # (height, width) of each level
+    blend_weights: list = field(default_factory=list)  # of each level: as used (0 where a style's mask is black)
     stopped_early: str | None = None  # why the run ended before its iterations, if it did
     non_finite: bool = False  # it stopped because the loss or its gradient was NaN or infinite
     notes: list = field(default_factory=list)  # e.g. a level where L-BFGS ended early
@@ -1363,8 +1364,9 @@ def stylize_batch(
             objective, start_images = level_problem(
                 extractor, inputs, long_side, images, init=init, seed=seed, style_scale=style_scale,
                 style_masks=style_masks, loss_settings=loss_settings)
-            for result, start_image, original in zip(results, start_images, contents):
+            for result, start_image, original, used in zip(results, start_images, contents, objective.objectives):
                 result.sizes.append(start_image.shape[:2])
+                result.blend_weights.append(used.blend_weights)
                 if save_every and level == 0:
                     result.frames.append(present(start_image, original))
             record = LevelRecorder(results=results, originals=contents, present=present, level=level,
@@ -1995,7 +1997,7 @@ def run_trace(args: argparse.Namespace, content: str, styles: list, settings: di
         "content": str(content), "styles": [str(style) for style in styles], "sha256": digests,
         "size": args.size,
         "settings": settings, "device": result.device, "processor": processor_name(),
-        "precision": result.precision, "level_sizes": result.sizes,
+        "precision": result.precision, "level_sizes": result.sizes, "level_blend_weights": result.blend_weights,
         "versions": {"python": platform.python_version(), "tensorflow": tf.__version__,
                      "keras": keras.__version__, "numpy": np.__version__, "pillow": PIL.__version__},
         "stopped_early": result.stopped_early, "notes": result.notes,

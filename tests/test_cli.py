@@ -147,7 +147,7 @@ def test_the_trace_keeps_the_inputs_as_given_and_the_runs_notes():
                                                     "--size", "96"])
     args.command = "python StyleTransfer.py photo.jpg a.jpg https://example.org/b.png --size 96"
     result = StyleTransfer.StylizeResult(image=np.zeros((64, 96, 3), np.float32), device="/CPU:0",
-                                         precision="float32", sizes=[(64, 96)],
+                                         precision="float32", sizes=[(64, 96)], blend_weights=[[0.7, 0.3]],
                                          history=[{"iteration": 1, "seconds": 1.5}],
                                          notes=["L-BFGS ended after 1 of 2 iterations: a minimum"])
     settings = StyleTransfer.settings_from_args(args)
@@ -157,6 +157,7 @@ def test_the_trace_keeps_the_inputs_as_given_and_the_runs_notes():
     assert trace["sha256"] == digests
     assert trace["size"] == 96 and trace["settings"] == settings and trace["command"] == args.command
     assert trace["notes"] == result.notes and trace["seconds"] == 1.5 and trace["level_sizes"] == [(64, 96)]
+    assert trace["level_blend_weights"] == [[0.7, 0.3]]
 
 
 def test_gif_is_animated(cli_run):

@@ -200,7 +200,9 @@ def test_a_black_mask_removes_that_styles_effect(images):
     with_c = stylize(content, [style_a, style_c], style_masks=[white, black], **FAST)
     # Which style sits under the black mask makes no difference.
     np.testing.assert_allclose(with_b.image, with_c.image, atol=1e-4)
+    assert with_b.blend_weights == [[0.5, 0.0]] * len(with_b.sizes)
     unmasked = stylize(content, [style_a, style_b], **FAST)
+    assert unmasked.blend_weights == [[0.5, 0.5]] * len(unmasked.sizes)
     assert np.abs(unmasked.image - with_b.image).max() > 1e-2
 
 
@@ -272,6 +274,9 @@ def test_an_all_black_mask_gets_a_note(sample_images, tmp_path, run_main, vgg19_
     assert status == 0, stdout + stderr
     notes = [line for line in stdout.splitlines() if line.startswith("note:")]
     assert notes == [f"note: the mask {black} is all black: its style is not applied anywhere"], notes
+    trace = json.loads((tmp_path / "out.json").read_text())
+    assert trace["settings"]["style_blend_weights"] is None  # as given: equal
+    assert trace["level_blend_weights"] == [[0.5, 0.0]]  # as used: the black mask's style off, the other kept
 
 
 def test_a_mask_drawn_on_a_transparent_layer_is_black_where_transparent(tmp_path):
