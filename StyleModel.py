@@ -95,6 +95,8 @@ def feature_products(features: tf.Tensor):
     (--precision mixed) F (dG + dG^T) is a bfloat16 product, about twice as fast
     on a CPU with AVX-512 BF16, and rounded no further than the bfloat16 layers
     below would round it anyway (only dG + dG^T is rounded to bfloat16 first).
+    Not done, measured four times: 2-D products for a batch of one (MatMul instead of
+    BatchMatMul) take about 11 % off these products, 1-2 % of an evaluation (benchmarks/README.md).
     """
     exact = tf.cast(features, tf.float32)
 
