@@ -26,6 +26,7 @@ import contextlib
 import hashlib
 import io
 import math
+import numbers
 import os
 import platform
 import re
@@ -279,6 +280,8 @@ def check_layers(model: str, layers) -> None:
     """Raise StyleTransferError unless every name is a conv layer of ``model``."""
     if isinstance(layers, str):  # else read letter by letter: 'unknown layer b, l, o, ...'
         raise StyleTransferError(f"layers are a list of names, not one string: [{layers!r}], not {layers!r}")
+    if not isinstance(layers, (list, tuple)) or not all(isinstance(name, str) for name in layers):
+        raise StyleTransferError(f"layers are a list of names (got {layers!r})")
     if not layers:
         raise StyleTransferError("no layers requested")
     known = conv_layer_names(model)
@@ -288,6 +291,16 @@ def check_layers(model: str, layers) -> None:
             f"unknown layer {', '.join(name or repr(name) for name in unknown)} for {model}; "
             f"valid layers: {', '.join(known)}"
         )
+
+
+def check_number(name: str, value, whole: bool = False) -> None:
+    """Raise StyleTransferError unless the setting ``name`` is a number (a whole one if
+    ``whole``): Python's or NumPy's, not a string or a bool. Checked before its range is (a
+    string would fail there with a TypeError that names no setting), and because Keras
+    refuses NumPy integers where it wants a seed, and integers where it wants a rate."""
+    kind = numbers.Integral if whole else numbers.Real
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, kind):
+        raise StyleTransferError(f"--{name} must be {'a whole number' if whole else 'a number'} (got {value!r})")
 
 
 def check_choice(name: str, value, allowed) -> None:
@@ -345,10 +358,21 @@ def _load_backbone(model: str, weights: str | None, precision: str = "float32") 
         keras.config.set_dtype_policy(previous)
 
 
-def check_weights(weights: str | None) -> None:
+def weights_path(weights) -> str | None:
+    """``weights`` as Keras takes them: "imagenet", None or a file's path as a string (a
+    pathlib.Path will do); anything else is a StyleTransferError."""
+    if isinstance(weights, os.PathLike):
+        return os.fspath(weights)
+    if weights is not None and not isinstance(weights, str):
+        raise StyleTransferError(f"weights must be 'imagenet', None or a file (got {weights!r})")
+    return weights
+
+
+def check_weights(weights: str | os.PathLike | None) -> None:
     """Raise StyleTransferError unless ``weights`` is "imagenet", None or an existing file,
     and, if its name ends in .h5, an HDF5 file that opens: cheap checks, made before a run
     starts. (Whether the file fits the model is found out only by loading it.)"""
+    weights = weights_path(weights)
     if weights in (None, "imagenet"):
         return
     if weights.lower() == "none" and not Path(weights).exists():  # the command line's word, in Python
@@ -373,7 +397,8 @@ def check_weights(weights: str | None) -> None:
                                  f"{error_summary(error)}") from error
 
 
-def _application_with_weights(application, model: str, file_name: str, weights: str | None) -> keras.Model:
+def _application_with_weights(application, model: str, file_name: str, weights) -> keras.Model:
+    weights = weights_path(weights)
     check_weights(weights)
     try:
         return application(include_top=False, weights=weights, input_shape=(None, None, 3))
@@ -798,11 +823,36 @@ def to_array(image: Image.Image) -> np.ndarray:
     return np.asarray(image, dtype=np.float32) / UINT8_MAX
 
 
+#: How far outside [0, 1] an input's values may lie: resampling rounds a 1 to 1.0000001, and
+#: less than one 8-bit step does no harm (the optimized image is clipped to [0, 1]).
+PIXEL_TOLERANCE = 1 / 255
+
+
+def check_pixels(image, what: str, rgb: bool = True) -> None:
+    """Raise StyleTransferError unless ``image`` is an (H, W, 3) array (``rgb``; else an (H, W)
+    mask) holding floats in [PIXEL_MIN, PIXEL_MAX], the one pixel convention (load_image and
+    load_mask give such arrays). Checked because the rest would run without a word on 8-bit
+    values (0-255), and come out nearly white."""
+    if isinstance(image, (str, bytes, os.PathLike)):
+        raise StyleTransferError(f"{what} is a file name ({os.fsdecode(image)}), not an array: read it with load_image")
+    array, shape = np.asarray(image), "(H, W, 3)" if rgb else "(H, W)"
+    if array.ndim != (3 if rgb else 2) or (rgb and array.shape[-1] != 3) or array.size == 0:
+        raise StyleTransferError(f"{what} must be an {shape} array (got shape {array.shape})")
+    if array.dtype == bool:
+        raise StyleTransferError(f"{what} must hold floats in [0, 1] (got bool: use .astype(np.float32))")
+    if not np.issubdtype(array.dtype, np.floating):
+        raise StyleTransferError(f"{what} must hold floats in [0, 1] (got {array.dtype}: divide 8-bit values "
+                                 "by 255)")
+    if not np.all(np.isfinite(array)):
+        raise StyleTransferError(f"{what} must hold floats in [0, 1] (got NaN or infinite values)")
+    if not PIXEL_MIN - PIXEL_TOLERANCE <= array.min() <= array.max() <= PIXEL_MAX + PIXEL_TOLERANCE:
+        raise StyleTransferError(f"{what} must hold floats in [0, 1] (got values from {array.min():.3g} to "
+                                 f"{array.max():.3g})")
+
+
 def to_pil(image: np.ndarray | tf.Tensor) -> Image.Image:
-    """(H, W, 3) or (1, H, W, 3) floats in [0, 1] -> 8-bit PIL image."""
+    """(H, W, 3) floats in [0, 1] -> 8-bit PIL image."""
     array = np.asarray(image, dtype=np.float32)
-    if array.ndim == 4:
-        array = array[0]
     return Image.fromarray(np.round(np.clip(array, PIXEL_MIN, PIXEL_MAX) * UINT8_MAX).astype(np.uint8))
 
 
@@ -862,9 +912,14 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
 
 def save_image(image: np.ndarray | tf.Tensor, path: str | os.PathLike, quality: int = JPEG_QUALITY,
                text: dict | None = None) -> Path:
-    """Write an RGB float image in [0, 1]; the format follows the file extension.
-    ``text`` (PNG only) goes into the file's metadata, as save_figure's does."""
-    pil = to_pil(image)
+    """Write an (H, W, 3) RGB float image in [0, 1], or a batch of one, else a StyleTransferError
+    (8-bit values would come out white); the format follows the file extension. ``text`` (PNG only) goes
+    into the file's metadata, as save_figure's does."""
+    array = np.asarray(image)
+    if array.ndim == 4 and array.shape[0] == 1:  # a batch of one, as the models take it
+        array = array[0]
+    check_pixels(array, f"the image to save as {path}")
+    pil = to_pil(array)
     format_ = Image.registered_extensions().get(Path(path).suffix.lower())
     if format_ is None:
         raise StyleTransferError(f"unknown image format for {path}; use .png or .jpg")

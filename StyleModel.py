@@ -15,6 +15,7 @@ feature maps::
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from collections import Counter
 from pathlib import Path
@@ -110,6 +111,10 @@ def feature_products(features: tf.Tensor):
 def normalized_weights(weights, count: int, what: str, of: str) -> list[float]:
     """``count`` non-negative weights scaled to sum to 1 (equal when ``weights`` is None):
     ``what`` weights, one for each of the ``count`` ``of`` (for the error messages)."""
+    if weights is not None and (isinstance(weights, (str, bytes, dict)) or not hasattr(weights, "__len__")
+                                or not all(isinstance(w, numbers.Real) and not isinstance(w, bool) for w in weights)):
+        # else a string's characters, or a dict's keys, would be read as the weights
+        raise StyleTransferError(f"{what} weights must be a list of numbers, one per {of} (got {weights!r})")
     weights = [1.0] * count if weights is None else [float(w) for w in weights]
     if len(weights) != count:
         raise StyleTransferError(f"{counted(len(weights), f'{what} weight')} given for {counted(count, of)}")

@@ -45,7 +45,9 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import platform
+import random
 import re
 import shutil
 import sys
@@ -92,6 +94,8 @@ from ContentModel import (
     claim_output,
     content_loss,
     counted,
+    check_number,
+    check_pixels,
     default_device,
     file_digest,
     interrupt_deferred,
@@ -722,7 +726,7 @@ def adam_optimize(objective: BatchObjective, images: np.ndarray, iterations: int
     overlapping would only delay each report (and its time stamp) by a step.
     """
     variable = tf.Variable(images)
-    optimizer = keras.optimizers.Adam(learning_rate=learning_rate, beta_1=ADAM_BETA_1,
+    optimizer = keras.optimizers.Adam(learning_rate=float(learning_rate), beta_1=ADAM_BETA_1,  # not an int: Keras
                                       epsilon=ADAM_EPSILON)
 
     # autograph=False, here and in lbfgs_optimize: these functions use no Python control flow
@@ -1055,12 +1059,20 @@ def check_settings(*, iterations, scales: int | str, optimizer: str, preconditio
     """Raise StyleTransferError for any setting stylize() cannot use, before any work.
     Takes every setting, so a misspelt one is a TypeError; the blend weights and masks are
     checked by check_styles, against the number of style images."""
+    # Types first: a string would fail a range check below with a TypeError that names no setting.
+    check_iterations(iterations)
+    for name, value in (("scales", scales), ("seed", seed), ("save-every", save_every)):
+        if not (name == "scales" and value == AUTO):
+            check_number(name, value, whole=True)
+    for name, value in (("content-weight", content_weight), ("style-weight", style_weight),
+                        ("tv-weight", tv_weight), ("learning-rate", learning_rate), ("style-scale", style_scale)):
+        check_number(name, value)
     for name, allowed, value in (("optimizer", OPTIMIZERS, optimizer), ("init", INITS, init),
                                  ("device", DEVICES, device), ("preserve-colors", COLOR_MODES, preserve_colors),
                                  ("precision", PRECISION_CHOICES, precision),
                                  ("preconditioner", PRECONDITIONERS, preconditioner)):
         check_choice(name, value, allowed)
-    if scales != AUTO and not (isinstance(scales, int) and 1 <= scales <= MAX_SCALES):
+    if scales != AUTO and not 1 <= scales <= MAX_SCALES:
         raise StyleTransferError(f"--scales must be 'auto' or between 1 and {MAX_SCALES} (got {scales})")
     # With 'auto' the number of levels depends on the image size; checked again then.
     levels = resolve_scales(scales, MULTISCALE_START, iterations)
@@ -1082,10 +1094,33 @@ def check_settings(*, iterations, scales: int | str, optimizer: str, preconditio
     if not (np.isfinite(style_scale) and MIN_STYLE_SCALE <= style_scale <= MAX_STYLE_SCALE):
         raise StyleTransferError(
             f"--style-scale must be between {MIN_STYLE_SCALE} and {MAX_STYLE_SCALE} (got {style_scale})")
-    normalized_layer_weights(style_layers, style_layer_weights)
+    if not isinstance(content_layer, str):
+        raise StyleTransferError(f"--content-layer must be one layer name (got {content_layer!r})")
     check_layers(model, [content_layer])
     check_style_layers(model, style_layers)
+    normalized_layer_weights(style_layers, style_layer_weights)
     check_weights(weights)
+
+
+def check_iterations(iterations) -> None:
+    """--iterations: a whole number, or a list of them, one per level."""
+    if isinstance(iterations, (list, tuple)) or (isinstance(iterations, np.ndarray) and iterations.ndim == 1):
+        if len(iterations) == 0:
+            raise StyleTransferError("--iterations is an empty list: give a count, or one per level")
+        for count in iterations:
+            check_number("iterations", count, whole=True)
+    else:
+        check_number("iterations", iterations, whole=True)
+
+
+def image_list(images) -> list:
+    """Images given as one image (an array or a tensor; a file name, to be refused by
+    check_pixels with a hint) or a list of them, as a list."""
+    if images is None:
+        return []
+    if isinstance(images, (str, bytes, os.PathLike)) or hasattr(images, "shape"):
+        return [images]
+    return list(images)
 
 
 def check_styles(count: int, blend_weights, masks) -> None:
@@ -1095,29 +1130,6 @@ def check_styles(count: int, blend_weights, masks) -> None:
     normalized_blend_weights(count, blend_weights)
     if masks is not None and len(masks) != count:
         raise StyleTransferError(f"{counted(len(masks), 'style mask')} given for {counted(count, 'style image')}")
-
-
-#: How far outside [0, 1] an input's values may lie: resampling rounds a 1 to 1.0000001, and
-#: less than one 8-bit step does no harm (the optimized image is clipped to [0, 1]).
-PIXEL_TOLERANCE = 1 / 255
-
-
-def check_pixels(image, what: str, rgb: bool = True) -> None:
-    """Raise StyleTransferError unless ``image`` is an (H, W, 3) array (``rgb``; else an (H, W)
-    mask) holding floats in [PIXEL_MIN, PIXEL_MAX], the one pixel convention (load_image and
-    load_mask give such arrays). Checked because the rest would run without a word on 8-bit
-    values (0-255), and come out nearly white."""
-    array, shape = np.asarray(image), "(H, W, 3)" if rgb else "(H, W)"
-    if array.ndim != (3 if rgb else 2) or (rgb and array.shape[-1] != 3) or array.size == 0:
-        raise StyleTransferError(f"{what} must be an {shape} array (got shape {array.shape})")
-    if not np.issubdtype(array.dtype, np.floating):
-        raise StyleTransferError(f"{what} must hold floats in [0, 1] (got {array.dtype}: divide 8-bit values "
-                                 "by 255)")
-    if not np.all(np.isfinite(array)):
-        raise StyleTransferError(f"{what} must hold floats in [0, 1] (got NaN or infinite values)")
-    if not PIXEL_MIN - PIXEL_TOLERANCE <= array.min() <= array.max() <= PIXEL_MAX + PIXEL_TOLERANCE:
-        raise StyleTransferError(f"{what} must hold floats in [0, 1] (got values from {array.min():.3g} to "
-                                 f"{array.max():.3g})")
 
 
 def check_batch(contents: list) -> None:
@@ -1221,7 +1233,8 @@ class LevelRecorder:
         frame = None if frames is None else self.results[0].frames[-1]
         progress = Progress(step, self.total_iterations, summed, elapsed, level=self.level, frame=frame,
                             levels=self.levels)
-        if self.callback is not None and self.callback(progress) is False:
+        answer = None if self.callback is None else self.callback(progress)
+        if answer is not None and not answer:  # False, or NumPy's False, or 0
             return self.stop("stopped by the callback")
         return True
 
@@ -1246,6 +1259,22 @@ def optimize_level(objective: BatchObjective, start_images: np.ndarray, iteratio
                 result.notes.append(f"{level}L-BFGS ended after {reported} of {iterations} iterations: {ended}")
     except KeyboardInterrupt:
         record.stop(INTERRUPTED)
+
+
+@contextlib.contextmanager
+def seeded(seed: int):
+    """Python's, NumPy's and TensorFlow's global random generators seeded with ``seed``
+    (keras.utils.set_random_seed: Keras draws random weights from them), and Python's and
+    NumPy's put back as they were afterwards, so that a caller's own random numbers do not
+    change for having called stylize. TensorFlow's global seed stays set (TensorFlow has no
+    way to read it back)."""
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    keras.utils.set_random_seed(seed)
+    try:
+        yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
 
 
 def stylize(content_image: np.ndarray, style_images: np.ndarray | list, **settings) -> StylizeResult:
@@ -1311,11 +1340,10 @@ def stylize_batch(
     early, keeping the best images so far, on Ctrl-C (``stopped_early ==
     "interrupted"``) or a non-finite loss.
     """
-    if isinstance(content_images, np.ndarray) and content_images.ndim == 3:
+    if hasattr(content_images, "shape") and len(content_images.shape) == 3:
         raise StyleTransferError("content_images is one image: give a list of them, or call stylize()")
-    contents = list(content_images)
-    styles = [style_images] if isinstance(style_images, np.ndarray) and style_images.ndim <= 3 \
-        else list(style_images)
+    contents, styles = image_list(content_images), image_list(style_images)
+    style_masks = None if style_masks is None else image_list(style_masks)
     check_settings(iterations=iterations, scales=scales, optimizer=optimizer, preconditioner=preconditioner,
                    init=init, content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
                    content_layer=content_layer, style_layers=style_layers,
@@ -1328,12 +1356,17 @@ def stylize_batch(
                               ("style mask", style_masks or [], False)):
         for number, image in enumerate(images, start=1):
             check_pixels(image, f"the {kind}" if len(images) == 1 else f"{kind} {number}", rgb)
+    # Lists of lists, tensors, float16 or float64 arrays: from here on, float32 arrays.
+    contents, styles = [np.asarray(image, np.float32) for image in contents], \
+        [np.asarray(image, np.float32) for image in styles]
+    if style_masks is not None:
+        style_masks = [np.asarray(mask, np.float32) for mask in style_masks]
     check_batch(contents)
     height, width = contents[0].shape[:2]
     scales = resolve_scales(scales, max(height, width), iterations)
     counts = level_iterations(iterations, scales)
-    # Reproducible: same seed, same machine -> same pixels.
-    keras.utils.set_random_seed(seed)
+    # Reproducible: same seed, same machine -> same pixels. Op determinism stays on for the
+    # process (TensorFlow cannot turn it off again); on a CPU it costs nothing measurable.
     tf.config.experimental.enable_op_determinism()
     device_name = resolve_device(device)
     precision = resolve_precision(precision, device_name)
@@ -1357,7 +1390,8 @@ def stylize_batch(
                          content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight)
     precondition = PRECONDITIONERS[preconditioner]
     with tf.device(device_name):
-        extractor = build_vgg(model, [content_layer, *style_layers], weights, precision)
+        with seeded(int(seed)):  # random weights (weights=None) are drawn from the seed too
+            extractor = build_vgg(model, [content_layer, *style_layers], weights, precision)
         images = None  # the best image of each content so far, carried from level to level
         sizes = level_sizes(max(height, width), scales, floor=smallest_long_side((height, width)))
         for level, (long_side, count) in enumerate(zip(sizes, counts)):

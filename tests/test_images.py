@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from PIL import Image, ImageFile
@@ -34,10 +36,23 @@ def test_png_round_trip_is_exact_to_8_bits(tmp_path):
     np.testing.assert_allclose(loaded, image, atol=1.0 / 255.0 / 2 + 1e-6)
 
 
-def test_png_round_trip_accepts_a_batch_of_one_and_clips(tmp_path):
-    image = random_image() * 1.4 - 0.2  # outside [0, 1]
-    loaded = load_image(save_image(image[None], tmp_path / "clipped.png"))
-    np.testing.assert_allclose(loaded, np.clip(image, 0, 1), atol=1.0 / 255.0 / 2 + 1e-6)
+def test_png_round_trip_accepts_a_batch_of_one(tmp_path):
+    image = random_image()
+    loaded = load_image(save_image(image[None], tmp_path / "batch.png"))
+    np.testing.assert_allclose(loaded, image, atol=1.0 / 255.0 / 2 + 1e-6)
+
+
+@pytest.mark.parametrize("image, message", [
+    (lambda: (random_image() * 255).astype(np.uint8), "got uint8: divide 8-bit values by 255"),
+    (lambda: random_image() * 255, "got values from"),
+    (lambda: np.stack([random_image()] * 2), "must be an (H, W, 3) array (got shape (2, "),
+    (lambda: np.full((8, 8, 3), np.nan, np.float32), "NaN"),
+], ids=["uint8", "0-255-floats", "batch-of-two", "nan"])
+def test_save_image_refuses_what_is_not_one_image_in_0_1_and_writes_nothing(tmp_path, image, message):
+    """An 8-bit image would come out nearly white, a batch as its first image alone."""
+    with pytest.raises(StyleTransferError, match=re.escape(message)):
+        save_image(image(), tmp_path / "out.png")
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("suffix", [".jpg", ".jpeg", ".JPG"])

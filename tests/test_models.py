@@ -246,7 +246,7 @@ def test_vgg16_imagenet_offline_explains_how_to_get_weights(offline, keras_home)
 
 def test_vgg19_imagenet_comes_from_the_keras_cache(vgg19_weights, offline):
     from_cache = build_vgg("vgg19", ["block1_conv1", "block5_conv4"], weights="imagenet")
-    from_file = build_vgg("vgg19", ["block1_conv1", "block5_conv4"], weights=str(vgg19_weights))
+    from_file = build_vgg("vgg19", ["block1_conv1", "block5_conv4"], weights=vgg19_weights)  # a Path will do
     for name in ("block1_conv1", "block5_conv4"):
         np.testing.assert_array_equal(from_cache.get_layer(name).get_weights()[0],
                                       from_file.get_layer(name).get_weights()[0])

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import inspect
+import random
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -296,6 +298,13 @@ def _pixel_cases(content, style) -> list:
         (([content], style), {"style_masks": [ones[..., None].repeat(3, -1)]}, "the style mask must be an (H, W) "
                                                                                "array"),
         (([content], []), {}, "no style image given"),
+        (([content], None), {}, "no style image given"),
+        (([content], style[None]), {}, "the style image must be an (H, W, 3) array (got shape (1, "),
+        (([content], Path("painting.jpg")), {}, "the style image is a file name (painting.jpg), not an array: "
+                                                "read it with load_image"),
+        (([content], ["a.jpg", style]), {}, "style image 1 is a file name (a.jpg)"),
+        (([content], style), {"style_masks": [ones > 0]}, "the style mask must hold floats in [0, 1] (got bool: "
+                                                          "use .astype(np.float32))"),
         ((content, style), {}, "content_images is one image: give a list of them, or call stylize()"),
         (([content], style), {"style_layers": "block1_conv1"}, "layers are a list of names, not one string"),
         (([content], style), {"weights": "none"}, "for random weights pass weights=None"),
@@ -372,6 +381,25 @@ def test_callback_returning_false_stops_the_run(small_pair, optimizer):
     ({"content_weight": 0, "style_weight": 0, "tv_weight": 0}, "all 0: nothing to optimize"),
     ({"style_layers": ["block1_conv1", "block2_conv1", "block1_conv1"]}, "block1_conv1 given more than once"),
     ({"scales": "3"}, "scales"),  # a number as text: a one-line error, not a TypeError
+    # Wrong types from Python: one line naming the setting, not a TypeError from deep inside.
+    ({"iterations": []}, "--iterations is an empty list"),
+    ({"iterations": 2.5}, r"--iterations must be a whole number \(got 2.5\)"),
+    ({"iterations": None}, r"--iterations must be a whole number \(got None\)"),
+    ({"iterations": "5"}, r"--iterations must be a whole number \(got '5'\)"),
+    ({"iterations": [2, "3"]}, r"--iterations must be a whole number \(got '3'\)"),
+    ({"seed": "1"}, r"--seed must be a whole number \(got '1'\)"),
+    ({"seed": 1.5}, r"--seed must be a whole number"),
+    ({"save_every": 1.5}, r"--save-every must be a whole number"),
+    ({"style_scale": True}, r"--style-scale must be a number \(got True\)"),
+    ({"style_weight": "1"}, r"--style-weight must be a number \(got '1'\)"),
+    ({"content_weight": None}, r"--content-weight must be a number \(got None\)"),
+    ({"content_layer": ["block4_conv2"]}, r"--content-layer must be one layer name"),
+    ({"style_layers": [1, 2]}, r"layers are a list of names \(got \[1, 2\]\)"),
+    ({"style_layers": None}, r"layers are a list of names \(got None\)"),
+    ({"style_blend_weights": "1"}, r"style blend weights must be a list of numbers, one per style image"),
+    ({"style_blend_weights": {0: 1}}, r"style blend weights must be a list of numbers"),
+    ({"style_layer_weights": "11111"}, r"style layer weights must be a list of numbers"),
+    ({"weights": False}, r"weights must be 'imagenet', None or a file \(got False\)"),
     ({"weights": "no_such_file.h5"}, "weights file not found"),
 ])
 def test_invalid_arguments_raise_style_transfer_error(small_pair, kwargs, match):
@@ -381,6 +409,41 @@ def test_invalid_arguments_raise_style_transfer_error(small_pair, kwargs, match)
         stylize(content, style, **{"iterations": 2, "model": "vgg16", "weights": None,
                                    "callback": called.append, **kwargs})
     assert called == []  # refused before any optimization
+
+
+def test_numpy_numbers_and_python_lists_do_as_python_numbers_and_arrays(small_pair):
+    """From a notebook a seed comes from np.arange, a count from np.int64, a rate typed as 1,
+    an image as nested lists: each does what its Python or array form does (Keras itself
+    refuses a NumPy seed and an integer learning rate)."""
+    content, style = small_pair
+    plain = stylize(content, style, iterations=2, scales=1, seed=3, learning_rate=1.0, optimizer="adam",
+                    init="noise", model="vgg16", weights=None, save_every=0)
+    numpy = stylize(content.tolist(), [style.astype(np.float64)], iterations=np.int64(2), scales=np.int64(1),
+                    seed=np.int64(3), learning_rate=1, optimizer="adam", init="noise", model="vgg16", weights=None,
+                    save_every=np.int32(0))
+    assert numpy.image.dtype == np.float32
+    np.testing.assert_array_equal(numpy.image, plain.image)
+
+
+@pytest.mark.parametrize("answer", [False, np.False_, 0], ids=["False", "numpy-False", "0"])
+def test_a_callback_stops_the_run_with_any_false_answer_but_none(small_pair, answer):
+    content, style = small_pair
+    result = stylize(content, style, iterations=3, model="vgg16", weights=None, save_every=0,
+                     callback=lambda progress: answer)
+    assert [row["iteration"] for row in result.history] == [1] and result.stopped_early == "stopped by the callback"
+
+
+def test_stylize_leaves_python_and_numpy_random_numbers_as_they_were(small_pair):
+    """The seed is set for the run (random weights are drawn from it), then Python's and NumPy's
+    generators are put back: a notebook's own random numbers do not repeat for having called it."""
+    content, style = small_pair
+    random.seed(11)
+    np.random.seed(11)
+    expected = random.random(), np.random.random()
+    random.seed(11)
+    np.random.seed(11)
+    stylize(content, style, iterations=1, model="vgg16", weights=None, save_every=0, seed=5)
+    assert (random.random(), np.random.random()) == expected
 
 
 def test_the_cli_the_checks_and_the_core_function_name_the_same_settings():
