@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import hashlib
 import io
 import math
@@ -931,35 +932,43 @@ def save_image(image: np.ndarray | tf.Tensor, path: str | os.PathLike, quality: 
     return atomic_write(path, lambda tmp: pil.save(tmp, format=format_, **options))
 
 
-def pyplot():
-    """matplotlib.pyplot, set up for the pictures of the three scripts: drawn off screen
-    (no display needed), and text drawn as written, so that a '$' in a file name shown
-    in a title is a dollar sign, not the start of TeX maths (whose parser refused
-    'a$_$b.jpg' and lost the run's panel and trace). A character the font lacks (a file
-    named 日本.jpg) is drawn as a box without a warning on stderr for each: the run is
-    fine, and stderr is for what went wrong. Imported on first use: most runs draw only at
-    the end."""
-    import matplotlib
+def new_figure(**options):
+    """A matplotlib Figure (``options`` as Figure takes them) of its own, not pyplot's: drawn off
+    screen (no display or backend needed), freed with its last reference (pyplot keeps every
+    figure until it is closed), and matplotlib's backend left as it was (a notebook keeps
+    its own). Imported on first use: most runs draw only at the end."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    matplotlib.rcParams["text.parse_math"] = False
-    warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning)
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(**options)
 
 
+def drawing(function):
+    """For the functions that draw or save the three scripts' pictures: while one runs, text
+    is drawn as written, so that a '$' in a file name shown in a title is a dollar sign, not
+    the start of TeX maths (whose parser refused 'a$_$b.jpg' and lost the run's panel and
+    trace), and a character the font lacks (a file named 日本.jpg) is drawn as a box
+    without a warning on stderr for each (the run is fine, and stderr is for what went
+    wrong). matplotlib's settings are as they were afterwards."""
+
+    @functools.wraps(function)
+    def draw(*args, **kwargs):
+        import matplotlib
+
+        with matplotlib.rc_context({"text.parse_math": False}), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning)
+            return function(*args, **kwargs)
+
+    return draw
+
+
+@drawing
 def save_figure(figure, path: str | os.PathLike, dpi: int = FIGURE_DPI, text: dict | None = None) -> Path:
-    """Save a matplotlib figure atomically and close it. ``text`` (PNG only) goes into the
-    file's metadata, e.g. {"Description": the command that made it}: read it with png_text."""
-    plt = pyplot()
+    """Save a matplotlib figure atomically. ``text`` (PNG only) goes into the file's
+    metadata, e.g. {"Description": the command that made it}: read it with png_text."""
     image_format = Path(path).suffix[1:].lower() or "png"
     metadata = text if image_format == "png" else None
-    try:
-        return atomic_write(path, lambda tmp: figure.savefig(tmp, dpi=dpi, bbox_inches="tight",
-                                                              format=image_format, metadata=metadata))
-    finally:
-        plt.close(figure)
+    return atomic_write(path, lambda tmp: figure.savefig(tmp, dpi=dpi, bbox_inches="tight",
+                                                          format=image_format, metadata=metadata))
 
 
 def png_text(path: str | os.PathLike) -> dict:
@@ -982,6 +991,7 @@ def most_active_channels(features: np.ndarray, count: int) -> np.ndarray:
     return np.argsort(features.reshape(-1, features.shape[-1]).mean(axis=0))[::-1][:count]
 
 
+@drawing
 def plot_feature_maps(features: np.ndarray, title: str, count: int = FEATURE_MAPS_SHOWN, axes=None):
     """A grid of the most active feature maps (most_active_channels) of one (H, W, C) layer
     output, each scaled to its own range: its title gives its largest value, so that maps
@@ -990,7 +1000,6 @@ def plot_feature_maps(features: np.ndarray, title: str, count: int = FEATURE_MAP
 
     Returns the figure (a new one unless ``axes`` is given).
     """
-    plt = pyplot()
     channels = most_active_channels(features, count)
     figure = None
     if axes is None:
@@ -1001,8 +1010,8 @@ def plot_feature_maps(features: np.ndarray, title: str, count: int = FEATURE_MAP
         # for its two title lines.
         aspect = min(features.shape[0] / features.shape[1], MAX_CELL_ASPECT)  # a tall strip: squeezed
         cell_height = 2 * aspect + FIGURE_TITLE_INCHES
-        figure, axes = plt.subplots(rows, columns, figsize=(2 * columns, cell_height * rows + FIGURE_TITLE_INCHES),
-                                    squeeze=False, layout="constrained")
+        figure = new_figure(figsize=(2 * columns, cell_height * rows + FIGURE_TITLE_INCHES), layout="constrained")
+        axes = figure.subplots(rows, columns, squeeze=False)
         figure.suptitle(title)
     axes = np.ravel(axes)
     for axis in axes:

@@ -31,11 +31,12 @@ from ContentModel import (
     build_vgg,
     check_layers,
     counted,
+    drawing,
     figure_main,
     load_image,
     local_image,
+    new_figure,
     plot_feature_maps,
-    pyplot,
     source_name,
     weights_argument,
     weights_note,
@@ -167,12 +168,12 @@ def gram_matrices(features: dict, layers=STYLE_LAYERS) -> list[tf.Tensor]:
     return [gram_matrix(features[name]) for name in layers]
 
 
+@drawing
 def plot_style(features: dict, grams: list, layers, title: str):
     """Heat maps of each layer's Gram matrix above a few of its feature maps."""
-    plt = pyplot()
     count = len(layers)
-    figure, axes = plt.subplots(1 + FEATURE_MAPS_PER_LAYER, count,
-                                figsize=(3 * count, 3 + 2 * FEATURE_MAPS_PER_LAYER), squeeze=False)
+    figure = new_figure(figsize=(3 * count, 3 + 2 * FEATURE_MAPS_PER_LAYER))
+    axes = figure.subplots(1 + FEATURE_MAPS_PER_LAYER, count, squeeze=False)
     figure.suptitle(title)
     for column, (name, gram) in enumerate(zip(layers, grams)):
         gram = np.asarray(gram)[0]

@@ -74,9 +74,9 @@ from ContentModel import (
     PRECISION_CHOICES,
     PROJECT_DIR,
     RESULTS_DIR,
-    ArgumentParser,
     VGG_BLOCKS,
     VGG_CHANNELS,
+    ArgumentParser,
     StyleTransferError,
     WriteError,
     add_image_arguments,
@@ -89,14 +89,15 @@ from ContentModel import (
     check_image_arguments,
     check_layers,
     check_name_lengths,
+    check_number,
+    check_pixels,
     check_short_side,
     check_weights,
     claim_output,
     content_loss,
     counted,
-    check_number,
-    check_pixels,
     default_device,
+    drawing,
     file_digest,
     interrupt_deferred,
     invocation,
@@ -107,10 +108,10 @@ from ContentModel import (
     load_pil,
     loaded_shape,
     local_image,
+    new_figure,
     open_image,
     png_text,
     processor_name,
-    pyplot,
     relative_to_project,
     release_unwritten,
     reserved_output,
@@ -121,8 +122,8 @@ from ContentModel import (
     save_figure,
     save_image,
     smallest_long_side,
-    stored_shape,
     source_stem,
+    stored_shape,
     to_array,
     to_pil,
     weights_argument,
@@ -1599,13 +1600,14 @@ def resolve_device(device: str) -> str:
 # ---------------------------------------------------------------------------
 
 
+@drawing
 def plot_panel(content: np.ndarray, styles: list, result: np.ndarray, title: str = ""):
     """content | style(s) | result, side by side."""
-    plt = pyplot()
     images = [content, *styles, result]
     names = ["content", *(["style"] if len(styles) == 1 else [f"style {i + 1}" for i in range(len(styles))]),
              "result"]
-    figure, axes = plt.subplots(1, len(images), figsize=(4 * len(images), 4.4))
+    figure = new_figure(figsize=(4 * len(images), 4.4))
+    axes = figure.subplots(1, len(images))
     for axis, image, name in zip(axes, images, names):
         axis.imshow(np.clip(image, PIXEL_MIN, PIXEL_MAX))
         axis.set_title(name)
@@ -1615,10 +1617,11 @@ def plot_panel(content: np.ndarray, styles: list, result: np.ndarray, title: str
     return figure
 
 
+@drawing
 def plot_losses(history: list, title: str = ""):
     """The weighted loss terms per iteration, on a log scale; levels are marked."""
-    plt = pyplot()
-    figure, axis = plt.subplots(figsize=(7, 4.5))
+    figure = new_figure(figsize=(7, 4.5))
+    axis = figure.subplots()
     iterations = [row["iteration"] for row in history]
     for name in LOSS_TERMS:
         values = [max(row[name], LOG_PLOT_FLOOR) for row in history]  # a log axis cannot show 0
@@ -1643,6 +1646,7 @@ def show_in_cell(axis, cell: np.ndarray | str) -> None:
         axis.text(0.5, 0.5, cell, ha="center", va="center", color="grey", transform=axis.transAxes)
 
 
+@drawing
 def plot_contact_sheet(rows: list, columns: list, cells: list):
     """A grid: the style images along the top, the content images down the left,
     each result where its content's row meets its style's column.
@@ -1650,15 +1654,14 @@ def plot_contact_sheet(rows: list, columns: list, cells: list):
     ``rows`` and ``columns`` are (name, image or text) pairs, ``cells[row][column]``
     an image or text ('failed'); text is shown where an image is missing.
     """
-    plt = pyplot()
     # Rows as tall as a typical image is at the cell width, so landscape
     # photos do not leave wide gaps between the rows.
     images = [item for item in [image for _, image in rows + columns] + [cell for row in cells for cell in row]
               if isinstance(item, np.ndarray)]
     aspect = float(np.median([image.shape[0] / image.shape[1] for image in images])) if images else 1.0
-    figure, axes = plt.subplots(len(rows) + 1, len(columns) + 1, squeeze=False,
-                                figsize=(SHEET_CELL_INCHES * (len(columns) + 1),
-                                         (SHEET_CELL_INCHES * aspect + SHEET_TITLE_INCHES) * (len(rows) + 1)))
+    figure = new_figure(figsize=(SHEET_CELL_INCHES * (len(columns) + 1),
+                                 (SHEET_CELL_INCHES * aspect + SHEET_TITLE_INCHES) * (len(rows) + 1)))
+    axes = figure.subplots(len(rows) + 1, len(columns) + 1, squeeze=False)
     for axis in axes.ravel():
         axis.axis("off")
     show_in_cell(axes[0, 0], "content ↓   style →")

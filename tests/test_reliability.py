@@ -574,6 +574,30 @@ def test_names_the_font_cannot_draw_give_no_warnings(tmp_path, env, pair_bytes):
     assert (tmp_path / "out_panel.png").is_file()
 
 
+def test_drawing_leaves_matplotlib_as_it_was_for_a_notebook(tmp_path):
+    """The pictures are drawn on Figures of their own, with their text settings for the time
+    they are drawn: a notebook's backend, its TeX maths in titles and its warning filters
+    stay as they were, and no figure is left open in pyplot."""
+    import warnings
+
+    import matplotlib
+
+    image = np.zeros((16, 24, 3), np.float32)
+    backend = matplotlib.get_backend()
+    matplotlib.use("pdf")  # a backend of the caller's own, which the pictures must not switch
+    try:
+        filters = list(warnings.filters)
+        figure = StyleTransfer.plot_panel(image, [image], image, "a$_$b.jpg")  # '$': TeX maths, were it parsed
+        ContentModel.save_figure(figure, tmp_path / "panel.png")
+        assert figure.texts[0].get_parse_math() is False and figure.texts[0].get_text() == "a$_$b.jpg"
+        assert matplotlib.get_backend() == "pdf" and matplotlib.rcParams["text.parse_math"] is True
+        assert warnings.filters == filters
+        assert "matplotlib.pyplot" not in sys.modules or not sys.modules["matplotlib.pyplot"].get_fignums()
+    finally:
+        matplotlib.use(backend)
+    assert ContentModel.open_image(tmp_path / "panel.png").size[0] > 0
+
+
 def test_runs_started_together_never_share_an_output(tmp_path, monkeypatch):
     """The name is held from the moment it is chosen (an empty file), not from the first
     save seconds later: a second run started meanwhile numbers past it, or is refused
