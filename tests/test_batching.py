@@ -306,6 +306,7 @@ def test_a_batch_the_device_has_no_room_for_runs_again_one_pair_at_a_time(sample
     """On a GPU the estimate is not checked, so a batch can run out of device memory: its
     pairs are then run one at a time, and each still finishes."""
     sizes = []
+    monkeypatch.setenv("COLUMNS", "200")  # the running line is cut to the terminal's width: room for it all
 
     def no_room_for_two(real_stylize, content_images, style, **settings):
         sizes.append(len(content_images))

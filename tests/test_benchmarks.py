@@ -441,7 +441,8 @@ def test_the_overhead_section_times_both_optimizers_for_every_timed_iteration(ca
     [row] = json.loads((tmp_path / "o.json").read_text())["overhead"]
     assert row["size"] == "64x43" and row["lbfgs_iterations"] == 34
     assert 1 <= row["lbfgs_evaluations_per_iteration"] < 2
-    assert all(0 < row[key] < 1e3 for key in ("adam_ms", "lbfgs_ms", "two_loop_ms", "store_pair_ms"))
+    assert all(np.isfinite(row[key]) and row[key] > 0 for key in ("adam_ms", "lbfgs_ms", "two_loop_ms",
+                                                                   "store_pair_ms"))
     out = capsys.readouterr().out
     assert re.search(r"^\| 64x43 \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| -?[0-9.]+ \| [0-9.]+ \| [0-9.]+ \|$",
                      out, re.MULTILINE)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 
 import numpy as np
 import pytest
@@ -53,6 +55,17 @@ def test_save_image_refuses_what_is_not_one_image_in_0_1_and_writes_nothing(tmp_
     with pytest.raises(StyleTransferError, match=re.escape(message)):
         save_image(image(), tmp_path / "out.png")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_saved_file_gets_the_permissions_of_any_new_file(tmp_path):
+    """Written first to a private temporary file (mkstemp's 0600), then renamed: a result must
+    still be readable by others as any new file is, by the umask."""
+    previous = os.umask(0o022)
+    try:
+        path = save_image(random_image(), tmp_path / "shared.png")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
 
 
 @pytest.mark.parametrize("suffix", [".jpg", ".jpeg", ".JPG"])

@@ -411,6 +411,47 @@ def test_invalid_arguments_raise_style_transfer_error(small_pair, kwargs, match)
     assert called == []  # refused before any optimization
 
 
+def test_adam_moves_the_image_by_its_learning_rate(small_pair):
+    """A rate of 0 leaves the start image as it is; two other rates give two other images."""
+    content, style = small_pair
+    runs = {rate: stylize(content, style, iterations=2, optimizer="adam", learning_rate=rate, init="content",
+                          model="vgg16", weights=None, save_every=0).image for rate in (0.0, 0.01, 0.05)}
+    np.testing.assert_array_equal(runs[0.0], content)
+    assert 0 < np.abs(runs[0.01] - content).max() < np.abs(runs[0.05] - content).max()
+
+
+def test_each_preconditioner_takes_its_own_path(small_pair):
+    """L-BFGS with 'none', 'fourier' and 'pyramid' from the same start: three other images."""
+    content, style = small_pair
+    images = [stylize(content, style, iterations=2, optimizer="lbfgs", preconditioner=name, model="vgg16",
+                      weights=None, save_every=0).image for name in StyleTransfer.PRECONDITIONERS]
+    assert len(images) == 3
+    for index, image in enumerate(images):
+        for other in images[index + 1:]:
+            assert np.abs(image - other).max() > 1e-3
+
+
+def test_the_content_layer_is_the_one_matched(small_pair, monkeypatch):
+    """The objective's content target is the features of the layer asked for, and another
+    layer gives another image."""
+    content, style = small_pair
+    targets = []
+    real_build_objective = StyleTransfer.build_objective
+
+    def recording(extractor, content_image, *args, **kwargs):
+        objective = real_build_objective(extractor, content_image, *args, **kwargs)
+        targets.append((kwargs["content_layer"], objective.content_target.shape))
+        return objective
+
+    monkeypatch.setattr(StyleTransfer, "build_objective", recording)
+    images = {layer: stylize(content, style, iterations=2, content_layer=layer, model="vgg16", weights=None,
+                             save_every=0).image for layer in ("block2_conv2", "block4_conv2")}
+    height, width = content.shape[:2]
+    assert targets == [("block2_conv2", (1, height // 2, width // 2, 128)),
+                       ("block4_conv2", (1, height // 8, width // 8, 512))]
+    assert np.abs(images["block2_conv2"] - images["block4_conv2"]).max() > 1e-3
+
+
 def test_numpy_numbers_and_python_lists_do_as_python_numbers_and_arrays(small_pair):
     """From a notebook a seed comes from np.arange, a count from np.int64, a rate typed as 1,
     an image as nested lists: each does what its Python or array form does (Keras itself
@@ -653,7 +694,7 @@ def test_two_loop_direction_is_minus_the_bfgs_inverse_hessian_times_the_gradient
     shape = (1, 3, 2, 3)
     steps, changes = random_pairs(3, shape)  # newest first
     memory = memory_of((steps, changes), 3, precondition)
-    assert memory.in_place  # on this CPU the pairs are written by XLA
+    assert memory.in_place == (not tf.config.list_physical_devices("GPU"))  # on a CPU the pairs are written by XLA
     inside = tf.fill(shape, 0.5)  # no pixel at a bound
     gradient = tf.constant(np.random.default_rng(1).normal(size=shape), tf.float32)
     direction, slope, length = memory.direction(inside, gradient)

@@ -484,7 +484,7 @@ def test_animated_gif_uses_the_first_frame(tmp_path):
     np.testing.assert_allclose(load_image(path)[20, 20], [1, 0, 0])
 
 
-def test_non_ascii_path_with_spaces_end_to_end(tmp_path, env, pair_bytes):
+def test_non_ascii_path_with_spaces_end_to_end(tmp_path, env, pair_bytes, vgg19_weights):
     """A path with spaces and non-ASCII characters, odd image modes (LA content,
     animated GIF style), through the command line; then the output is loaded back."""
     folder = tmp_path / "my pics"
@@ -512,7 +512,7 @@ def test_non_ascii_path_with_spaces_end_to_end(tmp_path, env, pair_bytes):
 # ---------------------------------------------------------------------------
 
 
-def test_existing_result_is_kept_without_overwrite_and_replaced_with_it(tmp_path, env, pair_bytes):
+def test_existing_result_is_kept_without_overwrite_and_replaced_with_it(tmp_path, env, pair_bytes, vgg19_weights):
     content = _write(tmp_path / "content.png", pair_bytes[0])
     style = _write(tmp_path / "style.jpg", pair_bytes[1])
     output = tmp_path / "out" / "result.png"
@@ -539,7 +539,8 @@ def test_existing_result_is_kept_without_overwrite_and_replaced_with_it(tmp_path
     assert not [p for p in output.parent.iterdir() if p.name.startswith(".")]
 
 
-def test_a_name_too_long_for_the_folder_is_refused_before_any_work(tmp_path, run_main, pair_bytes, monkeypatch):
+def test_a_name_too_long_for_the_folder_is_refused_before_any_work(tmp_path, run_main, pair_bytes, monkeypatch,
+                                                                   vgg19_weights):
     """Names count with their temporary names (atomic_write: 10 bytes more). Before, a long
     -o ran the whole optimization and then could not write its panel (leaving the image and
     trace, which blocked the rerun), and a long default name was a traceback (OSError)."""
@@ -563,7 +564,7 @@ def test_a_name_too_long_for_the_folder_is_refused_before_any_work(tmp_path, run
     assert (tmp_path / "out" / ("x" * 234 + "_losses.png")).is_file()  # the longest that fits
 
 
-def test_names_the_font_cannot_draw_give_no_warnings(tmp_path, env, pair_bytes):
+def test_names_the_font_cannot_draw_give_no_warnings(tmp_path, env, pair_bytes, vgg19_weights):
     """A photo named 日本.jpg: its name is drawn in the panel's title as boxes (DejaVu Sans has
     no such glyphs), which matplotlib said in a UserWarning per character, on stderr."""
     content = _write(tmp_path / "日本.png", pair_bytes[0])
@@ -661,7 +662,8 @@ def test_an_output_with_no_file_name_is_one_error_line(tmp_path, monkeypatch, ca
     assert our_lines(capsys.readouterr().err) == [message]
 
 
-def test_a_write_that_fails_is_one_error_line_and_exit_status_1(tmp_path, run_main, pair_bytes, monkeypatch):
+def test_a_write_that_fails_is_one_error_line_and_exit_status_1(tmp_path, run_main, pair_bytes, monkeypatch,
+                                                                vgg19_weights):
     """A full disk as the panel is written: the result image is there, the run says
     which file it could not write, and ends with status 1, not a traceback."""
     content = _write(tmp_path / "content.png", pair_bytes[0])
@@ -812,7 +814,7 @@ def ending(proc: subprocess.Popen):
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP],
                          ids=["ctrl-c", "sigterm", "sighup"])
-def test_ctrl_c_saves_the_best_image_trace_and_panel(stop, tmp_path, env, pair_bytes):
+def test_ctrl_c_saves_the_best_image_trace_and_panel(stop, tmp_path, env, pair_bytes, vgg19_weights):
     """Ctrl-C, SIGTERM (kill, timeout) or SIGHUP (the terminal closed) during a run: the
     best image so far is saved with its panel and trace, and the run exits 130."""
     content = _write(tmp_path / "content.png", pair_bytes[0])
@@ -867,7 +869,8 @@ def test_ctrl_c_saves_the_best_image_trace_and_panel(stop, tmp_path, env, pair_b
     ([], "StyleTransfer: "),  # the start line; the next is a progress line
     (["--optimizer", "adam", "--preconditioner", "pyramid"], "note: "),  # a note; the next is the start line
 ], ids=["after-the-start-line", "after-a-note"])
-def test_a_run_whose_output_pipe_closes_still_saves_its_result(flags, first_line, tmp_path, env, pair_bytes):
+def test_a_run_whose_output_pipe_closes_still_saves_its_result(flags, first_line, tmp_path, env, pair_bytes,
+                                                                vgg19_weights):
     """`python StyleTransfer.py ... | head -1`: the reader goes away after the first line.
     Before, the next line printed raised BrokenPipeError (a traceback, exit 1) and the run's
     work was lost; now what follows goes nowhere and the run finishes."""
@@ -888,7 +891,7 @@ def test_a_run_whose_output_pipe_closes_still_saves_its_result(flags, first_line
     assert json.loads(output.with_suffix(".json").read_text())["stopped_early"] is None
 
 
-def test_under_nohup_sighup_stays_ignored(tmp_path, env, pair_bytes):
+def test_under_nohup_sighup_stays_ignored(tmp_path, env, pair_bytes, vgg19_weights):
     """nohup starts a run with SIGHUP ignored, so that it outlives its terminal: the run
     keeps it ignored (handled as a Ctrl-C, it would stop the run at logout)."""
     content = _write(tmp_path / "content.png", pair_bytes[0])
@@ -1308,7 +1311,7 @@ def test_the_refusal_never_says_a_run_needs_what_is_available(monkeypatch):
         StyleTransfer.check_memory(StyleTransfer.MemoryNeed(int(1.14 * gib), 0), settings, "/CPU:0")
 
 
-def test_the_start_line_gives_the_larger_need(monkeypatch, tmp_path, pair_bytes, run_main):
+def test_the_start_line_gives_the_larger_need(monkeypatch, tmp_path, pair_bytes, run_main, vgg19_weights):
     content = _write(tmp_path / "content.png", pair_bytes[0])
     style = _write(tmp_path / "style.jpg", pair_bytes[1])
     needs = []
@@ -1355,7 +1358,7 @@ def test_an_image_too_small_for_vgg_is_said_to_be_before_the_memory(monkeypatch,
 
 @pytest.mark.parametrize("style_scale, refused", [("4", True), ("1", False)])
 def test_large_style_images_are_counted_before_the_run(monkeypatch, tmp_path, pair_bytes, run_main,
-                                                      style_scale, refused):
+                                                      style_scale, refused, vgg19_weights):
     """With room for the optimization but not for a style four times the size, a run is
     refused with --style-scale as the first fix (--optimizer adam would not help); at
     --style-scale 1 the same room is enough."""
