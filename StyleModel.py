@@ -141,6 +141,8 @@ def style_loss(grams, targets, layer_weights) -> tf.Tensor:
     may turn an add_n of more than two inputs into accumulation in whatever order
     they are ready, and the same image's loss then differed in its last bit.
     """
+    for gram, target in zip(grams, targets):  # else a target of another shape would broadcast, silently
+        tf.TensorShape(gram.shape).assert_is_compatible_with(target.shape)
     return tf.reduce_sum(tf.stack([
         weight * tf.reduce_mean(tf.square(gram - target))
         for gram, target, weight in zip(grams, targets, layer_weights, strict=True)  # one of each per layer

@@ -57,6 +57,12 @@ def test_save_image_refuses_what_is_not_one_image_in_0_1_and_writes_nothing(tmp_
     assert list(tmp_path.iterdir()) == []
 
 
+def test_load_image_of_an_address_says_to_download_it_first():
+    with pytest.raises(StyleTransferError, match=re.escape("https://example.org/x.jpg is an address, not a file: "
+                                                           "download it first with local_image")):
+        load_image("https://example.org/x.jpg")
+
+
 def test_a_saved_file_gets_the_permissions_of_any_new_file(tmp_path):
     """Written first to a private temporary file (mkstemp's 0600), then renamed: a result must
     still be readable by others as any new file is, by the umask."""

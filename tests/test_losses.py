@@ -241,6 +241,8 @@ def test_shapes_that_would_give_a_wrong_number_are_errors_instead():
         ContentModel.content_loss(features, features[:, :1, :1])
     with pytest.raises(ValueError, match="shorter"):
         StyleModel.style_loss([gram, gram], [gram * 0], [0.5, 0.5])
+    with pytest.raises(ValueError, match=r"Shapes \(1, 3, 3\) and \(1, 1, 1\) are incompatible"):
+        StyleModel.style_loss([gram], [gram[:, :1, :1]], [1.0])
     # NumPy arrays of the right shapes still do.
     assert float(StyleTransfer.total_variation_loss(features.numpy())) == pytest.approx(
         float(StyleTransfer.total_variation_loss(features)))
