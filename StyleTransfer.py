@@ -484,6 +484,10 @@ MASK_BLACK_LEVEL = 8 / 255
 #: white on a transparent layer is that region; composited onto white, as photos are,
 #: the whole mask would be white).
 MASK_BACKGROUND = (0, 0, 0)
+#: How far a mask's width:height may differ from the photo's (as a ratio) before a note says
+#: it is stretched: a mask drawn over the photo and saved at another size keeps its shape
+#: within rounding; one made for a portrait, given with a landscape photo, does not.
+MASK_ASPECT_TOLERANCE = 0.02
 DEFAULT_PRESERVE_COLORS = "none"  # as the paper: the style's colours too
 
 
@@ -572,6 +576,9 @@ class Progress:
 
 @dataclass
 class StylizeResult:
+    """What stylize() returns for one content image: the result, (H, W, 3) float32 in [0, 1]
+    at the content's size, and how the run went."""
+
     image: np.ndarray
     history: list = field(default_factory=list)  # one dict of losses and time per iteration
     frames: list = field(default_factory=list)
@@ -1320,6 +1327,9 @@ def stylize_batch(
     image). Each keeps its own loss: with Adam every result is the one it would
     get alone; with L-BFGS they share the line search.
 
+    ``seed`` draws the start for ``init`` 'noise' and the weights for ``weights=None``; the
+    other starts do not depend on it.
+
     The output has the content image's size. With ``scales`` > 1 it is first
     optimized small and then upsampled level by level (coarse to fine; 'auto'
     does so from MULTISCALE_FROM px on); ``iterations`` is the last level's
@@ -1848,7 +1858,8 @@ def build_parser() -> argparse.ArgumentParser:
                               f"{MAX_STYLE_SCALE}): >1 bigger brush strokes, <1 smaller")
     control.add_argument("--style-masks", nargs="+", default=None, metavar="MASK",
                          help="one greyscale mask per style image: white where that style applies "
-                              "(colours are read as grey, transparency as black; any size: resized to the photo)")
+                              "(colours are read as grey, transparency as black; any size: resized to the "
+                              "photo, with a note if that stretches it)")
     control.add_argument("--preserve-colors", choices=COLOR_MODES, default=DEFAULT_PRESERVE_COLORS,
                          help="keep the photo's colours: none (the painting's colours, as the paper), luminance "
                               "(transfer on the luminance only), histogram (give the style image the photo's colour "
@@ -2729,6 +2740,10 @@ def load_single_inputs(args: argparse.Namespace, paths: list) -> tuple:
     for path, mask in zip(args.style_masks or [], masks or []):
         if is_black(mask):  # allowed (it switches a style off), but more often a wrong file
             print(f"note: the mask {path} is all black: its style is not applied anywhere")
+        width, height = open_image(path, args.max_pixels).size  # a small file: read again for its shape
+        if abs(width / height / (content.shape[1] / content.shape[0]) - 1) > MASK_ASPECT_TOLERANCE:
+            print(f"note: the mask {path} ({width}x{height}) is stretched to the photo's shape "
+                  f"({content.shape[1]}x{content.shape[0]})")
     return content, styles, masks
 
 

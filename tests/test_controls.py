@@ -279,6 +279,20 @@ def test_an_all_black_mask_gets_a_note(sample_images, tmp_path, run_main, vgg19_
     assert trace["level_blend_weights"] == [[0.5, 0.0]]  # as used: the black mask's style off, the other kept
 
 
+def test_a_mask_of_another_shape_than_the_photo_gets_a_note(sample_images, tmp_path, run_main, vgg19_weights):
+    """Any size will do, but a mask made for a portrait given with a landscape photo is
+    stretched: allowed, and said (a mask of the photo's shape at another size is not)."""
+    portrait, landscape = tmp_path / "portrait.png", tmp_path / "landscape.png"
+    StyleTransfer.save_image(np.ones((30, 20, 3), np.float32), portrait)
+    StyleTransfer.save_image(np.ones((20, 30, 3), np.float32), landscape)  # 1.5, the photo's 64x43 within 1 %
+    status, stdout, stderr = run_main([str(sample_images[0]), str(sample_images[1]), str(sample_images[1]),
+                                       "--style-masks", str(portrait), str(landscape), "--size", "64",
+                                       "--iterations", "1", "--model", "vgg19", "-o", str(tmp_path / "out.png")])
+    assert status == 0, stdout + stderr
+    notes = [line for line in stdout.splitlines() if line.startswith("note:")]
+    assert notes == [f"note: the mask {portrait} (20x30) is stretched to the photo's shape (64x43)"], notes
+
+
 def test_a_mask_drawn_on_a_transparent_layer_is_black_where_transparent(tmp_path):
     """White paint on a transparent layer, as image editors save a region: the region is
     the paint (composited onto white, as photos are, the whole mask came out white and
