@@ -169,26 +169,6 @@ def test_gif_is_animated(cli_run):
         assert gif.n_frames == ITERATIONS + 1
 
 
-def test_existing_output_is_not_replaced(cli_run, subprocess_env, repo_root):
-    assert cli_run["process"].returncode == 0, cli_run["process"].stderr
-    before = {p.name: p.read_bytes() for p in cli_run["folder"].iterdir()}
-    process = run_script("StyleTransfer.py", cli_run["content"], cli_run["style"], "-o", cli_run["output"],
-                         "--size", 64, "--iterations", 1, "--model", "vgg19",
-                         env=subprocess_env, cwd=repo_root)
-    assert_one_line_error(process, "--overwrite")
-    after = {p.name: p.read_bytes() for p in cli_run["folder"].iterdir()}
-    assert after == before
-
-
-def test_missing_input_file(tmp_path, small_inputs, subprocess_env, repo_root):
-    missing = tmp_path / "no_such_photo.jpg"
-    process = run_script("StyleTransfer.py", missing, small_inputs[1], "-o", tmp_path / "x.png",
-                         "--size", 64, "--iterations", 1, "--model", "vgg19",
-                         env=subprocess_env, cwd=repo_root)
-    assert_one_line_error(process, "no_such_photo.jpg")
-    assert list(tmp_path.iterdir()) == []
-
-
 @pytest.mark.parametrize("script, image_index, layers", [
     ("ContentModel.py", 0, ["block5_conv2"]),
     ("StyleModel.py", 1, ["block1_conv1", "block5_conv1"]),

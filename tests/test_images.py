@@ -172,6 +172,13 @@ def test_palette_with_transparency(tmp_path):
     np.testing.assert_allclose(loaded[20, 20], [10 / 255, 200 / 255, 30 / 255], atol=1e-6)
 
 
+def test_cmyk_jpeg_is_converted_to_rgb(tmp_path):
+    Image.new("CMYK", (48, 40), (0, 255, 255, 0)).save(tmp_path / "cmyk.jpg")
+    image = load_image(tmp_path / "cmyk.jpg")
+    assert image.shape == (40, 48, 3)
+    np.testing.assert_allclose(image[20, 20], [1, 0, 0], atol=0.05)  # no cyan, full magenta+yellow: red
+
+
 def test_palette_gif_without_transparency(tmp_path):
     image = Image.fromarray((smooth_image() * 255).astype(np.uint8)).convert("P")
     image.save(tmp_path / "image.gif")
