@@ -260,7 +260,9 @@ def test_masks_from_the_command_line_are_grey_and_at_the_photos_size(sample_imag
         np.testing.assert_allclose(mask[:, 38:], 0.2, atol=2 / 255)
     trace = json.loads(output.with_suffix(".json").read_text())
     assert trace["settings"]["style_masks"] == [str(mask_file), str(tiny_file)]
-    assert "note:" not in stdout
+    notes = [line for line in stdout.splitlines() if line.startswith("note:")]  # 3:1 masks on a 3:2 photo
+    assert notes == [f"note: the mask {mask_file} (300x100) is stretched to the photo's shape (64x43)",
+                     f"note: the mask {tiny_file} (36x12) is stretched to the photo's shape (64x43)"], notes
 
 
 def test_an_all_black_mask_gets_a_note(sample_images, tmp_path, run_main, vgg19_weights):
