@@ -70,6 +70,7 @@ from common import (  # noqa: E402
     SIZE_HELP,
     check_inputs,
     first_row_at_or_below,
+    grow_gpu_memory,
     on_gpu,
     peak_memory_kind,
     positive_int,
@@ -636,10 +637,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def measure(args) -> None:
-    # Before TensorFlow sets up a GPU: take its memory as needed, not all of it at once,
-    # so that the memory section's fresh processes can use the rest of the same GPU.
-    for gpu in tf.config.list_physical_devices("GPU"):
-        tf.config.experimental.set_memory_growth(gpu, True)
+    grow_gpu_memory()  # before anything runs on a GPU
     sizes = {"speed": args.sizes, "xla": args.xla_sizes, "overhead": args.overhead_sizes,
              "precision": [args.precision_size],
              "memory": args.memory_sizes, "sustained": [args.sustained_size], "quality": [args.quality_size]}

@@ -188,6 +188,18 @@ def peak_resident_bytes() -> int:
         return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM"))
 
 
+def grow_gpu_memory() -> None:
+    """Let TensorFlow take GPU memory as it needs it, not nearly all of it at its start, so
+    that the fresh processes of the memory measurements (run_in_fresh_process) can use the
+    rest of the same GPU. Possible only before TensorFlow has started; once it has (a test
+    that runs several benchmarks in one process), the GPUs stay as they are."""
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:  # "Physical devices cannot be modified after being initialized"
+            return
+
+
 def on_gpu() -> bool:
     """Whether runs here go to a GPU (StyleTransfer's --device auto), where the memory that counts is."""
     return resolve_device("auto").startswith("/GPU")

@@ -35,6 +35,7 @@ from common import (  # noqa: E402
     SIZE_HELP,
     add_model_arguments,
     check_inputs,
+    grow_gpu_memory,
     peak_memory_kind,
     positive_int,
     reserved_report,
@@ -150,6 +151,7 @@ def measure_row(args, size: int, precision: str) -> dict:
 
 
 def measure(args) -> None:
+    grow_gpu_memory()  # before check_network builds VGG here: the fresh processes need the rest of the GPU
     check_inputs(args.weights, [SAMPLE_CONTENT, SAMPLE_STYLE], args.sizes)
     check_network(args.model, args.weights)
     with reserved_report(args.output, args.overwrite) as output:

@@ -523,6 +523,39 @@ def test_on_a_gpu_the_benchmark_takes_device_memory_as_needed(script, tmp_path, 
     assert calls == [(gpu, True), "speed"]  # before any section touches the GPU
 
 
+def test_a_gpu_already_set_up_is_left_as_it_is(monkeypatch):
+    """In a process where TensorFlow has started (a test suite that runs several benchmarks),
+    set_memory_growth raises RuntimeError: the benchmark goes on with the GPU as it is."""
+    common = sys.modules.get("common") or script_module("benchmark") and sys.modules["common"]
+    gpus = [tf.config.PhysicalDevice(f"/physical_device:GPU:{i}", "GPU") for i in range(2)]
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: gpus if kind == "GPU" else [])
+    calls = []
+
+    def started(device, grow):
+        calls.append(device)
+        raise RuntimeError("Physical devices cannot be modified after being initialized")
+
+    monkeypatch.setattr(tf.config.experimental, "set_memory_growth", started)
+    common.grow_gpu_memory()
+    assert calls == gpus[:1]
+
+
+@pytest.mark.parametrize("script_name, argv", [
+    ("recompute", ["--sizes", "64", "--precisions", "float32"]),
+])
+def test_the_recompute_benchmark_takes_device_memory_as_needed_before_building_vgg(script, tmp_path, monkeypatch,
+                                                                                  script_name, argv):
+    """recompute.py builds VGG in the parent (check_network) before its fresh processes run:
+    the parent must not reserve the whole GPU first."""
+    recompute = script_module(script_name)
+    calls = []
+    monkeypatch.setattr(recompute, "grow_gpu_memory", lambda: calls.append("grow"))
+    monkeypatch.setattr(recompute, "check_network", lambda *args: calls.append("network"))
+    monkeypatch.setattr(recompute, "measure_row", lambda *args: calls.append("row") or {})
+    script(script_name, [*argv, "--output", str(tmp_path / "r.json")])
+    assert calls[:2] == ["grow", "network"]
+
+
 @pytest.mark.parametrize("saved", [
     {"args": {"size": 64, "iterations": 1}, "histories": {"1": []}},  # no rows
     {"args": {"size": 64, "iterations": 1}, "histories": {"2:10": [{"total": 1.0}]}},  # no single-scale run
