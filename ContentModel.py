@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import hashlib
 import io
 import math
-import numbers
+import operator
 import os
 import platform
 import re
@@ -294,14 +293,23 @@ def check_layers(model: str, layers) -> None:
         )
 
 
-def check_number(name: str, value, whole: bool = False) -> None:
-    """Raise StyleTransferError unless the setting ``name`` is a number (a whole one if
-    ``whole``): Python's or NumPy's, not a string or a bool. Checked before its range is (a
-    string would fail there with a TypeError that names no setting), and because Keras
-    refuses NumPy integers where it wants a seed, and integers where it wants a rate."""
-    kind = numbers.Integral if whole else numbers.Real
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, kind):
-        raise StyleTransferError(f"--{name} must be {'a whole number' if whole else 'a number'} (got {value!r})")
+def number_setting(name: str, value, whole: bool = False) -> int | float:
+    """The setting ``name`` as Python's int (``whole``) or float, from any number (NumPy's, a
+    Fraction; an int too large for a float is infinite), else StyleTransferError. Converted
+    before its range is checked (a string would fail there with a TypeError that names no
+    setting), and because Keras refuses NumPy integers where it wants a seed, and integers
+    where it wants a rate."""
+    if not isinstance(value, (bool, np.bool_, str, bytes)):
+        try:
+            if whole:
+                return operator.index(value)
+            try:
+                return float(value)
+            except OverflowError:
+                return math.inf
+        except (TypeError, ValueError):
+            pass
+    raise StyleTransferError(f"--{name} must be {'a whole number' if whole else 'a number'} (got {value!r})")
 
 
 def check_choice(name: str, value, allowed) -> None:
@@ -937,40 +945,28 @@ def save_image(image: np.ndarray | tf.Tensor, path: str | os.PathLike, quality: 
 def new_figure(**options):
     """A matplotlib Figure (``options`` as Figure takes them) of its own, not pyplot's: drawn off
     screen (no display or backend needed), freed with its last reference (pyplot keeps every
-    figure until it is closed), and matplotlib's backend left as it was (a notebook keeps
-    its own). Imported on first use: most runs draw only at the end."""
+    figure until it is closed), and matplotlib's backend and settings left as they were (a
+    notebook keeps its own). A title that shows a name is drawn with parse_math=False, as
+    written: a '$' in a file name is a dollar sign, not the start of TeX maths (whose parser
+    refused 'a$_$b.jpg' and lost the run's panel and trace). Imported on first use: most runs
+    draw only at the end."""
     from matplotlib.figure import Figure
 
     return Figure(**options)
 
 
-def drawing(function):
-    """For the functions that draw or save the three scripts' pictures: while one runs, text
-    is drawn as written, so that a '$' in a file name shown in a title is a dollar sign, not
-    the start of TeX maths (whose parser refused 'a$_$b.jpg' and lost the run's panel and
-    trace), and a character the font lacks (a file named 日本.jpg) is drawn as a box
-    without a warning on stderr for each (the run is fine, and stderr is for what went
-    wrong). matplotlib's settings are as they were afterwards."""
-
-    @functools.wraps(function)
-    def draw(*args, **kwargs):
-        import matplotlib
-
-        with matplotlib.rc_context({"text.parse_math": False}), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning)
-            return function(*args, **kwargs)
-
-    return draw
-
-
-@drawing
 def save_figure(figure, path: str | os.PathLike, dpi: int = FIGURE_DPI, text: dict | None = None) -> Path:
     """Save a matplotlib figure atomically. ``text`` (PNG only) goes into the file's
-    metadata, e.g. {"Description": the command that made it}: read it with png_text."""
+    metadata, e.g. {"Description": the command that made it}: read it with png_text.
+    A character the font lacks (a file named 日本.jpg) is drawn as a box, without the
+    warning matplotlib gives for each on stderr: the run is fine, and stderr is for what
+    went wrong."""
     image_format = Path(path).suffix[1:].lower() or "png"
     metadata = text if image_format == "png" else None
-    return atomic_write(path, lambda tmp: figure.savefig(tmp, dpi=dpi, bbox_inches="tight",
-                                                          format=image_format, metadata=metadata))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning)
+        return atomic_write(path, lambda tmp: figure.savefig(tmp, dpi=dpi, bbox_inches="tight",
+                                                              format=image_format, metadata=metadata))
 
 
 def png_text(path: str | os.PathLike) -> dict:
@@ -993,7 +989,6 @@ def most_active_channels(features: np.ndarray, count: int) -> np.ndarray:
     return np.argsort(features.reshape(-1, features.shape[-1]).mean(axis=0))[::-1][:count]
 
 
-@drawing
 def plot_feature_maps(features: np.ndarray, title: str, count: int = FEATURE_MAPS_SHOWN, axes=None):
     """A grid of the most active feature maps (most_active_channels) of one (H, W, C) layer
     output, each scaled to its own range: its title gives its largest value, so that maps
@@ -1014,7 +1009,7 @@ def plot_feature_maps(features: np.ndarray, title: str, count: int = FEATURE_MAP
         cell_height = 2 * aspect + FIGURE_TITLE_INCHES
         figure = new_figure(figsize=(2 * columns, cell_height * rows + FIGURE_TITLE_INCHES), layout="constrained")
         axes = figure.subplots(rows, columns, squeeze=False)
-        figure.suptitle(title)
+        figure.suptitle(title, parse_math=False)  # a file name, as written (new_figure)
     axes = np.ravel(axes)
     for axis in axes:
         axis.axis("off")

@@ -31,7 +31,6 @@ from ContentModel import (
     build_vgg,
     check_layers,
     counted,
-    drawing,
     figure_main,
     load_image,
     local_image,
@@ -170,13 +169,12 @@ def gram_matrices(features: dict, layers=STYLE_LAYERS) -> list[tf.Tensor]:
     return [gram_matrix(features[name]) for name in layers]
 
 
-@drawing
 def plot_style(features: dict, grams: list, layers, title: str):
     """Heat maps of each layer's Gram matrix above a few of its feature maps."""
     count = len(layers)
     figure = new_figure(figsize=(3 * count, 3 + 2 * FEATURE_MAPS_PER_LAYER))
     axes = figure.subplots(1 + FEATURE_MAPS_PER_LAYER, count, squeeze=False)
-    figure.suptitle(title)
+    figure.suptitle(title, parse_math=False)  # a file name, as written (new_figure)
     for column, (name, gram) in enumerate(zip(layers, grams)):
         gram = np.asarray(gram)[0]
         # log scale: a few large correlations would otherwise hide the rest

@@ -89,7 +89,7 @@ from ContentModel import (
     check_image_arguments,
     check_layers,
     check_name_lengths,
-    check_number,
+    number_setting,
     check_pixels,
     check_short_side,
     check_weights,
@@ -97,7 +97,6 @@ from ContentModel import (
     content_loss,
     counted,
     default_device,
-    drawing,
     file_digest,
     interrupt_deferred,
     invocation,
@@ -734,7 +733,7 @@ def adam_optimize(objective: BatchObjective, images: np.ndarray, iterations: int
     overlapping would only delay each report (and its time stamp) by a step.
     """
     variable = tf.Variable(images)
-    optimizer = keras.optimizers.Adam(learning_rate=float(learning_rate), beta_1=ADAM_BETA_1,  # not an int: Keras
+    optimizer = keras.optimizers.Adam(learning_rate=learning_rate, beta_1=ADAM_BETA_1,
                                       epsilon=ADAM_EPSILON)
 
     # autograph=False, here and in lbfgs_optimize: these functions use no Python control flow
@@ -1067,14 +1066,16 @@ def check_settings(*, iterations, scales: int | str, optimizer: str, preconditio
     """Raise StyleTransferError for any setting stylize() cannot use, before any work.
     Takes every setting, so a misspelt one is a TypeError; the blend weights and masks are
     checked by check_styles, against the number of style images."""
-    # Types first: a string would fail a range check below with a TypeError that names no setting.
+    # Types first, as Python's own numbers: a string would fail a range check below with a
+    # TypeError that names no setting.
     check_iterations(iterations)
-    for name, value in (("scales", scales), ("seed", seed), ("save-every", save_every)):
-        if not (name == "scales" and value == AUTO):
-            check_number(name, value, whole=True)
-    for name, value in (("content-weight", content_weight), ("style-weight", style_weight),
-                        ("tv-weight", tv_weight), ("learning-rate", learning_rate), ("style-scale", style_scale)):
-        check_number(name, value)
+    seed, save_every = number_setting("seed", seed, whole=True), number_setting("save-every", save_every, whole=True)
+    if not (isinstance(scales, str) and scales == AUTO):
+        scales = number_setting("scales", scales, whole=True)
+    content_weight, style_weight, tv_weight, learning_rate, style_scale = (
+        number_setting(name, value) for name, value in (
+            ("content-weight", content_weight), ("style-weight", style_weight), ("tv-weight", tv_weight),
+            ("learning-rate", learning_rate), ("style-scale", style_scale)))
     for name, allowed, value in (("optimizer", OPTIMIZERS, optimizer), ("init", INITS, init),
                                  ("device", DEVICES, device), ("preserve-colors", COLOR_MODES, preserve_colors),
                                  ("precision", PRECISION_CHOICES, precision),
@@ -1116,16 +1117,18 @@ def check_iterations(iterations) -> None:
         if len(iterations) == 0:
             raise StyleTransferError("--iterations is an empty list: give a count, or one per level")
         for count in iterations:
-            check_number("iterations", count, whole=True)
+            number_setting("iterations", count, whole=True)
     else:
-        check_number("iterations", iterations, whole=True)
+        number_setting("iterations", iterations, whole=True)
 
 
 def image_list(images) -> list:
     """Images given as one image (an array or a tensor; a file name, to be refused by
-    check_pixels with a hint) or a list of them, as a list."""
+    check_pixels with a hint), a stack of them ((N, H, W, 3)) or a list, as a list."""
     if images is None:
         return []
+    if hasattr(images, "shape") and len(images.shape) == 4:
+        return list(images)
     if isinstance(images, (str, bytes, os.PathLike)) or hasattr(images, "shape"):
         return [images]
     return list(images)
@@ -1242,7 +1245,8 @@ class LevelRecorder:
         progress = Progress(step, self.total_iterations, summed, elapsed, level=self.level, frame=frame,
                             levels=self.levels)
         answer = None if self.callback is None else self.callback(progress)
-        if answer is not None and not answer:  # False, or NumPy's False, or 0
+        # False or NumPy's False; not any false value (a 0 from os.system would stop the run).
+        if answer is False or (isinstance(answer, np.bool_) and not answer):
             return self.stop("stopped by the callback")
         return True
 
@@ -1274,8 +1278,8 @@ def seeded(seed: int):
     """Python's, NumPy's and TensorFlow's global random generators seeded with ``seed``
     (keras.utils.set_random_seed: Keras draws random weights from them), and Python's and
     NumPy's put back as they were afterwards, so that a caller's own random numbers do not
-    change for having called stylize. TensorFlow's global seed stays set (TensorFlow has no
-    way to read it back)."""
+    change for having called stylize. TensorFlow's and Keras's global seed stay set (TensorFlow
+    has no way to read its back)."""
     python_state, numpy_state = random.getstate(), np.random.get_state()
     keras.utils.set_random_seed(seed)
     try:
@@ -1363,6 +1367,10 @@ def stylize_batch(
                    model=model, weights=weights, precision=precision, learning_rate=learning_rate,
                    seed=seed, save_every=save_every, device=device)
     check_styles(len(styles), style_blend_weights, style_masks)
+    # Python's own numbers from here on (NumPy's, Fractions), as Keras and TensorFlow take them.
+    content_weight, style_weight, tv_weight, learning_rate, style_scale = (
+        float(value) for value in (content_weight, style_weight, tv_weight, learning_rate, style_scale))
+    seed, save_every = int(seed), int(save_every)
     for kind, images, rgb in (("content image", contents, True), ("style image", styles, True),
                               ("style mask", style_masks or [], False)):
         for number, image in enumerate(images, start=1):
@@ -1401,7 +1409,7 @@ def stylize_batch(
                          content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight)
     precondition = PRECONDITIONERS[preconditioner]
     with tf.device(device_name):
-        with seeded(int(seed)):  # random weights (weights=None) are drawn from the seed too
+        with seeded(seed):  # random weights (weights=None) are drawn from the seed too
             extractor = build_vgg(model, [content_layer, *style_layers], weights, precision)
         images = None  # the best image of each content so far, carried from level to level
         sizes = level_sizes(max(height, width), scales, floor=smallest_long_side((height, width)))
@@ -1610,7 +1618,6 @@ def resolve_device(device: str) -> str:
 # ---------------------------------------------------------------------------
 
 
-@drawing
 def plot_panel(content: np.ndarray, styles: list, result: np.ndarray, title: str = ""):
     """content | style(s) | result, side by side."""
     images = [content, *styles, result]
@@ -1623,11 +1630,10 @@ def plot_panel(content: np.ndarray, styles: list, result: np.ndarray, title: str
         axis.set_title(name)
         axis.axis("off")
     if title:
-        figure.suptitle(title, fontsize=9)
+        figure.suptitle(title, fontsize=9, parse_math=False)  # file names, as written (new_figure)
     return figure
 
 
-@drawing
 def plot_losses(history: list, title: str = ""):
     """The weighted loss terms per iteration, on a log scale; levels are marked."""
     figure = new_figure(figsize=(7, 4.5))
@@ -1642,7 +1648,7 @@ def plot_losses(history: list, title: str = ""):
     axis.set_yscale("log")
     axis.set_xlabel("iteration")
     axis.set_ylabel("weighted loss")
-    axis.set_title(title or "losses")
+    axis.set_title(title or "losses", parse_math=False)
     axis.grid(True, which="both", alpha=0.3)
     axis.legend()
     return figure
@@ -1653,10 +1659,10 @@ def show_in_cell(axis, cell: np.ndarray | str) -> None:
     if isinstance(cell, np.ndarray):
         axis.imshow(np.clip(cell, PIXEL_MIN, PIXEL_MAX))
     else:
-        axis.text(0.5, 0.5, cell, ha="center", va="center", color="grey", transform=axis.transAxes)
+        axis.text(0.5, 0.5, cell, ha="center", va="center", color="grey", transform=axis.transAxes,
+                  parse_math=False)
 
 
-@drawing
 def plot_contact_sheet(rows: list, columns: list, cells: list):
     """A grid: the style images along the top, the content images down the left,
     each result where its content's row meets its style's column.
@@ -1677,10 +1683,10 @@ def plot_contact_sheet(rows: list, columns: list, cells: list):
     show_in_cell(axes[0, 0], "content ↓   style →")
     for column, (name, image) in enumerate(columns, start=1):
         show_in_cell(axes[0, column], image)
-        axes[0, column].set_title(name, fontsize=9)
+        axes[0, column].set_title(name, fontsize=9, parse_math=False)
     for row, (name, image) in enumerate(rows, start=1):
         show_in_cell(axes[row, 0], image)
-        axes[row, 0].set_title(name, fontsize=9)
+        axes[row, 0].set_title(name, fontsize=9, parse_math=False)
         for column, cell in enumerate(cells[row - 1], start=1):
             show_in_cell(axes[row, column], cell)
     return figure

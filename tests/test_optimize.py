@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import random
+from fractions import Fraction
 from functools import partial
 from pathlib import Path
 
@@ -299,7 +300,6 @@ def _pixel_cases(content, style) -> list:
                                                                                "array"),
         (([content], []), {}, "no style image given"),
         (([content], None), {}, "no style image given"),
-        (([content], style[None]), {}, "the style image must be an (H, W, 3) array (got shape (1, "),
         (([content], Path("painting.jpg")), {}, "the style image is a file name (painting.jpg), not an array: "
                                                 "read it with load_image"),
         (([content], ["a.jpg", style]), {}, "style image 1 is a file name (a.jpg)"),
@@ -392,6 +392,8 @@ def test_callback_returning_false_stops_the_run(small_pair, optimizer):
     ({"save_every": 1.5}, r"--save-every must be a whole number"),
     ({"style_scale": True}, r"--style-scale must be a number \(got True\)"),
     ({"style_weight": "1"}, r"--style-weight must be a number \(got '1'\)"),
+    ({"content_weight": 10 ** 400}, r"--content-weight must be a number from 0 to 3.4e\+38 \(got inf\)"),
+    ({"scales": np.array([1, 2])}, r"--scales must be a whole number"),
     ({"content_weight": None}, r"--content-weight must be a number \(got None\)"),
     ({"content_layer": ["block4_conv2"]}, r"--content-layer must be one layer name"),
     ({"style_layers": [1, 2]}, r"layers are a list of names \(got \[1, 2\]\)"),
@@ -461,17 +463,30 @@ def test_numpy_numbers_and_python_lists_do_as_python_numbers_and_arrays(small_pa
                     init="noise", model="vgg16", weights=None, save_every=0)
     numpy = stylize(content.tolist(), [style.astype(np.float64)], iterations=np.int64(2), scales=np.int64(1),
                     seed=np.int64(3), learning_rate=1, optimizer="adam", init="noise", model="vgg16", weights=None,
-                    save_every=np.int32(0))
+                    save_every=np.int32(0), style_scale=Fraction(1), tv_weight=np.float64(StyleTransfer.TV_WEIGHT))
     assert numpy.image.dtype == np.float32
     np.testing.assert_array_equal(numpy.image, plain.image)
 
 
-@pytest.mark.parametrize("answer", [False, np.False_, 0], ids=["False", "numpy-False", "0"])
-def test_a_callback_stops_the_run_with_any_false_answer_but_none(small_pair, answer):
+@pytest.mark.parametrize("answer, stops", [(False, True), (np.False_, True), (None, False), (0, False),
+                                           (np.array([1, 2]), False)],
+                         ids=["False", "numpy-False", "None", "0", "an-array"])
+def test_a_callback_stops_the_run_by_answering_false(small_pair, answer, stops):
+    """False or NumPy's False stops the run; any other answer (None, the 0 of os.system, an
+    array, whose truth is ambiguous) goes on."""
     content, style = small_pair
-    result = stylize(content, style, iterations=3, model="vgg16", weights=None, save_every=0,
+    result = stylize(content, style, iterations=2, model="vgg16", weights=None, save_every=0,
                      callback=lambda progress: answer)
-    assert [row["iteration"] for row in result.history] == [1] and result.stopped_early == "stopped by the callback"
+    assert len(result.history) == (1 if stops else 2)
+    assert result.stopped_early == ("stopped by the callback" if stops else None)
+
+
+def test_a_stack_of_contents_or_styles_is_split_into_images(small_pair):
+    """An (N, H, W, 3) array is N images: contents for stylize_batch, styles for either."""
+    content, style = small_pair
+    settings = dict(iterations=1, model="vgg16", weights=None, save_every=0)
+    results = StyleTransfer.stylize_batch(np.stack([content, content]), np.stack([style, style]), **settings)
+    assert len(results) == 2 and results[0].blend_weights == [[0.5, 0.5]]
 
 
 def test_stylize_leaves_python_and_numpy_random_numbers_as_they_were(small_pair):

@@ -516,6 +516,19 @@ def test_drawing_leaves_matplotlib_as_it_was_for_a_notebook(tmp_path):
     assert ContentModel.open_image(tmp_path / "panel.png").size[0] > 0
 
 
+def test_the_loss_plots_log_axis_is_labelled_as_powers_of_ten(tmp_path):
+    """Its tick labels are TeX (made while the figure is saved): drawn as maths, 10⁵, where
+    they once showed as written, '$\\mathdefault{10^{5}}$'. Only the title, a file name, is
+    drawn as written."""
+    history = [dict(iteration=i, level=0, content=1e5 / i, style=1e7 / i, tv=1e4, total=1e7 / i) for i in (1, 2, 3)]
+    figure = StyleTransfer.plot_losses(history, "a$_$b.jpg")
+    ContentModel.save_figure(figure, tmp_path / "losses.png")
+    axis = figure.axes[0]
+    labels = [label for label in axis.get_yticklabels() if label.get_text()]
+    assert labels and all(label.get_parse_math() and "$" in label.get_text() for label in labels)
+    assert axis.title.get_parse_math() is False and axis.title.get_text() == "a$_$b.jpg"
+
+
 def test_runs_started_together_never_share_an_output(tmp_path, monkeypatch):
     """The name is held from the moment it is chosen (an empty file), not from the first
     save seconds later: a second run started meanwhile numbers past it, or is refused
