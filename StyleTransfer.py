@@ -483,10 +483,20 @@ MASK_BLACK_LEVEL = 8 / 255
 #: white on a transparent layer is that region; composited onto white, as photos are,
 #: the whole mask would be white).
 MASK_BACKGROUND = (0, 0, 0)
-#: How far a mask's width:height may differ from the photo's (as a ratio) before a note says
-#: it is stretched: a mask drawn over the photo and saved at another size keeps its shape
-#: within rounding; one made for a portrait, given with a landscape photo, does not.
+#: How far a mask's width:height may differ from the photo's (as a ratio), beyond what rounding
+#: either to whole pixels can do, before a note says it is stretched: a mask drawn over the
+#: photo and saved at another size keeps its shape; one made for a portrait, given with a
+#: landscape photo, does not.
 MASK_ASPECT_TOLERANCE = 0.02
+
+
+def stretched(mask_shape: tuple, photo_shape: tuple) -> bool:
+    """Whether resizing a mask of (height, width) ``mask_shape`` to ``photo_shape`` changes its
+    width:height by more than MASK_ASPECT_TOLERANCE plus the rounding of either to whole
+    pixels (a pixel of the short side: 3 % at 35 px)."""
+    (mask_height, mask_width), (photo_height, photo_width) = mask_shape, photo_shape
+    rounding = 1 / min(mask_shape) + 1 / min(photo_shape)
+    return abs(mask_width / mask_height / (photo_width / photo_height) - 1) > MASK_ASPECT_TOLERANCE + rounding
 DEFAULT_PRESERVE_COLORS = "none"  # as the paper: the style's colours too
 
 
@@ -2734,20 +2744,21 @@ def input_shapes(args: argparse.Namespace, paths: list) -> tuple[tuple, list]:
     return content, styles
 
 
-def load_single_inputs(args: argparse.Namespace, paths: list) -> tuple:
+def load_single_inputs(args: argparse.Namespace, paths: list, mask_paths: list | None) -> tuple:
     """The content, the styles and the masks (None, or one per style) of a single run, as
-    arrays, from local files (``paths``: URLs already downloaded by local_image)."""
+    arrays, from local files (``paths`` and ``mask_paths``: URLs already downloaded by
+    local_image)."""
     content_path, *style_paths = paths
     content = load_image(content_path, args.size, args.max_pixels)
     loading = style_loading(args.size, args.style_scale)
     styles = [load_image(path, max_pixels=args.max_pixels, **loading) for path in style_paths]
-    masks = None if args.style_masks is None else \
-        [load_mask(path, content.shape[:2], args.max_pixels) for path in args.style_masks]
-    for path, mask in zip(args.style_masks or [], masks or []):
+    masks = None if mask_paths is None else \
+        [load_mask(path, content.shape[:2], args.max_pixels) for path in mask_paths]
+    for path, file, mask in zip(args.style_masks or [], mask_paths or [], masks or []):  # path: as given
         if is_black(mask):  # allowed (it switches a style off), but more often a wrong file
             print(f"note: the mask {path} is all black: its style is not applied anywhere")
-        width, height = open_image(path, args.max_pixels).size  # a small file: read again for its shape
-        if abs(width / height / (content.shape[1] / content.shape[0]) - 1) > MASK_ASPECT_TOLERANCE:
+        width, height = open_image(file, args.max_pixels).size  # a small file: read again for its shape
+        if stretched((height, width), content.shape[:2]):
             print(f"note: the mask {path} ({width}x{height}) is stretched to the photo's shape "
                   f"({content.shape[1]}x{content.shape[0]})")
     return content, styles, masks
@@ -2767,13 +2778,15 @@ def stylize_into(output: Path, args: argparse.Namespace, settings: dict, sources
     """run_single's work once ``output`` is reserved: check the memory, load, stylize, write."""
     # URLs are downloaded here, once the output is known to be writable.
     paths = [local_image(source, max_pixels=args.max_pixels) for source in sources]
+    mask_paths = None if args.style_masks is None else \
+        [local_image(mask, max_pixels=args.max_pixels) for mask in args.style_masks]
     device = resolve_device(args.device)
     content_shape, style_shapes = input_shapes(args, paths)
     # Before decoding: at a large --size x --style-scale the decoded images alone are gigabytes.
     need = settings_memory(content_shape, settings, device, style_shapes=style_shapes)
     check_memory(need, settings, device)
-    content, styles, masks = load_single_inputs(args, paths)
-    digests = input_digests(paths[0], paths[1:], args.style_masks)  # the files just read
+    content, styles, masks = load_single_inputs(args, paths, mask_paths)
+    digests = input_digests(paths[0], paths[1:], mask_paths)  # the files just read
     height, width = content.shape[:2]
     scales = resolve_scales(args.scales, max(height, width), args.iterations)
     counts = level_iterations(args.iterations, scales)

@@ -295,6 +295,16 @@ def test_a_mask_of_another_shape_than_the_photo_gets_a_note(sample_images, tmp_p
     assert notes == [f"note: the mask {portrait} (20x30) is stretched to the photo's shape (64x43)"], notes
 
 
+@pytest.mark.parametrize("mask, photo, expected", [
+    ((300, 200), (43, 64), True),  # a portrait's mask on a landscape photo
+    ((200, 300), (43, 64), False),  # 3:2 on 64x43 (1.488): within rounding
+    ((67, 125), (35, 64), False),  # a 1200x647 photo's mask on the photo at --size 64: 1.4 % off, a pixel is 3 %
+    ((100, 300), (43, 64), True),  # 3:1 on 3:2
+], ids=["portrait-on-landscape", "same-shape", "rounded-photo", "wider"])
+def test_a_mask_is_stretched_when_its_shape_differs_beyond_rounding(mask, photo, expected):
+    assert StyleTransfer.stretched(mask, photo) is expected
+
+
 def test_a_mask_drawn_on_a_transparent_layer_is_black_where_transparent(tmp_path):
     """White paint on a transparent layer, as image editors save a region: the region is
     the paint (composited onto white, as photos are, the whole mask came out white and
@@ -451,7 +461,8 @@ def test_styles_are_loaded_at_style_scale_times_the_size(sample_images):
     for scale, long_side in ((2.0, 128), (1.0, 64), (0.5, 52)):
         args = StyleTransfer.build_parser().parse_args(
             [str(sample_images[0]), str(sample_images[1]), "--size", "64", "--style-scale", str(scale)])
-        content, (style,), masks = StyleTransfer.load_single_inputs(args, StyleTransfer.single_run_sources(args))
+        content, (style,), masks = StyleTransfer.load_single_inputs(args, StyleTransfer.single_run_sources(args),
+                                                                      None)
         assert max(content.shape[:2]) == 64 and masks is None
         assert max(style.shape[:2]) == long_side, (scale, style.shape)
 

@@ -7,6 +7,7 @@ internet; batch runs use tiny images and two iterations.
 from __future__ import annotations
 
 import errno
+import hashlib
 import io
 import json
 import os
@@ -40,11 +41,13 @@ SHORT_TIMEOUT = 0.5
 # --- a local web server ------------------------------------------------------------
 
 
-def png_bytes(path: Path, flip: bool = False) -> bytes:
+def png_bytes(path: Path, flip: bool = False, rotate: bool = False) -> bytes:
     image = Image.open(path).convert("RGB")
     image.thumbnail((SIZE, SIZE))
     if flip:
         image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    if rotate:
+        image = image.transpose(Image.Transpose.ROTATE_90)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
@@ -90,6 +93,7 @@ def server(sample_images):
         "/styles/starry_night.png": png_bytes(style),
         "/notes.jpg": b"<html>this is a web page, not a picture</html>",
         "/slow/chelsea.png": png_bytes(content),
+        "/masks/portrait.png": png_bytes(content, rotate=True),
     }
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -221,6 +225,20 @@ def test_the_command_line_takes_urls_and_names_outputs_after_them(server, cache,
     assert open_image(result).size[0] == SIZE
     trace = json.loads(result.with_suffix(".json").read_text())
     assert trace["content"] == content and trace["styles"] == [style]
+
+
+def test_a_mask_may_be_a_url_too(server, cache, tmp_path, vgg19_weights, capsys, sample_images):
+    """A mask given by address is downloaded as the images are; the note and the trace name it
+    as given, the trace's digest is of its download."""
+    mask = server.url("/masks/portrait.png")
+    output = tmp_path / "r.png"
+    StyleTransfer.main([str(sample_images[0]), str(sample_images[1]), "--style-masks", mask, "-o", str(output),
+                        *FAST])
+    assert f"note: the mask {mask} (43x64) is stretched to the photo's shape (64x43)" in capsys.readouterr().out
+    trace = json.loads(output.with_suffix(".json").read_text())
+    [download] = [path for path in cached_files(cache) if path.name.endswith("_portrait.png")]
+    assert trace["settings"]["style_masks"] == [mask]
+    assert trace["sha256"]["style_masks"] == [hashlib.sha256(download.read_bytes()).hexdigest()]
 
 
 @pytest.mark.parametrize("script, path, suffix", [
