@@ -423,13 +423,16 @@ def build_objective(
     style_weight: float = STYLE_WEIGHT,
     tv_weight: float = TV_WEIGHT,
     targets: list | None = None,
+    black: list | None = None,
 ) -> Objective:
     """Targets from the images, through the one combined extractor.
 
     ``masks`` are (H, W) arrays at the content image's size, one per style;
     each is resized to every style layer's feature size. ``targets``: the
     style_targets of ``style_images`` when already computed (contents that
-    share their styles share them).
+    share their styles share them). ``black``: which masks are black (is_black), when
+    judged at another size than these (a coarse level's masks are judged at full size,
+    where a small white spot is not yet averaged below MASK_BLACK_LEVEL).
     """
     style_layers = tuple(style_layers)
     content_features = extractor(content_image[None])
@@ -443,7 +446,8 @@ def build_objective(
         # A style whose mask is black everywhere applies nowhere. Its masked Gram matrices
         # would be 0 and its loss a constant, the mean square of its targets: no gradient,
         # but a loss that L-BFGS's first step length (first_step_length) would go by.
-        blend = [0.0 if is_black(mask) else weight for weight, mask in zip(blend, masks)]
+        black = [is_black(mask) for mask in masks] if black is None else black
+        blend = [0.0 if dark else weight for weight, dark in zip(blend, black, strict=True)]
     if not any(blend):  # a run would only rebuild the photo: surely not what was meant
         raise StyleTransferError("no style applies anywhere: the mask of every style with a blend weight is black")
     return Objective(
@@ -1182,8 +1186,10 @@ def level_problem(extractor: keras.Model, inputs: list, long_side: int, previous
     the ``previous`` level's results upsampled after it)."""
     level_contents = [resize_long(content, long_side) for content, _ in inputs]
     shape = level_contents[0].shape[:2]
-    masks = None if style_masks is None else \
-        [resize_image(np.asarray(mask, np.float32)[..., None], shape)[..., 0] for mask in style_masks]
+    masks = black = None
+    if style_masks is not None:
+        masks = [resize_image(np.asarray(mask, np.float32)[..., None], shape)[..., 0] for mask in style_masks]
+        black = [is_black(mask) for mask in style_masks]  # at full size, for every level alike
     objectives, starts = [], []
     shared = {}  # the styles of several contents (the same arrays) are resized and passed through VGG once
     for index, (content, (_, styles)) in enumerate(zip(level_contents, inputs)):
@@ -1196,7 +1202,8 @@ def level_problem(extractor: keras.Model, inputs: list, long_side: int, previous
                             for style in styles]
             shared[key] = level_styles, style_targets(extractor, level_styles, loss_settings["style_layers"])
         styles, targets = shared[key]
-        objectives.append(build_objective(extractor, content, styles, masks=masks, targets=targets, **loss_settings))
+        objectives.append(build_objective(extractor, content, styles, masks=masks, targets=targets, black=black,
+                                          **loss_settings))
         starts.append(initial_image(content, styles, init, seed, objectives[-1].blend_weights)
                       if previous is None else resize_image(previous[index], shape))
     return BatchObjective(objectives), np.stack(starts)

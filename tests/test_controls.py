@@ -305,6 +305,23 @@ def test_a_mask_is_stretched_when_its_shape_differs_beyond_rounding(mask, photo,
     assert StyleTransfer.stretched(mask, photo) is expected
 
 
+def test_a_mask_black_only_once_shrunk_for_a_coarse_level_still_applies_there(sample_images):
+    """Black or not is judged at full size, for every level alike: a small white spot,
+    averaged below MASK_BLACK_LEVEL at a coarse level, would otherwise switch its style off
+    there (or, the only style, refuse the run there) while it applies at full size."""
+    content, style = load_image(sample_images[0], 512), load_image(sample_images[1], 64)
+    spot = np.zeros(content.shape[:2], np.float32)
+    spot[100, 100] = 1.0
+    assert StyleTransfer.is_black(resize_image(spot[..., None], (43, 64))[..., 0]) and not StyleTransfer.is_black(spot)
+    extractor = build_vgg("vgg16", [StyleTransfer.CONTENT_LAYER, *StyleTransfer.STYLE_LAYERS], None)
+    loss_settings = dict(content_layer=StyleTransfer.CONTENT_LAYER, style_layers=StyleTransfer.STYLE_LAYERS,
+                         style_layer_weights=None, blend_weights=None, content_weight=1.0, style_weight=1.0,
+                         tv_weight=1.0)
+    objective, _ = StyleTransfer.level_problem(extractor, [(content, [style])], 64, None, init="content", seed=0,
+                                               style_scale=1.0, style_masks=[spot], loss_settings=loss_settings)
+    assert objective.objectives[0].blend_weights == [1.0]
+
+
 def test_a_mask_drawn_on_a_transparent_layer_is_black_where_transparent(tmp_path):
     """White paint on a transparent layer, as image editors save a region: the region is
     the paint (composited onto white, as photos are, the whole mask came out white and
