@@ -74,6 +74,16 @@ def vgg19_weights() -> Path:
     return _require_vgg19_weights()
 
 
+@pytest.fixture(autouse=True)
+def the_same_random_numbers_in_every_test():
+    """Every test starts from the same random state, whatever ran before it: random VGG
+    weights (weights=None) drawn outside stylize, which seeds its own, are the same in every
+    run of the suite (Python's own generator starts from the system's entropy)."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+
+
 @pytest.fixture(scope="session")
 def keras_home() -> Path:
     return KERAS_HOME
