@@ -1393,6 +1393,25 @@ def weights_note(weights: str | None) -> str:
     return "" if weights == DEFAULT_WEIGHTS else f" ({Path(weights).name})"
 
 
+#: What TensorFlow says when a GPU runs out of memory but raises InternalError or UnknownError
+#: rather than ResourceExhaustedError: in a copy to the device ("Dst tensor is not initialized"),
+#: in cuDNN's or cuBLAS's workspace (CUDNN_STATUS_ALLOC_FAILED).
+OUT_OF_MEMORY_WORDS = ("dst tensor is not initialized", "out of memory", "failed to allocate", "alloc_failed")
+
+
+@contextlib.contextmanager
+def out_of_memory_named():
+    """Running out of device memory raised as ResourceExhaustedError however TensorFlow words
+    it (OUT_OF_MEMORY_WORDS), so that the one ``except`` that turns it into a one-line error
+    (or, in batch mode, into running the pairs one at a time) catches it."""
+    try:
+        yield
+    except (tf.errors.InternalError, tf.errors.UnknownError) as error:
+        if not any(words in str(error).lower() for words in OUT_OF_MEMORY_WORDS):
+            raise
+        raise tf.errors.ResourceExhaustedError(None, None, str(error)) from error
+
+
 def figure_main(argv, *, script: str, description: str, image_help: str, suffix: str, add_arguments,
                 draw) -> None:
     """The command line shared by ContentModel.py and StyleModel.py: one image in, one figure out.
@@ -1425,7 +1444,8 @@ def figure_main(argv, *, script: str, description: str, image_help: str, suffix:
         with reserved_output(f"{source_stem(args.image)}{suffix}", args.output, [args.image],
                              args.overwrite, suffixes=(".png",)) as output:
             try:  # a URL is downloaded only now, once the output is known to be writable
-                figure, lines = draw(args)
+                with out_of_memory_named():
+                    figure, lines = draw(args)
             except tf.errors.ResourceExhaustedError:  # a large --size on a small GPU, say
                 raise StyleTransferError(f"out of memory at --size {args.size}; try a smaller --size") from None
             with interrupt_deferred():  # a Ctrl-C during the write still lets us say where the figure is

@@ -109,6 +109,7 @@ from ContentModel import (
     local_image,
     new_figure,
     open_image,
+    out_of_memory_named,
     png_text,
     processor_name,
     relative_to_project,
@@ -1619,6 +1620,19 @@ def check_memory(need: MemoryNeed, settings: dict, device_name: str) -> None:
             f"is available; {memory_advice(settings, device_name, need, available)}")
 
 
+def keep_off_the_gpus() -> None:
+    """--device cpu on a machine with a GPU: the GPUs hidden from TensorFlow for the rest of
+    the process. Else the work outside the optimization's device scope (checking the network,
+    resizing, GIF frames, thumbnails) would go to the first GPU, and TensorFlow would reserve
+    nearly all its memory, which another job may be using. The command line's alone: from
+    Python it would hide the GPUs from the caller's later work too. Once TensorFlow has set up
+    a GPU (main() called twice in one process) they can no longer be hidden: left as they are."""
+    try:
+        tf.config.set_visible_devices([], "GPU")
+    except RuntimeError:  # "Visible devices cannot be modified after being initialized"
+        pass
+
+
 def resolve_device(device: str) -> str:
     """'auto' | 'cpu' | 'gpu' -> a TensorFlow device name."""
     check_choice("device", device, DEVICES)
@@ -2457,7 +2471,8 @@ def stylize_group(group: list[Pair], content_images: dict, style_images: dict, *
         check_memory(need, settings, device)
         contents = [to_array(content_images[pair.content]) for pair in group]
         style = to_array(style_images[group[0].style])
-        results = stylize_batch(contents, style, **settings, callback=callback)
+        with out_of_memory_named():
+            results = stylize_batch(contents, style, **settings, callback=callback)
     except (tf.errors.ResourceExhaustedError, NotEnoughMemoryError) as error:
         if len(group) > 1:
             return False
@@ -2735,6 +2750,8 @@ def run(args: argparse.Namespace) -> int:
         raise StyleTransferError(f"{error}{swallowed_images_hint(args)}") from None
     for note in unused_flags(args):
         print(f"note: {note}")
+    if args.device == "cpu":
+        keep_off_the_gpus()
     if batch_mode:
         return run_batch(args, settings)
     return run_single(args, settings, sources)
@@ -2804,7 +2821,8 @@ def stylize_into(output: Path, args: argparse.Namespace, settings: dict, sources
 
     bar = ProgressBar(sum(counts), output if args.save_every else None)
     try:
-        result = stylize(content, styles, **{**settings, "style_masks": masks}, callback=bar)
+        with out_of_memory_named():
+            result = stylize(content, styles, **{**settings, "style_masks": masks}, callback=bar)
     except tf.errors.ResourceExhaustedError:  # the estimate is checked on a CPU only
         raise StyleTransferError(f"out of memory: {memory_advice(settings, device, need)}") from None
     finally:

@@ -30,6 +30,8 @@ from StyleTransfer import (
 )
 
 FAST = {"model": "vgg19", "save_every": 0, "precision": "float32"}
+#: For the tests of the memory check: a run's memory is checked against the machine's on a CPU only.
+ON_THE_CPU = ["--device", "cpu"]
 
 
 def two_contents(content: np.ndarray) -> list[np.ndarray]:
@@ -233,7 +235,7 @@ def test_a_batch_pair_that_cannot_fit_fails_alone_with_the_fix(sample_images, tm
     instead of being left to the system's out-of-memory killer."""
     monkeypatch.setattr(StyleTransfer, "available_memory", lambda: 2 ** 29)  # half a GiB free
     status, stdout, stderr = run_main(["--contents", str(sample_images[0]), "--styles", str(sample_images[1]),
-                                       "--size", "64", "--iterations", "1", "--model", "vgg19",
+                                       "--size", "64", "--iterations", "1", "--model", "vgg19", *ON_THE_CPU,
                                        "-o", str(tmp_path / "out")])
     assert status == StyleTransfer.EXIT_FAILED, stdout + stderr
     assert "1 pair: 0 done, 0 skipped, 1 failed" in stdout
@@ -259,7 +261,7 @@ def test_a_batch_pair_that_cannot_fit_is_refused_before_its_images_are_decoded(s
                         or real_plot(rows, columns, cells))
     monkeypatch.setattr(StyleTransfer, "available_memory", lambda: 2 ** 29)  # half a GiB free
     status, stdout, stderr = run_main(["--contents", str(sample_images[0]), "--styles", str(sample_images[1]),
-                                       "--size", "2048", "--style-scale", "4", "--model", "vgg19",
+                                       "--size", "2048", "--style-scale", "4", "--model", "vgg19", *ON_THE_CPU,
                                        "-o", str(tmp_path / "out")])
     assert status == StyleTransfer.EXIT_FAILED, stdout + stderr
     assert "1 pair: 0 done, 0 skipped, 1 failed" in stdout and "a smaller --style-scale" in stderr
@@ -290,7 +292,7 @@ def test_a_batch_pair_whose_style_images_do_not_fit_fails_with_the_fix(sample_im
     room = estimate_memory(shape, model="vgg19", precision="float32") + 1
     monkeypatch.setattr(StyleTransfer, "available_memory", lambda: room)
     status, stdout, stderr = run_main(["--contents", str(contents), "--styles", str(sample_images[1]),
-                                       "--size", "64", "--iterations", "2", "--model", "vgg19",
+                                       "--size", "64", "--iterations", "2", "--model", "vgg19", *ON_THE_CPU,
                                        "--precision", "float32", "--style-scale", "4", "-o", str(tmp_path / "out")])
     assert status == StyleTransfer.EXIT_FAILED, stdout + stderr
     assert "up to 1 at a time" in stdout  # a batch of two did not fit either

@@ -18,6 +18,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 
 import ContentModel
@@ -425,6 +426,19 @@ def test_output_with_an_unknown_suffix_is_refused(capsys, tmp_path, small_inputs
         StyleTransfer.main([str(small_inputs[0]), str(small_inputs[1]), "-o", str(tmp_path / "r.bmp")])
     assert info.value.code == 2
     assert len(error_lines(capsys.readouterr().err)) == 1
+
+
+@pytest.mark.parametrize("device, hidden", [("cpu", [([], "GPU")]), ("auto", [])])
+def test_device_cpu_hides_the_gpus_from_tensorflow(capsys, tmp_path, small_inputs, monkeypatch, device, hidden):
+    """Else what runs outside the optimization's device scope would take a GPU's memory."""
+    calls = []
+    monkeypatch.setattr(tf.config, "set_visible_devices", lambda *args: calls.append(args))
+    taken = tmp_path / "r.png"
+    taken.write_bytes(b"")  # refused once the run starts: after the devices are chosen, before any work
+    with pytest.raises(SystemExit):
+        StyleTransfer.main([str(small_inputs[0]), str(small_inputs[1]), "-o", str(taken), "--device", device])
+    assert "exists" in capsys.readouterr().err
+    assert calls == hidden
 
 
 def test_the_image_is_saved_every_save_every_iterations_while_it_runs(tmp_path, small_inputs, monkeypatch,

@@ -53,6 +53,8 @@ from ContentModel import MIN_SIZE, StyleTransferError, atomic_write, load_image,
 SCRIPT = Path(StyleTransfer.__file__).resolve()
 #: Small, fast runs with the real VGG19 weights (through KERAS_HOME).
 FAST = ["--size", "64", "--iterations", "2", "--model", "vgg19"]
+#: For the tests of the memory check: a run's memory is checked against the machine's on a CPU only.
+ON_THE_CPU = ["--device", "cpu"]
 #: The real VGG19 "notop" weights (the file conftest.py links into KERAS_HOME).
 VGG19_WEIGHTS = SCRIPT.parent.parent / "shared" / "weights" / "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 #: Upper bound for one subprocess: far above a normal run, only there so a hang fails.
@@ -1265,7 +1267,7 @@ def test_a_run_that_cannot_fit_is_refused_before_its_images_are_decoded(monkeypa
     decoded = []
     monkeypatch.setattr(StyleTransfer, "load_image", lambda *args, **kwargs: decoded.append(args))
     monkeypatch.setattr(StyleTransfer, "available_memory", lambda: 2 ** 29)
-    status, out, err = run_main([str(content), str(style), *FAST, "--style-scale", "4",
+    status, out, err = run_main([str(content), str(style), *FAST, "--style-scale", "4", *ON_THE_CPU,
                                  "-o", str(tmp_path / "out" / "r.png")])
     assert status == ContentModel.EXIT_USAGE, out + err
     assert our_lines(err)[0].startswith("error: this run needs about"), err
@@ -1303,7 +1305,7 @@ def test_large_style_images_are_counted_before_the_run(monkeypatch, tmp_path, pa
 
     monkeypatch.setattr(StyleTransfer, "settings_memory", recorded)
     monkeypatch.setattr(StyleTransfer, "available_memory", lambda: needs[-1].optimization + 1)
-    status, out, err = run_main([str(content), str(style), *FAST, "--style-scale", style_scale,
+    status, out, err = run_main([str(content), str(style), *FAST, "--style-scale", style_scale, *ON_THE_CPU,
                                  "--precision", "float32", "-o", str(tmp_path / "out" / "r.png")])
     lines = our_lines(err)
     if refused:
@@ -1316,12 +1318,17 @@ def test_large_style_images_are_counted_before_the_run(monkeypatch, tmp_path, pa
         assert not needs[-1].style_bound and (tmp_path / "out" / "r.png").exists()
 
 
-def test_out_of_device_memory_is_one_error_line(monkeypatch, tmp_path, pair_bytes, run_main):
-    """The estimate is checked on a CPU only; a GPU that runs out says so in one line too."""
+@pytest.mark.parametrize("error", ["ResourceExhaustedError", "InternalError"])
+def test_out_of_device_memory_is_one_error_line(monkeypatch, tmp_path, pair_bytes, run_main, error):
+    """The estimate is checked on a CPU only; a GPU that runs out says so in one line too,
+    also where TensorFlow calls it an InternalError (a copy to the GPU that finds no room)."""
     import tensorflow as tf
 
+    message = {"ResourceExhaustedError": "OOM when allocating tensor",
+               "InternalError": "Failed copying input tensor to /GPU:0: Dst tensor is not initialized."}[error]
+
     def out_of_memory(*args, **kwargs):
-        raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
+        raise getattr(tf.errors, error)(None, None, message)
 
     content = _write(tmp_path / "content.png", pair_bytes[0])
     style = _write(tmp_path / "style.jpg", pair_bytes[1])
@@ -1334,6 +1341,14 @@ def test_out_of_device_memory_is_one_error_line(monkeypatch, tmp_path, pair_byte
     assert not (tmp_path / "out").exists() or files_in(tmp_path / "out") == []
 
 
+def test_other_internal_errors_are_not_taken_for_running_out_of_memory():
+    import tensorflow as tf
+
+    with pytest.raises(tf.errors.InternalError, match="cuDNN launch failure"):
+        with ContentModel.out_of_memory_named():
+            raise tf.errors.InternalError(None, None, "cuDNN launch failure")
+
+
 @pytest.mark.parametrize("flags, fix", [
     (["--precision", "float32"], "use a smaller --size, --precision mixed or --optimizer adam"),
     (["--precision", "mixed", "--optimizer", "adam"], "use a smaller --size"),  # not what it uses already
@@ -1342,7 +1357,8 @@ def test_a_run_that_cannot_fit_is_refused_with_the_fix(monkeypatch, tmp_path, pa
     content = _write(tmp_path / "content.png", pair_bytes[0])
     style = _write(tmp_path / "style.jpg", pair_bytes[1])
     monkeypatch.setattr(StyleTransfer, "available_memory", lambda: 2 ** 29)  # half a GiB free
-    status, out, err = run_main([str(content), str(style), *FAST, *flags, "-o", str(tmp_path / "out" / "r.png")])
+    status, out, err = run_main([str(content), str(style), *FAST, *flags, *ON_THE_CPU,
+                                 "-o", str(tmp_path / "out" / "r.png")])
     lines = our_lines(err)
     assert status == ContentModel.EXIT_USAGE, out + err
     assert len(lines) == 1 and lines[0].startswith("error:") and "GiB" in lines[0], lines
