@@ -25,6 +25,7 @@ from ContentModel import (  # noqa: E402
     ArgumentParser,
     add_output_arguments,
     load_image,
+    new_figure,
     processor_name,
     run_cli,
     save_figure,
@@ -68,13 +69,8 @@ def pair_argument(text: str) -> str:
 
 def plot_rows(rows: list, titles: list):
     """A grid of images: one row per pair, one column per title."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(len(rows), len(titles), squeeze=False,
-                                figsize=(2.6 * len(titles), 2.1 * len(rows)))
+    figure = new_figure(figsize=(2.6 * len(titles), 2.1 * len(rows)))
+    axes = figure.subplots(len(rows), len(titles), squeeze=False)
     for row, images in zip(axes, rows):
         for axis, image, title in zip(row, images, titles):
             axis.imshow(np.clip(image, 0, 1))
