@@ -266,18 +266,26 @@ def test_masks_from_the_command_line_are_grey_and_at_the_photos_size(sample_imag
                      f"note: the mask {tiny_file} (36x12) is stretched to the photo's shape (64x43)"], notes
 
 
-def test_an_all_black_mask_gets_a_note(sample_images, tmp_path, run_main, vgg19_weights):
-    """An all-black mask switches its style off, which is allowed, but said."""
-    white, black = tmp_path / "white.png", tmp_path / "black.png"
-    StyleTransfer.save_image(np.ones((20, 30, 3), np.float32), white)
-    StyleTransfer.save_image(np.zeros((20, 30, 3), np.float32), black)
+def run_with_masks(sample_images, tmp_path, run_main, masks: dict) -> tuple[list, dict]:
+    """A 64-px run of the sample photo in the sample painting twice, one mask each (``masks``:
+    file name -> (H, W, 3) array): its note lines and its trace."""
+    paths = [tmp_path / name for name in masks]
+    for path, mask in zip(paths, masks.values()):
+        StyleTransfer.save_image(mask, path)
     status, stdout, stderr = run_main([str(sample_images[0]), str(sample_images[1]), str(sample_images[1]),
-                                       "--style-masks", str(white), str(black), "--size", "64",
+                                       "--style-masks", *map(str, paths), "--size", "64",
                                        "--iterations", "1", "--model", "vgg19", "-o", str(tmp_path / "out.png")])
     assert status == 0, stdout + stderr
     notes = [line for line in stdout.splitlines() if line.startswith("note:")]
-    assert notes == [f"note: the mask {black} is all black: its style is not applied anywhere"], notes
-    trace = json.loads((tmp_path / "out.json").read_text())
+    return notes, json.loads((tmp_path / "out.json").read_text())
+
+
+def test_an_all_black_mask_gets_a_note(sample_images, tmp_path, run_main, vgg19_weights):
+    """An all-black mask switches its style off, which is allowed, but said."""
+    notes, trace = run_with_masks(sample_images, tmp_path, run_main, {
+        "white.png": np.ones((20, 30, 3), np.float32), "black.png": np.zeros((20, 30, 3), np.float32)})
+    assert notes == [f"note: the mask {tmp_path / 'black.png'} is all black: its style is not applied anywhere"], \
+        notes
     assert trace["settings"]["style_blend_weights"] is None  # as given: equal
     assert trace["level_blend_weights"] == [[0.5, 0.0]]  # as used: the black mask's style off, the other kept
 
@@ -285,15 +293,11 @@ def test_an_all_black_mask_gets_a_note(sample_images, tmp_path, run_main, vgg19_
 def test_a_mask_of_another_shape_than_the_photo_gets_a_note(sample_images, tmp_path, run_main, vgg19_weights):
     """Any size will do, but a mask made for a portrait given with a landscape photo is
     stretched: allowed, and said (a mask of the photo's shape at another size is not)."""
-    portrait, landscape = tmp_path / "portrait.png", tmp_path / "landscape.png"
-    StyleTransfer.save_image(np.ones((30, 20, 3), np.float32), portrait)
-    StyleTransfer.save_image(np.ones((20, 30, 3), np.float32), landscape)  # 1.5, the photo's 64x43 within 1 %
-    status, stdout, stderr = run_main([str(sample_images[0]), str(sample_images[1]), str(sample_images[1]),
-                                       "--style-masks", str(portrait), str(landscape), "--size", "64",
-                                       "--iterations", "1", "--model", "vgg19", "-o", str(tmp_path / "out.png")])
-    assert status == 0, stdout + stderr
-    notes = [line for line in stdout.splitlines() if line.startswith("note:")]
-    assert notes == [f"note: the mask {portrait} (20x30) is stretched to the photo's shape (64x43)"], notes
+    notes, _ = run_with_masks(sample_images, tmp_path, run_main, {
+        "portrait.png": np.ones((30, 20, 3), np.float32),
+        "landscape.png": np.ones((20, 30, 3), np.float32)})  # 1.5, the photo's 64x43 within 1 %
+    assert notes == [f"note: the mask {tmp_path / 'portrait.png'} (20x30) is stretched to the photo's shape "
+                     "(64x43)"], notes
 
 
 @pytest.mark.parametrize("mask, photo, expected", [
