@@ -26,9 +26,11 @@ import contextlib
 import hashlib
 import io
 import math
+import numbers
 import operator
 import os
 import platform
+import random
 import re
 import shlex
 import signal
@@ -191,6 +193,8 @@ JPEG_QUALITY = 92
 #: Default long side (pixels) of images loaded for the feature-map figures
 #: (StyleTransfer's own DEFAULT_SIZE for results is larger).
 FIGURE_SIZE = 384
+#: The seed of random weights (--weights none) and of StyleTransfer's noise start by default.
+DEFAULT_SEED = 0
 #: Smallest short side (pixels) of an image we give VGG: its deepest blocks need that much.
 MIN_SIZE = 32
 #: Largest --size accepted. Memory, not this, is the real limit: at 8192 px a run needs
@@ -299,15 +303,15 @@ def number_setting(name: str, value, whole: bool = False) -> int | float:
     before its range is checked (a string would fail there with a TypeError that names no
     setting), and because Keras refuses NumPy integers where it wants a seed, and integers
     where it wants a rate."""
-    if not isinstance(value, (bool, np.bool_, str, bytes)):
-        try:
-            if whole:
-                return operator.index(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):  # not an array, a complex
+        if not whole:
             try:
                 return float(value)
             except OverflowError:
                 return math.inf
-        except (TypeError, ValueError):
+        try:
+            return operator.index(value)
+        except TypeError:  # 2.5, a NumPy float
             pass
     raise StyleTransferError(f"--{name} must be {'a whole number' if whole else 'a number'} (got {value!r})")
 
@@ -430,6 +434,22 @@ def error_summary(error: BaseException, width: int = ERROR_DETAIL_WIDTH) -> str:
     """The first line of a library's error message, cut at a word to fit in a one-line error."""
     lines = str(error).strip().splitlines() or [type(error).__name__]
     return textwrap.shorten(lines[0], width, placeholder=" ...")
+
+
+@contextlib.contextmanager
+def seeded(seed: int):
+    """Python's, NumPy's and TensorFlow's global random generators seeded with ``seed``
+    (keras.utils.set_random_seed: Keras draws random weights, weights=None, from them), and
+    Python's and NumPy's put back as they were afterwards, so that a caller's own random
+    numbers do not change for having called stylize. TensorFlow's and Keras's global seed
+    stay set (TensorFlow has no way to read its back)."""
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    keras.utils.set_random_seed(seed)
+    try:
+        yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
 
 
 def build_vgg(
@@ -1378,7 +1398,8 @@ def show_content_features(
     if count < 1:
         raise StyleTransferError(f"--count must be at least 1 (got {count})")
     image = load_image(local_image(image_path, max_pixels=max_pixels), size, max_pixels)
-    extractor = build_content_model(layer, model, weights, precision)
+    with seeded(DEFAULT_SEED):  # random weights: the same figure every time
+        extractor = build_content_model(layer, model, weights, precision)
     features = np.asarray(extractor(image[None])[layer][0], dtype=np.float32)
     height, width, channels = features.shape
     title = (f"{source_name(image_path)}: {model}{weights_note(weights)} {layer}, {height}x{width} positions "

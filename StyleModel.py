@@ -24,6 +24,7 @@ from pathlib import Path
 from ContentModel import (
     DEFAULT_MODEL,
     DEFAULT_PRECISION,
+    DEFAULT_SEED,
     DEFAULT_WEIGHTS,
     FIGURE_SIZE,
     MAX_IMAGE_PIXELS,
@@ -36,6 +37,7 @@ from ContentModel import (
     local_image,
     new_figure,
     plot_feature_maps,
+    seeded,
     source_name,
     weights_argument,
     weights_note,
@@ -199,7 +201,8 @@ def show_style_features(
 ):
     """Style features of one image, a file or an http(s) URL: returns (Gram matrices, figure)."""
     image = load_image(local_image(image_path, max_pixels=max_pixels), size, max_pixels)
-    extractor = build_style_model(layers, model, weights, precision)
+    with seeded(DEFAULT_SEED):  # random weights: the same figure every time
+        extractor = build_style_model(layers, model, weights, precision)
     features = extractor(image[None])
     grams = gram_matrices(features, layers)
     figure = plot_style(features, grams, layers, f"{source_name(image_path)}: {model}{weights_note(weights)} "

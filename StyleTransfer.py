@@ -47,7 +47,6 @@ import json
 import logging
 import os
 import platform
-import random
 import re
 import shutil
 import sys
@@ -63,6 +62,7 @@ from ContentModel import (
     CONTENT_LAYER,
     DEFAULT_MODEL,
     DEFAULT_PRECISION,
+    DEFAULT_SEED,
     DEFAULT_WEIGHTS,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -121,6 +121,7 @@ from ContentModel import (
     run_cli,
     save_figure,
     save_image,
+    seeded,
     smallest_long_side,
     source_stem,
     stored_shape,
@@ -179,7 +180,6 @@ STYLE_WEIGHT = 1e-2
 #: squared horizontal neighbour difference (total_variation_loss). It is absolute, not a
 #: ratio: scaling the content and style weights together changes their balance against it.
 TV_WEIGHT = 1e8
-DEFAULT_SEED = 0
 MAX_SEED = 2 ** 32 - 1  # the seeds NumPy and TensorFlow accept
 DEFAULT_SAVE_EVERY = 10
 AUTO = "auto"
@@ -1137,12 +1137,13 @@ def check_iterations(iterations) -> None:
         number_setting("iterations", iterations, whole=True)
 
 
-def image_list(images) -> list:
-    """Images given as one image (an array or a tensor; a file name, to be refused by
-    check_pixels with a hint), a stack of them ((N, H, W, 3)) or a list, as a list."""
+def image_list(images, dimensions: int = 3) -> list:
+    """Images of ``dimensions`` axes ((H, W, 3); masks (H, W): 2) given as one image (an array
+    or a tensor; a file name, to be refused by check_pixels with a hint), a stack of them
+    (one axis more) or a list, as a list."""
     if images is None:
         return []
-    if hasattr(images, "shape") and len(images.shape) == 4:
+    if hasattr(images, "shape") and len(images.shape) == dimensions + 1:
         return list(images)
     if isinstance(images, (str, bytes, os.PathLike)) or hasattr(images, "shape"):
         return [images]
@@ -1291,22 +1292,6 @@ def optimize_level(objective: BatchObjective, start_images: np.ndarray, iteratio
         record.stop(INTERRUPTED)
 
 
-@contextlib.contextmanager
-def seeded(seed: int):
-    """Python's, NumPy's and TensorFlow's global random generators seeded with ``seed``
-    (keras.utils.set_random_seed: Keras draws random weights from them), and Python's and
-    NumPy's put back as they were afterwards, so that a caller's own random numbers do not
-    change for having called stylize. TensorFlow's and Keras's global seed stay set (TensorFlow
-    has no way to read its back)."""
-    python_state, numpy_state = random.getstate(), np.random.get_state()
-    keras.utils.set_random_seed(seed)
-    try:
-        yield
-    finally:
-        random.setstate(python_state)
-        np.random.set_state(numpy_state)
-
-
 def stylize(content_image: np.ndarray, style_images: np.ndarray | list, **settings) -> StylizeResult:
     """Stylize one content image: stylize_batch() with a batch of one (same keyword arguments)."""
     return stylize_batch([content_image], style_images, **settings)[0]
@@ -1376,7 +1361,7 @@ def stylize_batch(
     if hasattr(content_images, "shape") and len(content_images.shape) == 3:
         raise StyleTransferError("content_images is one image: give a list of them, or call stylize()")
     contents, styles = image_list(content_images), image_list(style_images)
-    style_masks = None if style_masks is None else image_list(style_masks)
+    style_masks = None if style_masks is None else image_list(style_masks, dimensions=2)
     check_settings(iterations=iterations, scales=scales, optimizer=optimizer, preconditioner=preconditioner,
                    init=init, content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
                    content_layer=content_layer, style_layers=style_layers,

@@ -74,6 +74,16 @@ def vgg19_weights() -> Path:
     return _require_vgg19_weights()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def tensorflow_started():
+    """TensorFlow's devices set up before the first test: then a command line run in this
+    process with --device cpu cannot hide a GPU from every test after it (keep_off_the_gpus
+    leaves devices that are set up as they are)."""
+    import tensorflow as tf
+
+    tf.constant(0.0)  # the first operation sets the devices up
+
+
 @pytest.fixture(autouse=True)
 def the_same_random_numbers_in_every_test():
     """Every test starts from the same random state, whatever ran before it: random VGG

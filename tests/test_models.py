@@ -135,6 +135,16 @@ def test_the_feature_map_figures_say_what_they_show(sample_images):
     assert figure.axes[0].get_title() == f"block1_conv1\nGram 64x64, max {gram.max():.3g}\nshown as log(1 + G)"
 
 
+def test_the_figures_of_random_weights_are_the_same_every_time(sample_images):
+    """--weights none: the weights are drawn from a fixed seed, so the figure can be made again."""
+    first, _ = ContentModel.show_content_features(sample_images[0], layer="block1_conv2", model="vgg16",
+                                                  weights=None, size=64)
+    np.random.seed(123)  # whatever the state of the generators before
+    second, _ = ContentModel.show_content_features(sample_images[0], layer="block1_conv2", model="vgg16",
+                                                   weights=None, size=64)
+    np.testing.assert_array_equal(first, second)
+
+
 def test_a_ctrl_c_while_the_network_is_built_stays_a_ctrl_c(monkeypatch):
     """Keras infers a Lambda layer's output shape inside a bare 'except:', which turned a
     Ctrl-C arriving then into NotImplementedError (a traceback, exit 1): build_vgg gives

@@ -394,6 +394,10 @@ def test_callback_returning_false_stops_the_run(small_pair, optimizer):
     ({"style_weight": "1"}, r"--style-weight must be a number \(got '1'\)"),
     ({"content_weight": 10 ** 400}, r"--content-weight must be a number from 0 to 3.4e\+38 \(got inf\)"),
     ({"scales": np.array([1, 2])}, r"--scales must be a whole number"),
+    ({"iterations": np.array(3)}, r"--iterations must be a whole number \(got array\(3\)\)"),
+    ({"style_weight": np.array(True)}, r"--style-weight must be a number"),
+    ({"tv_weight": 1 + 2j}, r"--tv-weight must be a number"),
+    ({"learning_rate": bytearray(b"0.1")}, r"--learning-rate must be a number"),
     ({"content_weight": None}, r"--content-weight must be a number \(got None\)"),
     ({"content_layer": ["block4_conv2"]}, r"--content-layer must be one layer name"),
     ({"style_layers": [1, 2]}, r"layers are a list of names \(got \[1, 2\]\)"),
@@ -487,6 +491,9 @@ def test_a_stack_of_contents_or_styles_is_split_into_images(small_pair):
     settings = dict(iterations=1, model="vgg16", weights=None, save_every=0)
     results = StyleTransfer.stylize_batch(np.stack([content, content]), np.stack([style, style]), **settings)
     assert len(results) == 2 and results[0].blend_weights == [[0.5, 0.5]]
+    masks = np.stack([np.ones(content.shape[:2], np.float32), np.zeros(content.shape[:2], np.float32)])
+    result = stylize(content, np.stack([style, style]), style_masks=masks, **settings)  # (N, H, W): N masks
+    assert result.blend_weights == [[0.5, 0.0]]
 
 
 def test_stylize_leaves_python_and_numpy_random_numbers_as_they_were(small_pair):
