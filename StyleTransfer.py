@@ -1861,7 +1861,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "'noise' seeded noise (as Gatys et al.)")
     opt.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed (noise init, TensorFlow)")
     opt.add_argument("--device", choices=DEVICES, default=DEFAULT_DEVICE,
-                     help="where TensorFlow runs: auto (the GPU if TensorFlow sees one, else the CPU), cpu or gpu")
+                     help="where TensorFlow runs: auto (the GPU if TensorFlow sees one, else the CPU), cpu "
+                          "(the GPUs hidden from TensorFlow, their memory left alone) or gpu")
 
     loss = parser.add_argument_group("loss")
     loss.add_argument("--content-weight", type=float, default=CONTENT_WEIGHT, help="content loss weight")
