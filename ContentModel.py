@@ -865,7 +865,8 @@ def check_pixels(image, what: str, rgb: bool = True) -> None:
     load_mask give such arrays). Checked because the rest would run without a word on 8-bit
     values (0-255), and come out nearly white."""
     if isinstance(image, (str, bytes, os.PathLike)):
-        raise StyleTransferError(f"{what} is a file name ({os.fsdecode(image)}), not an array: read it with load_image")
+        raise StyleTransferError(f"{what} is a file name ({os.fsdecode(image)}), not an array: "
+                                 "read it with load_image")
     array, shape = np.asarray(image), "(H, W, 3)" if rgb else "(H, W)"
     if array.ndim != (3 if rgb else 2) or (rgb and array.shape[-1] != 3) or array.size == 0:
         raise StyleTransferError(f"{what} must be an {shape} array (got shape {array.shape})")

@@ -317,7 +317,8 @@ def test_a_mask_black_only_once_shrunk_for_a_coarse_level_still_applies_there(sa
     content, style = load_image(sample_images[0], 512), load_image(sample_images[1], 64)
     spot = np.zeros(content.shape[:2], np.float32)
     spot[100, 100] = 1.0
-    assert StyleTransfer.is_black(resize_image(spot[..., None], (43, 64))[..., 0]) and not StyleTransfer.is_black(spot)
+    assert StyleTransfer.is_black(resize_image(spot[..., None], (43, 64))[..., 0])
+    assert not StyleTransfer.is_black(spot)
     extractor = build_vgg("vgg16", [StyleTransfer.CONTENT_LAYER, *StyleTransfer.STYLE_LAYERS], None)
     loss_settings = dict(content_layer=StyleTransfer.CONTENT_LAYER, style_layers=StyleTransfer.STYLE_LAYERS,
                          style_layer_weights=None, blend_weights=None, content_weight=1.0, style_weight=1.0,
