@@ -2015,12 +2015,12 @@ def settings_from_args(args: argparse.Namespace) -> dict:
 
 
 def load_mask(path: str, shape, max_pixels: int) -> np.ndarray:
-    """A region mask as an (H, W) array in [0, 1] at ``shape``: white = style applies.
-    A colour file is read as grey (the mean of R, G and B), and its transparent parts as
-    black (MASK_BACKGROUND). Any size will do: VGG never sees a mask, so load_image's
-    minimum does not apply."""
+    """A region mask as an (H, W) array in [0, 1] at ``shape`` (None: the file's own):
+    white = style applies. A colour file is read as grey (the mean of R, G and B), and its
+    transparent parts as black (MASK_BACKGROUND). Any size will do: VGG never sees a mask,
+    so load_image's minimum does not apply."""
     grey = to_array(open_image(path, max_pixels, background=MASK_BACKGROUND)).mean(axis=-1, keepdims=True)
-    return resize_image(grey, shape)[..., 0]
+    return grey[..., 0] if shape is None else resize_image(grey, shape)[..., 0]
 
 
 def style_load_size(size: int, style_scale: float) -> int:
@@ -2762,13 +2762,14 @@ def load_single_inputs(args: argparse.Namespace, paths: list, mask_paths: list |
     content = load_image(content_path, args.size, args.max_pixels)
     loading = style_loading(args.size, args.style_scale)
     styles = [load_image(path, max_pixels=args.max_pixels, **loading) for path in style_paths]
-    masks = None if mask_paths is None else \
-        [load_mask(path, content.shape[:2], args.max_pixels) for path in mask_paths]
-    for path, file, mask in zip(args.style_masks or [], mask_paths or [], masks or []):  # path: as given
-        if is_black(mask):  # allowed (it switches a style off), but more often a wrong file
+    masks = None if mask_paths is None else []
+    for path, file in zip(args.style_masks or [], mask_paths or []):  # path: as given; file: as read
+        mask = load_mask(file, None, args.max_pixels)  # at its own size: is it stretched?
+        masks.append(resize_image(mask[..., None], content.shape[:2])[..., 0])
+        if is_black(masks[-1]):  # allowed (it switches a style off), but more often a wrong file
             print(f"note: the mask {path} is all black: its style is not applied anywhere")
-        width, height = open_image(file, args.max_pixels).size  # a small file: read again for its shape
-        if stretched((height, width), content.shape[:2]):
+        if stretched(mask.shape, content.shape[:2]):
+            height, width = mask.shape
             print(f"note: the mask {path} ({width}x{height}) is stretched to the photo's shape "
                   f"({content.shape[1]}x{content.shape[0]})")
     return content, styles, masks
