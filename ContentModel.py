@@ -831,9 +831,9 @@ def processor_name(cpuinfo: Path = CPU_INFO) -> str:
     fields = {key.strip(): value.strip() for key, value in (line.split(":", 1) for line in lines if ":" in line)}
     if "model name" not in fields:
         return platform.processor() or platform.machine()
-    numbers = ", ".join(f"{name} {fields[key]}" for key, name in (("cpu family", "family"), ("model", "model"))
-                        if key in fields)
-    return fields["model name"] + (f" ({numbers})" if numbers else "")
+    generation = ", ".join(f"{name} {fields[key]}" for key, name in (("cpu family", "family"), ("model", "model"))
+                           if key in fields)
+    return fields["model name"] + (f" ({generation})" if generation else "")
 
 
 def file_digest(path: str | os.PathLike) -> str:
