@@ -2394,6 +2394,12 @@ def plan_groups(pairs: list[Pair], content_images: dict, size: int) -> list[list
     return groups
 
 
+def split_group(group: list[Pair], size: int) -> list[list[Pair]]:
+    """``group`` in groups of at most ``size`` pairs, in order: a group that ran out of memory
+    runs again as halves (a batch of 4 on a GPU whose memory holds 2; a pair alone at the end)."""
+    return [group[start:start + size] for start in range(0, len(group), size)]
+
+
 def check_network(model: str, weights: str | None) -> None:
     """Build the network once, to find out that weights cannot be had (VGG16's ImageNet
     weights offline, a file for another model) before any work whose failures are counted
@@ -2444,8 +2450,8 @@ def stylize_group(group: list[Pair], content_images: dict, style_images: dict, *
     """Stylize the pairs of a group in one batch and write each pair's files; sets their status.
 
     Returns False, having run nothing, for a group of several pairs that the device has
-    no room for (or, on a CPU, that check_memory refuses): run_batch then runs them one
-    at a time. A single pair that does not fit fails alone; any other refusal fails the
+    no room for (or, on a CPU, that check_memory refuses): run_batch then runs them half
+    as many at a time, and no later group is larger. A single pair that does not fit fails alone; any other refusal fails the
     whole group at once.
     """
     started = time.perf_counter()
@@ -2667,6 +2673,9 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
     queue = deque(groups)
     while queue:
         group = queue.popleft()
+        if len(group) > group_size:  # as many ran out of memory before: split before trying
+            queue.extendleft(reversed(split_group(group, group_size)))
+            continue
         progress.start(group)
         try:
             settled = run_group(group, content_images, style_images, args=args, settings=settings,
@@ -2676,9 +2685,10 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
             for pair in group:
                 if pair.status == NOT_RUN:
                     pair.status = INTERRUPTED
-        if not settled:  # no room for the pairs together: next, one at a time, each on its own line
+        if not settled:  # no room for the pairs together: next, half as many at a time, for the rest too
             progress.take_back()
-            queue.extendleft([pair] for pair in reversed(group))
+            group_size = max(1, len(group) // 2)
+            queue.appendleft(group)
             continue
         progress.finish(group)
         interrupted = interrupted or any(pair.status == INTERRUPTED for pair in group)

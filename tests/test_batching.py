@@ -270,15 +270,16 @@ def test_a_batch_pair_that_cannot_fit_is_refused_before_its_images_are_decoded(s
                for _, image in sheet["rows"] + sheet["columns"])
 
 
-def run_batch_of_two(sample_images, tmp_path: Path, run_main, monkeypatch, stylize) -> tuple:
-    """Batch mode over the photo-and-mirror folder and one style, two contents to a group,
-    with stylize_batch replaced by ``stylize(real_stylize_batch, content_images, style,
-    **settings)``. Returns (exit status, stdout, stderr)."""
-    contents = photo_and_mirror_folder(sample_images[0], tmp_path)
+def run_small_batch(sample_images, tmp_path: Path, run_main, monkeypatch, stylize, contents: Path | None = None,
+                     batch: int = 2) -> tuple:
+    """Batch mode over the photo-and-mirror folder (or ``contents``) and one style, ``batch``
+    contents to a group, with stylize_batch replaced by ``stylize(real_stylize_batch,
+    content_images, style, **settings)``. Returns (exit status, stdout, stderr)."""
+    contents = contents or photo_and_mirror_folder(sample_images[0], tmp_path)
     real = StyleTransfer.stylize_batch
     monkeypatch.setattr(StyleTransfer, "stylize_batch",
                         lambda content_images, style, **settings: stylize(real, content_images, style, **settings))
-    return run_main(["--contents", str(contents), "--styles", str(sample_images[1]), "--batch-size", "2",
+    return run_main(["--contents", str(contents), "--styles", str(sample_images[1]), "--batch-size", str(batch),
                      "--size", "64", "--iterations", "2", "--model", "vgg19", "--save-every", "0",
                      "-o", str(tmp_path / "out")])
 
@@ -323,7 +324,7 @@ def test_a_batch_the_device_has_no_room_for_runs_again_one_pair_at_a_time(sample
         self.interactive = True
 
     monkeypatch.setattr(StyleTransfer.BatchProgress, "__init__", as_on_a_terminal)
-    status, stdout, stderr = run_batch_of_two(sample_images, tmp_path, run_main, monkeypatch, no_room_for_two)
+    status, stdout, stderr = run_small_batch(sample_images, tmp_path, run_main, monkeypatch, no_room_for_two)
     assert status == 0, stdout + stderr
     assert sizes == [2, 1, 1]
     assert "2 pairs: 2 done, 0 skipped, 0 failed" in stdout
@@ -337,6 +338,32 @@ def test_a_batch_the_device_has_no_room_for_runs_again_one_pair_at_a_time(sample
         assert trace["batch"] == [f"{name} + {Path(sample_images[1]).stem}"]  # run alone
 
 
+@pytest.mark.parametrize("batch, room, sizes", [(4, 2, [4, 2, 2]), (2, 1, [2, 1, 1, 1, 1])])
+def test_a_batch_that_ran_out_of_memory_runs_again_in_halves_and_no_later_batch_is_larger(
+        batch, room, sizes, sample_images, tmp_path, run_main, monkeypatch, vgg19_weights):
+    """Four contents of one size. A batch of 4 where the device holds 2 runs again as 2 + 2
+    (not four times alone); a batch of 2 where it holds 1 runs alone, and so does the next
+    group (not tried at 2 first, to run out of memory again)."""
+    contents = photo_and_mirror_folder(sample_images[0], tmp_path)
+    for name in ("photo", "mirror"):  # and each upside down: four contents of one size
+        save_image(np.ascontiguousarray(load_image(contents / f"{name}.png")[::-1]), contents / f"{name}_flipped.png")
+    tried = []
+
+    def room_for(real_stylize, content_images, style, **settings):
+        tried.append(len(content_images))
+        if len(content_images) > room:
+            raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
+        return real_stylize(content_images, style, **settings)
+
+    status, stdout, stderr = run_small_batch(sample_images, tmp_path, run_main, monkeypatch, room_for, contents,
+                                              batch)
+    assert status == 0, stdout + stderr
+    assert tried == sizes
+    assert "4 pairs: 4 done, 0 skipped, 0 failed" in stdout
+    batches = sorted(tuple(json.loads(path.read_text())["batch"]) for path in (tmp_path / "out").glob("*.json"))
+    assert [len(names) for names in batches] == [room] * 4  # each pair's trace names the batch it ran in
+
+
 def test_a_batch_refused_for_another_reason_is_not_run_again_pair_by_pair(sample_images, tmp_path, run_main,
                                                                           monkeypatch):
     """Only a lack of memory is helped by running pairs one at a time: any other refusal
@@ -347,7 +374,7 @@ def test_a_batch_refused_for_another_reason_is_not_run_again_pair_by_pair(sample
         sizes.append(len(content_images))
         raise StyleTransferError("the weights file is not VGG19's")
 
-    status, stdout, stderr = run_batch_of_two(sample_images, tmp_path, run_main, monkeypatch, refuses)
+    status, stdout, stderr = run_small_batch(sample_images, tmp_path, run_main, monkeypatch, refuses)
     assert status == StyleTransfer.EXIT_FAILED, stdout + stderr
     assert sizes == [2]
     assert "2 pairs: 0 done, 0 skipped, 2 failed" in stdout
@@ -374,7 +401,7 @@ def test_a_batch_refused_for_memory_runs_again_one_pair_at_a_time(sample_images,
         sizes.append(len(content_images))
         return real_stylize(content_images, style, **settings)
 
-    status, stdout, stderr = run_batch_of_two(sample_images, tmp_path, run_main, monkeypatch, counting)
+    status, stdout, stderr = run_small_batch(sample_images, tmp_path, run_main, monkeypatch, counting)
     assert status == 0, stdout + stderr
     assert sizes == [1, 1]
     assert "2 pairs: 2 done, 0 skipped, 0 failed" in stdout
@@ -395,7 +422,7 @@ def test_ctrl_c_during_a_pair_by_pair_rerun_keeps_the_pairs_already_done(sample_
             raise KeyboardInterrupt  # Ctrl-C outside the optimization, before the second pair
         return real_stylize(content_images, style, **settings)
 
-    status, stdout, stderr = run_batch_of_two(sample_images, tmp_path, run_main, monkeypatch, no_room_then_ctrl_c)
+    status, stdout, stderr = run_small_batch(sample_images, tmp_path, run_main, monkeypatch, no_room_then_ctrl_c)
     assert status == StyleTransfer.EXIT_INTERRUPTED, stdout + stderr
     assert calls == [2, 1, 1]
     assert "2 pairs: 1 done, 0 skipped, 0 failed, 1 interrupted" in stdout
