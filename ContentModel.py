@@ -1077,9 +1077,34 @@ class ArgumentParser(argparse.ArgumentParser):
         # (Python 3.13 made the same change; no flag of ours starts with '-' and a digit.)
         self._negative_number_matcher = re.compile(r"^-\.?\d")
 
+    def parse_known_args(self, args=None, namespace=None):
+        self.words = list(sys.argv[1:] if args is None else args)  # for dash_value_hint
+        return super().parse_known_args(args, namespace)
+
     def error(self, message: str):
-        print(f"error: {message} (see --help)", file=sys.stderr)
+        print(f"error: {message}{self.dash_value_hint(message)} (see --help)", file=sys.stderr)
         sys.exit(EXIT_USAGE)
+
+    def dash_value_hint(self, message: str) -> str:
+        """For 'expected one argument' where the word after the flag starts with '-': argparse
+        took that word for a flag ('-o -.png'); FLAG=VALUE gives it as the value."""
+        missing = re.fullmatch(r"argument (\S+): expected one argument", message)
+        words = getattr(self, "words", []) if missing else []
+        for flag, word in zip(words, words[1:]):
+            if flag in missing[1].split("/") and word.startswith("-") and word not in self._option_string_actions:
+                return f" ({word!r} starts with '-', as a flag does: write {flag}={word})"
+        return ""
+
+
+class JoinedLists(argparse.Action):
+    """A flag taking a list that may be given more than once: the lists are joined
+    ('--style-layers a --style-layers b' is both). argparse's default keeps only the last
+    list, and its 'extend' would keep the default's items as well."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        earlier = getattr(namespace, self.dest, None)
+        given = [] if earlier is None or earlier is self.default else earlier  # the default is replaced
+        setattr(namespace, self.dest, [*given, *values])
 
 
 def list_flag_hint(lists: dict, images: str) -> str:

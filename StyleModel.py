@@ -28,6 +28,7 @@ from ContentModel import (
     DEFAULT_WEIGHTS,
     FIGURE_SIZE,
     MAX_IMAGE_PIXELS,
+    JoinedLists,
     StyleTransferError,
     build_vgg,
     check_layers,
@@ -212,7 +213,8 @@ def show_style_features(
 
 def main(argv: list[str] | None = None) -> None:
     def add_arguments(parser):
-        return [parser.add_argument("--layers", nargs="+", default=list(STYLE_LAYERS), help="style layers")]
+        return [parser.add_argument("--layers", nargs="+", action=JoinedLists, default=list(STYLE_LAYERS),
+                                    help="style layers")]
 
     def draw(args):
         grams, figure = show_style_features(args.image, layers=args.layers, model=args.model,

@@ -77,6 +77,7 @@ from ContentModel import (
     VGG_BLOCKS,
     VGG_CHANNELS,
     ArgumentParser,
+    JoinedLists,
     StyleTransferError,
     WriteError,
     add_image_arguments,
@@ -1812,10 +1813,12 @@ def build_parser() -> argparse.ArgumentParser:
         "batch mode", "every content with every style, each pair written to the -o folder as "
                       "CONTENT_STYLE.png (panel, loss curve and trace beside it), and a contact sheet "
                       f"{CONTACT_SHEET_NAME} there; pairs already done are skipped unless --overwrite")
-    batch.add_argument("--contents", dest="batch_contents", nargs="+", metavar="DIR_OR_FILE",
+    batch.add_argument("--contents", dest="batch_contents", nargs="+", action=JoinedLists,
+                       metavar="DIR_OR_FILE",
                        help="content photos: folders (the image files in them, not in subfolders), files "
                             "(a shell pattern such as photos/*.jpg, unquoted, lists them) or URLs")
-    batch.add_argument("--styles", dest="batch_styles", nargs="+", metavar="DIR_OR_FILE",
+    batch.add_argument("--styles", dest="batch_styles", nargs="+", action=JoinedLists,
+                       metavar="DIR_OR_FILE",
                        help="style paintings: folders, files or URLs, as --contents")
     batch.add_argument("--batch-size", type=batch_size_argument, default=AUTO, metavar="N",
                        help="contents sharing a style and a size optimized together, at most N at "
@@ -1869,7 +1872,8 @@ def build_parser() -> argparse.ArgumentParser:
     loss.add_argument("--style-weight", type=float, default=STYLE_WEIGHT, help="style loss weight")
     loss.add_argument("--tv-weight", type=float, default=TV_WEIGHT, help="total variation weight")
     loss.add_argument("--content-layer", default=CONTENT_LAYER, help="VGG layer for content")
-    loss.add_argument("--style-layers", nargs="+", default=list(STYLE_LAYERS), help="VGG layers for style")
+    loss.add_argument("--style-layers", nargs="+", action=JoinedLists, default=list(STYLE_LAYERS),
+                      help="VGG layers for style")
     loss.add_argument("--style-layer-weights", type=comma_floats, default=None,
                       help="comma-separated weight per style layer (normalised; default equal)")
 
@@ -1879,7 +1883,7 @@ def build_parser() -> argparse.ArgumentParser:
     control.add_argument("--style-scale", type=float, default=DEFAULT_STYLE_SCALE,
                          help=f"style image size relative to the output ({MIN_STYLE_SCALE} to "
                               f"{MAX_STYLE_SCALE}): >1 bigger brush strokes, <1 smaller")
-    control.add_argument("--style-masks", nargs="+", default=None, metavar="MASK",
+    control.add_argument("--style-masks", nargs="+", action=JoinedLists, default=None, metavar="MASK",
                          help="one greyscale mask per style image: white where that style applies "
                               "(colours are read as grey, transparency as black; any size: resized to the "
                               "photo, with a note if that stretches it)")
@@ -2451,8 +2455,8 @@ def stylize_group(group: list[Pair], content_images: dict, style_images: dict, *
 
     Returns False, having run nothing, for a group of several pairs that the device has
     no room for (or, on a CPU, that check_memory refuses): run_batch then runs them half
-    as many at a time, and no later group is larger. A single pair that does not fit fails alone; any other refusal fails the
-    whole group at once.
+    as many at a time, and no later group is larger. A single pair that does not fit fails
+    alone; any other refusal fails the whole group at once.
     """
     started = time.perf_counter()
     try:

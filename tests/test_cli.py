@@ -279,6 +279,43 @@ def test_a_trailing_double_dash_after_a_list_flag_ends_it():
     assert command == "python StyleTransfer.py c.jpg s.jpg t.jpg --style-masks a.png b.png --"
 
 
+@pytest.mark.parametrize("flag, dest", [("--style-layers", "style_layers"), ("--style-masks", "style_masks"),
+                                        ("--contents", "batch_contents"), ("--styles", "batch_styles")])
+def test_a_list_flag_given_twice_joins_its_lists(flag, dest):
+    """argparse alone keeps the last list: '--style-layers a b --style-layers c' was c only."""
+    args = StyleTransfer.build_parser().parse_args([flag, "a", "b", flag, "c"])
+    assert getattr(args, dest) == ["a", "b", "c"]
+    assert StyleTransfer.build_parser().parse_args([flag, "c"]).__dict__[dest] == ["c"]  # the default is replaced
+
+
+def test_style_model_layers_given_twice_shows_both(capsys, tmp_path, small_inputs):
+    StyleModel.main([str(small_inputs[1]), "--layers", "block1_conv1", "--layers", "block2_conv1", "--weights",
+                     "none", "--size", "64", "-o", str(tmp_path / "f.png")])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:2] == ["vgg16 block1_conv1: Gram matrix (64, 64)", "vgg16 block2_conv1: Gram matrix (128, 128)"]
+
+
+@pytest.mark.parametrize("main, argv, hint", [
+    (StyleTransfer.main, ["-o", "-.png"], "('-.png' starts with '-', as a flag does: write -o=-.png)"),
+    (StyleTransfer.main, ["--output", "-.png"], "write --output=-.png)"),
+    (ContentModel.main, ["photo.jpg", "-o", "-x.png"], "write -o=-x.png)"),
+    (StyleTransfer.main, ["--output"], None),  # no value at all: nothing to hint
+    (StyleTransfer.main, ["--output", "--gif"], None),  # a flag after it is a flag
+])
+def test_a_value_that_starts_with_a_dash_gets_the_equals_sign_hint(capsys, main, argv, hint):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    errors = error_lines(capsys.readouterr().err)
+    assert len(errors) == 1 and "expected one argument" in errors[0], errors
+    assert (hint in errors[0]) if hint else ("starts with '-'" not in errors[0])
+
+
+def test_an_output_that_starts_with_a_dash_is_given_with_an_equals_sign():
+    for flag in ("-o", "--output"):
+        assert StyleTransfer.build_parser().parse_args([f"{flag}=-.png"]).output == "-.png"
+
+
 @pytest.mark.parametrize("flags, fragment", [
     (["--gif", "--save-every", "0"], "--gif needs frames"),  # before, it wrote no GIF and said it did
     (["--iterations", ",".join(["1"] * (StyleTransfer.MAX_SCALES + 1))],
