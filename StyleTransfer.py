@@ -275,6 +275,8 @@ AUTO_BATCH_SIZE = {"cpu": 1, "gpu": 4}
 
 #: What became of a pair in a batch (INTERRUPTED is also a run's stopped_early after a Ctrl-C).
 DONE, SKIPPED, FAILED, INTERRUPTED, NOT_RUN = "done", "skipped", "failed", "interrupted", "not run"
+#: A run's pictures beside its result (output_paths' names), as its line names them when drawn again.
+PICTURE_NAMES = {"panel": "panel", "losses": "loss curve"}
 
 
 # ---------------------------------------------------------------------------
@@ -1980,6 +1982,11 @@ def write_trace(path: Path, trace: dict) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
+def figure_title(trace: dict) -> str:
+    """The panel's and the loss curve's title: the inputs' file names, 'chelsea.jpg + wave.jpg'."""
+    return " + ".join(Path(source).name for source in [trace["content"], *trace["styles"]])
+
+
 def write_outputs(paths: dict, content, styles, result: StylizeResult, trace: dict, gif: bool) -> None:
     """The result image, panel, loss curve, JSON trace and (optionally) GIF.
 
@@ -1992,7 +1999,7 @@ def write_outputs(paths: dict, content, styles, result: StylizeResult, trace: di
     with interrupt_deferred():
         write_trace(paths["trace"], {**trace, "stopped_early": FILES_UNFINISHED})
         save_image(result.image, paths["image"], text=made_by)
-        title = " + ".join(Path(p).name for p in [trace["content"], *trace["styles"]])
+        title = figure_title(trace)
         save_figure(plot_panel(content, styles, result.image, title), paths["panel"], text=made_by)
         save_figure(plot_losses(result.history, title), paths["losses"], text=made_by)
         if gif and result.frames:
@@ -2094,10 +2101,11 @@ class Pair:
     style: str
     output: Path  # the result image; its panel, loss curve and trace lie beside it
     status: str = NOT_RUN  # then DONE, SKIPPED, FAILED or INTERRUPTED
-    reason: str = ""  # why it failed
+    reason: str = ""  # why it failed (skipped: why a picture of it was not drawn again)
     digests: list = field(default_factory=list)  # the SHA-256 of its content and style (or why there is none)
     result_existed: bool = False  # its result image was there when prepared (a redo, or --overwrite)
     changed: list = field(default_factory=list)  # skipped: the flags its earlier run had set otherwise
+    redrawn: list = field(default_factory=list)  # skipped: its pictures drawn again (redraw_pictures)
     thumbnail: np.ndarray | None = None  # the result, small, for the contact sheet
     seconds: float = 0.0  # done: how long its batch took, writing included
     batch_of: int = 0  # done: how many pairs that batch held (1 after a pair-by-pair rerun)
@@ -2316,6 +2324,40 @@ def saved_thumbnail(path: Path) -> np.ndarray | None:
         return thumbnail(load_image(path))
     except StyleTransferError:
         return None
+
+
+def redraw_pictures(pair: Pair, max_pixels: int) -> None:
+    """A skipped pair's panel or loss curve deleted since its run, drawn again (not a new
+    optimization): the loss curve from its trace's losses, the panel from its result image
+    and its inputs, read at the sizes the trace records. Sets ``pair.redrawn``, and
+    ``pair.reason`` for a picture that cannot be drawn (an input unreadable now, a full
+    disk): the pair is still skipped, its result being there."""
+    paths = output_paths(pair.output)
+    trace = previous_trace(paths)
+
+    def draw(name: str):
+        if name == "losses":
+            return plot_losses(trace["history"], figure_title(trace))
+        unreadable = next((digest for digest in pair.digests if isinstance(digest, StyleTransferError)), None)
+        if unreadable is not None:  # each_source found it so (a URL offline): not fetched again
+            raise unreadable
+        result = load_image(paths["image"])
+        content = load_image(local_image(pair.content, max_pixels=max_pixels), max(result.shape[:2]), max_pixels)
+        style = load_image(local_image(pair.style, max_pixels=max_pixels), max_pixels=max_pixels,
+                           **style_loading(trace["size"], trace["settings"]["style_scale"]))
+        return plot_panel(content, [style], result, figure_title(trace))
+
+    problems = []
+    for name in (name for name in PICTURE_NAMES if not paths[name].exists()):
+        try:
+            with interrupt_deferred():
+                save_figure(draw(name), paths[name], text={"Description": trace["command"]})
+        except (StyleTransferError, KeyError, TypeError) as error:  # WriteError is a StyleTransferError
+            reason = error if isinstance(error, StyleTransferError) else "its trace lacks what it needs"
+            problems.append(f"its {PICTURE_NAMES[name]} not drawn again: {reason}")
+            continue
+        pair.redrawn.append(PICTURE_NAMES[name])
+    pair.reason = "; ".join(problems)
 
 
 def prepare_pair(pair: Pair, content: tuple | StyleTransferError, style: tuple | StyleTransferError,
@@ -2554,9 +2596,11 @@ class BatchProgress:
         self.take_back()  # the line the iteration count was drawn on is written over
         for pair in group:
             other = f", with another {', '.join(pair.changed)}: --overwrite redoes it" if pair.changed else ""
+            redrawn = f"its {' and '.join(pair.redrawn)} drawn again" if pair.redrawn else ""
+            pictures = "".join(f"; {text}" for text in (redrawn, pair.reason) if text)  # redraw_pictures
             together = f" (a batch of {pair.batch_of})" if pair.batch_of > 1 else ""
             outcome = {DONE: f"done in {pair.seconds:.1f} s{together}",
-                       SKIPPED: f"skipped (done before{other})",
+                       SKIPPED: f"skipped (done before{other}{pictures})",
                        FAILED: f"failed: {pair.reason}"}.get(pair.status, pair.status)
             self.write(f"{self.prefix([pair])} {outcome}\n")
 
@@ -2659,6 +2703,7 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
         prepare_pair(pair, content_shapes[pair.content], style_shapes[pair.style], args.overwrite, settings, device)
         if pair.status == SKIPPED:
             pair.changed = changed_flags(output_paths(pair.output), settings, args.size)
+            redraw_pictures(pair, args.max_pixels)
     content_images, style_images = decode_pairs_inputs(pairs, args)
     progress = BatchProgress(pairs, sys.stdout)
     shapes = [shape for shape in content_shapes.values() if isinstance(shape, tuple)]

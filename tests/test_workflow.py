@@ -622,6 +622,44 @@ def test_only_a_run_that_ended_normally_counts_as_finished(tmp_path):
     assert not is_finished(paths, previous_trace(paths))
 
 
+def test_a_skipped_pair_whose_panel_or_loss_curve_was_deleted_gets_them_drawn_again(folders, tmp_path, run_main,
+                                                                                     monkeypatch, vgg19_weights):
+    """A rerun skips a finished pair (no new optimization) and draws again the pictures
+    deleted since: the panel from the result and the inputs, the loss curve from the trace,
+    as the run drew them, each with the command that made the result. An input that cannot
+    be read now (a URL offline, a file spoilt) costs only the panel: the line says why."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(folders[0] / "chelsea.jpg", "photo.jpg")
+    command = ["--contents", "photo.jpg", "--styles", str(folders[1] / "great_wave.jpg"), "-o", "out", *FAST]
+    assert run_main(command)[0] == 0
+    paths = output_paths(Path("out", "photo_great_wave.png"))
+    drawn = {name: np.asarray(open_image(paths[name]), dtype=float) for name in ("panel", "losses")}
+    made_by = ContentModel.png_text(paths["panel"])["Description"]
+    monkeypatch.setattr(StyleTransfer, "stylize_batch", lambda *args, **kwargs: pytest.fail("optimized again"))
+    for deleted, said in ((["panel"], "panel"), (["losses"], "loss curve"),
+                          (["panel", "losses"], "panel and loss curve")):
+        for name in deleted:
+            paths[name].unlink()
+        status, stdout, stderr = run_main(command)
+        assert status == 0 and "1 pair: 0 done, 1 skipped, 0 failed" in stdout, stdout + stderr
+        assert f"skipped (done before; its {said} drawn again)\n" in stdout, stdout
+        for name in deleted:
+            again = np.asarray(open_image(paths[name]), dtype=float)
+            assert again.shape == drawn[name].shape
+            assert np.abs(again - drawn[name]).mean() < 0.5, name  # the result read back is 8-bit
+            assert ContentModel.png_text(paths[name])["Description"] == made_by
+    assert run_main(command)[1].count("skipped (done before)\n") == 1  # nothing missing: nothing drawn
+
+    Path("photo.jpg").write_bytes(b"no longer a JPEG")  # (a missing path stops the batch before any pair)
+    for name in ("panel", "losses"):
+        paths[name].unlink()
+    status, stdout, stderr = run_main(command)
+    assert status == 0 and "1 pair: 0 done, 1 skipped, 0 failed" in stdout, stdout + stderr
+    assert re.search(r"skipped \(done before; its loss curve drawn again; its panel not drawn again: .*photo\.jpg",
+                     stdout), stdout
+    assert paths["losses"].is_file() and not paths["panel"].exists()
+
+
 def test_a_finished_pair_made_from_another_image_of_the_same_name_is_not_skipped(folders, tmp_path, run_main,
                                                                                  monkeypatch, vgg19_weights):
     """Two cameras' IMG_0001 into one results folder: the second is not the first's pair
