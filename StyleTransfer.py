@@ -2875,9 +2875,15 @@ def stylize_into(output: Path, args: argparse.Namespace, settings: dict, sources
         bar.finish()
     trace = run_trace(args, sources[0], sources[1:], settings, result, digests)
     paths = output_paths(output)
-    with interrupt_deferred():  # a Ctrl-C now waits until the files are written and named
-        write_outputs(paths, content, styles, result, trace, args.gif)
-        return report_outcome(result, paths, args, trace["seconds"])
+    try:
+        with interrupt_deferred():  # a Ctrl-C now waits until the files are written and named
+            write_outputs(paths, content, styles, result, trace, args.gif)
+            status = report_outcome(result, paths, args, trace["seconds"])
+    except KeyboardInterrupt:  # it came while they were written: they are complete, and named
+        if result.stopped_early == INTERRUPTED:  # a second Ctrl-C: report_outcome has said so
+            return EXIT_INTERRUPTED
+        raise  # run_cli says 'interrupted'
+    return status
 
 
 def report_outcome(result: StylizeResult, paths: dict, args: argparse.Namespace, seconds: float) -> int:

@@ -701,6 +701,29 @@ def test_ctrl_c_while_a_runs_files_are_written_finishes_them_and_says_where(
     assert f"{paths['trace']}" in stdout.splitlines()[-1] and stderr.strip() == "interrupted"
 
 
+def test_a_second_ctrl_c_while_the_files_are_written_says_interrupted_once(
+        tmp_path, sample_images, run_main, monkeypatch, vgg19_weights, ctrl_c_during_first_savefig):
+    """Ctrl-C stops the optimization, and a second one meets the files being written: they
+    are all written, and the run says once that it was interrupted (a bare 'interrupted'
+    used to follow the line naming the best image)."""
+    real_call = StyleTransfer.ProgressBar.__call__
+
+    def ctrl_c_at_the_second_iteration(self, progress):
+        real_call(self, progress)
+        if progress.iteration == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(StyleTransfer.ProgressBar, "__call__", ctrl_c_at_the_second_iteration)
+    output = tmp_path / "r.png"
+    status, stdout, stderr = run_main([str(sample_images[0]), str(sample_images[1]), "-o", str(output),
+                                       "--size", "64", "--iterations", "50", "--model", "vgg19"])
+    assert status == ContentModel.EXIT_INTERRUPTED, stdout + stderr
+    paths = StyleTransfer.output_paths(output)
+    assert all(paths[kind].is_file() for kind in ("image", "panel", "losses", "trace"))
+    assert json.loads(paths["trace"].read_text())["stopped_early"] == "interrupted"
+    assert stderr.splitlines() == [f"interrupted: the best image so far is in {output} (trace and panel beside it)"]
+
+
 def test_a_file_name_with_tex_maths_in_it_is_drawn_as_written(tmp_path):
     """A '$' pair in a file name ('us$_$x.jpg'), shown in a picture's title, is text, not
     TeX maths for matplotlib to parse (its parser refused this one and the run lost its
