@@ -687,25 +687,14 @@ def test_ctrl_c_while_a_figure_is_written_still_says_where_it_is(tmp_path, capsy
     assert f"figure -> {output}" in captured.out and captured.err.strip() == "interrupted"
 
 
+@pytest.mark.parametrize("stopped_first", [False, True], ids=["finished-run", "run-stopped-by-a-first-ctrl-c"])
 def test_ctrl_c_while_a_runs_files_are_written_finishes_them_and_says_where(
-        tmp_path, sample_images, run_main, vgg19_weights, ctrl_c_during_first_savefig):
+        stopped_first, tmp_path, sample_images, run_main, monkeypatch, vgg19_weights, ctrl_c_during_first_savefig):
     """StyleTransfer.py hit by Ctrl-C (a real SIGINT) as it writes its panel: the image,
     panel, loss curve and trace are all written, the line naming them is printed, and
-    then the run ends as interrupted."""
-    output = tmp_path / "r.png"
-    status, stdout, stderr = run_main([str(sample_images[0]), str(sample_images[1]), "-o", str(output),
-                                       "--size", "64", "--iterations", "2", "--model", "vgg19"])
-    assert status == ContentModel.EXIT_INTERRUPTED, stdout + stderr
-    paths = StyleTransfer.output_paths(output)
-    assert all(paths[kind].is_file() for kind in ("image", "panel", "losses", "trace"))
-    assert f"{paths['trace']}" in stdout.splitlines()[-1] and stderr.strip() == "interrupted"
-
-
-def test_a_second_ctrl_c_while_the_files_are_written_says_interrupted_once(
-        tmp_path, sample_images, run_main, monkeypatch, vgg19_weights, ctrl_c_during_first_savefig):
-    """Ctrl-C stops the optimization, and a second one meets the files being written: they
-    are all written, and the run says once that it was interrupted (a bare 'interrupted'
-    used to follow the line naming the best image)."""
+    then the run ends as interrupted, said once. When a first Ctrl-C had stopped the
+    optimization, its line naming the best image says it (a bare 'interrupted' used to
+    follow)."""
     real_call = StyleTransfer.ProgressBar.__call__
 
     def ctrl_c_at_the_second_iteration(self, progress):
@@ -713,15 +702,21 @@ def test_a_second_ctrl_c_while_the_files_are_written_says_interrupted_once(
         if progress.iteration == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(StyleTransfer.ProgressBar, "__call__", ctrl_c_at_the_second_iteration)
+    if stopped_first:
+        monkeypatch.setattr(StyleTransfer.ProgressBar, "__call__", ctrl_c_at_the_second_iteration)
     output = tmp_path / "r.png"
     status, stdout, stderr = run_main([str(sample_images[0]), str(sample_images[1]), "-o", str(output),
-                                       "--size", "64", "--iterations", "50", "--model", "vgg19"])
+                                       "--size", "64", "--iterations", "50" if stopped_first else "2",
+                                       "--model", "vgg19"])
     assert status == ContentModel.EXIT_INTERRUPTED, stdout + stderr
     paths = StyleTransfer.output_paths(output)
     assert all(paths[kind].is_file() for kind in ("image", "panel", "losses", "trace"))
-    assert json.loads(paths["trace"].read_text())["stopped_early"] == "interrupted"
-    assert stderr.splitlines() == [f"interrupted: the best image so far is in {output} (trace and panel beside it)"]
+    if stopped_first:
+        assert json.loads(paths["trace"].read_text())["stopped_early"] == "interrupted"
+        assert stderr.splitlines() == [f"interrupted: the best image so far is in {output} (trace and panel "
+                                       "beside it)"]
+    else:
+        assert f"{paths['trace']}" in stdout.splitlines()[-1] and stderr.strip() == "interrupted"
 
 
 def test_a_file_name_with_tex_maths_in_it_is_drawn_as_written(tmp_path):
