@@ -1089,9 +1089,14 @@ class ArgumentParser(argparse.ArgumentParser):
         """For 'expected one argument' where the word after the flag starts with '-': argparse
         took that word for a flag ('-o -.png'); FLAG=VALUE gives it as the value."""
         missing = re.fullmatch(r"argument (\S+): expected one argument", message)
+        flags = missing[1].split("/") if missing else []
         words = getattr(self, "words", []) if missing else []
         for flag, word in zip(words, words[1:]):
-            if flag in missing[1].split("/") and word.startswith("-") and word not in self._option_string_actions:
+            # The flag as typed, perhaps shortened (--out); the word, no flag of ours, nor '--'.
+            typed = flag in flags or flag.startswith("--") and any(name.startswith(flag) for name in flags)
+            name = word.split("=", 1)[0]
+            if typed and word.startswith("-") and word != "--" \
+                    and not any(option.startswith(name) for option in self._option_string_actions):
                 return f" ({word!r} starts with '-', as a flag does: write {flag}={word})"
         return ""
 
@@ -1450,7 +1455,7 @@ OUT_OF_MEMORY_WORDS = ("dst tensor is not initialized", "out of memory", "failed
 def out_of_memory_named():
     """Running out of device memory raised as ResourceExhaustedError however TensorFlow words
     it (OUT_OF_MEMORY_WORDS), so that the one ``except`` that turns it into a one-line error
-    (or, in batch mode, into running the pairs one at a time) catches it."""
+    (or, in batch mode, into running the pairs in smaller batches) catches it."""
     try:
         yield
     except (tf.errors.InternalError, tf.errors.UnknownError) as error:

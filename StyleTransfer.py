@@ -2108,7 +2108,7 @@ class Pair:
     redrawn: list = field(default_factory=list)  # skipped: its pictures drawn again (redraw_pictures)
     thumbnail: np.ndarray | None = None  # the result, small, for the contact sheet
     seconds: float = 0.0  # done: how long its batch took, writing included
-    batch_of: int = 0  # done: how many pairs that batch held (1 after a pair-by-pair rerun)
+    batch_of: int = 0  # done: how many pairs that batch held (fewer after a rerun in halves)
 
     @property
     def name(self) -> str:
@@ -2330,34 +2330,37 @@ def redraw_pictures(pair: Pair, max_pixels: int) -> None:
     """A skipped pair's panel or loss curve deleted since its run, drawn again (not a new
     optimization): the loss curve from its trace's losses, the panel from its result image
     and its inputs, read at the sizes the trace records. Sets ``pair.redrawn``, and
-    ``pair.reason`` for a picture that cannot be drawn (an input unreadable now, a full
-    disk): the pair is still skipped, its result being there."""
+    ``pair.reason`` for a picture that cannot be drawn (an input unreadable now, a URL this
+    batch could not download, a full disk): the pair is still skipped, its result being there."""
     paths = output_paths(pair.output)
     trace = previous_trace(paths)
 
     def draw(name: str):
         if name == "losses":
+            if not trace["history"]:
+                raise KeyError("history")  # a curve of no losses is not the run's curve
             return plot_losses(trace["history"], figure_title(trace))
-        unreadable = next((digest for digest in pair.digests if isinstance(digest, StyleTransferError)), None)
-        if unreadable is not None:  # each_source found it so (a URL offline): not fetched again
-            raise unreadable
+        for source, digest in zip([pair.content, pair.style], pair.digests):
+            if is_url(source) and isinstance(digest, StyleTransferError):  # not fetched again (offline, say)
+                raise digest
         result = load_image(paths["image"])
         content = load_image(local_image(pair.content, max_pixels=max_pixels), max(result.shape[:2]), max_pixels)
         style = load_image(local_image(pair.style, max_pixels=max_pixels), max_pixels=max_pixels,
                            **style_loading(trace["size"], trace["settings"]["style_scale"]))
         return plot_panel(content, [style], result, figure_title(trace))
 
-    problems = []
+    not_drawn = {}  # why -> the pictures it kept from being drawn
     for name in (name for name in PICTURE_NAMES if not paths[name].exists()):
         try:
             with interrupt_deferred():
                 save_figure(draw(name), paths[name], text={"Description": trace["command"]})
         except (StyleTransferError, KeyError, TypeError) as error:  # WriteError is a StyleTransferError
-            reason = error if isinstance(error, StyleTransferError) else "its trace lacks what it needs"
-            problems.append(f"its {PICTURE_NAMES[name]} not drawn again: {reason}")
+            reason = str(error) if isinstance(error, StyleTransferError) else "its trace lacks what it needs"
+            not_drawn.setdefault(reason, []).append(PICTURE_NAMES[name])
             continue
         pair.redrawn.append(PICTURE_NAMES[name])
-    pair.reason = "; ".join(problems)
+    pair.reason = "; ".join(f"its {' and '.join(names)} not drawn again: {reason}"
+                            for reason, names in not_drawn.items())
 
 
 def prepare_pair(pair: Pair, content: tuple | StyleTransferError, style: tuple | StyleTransferError,
@@ -2442,7 +2445,7 @@ def plan_groups(pairs: list[Pair], content_images: dict, size: int) -> list[list
 
 def split_group(group: list[Pair], size: int) -> list[list[Pair]]:
     """``group`` in groups of at most ``size`` pairs, in order: a group that ran out of memory
-    runs again as halves (a batch of 4 on a GPU whose memory holds 2; a pair alone at the end)."""
+    runs again as halves (a batch of 4 on a GPU whose memory holds 2; 3 as 2 + 1)."""
     return [group[start:start + size] for start in range(0, len(group), size)]
 
 
@@ -2736,7 +2739,7 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
                     pair.status = INTERRUPTED
         if not settled:  # no room for the pairs together: next, half as many at a time, for the rest too
             progress.take_back()
-            group_size = max(1, len(group) // 2)
+            group_size = (len(group) + 1) // 2  # 3 as 2 + 1; 1 only when the group was 2
             queue.appendleft(group)
             continue
         progress.finish(group)
@@ -2875,13 +2878,14 @@ def stylize_into(output: Path, args: argparse.Namespace, settings: dict, sources
         bar.finish()
     trace = run_trace(args, sources[0], sources[1:], settings, result, digests)
     paths = output_paths(output)
+    status = None
     try:
         with interrupt_deferred():  # a Ctrl-C now waits until the files are written and named
             write_outputs(paths, content, styles, result, trace, args.gif)
             status = report_outcome(result, paths, args, trace["seconds"])
-    except KeyboardInterrupt:  # it came while they were written: they are complete, and named
-        if result.stopped_early == INTERRUPTED:  # a second Ctrl-C: report_outcome has said so
-            return EXIT_INTERRUPTED
+    except KeyboardInterrupt:  # it came while they were written
+        if status == EXIT_INTERRUPTED:  # a second Ctrl-C, and report_outcome has said it was interrupted
+            return status
         raise  # run_cli says 'interrupted'
     return status
 

@@ -299,8 +299,12 @@ def test_style_model_layers_given_twice_shows_both(capsys, tmp_path, small_input
     (StyleTransfer.main, ["-o", "-.png"], "('-.png' starts with '-', as a flag does: write -o=-.png)"),
     (StyleTransfer.main, ["--output", "-.png"], "write --output=-.png)"),
     (ContentModel.main, ["photo.jpg", "-o", "-x.png"], "write -o=-x.png)"),
+    (StyleTransfer.main, ["--out", "-.png"], "write --out=-.png)"),  # argparse takes --output shortened
     (StyleTransfer.main, ["--output"], None),  # no value at all: nothing to hint
     (StyleTransfer.main, ["--output", "--gif"], None),  # a flag after it is a flag
+    (StyleTransfer.main, ["--output", "--gi"], None),  # and so is a flag shortened
+    (StyleTransfer.main, ["--output", "--gif=1"], None),
+    (StyleTransfer.main, ["-o", "--", "c.jpg"], None),  # '--' ends the flags
 ])
 def test_a_value_that_starts_with_a_dash_gets_the_equals_sign_hint(capsys, main, argv, hint):
     with pytest.raises(SystemExit) as info:

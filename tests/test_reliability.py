@@ -687,14 +687,16 @@ def test_ctrl_c_while_a_figure_is_written_still_says_where_it_is(tmp_path, capsy
     assert f"figure -> {output}" in captured.out and captured.err.strip() == "interrupted"
 
 
-@pytest.mark.parametrize("stopped_first", [False, True], ids=["finished-run", "run-stopped-by-a-first-ctrl-c"])
+@pytest.mark.parametrize("stopped_first, write_fails", [(False, False), (True, False), (True, True)],
+                         ids=["finished-run", "run-stopped-by-a-first-ctrl-c", "and-a-file-that-cannot-be-written"])
 def test_ctrl_c_while_a_runs_files_are_written_finishes_them_and_says_where(
-        stopped_first, tmp_path, sample_images, run_main, monkeypatch, vgg19_weights, ctrl_c_during_first_savefig):
+        stopped_first, write_fails, tmp_path, sample_images, run_main, monkeypatch, vgg19_weights,
+        ctrl_c_during_first_savefig):
     """StyleTransfer.py hit by Ctrl-C (a real SIGINT) as it writes its panel: the image,
     panel, loss curve and trace are all written, the line naming them is printed, and
     then the run ends as interrupted, said once. When a first Ctrl-C had stopped the
     optimization, its line naming the best image says it (a bare 'interrupted' used to
-    follow)."""
+    follow); when that line never came (the panel could not be written), 'interrupted' does."""
     real_call = StyleTransfer.ProgressBar.__call__
 
     def ctrl_c_at_the_second_iteration(self, progress):
@@ -702,14 +704,23 @@ def test_ctrl_c_while_a_runs_files_are_written_finishes_them_and_says_where(
         if progress.iteration == 2:
             raise KeyboardInterrupt
 
+    def ctrl_c_then_a_full_disk(figure, path, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)
+        raise ContentModel.WriteError(f"cannot write {path}: No space left on device")
+
     if stopped_first:
         monkeypatch.setattr(StyleTransfer.ProgressBar, "__call__", ctrl_c_at_the_second_iteration)
+    if write_fails:
+        monkeypatch.setattr(StyleTransfer, "save_figure", ctrl_c_then_a_full_disk)
     output = tmp_path / "r.png"
     status, stdout, stderr = run_main([str(sample_images[0]), str(sample_images[1]), "-o", str(output),
                                        "--size", "64", "--iterations", "50" if stopped_first else "2",
                                        "--model", "vgg19"])
     assert status == ContentModel.EXIT_INTERRUPTED, stdout + stderr
     paths = StyleTransfer.output_paths(output)
+    if write_fails:
+        assert stderr.strip() == "interrupted"
+        return
     assert all(paths[kind].is_file() for kind in ("image", "panel", "losses", "trace"))
     if stopped_first:
         assert json.loads(paths["trace"].read_text())["stopped_early"] == "interrupted"

@@ -649,6 +649,11 @@ def test_a_skipped_pair_whose_panel_or_loss_curve_was_deleted_gets_them_drawn_ag
             assert np.abs(again - drawn[name]).mean() < 0.5, name  # the result read back is 8-bit
             assert ContentModel.png_text(paths[name])["Description"] == made_by
     assert run_main(command)[1].count("skipped (done before)\n") == 1  # nothing missing: nothing drawn
+    paths["panel"].unlink()  # a rerun with other sizes draws the run's panel: its images at the trace's sizes
+    status, stdout, stderr = run_main([*command, "--size", str(SIZE // 2), "--style-scale", "1.7"])
+    assert "skipped (done before, with another --size, --style-scale: --overwrite redoes it; its panel drawn again)" \
+        in stdout, stdout + stderr
+    assert np.abs(np.asarray(open_image(paths["panel"]), dtype=float) - drawn["panel"]).mean() < 0.5
 
     Path("photo.jpg").write_bytes(b"no longer a JPEG")  # (a missing path stops the batch before any pair)
     for name in ("panel", "losses"):
