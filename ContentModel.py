@@ -1091,6 +1091,7 @@ class ArgumentParser(argparse.ArgumentParser):
         missing = re.fullmatch(r"argument (\S+): expected one argument", message)
         flags = missing[1].split("/") if missing else []
         words = getattr(self, "words", []) if missing else []
+        words = words[:words.index("--") + 1] if "--" in words else words  # after '--' no word is a flag
         for flag, word in zip(words, words[1:]):
             # The flag as typed, perhaps shortened (--out); the word, no flag of ours, nor '--'.
             typed = flag in flags or flag.startswith("--") and any(name.startswith(flag) for name in flags)

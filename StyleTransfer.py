@@ -2337,8 +2337,8 @@ def redraw_pictures(pair: Pair, max_pixels: int) -> None:
 
     def draw(name: str):
         if name == "losses":
-            if not trace["history"]:
-                raise KeyError("history")  # a curve of no losses is not the run's curve
+            if not trace["history"]:  # a curve of no losses is not the run's curve
+                raise StyleTransferError("its trace holds no losses")
             return plot_losses(trace["history"], figure_title(trace))
         for source, digest in zip([pair.content, pair.style], pair.digests):
             if is_url(source) and isinstance(digest, StyleTransferError):  # not fetched again (offline, say)
@@ -2445,7 +2445,8 @@ def plan_groups(pairs: list[Pair], content_images: dict, size: int) -> list[list
 
 def split_group(group: list[Pair], size: int) -> list[list[Pair]]:
     """``group`` in groups of at most ``size`` pairs, in order: a group that ran out of memory
-    runs again as halves (a batch of 4 on a GPU whose memory holds 2; 3 as 2 + 1)."""
+    runs again as halves (a batch of 4 on a GPU whose memory holds 2; 3 as 2 + 1), and a
+    later group larger than those halves is split so before it is tried."""
     return [group[start:start + size] for start in range(0, len(group), size)]
 
 
@@ -2725,7 +2726,7 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
     queue = deque(groups)
     while queue:
         group = queue.popleft()
-        if len(group) > group_size:  # as many ran out of memory before: split before trying
+        if len(group) > group_size:  # larger than a group that ran out of memory allows: split first
             queue.extendleft(reversed(split_group(group, group_size)))
             continue
         progress.start(group)

@@ -305,6 +305,7 @@ def test_style_model_layers_given_twice_shows_both(capsys, tmp_path, small_input
     (StyleTransfer.main, ["--output", "--gi"], None),  # and so is a flag shortened
     (StyleTransfer.main, ["--output", "--gif=1"], None),
     (StyleTransfer.main, ["-o", "--", "c.jpg"], None),  # '--' ends the flags
+    (StyleTransfer.main, ["-o", "--", "-x.png"], None),  # and is no flag to write '--=-x.png' with
 ])
 def test_a_value_that_starts_with_a_dash_gets_the_equals_sign_hint(capsys, main, argv, hint):
     with pytest.raises(SystemExit) as info:

@@ -626,8 +626,10 @@ def test_a_skipped_pair_whose_panel_or_loss_curve_was_deleted_gets_them_drawn_ag
                                                                                      monkeypatch, vgg19_weights):
     """A rerun skips a finished pair (no new optimization) and draws again the pictures
     deleted since: the panel from the result and the inputs, the loss curve from the trace,
-    as the run drew them, each with the command that made the result. An input that cannot
-    be read now (a URL offline, a file spoilt) costs only the panel: the line says why."""
+    as the run drew them, each with the command that made the result, also when the rerun has
+    other sizes. What keeps a picture from being drawn is said once for all it keeps (a
+    trace without its command); an input that cannot be read now (a file spoilt) costs only
+    the panel."""
     monkeypatch.chdir(tmp_path)
     shutil.copy(folders[0] / "chelsea.jpg", "photo.jpg")
     command = ["--contents", "photo.jpg", "--styles", str(folders[1] / "great_wave.jpg"), "-o", "out", *FAST]
@@ -655,9 +657,16 @@ def test_a_skipped_pair_whose_panel_or_loss_curve_was_deleted_gets_them_drawn_ag
         in stdout, stdout + stderr
     assert np.abs(np.asarray(open_image(paths["panel"]), dtype=float) - drawn["panel"]).mean() < 0.5
 
-    Path("photo.jpg").write_bytes(b"no longer a JPEG")  # (a missing path stops the batch before any pair)
+    trace = paths["trace"].read_text()  # a trace without its command: one reason, said once, for both
+    paths["trace"].write_text(json.dumps({key: value for key, value in json.loads(trace).items() if key != "command"}))
     for name in ("panel", "losses"):
         paths[name].unlink()
+    status, stdout, stderr = run_main(command)
+    assert status == 0 and "skipped (done before; its panel and loss curve not drawn again: its trace lacks what " \
+        "it needs)\n" in stdout, stdout + stderr
+    paths["trace"].write_text(trace)
+
+    Path("photo.jpg").write_bytes(b"no longer a JPEG")  # (a missing path stops the batch before any pair)
     status, stdout, stderr = run_main(command)
     assert status == 0 and "1 pair: 0 done, 1 skipped, 0 failed" in stdout, stdout + stderr
     assert re.search(r"skipped \(done before; its loss curve drawn again; its panel not drawn again: .*photo\.jpg",
