@@ -2301,10 +2301,9 @@ def ran_as(trace: dict, name: str, settings: dict) -> bool:
     return False
 
 
-def changed_flags(paths: dict, settings: dict, size: int) -> list[str]:
-    """The flags that a finished pair's trace records with other values than this run's (an
-    'auto' counted as what it came to: ran_as)."""
-    trace = previous_trace(paths)
+def changed_flags(trace: dict | None, settings: dict, size: int) -> list[str]:
+    """The flags that a finished pair's ``trace`` (previous_trace) records with other values
+    than this run's (an 'auto' counted as what it came to: ran_as)."""
     if trace is None or not isinstance(trace.get("settings"), dict):
         return []
     recorded = {**trace["settings"], "size": trace.get("size")}
@@ -2326,14 +2325,14 @@ def saved_thumbnail(path: Path) -> np.ndarray | None:
         return None
 
 
-def redraw_pictures(pair: Pair, max_pixels: int) -> None:
+def redraw_pictures(pair: Pair, trace: dict, max_pixels: int) -> None:
     """A skipped pair's panel or loss curve deleted since its run, drawn again (not a new
     optimization): the loss curve from its trace's losses, the panel from its result image
     and its inputs, read at the sizes the trace records. Sets ``pair.redrawn``, and
     ``pair.reason`` for a picture that cannot be drawn (an input unreadable now, a URL this
-    batch could not download, a full disk): the pair is still skipped, its result being there."""
+    batch could not download, a full disk): the pair is still skipped, its result being there.
+    ``trace``: previous_trace of its files."""
     paths = output_paths(pair.output)
-    trace = previous_trace(paths)
 
     def draw(name: str):
         if name == "losses":
@@ -2705,9 +2704,10 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
         pair.digests = [digests.get(pair.content, content_shapes[pair.content]),
                         digests.get(pair.style, style_shapes[pair.style])]
         prepare_pair(pair, content_shapes[pair.content], style_shapes[pair.style], args.overwrite, settings, device)
-        if pair.status == SKIPPED:
-            pair.changed = changed_flags(output_paths(pair.output), settings, args.size)
-            redraw_pictures(pair, args.max_pixels)
+        if pair.status == SKIPPED:  # its trace read once for both
+            trace = previous_trace(output_paths(pair.output))
+            pair.changed = changed_flags(trace, settings, args.size)
+            redraw_pictures(pair, trace, args.max_pixels)
     content_images, style_images = decode_pairs_inputs(pairs, args)
     progress = BatchProgress(pairs, sys.stdout)
     shapes = [shape for shape in content_shapes.values() if isinstance(shape, tuple)]
