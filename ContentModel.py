@@ -381,13 +381,14 @@ def weights_path(weights) -> str | None:
     return weights
 
 
-def check_weights(weights: str | os.PathLike | None) -> None:
-    """Raise StyleTransferError unless ``weights`` is "imagenet", None or an existing file,
-    and, if its name ends in .h5, an HDF5 file that opens: cheap checks, made before a run
-    starts. (Whether the file fits the model is found out only by loading it.)"""
+def check_weights(weights: str | os.PathLike | None) -> str | None:
+    """``weights`` as Keras takes them (weights_path), after raising StyleTransferError unless
+    they are "imagenet", None or an existing file, and, if its name ends in .h5, an HDF5 file
+    that opens: cheap checks, made before a run starts. (Whether the file fits the model is
+    found out only by loading it.)"""
     weights = weights_path(weights)
     if weights in (None, "imagenet"):
-        return
+        return weights
     if weights.lower() == "none" and not Path(weights).exists():  # the command line's word, in Python
         raise StyleTransferError("for random weights pass weights=None (the command line's --weights none)")
     if not weights.strip():
@@ -397,7 +398,7 @@ def check_weights(weights: str | os.PathLike | None) -> None:
     if not Path(weights).is_file():
         raise StyleTransferError(f"weights file not found: {weights}")
     if Path(weights).suffix.lower() != ".h5":
-        return
+        return weights
     if not h5py.is_hdf5(weights):
         raise StyleTransferError(f"weights file {weights} is not an HDF5 file: it is corrupt, or not "
                                  "a Keras weights file")
@@ -408,11 +409,11 @@ def check_weights(weights: str | os.PathLike | None) -> None:
     except OSError as error:
         raise StyleTransferError(f"weights file {weights} cannot be read (cut short by a download?): "
                                  f"{error_summary(error)}") from error
+    return weights
 
 
 def _application_with_weights(application, model: str, file_name: str, weights) -> keras.Model:
-    weights = weights_path(weights)
-    check_weights(weights)
+    weights = check_weights(weights)
     try:
         return application(include_top=False, weights=weights, input_shape=(None, None, 3))
     except Exception as error:  # Keras raises several types here; all mean "no usable weights".
