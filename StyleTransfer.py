@@ -2325,37 +2325,53 @@ def saved_thumbnail(path: Path) -> np.ndarray | None:
         return None
 
 
+@contextlib.contextmanager
+def reading_trace():
+    """Around reading what a trace records: an entry missing or not of its kind (a trace
+    edited by hand) is a StyleTransferError, said as such; errors outside stay what they are."""
+    try:
+        yield
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+        raise StyleTransferError("its trace lacks what it needs") from None
+
+
 def redraw_pictures(pair: Pair, trace: dict, max_pixels: int) -> None:
     """A skipped pair's panel or loss curve deleted since its run, drawn again (not a new
     optimization): the loss curve from its trace's losses, the panel from its result image
     and its inputs, read at the sizes the trace records. Sets ``pair.redrawn``, and
-    ``pair.reason`` for a picture that cannot be drawn (an input unreadable now, a URL this
-    batch could not download, a full disk): the pair is still skipped, its result being there.
-    ``trace``: previous_trace of its files."""
+    ``pair.reason`` for a picture that cannot be drawn (its trace lacks what it needs, an
+    input unreadable now, a URL this batch could not download, a full disk): the pair is
+    still skipped, its result being there. ``trace``: previous_trace of its files."""
     paths = output_paths(pair.output)
 
     def draw(name: str):
+        with reading_trace():  # read and checked first: what fails in drawing is not the trace's fault
+            title, made_by = figure_title(trace), {"Description": str(trace["command"])}
+            if name == "losses":
+                history = [{"iteration": float(row["iteration"]), "level": float(row["level"]),
+                            **{term: float(row[term]) for term in LOSS_TERMS}} for row in trace["history"]]
+            else:
+                style_sizes = style_loading(int(trace["size"]), float(trace["settings"]["style_scale"]))
         if name == "losses":
-            if not trace["history"]:  # a curve of no losses is not the run's curve
+            if not history:  # a curve of no losses is not the run's curve
                 raise StyleTransferError("its trace holds no losses")
-            return plot_losses(trace["history"], figure_title(trace))
+            return plot_losses(history, title), made_by
         for source, digest in zip([pair.content, pair.style], pair.digests):
             if is_url(source) and isinstance(digest, StyleTransferError):  # not fetched again (offline, say)
                 raise digest
         result = load_image(paths["image"])
         content = load_image(local_image(pair.content, max_pixels=max_pixels), max(result.shape[:2]), max_pixels)
-        style = load_image(local_image(pair.style, max_pixels=max_pixels), max_pixels=max_pixels,
-                           **style_loading(trace["size"], trace["settings"]["style_scale"]))
-        return plot_panel(content, [style], result, figure_title(trace))
+        style = load_image(local_image(pair.style, max_pixels=max_pixels), max_pixels=max_pixels, **style_sizes)
+        return plot_panel(content, [style], result, title), made_by
 
     not_drawn = {}  # why -> the pictures it kept from being drawn
     for name in (name for name in PICTURE_NAMES if not paths[name].exists()):
         try:
             with interrupt_deferred():
-                save_figure(draw(name), paths[name], text={"Description": trace["command"]})
-        except (StyleTransferError, KeyError, TypeError) as error:  # WriteError is a StyleTransferError
-            reason = str(error) if isinstance(error, StyleTransferError) else "its trace lacks what it needs"
-            not_drawn.setdefault(reason, []).append(PICTURE_NAMES[name])
+                figure, made_by = draw(name)
+                save_figure(figure, paths[name], text=made_by)
+        except StyleTransferError as error:  # WriteError is one
+            not_drawn.setdefault(str(error), []).append(PICTURE_NAMES[name])
             continue
         pair.redrawn.append(PICTURE_NAMES[name])
     pair.reason = "; ".join(f"its {' and '.join(names)} not drawn again: {reason}"

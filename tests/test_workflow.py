@@ -664,7 +664,13 @@ def test_a_skipped_pair_whose_panel_or_loss_curve_was_deleted_gets_them_drawn_ag
     status, stdout, stderr = run_main(command)
     assert status == 0 and "skipped (done before; its panel and loss curve not drawn again: its trace lacks what " \
         "it needs)\n" in stdout, stdout + stderr
+    spoilt = json.loads(trace)  # a loss row without its style term costs the loss curve only
+    del spoilt["history"][-1]["style"]
+    paths["trace"].write_text(json.dumps(spoilt))
+    status, stdout, stderr = run_main(command)
+    assert "its panel drawn again; its loss curve not drawn again: its trace lacks what it needs)\n" in stdout, stdout
     paths["trace"].write_text(trace)
+    paths["panel"].unlink()
 
     Path("photo.jpg").write_bytes(b"no longer a JPEG")  # (a missing path stops the batch before any pair)
     status, stdout, stderr = run_main(command)
@@ -672,6 +678,11 @@ def test_a_skipped_pair_whose_panel_or_loss_curve_was_deleted_gets_them_drawn_ag
     assert re.search(r"skipped \(done before; its loss curve drawn again; its panel not drawn again: .*photo\.jpg",
                      stdout), stdout
     assert paths["losses"].is_file() and not paths["panel"].exists()
+
+    shutil.copy(folders[0] / "chelsea.jpg", "photo.jpg")  # an error in the drawing is not put down to the trace
+    monkeypatch.setattr(StyleTransfer, "plot_panel", lambda *args: None + 1)
+    with pytest.raises(TypeError):
+        run_main(command)
 
 
 def test_a_finished_pair_made_from_another_image_of_the_same_name_is_not_skipped(folders, tmp_path, run_main,
