@@ -2063,11 +2063,17 @@ def unused_flags(args: argparse.Namespace) -> list[str]:
     return notes
 
 
+def digests_entry(digests: list, mask_digests: list | None = None) -> dict:
+    """The trace's "sha256": the digests of the content then the styles (``digests``), and
+    of the masks (None: no masks); recorded_digests reads the first two back."""
+    return {"content": digests[0], "styles": digests[1:], "style_masks": mask_digests}
+
+
 def input_digests(content: str, styles: list, masks: list | None = None) -> dict:
     """The SHA-256 of each input file (file_digest; a URL: its download), for the trace:
     with them a file replaced under the same name is another input (made_from)."""
-    return {"content": file_digest(content), "styles": [file_digest(style) for style in styles],
-            "style_masks": None if masks is None else [file_digest(mask) for mask in masks]}
+    return digests_entry([file_digest(source) for source in [content, *styles]],
+                         None if masks is None else [file_digest(mask) for mask in masks])
 
 
 def run_trace(args: argparse.Namespace, content: str, styles: list, settings: dict,
@@ -2260,7 +2266,7 @@ def source_file(source: str, folder: str | Path = ".") -> str:
 
 
 def recorded_digests(trace: dict) -> list | None:
-    """The SHA-256 of the content and styles a trace's run read (input_digests), or None
+    """The SHA-256 of the content and styles a trace's run read (digests_entry), or None
     for a trace written before traces held them."""
     digests = trace.get("sha256")
     return [digests.get("content"), *digests.get("styles", [])] if isinstance(digests, dict) else None
@@ -2542,8 +2548,7 @@ def stylize_group(group: list[Pair], content_images: dict, style_images: dict, *
             pair.status, pair.reason = FAILED, str(error)
         return True
     for pair, content, result in zip(group, contents, results):
-        trace = run_trace(args, pair.content, [pair.style], settings, result,
-                          {"content": pair.digests[0], "styles": pair.digests[1:], "style_masks": None})
+        trace = run_trace(args, pair.content, [pair.style], settings, result, digests_entry(pair.digests))
         trace["batch"] = [other.name for other in group]
         with interrupt_deferred():  # a pair whose files are written has its status, Ctrl-C or not
             try:
