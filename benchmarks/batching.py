@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from ContentModel import load_image, processor_name, run_cli  # noqa: E402
+from ContentModel import JoinedLists, load_image, processor_name, run_cli  # noqa: E402
 from common import (  # noqa: E402
     SIZE_HELP,
     add_precision_argument,
@@ -48,8 +48,10 @@ def seconds_per_step(history: list) -> float:
 def main(argv: list[str] | None = None) -> None:
     parser = pair_parser(__doc__.splitlines()[0], size=None, output="results/benchmark_batching",
                          what="JSON report (.json is put in place of any suffix)")
-    parser.add_argument("--sizes", type=size_argument, nargs="+", default=[256, 512], help=SIZE_HELP)
-    parser.add_argument("--batches", type=positive_int, nargs="+", default=[1, 2, 4], help="images per batch")
+    parser.add_argument("--sizes", type=size_argument, nargs="+", action=JoinedLists,
+                        default=[256, 512], help=SIZE_HELP)
+    parser.add_argument("--batches", type=positive_int, nargs="+", action=JoinedLists,
+                        default=[1, 2, 4], help="images per batch")
     parser.add_argument("--steps", type=whole_number(MIN_STEPS), default=8,
                         help=f"Adam steps per measurement (at least {MIN_STEPS}: the first compiles, and "
                              "the gaps between the later ones are timed)")

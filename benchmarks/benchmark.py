@@ -55,6 +55,7 @@ from ContentModel import (  # noqa: E402
     PRECISION_CHOICES,
     VGG_MODELS,
     ArgumentParser,
+    JoinedLists,
     build_vgg,
     counted,
     load_image,
@@ -579,12 +580,14 @@ def quality(args, report: dict) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="what to measure")
-    parser.add_argument("--models", nargs="+", choices=sorted(VGG_MODELS), default=["vgg16", "vgg19"],
+    parser.add_argument("--sections", nargs="+", action=JoinedLists,
+                        choices=SECTIONS, default=list(SECTIONS), help="what to measure")
+    parser.add_argument("--models", nargs="+", action=JoinedLists,
+                        choices=sorted(VGG_MODELS), default=["vgg16", "vgg19"],
                         help="models of the speed section")
-    parser.add_argument("--optimizers", nargs="+", choices=OPTIMIZERS, default=["adam", "lbfgs"],
+    parser.add_argument("--optimizers", nargs="+", action=JoinedLists, choices=OPTIMIZERS, default=["adam", "lbfgs"],
                         help="optimizers of the speed and sustained sections")
-    parser.add_argument("--sizes", nargs="+", type=size_argument, default=[256, 512, 1024],
+    parser.add_argument("--sizes", nargs="+", action=JoinedLists, type=size_argument, default=[256, 512, 1024],
                         help=f"sizes of the speed section: {SIZE_HELP}")
     parser.add_argument("--repeats", type=positive_int, default=4, help="timed iterations after warm-up")
     parser.add_argument("--runs", type=positive_int, default=1,
@@ -595,16 +598,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--weights", type=weights_argument, default="imagenet",
                         help="weights of the precision/memory/sustained/quality runs: 'imagenet', a file, or 'none'")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, default="lbfgs", help="optimizer of the memory section")
-    parser.add_argument("--xla-sizes", nargs="+", type=size_argument, default=[256, 512], help=SIZE_HELP)
-    parser.add_argument("--overhead-sizes", nargs="+", type=size_argument, default=[256, 512, 1024],
+    parser.add_argument("--xla-sizes", nargs="+", action=JoinedLists,
+                        type=size_argument, default=[256, 512], help=SIZE_HELP)
+    parser.add_argument("--overhead-sizes", nargs="+", action=JoinedLists,
+                        type=size_argument, default=[256, 512, 1024],
                         help=SIZE_HELP)
     parser.add_argument("--overhead-iterations", type=whole_number(LBFGS_MEMORY_SIZE + 2), default=100,
                         help=f"iterations of each overhead run (the first {LBFGS_MEMORY_SIZE} are not timed)")
     parser.add_argument("--precision-size", type=size_argument, default=512, help=SIZE_HELP)
     parser.add_argument("--precision-iterations", type=positive_int, default=100,
                         help="iterations of each precision's run whose loss and picture are compared")
-    parser.add_argument("--memory-sizes", nargs="+", type=size_argument, default=[512, 1024, 2048], help=SIZE_HELP)
-    parser.add_argument("--memory-precisions", nargs="+", choices=PRECISION_CHOICES, default=["float32"],
+    parser.add_argument("--memory-sizes", nargs="+", action=JoinedLists,
+                        type=size_argument, default=[512, 1024, 2048], help=SIZE_HELP)
+    parser.add_argument("--memory-precisions", nargs="+", action=JoinedLists,
+                        choices=PRECISION_CHOICES, default=["float32"],
                         help="as StyleTransfer.py --precision")
     parser.add_argument("--memory-iterations", type=positive_int, default=None,
                         help="iterations of each memory run (default: until L-BFGS's memory is full)")
@@ -625,7 +632,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="the classic recipe's loss from an earlier run (skips running it)")
     parser.add_argument("--classic-seconds", type=positive_number, default=None,
                         help="with --classic-loss: the seconds that run took")
-    parser.add_argument("--quality-runs", nargs="+", default=list(QUALITY_RUNS), choices=QUALITY_RUNS,
+    parser.add_argument("--quality-runs", nargs="+", action=JoinedLists,
+                        default=list(QUALITY_RUNS), choices=QUALITY_RUNS,
                         help="which runs the quality section races against the classic recipe")
     parser.add_argument("--output-dir", default="results", help="folder of the JSON report and of pictures")
     parser.add_argument("--json", default="benchmark.json", help="file name of the JSON report")

@@ -23,6 +23,7 @@ import numpy as np  # noqa: E402
 
 from ContentModel import (  # noqa: E402
     ArgumentParser,
+    JoinedLists,
     add_output_arguments,
     load_image,
     new_figure,
@@ -86,7 +87,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="iterations from the photo; their final loss is the target")
     add_model_arguments(parser)
     add_precision_argument(parser, "auto")
-    parser.add_argument("--pairs", nargs="+", type=pair_argument, default=[f"{c}+{s}" for c, s in SAMPLE_PAIRS],
+    parser.add_argument("--pairs", nargs="+", action=JoinedLists,
+                        type=pair_argument, default=[f"{c}+{s}" for c, s in SAMPLE_PAIRS],
                         help="photo+painting names from images/content and images/styles")
     add_output_arguments(parser, "name of the picture (.jpg) and the JSON report (.json), put in place of any suffix")
     parser.set_defaults(output="results/benchmark_init")

@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from ContentModel import (  # noqa: E402
+    JoinedLists,
     StyleTransferError,
     error_summary,
     load_image,
@@ -104,9 +105,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = pair_parser(__doc__.splitlines()[0], size=768, output="results/benchmark_multiscale",
                          what="name of the picture (.jpg) and the JSON report (.json), put in place of any suffix")
     parser.add_argument("--iterations", type=positive_int, default=100, help="single-scale iterations")
-    parser.add_argument("--scales", type=scales_argument, nargs="+", default=[2, 3],
+    parser.add_argument("--scales", type=scales_argument, nargs="+", action=JoinedLists, default=[2, 3],
                         help="levels of each multi-scale run")
-    parser.add_argument("--coarse-iterations", type=positive_int, nargs="+", default=[COARSE_ITERATIONS],
+    parser.add_argument("--coarse-iterations", type=positive_int, nargs="+", action=JoinedLists,
+                        default=[COARSE_ITERATIONS],
                         help="iterations at each coarse level (one run per value); "
                              "the last level gets --iterations")
     add_precision_argument(parser, "auto")

@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 from ContentModel import (  # noqa: E402
     PRECISION_CHOICES,
     ArgumentParser,
+    JoinedLists,
     add_output_arguments,
     processor_name,
     run_cli,
@@ -120,8 +121,10 @@ print(json.dumps(dict(shape=list(content.shape[:2]), peak=peak_memory_bytes(), s
 
 def main(argv: list[str] | None = None) -> None:
     parser = ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", nargs="+", type=size_argument, default=[1024, 2048], help=SIZE_HELP)
-    parser.add_argument("--precisions", nargs="+", choices=PRECISION_CHOICES, default=["float32", "mixed"],
+    parser.add_argument("--sizes", nargs="+", action=JoinedLists,
+                        type=size_argument, default=[1024, 2048], help=SIZE_HELP)
+    parser.add_argument("--precisions", nargs="+", action=JoinedLists,
+                        choices=PRECISION_CHOICES, default=["float32", "mixed"],
                         help="as StyleTransfer.py --precision")
     add_model_arguments(parser, weights="none")
     parser.add_argument("--repeats", type=positive_int, default=3, help="timed evaluations after the first")

@@ -179,6 +179,30 @@ MEASURING = {
 }
 
 
+class Parsed(Exception):
+    """Raised in place of parsing a script's command line: its parser is ``args[0]``."""
+
+
+@pytest.mark.parametrize("name", ["batching", "benchmark", "initial_image", "multiscale", "recompute"])
+def test_a_benchmark_list_flag_given_twice_joins_its_lists(name, monkeypatch):
+    """As the product's list flags do (ContentModel.JoinedLists): argparse alone keeps the last
+    list, so '--sizes 256 --sizes 512' measured 512 only."""
+    def parse_args(parser, *args, **kwargs):
+        raise Parsed(parser)
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", parse_args)
+    with pytest.raises(Parsed) as parsed:
+        script_module(name).main([])
+    parser = parsed.value.args[0]
+    monkeypatch.undo()
+    list_flags = [action for action in parser._actions if action.nargs == "+"]
+    assert list_flags
+    for action in list_flags:
+        flag, (first, second) = action.option_strings[0], [str(value) for value in (action.default * 2)[:2]]
+        alone = [getattr(parser.parse_args([flag, value]), action.dest) for value in (first, second)]
+        assert getattr(parser.parse_args([flag, first, flag, second]), action.dest) == alone[0] + alone[1], flag
+
+
 @functools.cache
 def script_module(name: str):
     """benchmarks/<name>.py imported as a module, to call its main(argv) in this process."""
