@@ -1017,7 +1017,7 @@ def plot_feature_maps(features: np.ndarray, title: str, count: int = FEATURE_MAP
     can be compared (after ReLU the least is 0; a map of max 0 is a channel this image
     never switches on).
 
-    Returns the figure (a new one unless ``axes`` is given).
+    Returns a new figure, or None when ``axes`` is given (it draws into them).
     """
     channels = most_active_channels(features, count)
     figure = None

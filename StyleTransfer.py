@@ -336,7 +336,7 @@ class Objective:
     style_layer_weights: list
     content_target: tf.Tensor
     style_targets: list  # [style][layer] Gram matrices
-    blend_weights: list  # one per style, summing to 1 (0 for a style masked out everywhere)
+    blend_weights: list  # one per style, normalised to sum to 1; a style masked out everywhere then gets 0
     layer_masks: list | None  # [style][layer] masks at feature resolution, or None
     content_weight: float
     style_weight: float
@@ -1786,7 +1786,8 @@ def batch_size_argument(text: str) -> str | int:
 
 
 def iteration_counts(text: str) -> int | list[int]:
-    """'150' (every level) or '300,100' (one per level)."""
+    """'150' (the last level's; level_iterations gives the coarser ones theirs) or '300,100'
+    (one per level)."""
     try:
         counts = [int(part) for part in text.split(",")]
     except ValueError:
