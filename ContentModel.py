@@ -54,28 +54,33 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", QUIET_LOG_LEVEL)
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 
+#: Held while stderr is sent to the null device: two threads doing it at once could leave it there.
+_STDERR_SILENCED = threading.RLock()
+
+
 @contextlib.contextmanager
-def native_stderr_silenced(silence: bool):
+def native_stderr_silenced(silence: bool = True):
     """While the block runs, send what native code writes to stderr (file
     descriptor 2) to the null device.
 
     Why: TensorFlow 2.21's C++ logging prints six lines at import (oneDNN and
-    CUDA notices) before it reads TF_CPP_MIN_LOG_LEVEL, and they would come
-    before every one-line error. Python's own exceptions are printed after
-    the block, when stderr is back.
+    CUDA notices) before it reads TF_CPP_MIN_LOG_LEVEL, and libtiff prints its
+    complaints about a damaged TIFF itself: either would come before a one-line
+    error. Python's own exceptions are printed after the block, when stderr is back.
     """
     if not silence:
         yield
         return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+    with _STDERR_SILENCED:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        try:
+            with open(os.devnull, "w") as null:
+                os.dup2(null.fileno(), 2)
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 #: Exit statuses of the three scripts.
@@ -395,6 +400,8 @@ def check_weights(weights: str | os.PathLike | None) -> str | None:
         raise StyleTransferError("--weights is empty; give 'imagenet', 'none' or a .h5 file")
     if Path(weights).is_dir():
         raise StyleTransferError(f"--weights {weights} is a folder; give the .h5 file in it")
+    if Path(weights).exists() and not Path(weights).is_file():
+        raise StyleTransferError(f"--weights {weights} is not a file (a pipe or a device?)")
     if not Path(weights).is_file():
         raise StyleTransferError(f"weights file not found: {weights}")
     if Path(weights).suffix.lower() != ".h5":
@@ -412,18 +419,35 @@ def check_weights(weights: str | os.PathLike | None) -> str | None:
     return weights
 
 
+def keras_cache() -> Path:
+    """The Keras cache folder a user sets up: $KERAS_HOME, else ~/.keras."""
+    return Path(os.environ.get("KERAS_HOME", "~/.keras")).expanduser()
+
+
+def cached_weights(file_name: str) -> str:
+    """'imagenet', or the ImageNet weights file ``file_name`` in the Keras cache's models/ when
+    Keras would not look there: in a cache folder it cannot write to (a shared, read-only
+    one) it looks only under /tmp/.keras instead, and would download the file again."""
+    cached = keras_cache() / "models" / file_name
+    return str(cached) if cached.is_file() and not os.access(keras_cache(), os.W_OK) else "imagenet"
+
+
 def _application_with_weights(application, model: str, file_name: str, weights) -> keras.Model:
     weights = check_weights(weights)
+    if weights == "imagenet":
+        weights = cached_weights(file_name)
     try:
         return application(include_top=False, weights=weights, input_shape=(None, None, 3))
     except Exception as error:  # Keras raises several types here; all mean "no usable weights".
         if weights == "imagenet":
-            cache = Path(os.environ.get("KERAS_HOME", "~/.keras")).expanduser() / "models" / file_name
+            cache = keras_cache() / "models" / file_name
+            elsewhere = "" if os.access(keras_cache(), os.W_OK) or not keras_cache().exists() else \
+                f"; {keras_cache()} is not writable, so Keras looked under /tmp/.keras instead"
             raise StyleTransferError(
                 f"could not get the ImageNet weights for {model} "
                 f"({error_summary(error.__cause__ or error.__context__ or error)}); "
                 f"on an offline machine pass the file with --weights PATH, or put {file_name} "
-                f"in a cache folder's models/ and set KERAS_HOME to that folder (looked for {cache})"
+                f"in a cache folder's models/ and set KERAS_HOME to that folder (looked for {cache}{elsewhere})"
             ) from error
         raise StyleTransferError(
             f"weights file {weights} does not fit {model} (is it a {model} 'notop' file, "
@@ -537,12 +561,16 @@ def to_rgb(image: Image.Image, background: tuple = ALPHA_BACKGROUND) -> Image.Im
         # 16-bit greyscale spans 0..65535. 32-bit integer and float images carry no
         # range of their own: guess it from the values (0..65535, 0..255 or 0..1).
         values = np.asarray(image, dtype=np.float64)
+        if not np.isfinite(values).all():
+            raise ValueError("some of its pixels are not numbers (NaN) or are infinite")
         if image.mode.startswith("I;16"):
             top = UINT16_MAX
         else:
             top = UINT16_MAX if values.max() > UINT8_MAX else UINT8_MAX if values.max() > 1 else 1.0
         image = Image.fromarray(np.clip(values / top * UINT8_MAX, 0, UINT8_MAX).astype(np.uint8))
-    if image.mode == "P" or image.mode == "PA":
+    if image.mode in ("P", "PA") or (image.mode in ("RGB", "L") and "transparency" in image.info):
+        # A palette's transparency, or one colour marked transparent (a PNG's tRNS chunk, as
+        # PNG optimizers write an RGBA image whose alpha is only on or off)
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "La", "RGBa"):
         canvas = Image.new("RGB", image.size, background)
@@ -610,6 +638,8 @@ def image_file(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS):
         raise StyleTransferError(f"no such file: {path}")
     if path.is_dir():
         raise StyleTransferError(f"{path} is a folder, not an image")
+    if not path.is_file():  # before its size: a pipe's or a device's is 0
+        raise StyleTransferError(f"{path} is not a file (a pipe or a device?): save the image to a file first")
     if path.stat().st_size == 0:
         raise StyleTransferError(f"{path} is empty (0 bytes)")
     try:
@@ -638,7 +668,7 @@ def open_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS,
     any mode becomes RGB (transparency composited onto ``background``). A file that
     cannot be (image_file) raises StyleTransferError.
     """
-    with image_file(path, max_pixels) as image:
+    with image_file(path, max_pixels) as image, native_stderr_silenced():  # libtiff's own complaints
         image.seek(0)  # animated images: the first frame
         return to_rgb(ImageOps.exif_transpose(image), background)
 
@@ -1167,23 +1197,41 @@ def check_name_lengths(paths: list[Path], advice: str) -> None:
                                      f"name it is first written under); {advice}")
 
 
+def real_path(path: str | os.PathLike) -> Path:
+    """``path`` absolute, with its symbolic links followed, as Path.resolve gives it; but a
+    loop of links is left in place (Path.resolve raises RuntimeError in Python 3.11), for
+    the file operation that meets it to refuse, as an OSError (run_cli)."""
+    return Path(os.path.realpath(path))
+
+
+def check_no_broken_link(path: Path) -> None:
+    """Raise StyleTransferError if ``path`` or one of its folders is a symbolic link to
+    nothing (a results folder linked to a drive not mounted, say): no folder or file can
+    be made in its place, and following it would check somewhere else."""
+    for part in (path.absolute(), *path.absolute().parents):
+        if part.is_symlink() and not part.exists():
+            raise StyleTransferError(f"{part} is a symbolic link that leads nowhere (to {os.readlink(part)})")
+
+
 def existing_ancestor(path: Path) -> Path:
     """The nearest of ``path``'s folders, on its way up, that exists: where the folders
     still to be made for it will go."""
-    existing = path.parent.resolve()
+    existing = real_path(path.parent)
     while not existing.exists():
         existing = existing.parent
     return existing
 
 
 def writable_folder(path: Path) -> None:
-    """Raise StyleTransferError unless ``path``'s folder exists or can be created, and is writable.
+    """Raise StyleTransferError unless ``path``'s folder exists or can be created, and is
+    writable, and neither it nor ``path`` is a broken link (check_no_broken_link).
 
     Checked before any work starts, so a bad -o never costs a finished run. The
     check is a real one (a temporary file, removed at once) since permission
     bits do not tell the whole story (root, read-only mounts, /proc).
     """
-    folder = path.parent.resolve()
+    check_no_broken_link(path)
+    folder = real_path(path.parent)
     existing = existing_ancestor(path)
     if not existing.is_dir():
         raise StyleTransferError(f"cannot create the folder {folder}: {existing} is a file")
@@ -1232,9 +1280,9 @@ def choose_output(
                                  f"beside it; remove the folder or choose another {flag}")
     if path.suffix.lower() not in suffixes:  # only -o can miss: the default name ends in .png
         raise StyleTransferError(f"output must end in {' or '.join(suffixes)}: {output}")
-    written = [p.resolve() for p in siblings(path)]
+    written = [real_path(p) for p in siblings(path)]
     for source in inputs:
-        if Path(source).resolve() in written:
+        if real_path(source) in written:
             raise StyleTransferError(f"output {path} would replace the input {source}; choose another {flag}")
     taken = [p for p in siblings(path) if p.exists()]
     if taken and not overwrite:
@@ -1283,8 +1331,12 @@ def reserved_output(default_stem: str, output: str | os.PathLike | None, inputs:
     both write one ``-o``; if the block ends without writing it (an error, a
     Ctrl-C before any image), the placeholder and any folder made for it go again.
     """
+    tried = set()
     while True:
         path = choose_output(default_stem, output, inputs, overwrite, **choose)
+        if path in tried:  # not taken, and yet it cannot be created: not a race, so no end to it
+            raise StyleTransferError(f"cannot create {path}")
+        tried.add(path)
         try:
             created = [] if overwrite and path.exists() else claim_output(path)
             break
@@ -1329,12 +1381,32 @@ def check_image_arguments(args: argparse.Namespace) -> None:
         raise StyleTransferError(f"--max-pixels must be positive (got {args.max_pixels})")
 
 
+def check_utf8(text: str) -> None:
+    """Raise StyleTransferError unless ``text`` (a word of the command line, a file name in
+    a folder) is UTF-8, as Python reads it: a name in another encoding (from an old system
+    or archive) could be opened, but not printed, put in a picture's title or recorded in
+    its metadata, and that is found out only once a run is done."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(text).decode("utf-8", errors="replace")
+        raise StyleTransferError(f"{shown} is not UTF-8 text (a file name from another system?): "
+                                 "rename it with UTF-8 characters") from None
+
+
 def invocation(script_file: str, argv: list[str] | None) -> tuple[list[str], str]:
     """The arguments to parse, and the command a result records as what made it, in a form
     that can be typed again in the same folder: 'python path/to/StyleTransfer.py a.jpg b.jpg'.
     ``argv`` None: this process's own command line; given (a test, another script): the
-    script's file name with those arguments."""
+    script's file name with those arguments. A word that is not UTF-8 (check_utf8) ends the
+    process here, as argparse's own errors do: one line and EXIT_USAGE."""
     script, arguments = (sys.argv[0], sys.argv[1:]) if argv is None else (Path(script_file).name, list(argv))
+    try:
+        for word in [script, *arguments]:
+            check_utf8(word)
+    except StyleTransferError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
     command = shlex.join(["python", script, *arguments])
     if arguments[-1:] == ["--"]:
         # Nothing follows it, so it means nothing; argparse (Python 3.11) would refuse it
@@ -1391,7 +1463,8 @@ def run_cli(main_function) -> None:
     """Run ``main_function`` and exit with the status it returns.
 
     User errors become one 'error: ...' line on stderr and exit status 2 (EXIT_USAGE; 1,
-    EXIT_FAILED, for a file that could not be written: WriteError);
+    EXIT_FAILED, for a file that could not be written: WriteError, or a path the operating
+    system refuses: OSError);
     a Ctrl-C, SIGTERM or SIGHUP outside the optimization (which keeps its best image itself) one
     'interrupted' line and status 130 (EXIT_INTERRUPTED).
     """
@@ -1406,6 +1479,10 @@ def run_cli(main_function) -> None:
     except StyleTransferError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(error.exit_status)
+    except OSError as error:  # a path the system refuses outright: a name over 255 bytes, a loop of links
+        print(f"error: {error.filename}: {error.strerror}" if error.filename and error.strerror
+              else f"error: {error_summary(error)}", file=sys.stderr)
+        sys.exit(EXIT_FAILED)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)

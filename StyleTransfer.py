@@ -93,6 +93,7 @@ from ContentModel import (
     number_setting,
     check_pixels,
     check_short_side,
+    check_utf8,
     check_weights,
     claim_output,
     content_loss,
@@ -113,6 +114,7 @@ from ContentModel import (
     out_of_memory_named,
     png_text,
     processor_name,
+    real_path,
     relative_to_project,
     release_unwritten,
     reserved_output,
@@ -639,18 +641,20 @@ def level_sizes(size: int, scales: int, smallest: int = MULTISCALE_START, floor:
     return [int(round(s)) for s in np.geomspace(smallest, size, scales)]
 
 
-def resolve_scales(scales: int | str, size: int, iterations=None) -> int:
+def resolve_scales(scales: int | str, size: int, iterations=None, floor: int = MIN_SIZE) -> int:
     """The number of coarse-to-fine levels: ``scales``, or for 'auto' one level per
     count when ``iterations`` lists several, else by the output's long side ``size``:
     one level below MULTISCALE_FROM px, one per doubling from MULTISCALE_START above (the
-    number of doublings rounded: 1449 px, 2.5 doublings, gets 1 + 3 levels)."""
+    number of doublings rounded: 1449 px, 2.5 doublings, gets 1 + 3 levels), or from the
+    image's ``floor`` (level_sizes) where that is larger: a very wide image, which cannot
+    be shrunk as far, gets fewer levels rather than several of one size."""
     if scales != AUTO:
         return int(scales)
     if iterations is not None and not np.isscalar(iterations):
         return len(iterations)
     if size < MULTISCALE_FROM:
         return 1
-    return int(min(MAX_SCALES, 1 + round(np.log2(size / MULTISCALE_START))))
+    return int(min(MAX_SCALES, 1 + round(np.log2(size / max(MULTISCALE_START, min(floor, size))))))
 
 
 def level_iterations(iterations, scales: int) -> list[int]:
@@ -1388,7 +1392,7 @@ def stylize_batch(
         style_masks = [np.asarray(mask, np.float32) for mask in style_masks]
     check_batch(contents)
     height, width = contents[0].shape[:2]
-    scales = resolve_scales(scales, max(height, width), iterations)
+    scales = resolve_scales(scales, max(height, width), iterations, smallest_long_side((height, width)))
     counts = level_iterations(iterations, scales)
     # Reproducible: same seed, same machine -> same pixels. Op determinism stays on for the
     # process (TensorFlow cannot turn it off again); on a CPU it costs nothing measurable.
@@ -1756,8 +1760,9 @@ def levels_text(iterations, scales: int, size: int, floor: int = MIN_SIZE) -> st
 def batch_levels_text(iterations, scales: int | str, shapes: list) -> str:
     """levels_text for a batch's content images of these (height, width) ``shapes``: their
     level sizes, as each image gets them (a wide one starts larger), joined by 'or' where they differ."""
-    texts = dict.fromkeys(levels_text(iterations, resolve_scales(scales, max(shape), iterations), max(shape),
-                                      smallest_long_side(shape)) for shape in shapes)
+    texts = dict.fromkeys(levels_text(iterations, resolve_scales(scales, max(shape), iterations,
+                                                                 smallest_long_side(shape)),
+                                      max(shape), smallest_long_side(shape)) for shape in shapes)
     return " or ".join(texts)
 
 
@@ -2147,7 +2152,8 @@ def expand_inputs(items: list[str]) -> list[str]:
         else:
             raise StyleTransferError(f"no such file or folder: {path}")
         for file in files:
-            sources.setdefault(str(file.resolve()), str(file))
+            check_utf8(str(file))
+            sources.setdefault(str(real_path(file)), str(file))
     return list(sources.values())
 
 
@@ -2168,7 +2174,7 @@ def plan_pairs(contents: list[str], styles: list[str], folder: Path) -> list[Pai
     would be inputs of the next run).
     """
     for source in [*contents, *styles]:
-        if not is_url(source) and Path(source).resolve().parent == folder.resolve():
+        if not is_url(source) and real_path(source).parent == real_path(folder):
             raise StyleTransferError(f"the output folder {folder} holds the input {source}; "
                                      "choose another -o")
     pairs = [Pair(content, style, folder / f"{source_stem(content)}_{source_stem(style)}.png")
@@ -2256,21 +2262,24 @@ def last_ending(trace: dict | None) -> str | None:
 
 
 def recorded_inputs(trace: dict) -> list:
-    """The inputs a trace's run used, as typed then: the content, then the styles."""
-    return [trace.get("content"), *trace.get("styles", [])]
+    """The inputs a trace's run used, as typed then: the content, then the styles (none
+    if the trace, edited by hand, holds something else than a list of them)."""
+    styles = trace.get("styles")
+    return [trace.get("content"), *(styles if isinstance(styles, list) else [])]
 
 
 def source_file(source: str, folder: str | Path = ".") -> str:
     """What an input is, whatever way it was typed: a URL as given, or the file a path leads
     to from ``folder`` (where the run that typed it started)."""
-    return source if is_url(source) else str((Path(folder) / source).resolve())
+    return source if is_url(source) else str(real_path(Path(folder) / source))
 
 
 def recorded_digests(trace: dict) -> list | None:
     """The SHA-256 of the content and styles a trace's run read (digests_entry), or None
-    for a trace written before traces held them."""
+    for a trace written before traces held them, or one edited by hand."""
     digests = trace.get("sha256")
-    return [digests.get("content"), *digests.get("styles", [])] if isinstance(digests, dict) else None
+    styles = digests.get("styles") if isinstance(digests, dict) else None
+    return [digests.get("content"), *styles] if isinstance(styles, list) else None
 
 
 def made_from(trace: dict, sources: list[str], digests: list | None = None) -> bool:
@@ -2304,7 +2313,8 @@ def ran_as(trace: dict, name: str, settings: dict) -> bool:
     if name == "precision":
         return resolve_precision(value, resolve_device(settings["device"])) == trace.get("precision")
     if name == "scales" and sizes:  # at the same --size (else --size differs too)
-        return resolve_scales(value, max(sizes[-1]), settings["iterations"]) == len(sizes)
+        return resolve_scales(value, max(sizes[-1]), settings["iterations"], smallest_long_side(sizes[-1])) \
+            == len(sizes)
     return False
 
 
@@ -2884,7 +2894,7 @@ def stylize_into(output: Path, args: argparse.Namespace, settings: dict, sources
     content, styles, masks = load_single_inputs(args, paths, mask_paths)
     digests = input_digests(paths[0], paths[1:], mask_paths)  # the files just read
     height, width = content.shape[:2]
-    scales = resolve_scales(args.scales, max(height, width), args.iterations)
+    scales = resolve_scales(args.scales, max(height, width), args.iterations, smallest_long_side(content.shape))
     counts = level_iterations(args.iterations, scales)
     precision = resolve_precision(args.precision, device)
     levels = levels_text(args.iterations, scales, max(height, width), smallest_long_side(content.shape))

@@ -62,6 +62,7 @@ from ContentModel import (  # noqa: E402
     processor_name,
     run_cli,
     save_image,
+    smallest_long_side,
     weights_argument,
 )
 import numpy as np  # noqa: E402
@@ -560,7 +561,8 @@ def quality(args, report: dict) -> None:
     print(f"| adam, float32 (classic) | {args.classic_steps} | {classic_seconds:.1f} | 1x |")
     rows = [dict(run="classic", reached=classic_seconds, history=classic_history)]
     for name, settings in runs.items():
-        levels = resolve_scales(settings.get("scales", DEFAULT_SCALES), max(content.shape[:2]))
+        levels = resolve_scales(settings.get("scales", DEFAULT_SCALES), max(content.shape[:2]),
+                                floor=smallest_long_side(content.shape))
 
         def until_target(progress, levels=levels):
             # stop once the last level is as good as the classic recipe's result

@@ -502,6 +502,18 @@ def test_auto_scales_follow_the_size_or_the_iteration_counts(size, iterations, e
     assert StyleTransfer.resolve_scales(2, size, iterations) == 2
 
 
+@pytest.mark.parametrize("shape, expected", [((32, 4000), [4000]), ((100, 4000), [1280, 2263, 4000]),
+                                             ((681, 1024), [256, 512, 1024])])
+def test_auto_scales_count_the_doublings_from_as_small_as_a_wide_image_can_be(shape, expected):
+    """A panorama cannot be shrunk as far as other images (VGG needs MIN_SIZE px on its short
+    side): 'auto' gave a 4000x32 image five levels of 4000 px, 80 full-size iterations more."""
+    floor = smallest_long_side(shape)
+    scales = StyleTransfer.resolve_scales("auto", max(shape), 200, floor)
+    assert StyleTransfer.level_sizes(max(shape), scales, floor=floor) == expected
+    assert StyleTransfer.batch_levels_text(200, "auto", [shape]).endswith(f"{' / '.join(map(str, expected))} px"
+                                                                          if len(expected) > 1 else "iterations")
+
+
 def test_one_iteration_count_is_the_last_levels_and_coarse_levels_get_fewer():
     level_iterations = StyleTransfer.level_iterations
     coarse = StyleTransfer.COARSE_ITERATIONS

@@ -172,6 +172,29 @@ def test_palette_with_transparency(tmp_path):
     np.testing.assert_allclose(loaded[20, 20], [10 / 255, 200 / 255, 30 / 255], atol=1e-6)
 
 
+@pytest.mark.parametrize("mode, colour, transparent", [("RGB", (10, 200, 30), (0, 0, 0)), ("L", 90, 0)])
+def test_one_colour_marked_transparent_is_composited_on_white(tmp_path, mode, colour, transparent):
+    """A PNG's tRNS chunk in an RGB or greyscale image, as PNG optimizers write an RGBA image
+    whose alpha is only on or off: it was read as black."""
+    image = Image.new(mode, (40, 36), colour)
+    image.paste(transparent, (0, 0, 8, 8))
+    image.save(tmp_path / "trns.png", transparency=transparent)
+    with Image.open(tmp_path / "trns.png") as check:
+        assert check.mode == mode and "transparency" in check.info
+    loaded = load_image(tmp_path / "trns.png")
+    np.testing.assert_allclose(loaded[:8, :8], 1.0)  # transparent -> white, not black
+    np.testing.assert_allclose(loaded[20, 20], np.broadcast_to(np.array(colour) / 255, 3), atol=1e-6)
+
+
+def test_a_float_image_with_values_that_are_not_numbers_is_refused(tmp_path):
+    """A 32-bit float TIFF holding NaN: it printed NumPy's warning and came out black there."""
+    values = np.full((40, 40), 0.5, np.float32)
+    values[3, 4] = np.nan
+    Image.fromarray(values, mode="F").save(tmp_path / "nan.tif")
+    with pytest.raises(StyleTransferError, match="nan.tif.*not numbers"):
+        load_image(tmp_path / "nan.tif")
+
+
 def test_cmyk_jpeg_is_converted_to_rgb(tmp_path):
     Image.new("CMYK", (48, 40), (0, 255, 255, 0)).save(tmp_path / "cmyk.jpg")
     image = load_image(tmp_path / "cmyk.jpg")
@@ -331,6 +354,17 @@ def test_text_file_named_jpg(tmp_path):
     path.write_text("this is not a picture\n" * 20)
     with pytest.raises(StyleTransferError, match="notes.jpg"):
         load_image(path)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are a POSIX feature")
+def test_a_pipe_or_a_device_is_not_taken_for_an_empty_file(tmp_path):
+    """A FIFO, /dev/stdin or /dev/zero have a size of 0: they were 'empty (0 bytes)'."""
+    os.mkfifo(tmp_path / "pipe.jpg")
+    for path in (tmp_path / "pipe.jpg", "/dev/zero"):
+        with pytest.raises(StyleTransferError, match="is not a file .a pipe or a device.*save the image to a file"):
+            load_image(path)
+    with pytest.raises(StyleTransferError, match="/dev/zero is not a file"):
+        ContentModel.check_weights("/dev/zero")
 
 
 def test_empty_file(tmp_path):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
 import socket
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -262,6 +264,26 @@ def test_vgg19_imagenet_comes_from_the_keras_cache(vgg19_weights, offline):
     for name in ("block1_conv1", "block5_conv4"):
         np.testing.assert_array_equal(from_cache.get_layer(name).get_weights()[0],
                                       from_file.get_layer(name).get_weights()[0])
+
+
+def test_vgg19_imagenet_comes_from_a_keras_cache_it_cannot_write_to(vgg19_weights, offline, keras_home,
+                                                                   monkeypatch):
+    """A shared, read-only cache (a cluster's, a container's): Keras looks for its files only
+    under /tmp/.keras then, and offline the weights that are there were refused."""
+    real_access = os.access
+
+    def access(path, mode, *args, **kwargs):
+        if mode == os.W_OK and Path(path).expanduser() == keras_home:  # as a read-only mount answers
+            return False
+        return real_access(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(os, "access", access)
+    from_cache = build_vgg("vgg19", ["block1_conv1"], weights="imagenet")
+    np.testing.assert_array_equal(from_cache.get_layer("block1_conv1").get_weights()[0],
+                                  build_vgg("vgg19", ["block1_conv1"], weights=vgg19_weights)
+                                  .get_layer("block1_conv1").get_weights()[0])
+    with pytest.raises(StyleTransferError, match="is not writable, so Keras looked under /tmp/.keras instead"):
+        build_vgg("vgg16", ["block1_conv1"], weights="imagenet")  # not there: the message says where Keras looked
 
 
 def test_preprocessing_is_inside_the_model(vgg19_weights):

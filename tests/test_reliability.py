@@ -204,6 +204,21 @@ def _random_tiff(d, c, s, o):
     return [_write(d / "scan.tiff", data), s, *FAST, "-o", o], ["scan.tiff", "cannot read"]
 
 
+def _damaged_lzw_tiff(d, c, s, o):
+    """libtiff prints its own complaint ('Using code not yet in table') before the error."""
+    buffer = io.BytesIO()
+    Image.fromarray(noise(64, 64)).save(buffer, format="TIFF", compression="tiff_lzw")
+    data = bytearray(buffer.getvalue())
+    data[200:600] = bytes((byte * 7 + 13) % 256 for byte in data[200:600])
+    return [_write(d / "scan.tif", bytes(data)), s, *FAST, "-o", o], ["scan.tif", "cannot read"]
+
+
+def _name_not_utf8(d, c, s, o):
+    """A file name in Latin-1 (from an old system or archive): it failed once the run was done."""
+    name = os.fsdecode(b"caf\xe9.png")
+    return [_write(d / name, Path(c).read_bytes()), s, *FAST, "-o", o], ["caf\ufffd.png", "not UTF-8"]
+
+
 def _too_small(d, c, s, o):
     return [_write(d / "tiny.png", png_bytes(noise(10, 10))), s, *FAST, "-o", o], ["tiny.png", str(MIN_SIZE)]
 
@@ -298,6 +313,8 @@ BAD_INPUTS = [
     pytest.param(_truncated_png, id="truncated-png"),
     pytest.param(_svg, id="svg"),
     pytest.param(_random_tiff, id="random-bytes-tiff"),
+    pytest.param(_damaged_lzw_tiff, id="damaged-lzw-tiff"),
+    pytest.param(_name_not_utf8, id="file-name-not-utf8"),
     pytest.param(_too_small, id="10x10-png"),
     pytest.param(_bomb_header, id="decompression-bomb-header"),
     pytest.param(_max_pixels_flag, id="max-pixels-1000"),
@@ -481,6 +498,63 @@ def test_a_name_too_long_for_the_folder_is_refused_before_any_work(tmp_path, run
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted([content.name, style.name])
     run_main([str(style), str(style), "-o", str(tmp_path / "out" / ("x" * 234 + ".png")), *FAST])
     assert (tmp_path / "out" / ("x" * 234 + "_losses.png")).is_file()  # the longest that fits
+
+
+def test_a_broken_link_on_the_output_path_is_one_error_line_not_an_endless_loop(tmp_path, run_main, pair_bytes,
+                                                                                monkeypatch):
+    """results/ linked to a drive not mounted: the default name looped for ever (claim_output
+    could not make the folder, which was taken for another run having taken the name), an -o
+    through it was said to exist, and with --overwrite failed once the run was done."""
+    monkeypatch.chdir(tmp_path)
+    content = _write(tmp_path / "content.png", pair_bytes[0])
+    style = _write(tmp_path / "style.jpg", pair_bytes[1])
+    Path("results").symlink_to(tmp_path / "unmounted")
+    Path("gone.png").symlink_to(tmp_path / "nowhere.png")
+    for output in ([], ["-o", "results/x.png", "--overwrite"], ["-o", "gone.png", "--overwrite"],
+                   ["--contents", str(content), "--styles", str(style)]):
+        argv = [*output, *FAST] if "--contents" in output else [str(content), str(style), *output, *FAST]
+        status, stdout, stderr = run_main(argv)
+        errors = our_lines(stderr)
+        assert status == ContentModel.EXIT_USAGE and len(errors) == 1, (argv, stdout, stderr)
+        assert "is a symbolic link that leads nowhere (to " in errors[0], errors
+    assert not (tmp_path / "unmounted").exists() and not (tmp_path / "nowhere.png").exists()
+
+
+def test_a_path_the_system_refuses_is_one_error_line(tmp_path, run_main, pair_bytes, monkeypatch):
+    """A folder name over 255 bytes, or a loop of symbolic links: Python's pathlib raised
+    OSError or RuntimeError from the checks, a traceback."""
+    monkeypatch.chdir(tmp_path)
+    content = _write(tmp_path / "content.png", pair_bytes[0])
+    style = _write(tmp_path / "style.jpg", pair_bytes[1])
+    Path("loop").symlink_to("loop")
+    too_long = "d" * 300
+    for argv in ([str(content), str(style), "-o", f"{too_long}/x.png"],
+                 [f"{too_long}.png", str(style)],
+                 ["--contents", f"{too_long}.png", "--styles", str(style)],
+                 [str(content), str(style), "-o", "loop/x.png"],
+                 ["loop", str(style)]):
+        status, stdout, stderr = run_main([*argv, *FAST])
+        errors = our_lines(stderr)
+        assert status in (ContentModel.EXIT_USAGE, ContentModel.EXIT_FAILED), (argv, status, stdout, stderr)
+        assert len(errors) == 1 and errors[0].startswith("error: "), (argv, stdout, stderr)
+        assert "too long" in errors[0] or "loop" in errors[0], errors
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["content.png", "loop", "style.jpg"]
+
+
+def test_a_folder_of_inputs_holding_a_name_that_is_not_utf8_is_refused_before_any_work(tmp_path, run_main,
+                                                                                        pair_bytes):
+    """Such a name can be opened but not printed, drawn in a title or recorded: the batch
+    failed at that pair, and again at every rerun."""
+    photos = tmp_path / "photos"
+    _write(photos / "fine.png", pair_bytes[0])
+    _write(photos / os.fsdecode(b"caf\xe9.png"), pair_bytes[0])
+    style = _write(tmp_path / "style.jpg", pair_bytes[1])
+    status, stdout, stderr = run_main(["--contents", str(photos), "--styles", str(style), "-o",
+                                       str(tmp_path / "out"), *FAST])
+    errors = our_lines(stderr)
+    assert status == ContentModel.EXIT_USAGE and len(errors) == 1, (stdout, stderr)
+    assert "caf\ufffd.png is not UTF-8" in errors[0], errors
+    assert not (tmp_path / "out").exists()
 
 
 def test_names_the_font_cannot_draw_give_no_warnings(tmp_path, env, pair_bytes, vgg19_weights):

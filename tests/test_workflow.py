@@ -685,6 +685,25 @@ def test_a_skipped_pair_whose_panel_or_loss_curve_was_deleted_gets_them_drawn_ag
         run_main(command)
 
 
+def test_a_trace_edited_by_hand_does_not_stop_the_batch(folders, tmp_path, run_main, monkeypatch, vgg19_weights):
+    """A finished pair's trace whose inputs or digests are no longer lists: the rerun ended
+    in a TypeError. Without its digests the pair is judged by the names; without its styles
+    it is not known to be this pair's, and its files are not replaced."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(folders[0] / "chelsea.jpg", "photo.jpg")
+    command = ["--contents", "photo.jpg", "--styles", str(folders[1] / "great_wave.jpg"), "-o", "out", *FAST]
+    assert run_main(command)[0] == 0
+    path = output_paths(Path("out", "photo_great_wave.png"))["trace"]
+    trace = json.loads(path.read_text())
+    path.write_text(json.dumps({**trace, "sha256": {"content": None, "styles": None}}))
+    status, stdout, stderr = run_main(command)
+    assert status == 0 and "1 pair: 0 done, 1 skipped, 0 failed" in stdout, stdout + stderr
+    path.write_text(json.dumps({**trace, "styles": None}))
+    status, stdout, stderr = run_main(command)
+    assert status == StyleTransfer.EXIT_FAILED and "1 pair: 0 done, 0 skipped, 1 failed" in stdout, stdout + stderr
+    assert "pass --overwrite to replace it" in stdout
+
+
 def test_a_finished_pair_made_from_another_image_of_the_same_name_is_not_skipped(folders, tmp_path, run_main,
                                                                                  monkeypatch, vgg19_weights):
     """Two cameras' IMG_0001 into one results folder: the second is not the first's pair
