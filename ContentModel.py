@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import hashlib
 import io
 import math
@@ -429,7 +430,12 @@ def cached_weights(file_name: str) -> str:
     Keras would not look there: in a cache folder it cannot write to (a shared, read-only
     one) it looks only under /tmp/.keras instead, and would download the file again."""
     cached = keras_cache() / "models" / file_name
-    return str(cached) if cached.is_file() and not os.access(keras_cache(), os.W_OK) else "imagenet"
+    if not cached.is_file() or os.access(keras_cache(), os.W_OK):
+        return "imagenet"
+    try:
+        return check_weights(cached)  # a file cut short is found now, not once the model is built
+    except StyleTransferError:
+        return "imagenet"  # Keras goes its own way (and its message says where it looked)
 
 
 def _application_with_weights(application, model: str, file_name: str, weights) -> keras.Model:
@@ -441,8 +447,8 @@ def _application_with_weights(application, model: str, file_name: str, weights) 
     except Exception as error:  # Keras raises several types here; all mean "no usable weights".
         if weights == "imagenet":
             cache = keras_cache() / "models" / file_name
-            elsewhere = "" if os.access(keras_cache(), os.W_OK) or not keras_cache().exists() else \
-                f"; {keras_cache()} is not writable, so Keras looked under /tmp/.keras instead"
+            elsewhere = "" if os.access(keras_cache(), os.W_OK) else \
+                f"; Keras cannot write to {keras_cache()}, so it looked under /tmp/.keras instead"
             raise StyleTransferError(
                 f"could not get the ImageNet weights for {model} "
                 f"({error_summary(error.__cause__ or error.__context__ or error)}); "
@@ -668,9 +674,19 @@ def open_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS,
     any mode becomes RGB (transparency composited onto ``background``). A file that
     cannot be (image_file) raises StyleTransferError.
     """
-    with image_file(path, max_pixels) as image, native_stderr_silenced():  # libtiff's own complaints
+    with image_file(path, max_pixels) as image, native_stderr_silenced(image.format == "TIFF"):  # libtiff's lines
         image.seek(0)  # animated images: the first frame
+        if image.mode in ("RGB", "L") and not transparency_in_8_bits(image):
+            image.info.pop("transparency", None)  # left opaque, as before
         return to_rgb(ImageOps.exif_transpose(image), background)
+
+
+def transparency_in_8_bits(image: Image.Image) -> bool:
+    """Whether an RGB or greyscale image just opened marks one colour transparent (a PNG's
+    tRNS chunk) at the 8 bits a channel Pillow decodes it to: a 16-bit PNG's colour stays
+    in 16 bits while its pixels keep their high bytes, a 1-, 2- or 4-bit one's at its own
+    depth, so that to_rgb would take other pixels for it."""
+    return image.format == "PNG" and bool(image.tile) and image.tile[0][3] == image.mode
 
 
 def stored_shape(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[int, int]:
@@ -1210,6 +1226,11 @@ def check_no_broken_link(path: Path) -> None:
     be made in its place, and following it would check somewhere else."""
     for part in (path.absolute(), *path.absolute().parents):
         if part.is_symlink() and not part.exists():
+            try:
+                os.path.realpath(part, strict=True)
+            except OSError as error:
+                if error.errno == errno.ELOOP:
+                    raise StyleTransferError(f"{part} is a loop of symbolic links") from None
             raise StyleTransferError(f"{part} is a symbolic link that leads nowhere (to {os.readlink(part)})")
 
 
@@ -1331,17 +1352,15 @@ def reserved_output(default_stem: str, output: str | os.PathLike | None, inputs:
     both write one ``-o``; if the block ends without writing it (an error, a
     Ctrl-C before any image), the placeholder and any folder made for it go again.
     """
-    tried = set()
     while True:
         path = choose_output(default_stem, output, inputs, overwrite, **choose)
-        if path in tried:  # not taken, and yet it cannot be created: not a race, so no end to it
-            raise StyleTransferError(f"cannot create {path}")
-        tried.add(path)
         try:
             created = [] if overwrite and path.exists() else claim_output(path)
             break
         except FileExistsError:  # another run took the name since choose_output looked
-            if output is None:
+            if not path.parent.is_dir():  # no: its folder cannot be made (a link to nowhere), nor ever will be
+                raise StyleTransferError(f"cannot create the folder {path.parent}") from None
+            if output is None and not overwrite:
                 continue  # the next free number
             if not overwrite:
                 raise StyleTransferError(f"{path} exists; pass --overwrite to replace it") from None

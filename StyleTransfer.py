@@ -2288,7 +2288,8 @@ def made_from(trace: dict, sources: list[str], digests: list | None = None) -> b
     clone of this project elsewhere), or a path that leads to the same file from there;
     and, given their ``digests`` (file_digest) and a trace that records them, the same
     bytes: a photo replaced under its old name is another input."""
-    folder = trace.get("working_directory", ".")
+    folder = trace.get("working_directory")
+    folder = folder if isinstance(folder, str) else "."  # (a trace edited by hand)
     recorded = recorded_inputs(trace)
     same_names = len(recorded) == len(sources) and all(
         isinstance(old, str) and (old == new or source_file(old, folder) == source_file(new))
@@ -2313,8 +2314,11 @@ def ran_as(trace: dict, name: str, settings: dict) -> bool:
     if name == "precision":
         return resolve_precision(value, resolve_device(settings["device"])) == trace.get("precision")
     if name == "scales" and sizes:  # at the same --size (else --size differs too)
-        return resolve_scales(value, max(sizes[-1]), settings["iterations"], smallest_long_side(sizes[-1])) \
-            == len(sizes)
+        try:
+            size, floor = max(sizes[-1]), smallest_long_side(sizes[-1])
+        except (TypeError, ValueError, ZeroDivisionError):  # not a (height, width): a trace edited by hand
+            return False
+        return resolve_scales(value, size, settings["iterations"], floor) == len(sizes)
     return False
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 import stat
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -184,6 +186,45 @@ def test_one_colour_marked_transparent_is_composited_on_white(tmp_path, mode, co
     loaded = load_image(tmp_path / "trns.png")
     np.testing.assert_allclose(loaded[:8, :8], 1.0)  # transparent -> white, not black
     np.testing.assert_allclose(loaded[20, 20], np.broadcast_to(np.array(colour) / 255, 3), atol=1e-6)
+
+
+def png_16_bit_rgb(pixels: np.ndarray, transparent: tuple) -> bytes:
+    """A 16-bit RGB PNG of (H, W, 3) ``pixels`` with ``transparent`` in its tRNS chunk (Pillow
+    cannot write one)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    height, width = pixels.shape[:2]
+    rows = b"".join(b"\0" + row.astype(">u2").tobytes() for row in pixels)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0))
+            + chunk(b"tRNS", struct.pack(">HHH", *transparent)) + chunk(b"IDAT", zlib.compress(rows))
+            + chunk(b"IEND", b""))
+
+
+def test_a_colour_marked_transparent_in_16_bits_leaves_the_image_opaque(tmp_path):
+    """Pillow reads a 16-bit PNG's high bytes but keeps its tRNS colour in 16 bits: taken as 8
+    bits, 0x00FF (high byte 0) would be as transparent as 0x0000. Such images stay opaque."""
+    pixels = np.zeros((36, 40, 3), np.uint16)
+    pixels[:, 20:] = 0x00FF  # near black, opaque; the left half is the transparent colour
+    (tmp_path / "deep.png").write_bytes(png_16_bit_rgb(pixels, (0, 0, 0)))
+    loaded = load_image(tmp_path / "deep.png")
+    np.testing.assert_allclose(loaded, 0.0, atol=1 / 255)  # black, not white anywhere
+
+
+def test_stderr_is_silenced_only_while_a_tiff_is_decoded(tmp_path, capfd, monkeypatch):
+    """libtiff prints its own complaints: fd 2 goes to the null device while a TIFF decodes,
+    and only then, since any thread's lines (and Python's warnings) go with it."""
+    real_to_rgb = ContentModel.to_rgb
+
+    def to_rgb_beside_another_line(image, *args, **kwargs):
+        os.write(2, b"a line of another thread\n")
+        return real_to_rgb(image, *args, **kwargs)
+
+    monkeypatch.setattr(ContentModel, "to_rgb", to_rgb_beside_another_line)
+    for suffix, kept in ((".png", True), (".tif", False), (".jpg", True)):
+        Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(tmp_path / f"image{suffix}")
+        capfd.readouterr()
+        load_image(tmp_path / f"image{suffix}")
+        assert ("a line of another thread" in capfd.readouterr().err) == kept, suffix
 
 
 def test_a_float_image_with_values_that_are_not_numbers_is_refused(tmp_path):

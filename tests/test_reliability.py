@@ -526,19 +526,18 @@ def test_a_path_the_system_refuses_is_one_error_line(tmp_path, run_main, pair_by
     monkeypatch.chdir(tmp_path)
     content = _write(tmp_path / "content.png", pair_bytes[0])
     style = _write(tmp_path / "style.jpg", pair_bytes[1])
-    Path("loop").symlink_to("loop")
+    Path("circle").symlink_to("circle")
     too_long = "d" * 300
-    for argv in ([str(content), str(style), "-o", f"{too_long}/x.png"],
-                 [f"{too_long}.png", str(style)],
-                 ["--contents", f"{too_long}.png", "--styles", str(style)],
-                 [str(content), str(style), "-o", "loop/x.png"],
-                 ["loop", str(style)]):
+    for argv, said in (([str(content), str(style), "-o", f"{too_long}/x.png"], "File name too long"),
+                       ([f"{too_long}.png", str(style)], "is too long"),
+                       (["--contents", f"{too_long}.png", "--styles", str(style)], "File name too long"),
+                       ([str(content), str(style), "-o", "circle/x.png"], "circle is a loop of symbolic links"),
+                       (["circle", str(style)], "no such file: circle")):
         status, stdout, stderr = run_main([*argv, *FAST])
         errors = our_lines(stderr)
         assert status in (ContentModel.EXIT_USAGE, ContentModel.EXIT_FAILED), (argv, status, stdout, stderr)
-        assert len(errors) == 1 and errors[0].startswith("error: "), (argv, stdout, stderr)
-        assert "too long" in errors[0] or "loop" in errors[0], errors
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["content.png", "loop", "style.jpg"]
+        assert len(errors) == 1 and errors[0].startswith("error: ") and said in errors[0], (argv, stdout, stderr)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["circle", "content.png", "style.jpg"]
 
 
 def test_a_folder_of_inputs_holding_a_name_that_is_not_utf8_is_refused_before_any_work(tmp_path, run_main,
@@ -642,6 +641,20 @@ def test_a_name_taken_between_the_choice_and_the_claim_is_not_shared(tmp_path, m
         with ContentModel.reserved_output("cat_art", "mine.png", []):
             pass
     assert Path("mine.png").read_bytes() == b"theirs" and Path("results/cat_art.png").read_bytes() == b"theirs"
+    monkeypatch.setattr(ContentModel, "choose_output", choose)
+    claim = ContentModel.claim_output
+
+    def another_run_claims_it_first(path):
+        if not taken:
+            taken.append(path)
+            path.write_bytes(b"theirs")
+            raise FileExistsError(path)
+        return claim(path)
+
+    taken.clear()  # with --overwrite the default name is chosen again, the same, and is replaced
+    monkeypatch.setattr(ContentModel, "claim_output", another_run_claims_it_first)
+    with ContentModel.reserved_output("dog_art", None, [], overwrite=True) as path:
+        assert path == Path("results/dog_art.png") and path.read_bytes() == b"theirs"
 
 
 def test_a_run_that_fails_after_choosing_its_output_leaves_nothing(tmp_path, run_main, pair_bytes):
