@@ -60,7 +60,7 @@ _STDERR_SILENCED = threading.RLock()
 
 
 @contextlib.contextmanager
-def native_stderr_silenced(silence: bool = True):
+def native_stderr_silenced(silence: bool):
     """While the block runs, send what native code writes to stderr (file
     descriptor 2) to the null device.
 
