@@ -1760,9 +1760,10 @@ def levels_text(iterations, scales: int, size: int, floor: int = MIN_SIZE) -> st
 def batch_levels_text(iterations, scales: int | str, shapes: list) -> str:
     """levels_text for a batch's content images of these (height, width) ``shapes``: their
     level sizes, as each image gets them (a wide one starts larger), joined by 'or' where they differ."""
-    texts = dict.fromkeys(levels_text(iterations, resolve_scales(scales, max(shape), iterations,
-                                                                 smallest_long_side(shape)),
-                                      max(shape), smallest_long_side(shape)) for shape in shapes)
+    texts = {}
+    for shape in shapes:
+        size, floor = max(shape), smallest_long_side(shape)
+        texts.setdefault(levels_text(iterations, resolve_scales(scales, size, iterations, floor), size, floor))
     return " or ".join(texts)
 
 
@@ -2898,10 +2899,11 @@ def stylize_into(output: Path, args: argparse.Namespace, settings: dict, sources
     content, styles, masks = load_single_inputs(args, paths, mask_paths)
     digests = input_digests(paths[0], paths[1:], mask_paths)  # the files just read
     height, width = content.shape[:2]
-    scales = resolve_scales(args.scales, max(height, width), args.iterations, smallest_long_side(content.shape))
+    size, floor = max(height, width), smallest_long_side(content.shape)
+    scales = resolve_scales(args.scales, size, args.iterations, floor)
     counts = level_iterations(args.iterations, scales)
     precision = resolve_precision(args.precision, device)
-    levels = levels_text(args.iterations, scales, max(height, width), smallest_long_side(content.shape))
+    levels = levels_text(args.iterations, scales, size, floor)
     print(f"StyleTransfer: {model_text(settings)} on {device}, {args.optimizer}, {precision}, "
           f"{width}x{height} px, {levels}, about {need.total / GIB:.1f} GiB -> {output}", flush=True)
 
