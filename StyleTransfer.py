@@ -1530,16 +1530,86 @@ def estimate_style_memory(shape, *, model: str = DEFAULT_MODEL, precision: str =
                                                  copies=STYLE_PASS_COPIES))
 
 
-def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation (Linux); None where unknown."""
+MEMINFO = Path("/proc/meminfo")
+PROC_CGROUP = Path("/proc/self/cgroup")
+CGROUP_MOUNT = Path("/sys/fs/cgroup")
+#: How cgroup v2 and v1 name a group's memory limit, its usage, and the part of the usage that
+#: is page cache the kernel drops before it kills anything (inactive files; kubelet's measure)
+CGROUP_MEMORY_FILES = {"v2": ("memory.max", "memory.current", "inactive_file"),
+                       "v1": ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file")}
+#: v1 says 'no limit' with the largest page-rounded 64-bit count; no machine has 2**62 bytes
+CGROUP_NO_LIMIT = 2 ** 62
+
+
+def meminfo_available(meminfo: Path = MEMINFO) -> int | None:
+    """The kernel's MemAvailable: bytes the machine can give a new allocation without swapping."""
     try:
-        with open("/proc/meminfo") as info:
+        with open(meminfo) as info:
             for line in info:
                 if line.startswith("MemAvailable:"):
                     return int(line.split()[1]) * 1024
-    except OSError:
+    except (OSError, ValueError, IndexError):
         return None
     return None
+
+
+def cgroup_headroom(folder: Path, version: str) -> int | None:
+    """Bytes a control group's memory limit still leaves: the limit less its working set (the
+    usage less inactive page cache); None where the group sets no limit or says nothing."""
+    limit_name, usage_name, inactive_key = CGROUP_MEMORY_FILES[version]
+    try:
+        limit_text = (folder / limit_name).read_text().strip()
+        if limit_text == "max" or int(limit_text) >= CGROUP_NO_LIMIT:
+            return None
+        usage = int((folder / usage_name).read_text())
+        stat = dict(line.split()[:2] for line in (folder / "memory.stat").read_text().splitlines()
+                    if len(line.split()) >= 2)
+        inactive = int(stat.get(inactive_key, 0))
+    except (OSError, ValueError):
+        return None
+    return max(int(limit_text) - max(usage - inactive, 0), 0)
+
+
+def cgroup_available(proc_cgroup: Path = PROC_CGROUP, mount: Path = CGROUP_MOUNT) -> int | None:
+    """Bytes the control groups of this process (a container's memory limit, a systemd slice's)
+    still allow it: the least headroom of its group and the groups above it, under cgroup v2
+    or v1; None where none sets a limit. MemAvailable alone would give a container the whole
+    host's memory, and a run the kernel then kills instead of one refused with the fix."""
+    try:
+        lines = proc_cgroup.read_text().splitlines()
+    except OSError:
+        return None
+    headrooms = []
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        controllers, path = parts[1], parts[2].strip().lstrip("/")
+        if controllers == "":
+            version, base = "v2", mount
+        elif "memory" in controllers.split(","):
+            version, base = "v1", mount / "memory"
+        else:
+            continue
+        folder = base / path
+        if not folder.is_dir():
+            # a container without a cgroup namespace of its own sees the host's path, with
+            # its own group mounted at the root
+            folder = base
+        while True:
+            headrooms.append(cgroup_headroom(folder, version))
+            if folder == base or base not in folder.parents:
+                break
+            folder = folder.parent
+    known = [headroom for headroom in headrooms if headroom is not None]
+    return min(known) if known else None
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux): the machine's, or less where a
+    control group limits this process; None where unknown."""
+    known = [bytes_ for bytes_ in (meminfo_available(), cgroup_available()) if bytes_ is not None]
+    return min(known) if known else None
 
 
 class MemoryNeed(NamedTuple):

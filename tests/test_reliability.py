@@ -1359,6 +1359,66 @@ def test_the_refusal_never_says_a_run_needs_what_is_available(monkeypatch):
         StyleTransfer.check_memory(StyleTransfer.MemoryNeed(int(1.14 * gib), 0), settings, "/CPU:0")
 
 
+def _cgroup(folder: Path, files: dict) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (folder / name).write_text(text)
+
+
+def test_a_cgroup_v2_limit_above_the_process_group_bounds_the_memory_available(tmp_path):
+    """A systemd slice's 4 GiB limit binds its job's group, which sets none: the headroom is
+    the limit less the slice's working set (its usage less the inactive page cache)."""
+    gib = StyleTransfer.GIB
+    proc = tmp_path / "cgroup"
+    proc.write_text("0::/user.slice/job.scope\n")
+    mount = tmp_path / "sys"
+    _cgroup(mount, {"cgroup.controllers": "cpu memory"})  # the root sets no limit: no memory.max
+    _cgroup(mount / "user.slice", {"memory.max": f"{4 * gib}\n", "memory.current": f"{3 * gib}\n",
+                                   "memory.stat": f"anon {2 * gib}\nfile {gib}\nactive_file {gib // 2}\n"
+                                                  f"inactive_file {gib // 2}\n"})
+    _cgroup(mount / "user.slice" / "job.scope", {"memory.max": "max\n", "memory.current": f"{gib}\n",
+                                                 "memory.stat": "inactive_file 0\n"})
+    assert StyleTransfer.cgroup_available(proc, mount) == 4 * gib - (3 * gib - gib // 2)
+    # A tighter limit further down wins.
+    (mount / "user.slice" / "job.scope" / "memory.max").write_text(f"{gib + gib // 4}\n")
+    assert StyleTransfer.cgroup_available(proc, mount) == gib // 4
+    # Used past the limit (page cache counted) is no room, not a negative one.
+    (mount / "user.slice" / "job.scope" / "memory.current").write_text(f"{2 * gib}\n")
+    assert StyleTransfer.cgroup_available(proc, mount) == 0
+
+
+def test_a_cgroup_v1_container_limit_is_found_at_the_mount_root(tmp_path):
+    """Docker without a cgroup namespace: /proc/self/cgroup names the host's path, which the
+    container cannot see; its own group is the memory controller's root."""
+    gib = StyleTransfer.GIB
+    proc = tmp_path / "cgroup"
+    proc.write_text("5:cpu,cpuacct:/docker/abc\n4:memory:/docker/abc\n0::/docker/abc\n")
+    mount = tmp_path / "sys"
+    _cgroup(mount / "memory", {"memory.limit_in_bytes": f"{2 * gib}\n", "memory.usage_in_bytes": f"{gib}\n",
+                               "memory.stat": f"cache {gib // 2}\ninactive_file 1\n"
+                                              f"total_inactive_file {gib // 4}\n"})
+    assert StyleTransfer.cgroup_available(proc, mount) == 2 * gib - (gib - gib // 4)
+    # v1's 'no limit' is the largest page-rounded 64-bit count.
+    (mount / "memory" / "memory.limit_in_bytes").write_text("9223372036854771712\n")
+    assert StyleTransfer.cgroup_available(proc, mount) is None
+    assert StyleTransfer.cgroup_available(tmp_path / "no such file", mount) is None
+
+
+def test_the_memory_available_is_the_least_of_the_machine_s_and_the_cgroup_s(monkeypatch, tmp_path):
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       25165824 kB\nMemFree:         1048576 kB\n"
+                       "MemAvailable:   20971520 kB\n")
+    assert StyleTransfer.meminfo_available(meminfo) == 20 * StyleTransfer.GIB
+    assert StyleTransfer.meminfo_available(tmp_path / "none") is None
+    monkeypatch.setattr(StyleTransfer, "meminfo_available", lambda: 20 * StyleTransfer.GIB)
+    monkeypatch.setattr(StyleTransfer, "cgroup_available", lambda: 3 * StyleTransfer.GIB)
+    assert StyleTransfer.available_memory() == 3 * StyleTransfer.GIB
+    monkeypatch.setattr(StyleTransfer, "cgroup_available", lambda: None)
+    assert StyleTransfer.available_memory() == 20 * StyleTransfer.GIB
+    monkeypatch.setattr(StyleTransfer, "meminfo_available", lambda: None)
+    assert StyleTransfer.available_memory() is None
+
+
 def test_the_start_line_gives_the_larger_need(monkeypatch, tmp_path, pair_bytes, run_main, vgg19_weights):
     content = _write(tmp_path / "content.png", pair_bytes[0])
     style = _write(tmp_path / "style.jpg", pair_bytes[1])
