@@ -193,6 +193,9 @@ PIXEL_MIN, PIXEL_MAX = 0.0, 1.0
 UINT8_MAX = 255.0
 #: The largest value of a 16-bit greyscale pixel (PNG and TIFF can hold them).
 UINT16_MAX = 65535.0
+#: Pillow's raw modes of a PNG's greyscale below 8 bits (1-bit is mode '1'), by bits a pixel:
+#: it decodes them to 'L', scaled up to 0..255.
+LOW_BIT_GREY_RAW_MODES = {"L;2": 2, "L;4": 4}
 #: JPEG quality of saved .jpg results (Pillow's scale: 95 is near lossless, 75 its default).
 JPEG_QUALITY = 92
 
@@ -574,7 +577,7 @@ def to_rgb(image: Image.Image, background: tuple = ALPHA_BACKGROUND) -> Image.Im
         else:
             top = UINT16_MAX if values.max() > UINT8_MAX else UINT8_MAX if values.max() > 1 else 1.0
         image = Image.fromarray(np.clip(values / top * UINT8_MAX, 0, UINT8_MAX).astype(np.uint8))
-    if image.mode in ("P", "PA") or (image.mode in ("RGB", "L") and "transparency" in image.info):
+    if image.mode in ("P", "PA") or (image.mode in ("RGB", "L", "1") and "transparency" in image.info):
         # A palette's transparency, or one colour marked transparent (a PNG's tRNS chunk, as
         # PNG optimizers write an RGBA image whose alpha is only on or off)
         image = image.convert("RGBA")
@@ -676,17 +679,31 @@ def open_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS,
     """
     with image_file(path, max_pixels) as image, native_stderr_silenced(image.format == "TIFF"):  # libtiff's lines
         image.seek(0)  # animated images: the first frame
-        if image.mode in ("RGB", "L") and not transparency_in_8_bits(image):
-            image.info.pop("transparency", None)  # left opaque, as before
+        if image.mode in ("RGB", "L", "1") and "transparency" in image.info:
+            transparent = transparency_in_8_bits(image)
+            if transparent is None:
+                image.info.pop("transparency")  # left opaque, as before
+            else:
+                image.info["transparency"] = transparent
         return to_rgb(ImageOps.exif_transpose(image), background)
 
 
-def transparency_in_8_bits(image: Image.Image) -> bool:
-    """Whether an RGB or greyscale image just opened marks one colour transparent (a PNG's
-    tRNS chunk) at the 8 bits a channel Pillow decodes it to: a 16-bit PNG's colour stays
-    in 16 bits while its pixels keep their high bytes, a 1-, 2- or 4-bit one's at its own
-    depth, so that to_rgb would take other pixels for it."""
-    return image.format == "PNG" and bool(image.tile) and image.tile[0][3] == image.mode
+def transparency_in_8_bits(image: Image.Image) -> int | tuple | None:
+    """The one colour an RGB, greyscale or black-and-white PNG just opened marks transparent
+    (its tRNS chunk), at the 8 bits a channel Pillow decodes it to; None where there is none
+    or it cannot be matched. A 2- or 4-bit grey is scaled up as Pillow scales the pixels
+    (0..3 to 0..255); a 16-bit PNG's colour cannot be: Pillow keeps it in 16 bits while
+    the pixels keep only their high bytes, so that to_rgb would take other pixels for it."""
+    transparent = image.info.get("transparency")
+    if image.format != "PNG" or not image.tile or transparent is None:
+        return None
+    raw_mode = image.tile[0][3]
+    if image.mode == "1":
+        return int(UINT8_MAX) if transparent else 0  # (recent Pillow gives 255 already)
+    if raw_mode == image.mode:
+        return transparent
+    bits = LOW_BIT_GREY_RAW_MODES.get(raw_mode)
+    return None if bits is None else transparent * (int(UINT8_MAX) // (2 ** bits - 1))
 
 
 def stored_shape(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[int, int]:

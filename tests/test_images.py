@@ -210,6 +210,40 @@ def test_a_colour_marked_transparent_in_16_bits_leaves_the_image_opaque(tmp_path
     np.testing.assert_allclose(loaded, 0.0, atol=1 / 255)  # black, not white anywhere
 
 
+def png_low_bit_grey(levels: np.ndarray, bits: int, transparent: int) -> bytes:
+    """A greyscale PNG of ``bits`` (1, 2 or 4) a pixel, of (H, W) ``levels`` (0 .. 2**bits - 1),
+    with the level ``transparent`` in its tRNS chunk (Pillow cannot write one)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    height, width = levels.shape
+    per_byte = 8 // bits
+    padded = np.zeros((height, -(-width // per_byte) * per_byte), np.uint8)
+    padded[:, :width] = levels
+    shifts = np.arange(per_byte - 1, -1, -1) * bits  # the first pixel in the high bits
+    packed = (padded.reshape(height, -1, per_byte) << shifts).sum(axis=2).astype(np.uint8)
+    rows = b"".join(b"\0" + row.tobytes() for row in packed)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, bits, 0, 0, 0, 0))
+            + chunk(b"tRNS", struct.pack(">H", transparent)) + chunk(b"IDAT", zlib.compress(rows))
+            + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("bits, transparent, opaque", [(1, 0, 1), (2, 1, 2), (4, 1, 14)])
+def test_a_grey_marked_transparent_below_8_bits_is_composited_on_white(tmp_path, bits, transparent, opaque):
+    """1-, 2- and 4-bit greyscale PNGs with a tRNS grey: Pillow scales the pixels up to 8
+    bits but not the grey (and makes 1-bit ones mode '1'): they stayed opaque."""
+    levels = np.full((36, 40), transparent, np.uint8)  # the right half transparent
+    levels[:, :20] = opaque
+    if bits > 1:
+        levels[30:, :20] = 0  # black, next to the transparent grey, stays black
+    (tmp_path / "grey.png").write_bytes(png_low_bit_grey(levels, bits, transparent))
+    with Image.open(tmp_path / "grey.png") as check:
+        assert check.mode == ("1" if bits == 1 else "L") and "transparency" in check.info
+    loaded = load_image(tmp_path / "grey.png")
+    np.testing.assert_allclose(loaded[:, 20:], 1.0)  # transparent -> white
+    np.testing.assert_allclose(loaded[:30, :20], opaque / (2 ** bits - 1), atol=1e-6)
+    np.testing.assert_allclose(loaded[30:, :20], 0.0 if bits > 1 else 1.0)
+
+
 def test_stderr_is_silenced_only_while_a_tiff_is_decoded(tmp_path, capfd, monkeypatch):
     """libtiff prints its own complaints: fd 2 goes to the null device while a TIFF decodes,
     and only then, since any thread's lines (and Python's warnings) go with it."""
