@@ -576,7 +576,13 @@ def to_rgb(image: Image.Image, background: tuple = ALPHA_BACKGROUND) -> Image.Im
             top = UINT16_MAX
         else:
             top = UINT16_MAX if values.max() > UINT8_MAX else UINT8_MAX if values.max() > 1 else 1.0
-        image = Image.fromarray(np.clip(values / top * UINT8_MAX, 0, UINT8_MAX).astype(np.uint8))
+        grey = Image.fromarray(np.clip(values / top * UINT8_MAX, 0, UINT8_MAX).astype(np.uint8))
+        transparent = image.info.get("transparency")
+        if isinstance(transparent, int):
+            # a 16-bit PNG's tRNS grey: matched here, while the pixels still have all their bits
+            alpha = Image.fromarray(np.where(values == transparent, 0, UINT8_MAX).astype(np.uint8))
+            grey = Image.merge("LA", (grey, alpha))
+        image = grey
     if image.mode in ("P", "PA") or (image.mode in ("RGB", "L", "1") and "transparency" in image.info):
         # A palette's transparency, or one colour marked transparent (a PNG's tRNS chunk, as
         # PNG optimizers write an RGBA image whose alpha is only on or off)
@@ -692,8 +698,9 @@ def transparency_in_8_bits(image: Image.Image) -> int | tuple | None:
     """The one colour an RGB, greyscale or black-and-white PNG just opened marks transparent
     (its tRNS chunk), at the 8 bits a channel Pillow decodes it to; None where there is none
     or it cannot be matched. A 2- or 4-bit grey is scaled up as Pillow scales the pixels
-    (0..3 to 0..255); a 16-bit PNG's colour cannot be: Pillow keeps it in 16 bits while
-    the pixels keep only their high bytes, so that to_rgb would take other pixels for it."""
+    (0..3 to 0..255); a 16-bit RGB PNG's colour cannot be: Pillow keeps it in 16 bits while
+    the pixels keep only their high bytes, so that to_rgb would take other pixels for it.
+    (A 16-bit grey PNG opens as 'I;16', with all its bits: to_rgb matches its grey itself.)"""
     transparent = image.info.get("transparency")
     if image.format != "PNG" or not image.tile or transparent is None:
         return None

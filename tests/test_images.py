@@ -188,16 +188,21 @@ def test_one_colour_marked_transparent_is_composited_on_white(tmp_path, mode, co
     np.testing.assert_allclose(loaded[20, 20], np.broadcast_to(np.array(colour) / 255, 3), atol=1e-6)
 
 
+def png_file(bits: int, colour_type: int, width: int, height: int, rows: bytes, transparent: bytes) -> bytes:
+    """A PNG of ``bits`` a channel (colour type 0 grey, 2 RGB), filtered ``rows``, and a tRNS
+    chunk holding ``transparent``: the kinds Pillow cannot write."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, bits, colour_type, 0, 0, 0))
+            + chunk(b"tRNS", transparent) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
 def png_16_bit_rgb(pixels: np.ndarray, transparent: tuple) -> bytes:
     """A 16-bit RGB PNG of (H, W, 3) ``pixels`` with ``transparent`` in its tRNS chunk (Pillow
     cannot write one)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
     height, width = pixels.shape[:2]
     rows = b"".join(b"\0" + row.astype(">u2").tobytes() for row in pixels)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0))
-            + chunk(b"tRNS", struct.pack(">HHH", *transparent)) + chunk(b"IDAT", zlib.compress(rows))
-            + chunk(b"IEND", b""))
+    return png_file(16, 2, width, height, rows, struct.pack(">HHH", *transparent))
 
 
 def test_a_colour_marked_transparent_in_16_bits_leaves_the_image_opaque(tmp_path):
@@ -213,8 +218,6 @@ def test_a_colour_marked_transparent_in_16_bits_leaves_the_image_opaque(tmp_path
 def png_low_bit_grey(levels: np.ndarray, bits: int, transparent: int) -> bytes:
     """A greyscale PNG of ``bits`` (1, 2 or 4) a pixel, of (H, W) ``levels`` (0 .. 2**bits - 1),
     with the level ``transparent`` in its tRNS chunk (Pillow cannot write one)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
     height, width = levels.shape
     per_byte = 8 // bits
     padded = np.zeros((height, -(-width // per_byte) * per_byte), np.uint8)
@@ -222,9 +225,7 @@ def png_low_bit_grey(levels: np.ndarray, bits: int, transparent: int) -> bytes:
     shifts = np.arange(per_byte - 1, -1, -1) * bits  # the first pixel in the high bits
     packed = (padded.reshape(height, -1, per_byte) << shifts).sum(axis=2).astype(np.uint8)
     rows = b"".join(b"\0" + row.tobytes() for row in packed)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, bits, 0, 0, 0, 0))
-            + chunk(b"tRNS", struct.pack(">H", transparent)) + chunk(b"IDAT", zlib.compress(rows))
-            + chunk(b"IEND", b""))
+    return png_file(bits, 0, width, height, rows, struct.pack(">H", transparent))
 
 
 @pytest.mark.parametrize("bits, transparent, opaque", [(1, 0, 1), (2, 1, 2), (4, 1, 14)])
@@ -242,6 +243,18 @@ def test_a_grey_marked_transparent_below_8_bits_is_composited_on_white(tmp_path,
     np.testing.assert_allclose(loaded[:, 20:], 1.0)  # transparent -> white
     np.testing.assert_allclose(loaded[:30, :20], opaque / (2 ** bits - 1), atol=1e-6)
     np.testing.assert_allclose(loaded[30:, :20], 0.0 if bits > 1 else 1.0)
+
+
+def test_a_grey_marked_transparent_in_16_bits_is_matched_on_all_its_bits(tmp_path):
+    """A 16-bit greyscale PNG opens with all 16 bits (mode 'I;16'): its tRNS grey is matched
+    exactly, so 0x1234 is transparent and 0x1200, the same in 8 bits, is not."""
+    levels = np.full((36, 40), 0x1234, ">u2")
+    levels[:, :20] = 0x1200
+    rows = b"".join(b"\0" + row.tobytes() for row in levels)
+    (tmp_path / "grey16.png").write_bytes(png_file(16, 0, 40, 36, rows, struct.pack(">H", 0x1234)))
+    loaded = load_image(tmp_path / "grey16.png")
+    np.testing.assert_allclose(loaded[:, 20:], 1.0)  # transparent -> white
+    np.testing.assert_allclose(loaded[:, :20], round(0x1200 / 65535 * 255) / 255, atol=1 / 255)
 
 
 def test_stderr_is_silenced_only_while_a_tiff_is_decoded(tmp_path, capfd, monkeypatch):
