@@ -33,7 +33,7 @@ from ContentModel import (  # noqa: E402
     run_cli,
     save_image,
 )
-from StyleTransfer import COARSE_ITERATIONS, level_sizes  # noqa: E402
+from StyleTransfer import COARSE_ITERATIONS  # noqa: E402
 from common import (  # noqa: E402
     add_precision_argument,
     check_inputs,
@@ -78,7 +78,14 @@ def seconds_to(history: list, loss: float) -> str:
     return f"{reached['seconds']:.1f}" if reached is not None else "not reached"
 
 
-def report(size: int, iterations: int, histories: dict) -> None:
+def run_level_sizes(history: list, scales: int) -> list[int]:
+    """The long side each of a run's ``scales`` levels had, read from its history (as run:
+    a wide image's first levels start larger than level_sizes's plain geometric ones)."""
+    return [max(next(((row["height"], row["width"]) for row in history if row["level"] == level), (0, 0)))
+            for level in range(scales)]
+
+
+def report(iterations: int, histories: dict) -> None:
     """The tables: each run against the single-scale run's final loss, then against the
     losses it had on the way there."""
     single = histories["1"]
@@ -89,7 +96,7 @@ def report(size: int, iterations: int, histories: dict) -> None:
     for name, history in histories.items():
         scales = int(name.split(":")[0])
         counts = [sum(1 for row in history if row["level"] == level) for level in range(scales)]
-        sizes = "/".join(str(s) for s in level_sizes(size, scales))
+        sizes = "/".join(map(str, run_level_sizes(history, scales)))
         print(f"| {scales} | {sizes} | {'+'.join(map(str, counts))} | {history[-1]['seconds']:.1f} "
               f"| {history[-1]['total']:.4g} | {seconds_to(history, target)} |")
     milestones = [single[max(1, round(fraction * len(single))) - 1] for fraction in MILESTONES]
@@ -122,7 +129,7 @@ def measure(args) -> None:
     if args.report:
         try:
             saved = json.loads(Path(args.report).read_text())
-            report(saved["args"]["size"], saved["args"]["iterations"], saved["histories"])
+            report(saved["args"]["iterations"], saved["histories"])
         except (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError) as error:
             raise StyleTransferError(f"cannot read {args.report} as this script's JSON: "
                                      f"{error_summary(error)}") from None
@@ -133,7 +140,7 @@ def measure(args) -> None:
         processor = processor_name()
         histories = run(args, output, processor)
         output.write_text(json.dumps({"args": vars(args), "processor": processor, "histories": histories}))
-        report(args.size, args.iterations, histories)
+        report(args.iterations, histories)
 
 
 if __name__ == "__main__":

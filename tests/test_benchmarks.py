@@ -580,6 +580,23 @@ def test_the_recompute_benchmark_takes_device_memory_as_needed_before_building_v
     assert calls[:2] == ["grow", "network"]
 
 
+def test_the_multiscale_report_gives_the_level_sizes_the_runs_had(script, capsys, tmp_path):
+    """A 512 x 40 image's first level cannot be shrunk to level_sizes's plain 256 px (its
+    short side would fall below 32): the table gives the sizes the run had, from its history."""
+    def row(level, height, width, total):
+        return {"iteration": 1, "level": level, "height": height, "width": width, "total": total, "seconds": 1.0}
+    saved = {"args": {"size": 512, "iterations": 1},
+             "histories": {"1": [row(0, 40, 512, 2.0)],
+                           "2:10": [row(0, 32, 410, 9.0), row(1, 40, 512, 1.0)],
+                           "3:10": [row(0, 32, 410, 9.0), row(1, 36, 458, 5.0), row(2, 40, 512, 2.5)]}}
+    path = tmp_path / "saved.json"
+    path.write_text(json.dumps(saved))
+    script("multiscale", ["--report", str(path)])
+    lines = capsys.readouterr().out.splitlines()
+    assert "| 2 | 410/512 | 1+1 | 1.0 | 1 | 1.0 |" in lines
+    assert "| 3 | 410/458/512 | 1+1+1 | 1.0 | 2.5 | not reached |" in lines
+
+
 @pytest.mark.parametrize("saved", [
     {"args": {"size": 64, "iterations": 1}, "histories": {"1": []}},  # no rows
     {"args": {"size": 64, "iterations": 1}, "histories": {"2:10": [{"total": 1.0}]}},  # no single-scale run
