@@ -160,6 +160,12 @@ VGG_MODELS = {
         "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5",
     ),
 }
+#: The md5 Keras checks each ImageNet weights file against (its get_file's file_hash): we
+#: check it where Keras would not (cached_weights).
+IMAGENET_WEIGHTS_MD5 = {
+    "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5": "6d6bbae143d832006294945121d1f1fc",
+    "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5": "253f8cb515780f3b799900260a226db6",
+}
 #: VGG's convolutions per block, and the channels of each block (Simonyan & Zisserman, table 1).
 VGG_BLOCKS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
 VGG_CHANNELS = (64, 128, 256, 512, 512)
@@ -431,14 +437,19 @@ def keras_cache() -> Path:
 def cached_weights(file_name: str) -> str:
     """'imagenet', or the ImageNet weights file ``file_name`` in the Keras cache's models/ when
     Keras would not look there: in a cache folder it cannot write to (a shared, read-only
-    one) it looks only under /tmp/.keras instead, and would download the file again."""
+    one) it looks only under /tmp/.keras instead, and would download the file again. The
+    file is checked as Keras checks it, by its md5: another file under that name (weights
+    trained further, say) would otherwise be loaded as the ImageNet weights."""
     cached = keras_cache() / "models" / file_name
     if not cached.is_file() or os.access(keras_cache(), os.W_OK):
         return "imagenet"
     try:
-        return check_weights(cached)  # a file cut short is found now, not once the model is built
+        weights = check_weights(cached)  # a file cut short is found now, not once the model is built
+        if file_digest(cached, "md5") == IMAGENET_WEIGHTS_MD5[file_name]:
+            return weights
     except StyleTransferError:
-        return "imagenet"  # Keras goes its own way (and its message says where it looked)
+        pass
+    return "imagenet"  # Keras goes its own way (and its message says where it looked)
 
 
 def _application_with_weights(application, model: str, file_name: str, weights) -> keras.Model:
@@ -907,10 +918,11 @@ def processor_name(cpuinfo: Path = CPU_INFO) -> str:
     return fields["model name"] + (f" ({generation})" if generation else "")
 
 
-def file_digest(path: str | os.PathLike) -> str:
-    """The SHA-256 of a file's bytes, in hex: which image an input was, whatever its name,
-    for the trace of a run (a file replaced under the same name is told apart)."""
-    digest = hashlib.sha256()
+def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
+    """The SHA-256 (or another ``algorithm`` of hashlib's) of a file's bytes, in hex: which
+    image an input was, whatever its name, for the trace of a run (a file replaced under the
+    same name is told apart)."""
+    digest = hashlib.new(algorithm, usedforsecurity=False)  # a file's name, not a secret
     try:
         with open(path, "rb") as file:
             for chunk in iter(lambda: file.read(DIGEST_CHUNK_BYTES), b""):

@@ -292,6 +292,11 @@ def test_vgg19_imagenet_comes_from_a_keras_cache_it_cannot_write_to(vgg19_weight
             build_vgg("vgg16", ["block1_conv1"], weights="imagenet")
     finally:
         cut_short.unlink()
+    # A file of the right layers whose md5 is not Keras's (weights trained further, say) is
+    # not loaded either: here the real file, with Keras's md5 for it taken to be another.
+    monkeypatch.setitem(ContentModel.IMAGENET_WEIGHTS_MD5, vgg19_weights.name, "0" * 32)
+    with pytest.raises(StyleTransferError, match=looked):
+        build_vgg("vgg19", ["block1_conv1"], weights="imagenet")
 
 
 def test_preprocessing_is_inside_the_model(vgg19_weights):
