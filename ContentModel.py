@@ -922,7 +922,7 @@ def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
     """The SHA-256 (or another ``algorithm`` of hashlib's) of a file's bytes, in hex: which
     image an input was, whatever its name, for the trace of a run (a file replaced under the
     same name is told apart)."""
-    digest = hashlib.new(algorithm, usedforsecurity=False)  # a file's name, not a secret
+    digest = hashlib.new(algorithm, usedforsecurity=False)  # it tells files apart; it guards no secret
     try:
         with open(path, "rb") as file:
             for chunk in iter(lambda: file.read(DIGEST_CHUNK_BYTES), b""):

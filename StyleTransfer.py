@@ -1530,6 +1530,8 @@ def estimate_style_memory(shape, *, model: str = DEFAULT_MODEL, precision: str =
                                                  copies=STYLE_PASS_COPIES))
 
 
+#: Where Linux says how much memory is free (MemAvailable), which control groups this
+#: process is in, and where those groups' files are mounted.
 MEMINFO = Path("/proc/meminfo")
 PROC_CGROUP = Path("/proc/self/cgroup")
 CGROUP_MOUNT = Path("/sys/fs/cgroup")
