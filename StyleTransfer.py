@@ -2006,6 +2006,7 @@ class ProgressBar:
         self.interactive = self.stream.isatty()
         self.log_every = max(1, iterations // self.LOG_LINES)
         self.line_open = False  # a line drawn in place and not yet ended
+        self.last_level_start = None  # (iteration, elapsed) at the last level's first iteration
 
     def line(self, progress: Progress) -> str:
         done = progress.iteration / progress.iterations
@@ -2014,9 +2015,23 @@ class ProgressBar:
         losses = " ".join(f"{name} {value:.3g}" for name, value in progress.losses.items())
         level = f"level {progress.level + 1}/{progress.levels} " if progress.levels > 1 else ""
         return (f"[{bar:<{self.WIDTH}}] {progress.iteration}/{progress.iterations} "
-                f"{level}{rate:.2f} it/s {progress.elapsed:.0f}s | {losses}")
+                f"{level}{rate:.2f} it/s {progress.elapsed:.0f}s{self.time_left(progress)} | {losses}")
+
+    def time_left(self, progress: Progress) -> str:
+        """', about 42s left' on the last level, at the rate it has run since its first
+        iteration (which is mostly TensorFlow tracing the step); '' before that rate is known,
+        and on the coarse levels, whose iterations are faster than the last level's."""
+        if self.last_level_start is None or progress.iteration == progress.iterations:
+            return ""
+        first_iteration, first_elapsed = self.last_level_start
+        if progress.iteration - first_iteration < 1 or progress.elapsed <= first_elapsed:
+            return ""
+        seconds_each = (progress.elapsed - first_elapsed) / (progress.iteration - first_iteration)
+        return f", about {seconds_each * (progress.iterations - progress.iteration):.0f}s left"
 
     def __call__(self, progress: Progress) -> None:
+        if progress.level == progress.levels - 1 and self.last_level_start is None:
+            self.last_level_start = (progress.iteration, progress.elapsed)
         last = progress.iteration == progress.iterations
         if self.interactive:
             self.stream.write("\r" + fit_to_terminal(self.line(progress)) + CLEAR_LINE)

@@ -564,6 +564,23 @@ def test_the_progress_bar_fills_with_the_iterations():
         assert line.startswith("[" + "#" * filled + " " * (width - filled) + "]"), line
 
 
+def test_the_progress_bar_gives_the_time_left_on_the_last_level_from_its_second_iteration():
+    """The first iteration of a level is mostly tracing its step (10 s here), and the coarse
+    levels' iterations are faster than the last's: the time left is counted from the last
+    level's own rate, from its first iteration on, and said only once that rate is known."""
+    stream = io.StringIO()
+    bar = StyleTransfer.ProgressBar(30, stream=stream)
+    lines = {}
+    for iteration, level, elapsed in ((5, 0, 3.0), (10, 0, 4.0), (11, 1, 14.0), (12, 1, 16.0), (20, 1, 32.0),
+                                      (30, 1, 52.0)):
+        progress = StyleTransfer.Progress(iteration, 30, {"total": 6.0}, elapsed, level=level, levels=2)
+        bar(progress)
+        lines[iteration] = bar.line(progress)
+    assert "left" not in lines[5] + lines[10] + lines[11] + lines[30]
+    assert "32s, about 20s left |" in lines[20]  # 2 s an iteration since the 11th; 10 to go
+    assert "16s, about 36s left |" in lines[12]
+
+
 def test_in_a_log_the_progress_bar_writes_a_line_every_tenth_of_the_run_and_the_last():
     for iterations, written in ((100, range(10, 101, 10)), (95, [*range(9, 91, 9), 95])):  # 95 // 10 = 9
         stream = io.StringIO()  # not a terminal
