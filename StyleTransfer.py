@@ -1600,7 +1600,7 @@ def cgroup_available(proc_cgroup: Path = PROC_CGROUP, mount: Path = CGROUP_MOUNT
             folder = base
         while True:
             headrooms.append(cgroup_headroom(folder, version))
-            if folder == base or base not in folder.parents:
+            if folder == base:
                 break
             folder = folder.parent
     known = [headroom for headroom in headrooms if headroom is not None]
