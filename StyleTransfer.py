@@ -1987,6 +1987,30 @@ def fit_to_terminal(text: str, keep: str = "") -> str:
     return (text if len(text) <= room else text[:max(room - 1, 0)] + "…") + keep
 
 
+class TimeLeft:
+    """The time a run has left, for a progress line: counted on its last (or only) level, at
+    the rate that level has run since its first iteration (which is mostly TensorFlow tracing
+    the step). Not on the coarse levels, whose iterations are faster than the last level's.
+    note() every Progress of the run; text() says it."""
+
+    def __init__(self):
+        self.last_level_start = None  # (iteration, elapsed) at the last level's first iteration
+
+    def note(self, progress: Progress) -> None:
+        if progress.level == progress.levels - 1 and self.last_level_start is None:
+            self.last_level_start = (progress.iteration, progress.elapsed)
+
+    def text(self, progress: Progress) -> str:
+        """', about 42s left'; '' before the last level's rate is known, and at the end."""
+        if self.last_level_start is None or progress.iteration == progress.iterations:
+            return ""
+        first_iteration, first_elapsed = self.last_level_start
+        if progress.iteration - first_iteration < 1 or progress.elapsed <= first_elapsed:
+            return ""
+        seconds_each = (progress.elapsed - first_elapsed) / (progress.iteration - first_iteration)
+        return f", about {seconds_each * (progress.iterations - progress.iteration):.0f}s left"
+
+
 class ProgressBar:
     """A callback that draws a one-line progress bar with the loss terms, and writes the
     current image to ``frame_path`` whenever the loop hands it a frame (--save-every).
@@ -2006,7 +2030,7 @@ class ProgressBar:
         self.interactive = self.stream.isatty()
         self.log_every = max(1, iterations // self.LOG_LINES)
         self.line_open = False  # a line drawn in place and not yet ended
-        self.last_level_start = None  # (iteration, elapsed) at the last level's first iteration
+        self.time_left = TimeLeft()
 
     def line(self, progress: Progress) -> str:
         done = progress.iteration / progress.iterations
@@ -2015,23 +2039,10 @@ class ProgressBar:
         losses = " ".join(f"{name} {value:.3g}" for name, value in progress.losses.items())
         level = f"level {progress.level + 1}/{progress.levels} " if progress.levels > 1 else ""
         return (f"[{bar:<{self.WIDTH}}] {progress.iteration}/{progress.iterations} "
-                f"{level}{rate:.2f} it/s {progress.elapsed:.0f}s{self.time_left(progress)} | {losses}")
-
-    def time_left(self, progress: Progress) -> str:
-        """', about 42s left' on the last level, at the rate it has run since its first
-        iteration (which is mostly TensorFlow tracing the step); '' before that rate is known,
-        and on the coarse levels, whose iterations are faster than the last level's."""
-        if self.last_level_start is None or progress.iteration == progress.iterations:
-            return ""
-        first_iteration, first_elapsed = self.last_level_start
-        if progress.iteration - first_iteration < 1 or progress.elapsed <= first_elapsed:
-            return ""
-        seconds_each = (progress.elapsed - first_elapsed) / (progress.iteration - first_iteration)
-        return f", about {seconds_each * (progress.iterations - progress.iteration):.0f}s left"
+                f"{level}{rate:.2f} it/s {progress.elapsed:.0f}s{self.time_left.text(progress)} | {losses}")
 
     def __call__(self, progress: Progress) -> None:
-        if progress.level == progress.levels - 1 and self.last_level_start is None:
-            self.last_level_start = (progress.iteration, progress.elapsed)
+        self.time_left.note(progress)
         last = progress.iteration == progress.iterations
         if self.interactive:
             self.stream.write("\r" + fit_to_terminal(self.line(progress)) + CLEAR_LINE)
@@ -2676,9 +2687,10 @@ class BatchProgress:
     """One line per pair: '[3/4] chelsea + starry_night ... done in 12.3 s'.
 
     On a terminal a line also counts the iterations of the pairs being
-    optimized; in a log each line is written whole, as its pair ends. A pair
-    skipped or failed before any work gets its line before the first group that
-    starts after it (with one pair to a group: in the order of the pairs).
+    optimized, and the time they have left (TimeLeft); in a log each line is
+    written whole, as its pair ends. A pair skipped or failed before any work
+    gets its line before the first group that starts after it (with one pair to
+    a group: in the order of the pairs).
     """
 
     def __init__(self, pairs: list[Pair], stream):
@@ -2686,6 +2698,7 @@ class BatchProgress:
         self.stream = stream
         self.interactive = stream.isatty()
         self.running = ""
+        self.time_left = TimeLeft()  # of the group running
         self.settled = [pair for pair in pairs if pair.status != NOT_RUN]  # no line yet; in pair order
 
     def finish_settled(self, before: Pair | None = None) -> None:
@@ -2704,6 +2717,7 @@ class BatchProgress:
     def start(self, group: list[Pair]) -> None:
         self.finish_settled(before=group[0])
         self.running = self.prefix(group)
+        self.time_left = TimeLeft()
         if self.interactive:
             self.write(fit_to_terminal(self.running))
 
@@ -2714,8 +2728,9 @@ class BatchProgress:
         self.running = ""
 
     def __call__(self, progress: Progress) -> None:
+        self.time_left.note(progress)
         if self.interactive:
-            count = f" {progress.iteration}/{progress.iterations}"
+            count = f" {progress.iteration}/{progress.iterations}{self.time_left.text(progress)}"
             self.write(f"\r{fit_to_terminal(self.running, keep=count)}{CLEAR_LINE}")
 
     def finish(self, group: list[Pair]) -> None:

@@ -579,6 +579,16 @@ def test_the_progress_bar_gives_the_time_left_on_the_last_level_from_its_second_
     assert "left" not in lines[5] + lines[10] + lines[11] + lines[30]
     assert "32s, about 20s left |" in lines[20]  # 2 s an iteration since the 11th; 10 to go
     assert "16s, about 36s left |" in lines[12]
+    # A batch's running line says it too, for each group from its own start.
+    pair = StyleTransfer.Pair("a.jpg", "wave.jpg", Path("out.png"))
+    stream = FakeTerminal()
+    batch = StyleTransfer.BatchProgress([pair], stream)
+    for first, seconds_each, left in ((10.0, 1.5, 3), (4.0, 1.0, 2)):  # a group's clock starts at 0
+        batch.start([pair])
+        for iteration in (1, 2, 3):
+            batch(StyleTransfer.Progress(iteration, 5, {"total": 6.0}, first + (iteration - 1) * seconds_each))
+        drawn = stream.getvalue().split("\r")[-1]
+        assert drawn == f"[1/1] a + wave ... 3/5, about {left}s left{StyleTransfer.CLEAR_LINE}"
 
 
 def test_in_a_log_the_progress_bar_writes_a_line_every_tenth_of_the_run_and_the_last():
