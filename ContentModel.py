@@ -696,10 +696,10 @@ def open_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS,
     """
     with image_file(path, max_pixels) as image, native_stderr_silenced(image.format == "TIFF"):  # libtiff's lines
         image.seek(0)  # animated images: the first frame
-        if image.mode in ("RGB", "L", "1") and "transparency" in image.info:
+        if image.mode in ("RGB", "L", "1"):
             transparent = transparency_in_8_bits(image)
             if transparent is None:
-                image.info.pop("transparency")  # left opaque, as before
+                image.info.pop("transparency", None)  # left opaque, as before
             else:
                 image.info["transparency"] = transparent
         return to_rgb(ImageOps.exif_transpose(image), background)

@@ -1603,15 +1603,18 @@ def cgroup_available(proc_cgroup: Path = PROC_CGROUP, mount: Path = CGROUP_MOUNT
             if folder == base:
                 break
             folder = folder.parent
-    known = [headroom for headroom in headrooms if headroom is not None]
-    return min(known) if known else None
+    return least_known(headrooms)
+
+
+def least_known(counts) -> int | None:
+    """The least of ``counts`` that is known (not None); None where none is."""
+    return min((count for count in counts if count is not None), default=None)
 
 
 def available_memory() -> int | None:
     """Bytes of memory available to a new allocation (Linux): the machine's, or less where a
     control group limits this process; None where unknown."""
-    known = [bytes_ for bytes_ in (meminfo_available(), cgroup_available()) if bytes_ is not None]
-    return min(known) if known else None
+    return least_known([meminfo_available(), cgroup_available()])
 
 
 class MemoryNeed(NamedTuple):
