@@ -1990,28 +1990,35 @@ def fit_to_terminal(text: str, keep: str = "") -> str:
     return (text if len(text) <= room else text[:max(room - 1, 0)] + "…") + keep
 
 
-class TimeLeft:
-    """The time a run has left, for a progress line: counted on its last (or only) level, at
-    the rate that level has run since its first iteration (which is mostly TensorFlow tracing
-    the step). Not on the coarse levels, whose iterations are faster than the last level's.
-    note() every Progress of the run; text() says it."""
+class Pace:
+    """How fast a run is going, for a progress line: the iterations a second of the level
+    running, counted from that level's first iteration, which is mostly TensorFlow tracing
+    the step (a new size is a new trace) and would drag an average down; and the time left,
+    counted on the last (or only) level, whose iterations are slower than the coarse
+    levels'. note() every Progress of the run; rate() and time_left() say them."""
 
     def __init__(self):
-        self.last_level_start = None  # (iteration, elapsed) at the last level's first iteration
+        self.level_start = None  # (level, iteration, elapsed) at the running level's first iteration
 
     def note(self, progress: Progress) -> None:
-        if progress.level == progress.levels - 1 and self.last_level_start is None:
-            self.last_level_start = (progress.iteration, progress.elapsed)
+        if self.level_start is None or self.level_start[0] != progress.level:
+            self.level_start = (progress.level, progress.iteration, progress.elapsed)
 
-    def text(self, progress: Progress) -> str:
-        """', about 42s left'; '' before the last level's rate is known, and at the end."""
-        if self.last_level_start is None or progress.iteration == progress.iterations:
-            return ""
-        first_iteration, first_elapsed = self.last_level_start
+    def rate(self, progress: Progress) -> float | None:
+        """Iterations a second on ``progress``'s level since its first; None before its second."""
+        if self.level_start is None or self.level_start[0] != progress.level:
+            return None
+        _, first_iteration, first_elapsed = self.level_start
         if progress.iteration - first_iteration < 1 or progress.elapsed <= first_elapsed:
+            return None
+        return (progress.iteration - first_iteration) / (progress.elapsed - first_elapsed)
+
+    def time_left(self, progress: Progress) -> str:
+        """', about 42s left'; '' before the last level's rate is known, and at the end."""
+        rate = self.rate(progress)
+        if progress.level != progress.levels - 1 or rate is None or progress.iteration == progress.iterations:
             return ""
-        seconds_each = (progress.elapsed - first_elapsed) / (progress.iteration - first_iteration)
-        return f", about {seconds_each * (progress.iterations - progress.iteration):.0f}s left"
+        return f", about {(progress.iterations - progress.iteration) / rate:.0f}s left"
 
 
 class ProgressBar:
@@ -2033,19 +2040,21 @@ class ProgressBar:
         self.interactive = self.stream.isatty()
         self.log_every = max(1, iterations // self.LOG_LINES)
         self.line_open = False  # a line drawn in place and not yet ended
-        self.time_left = TimeLeft()
+        self.pace = Pace()
 
     def line(self, progress: Progress) -> str:
+        """The line for ``progress``, once the bar has been called with it (and those before)."""
         done = progress.iteration / progress.iterations
         bar = "#" * round(done * self.WIDTH)
-        rate = progress.iteration / max(progress.elapsed, 1e-9)
+        rate = self.pace.rate(progress)
+        speed = "" if rate is None else f"{rate:.2f} it/s "
         losses = " ".join(f"{name} {value:.3g}" for name, value in progress.losses.items())
         level = f"level {progress.level + 1}/{progress.levels} " if progress.levels > 1 else ""
         return (f"[{bar:<{self.WIDTH}}] {progress.iteration}/{progress.iterations} "
-                f"{level}{rate:.2f} it/s {progress.elapsed:.0f}s{self.time_left.text(progress)} | {losses}")
+                f"{level}{speed}{progress.elapsed:.0f}s{self.pace.time_left(progress)} | {losses}")
 
     def __call__(self, progress: Progress) -> None:
-        self.time_left.note(progress)
+        self.pace.note(progress)
         last = progress.iteration == progress.iterations
         if self.interactive:
             self.stream.write("\r" + fit_to_terminal(self.line(progress)) + CLEAR_LINE)
@@ -2690,7 +2699,7 @@ class BatchProgress:
     """One line per pair: '[3/4] chelsea + starry_night ... done in 12.3 s'.
 
     On a terminal a line also counts the iterations of the pairs being
-    optimized, and the time they have left (TimeLeft); in a log each line is
+    optimized, and the time they have left (Pace); in a log each line is
     written whole, as its pair ends. A pair skipped or failed before any work
     gets its line before the first group that starts after it (with one pair to
     a group: in the order of the pairs).
@@ -2701,7 +2710,7 @@ class BatchProgress:
         self.stream = stream
         self.interactive = stream.isatty()
         self.running = ""
-        self.time_left = TimeLeft()  # of the group running
+        self.pace = Pace()  # of the group running
         self.settled = [pair for pair in pairs if pair.status != NOT_RUN]  # no line yet; in pair order
 
     def finish_settled(self, before: Pair | None = None) -> None:
@@ -2720,7 +2729,7 @@ class BatchProgress:
     def start(self, group: list[Pair]) -> None:
         self.finish_settled(before=group[0])
         self.running = self.prefix(group)
-        self.time_left = TimeLeft()
+        self.pace = Pace()
         if self.interactive:
             self.write(fit_to_terminal(self.running))
 
@@ -2731,9 +2740,9 @@ class BatchProgress:
         self.running = ""
 
     def __call__(self, progress: Progress) -> None:
-        self.time_left.note(progress)
+        self.pace.note(progress)
         if self.interactive:
-            count = f" {progress.iteration}/{progress.iterations}{self.time_left.text(progress)}"
+            count = f" {progress.iteration}/{progress.iterations}{self.pace.time_left(progress)}"
             self.write(f"\r{fit_to_terminal(self.running, keep=count)}{CLEAR_LINE}")
 
     def finish(self, group: list[Pair]) -> None:

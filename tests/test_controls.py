@@ -549,11 +549,35 @@ def test_many_levels_do_not_warn_about_retracing(images, caplog):
 
 def test_the_progress_bar_names_the_level_only_when_there_are_several():
     losses = {"content": 1.0, "style": 2.0, "tv": 3.0, "total": 6.0}
-    bar = StyleTransfer.ProgressBar(10)
-    several = bar.line(StyleTransfer.Progress(5, 10, losses, 2.0, level=1, levels=3))
-    one = bar.line(StyleTransfer.Progress(5, 10, losses, 2.0))
+    several = StyleTransfer.Progress(5, 10, losses, 2.0, level=1, levels=3)
+    one = StyleTransfer.Progress(5, 10, losses, 2.0)
+    several, one = (bar_line(progress) for progress in (several, one))
     assert "5/10 level 2/3 " in several and "total 6" in several
-    assert "level" not in one and "5/10 2.50 it/s" in one
+    assert "level" not in one and "5/10 2s |" in one
+
+
+def bar_line(progress):
+    """The line a fresh ProgressBar draws for ``progress``, the first it is called with."""
+    bar = StyleTransfer.ProgressBar(progress.iterations, stream=io.StringIO())
+    bar(progress)
+    return bar.line(progress)
+
+
+def test_the_progress_bar_gives_the_rate_of_the_level_running_leaving_out_its_first_iteration():
+    """A level's first iteration is mostly tracing its step (10 s here): the rate counted from
+    the run's start (16 iterations in 30 s: 0.53 it/s) would say the last level runs at half
+    its speed (1 it/s), and the coarse level (4 it/s) at a fifth. Until a level's second
+    iteration its rate is not known and not given."""
+    stream = io.StringIO()
+    bar = StyleTransfer.ProgressBar(20, stream=stream)
+    lines = {}
+    for iteration, level, elapsed in ((1, 0, 10.0), (9, 0, 12.0), (10, 1, 24.0), (16, 1, 30.0)):
+        progress = StyleTransfer.Progress(iteration, 20, {"total": 6.0}, elapsed, level=level, levels=2)
+        bar(progress)
+        lines[iteration] = bar.line(progress)
+    assert "it/s" not in lines[1] + lines[10]
+    assert " 9/20 level 1/2 4.00 it/s 12s |" in lines[9]
+    assert " 16/20 level 2/2 1.00 it/s 30s, about 4s left |" in lines[16]
 
 
 def test_the_progress_bar_fills_with_the_iterations():
