@@ -6,7 +6,6 @@ import os
 import re
 import stat
 import struct
-import zlib
 
 import numpy as np
 import pytest
@@ -14,6 +13,7 @@ from PIL import Image, ImageFile
 
 import ContentModel
 from ContentModel import StyleTransferError, load_image, save_image
+from png_chunks import png_file
 
 
 def random_image(height=40, width=56, seed=0) -> np.ndarray:
@@ -186,15 +186,6 @@ def test_one_colour_marked_transparent_is_composited_on_white(tmp_path, mode, co
     loaded = load_image(tmp_path / "trns.png")
     np.testing.assert_allclose(loaded[:8, :8], 1.0)  # transparent -> white, not black
     np.testing.assert_allclose(loaded[20, 20], np.broadcast_to(np.array(colour) / 255, 3), atol=1e-6)
-
-
-def png_file(bits: int, colour_type: int, width: int, height: int, rows: bytes, transparent: bytes) -> bytes:
-    """A PNG of ``bits`` a channel (colour type 0 grey, 2 RGB), filtered ``rows``, and a tRNS
-    chunk holding ``transparent``: the kinds Pillow cannot write."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, bits, colour_type, 0, 0, 0))
-            + chunk(b"tRNS", transparent) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
 def png_16_bit_rgb(pixels: np.ndarray, transparent: tuple) -> bytes:

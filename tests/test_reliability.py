@@ -31,12 +31,10 @@ import json
 import os
 import queue
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
 import threading
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -49,6 +47,7 @@ from PIL import Image
 import ContentModel
 import StyleTransfer
 from ContentModel import MIN_SIZE, StyleTransferError, atomic_write, load_image, save_image
+from png_chunks import png_file
 
 SCRIPT = Path(StyleTransfer.__file__).resolve()
 #: Small, fast runs with the real VGG19 weights (through KERAS_HOME).
@@ -126,16 +125,9 @@ def noise(height: int, width: int, seed: int = 0) -> np.ndarray:
     return (np.random.default_rng(seed).random((height, width, 3)) * 255).astype(np.uint8)
 
 
-def png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
 def png_claiming_size(width: int, height: int) -> bytes:
     """A small, well-formed PNG whose header claims ``width`` x ``height`` RGB pixels."""
-    return (b"\x89PNG\r\n\x1a\n"
-            + png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + png_chunk(b"IDAT", zlib.compress(b"\x00" * 1024))
-            + png_chunk(b"IEND", b""))
+    return png_file(8, 2, width, height, b"\x00" * 1024)
 
 
 @pytest.fixture(scope="module")
