@@ -745,14 +745,19 @@ def adam_optimize(objective: BatchObjective, images: np.ndarray, iterations: int
     """Adam on the pixels of a (batch, H, W, 3) stack, clipped to [0, 1] after each
     step (the TensorFlow tutorial's recipe).
 
-    Each step reports the images it measured (a copy that stays on the device)
-    with their loss terms; ``report`` returning False stops the loop. Reading
-    the loss terms makes the host wait for the step. With ``overlap`` (for a
-    GPU, where steps run asynchronously) each step is reported after the next
-    one has been queued, so that the device is not left idle while the host
-    reads; a step is then computed after a report that stops the run, and
-    dropped. On a CPU a step runs to its end before the call returns, so
-    overlapping would only delay each report (and its time stamp) by a step.
+    Iteration k reports the images after k steps (a copy that stays on the
+    device) with their loss terms; ``report`` returning False stops the loop.
+    A step's forward pass measures the images it starts from, so those after
+    step k are measured by step k + 1, and those after the last step by one
+    more forward pass, without a gradient. (The start is measured by the first
+    step and, as in lbfgs_optimize, reported only if its loss is not finite.)
+    Reading the loss terms makes the host wait for the step. With ``overlap``
+    (for a GPU, where steps run asynchronously) each measurement is reported
+    after the next step has been queued, so that the device is not left idle
+    while the host reads; a step is then computed after a report that stops
+    the run, and dropped. On a CPU a step runs to its end before the call
+    returns, so overlapping would only delay each report (and its time stamp)
+    by a step.
     """
     variable = tf.Variable(images)
     optimizer = keras.optimizers.Adam(learning_rate=learning_rate, beta_1=ADAM_BETA_1,
@@ -773,16 +778,26 @@ def adam_optimize(objective: BatchObjective, images: np.ndarray, iterations: int
         variable.assign(tf.clip_by_value(variable, PIXEL_MIN, PIXEL_MAX))
         return measured, losses
 
+    @tf.function(autograph=False)
+    def measure():
+        """The images after the last step and their loss terms: a forward pass, no step."""
+        return tf.identity(variable), objective(variable)
+
+    start, start_losses = step()
+    if not np.all(np.isfinite(start_losses[TOTAL_ROW])):  # no further: the run stops on it
+        report(1, start, start_losses, 1)
+        return
     lag = 1 if overlap else 0  # steps queued ahead of the one being reported
-    queued = deque()  # (iteration, images measured, loss terms) of steps not yet reported
+    queued = deque()  # (iteration, images measured, loss terms) not yet reported
     for iteration in range(1, iterations + 1):
-        queued.append((iteration, *step()))
+        queued.append((iteration, *(step() if iteration < iterations else measure())))
         if len(queued) > lag:
             number, measured, losses = queued.popleft()
-            if not report(number, measured, losses, number):  # one evaluation per iteration
+            # Evaluations: the start's and one per step, the last measured by measure().
+            if not report(number, measured, losses, number + 1):
                 return
     for number, measured, losses in queued:
-        report(number, measured, losses, number)
+        report(number, measured, losses, number + 1)
 
 
 class SearchPoint(NamedTuple):

@@ -901,6 +901,31 @@ def test_lbfgs_forgets_its_memory_when_it_points_uphill(monkeypatch):
     np.testing.assert_allclose(seen[-1], np.clip(objective.target, 0.0, 1.0), atol=1e-3)
 
 
+@pytest.mark.parametrize("overlap", [False, True])
+def test_adam_reports_the_images_after_each_step_the_last_included(overlap):
+    """Iteration k is the images after k steps, with their own loss: one iteration moves
+    the start, and the last step's images are measured (they were once dropped, each
+    iteration reporting the images its step started from)."""
+    shape = (1, 6, 5, 3)
+    objective = BoxedQuadratic(shape)
+    start = np.full(shape, 0.5, dtype=np.float32)
+    for iterations in (1, 3):
+        reports = []
+
+        def report(iteration, pixels, losses, evaluations):
+            reports.append((iteration, np.asarray(pixels), float(np.sum(losses[StyleTransfer.TOTAL_ROW]))))
+            return True
+
+        StyleTransfer.adam_optimize(objective, start, iterations, 0.05, report, overlap=overlap)
+        assert [iteration for iteration, *_ in reports] == list(range(1, iterations + 1))
+        images = [start] + [pixels for _, pixels, _ in reports]
+        for before, after in zip(images, images[1:]):
+            assert np.abs(after - before).max() > 0.01  # a step apart, each
+        for _, pixels, loss in reports:
+            np.testing.assert_allclose(loss, float(np.sum(objective(pixels)[StyleTransfer.TOTAL_ROW])), rtol=1e-5)
+        assert reports[-1][2] < float(np.sum(objective(start)[StyleTransfer.TOTAL_ROW]))
+
+
 @pytest.mark.parametrize("stop_at", [None, 3])
 def test_adam_overlapping_reports_reports_the_same_steps(stop_at):
     """overlap (used on a GPU) reports each step after queuing the next: the same
@@ -921,7 +946,7 @@ def test_adam_overlapping_reports_reports_the_same_steps(stop_at):
     expected = list(range(1, (stop_at or 8) + 1))
     for overlap, reports in seen.items():
         assert [iteration for iteration, *_ in reports] == expected, overlap
-        assert [evaluations for _, evaluations, *_ in reports] == expected, overlap
+        assert [evaluations for _, evaluations, *_ in reports] == [n + 1 for n in expected], overlap  # the start's too
     for plain, overlapped in zip(seen[False], seen[True]):
         np.testing.assert_array_equal(plain[2], overlapped[2])
         np.testing.assert_array_equal(plain[3], overlapped[3])
