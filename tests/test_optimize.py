@@ -252,6 +252,26 @@ def test_stylize_starts_from_the_requested_image(small_pair, init):
     assert result.image.shape == content.shape
 
 
+def test_without_keep_frames_a_run_keeps_only_the_latest_frame_and_the_callback_still_gets_each(small_pair):
+    """A run that makes no animation (no --gif) holds one frame, not one every --save-every
+    iterations (0.7 GB at 2048 px); the progress bar still saves each as it comes."""
+    content, style = small_pair
+    runs = {}
+    for keep in (True, False):
+        seen = []
+        runs[keep] = stylize(content, style, iterations=4, optimizer="adam", model="vgg16", weights=None,
+                             save_every=2, seed=3, keep_frames=keep,
+                             callback=lambda progress: seen.append(progress.frame) and None), seen
+    (kept, kept_seen), (latest, latest_seen) = runs[True], runs[False]
+    assert len(kept.frames) == 3 and len(latest.frames) == 1  # the start, iterations 2 and 4
+    np.testing.assert_array_equal(latest.frames[0], kept.frames[-1])
+    assert [frame is None for frame in latest_seen] == [frame is None for frame in kept_seen] == [True, False] * 2
+    for a, b in zip(latest_seen, kept_seen):
+        if a is not None:
+            np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(latest.image, kept.image)
+
+
 def test_noise_run_is_reproducible_with_the_same_seed(small_pair, vgg19_weights, monkeypatch):
     content, style = small_pair
     # Op determinism matters on a GPU (its sums may run in any order); check that each run asks for it.
@@ -511,9 +531,11 @@ def test_stylize_leaves_python_and_numpy_random_numbers_as_they_were(small_pair)
 
 def test_the_cli_the_checks_and_the_core_function_name_the_same_settings():
     """One flag per keyword of stylize_batch (style guide, point 5), with its default, all
-    checked by check_settings."""
+    checked by check_settings. Not settings: the images, and what the caller does with the
+    run as it goes (callback: the progress bar; keep_frames: --gif), which leave the result
+    as it is."""
     core = set(inspect.signature(StyleTransfer.stylize_batch).parameters) - {
-        "content_images", "style_images", "callback"}
+        "content_images", "style_images", "callback", "keep_frames"}
     checked = set(inspect.signature(StyleTransfer.check_settings).parameters)
     defaults = StyleTransfer.settings_from_args(StyleTransfer.build_parser().parse_args([]))
     assert core == checked == set(defaults)
