@@ -1821,6 +1821,10 @@ def save_gif(frames: list, path: Path, duration_ms: int = GIF_FRAME_MS) -> Path:
         tmp, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0))
 
 
+#: Said of a skipped pair's GIF that --gif asks for: the frames are not kept with the result.
+NO_GIF_WITHOUT_A_RUN = "only a new run makes one (--overwrite)"
+
+
 def output_paths(image_path: Path) -> dict:
     """Every file one run writes, named after the image path."""
     stem = image_path.with_suffix("")
@@ -2246,7 +2250,7 @@ class Pair:
     style: str
     output: Path  # the result image; its panel, loss curve and trace lie beside it
     status: str = NOT_RUN  # then DONE, SKIPPED, FAILED or INTERRUPTED
-    reason: str = ""  # why it failed (skipped: why a picture of it was not drawn again)
+    reason: str = ""  # why it failed (skipped: why a picture of it was not drawn again, or made)
     digests: list = field(default_factory=list)  # the SHA-256 of its content and style (or why there is none)
     result_existed: bool = False  # its result image was there when prepared (a redo, or --overwrite)
     changed: list = field(default_factory=list)  # skipped: the flags its earlier run had set otherwise
@@ -2881,6 +2885,8 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
             trace = previous_trace(output_paths(pair.output))
             pair.changed = changed_flags(trace, settings, args.size)
             redraw_pictures(pair, trace, args.max_pixels)
+            if args.gif and not output_paths(pair.output)["gif"].exists():  # its frames went with its run
+                pair.reason = "; ".join(filter(None, [pair.reason, f"no GIF: {NO_GIF_WITHOUT_A_RUN}"]))
     content_images, style_images = decode_pairs_inputs(pairs, args)
     progress = BatchProgress(pairs, sys.stdout)
     shapes = [shape for shape in content_shapes.values() if isinstance(shape, tuple)]

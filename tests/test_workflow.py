@@ -381,6 +381,12 @@ def test_a_rerun_skips_finished_pairs_and_overwrite_redoes_them(batch, folders, 
     status, stdout, _ = run_main(["--contents", str(folders[0]), "--styles", str(folders[1]),
                                   "-o", str(output), *FAST, "--precision", other, "--scales", "2"])
     assert stdout.count("skipped (done before, with another --precision, --scales: --overwrite redoes it)") == 4
+    # --gif on pairs done without one: no frames were kept, so the line says it takes a new run.
+    status, stdout, _ = run_main(["--contents", str(folders[0]), "--styles", str(folders[1]),
+                                  "-o", str(output), *FAST, *ran, "--save-every", "1", "--gif"])
+    assert status == 0 and calls == []
+    assert stdout.count("skipped (done before, with another --save-every: --overwrite redoes it; no GIF: "
+                        f"{StyleTransfer.NO_GIF_WITHOUT_A_RUN})") == 4, stdout
 
     status, stdout, _ = run_main(["--contents", str(folders[0] / "chelsea.jpg"),
                                   "--styles", str(folders[1] / "starry_night.jpg"),
