@@ -216,7 +216,8 @@ MIN_SIZE = 32
 #: about 100 GiB or more (the estimate refuses it on a machine that has less).
 MAX_SIZE = 8192
 #: Largest image we decode (pixels). Pillow's own decompression-bomb check is
-#: replaced by this limit so that a user can raise it (--max-pixels).
+#: replaced by this limit so that a user can raise it (--max-pixels): with its limit
+#: None, Pillow never raises its DecompressionBombError.
 MAX_IMAGE_PIXELS = 100_000_000
 Image.MAX_IMAGE_PIXELS = None
 #: Number of feature maps drawn in the ContentModel figure.
@@ -679,7 +680,7 @@ def image_file(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS):
             yield image
     except StyleTransferError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError) as error:
+    except UnidentifiedImageError as error:
         raise StyleTransferError(f"cannot read {path}: not an image in a format Pillow knows") from error
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as error:
         raise StyleTransferError(f"cannot read {path} as an image (damaged or truncated?): "
@@ -1079,7 +1080,7 @@ def png_text(path: str | os.PathLike) -> dict:
     try:
         with Image.open(path) as image:
             return dict(getattr(image, "text", {}))
-    except (OSError, ValueError, Image.DecompressionBombError):
+    except (OSError, ValueError):
         return {}
 
 
@@ -1093,13 +1094,14 @@ def most_active_channels(features: np.ndarray, count: int) -> np.ndarray:
     return np.argsort(features.reshape(-1, features.shape[-1]).mean(axis=0))[::-1][:count]
 
 
-def plot_feature_maps(features: np.ndarray, title: str, count: int = FEATURE_MAPS_SHOWN, axes=None):
+def plot_feature_maps(features: np.ndarray, title: str = "", count: int = FEATURE_MAPS_SHOWN, axes=None):
     """A grid of the most active feature maps (most_active_channels) of one (H, W, C) layer
     output, each scaled to its own range: its title gives its largest value, so that maps
     can be compared (after ReLU the least is 0; a map of max 0 is a channel this image
     never switches on).
 
-    Returns a new figure, or None when ``axes`` is given (it draws into them).
+    Returns a new figure titled ``title``, or None when ``axes`` is given (it draws into
+    them, and the caller titles the figure they belong to).
     """
     channels = most_active_channels(features, count)
     figure = None
@@ -1312,7 +1314,8 @@ def choose_output(
 
     With ``-o``: that path, refused if it (or one of its ``siblings(path)``)
     exists, unless ``overwrite``. Without: results/<default_stem>.png, numbered
-    (_2, _3, ...) so that an earlier result is never replaced. An output that
+    (_2, _3, ...) so that an earlier result is never replaced, unless ``overwrite``,
+    which takes the unnumbered name whatever is there. An output that
     is one of the ``inputs`` is always refused. Messages name the option as ``flag``.
     """
     if output is not None:
@@ -1344,7 +1347,10 @@ def choose_output(
     taken = [p for p in siblings(path) if p.exists()]
     if taken and not overwrite:
         beside = "" if taken[0] == path else f" (it would be written beside {path})"
-        raise StyleTransferError(f"{taken[0]} exists{beside}; pass --overwrite to replace it")
+        # An empty file is the placeholder of claim_output: a run writing there now, or one killed.
+        empty = " and is empty (a run writing it now, or one that was killed)" \
+            if taken[0].is_file() and taken[0].stat().st_size == 0 else ""
+        raise StyleTransferError(f"{taken[0]} exists{beside}{empty}; pass --overwrite to replace it")
     writable_folder(path)
     return path
 
@@ -1521,8 +1527,10 @@ def run_cli(main_function) -> None:
     EXIT_FAILED, for a file that could not be written: WriteError, or a path the operating
     system refuses: OSError);
     a Ctrl-C, SIGTERM or SIGHUP outside the optimization (which keeps its best image itself) one
-    'interrupted' line and status 130 (EXIT_INTERRUPTED).
+    'interrupted' line and status 130 (EXIT_INTERRUPTED). The signals' handlers are put
+    back afterwards, for a program that calls a script's main().
     """
+    handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, *interrupting_signals())}
     # Ctrl-C raises KeyboardInterrupt even where the shell started us with
     # SIGINT ignored (background jobs), so an interrupt always saves the result.
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -1544,6 +1552,8 @@ def run_cli(main_function) -> None:
     finally:
         sys.stdout.flush()  # here, not at exit, where a reader gone would be a BrokenPipeError message
         sys.stdout = stdout
+        for number, handler in handlers.items():  # None: a handler not set from Python
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
     if status:
         sys.exit(status)
 
@@ -1616,7 +1626,7 @@ def figure_main(argv, *, script: str, description: str, image_help: str, suffix:
     list_flags = add_arguments(parser)
     add_image_arguments(parser, FIGURE_SIZE)
     add_output_arguments(parser, "PNG figure to write (default: under results/, named after the "
-                                 "image, numbered so nothing is replaced)")
+                                 "image, numbered so nothing is replaced; with --overwrite, unnumbered)")
     add_model_arguments(parser)
     # The usage line shows the image as what it is, required (argparse would bracket it).
     parser.usage = parser.format_usage().removeprefix("usage: ").rstrip().replace(" [image]", " image")

@@ -78,13 +78,13 @@ def gram_matrix(features: tf.Tensor, mask: tf.Tensor | None = None) -> tf.Tensor
     tf.TensorShape(features.shape).with_rank(4)  # (batch, height, width, channels): one image is features[None]
     shape = tf.shape(features)
     if mask is None:
-        positions = tf.cast(shape[1] * shape[2], tf.float32)
+        divisor = tf.cast(shape[1] * shape[2], tf.float32)  # the number of positions
     else:
         features = tf.cast(features, tf.float32) * mask  # weighted in float32
-        weight = tf.reduce_sum(tf.square(mask), axis=[1, 2, 3])
-        positions = tf.maximum(weight, MIN_MASK_WEIGHT)[:, None, None]
+        weight = tf.reduce_sum(tf.square(mask), axis=[1, 2, 3])  # sum_k m_k^2
+        divisor = tf.maximum(weight, MIN_MASK_WEIGHT)[:, None, None]
     flat = tf.reshape(features, (shape[0], shape[1] * shape[2], shape[3]))  # (batch, positions, channels)
-    return feature_products(flat) / positions
+    return feature_products(flat) / divisor
 
 
 @tf.custom_gradient
@@ -185,7 +185,8 @@ def plot_style(features: dict, grams: list, layers, title: str):
         axes[0, column].set_title(f"{name}\nGram {gram.shape[0]}x{gram.shape[1]}, max {gram.max():.3g}\n"
                                   "shown as log(1 + G)", fontsize=9)
         axes[0, column].axis("off")
-        plot_feature_maps(np.asarray(features[name], dtype=np.float32)[0], name, FEATURE_MAPS_PER_LAYER,
+        # Under the layer's Gram matrix, whose title names the layer.
+        plot_feature_maps(np.asarray(features[name], dtype=np.float32)[0], count=FEATURE_MAPS_PER_LAYER,
                           axes=axes[1:, column])
     return figure
 

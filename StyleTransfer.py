@@ -1938,7 +1938,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     out = add_output_arguments(parser, "result image, .png or .jpg (.jpeg), with its panel, loss curve, JSON "
                                        "trace and GIF written beside it (default: under results/, named "
-                                       "after the inputs, numbered so nothing is replaced); in batch "
+                                       "after the inputs, numbered so nothing is replaced; with "
+                                       "--overwrite, unnumbered); in batch "
                                        f"mode, the output folder (default: {RESULTS_DIR}/)")
     out.add_argument("--save-every", type=int, default=DEFAULT_SAVE_EVERY,
                      help="every N iterations take a GIF frame and, in a single run, save the "

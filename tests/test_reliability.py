@@ -606,7 +606,9 @@ def test_runs_started_together_never_share_an_output(tmp_path, monkeypatch):
         with ContentModel.reserved_output("cat_art", None, []) as second:
             assert second == Path("results/cat_art_2.png")
             save_image(np.zeros((8, 8, 3), np.float32), second)
-        with pytest.raises(StyleTransferError, match="cat_art.png exists; pass --overwrite"):
+        # Empty: the first run's placeholder, which the message tells from a finished file.
+        with pytest.raises(StyleTransferError, match=r"cat_art.png exists and is empty \(a run writing it now, "
+                                                     r"or one that was killed\); pass --overwrite"):
             with ContentModel.reserved_output("cat_art", "results/cat_art.png", []):
                 pass
     assert sorted(os.listdir("results")) == ["cat_art_2.png"]  # the first wrote nothing: its name is free again
@@ -728,6 +730,25 @@ def test_failed_write_keeps_the_previous_file(tmp_path, failure, raised):
         assert info.value.exit_status == ContentModel.EXIT_FAILED
     assert sha256(target) == before
     _no_temporaries(tmp_path, {"result.png"})
+
+
+def test_a_scripts_main_puts_the_signal_handlers_back_for_the_program_that_called_it(tmp_path, capsys):
+    """run_cli takes SIGINT, SIGTERM and SIGHUP as Ctrl-C while a script runs; a program (or
+    test) that calls main() keeps its own handlers afterwards, as after interrupt_ends_quietly."""
+    def own(signum, frame):
+        pass
+
+    numbers = [signal.SIGINT, *ContentModel.INTERRUPTING_SIGNALS]
+    before = {number: signal.signal(number, own) for number in numbers}
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            ContentModel.main([str(tmp_path / "missing.jpg"), "-o", str(tmp_path / "x.png")])
+        assert stopped.value.code == ContentModel.EXIT_USAGE
+        assert {number: signal.getsignal(number) for number in numbers} == {number: own for number in numbers}
+    finally:
+        for number, handler in before.items():
+            signal.signal(number, handler)
+    assert capsys.readouterr().err.startswith("error: ")
 
 
 def test_ctrl_c_while_writing_finishes_the_file_then_interrupts(tmp_path):
