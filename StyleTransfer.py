@@ -145,7 +145,9 @@ from StyleModel import (STYLE_LAYERS, check_style_layers, gram_matrices, gram_ma
 class ExpectedRetracing(logging.Filter):
     """Drops TensorFlow's warning that a tf.function was traced again and again: each
     coarse-to-fine level and each group of a batch is a new problem (new image size,
-    new targets), whose compiled step is built and traced once, by design."""
+    new targets), whose compiled step is built and traced once, by design. The filter
+    is on TensorFlow's logger, so it drops that warning for every function of the
+    process, a program's that imports this module included."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "triggered tf.function retracing" not in record.getMessage()
@@ -224,8 +226,9 @@ LBFGS_MEMORY_SIZE = 30
 #: usual 1e-4), and how many times a step is halved before the search gives up.
 ARMIJO_C1 = 1e-4
 LINE_SEARCH_HALVINGS = 30
-#: The first step (no curvature known yet) is doubled while doubling promises a lower loss
-#: (worth_doubling), at most this often.
+#: A step taken with an empty memory (the first, or after the memory was cleared: no
+#: curvature known) is doubled while doubling promises a lower loss (worth_doubling), at
+#: most this often.
 LINE_SEARCH_DOUBLINGS = 20
 #: A pair (s, y) is remembered only if s.y > CURVATURE_EPSILON * y.y.
 CURVATURE_EPSILON = 1e-10
@@ -386,7 +389,8 @@ class BatchObjective:
 
     The images are independent: the loss to minimize is the sum of their own
     losses, so each image's gradient is that of its own objective (Adam, which
-    works pixel by pixel, moves each as it would alone, up to float rounding). Departure from
+    works pixel by pixel, moves each as it would alone, up to float rounding, until one
+    image's loss stops being finite, which stops the batch). Departure from
     the paper, for speed on a GPU: the paper stylizes one image at a time.
     """
 
@@ -589,7 +593,7 @@ class Progress:
     losses: dict
     elapsed: float
     level: int = 0  # counted from 0
-    frame: np.ndarray | None = None  # the current image, every save_every iterations
+    frame: np.ndarray | None = None  # the current image (the batch's first), every save_every iterations
     levels: int = 1  # coarse-to-fine levels in the run
 
 
@@ -1002,7 +1006,8 @@ def line_search(trial: Callable, pixels: tf.Tensor, gradient: tf.Tensor, loss: f
     Armijo's sufficient decrease; with ``expand`` (no curvature known yet, so no
     natural step length) then double it while worth_doubling and the loss keeps
     falling. ``trial`` is trial_point for the objective. Returns the accepted
-    SearchPoint (None if no step lowered the loss), the last point tried, and the
+    SearchPoint (None if no step lowered the loss enough: Armijo's condition, which asks
+    for a fraction of the fall the gradient predicts), the last point tried, and the
     evaluations used.
 
     Departure from L-BFGS-B, whose line search is Moré and Thuente's.
@@ -1087,7 +1092,8 @@ def lbfgs_optimize(objective: BatchObjective, images: np.ndarray, iterations: in
             report(iteration, last.pixels, last.losses, evaluations)
             return "the loss was not finite"
         if accepted is None:  # typically float32 rounding: the loss can no longer tell a lower point
-            return f"no lower loss along the search direction after {LINE_SEARCH_HALVINGS} halvings"
+            return ("no step along the search direction lowered the loss enough (Armijo's condition) "
+                    f"after {LINE_SEARCH_HALVINGS} halvings")
         memory.remember(accepted.pixels - pixels, accepted.gradient - gradient)
         pixels, gradient, loss = accepted.pixels, accepted.gradient, accepted.loss
         if not report(iteration, pixels, accepted.losses, evaluations):
@@ -1358,7 +1364,8 @@ def stylize_batch(
     The images of a batch are optimized together, one forward pass per step for
     all of them (meant for a GPU: on the 2-core CPU it measured slower per
     image). Each keeps its own loss: with Adam every result is the one it would
-    get alone; with L-BFGS they share the line search.
+    get alone (unless another image's loss stops being finite, which stops the
+    whole batch); with L-BFGS they share the line search.
 
     ``seed`` draws the start for ``init`` 'noise' and the weights for ``weights=None``; the
     other starts do not depend on it.
@@ -1908,7 +1915,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "(several styles are blended). Images may be files or http(s) URLs (downloaded "
                     "once into the Keras cache). With --contents and --styles: every content with "
                     f"every style. Exit status: 0 done, {EXIT_FAILED} stopped (non-finite loss), a file could "
-                    f"not be written or, in batch mode, some pair failed, {EXIT_USAGE} bad input, "
+                    f"not be written or, in batch mode, some pair failed, {EXIT_USAGE} bad input (settings that "
+                    "need more memory than there is included), "
                     f"{EXIT_INTERRUPTED} interrupted.")
     # No defaults here: None and [] say "not given" (the samples are filled in by run), so
     # batch mode can tell that nothing was typed, and an error can tell that a list flag
@@ -2104,7 +2112,10 @@ class ProgressBar:
 
 
 def json_safe(value):
-    """``value`` with NaN and infinities as null: strict JSON has no NaN."""
+    """``value`` as JSON can hold it: NumPy numbers and arrays as Python's, NaN and
+    infinities as null (strict JSON has no NaN)."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        value = value.tolist()
     if isinstance(value, float) and not np.isfinite(value):
         return None
     if isinstance(value, dict):
@@ -2169,13 +2180,12 @@ def settings_from_args(args: argparse.Namespace) -> dict:
     }
 
 
-def load_mask(path: str, shape, max_pixels: int) -> np.ndarray:
-    """A region mask as an (H, W) array in [0, 1] at ``shape`` (None: the file's own):
-    white = style applies. A colour file is read as grey (the mean of R, G and B), and its
-    transparent parts as black (MASK_BACKGROUND). Any size will do: VGG never sees a mask,
-    so load_image's minimum does not apply."""
-    grey = to_array(open_image(path, max_pixels, background=MASK_BACKGROUND)).mean(axis=-1, keepdims=True)
-    return grey[..., 0] if shape is None else resize_image(grey, shape)[..., 0]
+def load_mask(path: str, max_pixels: int) -> np.ndarray:
+    """A region mask as an (H, W) array in [0, 1] at the file's own size: white = style
+    applies. A colour file is read as grey (the mean of R, G and B), and its transparent
+    parts as black (MASK_BACKGROUND). Any size will do: VGG never sees a mask, so
+    load_image's minimum does not apply."""
+    return to_array(open_image(path, max_pixels, background=MASK_BACKGROUND)).mean(axis=-1)
 
 
 def style_load_size(size: int, style_scale: float) -> int:
@@ -2454,7 +2464,7 @@ def ran_as(trace: dict, name: str, settings: dict) -> bool:
     if name == "scales" and sizes:  # at the same --size (else --size differs too)
         try:
             size, floor = max(sizes[-1]), smallest_long_side(sizes[-1])
-        except (TypeError, ValueError, ZeroDivisionError):  # not a (height, width): a trace edited by hand
+        except (KeyError, TypeError, ValueError, ZeroDivisionError):  # not (height, width)s: a trace edited by hand
             return False
         return resolve_scales(value, size, settings["iterations"], floor) == len(sizes)
     return False
@@ -2541,9 +2551,9 @@ def prepare_pair(pair: Pair, content: tuple | StyleTransferError, style: tuple |
                  overwrite: bool, settings: dict, device_name: str) -> None:
     """Before any work, from the images' shapes (source_shapes): a pair finished before is
     skipped (unless ``overwrite``); a pair with an unreadable image fails, and so do a pair
-    whose files would replace files that are not from a run of it that stopped early (unless
-    ``overwrite``) and one that clearly cannot fit in memory even alone (check_memory); the
-    others stay NOT_RUN."""
+    whose files would replace files that are not from an earlier run of it (one that
+    stopped early, or whose image was deleted, is redone; unless ``overwrite``) and one
+    that clearly cannot fit in memory even alone (check_memory); the others stay NOT_RUN."""
     paths = output_paths(pair.output)
     trace = previous_trace(paths)
     pair.result_existed = paths["image"].exists()
@@ -2593,35 +2603,35 @@ def decode_pairs_inputs(pairs: list[Pair], args: argparse.Namespace) -> tuple[di
 def batch_size(requested: str | int, device_name: str, shape, settings: dict) -> int:
     """Contents to optimize together: --batch-size, or auto by device; on a CPU no more
     than the memory available holds (an estimate at ``shape``, the largest image)."""
-    size = AUTO_BATCH_SIZE["gpu" if device_name.startswith("/GPU") else "cpu"] if requested == AUTO \
+    group_size = AUTO_BATCH_SIZE["gpu" if device_name.startswith("/GPU") else "cpu"] if requested == AUTO \
         else requested
     available = available_memory()
-    if size > 1 and device_name.startswith("/CPU") and available is not None:
-        while size > 1 and settings_memory(shape, settings, device_name, size).total > available:
-            size -= 1
-    return size
+    if group_size > 1 and device_name.startswith("/CPU") and available is not None:
+        while group_size > 1 and settings_memory(shape, settings, device_name, batch=group_size).total > available:
+            group_size -= 1
+    return group_size
 
 
-def plan_groups(pairs: list[Pair], content_images: dict, size: int) -> list[list[Pair]]:
+def plan_groups(pairs: list[Pair], content_images: dict, group_size: int) -> list[list[Pair]]:
     """The pairs still to run, in groups to optimize together: one style, contents of one
-    size, at most ``size`` to a group, in the order of the pairs."""
+    size, at most ``group_size`` to a group, in the order of the pairs."""
     groups, open_groups = [], {}
     for pair in pairs:
         if pair.status != NOT_RUN:
             continue
         key = (pair.style, content_images[pair.content].shape)
-        if key not in open_groups or len(open_groups[key]) == size:
+        if key not in open_groups or len(open_groups[key]) == group_size:
             open_groups[key] = []
             groups.append(open_groups[key])
         open_groups[key].append(pair)
     return groups
 
 
-def split_group(group: list[Pair], size: int) -> list[list[Pair]]:
-    """``group`` in groups of at most ``size`` pairs, in order: a group that ran out of memory
-    runs again as halves (a batch of 4 on a GPU whose memory holds 2; 3 as 2 + 1), and a
-    later group larger than those halves is split so before it is tried."""
-    return [group[start:start + size] for start in range(0, len(group), size)]
+def split_group(group: list[Pair], group_size: int) -> list[list[Pair]]:
+    """``group`` in groups of at most ``group_size`` pairs, in order: a group that ran out of
+    memory runs again as halves (a batch of 4 on a GPU whose memory holds 2; 3 as 2 + 1), and
+    a later group larger than those halves is split so before it is tried."""
+    return [group[start:start + group_size] for start in range(0, len(group), group_size)]
 
 
 def check_network(model: str, weights: str | None) -> None:
@@ -3007,7 +3017,7 @@ def load_single_inputs(args: argparse.Namespace, paths: list, mask_paths: list |
     styles = [load_image(path, max_pixels=args.max_pixels, **loading) for path in style_paths]
     masks = None if mask_paths is None else []
     for path, file in zip(args.style_masks or [], mask_paths or []):  # path: as given; file: as read
-        mask = load_mask(file, None, args.max_pixels)  # at its own size: is it stretched?
+        mask = load_mask(file, args.max_pixels)  # at its own size: is it stretched?
         masks.append(resize_image(mask[..., None], content.shape[:2])[..., 0])
         if is_black(masks[-1]):  # allowed (it switches a style off), but more often a wrong file
             print(f"note: the mask {path} is all black: its style is not applied anywhere")

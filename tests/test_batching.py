@@ -146,12 +146,12 @@ def test_pairs_are_grouped_by_style_and_size_in_order(tmp_path):
              for content in images for style in ("x", "y")]
     pairs[2].status = SKIPPED  # b + x was done before: it takes no place in a group
 
-    groups = plan_groups(pairs, images, size=2)
+    groups = plan_groups(pairs, images, group_size=2)
 
     assert [[pair.output.stem for pair in group] for group in groups] == [
         ["a_x", "d_x"], ["a_y", "b_y"], ["c_x"], ["c_y"], ["d_y"]]
     assert all(pair.status == NOT_RUN for group in groups for pair in group)
-    assert [len(group) for group in plan_groups(pairs, images, size=1)] == [1] * 7
+    assert [len(group) for group in plan_groups(pairs, images, group_size=1)] == [1] * 7
 
 
 def test_auto_batch_size_is_one_on_a_cpu_and_memory_caps_a_larger_one(monkeypatch):

@@ -141,6 +141,14 @@ def test_json_trace(cli_run, repo_root):
     assert first.startswith("StyleTransfer: vgg19 on ") and " GiB -> " in first and "about" in first
 
 
+def test_a_trace_holds_numpy_values_as_json_numbers_and_nan_as_null(tmp_path):
+    trace = {"loss": np.float32(2.5), "seed": np.int64(3), "sizes": np.array([[4, 6]]),
+             "history": [{"total": np.float32("nan")}, {"total": float("inf")}]}
+    StyleTransfer.write_trace(tmp_path / "t.json", trace)
+    assert json.loads((tmp_path / "t.json").read_text()) == {
+        "loss": 2.5, "seed": 3, "sizes": [[4, 6]], "history": [{"total": None}, {"total": None}]}
+
+
 def test_the_trace_keeps_the_inputs_as_given_and_the_runs_notes():
     """A note (here: L-BFGS ended early at a level) goes into the trace, with the
     inputs as typed and the size asked for."""

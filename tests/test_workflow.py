@@ -710,10 +710,10 @@ def test_a_trace_edited_by_hand_does_not_stop_the_batch(folders, tmp_path, run_m
     assert "pass --overwrite to replace it" in stdout
 
 
-@pytest.mark.parametrize("level_sizes", [[[0, 512]], [[512]], [None], ["512x341"]])
+@pytest.mark.parametrize("level_sizes", [[[0, 512]], [[512]], [None], ["512x341"], {"a": 1}])
 def test_a_trace_edited_by_hand_is_read_as_far_as_it_can_be(level_sizes):
     """Level sizes that are not (height, width) pairs, a working folder that is not a
-    string: ZeroDivisionError, ValueError or TypeError from the batch's rerun."""
+    string: ZeroDivisionError, ValueError, TypeError or KeyError from the batch's rerun."""
     trace = {"content": "a.jpg", "styles": ["b.jpg"], "working_directory": None, "level_sizes": level_sizes}
     assert StyleTransfer.ran_as(trace, "scales", {"scales": "auto", "iterations": 200}) is False
     assert StyleTransfer.made_from(trace, ["a.jpg", "b.jpg"])
