@@ -2893,10 +2893,11 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
                         digests.get(pair.style, style_shapes[pair.style])]
         prepare_pair(pair, content_shapes[pair.content], style_shapes[pair.style], args.overwrite, settings, device)
         if pair.status == SKIPPED:  # its trace read once for both
-            trace = previous_trace(output_paths(pair.output))
+            paths = output_paths(pair.output)
+            trace = previous_trace(paths)
             pair.changed = changed_flags(trace, settings, args.size)
             redraw_pictures(pair, trace, args.max_pixels)
-            if args.gif and not output_paths(pair.output)["gif"].exists():  # its frames went with its run
+            if args.gif and not paths["gif"].exists():  # its frames went with its run
                 pair.reason = "; ".join(filter(None, [pair.reason, f"no GIF: {NO_GIF_WITHOUT_A_RUN}"]))
     content_images, style_images = decode_pairs_inputs(pairs, args)
     progress = BatchProgress(pairs, sys.stdout)
