@@ -102,6 +102,13 @@ def interrupting_signals() -> list:
     return [number for number in INTERRUPTING_SIGNALS if signal.getsignal(number) != signal.SIG_IGN]
 
 
+def put_back(handlers: dict) -> None:
+    """Set each signal's handler back to what ``handlers`` (signal -> its handler before ours,
+    as signal.getsignal or signal.signal answers) holds: None is a handler not set from Python."""
+    for number, handler in handlers.items():
+        signal.signal(number, signal.SIG_DFL if handler is None else handler)
+
+
 def raise_interrupt(signum, frame) -> None:
     """A signal handler: the signal taken as a Ctrl-C, where it arrives."""
     raise KeyboardInterrupt
@@ -129,8 +136,7 @@ def interrupt_ends_quietly():
         print("interrupted", file=sys.stderr)
         raise SystemExit(EXIT_INTERRUPTED) from None
     finally:
-        for number, handler in handlers.items():  # None: a handler not set from Python
-            signal.signal(number, signal.SIG_DFL if handler is None else handler)
+        put_back(handlers)
 
 
 with interrupt_ends_quietly():
@@ -1552,8 +1558,7 @@ def run_cli(main_function) -> None:
     finally:
         sys.stdout.flush()  # here, not at exit, where a reader gone would be a BrokenPipeError message
         sys.stdout = stdout
-        for number, handler in handlers.items():  # None: a handler not set from Python
-            signal.signal(number, signal.SIG_DFL if handler is None else handler)
+        put_back(handlers)
     if status:
         sys.exit(status)
 
