@@ -25,6 +25,7 @@ from common import (  # noqa: E402
     SIZE_HELP,
     add_precision_argument,
     check_inputs,
+    iteration_gaps,
     pair_parser,
     positive_int,
     reserved_report,
@@ -34,15 +35,16 @@ from common import (  # noqa: E402
 )
 
 
-#: Fewest --steps that leave a time: the first step (compiling) is left out, and the
-#: median is taken over the gaps between the steps after it (one gap at 3 steps).
-MIN_STEPS = 3
+#: Fewest --steps that leave a time: the median is taken over the gaps between the
+#: steps after the first (compiling), the last left out (iteration_gaps): one gap at 4.
+MIN_STEPS = 4
+#: Of N steps, N - UNTIMED_STEPS gaps are timed.
+UNTIMED_STEPS = MIN_STEPS - 1
 
 
 def seconds_per_step(history: list) -> float:
-    """Median time between consecutive steps, the first (compiling) step left out."""
-    seconds = sorted({row["iteration"]: row["seconds"] for row in history}.items())
-    return float(np.median(np.diff([s for _, s in seconds[1:]])))
+    """Median time between consecutive steps (iteration_gaps: the first and the last left out)."""
+    return float(np.median([seconds for seconds, _ in iteration_gaps(history, 1)]))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -53,8 +55,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batches", type=positive_int, nargs="+", action=JoinedLists,
                         default=[1, 2, 4], help="images per batch")
     parser.add_argument("--steps", type=whole_number(MIN_STEPS), default=8,
-                        help=f"Adam steps per measurement (at least {MIN_STEPS}: the first compiles, and "
-                             "the gaps between the later ones are timed)")
+                        help=f"Adam steps per measurement (at least {MIN_STEPS}: the first compiles, the "
+                             "last is measured by a forward pass of its own, and the gaps between the "
+                             "others are timed)")
     add_precision_argument(parser, "float32")
     args = parser.parse_args(argv)
     run_cli(lambda: measure(args))
@@ -81,7 +84,7 @@ def measure(args) -> None:
                              "image_step_s": step / batch, "speedup": speedup})
 
         processor = processor_name()
-        print(f"# {processor}, {args.model}, Adam, {args.precision}, median of {args.steps - 2} steps")
+        print(f"# {processor}, {args.model}, Adam, {args.precision}, median of {args.steps - UNTIMED_STEPS} gaps between steps")
         print("| size | batch | s per step | s per image-step | images per second vs batch 1 |")
         print("| --- | --- | --- | --- | --- |")
         for row in rows:

@@ -73,6 +73,7 @@ from common import (  # noqa: E402
     check_inputs,
     first_row_at_or_below,
     grow_gpu_memory,
+    iteration_gaps,
     on_gpu,
     peak_memory_kind,
     positive_int,
@@ -80,6 +81,7 @@ from common import (  # noqa: E402
     reserved_report,
     run_in_fresh_process,
     scales_argument,
+    seeded_objective,
     size_argument,
     style_scale_argument,
     stylize,
@@ -202,14 +204,11 @@ def bare_pass_seconds(extractor, image: np.ndarray, repeats: int) -> float:
 
 
 def per_evaluation_seconds(history: list, warmup: int = WARMUP_ITERATIONS) -> tuple[float, float]:
-    """(median seconds per iteration, median seconds per evaluation) after warm-up."""
-    rows = history[warmup:]
-    iteration_times, evaluation_times = [], []
-    for previous, row in zip(rows, rows[1:]):
-        seconds = row["seconds"] - previous["seconds"]
-        iteration_times.append(seconds)
-        evaluation_times.append(seconds / max(1, row["evaluations"] - previous["evaluations"]))
-    return float(np.median(iteration_times)), float(np.median(evaluation_times))
+    """(median seconds per iteration, median seconds per evaluation) after warm-up, from
+    a run of at least warmup + 3 iterations (iteration_gaps)."""
+    gaps = iteration_gaps(history, warmup)
+    return (float(np.median([seconds for seconds, _ in gaps])),
+            float(np.median([seconds / max(1, evaluations) for seconds, evaluations in gaps])))
 
 
 def images_at(size: int):
@@ -223,7 +222,7 @@ def speed_measurement(extractor, model_name: str, optimizer: str, content: np.nd
     rate = matmul_rate()
     # float32 and one level whatever the defaults: the rate is against the float32 matmul
     result = stylize(content, style, optimizer=optimizer, model=model_name, weights=None,
-                     precision="float32", scales=1, iterations=WARMUP_ITERATIONS + repeats + 1, save_every=0)
+                     precision="float32", scales=1, iterations=WARMUP_ITERATIONS + repeats + 2, save_every=0)
     per_iteration, per_evaluation = per_evaluation_seconds(result.history)
     return dict(matmul_flops=rate, seconds_per_iteration=per_iteration, seconds_per_evaluation=per_evaluation,
                 fraction=work / per_evaluation / rate)
@@ -313,12 +312,11 @@ def precision(args, report: dict) -> None:
           "lbfgs result, in float32 | mean abs pixel difference to float32 |")
     print("| --- | --- | --- | --- | --- |")
     # Every result judged by one float32 objective, so the losses compare.
-    judge = build_objective(build_vgg(args.model, [CONTENT_LAYER, *STYLE_LAYERS], args.weights, "float32"),
-                            content, [style])
+    judge = seeded_objective(args.model, args.weights, content, [style])
     rows, images, baseline = [], [], None
     for mode in ("float32", "mixed", "bfloat16"):
         timing = stylize(content, style, optimizer="adam", model=args.model, weights=None, scales=1,
-                         precision=mode, iterations=WARMUP_ITERATIONS + args.repeats + 1, save_every=0)
+                         precision=mode, iterations=WARMUP_ITERATIONS + args.repeats + 2, save_every=0)
         seconds = per_evaluation_seconds(timing.history)[1]
         image = stylize(content, style, model=args.model, weights=args.weights, precision=mode, scales=1,
                         iterations=args.precision_iterations, save_every=0).image

@@ -17,8 +17,11 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
+import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from ContentModel import (  # noqa: E402
+    CONTENT_LAYER,
+    DEFAULT_SEED,
     MAX_SIZE,
     MIN_SIZE,
     PRECISION_CHOICES,
@@ -26,11 +29,13 @@ from ContentModel import (  # noqa: E402
     VGG_MODELS,
     ArgumentParser,
     add_output_arguments,
+    build_vgg,
     check_short_side,
     check_weights,
     load_image,
     loaded_shape,
     reserved_output,
+    seeded,
     smallest_long_side,
     stored_shape,
     weights_argument,
@@ -43,8 +48,10 @@ from StyleTransfer import (  # noqa: E402
     MIN_STYLE_SCALE,
     SAMPLE_CONTENT,
     SAMPLE_STYLE,
+    build_objective,
     resolve_device,
 )
+from StyleModel import STYLE_LAYERS  # noqa: E402
 
 
 def stylize_batch(*args, **kwargs) -> list:
@@ -173,6 +180,25 @@ def reserved_report(output: str | Path, overwrite: bool, *, stem: bool = False, 
     written = [report, *beside(report)]
     return reserved_output(report.stem, report if report.name else output, list(inputs), overwrite,
                            siblings=lambda path: written, suffixes=(".json",), flag=flag)
+
+
+def iteration_gaps(history: list, skip: int) -> list[tuple[float, int]]:
+    """(seconds, evaluations) between each two consecutive iterations of a run's
+    ``history``, leaving out the first ``skip`` iterations (tracing, compiling) and the
+    last: adam_optimize measures its last image with a forward pass of its own, traced on
+    that call, which is not a step (so a run goes two iterations past the gaps it times)."""
+    rows = history[skip:-1]
+    return [(row["seconds"] - previous["seconds"], row["evaluations"] - previous["evaluations"])
+            for previous, row in zip(rows, rows[1:])]
+
+
+def seeded_objective(model: str, weights, content: np.ndarray, styles: list, precision: str = "float32"):
+    """The objective (build_objective) on the network that stylize optimizes on with its
+    default seed: random weights (weights=None) are drawn from the seed, so a network built
+    without it would be another one, and its losses would score a run on the wrong network."""
+    with seeded(DEFAULT_SEED):
+        extractor = build_vgg(model, [CONTENT_LAYER, *STYLE_LAYERS], weights, precision)
+    return build_objective(extractor, content, styles)
 
 
 def first_row_at_or_below(history: list, target: float) -> dict | None:

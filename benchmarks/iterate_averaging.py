@@ -16,11 +16,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 # ContentModel first: it quiets TensorFlow's start-up logging before TensorFlow loads.
-from ContentModel import CONTENT_LAYER, ArgumentParser, build_vgg, load_image, run_cli  # noqa: E402
+from ContentModel import ArgumentParser, load_image, run_cli  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from StyleModel import STYLE_LAYERS  # noqa: E402
-from StyleTransfer import SAMPLE_CONTENT, SAMPLE_STYLE, build_objective  # noqa: E402
-from common import SIZE_HELP, add_model_arguments, positive_int, size_argument, stylize  # noqa: E402
+from StyleTransfer import SAMPLE_CONTENT, SAMPLE_STYLE  # noqa: E402
+from common import (  # noqa: E402
+    SIZE_HELP,
+    add_model_arguments,
+    positive_int,
+    seeded_objective,
+    size_argument,
+    stylize,
+)
 
 DECAYS = (0.9, 0.95, 0.98)
 
@@ -38,8 +44,7 @@ def measure(args) -> None:
     content, style = load_image(SAMPLE_CONTENT, args.size), load_image(SAMPLE_STYLE, args.size)
     run = stylize(content, style, optimizer="adam", iterations=args.iterations, model=args.model,
                   weights=args.weights, precision="float32", scales=1, save_every=1)
-    objective = build_objective(build_vgg(args.model, [CONTENT_LAYER, *STYLE_LAYERS], args.weights),
-                                content, [style])
+    objective = seeded_objective(args.model, args.weights, content, [style])
 
     def loss(image) -> float:
         return float(objective(tf.constant(image[None]))["total"])

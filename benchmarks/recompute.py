@@ -50,17 +50,19 @@ MODES = ("plain", "checkpointed")
 # One case in a fresh process, so that its peak memory is its own.
 CHILD = """
 import json, time
-from ContentModel import CONTENT_LAYER, build_vgg, load_image
-from common import peak_memory_bytes
+from ContentModel import CONTENT_LAYER, load_image
+from common import peak_memory_bytes, seeded_objective
 import numpy as np
 import tensorflow as tf
 from StyleModel import STYLE_LAYERS
-from StyleTransfer import SAMPLE_CONTENT, SAMPLE_STYLE, build_objective
+from StyleTransfer import SAMPLE_CONTENT, SAMPLE_STYLE
 
 content, style = load_image(SAMPLE_CONTENT, {size}), load_image(SAMPLE_STYLE, {size})
 layers = [CONTENT_LAYER, *STYLE_LAYERS]
-extractor = build_vgg({model!r}, layers, {weights!r}, {precision!r})
-objective = build_objective(extractor, content, [style])
+# One network in both cases' processes (random weights drawn from one seed), so that
+# they differ only in how the gradient is computed.
+objective = seeded_objective({model!r}, {weights!r}, content, [style], {precision!r})
+extractor = objective.extractor
 
 
 class BlockCheckpointed:

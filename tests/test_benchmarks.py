@@ -260,7 +260,7 @@ BAD_INPUT = [
      "argument --overhead-iterations: expected a whole number of at least 32, got '31'"),
     ("batching", ["--sizes", "64", "0"], "argument --sizes: expected a whole number from 32 to 8192"),
     ("batching", ["--batches", "1", "0"], "argument --batches: expected a whole number of at least 1"),
-    ("batching", ["--steps", "2"], "argument --steps: expected a whole number of at least 3"),
+    ("batching", ["--steps", "3"], "argument --steps: expected a whole number of at least 4"),
     ("batching", ["--precision", "half"], "argument --precision: invalid choice: 'half'"),
     ("batching", ["--sizes", "64", "--content", MISSING], f"no such file: {MISSING}"),
     ("compare_optimizers", ["--seconds", "-1"], "argument --seconds: expected a number above 0, got '-1'"),
@@ -455,6 +455,30 @@ def test_the_speed_section_takes_the_rows_in_turn_and_gives_each_rows_medians(ca
                           re.MULTILINE)) == 4
     assert re.search(r"^\| vgg16 \| lbfgs \| 64x43 \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [0-9]+ \| [0-9.]+ \| "
                      r"180\.0 \| [0-9]+% \|$", out, re.MULTILINE)
+
+
+def test_the_timed_gaps_leave_out_the_warm_up_and_adams_last_forward_pass():
+    """adam_optimize measures its last image with a forward pass of its own, traced on that
+    call: the gap before the last iteration is not a step, and the speed tables leave it out
+    as they leave out the warm-up's."""
+    benchmark, batching = script_module("benchmark"), script_module("batching")
+    seconds = [9.0, 10.0, 11.0, 13.0, 40.0]  # compiling, warm-up, two timed steps, the last forward pass
+    history = [dict(iteration=i, seconds=s, evaluations=i + 1) for i, s in enumerate(seconds, 1)]
+    assert common.iteration_gaps(history, 2) == [(2.0, 1)]
+    assert benchmark.per_evaluation_seconds(history) == (2.0, 2.0)
+    assert batching.seconds_per_step(history) == 1.5  # only the compiling step left out at the start
+
+
+def test_a_benchmark_scores_random_weights_on_the_network_a_run_with_the_default_seed_draws():
+    """Random weights (weights=None) come from the seed: an objective built without it
+    would score a run, or compare two processes' runs, on another network."""
+    content = np.random.default_rng(0).random((40, 48, 3), dtype=np.float32)
+    first, second = (common.seeded_objective("vgg16", None, content, [content]) for _ in range(2))
+    for a, b in zip(first.extractor.weights, second.extractor.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    with ContentModel.seeded(ContentModel.DEFAULT_SEED):  # as stylize builds it
+        kernel = ContentModel.build_vgg("vgg16", ["block1_conv1"], None).get_layer("block1_conv1").kernel
+    np.testing.assert_array_equal(kernel.numpy(), first.extractor.get_layer("block1_conv1").kernel.numpy())
 
 
 def test_the_overhead_section_times_both_optimizers_for_every_timed_iteration(capsys, tmp_path, monkeypatch):
