@@ -36,6 +36,7 @@ import re
 import shlex
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import textwrap
@@ -907,6 +908,8 @@ def local_image(source: str | os.PathLike, *, timeout: float = DOWNLOAD_TIMEOUT,
 #: float32 matmul ran at 160-180, 209-222 and 400-465 GFLOP/s in different sessions), so
 #: every benchmark report and every run's trace names the processor it ran on.
 CPU_INFO = Path("/proc/cpuinfo")
+#: Seconds a git command may take before the version is given up as unknown.
+GIT_TIMEOUT_SECONDS = 10
 
 
 def processor_name(cpuinfo: Path = CPU_INFO) -> str:
@@ -923,6 +926,25 @@ def processor_name(cpuinfo: Path = CPU_INFO) -> str:
     generation = ", ".join(f"{name} {fields[key]}" for key, name in (("cpu family", "family"), ("model", "model"))
                            if key in fields)
     return fields["model name"] + (f" ({generation})" if generation else "")
+
+
+def code_version(folder: Path = PROJECT_DIR) -> str | None:
+    """The git commit of the checkout these scripts are in, with '+changes' when its tracked
+    files differ from it: a run's settings do not name every constant that has changed
+    between versions (the Fourier preconditioner's exponent, say), so a trace names the
+    code too. None outside a git checkout or without git."""
+    def git(*arguments: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", "-C", str(folder), *arguments], capture_output=True, text=True,
+                              timeout=GIT_TIMEOUT_SECONDS, stdin=subprocess.DEVNULL)
+
+    try:
+        commit = git("rev-parse", "--verify", "HEAD")
+        changes = git("status", "--porcelain", "--untracked-files=no")  # results/ and the like are not code
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if commit.returncode != 0 or changes.returncode != 0:
+        return None
+    return commit.stdout.strip() + ("+changes" if changes.stdout.strip() else "")
 
 
 def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:

@@ -121,7 +121,8 @@ def test_json_trace(cli_run, repo_root):
     assert trace["precision"] in ("float32", "mixed") and settings["precision"] == "auto"
     expected = ContentModel.load_image(cli_run["content"], 64).shape[:2]
     assert [tuple(size) for size in trace["level_sizes"]] == [expected]
-    assert set(trace["versions"]) == {"python", "tensorflow", "keras", "numpy", "pillow"}
+    assert set(trace["versions"]) == {"code", "python", "tensorflow", "keras", "numpy", "pillow"}
+    assert trace["versions"]["code"] == ContentModel.code_version()  # the checkout's commit
     assert trace["processor"] == ContentModel.processor_name()
     # Which files it read, by their bytes: a photo replaced under its old name is another input.
     assert trace["sha256"] == {"content": ContentModel.file_digest(cli_run["content"]),
@@ -139,6 +140,27 @@ def test_json_trace(cli_run, repo_root):
     # The first line says what will run, and about how much memory it needs.
     first = cli_run["process"].stdout.splitlines()[0]
     assert first.startswith("StyleTransfer: vgg19 on ") and " GiB -> " in first and "about" in first
+
+
+def test_the_code_version_is_the_checkouts_commit_and_says_when_its_files_changed(tmp_path):
+    """What a trace names as the code: the commit, '+changes' after it when a tracked file
+    differs from it (an untracked one, a result say, is not code), None without a commit."""
+    def git(*arguments: str) -> str:
+        return subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=test", "-c", "user.email=test@example.com",
+                               *arguments], check=True, capture_output=True, text=True).stdout.strip()
+
+    git("init", "-q")
+    assert ContentModel.code_version(tmp_path) is None  # a checkout with no commit yet
+    (tmp_path / "StyleTransfer.py").write_text("STYLE_WEIGHT = 1e-2\n")
+    git("add", "StyleTransfer.py")
+    git("commit", "-q", "-m", "one")
+    head = git("rev-parse", "HEAD")
+    assert len(head) == 40 and ContentModel.code_version(tmp_path) == head
+    (tmp_path / "result.png").write_bytes(b"not code")
+    assert ContentModel.code_version(tmp_path) == head
+    (tmp_path / "StyleTransfer.py").write_text("STYLE_WEIGHT = 1e-3\n")
+    assert ContentModel.code_version(tmp_path) == head + "+changes"
+    assert ContentModel.code_version(tmp_path / "missing") is None
 
 
 def test_a_trace_holds_numpy_values_as_json_numbers_and_nan_as_null(tmp_path):
