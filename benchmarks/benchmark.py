@@ -57,6 +57,7 @@ from ContentModel import (  # noqa: E402
     ArgumentParser,
     JoinedLists,
     build_vgg,
+    code_version,
     counted,
     load_image,
     processor_name,
@@ -660,7 +661,7 @@ def measure(args) -> None:
             picture.parent.mkdir(parents=True, exist_ok=True)
         report = {"machine": platform.platform(), "processor": processor_name(), "cores": os.cpu_count(),
                   "tensorflow": tf.__version__, "devices": [d.name for d in tf.config.list_logical_devices()],
-                  "args": vars(args)}
+                  "code": code_version(), "args": vars(args)}
         print(f"# StyleTransfer benchmark: {report['processor']}, {os.cpu_count()} cores, {platform.platform()}, "
               f"TensorFlow {tf.__version__}, devices {report['devices']}")
         for section in (name for name in SECTIONS if name in args.sections):

@@ -401,7 +401,9 @@ def test_the_benchmark_names_the_processor_in_its_first_line_and_its_report(scri
     monkeypatch.setattr(benchmark, "processor_name", lambda: "Some CPU (family 1, model 2)")
     script("benchmark", ["--sections", "speed", "--output-dir", str(tmp_path), "--json", "b.json"])
     assert capsys.readouterr().out.startswith("# StyleTransfer benchmark: Some CPU (family 1, model 2), ")
-    assert json.loads((tmp_path / "b.json").read_text())["processor"] == "Some CPU (family 1, model 2)"
+    report = json.loads((tmp_path / "b.json").read_text())
+    assert report["processor"] == "Some CPU (family 1, model 2)"
+    assert report["code"] == ContentModel.code_version()  # and the code it measured
 
 
 def test_the_processor_is_named_with_its_family_and_model_where_linux_gives_them(tmp_path, monkeypatch):
