@@ -741,7 +741,8 @@ PRECONDITIONERS = {"fourier": fourier_preconditioner, "pyramid": pyramid_precond
 #: How an optimizer tells its caller (LevelRecorder) about each iteration:
 #: report(iteration, pixels, losses, evaluations) -> False to stop, where ``pixels`` is the
 #: image stack measured, ``losses`` its (terms, batch) loss tensor and ``evaluations`` the
-#: loss-and-gradient evaluations so far (Adam: one per iteration; L-BFGS: its line search's).
+#: loss evaluations so far (Adam: the start's and one per iteration, the last a forward pass
+#: without a gradient; L-BFGS: its line search's, each with its gradient).
 Report = Callable[[int, tf.Tensor, tf.Tensor, int], bool]
 
 
