@@ -1374,7 +1374,7 @@ def choose_output(
             raise StyleTransferError(f"output {path} would replace the input {source}; choose another {flag}")
     taken = [p for p in siblings(path) if p.exists()]
     if taken and not overwrite:
-        beside = "" if taken[0] == path else f" (it would be written beside {path})"
+        beside = "" if taken[0] == path else f" (a run writing {path} replaces it)"
         # An empty file is the placeholder of claim_output: a run writing there now, or one killed.
         empty = " and is empty (a run writing it now, or one that was killed)" \
             if taken[0].is_file() and taken[0].stat().st_size == 0 else ""

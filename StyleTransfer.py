@@ -101,6 +101,7 @@ from ContentModel import (
     counted,
     default_device,
     file_digest,
+    image_file,
     interrupt_deferred,
     invocation,
     is_url,
@@ -261,6 +262,8 @@ LOG_PLOT_FLOOR = 1e-12
 GIF_FRAME_MS = 100
 #: The --gif's last frame (the result) is held this many frame durations.
 GIF_LAST_FRAME_HOLD = 10
+#: This script's file name, which the command in a GIF's comment names (made_by_a_run).
+SCRIPT_NAME = Path(__file__).name
 
 #: The contact sheet, written into the batch's output folder, and the title in its PNG metadata.
 CONTACT_SHEET_NAME = "contact_sheet.png"
@@ -1821,13 +1824,28 @@ def plot_contact_sheet(rows: list, columns: list, cells: list):
     return figure
 
 
-def save_gif(frames: list, path: Path, duration_ms: int = GIF_FRAME_MS) -> Path:
-    """An animated GIF of the frames (all at the last frame's size), the last one held longer."""
+def save_gif(frames: list, path: Path, duration_ms: int = GIF_FRAME_MS, comment: str = "") -> Path:
+    """An animated GIF of the frames (all at the last frame's size), the last one held
+    longer; ``comment``, the command that made it, marks it as a run's (made_by_a_run)."""
     shape = frames[-1].shape[:2]
     images = [to_pil(resize_image(frame, shape)) for frame in frames]
     durations = [duration_ms] * (len(images) - 1) + [duration_ms * GIF_LAST_FRAME_HOLD]
     return atomic_write(path, lambda tmp: images[0].save(
-        tmp, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0))
+        tmp, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0, comment=comment))
+
+
+def made_by_a_run(gif: Path) -> bool:
+    """Whether ``gif`` is the animation of a run of this script (save_gif wrote the run's
+    command, which names the script, into its comment): a later run under the same name
+    that makes no GIF removes it, since it shows another result, but leaves alone a file of
+    the user's that has the name, as any file that is not a run's. (GIFs written before
+    the comment was, 2026-11-24, count as the user's.)"""
+    try:
+        with image_file(gif) as image:
+            comment = image.info.get("comment", b"") if image.format == "GIF" else b""
+    except StyleTransferError:  # none there, or not an image
+        return False
+    return SCRIPT_NAME in comment.decode(errors="replace")
 
 
 #: Said of a skipped pair's GIF that --gif asks for: the frames are not kept with the result.
@@ -1844,6 +1862,14 @@ def output_paths(image_path: Path) -> dict:
         "trace": Path(f"{stem}.json"),
         "gif": Path(f"{stem}.gif"),
     }
+
+
+def run_files(image_path: Path, gif: bool) -> list[Path]:
+    """The files a run writing ``image_path`` writes or replaces (output_paths): the GIF's
+    name only with ``gif`` or where a run made the GIF there (made_by_a_run), which a run
+    without ``gif`` removes. A user's own file of that name is none of the run's business."""
+    paths = output_paths(image_path)
+    return [path for name, path in paths.items() if name != "gif" or gif or made_by_a_run(path)]
 
 
 # ---------------------------------------------------------------------------
@@ -2160,9 +2186,9 @@ def write_outputs(paths: dict, content, styles, result: StylizeResult, trace: di
         save_figure(plot_panel(content, styles, result.image, title), paths["panel"], text=made_by)
         save_figure(plot_losses(result.history, title), paths["losses"], text=made_by)
         if gif and result.frames:
-            save_gif(result.frames, paths["gif"])
-        else:  # a GIF an earlier run left beside the files replaced now (--overwrite, a batch's redo)
-            paths["gif"].unlink(missing_ok=True)  # would show that run, not this one
+            save_gif(result.frames, paths["gif"], comment=trace["command"])
+        elif made_by_a_run(paths["gif"]):  # an earlier run's, beside the files replaced now (--overwrite, a redo)
+            paths["gif"].unlink()  # it would show that run, not this one
         write_trace(paths["trace"], trace)
 
 
@@ -2550,10 +2576,11 @@ def redraw_pictures(pair: Pair, trace: dict, max_pixels: int) -> None:
 
 
 def prepare_pair(pair: Pair, content: tuple | StyleTransferError, style: tuple | StyleTransferError,
-                 overwrite: bool, settings: dict, device_name: str) -> None:
+                 overwrite: bool, settings: dict, device_name: str, gif: bool = False) -> None:
     """Before any work, from the images' shapes (source_shapes): a pair finished before is
     skipped (unless ``overwrite``); a pair with an unreadable image fails, and so do a pair
-    whose files would replace files that are not from an earlier run of it (one that
+    whose files (run_files: the GIF's with ``gif``) would replace files that are not from an
+    earlier run of it (one that
     stopped early, or whose image was deleted, is redone; unless ``overwrite``) and one
     that clearly cannot fit in memory even alone (check_memory); the others stay NOT_RUN."""
     paths = output_paths(pair.output)
@@ -2571,7 +2598,7 @@ def prepare_pair(pair: Pair, content: tuple | StyleTransferError, style: tuple |
         if isinstance(problem, StyleTransferError):
             pair.status, pair.reason = FAILED, str(problem)
             return
-    taken = [path for path in paths.values() if path.exists()]
+    taken = [path for path in run_files(pair.output, gif) if path.exists()]
     if taken and not overwrite and (other_inputs or last_ending(trace) == NO_TRACE):
         # The files of a run of this pair (one interrupted, say, or whose image was deleted) are
         # redone; anything else is not ours to replace.
@@ -2893,7 +2920,8 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
     for pair in pairs:
         pair.digests = [digests.get(pair.content, content_shapes[pair.content]),
                         digests.get(pair.style, style_shapes[pair.style])]
-        prepare_pair(pair, content_shapes[pair.content], style_shapes[pair.style], args.overwrite, settings, device)
+        prepare_pair(pair, content_shapes[pair.content], style_shapes[pair.style], args.overwrite, settings, device,
+                     args.gif)
         if pair.status == SKIPPED:  # its trace read once for both
             paths = output_paths(pair.output)
             trace = previous_trace(paths)
@@ -3037,7 +3065,7 @@ def run_single(args: argparse.Namespace, settings: dict, sources: list[str]) -> 
         raise StyleTransferError("--batch-size is for batch mode (--contents and --styles)")
     with reserved_output("_".join(source_stem(source) for source in sources), args.output,
                          [*sources, *(args.style_masks or [])], args.overwrite,
-                         siblings=lambda path: list(output_paths(path).values())) as output:
+                         siblings=lambda path: run_files(path, args.gif)) as output:
         return stylize_into(output, args, settings, sources)
 
 

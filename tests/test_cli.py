@@ -195,6 +195,10 @@ def test_gif_is_animated(cli_run):
     assert cli_run["process"].returncode == 0, cli_run["process"].stderr
     with Image.open(cli_run["folder"] / "out.gif") as gif:
         assert gif.format == "GIF"
+        # The command in its comment marks it as a run's, which a later run may remove.
+        trace = json.loads((cli_run["folder"] / "out.json").read_text())
+        assert gif.info["comment"].decode() == trace["command"]
+        assert StyleTransfer.made_by_a_run(cli_run["folder"] / "out.gif")
         assert gif.is_animated
         # --save-every 1: the starting image and one frame per iteration
         assert gif.n_frames == ITERATIONS + 1
@@ -566,9 +570,35 @@ def test_an_existing_file_beside_the_output_is_named(capsys, tmp_path, small_inp
         StyleTransfer.main([str(small_inputs[0]), str(small_inputs[1]), "-o", str(tmp_path / "a.png")])
     assert info.value.code == 2
     errors = error_lines(capsys.readouterr().err)
-    assert errors == [f"error: {tmp_path / 'a.json'} exists (it would be written beside {tmp_path / 'a.png'}); "
+    assert errors == [f"error: {tmp_path / 'a.json'} exists (a run writing {tmp_path / 'a.png'} replaces it); "
                       "pass --overwrite to replace it"]
     assert [path.name for path in tmp_path.iterdir()] == ["a.json"]
+
+
+def test_a_gif_of_the_users_with_the_outputs_name_is_left_alone_without_gif(capsys, tmp_path, small_inputs):
+    """A run without --gif writes no GIF, so a file of the user's named as its GIF would be
+    is none of its business: neither in its way nor removed by --overwrite (a run's own GIF,
+    whose comment names the command, is: it would show another result). With --gif it is
+    the run's to write: in its way without --overwrite."""
+    def run(name: str, *flags: str) -> None:
+        StyleTransfer.main([str(small_inputs[0]), str(small_inputs[1]), "-o", str(tmp_path / name),
+                            "--weights", "none", "--size", "64", "--iterations", "1", *flags])
+
+    own = tmp_path / "a.gif"
+    Image.new("RGB", (8, 6), "red").save(own, comment="my holiday")
+    original = own.read_bytes()
+    assert not StyleTransfer.made_by_a_run(own)
+    run("a.png")
+    assert own.read_bytes() == original and (tmp_path / "a.json").exists()
+    run("a.png", "--overwrite")
+    assert own.read_bytes() == original
+    assert error_lines(capsys.readouterr().err) == []
+    (tmp_path / "b.gif").write_bytes(original)
+    with pytest.raises(SystemExit) as info:
+        run("b.png", "--gif")
+    assert info.value.code == 2
+    assert error_lines(capsys.readouterr().err) == [f"error: {tmp_path / 'b.gif'} exists (a run writing "
+                                                    f"{tmp_path / 'b.png'} replaces it); pass --overwrite to replace it"]
 
 
 @pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
