@@ -837,17 +837,17 @@ def download_failure(error: BaseException, timeout: float) -> str:
     """
     if type(error) is Exception and error.__context__ is not None:
         error = error.__context__
-    if isinstance(error, urllib.error.HTTPError):
-        return f"HTTP {error.code} {error.reason}"
+    if isinstance(error, urllib.error.HTTPError):  # a redirect loop's reason is three lines: the first
+        return f"HTTP {error.code} {error_summary(error.reason)}"
     if isinstance(error, urllib.error.URLError):  # its reason is a network error or a message
         if not isinstance(error.reason, BaseException):
-            return str(error.reason)
+            return error_summary(error.reason)
         error = error.reason
     if isinstance(error, TimeoutError):
         return f"no answer within {timeout:g} s"
     if isinstance(error, OSError) and error.strerror:
         return error.strerror
-    return str(error) or type(error).__name__
+    return error_summary(error)
 
 
 def check_download(path: Path, max_bytes: int, max_pixels: int) -> None:
@@ -868,7 +868,8 @@ def download_image(url: str, *, timeout: float = DOWNLOAD_TIMEOUT, max_bytes: in
     an image, or is larger than ``max_bytes``, is deleted from the cache so
     that no later run reuses it. get_file cannot stop a download part way,
     so the size is checked on the file it wrote; ``timeout`` bounds a server
-    that stops answering. Every failure is a one-line StyleTransferError.
+    that stops answering (each wait for data, not the whole download, which a
+    server sending slowly can draw out). Every failure is a one-line StyleTransferError.
     """
     # Keras draws its progress bar with terminal escape codes even into a log: kept for terminals.
     keras_output = contextlib.nullcontext() if sys.stdout.isatty() else contextlib.redirect_stdout(io.StringIO())

@@ -58,6 +58,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         self.server.requests[self.path] += 1
+        if self.path.startswith("/loop/"):  # a redirect to itself
+            self.send_response(302)
+            self.send_header("Location", self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if self.path.startswith("/slow/"):
             self.server.release.wait(SLOW_SECONDS)
         body = self.server.routes.get(self.path)
@@ -177,6 +183,17 @@ def test_a_refused_connection_is_a_one_line_error(cache):
     with pytest.raises(StyleTransferError, match="cannot download .*refused") as caught:
         download_image(url)
     assert url in str(caught.value)
+
+
+def test_a_redirect_loop_is_a_one_line_error(server, cache, tmp_path, capsys, sample_images):
+    """urllib's message for it runs to three lines; the error keeps the first."""
+    url = server.url("/loop/photo.jpg")
+    with pytest.raises(SystemExit) as caught:
+        StyleTransfer.main([url, str(sample_images[1]), "-o", str(tmp_path / "r.png"), *FAST])
+    assert caught.value.code == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith(f"error: cannot download {url}: HTTP 302 ") and "redirect" in error
+    assert "\n" not in error and cached_files(cache) == []
 
 
 def test_url_names():
