@@ -253,6 +253,9 @@ URL_SCHEMES = ("http", "https")
 #: Seconds a download may wait for the server before giving up (per connection
 #: attempt or read, not in total: a slow but steady server is fine).
 DOWNLOAD_TIMEOUT = 30.0
+#: The endings by which Keras's load_weights reads a file as HDF5 weights, the format of the
+#: ImageNet files: it goes by the name, case included (a 'W.H5' is "File format not supported").
+WEIGHTS_SUFFIXES = (".h5", ".hdf5")
 #: Largest download kept: far above any photo, far below what would fill a disk.
 MAX_DOWNLOAD_BYTES = 50_000_000
 #: Downloads live in this folder of the Keras cache ($KERAS_HOME or ~/.keras).
@@ -406,9 +409,9 @@ def weights_path(weights) -> str | None:
 
 def check_weights(weights: str | os.PathLike | None) -> str | None:
     """``weights`` as Keras takes them (weights_path), after raising StyleTransferError unless
-    they are "imagenet", None or an existing file, and, if its name ends in .h5, an HDF5 file
-    that opens: cheap checks, made before a run starts. (Whether the file fits the model is
-    found out only by loading it.)"""
+    they are "imagenet", None or an existing file named as Keras reads weights (WEIGHTS_SUFFIXES)
+    that is an HDF5 file and opens: cheap checks, made before a run starts. (Whether the file
+    fits the model is found out only by loading it.)"""
     weights = weights_path(weights)
     if weights in (None, "imagenet"):
         return weights
@@ -422,8 +425,10 @@ def check_weights(weights: str | os.PathLike | None) -> str | None:
         raise StyleTransferError(f"--weights {weights} is not a file (a pipe or a device?)")
     if not Path(weights).is_file():
         raise StyleTransferError(f"weights file not found: {weights}")
-    if Path(weights).suffix.lower() != ".h5":
-        return weights
+    if not weights.endswith(WEIGHTS_SUFFIXES):
+        endings = " or ".join(WEIGHTS_SUFFIXES)
+        raise StyleTransferError(f"weights file {weights} is not named as Keras reads weights: it takes only "
+                                 f"names ending in {endings} (lower case); rename it, or copy it to such a name")
     if not h5py.is_hdf5(weights):
         raise StyleTransferError(f"weights file {weights} is not an HDF5 file: it is corrupt, or not "
                                  "a Keras weights file")

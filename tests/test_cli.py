@@ -419,6 +419,32 @@ def test_a_weights_file_that_cannot_be_loaded_is_refused_before_the_run_starts(c
     assert [written.name for written in tmp_path.iterdir()] == ["inputs"]  # nothing written
 
 
+@pytest.mark.parametrize("name", ["W.H5", "weights.bin", "weights"])
+def test_a_weights_file_named_as_keras_does_not_read_weights_is_refused_before_the_run_starts(
+        capsys, tmp_path, small_inputs, vgg19_weights, name):
+    """Keras reads weights by the name's ending, case included: the real VGG19 file as W.H5
+    gave "File format not supported" once the model was built, in an error that asked
+    whether the file was corrupt. The same file named .hdf5 loads."""
+    path = tmp_path / "inputs" / name
+    path.parent.mkdir()
+    path.symlink_to(vgg19_weights)
+    with pytest.raises(SystemExit) as info:
+        StyleTransfer.main([str(small_inputs[0]), str(small_inputs[1]), "-o", str(tmp_path / "r.png"),
+                            "--size", "64", "--model", "vgg19", "--weights", str(path)])
+    assert info.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # before the run's first line
+    assert error_lines(captured.err) == [f"error: weights file {path} is not named as Keras reads weights: it "
+                                         "takes only names ending in .h5 or .hdf5 (lower case); rename it, or copy "
+                                         "it to such a name"]
+    renamed = tmp_path / "inputs" / "weights.hdf5"
+    renamed.symlink_to(vgg19_weights)
+    assert ContentModel.check_weights(renamed) == str(renamed)
+    kernels = [ContentModel.build_vgg("vgg19", ["block1_conv1"], weights=str(file)).get_layer("block1_conv1").kernel
+               for file in (renamed, vgg19_weights)]
+    np.testing.assert_array_equal(kernels[0].numpy(), kernels[1].numpy())
+
+
 @pytest.mark.parametrize("script, drawing", [(ContentModel, "show_content_features"),
                                              (StyleModel, "show_style_features")])
 def test_a_figure_script_out_of_memory_is_one_error_line(capsys, tmp_path, small_inputs, monkeypatch, script,
