@@ -143,7 +143,7 @@ def interrupt_ends_quietly():
 with interrupt_ends_quietly():
     import h5py  # noqa: E402  (Keras's own reader of .h5 weights files)
     import numpy as np  # noqa: E402
-    from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError  # noqa: E402
+    from PIL import ExifTags, Image, ImageOps, PngImagePlugin, UnidentifiedImageError  # noqa: E402
 
     with native_stderr_silenced(os.environ["TF_CPP_MIN_LOG_LEVEL"] == QUIET_LOG_LEVEL):
         import keras  # noqa: E402
@@ -737,13 +737,23 @@ def transparency_in_8_bits(image: Image.Image) -> int | tuple | None:
     return None if bits is None else transparent * (int(UINT8_MAX) // (2 ** bits - 1))
 
 
+#: EXIF orientations that turn the image a quarter (its width and height swap upright).
+QUARTER_TURNS = (5, 6, 7, 8)
+
+
 def stored_shape(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[int, int]:
-    """The (height, width) an image file stores, from its header alone: cheap for any size,
-    so a run can check its memory before it decodes anything. EXIF orientation is not
-    applied (reading it makes Pillow decode a PNG): a quarter turn would swap the two, which
-    changes no count of pixels or activations."""
+    """The (height, width) of an image file upright (its EXIF orientation applied, as
+    open_image applies it), from its header alone: cheap for any size, so a run can check
+    its memory, and name the size an image too small would have, before it decodes
+    anything. The EXIF block is read where the header holds it (JPEG, WebP; Pillow gives a
+    TIFF's size upright already); a PNG's can follow its pixels, and Pillow would decode
+    them to reach it, so there the shape is as stored, which a quarter turn would swap (no
+    count of pixels or activations changes)."""
     with image_file(path, max_pixels) as image:
-        return image.height, image.width
+        height, width = image.height, image.width
+        if "exif" in image.info and image.getexif().get(ExifTags.Base.Orientation) in QUARTER_TURNS:
+            height, width = width, height
+        return height, width
 
 
 def check_short_side(what: str, width: int, height: int) -> None:

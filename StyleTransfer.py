@@ -2400,8 +2400,8 @@ def each_source(sources: list[str], read: Callable[[Path], object], max_pixels: 
 
 
 def source_shapes(sources: list[str], max_size: int, max_pixels: int, keep_short_side: bool = False) -> dict:
-    """Each input -> the (height, width) load_sources gives it, up to a quarter turn
-    (stored_shape), from the file's header alone, or the error (each_source): enough to
+    """Each input -> the (height, width) load_sources gives it (upright: stored_shape),
+    from the file's header alone, or the error (each_source): enough to
     check a pair's memory before anything is decoded."""
     return each_source(sources, lambda path: loaded_shape(stored_shape(path, max_pixels), max_size,
                                                           keep_short_side, str(path)), max_pixels)
@@ -3029,7 +3029,7 @@ def run(args: argparse.Namespace) -> int:
 
 def input_shapes(args: argparse.Namespace, paths: list) -> tuple[tuple, list]:
     """The (height, width) of the content and of each style as load_single_inputs loads
-    them, up to a quarter turn (stored_shape), from the files' headers: enough to check
+    them (upright: stored_shape), from the files' headers: enough to check
     the memory before decoding anything. An image too small for VGG is refused here."""
     content_path, *style_paths = paths
     content = loaded_shape(stored_shape(content_path, args.max_pixels), args.size, what=str(content_path))
