@@ -674,6 +674,7 @@ def image_file(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS):
         raise StyleTransferError(f"{path} is an address, not a file: download it first with local_image")
     path = Path(path)
     if not path.exists():
+        check_no_broken_link(path)  # a link to nothing, or a loop of links, is said to be one
         raise StyleTransferError(f"no such file: {path}")
     if path.is_dir():
         raise StyleTransferError(f"{path} is a folder, not an image")

@@ -361,8 +361,12 @@ def test_the_header_is_checked_like_the_image(tmp_path):
     (tmp_path / "empty.png").write_bytes(b"")
     (tmp_path / "text.png").write_text("not an image")
     Image.new("RGB", (200, 100)).save(tmp_path / "big.png")
+    (tmp_path / "dangling.png").symlink_to(tmp_path / "moved.png")
+    (tmp_path / "loop.png").symlink_to(tmp_path / "loop.png")  # said to be 'no such file' before
     for name, message in [("missing.png", "no such file"), ("empty.png", "is empty"),
-                          ("text.png", "not an image in a format Pillow knows")]:
+                          ("text.png", "not an image in a format Pillow knows"),
+                          ("dangling.png", "is a symbolic link that leads nowhere \\(to .*moved.png\\)"),
+                          ("loop.png", "loop.png is a loop of symbolic links")]:
         with pytest.raises(StyleTransferError, match=message):
             ContentModel.stored_shape(tmp_path / name)
     with pytest.raises(StyleTransferError, match="above the limit of 10,000"):
