@@ -664,6 +664,20 @@ def resize_long(image: np.ndarray, long_side: int) -> np.ndarray:
     return resize_image(image, long_side_shape(*image.shape[:2], long_side))
 
 
+#: The first bytes of image files (their signatures), to tell a damaged image from a file
+#: that is not one: WebP's also has 'WEBP' at byte 8.
+IMAGE_SIGNATURES = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF87a": "GIF", b"GIF89a": "GIF",
+                    b"II*\x00": "TIFF", b"MM\x00*": "TIFF", b"RIFF": "WebP"}
+
+
+def format_by_signature(path: Path) -> str | None:
+    """The image format whose signature a file begins with (IMAGE_SIGNATURES), or None."""
+    with open(path, "rb") as file:
+        start = file.read(12)
+    return next((name for signature, name in IMAGE_SIGNATURES.items() if start.startswith(signature)
+                 and (name != "WebP" or start[8:12] == b"WEBP")), None)
+
+
 @contextlib.contextmanager
 def image_file(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS):
     """An image file opened by Pillow with only its header read: what open_image and
@@ -694,6 +708,10 @@ def image_file(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS):
     except StyleTransferError:
         raise
     except UnidentifiedImageError as error:
+        known = format_by_signature(path)
+        if known:  # a damaged header: Pillow's own checks (a chunk's CRC, say) fail before it names the format
+            raise StyleTransferError(f"cannot read {path} as an image (damaged or truncated?): it begins as "
+                                     f"a {known} file does, but Pillow cannot open it") from error
         raise StyleTransferError(f"cannot read {path}: not an image in a format Pillow knows") from error
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as error:
         raise StyleTransferError(f"cannot read {path} as an image (damaged or truncated?): "

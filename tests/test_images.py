@@ -363,10 +363,14 @@ def test_the_header_is_checked_like_the_image(tmp_path):
     Image.new("RGB", (200, 100)).save(tmp_path / "big.png")
     (tmp_path / "dangling.png").symlink_to(tmp_path / "moved.png")
     (tmp_path / "loop.png").symlink_to(tmp_path / "loop.png")  # said to be 'no such file' before
+    damaged = bytearray((tmp_path / "big.png").read_bytes())
+    damaged[20] ^= 0xFF  # in the header chunk, whose CRC no longer matches: Pillow names no format
+    (tmp_path / "damaged.png").write_bytes(damaged)  # said to be 'not an image' before
     for name, message in [("missing.png", "no such file"), ("empty.png", "is empty"),
                           ("text.png", "not an image in a format Pillow knows"),
                           ("dangling.png", "is a symbolic link that leads nowhere \\(to .*moved.png\\)"),
-                          ("loop.png", "loop.png is a loop of symbolic links")]:
+                          ("loop.png", "loop.png is a loop of symbolic links"),
+                          ("damaged.png", "as an image \\(damaged or truncated\\?\\): it begins as a PNG file does")]:
         with pytest.raises(StyleTransferError, match=message):
             ContentModel.stored_shape(tmp_path / name)
     with pytest.raises(StyleTransferError, match="above the limit of 10,000"):
