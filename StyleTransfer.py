@@ -2579,10 +2579,10 @@ def prepare_pair(pair: Pair, content: tuple | StyleTransferError, style: tuple |
                  overwrite: bool, settings: dict, device_name: str, gif: bool = False) -> None:
     """Before any work, from the images' shapes (source_shapes): a pair finished before is
     skipped (unless ``overwrite``); a pair with an unreadable image fails, and so do a pair
-    whose files (run_files: the GIF's with ``gif``) would replace files that are not from an
-    earlier run of it (one that
-    stopped early, or whose image was deleted, is redone; unless ``overwrite``) and one
-    that clearly cannot fit in memory even alone (check_memory); the others stay NOT_RUN."""
+    whose files (run_files: the GIF's with ``gif``) would replace files that are not from
+    an earlier run of it (one that stopped early, or whose image was deleted, is redone;
+    unless ``overwrite``) and one that clearly cannot fit in memory even alone
+    (check_memory); the others stay NOT_RUN."""
     paths = output_paths(pair.output)
     trace = previous_trace(paths)
     pair.result_existed = paths["image"].exists()

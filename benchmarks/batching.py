@@ -84,7 +84,8 @@ def measure(args) -> None:
                              "image_step_s": step / batch, "speedup": speedup})
 
         processor = processor_name()
-        print(f"# {processor}, {args.model}, Adam, {args.precision}, median of {args.steps - UNTIMED_STEPS} gaps between steps")
+        print(f"# {processor}, {args.model}, Adam, {args.precision}, "
+              f"median of {args.steps - UNTIMED_STEPS} gaps between steps")
         print("| size | batch | s per step | s per image-step | images per second vs batch 1 |")
         print("| --- | --- | --- | --- | --- |")
         for row in rows:

@@ -146,8 +146,9 @@ def test_the_code_version_is_the_checkouts_commit_and_says_when_its_files_change
     """What a trace names as the code: the commit, '+changes' after it when a tracked file
     differs from it (an untracked one, a result say, is not code), None without a commit."""
     def git(*arguments: str) -> str:
-        return subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=test", "-c", "user.email=test@example.com",
-                               *arguments], check=True, capture_output=True, text=True).stdout.strip()
+        identity = ["-c", "user.name=test", "-c", "user.email=test@example.com"]
+        return subprocess.run(["git", "-C", str(tmp_path), *identity, *arguments], check=True, capture_output=True,
+                              text=True).stdout.strip()
 
     git("init", "-q")
     assert ContentModel.code_version(tmp_path) is None  # a checkout with no commit yet
@@ -623,8 +624,9 @@ def test_a_gif_of_the_users_with_the_outputs_name_is_left_alone_without_gif(caps
     with pytest.raises(SystemExit) as info:
         run("b.png", "--gif")
     assert info.value.code == 2
-    assert error_lines(capsys.readouterr().err) == [f"error: {tmp_path / 'b.gif'} exists (a run writing "
-                                                    f"{tmp_path / 'b.png'} replaces it); pass --overwrite to replace it"]
+    assert error_lines(capsys.readouterr().err) == [
+        f"error: {tmp_path / 'b.gif'} exists (a run writing {tmp_path / 'b.png'} replaces it); "
+        "pass --overwrite to replace it"]
 
 
 @pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
