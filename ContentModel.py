@@ -488,8 +488,9 @@ def _application_with_weights(application, model: str, file_name: str, weights) 
         ) from error
 
 
-def error_summary(error: BaseException, width: int = ERROR_DETAIL_WIDTH) -> str:
-    """The first line of a library's error message, cut at a word to fit in a one-line error."""
+def error_summary(error: BaseException | str, width: int = ERROR_DETAIL_WIDTH) -> str:
+    """The first line of a library's error message (the error, or its message as a string:
+    urllib's reasons), cut at a word to fit in a one-line error."""
     lines = str(error).strip().splitlines() or [type(error).__name__]
     return textwrap.shorten(lines[0], width, placeholder=" ...")
 
