@@ -880,8 +880,8 @@ def download_failure(error: BaseException, timeout: float) -> str:
         error = error.reason
     if isinstance(error, TimeoutError):
         return f"no answer within {timeout:g} s"
-    if isinstance(error, OSError) and error.strerror:
-        return error.strerror
+    if isinstance(error, OSError) and error.strerror:  # a cache folder it cannot write names that folder
+        return f"{error.strerror}: {error.filename}" if error.filename else error.strerror
     return error_summary(error)
 
 

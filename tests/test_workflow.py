@@ -185,6 +185,15 @@ def test_a_refused_connection_is_a_one_line_error(cache):
     assert url in str(caught.value)
 
 
+def test_a_cache_that_cannot_be_written_is_named(server, cache):
+    """A file where the cache folder should be (or a folder without write permission) fails
+    before the download; the message names the path, not only 'File exists'."""
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text("not a folder")
+    with pytest.raises(StyleTransferError, match=f"cannot download .*File exists: {re.escape(str(cache))}"):
+        download_image(server.url("/photos/chelsea.png"))
+
+
 def test_a_redirect_loop_is_a_one_line_error(server, cache, tmp_path, capsys, sample_images):
     """urllib's message for it runs to three lines; the error keeps the first."""
     url = server.url("/loop/photo.jpg")
