@@ -1148,6 +1148,8 @@ def check_settings(*, iterations, scales: int | str, optimizer: str, preconditio
             raise StyleTransferError(f"--{name} must be a number from 0 to {FLOAT32_MAX:.3g} (got {value})")
     if content_weight == style_weight == tv_weight == 0:
         raise StyleTransferError("--content-weight, --style-weight and --tv-weight are all 0: nothing to optimize")
+    if learning_rate == 0:  # Adam's steps are this size: the result would be the start image
+        raise StyleTransferError("--learning-rate must be above 0 (got 0): it is the length of Adam's steps")
     if not (np.isfinite(style_scale) and MIN_STYLE_SCALE <= style_scale <= MAX_STYLE_SCALE):
         raise StyleTransferError(
             f"--style-scale must be between {MIN_STYLE_SCALE} and {MAX_STYLE_SCALE} (got {style_scale})")
