@@ -679,6 +679,12 @@ def format_by_signature(path: Path) -> str | None:
                  and (name != "WebP" or start[8:12] == b"WEBP")), None)
 
 
+def option_hint(path: str | os.PathLike) -> str:
+    """What to add to 'no such file: -o': argparse reads a word starting with '-' as a file
+    only after '--', which takes the options after it as file names too."""
+    return " (after '--' every word is a file name, options too)" if str(path).startswith("-") else ""
+
+
 @contextlib.contextmanager
 def image_file(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS):
     """An image file opened by Pillow with only its header read: what open_image and
@@ -690,7 +696,7 @@ def image_file(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS):
     path = Path(path)
     if not path.exists():
         check_no_broken_link(path)  # a link to nothing, or a loop of links, is said to be one
-        raise StyleTransferError(f"no such file: {path}")
+        raise StyleTransferError(f"no such file: {path}{option_hint(path)}")
     if path.is_dir():
         raise StyleTransferError(f"{path} is a folder, not an image")
     if not path.is_file():  # before its size: a pipe's or a device's is 0

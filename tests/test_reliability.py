@@ -532,6 +532,20 @@ def test_a_path_the_system_refuses_is_one_error_line(tmp_path, run_main, pair_by
     assert sorted(path.name for path in tmp_path.iterdir()) == ["circle", "content.png", "style.jpg"]
 
 
+def test_an_option_after_double_dash_is_said_to_be_read_as_a_file(tmp_path, run_main, pair_bytes):
+    """'a.png b.jpg -- -o out.png' read '-o' as a second style image: 'no such file: -o'
+    said nothing of why."""
+    content = _write(tmp_path / "content.png", pair_bytes[0])
+    style = _write(tmp_path / "style.jpg", pair_bytes[1])
+    for argv in ([*FAST, str(content), str(style), "--", "-o", str(tmp_path / "out.png")],
+                 [*FAST, "--contents", str(content), "--styles", str(style), "--", "-o"]):
+        status, stdout, stderr = run_main(argv)
+        errors = our_lines(stderr)
+        assert status == ContentModel.EXIT_USAGE and len(errors) == 1, (argv, stdout, stderr)
+        assert "(after '--' every word is a file name, options too)" in errors[0], errors
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["content.png", "style.jpg"]
+
+
 def test_a_folder_of_inputs_holding_a_name_that_is_not_utf8_is_refused_before_any_work(tmp_path, run_main,
                                                                                         pair_bytes):
     """Such a name can be opened but not printed, drawn in a title or recorded: the batch
