@@ -260,6 +260,8 @@ WEIGHTS_SUFFIXES = (".h5", ".hdf5")
 MAX_DOWNLOAD_BYTES = 50_000_000
 #: Downloads live in this folder of the Keras cache ($KERAS_HOME or ~/.keras).
 DOWNLOAD_CACHE_SUBDIR = "images"
+#: How Keras's get_file announces a download: the one line of it kept off a terminal.
+DOWNLOAD_ANNOUNCEMENT = "Downloading data from "
 #: Hex digits of the URL's hash in a cached file's name (URLs that end in the
 #: same file name, e.g. .../1/photo.jpg and .../2/photo.jpg, must not collide).
 URL_HASH_DIGITS = 12
@@ -470,7 +472,8 @@ def _application_with_weights(application, model: str, file_name: str, weights) 
     if weights == "imagenet":
         weights = cached_weights(file_name)
     try:
-        return application(include_top=False, weights=weights, input_shape=(None, None, 3))
+        with keras_download_output():  # the ImageNet weights, on a first run
+            return application(include_top=False, weights=weights, input_shape=(None, None, 3))
     except Exception as error:  # Keras raises several types here; all mean "no usable weights".
         if weights == "imagenet":
             cache = keras_cache() / "models" / file_name
@@ -854,6 +857,32 @@ def cached_file_name(url: str) -> str:
     return f"{digest}_{url_file_name(url)}"
 
 
+class AnnouncementsOnly(io.TextIOBase):
+    """Standard output for Keras's downloads off a terminal (a log, a pipe): the line naming
+    what is downloaded is passed on, the progress bar is not. Keras draws it with
+    backspaces and colour codes even there, which fill a log with noise."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if text.startswith(DOWNLOAD_ANNOUNCEMENT):  # Keras writes each message in one call
+            self.stream.write(text)
+            self.stream.flush()
+        return len(text)
+
+
+def keras_download_output():
+    """The context in which Keras may download (weights, images): its output as it is on a
+    terminal, elsewhere only its 'Downloading data from URL' lines (AnnouncementsOnly)."""
+    if sys.stdout.isatty():
+        return contextlib.nullcontext()
+    return contextlib.redirect_stdout(AnnouncementsOnly(sys.stdout))
+
+
 @contextlib.contextmanager
 def socket_timeout(seconds: float):
     """Give the sockets opened inside the block a timeout.
@@ -912,10 +941,8 @@ def download_image(url: str, *, timeout: float = DOWNLOAD_TIMEOUT, max_bytes: in
     that stops answering (each wait for data, not the whole download, which a
     server sending slowly can draw out). Every failure is a one-line StyleTransferError.
     """
-    # Keras draws its progress bar with terminal escape codes even into a log: kept for terminals.
-    keras_output = contextlib.nullcontext() if sys.stdout.isatty() else contextlib.redirect_stdout(io.StringIO())
     try:
-        with socket_timeout(timeout), keras_output:
+        with socket_timeout(timeout), keras_download_output():
             path = Path(keras.utils.get_file(cached_file_name(url), origin=url,
                                              cache_subdir=DOWNLOAD_CACHE_SUBDIR))
     except Exception as error:  # get_file raises urllib's errors, wrapped or not; all mean "no file".

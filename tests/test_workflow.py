@@ -19,6 +19,7 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin
@@ -133,6 +134,28 @@ def test_a_url_is_downloaded_once_then_read_from_the_cache(server, cache):
     assert first.name.endswith("_chelsea.png")
     assert server.requests["/photos/chelsea.png"] == before + 1
     assert max(load_image(first).shape[:2]) == SIZE
+
+
+def test_a_download_off_a_terminal_is_one_line_without_a_progress_bar(server, cache, capsys):
+    """Keras draws its progress bar with backspaces and colour codes even into a pipe; the
+    line that names the download is kept, once (a cached file is not announced)."""
+    url = server.url("/other/chelsea.png")
+    download_image(url)
+    download_image(url)
+    assert capsys.readouterr().out == f"Downloading data from {url}\n"
+
+
+def test_the_weights_download_off_a_terminal_is_one_line_without_a_progress_bar(server, cache, capsys):
+    """The ImageNet weights come through keras.applications, which calls get_file: a stand-in
+    application that downloads the same way shows what a first run writes into a log."""
+    url = server.url("/styles/starry_night.png")
+
+    def application(**settings):
+        return keras.utils.get_file("weights.h5", origin=url, cache_subdir=str(cache))
+
+    downloaded = ContentModel._application_with_weights(application, "vgg19", "weights.h5", None)
+    assert Path(downloaded).is_file()
+    assert capsys.readouterr().out == f"Downloading data from {url}\n"
 
 
 def test_urls_ending_in_the_same_file_name_do_not_collide(server, cache):
