@@ -979,6 +979,9 @@ def local_image(source: str | os.PathLike, *, timeout: float = DOWNLOAD_TIMEOUT,
 CPU_INFO = Path("/proc/cpuinfo")
 #: Seconds a git command may take before the version is given up as unknown.
 GIT_TIMEOUT_SECONDS = 10
+#: The files whose changes make a different version of the code (git pathspecs, at any depth):
+#: the gallery's results/ and images are tracked too, and a run rewrites its result.
+CODE_FILES = ("*.py", "requirements.txt")
 
 
 def processor_name(cpuinfo: Path = CPU_INFO) -> str:
@@ -999,7 +1002,7 @@ def processor_name(cpuinfo: Path = CPU_INFO) -> str:
 
 def code_version(folder: Path = PROJECT_DIR) -> str | None:
     """The git commit of the checkout these scripts are in, with '+changes' when its tracked
-    files differ from it: a run's settings do not name every constant that has changed
+    code (CODE_FILES) differs from it: a run's settings do not name every constant that has changed
     between versions (the Fourier preconditioner's exponent, say), so a trace names the
     code too. None outside a git checkout or without git."""
     def git(*arguments: str) -> subprocess.CompletedProcess:
@@ -1008,7 +1011,7 @@ def code_version(folder: Path = PROJECT_DIR) -> str | None:
 
     try:
         commit = git("rev-parse", "--verify", "HEAD")
-        changes = git("status", "--porcelain", "--untracked-files=no")  # results/ and the like are not code
+        changes = git("status", "--porcelain", "--untracked-files=no", "--", *CODE_FILES)
     except (OSError, subprocess.SubprocessError):
         return None
     if commit.returncode != 0 or changes.returncode != 0:

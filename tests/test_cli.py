@@ -143,8 +143,9 @@ def test_json_trace(cli_run, repo_root):
 
 
 def test_the_code_version_is_the_checkouts_commit_and_says_when_its_files_changed(tmp_path):
-    """What a trace names as the code: the commit, '+changes' after it when a tracked file
-    differs from it (an untracked one, a result say, is not code), None without a commit."""
+    """What a trace names as the code: the commit, '+changes' after it when a tracked file of
+    code differs from it (a result, tracked for the gallery or not, is not code: the README's
+    gallery commands rewrite tracked results and said '+changes'), None without a commit."""
     def git(*arguments: str) -> str:
         identity = ["-c", "user.name=test", "-c", "user.email=test@example.com"]
         return subprocess.run(["git", "-C", str(tmp_path), *identity, *arguments], check=True, capture_output=True,
@@ -153,12 +154,20 @@ def test_the_code_version_is_the_checkouts_commit_and_says_when_its_files_change
     git("init", "-q")
     assert ContentModel.code_version(tmp_path) is None  # a checkout with no commit yet
     (tmp_path / "StyleTransfer.py").write_text("STYLE_WEIGHT = 1e-2\n")
-    git("add", "StyleTransfer.py")
+    (tmp_path / "benchmarks").mkdir()
+    (tmp_path / "benchmarks" / "common.py").write_text("RUNS = 5\n")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "gallery.json").write_text("{}")
+    git("add", "StyleTransfer.py", "benchmarks", "results")
     git("commit", "-q", "-m", "one")
     head = git("rev-parse", "HEAD")
     assert len(head) == 40 and ContentModel.code_version(tmp_path) == head
     (tmp_path / "result.png").write_bytes(b"not code")
+    (tmp_path / "results" / "gallery.json").write_text('{"rerun": true}')  # tracked, rewritten by a run
     assert ContentModel.code_version(tmp_path) == head
+    (tmp_path / "benchmarks" / "common.py").write_text("RUNS = 3\n")  # code in a folder
+    assert ContentModel.code_version(tmp_path) == head + "+changes"
+    git("checkout", "--", "benchmarks")
     (tmp_path / "StyleTransfer.py").write_text("STYLE_WEIGHT = 1e-3\n")
     assert ContentModel.code_version(tmp_path) == head + "+changes"
     assert ContentModel.code_version(tmp_path / "missing") is None
