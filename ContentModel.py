@@ -471,8 +471,9 @@ def _application_with_weights(application, model: str, file_name: str, weights) 
     weights = check_weights(weights)
     if weights == "imagenet":
         weights = cached_weights(file_name)
+    download_output = keras_download_output()  # outside the try: a failure of its own is not the weights'
     try:
-        with keras_download_output():  # the ImageNet weights, on a first run
+        with download_output:  # the ImageNet weights, on a first run
             return application(include_top=False, weights=weights, input_shape=(None, None, 3))
     except Exception as error:  # Keras raises several types here; all mean "no usable weights".
         if weights == "imagenet":
@@ -878,9 +879,12 @@ class AnnouncementsOnly(io.TextIOBase):
 def keras_download_output():
     """The context in which Keras may download (weights, images): its output as it is on a
     terminal, elsewhere only its 'Downloading data from URL' lines (AnnouncementsOnly)."""
-    if sys.stdout.isatty():
+    stream = sys.stdout
+    if stream is None:  # no standard output at all (pythonw, or fd 1 closed): Keras's print would fail
+        return contextlib.redirect_stdout(io.StringIO())
+    if stream.isatty():
         return contextlib.nullcontext()
-    return contextlib.redirect_stdout(AnnouncementsOnly(sys.stdout))
+    return contextlib.redirect_stdout(AnnouncementsOnly(stream))
 
 
 @contextlib.contextmanager
@@ -941,8 +945,9 @@ def download_image(url: str, *, timeout: float = DOWNLOAD_TIMEOUT, max_bytes: in
     that stops answering (each wait for data, not the whole download, which a
     server sending slowly can draw out). Every failure is a one-line StyleTransferError.
     """
+    download_output = keras_download_output()  # outside the try: a failure of its own is not the download's
     try:
-        with socket_timeout(timeout), keras_download_output():
+        with socket_timeout(timeout), download_output:
             path = Path(keras.utils.get_file(cached_file_name(url), origin=url,
                                              cache_subdir=DOWNLOAD_CACHE_SUBDIR))
     except Exception as error:  # get_file raises urllib's errors, wrapped or not; all mean "no file".
@@ -1636,7 +1641,12 @@ def run_cli(main_function) -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     for number in interrupting_signals():
         signal.signal(number, terminate_as_interrupt)
-    stdout, sys.stdout = sys.stdout, OutlivesItsReader(sys.stdout)
+    stdout = sys.stdout
+    # None where the shell started us with standard output closed ('>&-'): every print would
+    # fail, so what is printed goes to the null device (which also takes file descriptor 1,
+    # where a file opened later would otherwise land and receive what a library prints).
+    stream = stdout if stdout is not None else open(os.devnull, "w", encoding="utf-8")
+    sys.stdout = OutlivesItsReader(stream)
     try:
         status = main_function()
     except StyleTransferError as error:
@@ -1652,6 +1662,8 @@ def run_cli(main_function) -> None:
     finally:
         sys.stdout.flush()  # here, not at exit, where a reader gone would be a BrokenPipeError message
         sys.stdout = stdout
+        if stream is not stdout:
+            stream.close()
         put_back(handlers)
     if status:
         sys.exit(status)

@@ -1149,8 +1149,10 @@ def check_settings(*, iterations, scales: int | str, optimizer: str, preconditio
             raise StyleTransferError(f"--{name} must be a number from 0 to {FLOAT32_MAX:.3g} (got {value})")
     if content_weight == style_weight == tv_weight == 0:
         raise StyleTransferError("--content-weight, --style-weight and --tv-weight are all 0: nothing to optimize")
-    if learning_rate == 0:  # Adam's steps are this size: the result would be the start image
-        raise StyleTransferError("--learning-rate must be above 0 (got 0): it is the length of Adam's steps")
+    # Adam's steps are this long: with 0 the result is the start image. L-BFGS has no use for
+    # the flag (unused_flags notes it) and is not refused for it.
+    if optimizer == "adam" and learning_rate == 0:
+        raise StyleTransferError("--learning-rate must be above 0 for Adam (got 0): it is the length of its steps")
     if not (np.isfinite(style_scale) and MIN_STYLE_SCALE <= style_scale <= MAX_STYLE_SCALE):
         raise StyleTransferError(
             f"--style-scale must be between {MIN_STYLE_SCALE} and {MAX_STYLE_SCALE} (got {style_scale})")
@@ -2005,7 +2007,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "pyramid: each step also moves the gradient's 2x2, 4x4, ... block averages; "
                           "both reach a given loss in far fewer iterations than plain L-BFGS (README: "
                           "Performance); none: plain L-BFGS, as Gatys et al.")
-    opt.add_argument("--learning-rate", type=float, default=ADAM_LEARNING_RATE, help="Adam step size")
+    opt.add_argument("--learning-rate", type=float, default=ADAM_LEARNING_RATE, help="Adam step size (above 0)")
     opt.add_argument("--init", choices=INITS, default=DEFAULT_INIT,
                      help="starting image: 'palette' the photo with its colours moved halfway to the "
                           "painting's (colour mean and covariance; measured to need about 9%% fewer "

@@ -668,6 +668,7 @@ def test_the_readme_flag_tables_match_help(repo_root):
 @pytest.mark.parametrize("flags, note", [
     (["--optimizer", "adam", "--preconditioner", "pyramid"], "note: --preconditioner is for L-BFGS"),
     (["--learning-rate", "0.5"], "note: --learning-rate is Adam's step size"),
+    (["--learning-rate", "0"], "note: --learning-rate is Adam's step size"),  # refused for Adam only
     ([], None),
 ])
 def test_a_flag_the_optimizer_does_not_use_gets_a_note(tmp_path, small_inputs, run_main, vgg19_weights,

@@ -398,7 +398,7 @@ def test_callback_returning_false_stops_the_run(small_pair, optimizer):
     ({"style_layers": ["block9_conv1"]}, "block9_conv1"),
     ({"content_weight": 1e300}, r"content-weight must be a number from 0 to 3.4e\+38"),  # float32's largest
     ({"learning_rate": 1e39}, "learning-rate"),
-    ({"learning_rate": 0}, r"--learning-rate must be above 0"),  # Adam would return the start image
+    ({"optimizer": "adam", "learning_rate": 0}, r"--learning-rate must be above 0 for Adam"),  # no step
     ({"content_weight": 0, "style_weight": 0, "tv_weight": 0}, "all 0: nothing to optimize"),
     ({"style_layers": ["block1_conv1", "block2_conv1", "block1_conv1"]}, "block1_conv1 given more than once"),
     ({"scales": "3"}, "scales"),  # a number as text: a one-line error, not a TypeError

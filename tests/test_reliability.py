@@ -966,6 +966,21 @@ def test_a_run_whose_output_pipe_closes_still_saves_its_result(flags, first_line
     assert json.loads(output.with_suffix(".json").read_text())["stopped_early"] is None
 
 
+def test_a_run_started_with_its_output_closed_saves_its_result(tmp_path, env, pair_bytes, vgg19_weights):
+    """`python StyleTransfer.py ... >&-`: Python then has no sys.stdout, and the run's first
+    print ended it with a traceback (AttributeError: 'NoneType' object has no attribute 'write')."""
+    content = _write(tmp_path / "content.png", pair_bytes[0])
+    style = _write(tmp_path / "style.jpg", pair_bytes[1])
+    output = tmp_path / "out" / "result.png"
+    proc = subprocess.run([sys.executable, str(SCRIPT), str(content), str(style), "--size", "64",
+                           "--iterations", "3", "--model", "vgg19", "-o", str(output)],
+                          cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True, timeout=RUN_TIMEOUT_S,
+                          preexec_fn=lambda: os.close(1))
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert load_image(output).shape == (48, 64, 3)
+    assert json.loads(output.with_suffix(".json").read_text())["stopped_early"] is None
+
+
 def test_under_nohup_sighup_stays_ignored(tmp_path, env, pair_bytes, vgg19_weights):
     """nohup starts a run with SIGHUP ignored, so that it outlives its terminal: the run
     keeps it ignored (handled as a Ctrl-C, it would stop the run at logout)."""

@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import socket
+import sys
 import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -156,6 +157,15 @@ def test_the_weights_download_off_a_terminal_is_one_line_without_a_progress_bar(
     downloaded = ContentModel._application_with_weights(application, "vgg19", "weights.h5", None)
     assert Path(downloaded).is_file()
     assert capsys.readouterr().out == f"Downloading data from {url}\n"
+
+
+def test_downloads_work_without_a_standard_output(server, cache, monkeypatch):
+    """sys.stdout is None under pythonw, or with file descriptor 1 closed: asking it isatty()
+    raised inside the weights' try, and was reported as weights that do not fit."""
+    monkeypatch.setattr(sys, "stdout", None)
+    assert download_image(server.url("/photos/chelsea.png")).is_file()
+    built = ContentModel._application_with_weights(lambda **settings: "the model", "vgg19", "weights.h5", None)
+    assert built == "the model"
 
 
 def test_urls_ending_in_the_same_file_name_do_not_collide(server, cache):
