@@ -683,12 +683,6 @@ def format_by_signature(path: Path) -> str | None:
                  and (name != "WebP" or start[8:12] == b"WEBP")), None)
 
 
-def option_hint(path: str | os.PathLike) -> str:
-    """What to add to 'no such file: -o': argparse reads a word starting with '-' as a file
-    only after '--', which takes the options after it as file names too."""
-    return " (after '--' every word is a file name, options too)" if str(path).startswith("-") else ""
-
-
 @contextlib.contextmanager
 def image_file(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS):
     """An image file opened by Pillow with only its header read: what open_image and
@@ -700,7 +694,7 @@ def image_file(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS):
     path = Path(path)
     if not path.exists():
         check_no_broken_link(path)  # a link to nothing, or a loop of links, is said to be one
-        raise StyleTransferError(f"no such file: {path}{option_hint(path)}")
+        raise StyleTransferError(f"no such file: {path}")
     if path.is_dir():
         raise StyleTransferError(f"{path} is a folder, not an image")
     if not path.is_file():  # before its size: a pipe's or a device's is 0
@@ -1560,16 +1554,30 @@ def check_utf8(text: str) -> None:
                                  "rename it with UTF-8 characters") from None
 
 
+def check_after_double_dash(arguments: list[str]) -> None:
+    """Raise StyleTransferError for a word after '--' that looks like an option and names no
+    file: '--' makes every word after it a file name, so 'a.jpg b.jpg -- -o out.png' read
+    '-o' as a second style, and said only 'no such file: -o'."""
+    if "--" not in arguments:
+        return
+    for word in arguments[arguments.index("--") + 1:]:
+        if word.startswith("-") and len(word) > 1 and not os.path.lexists(word):
+            raise StyleTransferError(f"{word} comes after '--', so it is read as a file name, and there is "
+                                     "no such file; put the options before '--'")
+
+
 def invocation(script_file: str, argv: list[str] | None) -> tuple[list[str], str]:
     """The arguments to parse, and the command a result records as what made it, in a form
     that can be typed again in the same folder: 'python path/to/StyleTransfer.py a.jpg b.jpg'.
     ``argv`` None: this process's own command line; given (a test, another script): the
     script's file name with those arguments. A word that is not UTF-8 (check_utf8) ends the
-    process here, as argparse's own errors do: one line and EXIT_USAGE."""
+    process here, as argparse's own errors do: one line and EXIT_USAGE; so does an option put
+    after '--' (check_after_double_dash)."""
     script, arguments = (sys.argv[0], sys.argv[1:]) if argv is None else (Path(script_file).name, list(argv))
     try:
         for word in [script, *arguments]:
             check_utf8(word)
+        check_after_double_dash(arguments)
     except StyleTransferError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(EXIT_USAGE)

@@ -113,7 +113,6 @@ from ContentModel import (
     local_image,
     new_figure,
     open_image,
-    option_hint,
     out_of_memory_named,
     png_text,
     processor_name,
@@ -2331,7 +2330,7 @@ def expand_inputs(items: list[str]) -> list[str]:
         elif path.exists():
             files = [path]
         else:
-            raise StyleTransferError(f"no such file or folder: {path}{option_hint(path)}")
+            raise StyleTransferError(f"no such file or folder: {path}")
         for file in files:
             check_utf8(str(file))
             sources.setdefault(str(real_path(file)), str(file))
@@ -2383,9 +2382,8 @@ def check_batch_arguments(args: argparse.Namespace) -> None:
     if not (args.batch_contents and args.batch_styles):
         raise StyleTransferError("batch mode needs both --contents and --styles")
     if args.content is not None or args.styles:
-        first = args.content if args.content is not None else args.styles[0]
         raise StyleTransferError("give the images either as CONTENT STYLE or with --contents and "
-                                 f"--styles, not both{option_hint(first)}")
+                                 "--styles, not both")
     for flag, value in (("--style-masks", args.style_masks),
                         ("--style-blend-weights", args.style_blend_weights)):
         if value is not None:

@@ -532,9 +532,11 @@ def test_a_path_the_system_refuses_is_one_error_line(tmp_path, run_main, pair_by
     assert sorted(path.name for path in tmp_path.iterdir()) == ["circle", "content.png", "style.jpg"]
 
 
-def test_an_option_after_double_dash_is_said_to_be_read_as_a_file(tmp_path, run_main, pair_bytes):
+def test_an_option_after_double_dash_is_said_to_be_read_as_a_file(tmp_path, run_main, pair_bytes, monkeypatch):
     """'a.png b.jpg -- -o out.png' read '-o' as a second style image: 'no such file: -o'
-    said nothing of why."""
+    said nothing of why. A word argparse takes as a file without '--' ('-2.jpg', as it
+    reads '-2' as a number) is not said to follow one; a file named '-x.png' may follow it."""
+    monkeypatch.chdir(tmp_path)
     content = _write(tmp_path / "content.png", pair_bytes[0])
     style = _write(tmp_path / "style.jpg", pair_bytes[1])
     for argv in ([*FAST, str(content), str(style), "--", "-o", str(tmp_path / "out.png")],
@@ -542,8 +544,14 @@ def test_an_option_after_double_dash_is_said_to_be_read_as_a_file(tmp_path, run_
         status, stdout, stderr = run_main(argv)
         errors = our_lines(stderr)
         assert status == ContentModel.EXIT_USAGE and len(errors) == 1, (argv, stdout, stderr)
-        assert "(after '--' every word is a file name, options too)" in errors[0], errors
+        assert errors[0] == ("error: -o comes after '--', so it is read as a file name, and there is no such "
+                             "file; put the options before '--'"), errors
+    status, stdout, stderr = run_main([*FAST, "-2.jpg", str(style)])
+    assert status == ContentModel.EXIT_USAGE and our_lines(stderr) == ["error: no such file: -2.jpg"], stderr
     assert sorted(path.name for path in tmp_path.iterdir()) == ["content.png", "style.jpg"]
+    (tmp_path / "-x.jpg").write_bytes(style.read_bytes())
+    status, stdout, stderr = run_main([*FAST, "-o", "out.png", "--", str(content), "-x.jpg"])
+    assert status == 0 and (tmp_path / "out.png").is_file(), stdout + stderr
 
 
 def test_a_folder_of_inputs_holding_a_name_that_is_not_utf8_is_refused_before_any_work(tmp_path, run_main,
