@@ -256,6 +256,11 @@ DOWNLOAD_TIMEOUT = 30.0
 #: The endings by which Keras's load_weights reads a file as HDF5 weights, the format of the
 #: ImageNet files: it goes by the name, case included (a 'W.H5' is "File format not supported").
 WEIGHTS_SUFFIXES = (".h5", ".hdf5")
+#: The ending by which Keras 3 reads a file in its own weights format: the older format of
+#: the ImageNet files, under such a name, fails to load (as 16 warnings and "could not be loaded").
+KERAS_WEIGHTS_SUFFIX = ".weights.h5"
+#: The attribute at the root of a weights file in the older Keras (HDF5) format.
+LEGACY_WEIGHTS_ATTRIBUTE = "layer_names"
 #: Largest download kept: far above any photo, far below what would fill a disk.
 MAX_DOWNLOAD_BYTES = 50_000_000
 #: Downloads live in this folder of the Keras cache ($KERAS_HOME or ~/.keras).
@@ -411,8 +416,8 @@ def weights_path(weights) -> str | None:
 
 def check_weights(weights: str | os.PathLike | None) -> str | None:
     """``weights`` as Keras takes them (weights_path), after raising StyleTransferError unless
-    they are "imagenet", None or an existing file named as Keras reads weights (WEIGHTS_SUFFIXES)
-    that is an HDF5 file and opens: cheap checks, made before a run starts. (Whether the file
+    they are "imagenet", None or an existing file named as Keras reads weights (WEIGHTS_SUFFIXES,
+    and not KERAS_WEIGHTS_SUFFIX for the older format) that is an HDF5 file and opens: cheap checks, made before a run starts. (Whether the file
     fits the model is found out only by loading it.)"""
     weights = weights_path(weights)
     if weights in (None, "imagenet"):
@@ -437,10 +442,15 @@ def check_weights(weights: str | os.PathLike | None) -> str | None:
     try:
         # Opening reads only the file's header, which records its length: a download cut
         # short is found here, in a moment, instead of after the model is built.
-        h5py.File(weights, "r").close()
+        with h5py.File(weights, "r") as file:
+            legacy = LEGACY_WEIGHTS_ATTRIBUTE in file.attrs
     except OSError as error:
         raise StyleTransferError(f"weights file {weights} cannot be read (cut short by a download?): "
                                  f"{error_summary(error)}") from error
+    if legacy and weights.endswith(KERAS_WEIGHTS_SUFFIX):
+        raise StyleTransferError(f"weights file {weights} is in the older Keras format of the ImageNet files, "
+                                 f"which Keras does not read from a name ending in {KERAS_WEIGHTS_SUFFIX}: "
+                                 "rename it, or copy it, to end in plain .h5")
     return weights
 
 

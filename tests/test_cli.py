@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import h5py
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -427,6 +428,38 @@ def test_a_weights_file_that_cannot_be_loaded_is_refused_before_the_run_starts(c
     errors = error_lines(captured.err)
     assert len(errors) == 1 and errors[0].startswith(f"error: {message.format(path=path)}"), errors
     assert [written.name for written in tmp_path.iterdir()] == ["inputs"]  # nothing written
+
+
+def test_the_imagenet_weights_named_as_a_keras_3_weights_file_are_refused_before_the_run_starts(
+        capsys, tmp_path, small_inputs, vgg19_weights):
+    """Keras 3 reads a name ending in .weights.h5 as its own format: the real VGG19 file so
+    named passed every check, then failed after 16 warnings, in an error that asked whether
+    it was corrupt."""
+    path = tmp_path / "inputs" / "vgg19.weights.h5"
+    path.parent.mkdir()
+    path.symlink_to(vgg19_weights)
+    with pytest.raises(SystemExit) as info:
+        StyleTransfer.main([str(small_inputs[0]), str(small_inputs[1]), "-o", str(tmp_path / "r.png"),
+                            "--size", "64", "--model", "vgg19", "--weights", str(path)])
+    assert info.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # before the run's first line
+    assert error_lines(captured.err) == [
+        f"error: weights file {path} is in the older Keras format of the ImageNet files, which Keras does not "
+        "read from a name ending in .weights.h5: rename it, or copy it, to end in plain .h5"]
+    assert [written.name for written in tmp_path.iterdir()] == ["inputs"]
+
+
+def test_a_keras_3_weights_file_is_read(tmp_path):
+    """A file saved in Keras 3's own format (model.save_weights, random weights here) has that
+    ending, and loads."""
+    saved = keras.applications.VGG16(include_top=False, weights=None, input_shape=(None, None, 3))
+    path = tmp_path / "vgg16_notop.weights.h5"
+    saved.save_weights(path)
+    assert ContentModel.check_weights(path) == str(path)
+    loaded = ContentModel.build_vgg("vgg16", ["block1_conv2"], weights=str(path))
+    np.testing.assert_array_equal(loaded.get_layer("block1_conv2").kernel.numpy(),
+                                  saved.get_layer("block1_conv2").kernel.numpy())
 
 
 @pytest.mark.parametrize("name", ["W.H5", "weights.bin", "weights"])
