@@ -1175,16 +1175,20 @@ def check_iterations(iterations) -> None:
 
 
 def image_list(images, dimensions: int = 3) -> list:
-    """Images of ``dimensions`` axes ((H, W, 3); masks (H, W): 2) given as one image (an array
-    or a tensor; a file name, to be refused by check_pixels with a hint), a stack of them
-    (one axis more) or a list, as a list."""
+    """Images of ``dimensions`` axes ((H, W, 3); masks (H, W): 2) given as one image (an array,
+    a tensor or nested lists; a file name, to be refused by check_pixels with a hint), a
+    stack of them (one axis more) or a list, as a list."""
     if images is None:
         return []
-    if hasattr(images, "shape") and len(images.shape) == dimensions + 1:
-        return list(images)
-    if isinstance(images, (str, bytes, os.PathLike)) or hasattr(images, "shape"):
+    if isinstance(images, (str, bytes, os.PathLike)):
         return [images]
-    return list(images)
+    if not hasattr(images, "shape"):  # a list: of images, or one image as nested lists of numbers
+        try:
+            as_array = np.asarray(images)
+        except ValueError:  # images of different sizes
+            return list(images)
+        return [images] if as_array.dtype != object and as_array.ndim == dimensions else list(images)
+    return list(images) if len(images.shape) == dimensions + 1 else [images]
 
 
 def check_styles(count: int, blend_weights, masks) -> None:

@@ -493,6 +493,19 @@ def test_numpy_numbers_and_python_lists_do_as_python_numbers_and_arrays(small_pa
     np.testing.assert_array_equal(numpy.image, plain.image)
 
 
+def test_one_style_or_one_mask_as_nested_lists_is_one_image(small_pair):
+    """As an array, one style (H, W, 3) or one mask (H, W) is one image; as nested lists it
+    was read as H images: 'style image 1 must be an (H, W, 3) array (got shape (48, 3))'."""
+    content, style = small_pair
+    mask = np.ones(content.shape[:2], np.float32)
+    settings = dict(iterations=1, scales=1, optimizer="adam", model="vgg16", weights=None, save_every=0)
+    arrays = stylize(content, style, style_masks=mask, **settings)
+    lists = stylize(content, style.tolist(), style_masks=mask.tolist(), **settings)
+    np.testing.assert_array_equal(lists.image, arrays.image)
+    two = stylize(content, [style.tolist(), style.tolist()], style_masks=[mask.tolist(), mask.tolist()], **settings)
+    assert two.image.shape == content.shape  # a list of them is still a list of images
+
+
 @pytest.mark.parametrize("answer, stops", [(False, True), (np.False_, True), (None, False), (0, False),
                                            (np.array([1, 2]), False)],
                          ids=["False", "numpy-False", "None", "0", "an-array"])
