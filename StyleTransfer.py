@@ -2314,7 +2314,9 @@ class Pair:
 def expand_inputs(items: list[str]) -> list[str]:
     """Folders become their image files (sorted by name); files and URLs stay as given.
 
-    An image listed twice (say, a folder and a file in it) is used once. A
+    A folder's hidden files (names starting with '.') are left out, as ``ls`` leaves them
+    out: macOS's '._photo.jpg' beside each photo on a shared drive is metadata, not an
+    image, and failed its pairs. A hidden file named on its own is used. An image listed twice (say, a folder and a file in it) is used once. A
     missing path or a folder without images is an error: a typo should not
     cost a whole batch. Whether a file really is an image is found out later,
     pair by pair.
@@ -2327,8 +2329,8 @@ def expand_inputs(items: list[str]) -> list[str]:
             continue
         path = Path(item)
         if path.is_dir():
-            files = sorted(file for file in path.iterdir()
-                           if file.is_file() and file.suffix.lower() in IMAGE_EXTENSIONS)
+            files = sorted(file for file in path.iterdir() if not file.name.startswith(".")
+                           and file.is_file() and file.suffix.lower() in IMAGE_EXTENSIONS)
             if not files:
                 raise StyleTransferError(f"no images ({' '.join(IMAGE_EXTENSIONS)}) in the folder {path}")
         elif path.exists():

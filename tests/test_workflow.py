@@ -948,6 +948,18 @@ def test_folders_expand_to_their_images_sorted(tmp_path):
         expand_inputs([str(tmp_path / "empty")])
 
 
+def test_a_folders_hidden_files_are_left_out_unless_named(tmp_path):
+    """macOS writes '._photo.jpg' (metadata, not an image) beside each photo on a shared
+    drive: as an input it failed its pairs, and a hidden photo gave hidden results."""
+    for name in ("photo.jpg", "._photo.jpg", ".hidden.png"):
+        (tmp_path / name).write_bytes(b"")
+    assert expand_inputs([str(tmp_path)]) == [str(tmp_path / "photo.jpg")]
+    assert expand_inputs([str(tmp_path / ".hidden.png")]) == [str(tmp_path / ".hidden.png")]
+    (tmp_path / "photo.jpg").unlink()
+    with pytest.raises(StyleTransferError, match="no images"):
+        expand_inputs([str(tmp_path)])
+
+
 @pytest.mark.parametrize("arguments, message", [
     (["--contents", "{content}"], "needs both --contents and --styles"),
     (["{chelsea}", "--contents", "{content}", "--styles", "{styles}"], "not both"),
