@@ -1662,11 +1662,13 @@ def available_memory() -> int | None:
 class MemoryNeed(NamedTuple):
     """The two peaks of a run's memory, in bytes: the optimization's, and (earlier, once per
     level) that of computing the style targets (0 when no style shape was given); and
-    whether the style that sets the second is already at its smallest (style_at_floor)."""
+    whether the style that sets the second is already at its smallest (style_at_floor); and
+    what the run would need with Adam instead of L-BFGS (None: Adam already, or not known)."""
 
     optimization: int
     style_targets: int
     style_at_floor: bool = False
+    with_adam: int | None = None
 
     @property
     def total(self) -> int:
@@ -1690,8 +1692,10 @@ def settings_memory(shape, settings: dict, device_name: str, batch: int = 1, sty
                    content_layer=settings["content_layer"], style_layers=settings["style_layers"])
     style_need, largest = max(((estimate_style_memory(style_shape, **network), tuple(style_shape[:2]))
                                for style_shape in style_shapes), default=(0, None))
+    with_adam = None if settings["optimizer"] == "adam" else \
+        max(estimate_memory(shape, optimizer="adam", batch=batch, **network), style_need)
     return MemoryNeed(estimate_memory(shape, optimizer=settings["optimizer"], batch=batch, **network),
-                      style_need, largest is not None and min(largest) <= MIN_SIZE + 1)
+                      style_need, largest is not None and min(largest) <= MIN_SIZE + 1, with_adam)
 
 
 class NotEnoughMemoryError(StyleTransferError):
@@ -1703,15 +1707,17 @@ def memory_advice(settings: dict, device_name: str, need: MemoryNeed | None = No
     """What would make a run with these stylize() ``settings`` need less memory: among the
     flags it does not use already, --style-scale first when the styles set the ``need`` (and
     a lower one would shrink them), --size and --precision mixed, and --optimizer adam when
-    the optimization sets it, or would not fit in ``available`` bytes either."""
+    the optimization sets it, or would not fit in ``available`` bytes either; but not Adam
+    where the run would not fit with it either (MemoryNeed.with_adam)."""
     style_bound = need is not None and need.style_bound
     optimization_too_large = not style_bound or (available is not None and need.optimization > available)
+    adam_fits = available is None or need is None or need.with_adam is None or need.with_adam <= available
     scale_shrinks = style_bound and settings["style_scale"] > MIN_STYLE_SCALE and not need.style_at_floor
     fixes = ["a smaller --style-scale"] if scale_shrinks else []
     fixes.append("a smaller --size")
     if resolve_precision(settings["precision"], device_name) == "float32":
         fixes.append("--precision mixed")
-    if settings["optimizer"] != "adam" and optimization_too_large:
+    if settings["optimizer"] != "adam" and optimization_too_large and adam_fits:
         fixes.append("--optimizer adam")
     *others, last = fixes
     return f"use {', '.join(others)} or {last}" if others else f"use {last}"

@@ -1343,8 +1343,9 @@ def test_a_run_needs_the_larger_of_the_optimization_and_the_style_targets():
                     content_layer=StyleTransfer.CONTENT_LAYER, style_layers=StyleTransfer.STYLE_LAYERS)
     shape = (340, 512)
     alone = StyleTransfer.settings_memory(shape, settings, "/CPU:0")
-    assert alone == StyleTransfer.MemoryNeed(StyleTransfer.estimate_memory(shape, **settings), 0) \
-        and alone.total == alone.optimization
+    with_adam = StyleTransfer.estimate_memory(shape, **{**settings, "optimizer": "adam"})
+    assert alone == StyleTransfer.MemoryNeed(StyleTransfer.estimate_memory(shape, **settings), 0, False, with_adam) \
+        and alone.total == alone.optimization > with_adam
     # A style as large as the content: its forward pass needs less than the optimization.
     same = StyleTransfer.settings_memory(shape, settings, "/CPU:0", style_shapes=[shape])
     assert 0 < same.style_targets < same.optimization and same.total == same.optimization
@@ -1372,6 +1373,20 @@ def test_the_refusal_names_only_fixes_that_can_help():
     for need in (None, StyleTransfer.MemoryNeed(optimization=5, style_targets=2)):
         assert StyleTransfer.memory_advice(settings, "/CPU:0", need) == \
             "use a smaller --size, --precision mixed or --optimizer adam"
+
+
+def test_the_refusal_names_adam_only_where_the_run_would_fit_with_it():
+    """8192 px with L-BFGS needed 110 GiB, with Adam 79, and 23 were available: 'use a smaller
+    --size or --optimizer adam' offered a fix that would not have fitted either."""
+    settings = dict(model="vgg19", optimizer="lbfgs", precision="mixed", style_scale=1.0,
+                    content_layer=StyleTransfer.CONTENT_LAYER, style_layers=StyleTransfer.STYLE_LAYERS)
+    need = StyleTransfer.settings_memory((1024, 1536), settings, "/CPU:0", style_shapes=[(1024, 1536)])
+    assert need.with_adam < need.optimization
+    assert StyleTransfer.memory_advice(settings, "/CPU:0", need, available=need.with_adam) == \
+        "use a smaller --size or --optimizer adam"
+    assert StyleTransfer.memory_advice(settings, "/CPU:0", need, available=need.with_adam - 1) == \
+        "use a smaller --size"
+    assert StyleTransfer.settings_memory((1024, 1536), {**settings, "optimizer": "adam"}, "/CPU:0").with_adam is None
 
 
 def test_the_refusal_leaves_out_style_scale_for_a_style_at_its_smallest():
