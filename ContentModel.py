@@ -644,13 +644,15 @@ def loaded_shape(shape, max_size: int | None = None, keep_short_side: bool = Fal
     """The (height, width) load_image gives an image of ``shape`` ((height, width, ...)): the
     long side resized to ``max_size`` (None keeps the size), with ``keep_short_side`` no
     further down than MIN_SIZE pixels on the short side. StyleTransferError, naming
-    ``what``, for an image too small for VGG before or after the resize."""
+    ``what``, for an image too small for VGG at the size it is loaded at: a 45x30 photo at a
+    long side of 128 is 128x85, which VGG takes (it was refused for its size on disk)."""
     height, width = shape[:2]
-    check_short_side(what, width, height)
-    if max_size is not None:
-        if keep_short_side:
-            max_size = max(max_size, smallest_long_side((height, width)))
-        height, width = long_side_shape(height, width, max_size)
+    if max_size is None:
+        check_short_side(what, width, height)
+        return height, width
+    if keep_short_side:
+        max_size = max(max_size, smallest_long_side((height, width)))
+    height, width = long_side_shape(height, width, max_size)
     if min(height, width) < MIN_SIZE:
         raise StyleTransferError(
             f"{what} resized to a long side of {max_size} is {width}x{height} pixels; "

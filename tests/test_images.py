@@ -350,11 +350,18 @@ def test_the_header_is_read_without_decoding(tmp_path, monkeypatch):
     assert ContentModel.stored_shape(tmp_path / "turned.jpg") == (300, 200)
 
 
-@pytest.mark.parametrize("shape, max_size, keep", [((20, 300), None, False), ((300, 20), 700, True),
+@pytest.mark.parametrize("shape, max_size, keep", [((20, 300), None, False), ((300, 20), 400, False),
                                                    ((40, 1000), 64, False)])
 def test_an_image_too_small_for_vgg_is_refused_from_its_shape(shape, max_size, keep):
     with pytest.raises(StyleTransferError, match="the short side must be at least 32|needs at least 32"):
         ContentModel.loaded_shape(shape, max_size, keep, what="tiny.png")
+
+
+def test_an_image_small_on_disk_is_judged_at_the_size_it_is_loaded_at():
+    """A 45x30 photo at --size 128 is 128x85, which VGG takes: it was refused, 'the network
+    needs at least 32 pixels on the short side', though the network would never see 30."""
+    assert ContentModel.loaded_shape((30, 45), 128, what="small.png") == (85, 128)
+    assert ContentModel.loaded_shape((20, 300), 700, True, what="strip.png") == (47, 700)  # a style
 
 
 def test_the_header_is_checked_like_the_image(tmp_path):

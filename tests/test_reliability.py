@@ -1516,17 +1516,17 @@ def test_a_run_that_cannot_fit_is_refused_before_its_images_are_decoded(monkeypa
 
 
 def test_an_image_too_small_for_vgg_is_said_to_be_before_the_memory(monkeypatch, tmp_path, pair_bytes, run_main):
-    """The header check refuses a 20-px photo for its size, not for the memory a run at
-    --size 8192 would need."""
+    """The header check refuses a 1000x2 photo for its shape (8192x16 at --size 8192), not
+    for the memory a run at --size 8192 would need."""
     content = tmp_path / "tiny.png"
-    Image.new("RGB", (20, 20)).save(content)
+    Image.new("RGB", (1000, 2)).save(content)
     style = _write(tmp_path / "style.jpg", pair_bytes[1])
     monkeypatch.setattr(StyleTransfer, "available_memory", lambda: 2 ** 30)
     status, out, err = run_main([str(content), str(style), "--size", "8192", "--model", "vgg19",
                                  "-o", str(tmp_path / "out" / "r.png")])
     assert status == ContentModel.EXIT_USAGE, out + err
-    assert our_lines(err) == [f"error: {content} is 20x20 pixels; the network needs at least 32 pixels "
-                              "on the short side"]
+    assert our_lines(err) == [f"error: {content} resized to a long side of 8192 is 8192x16 pixels; the short "
+                              "side must be at least 32: use a larger --size"]
 
 
 @pytest.mark.parametrize("style_scale, refused", [("4", True), ("1", False)])
