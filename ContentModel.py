@@ -272,6 +272,8 @@ DOWNLOAD_ANNOUNCEMENT = "Downloading data from "
 URL_HASH_DIGITS = 12
 #: Background used when an image with transparency is flattened to RGB.
 ALPHA_BACKGROUND = (255, 255, 255)
+#: The endings a result image may have (-o), each a format save_image writes.
+OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg")
 #: Most characters of a library's own message quoted in a one-line error.
 ERROR_DETAIL_WIDTH = 160
 
@@ -1275,7 +1277,12 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def parse_known_args(self, args=None, namespace=None):
         self.words = list(sys.argv[1:] if args is None else args)  # for dash_value_hint
-        return super().parse_known_args(args, namespace)
+        parsed = super().parse_known_args(args, namespace)
+        try:  # once argparse has found nothing wrong: '-o -- x' is its 'expected one argument'
+            check_after_double_dash(self.words)
+        except StyleTransferError as error:
+            self.error(str(error))
+        return parsed
 
     def error(self, message: str):
         print(f"error: {message}{self.dash_value_hint(message)} (see --help)", file=sys.stderr)
@@ -1418,8 +1425,9 @@ def choose_output(
     inputs: list,
     overwrite: bool = False,
     siblings=lambda path: [path],
-    suffixes: tuple = (".png", ".jpg", ".jpeg"),
+    suffixes: tuple = OUTPUT_SUFFIXES,
     flag: str = "-o",
+    another=lambda path: None,
 ) -> Path:
     """Where a run writes its main file, decided before any work is done.
 
@@ -1427,7 +1435,9 @@ def choose_output(
     exists, unless ``overwrite``. Without: results/<default_stem>.png, numbered
     (_2, _3, ...) so that an earlier result is never replaced, unless ``overwrite``,
     which takes the unnumbered name whatever is there. An output that
-    is one of the ``inputs`` is always refused. Messages name the option as ``flag``.
+    is one of the ``inputs`` is always refused, and so is one whose siblings are those of
+    ``another(path)``, another file's (--overwrite replaces a result, not its neighbour's
+    files). Messages name the option as ``flag``.
     """
     if output is not None:
         if not str(output).strip():
@@ -1455,6 +1465,11 @@ def choose_output(
     for source in inputs:
         if real_path(source) in written:
             raise StyleTransferError(f"output {path} would replace the input {source}; choose another {flag}")
+    other = another(path)
+    if other is not None:
+        raise StyleTransferError(f"the files beside {path} (trace, panel, loss curve) are those of another "
+                                 f"result, {other}, and a run writing {path} would replace them; choose "
+                                 f"another {flag}, or remove {other} first")
     taken = [p for p in siblings(path) if p.exists()]
     if taken and not overwrite:
         beside = "" if taken[0] == path else f" (a run writing {path} replaces it)"
@@ -1569,7 +1584,7 @@ def check_utf8(text: str) -> None:
 def check_after_double_dash(arguments: list[str]) -> None:
     """Raise StyleTransferError for a word after '--' that looks like an option and names no
     file: '--' makes every word after it a file name, so 'a.jpg b.jpg -- -o out.png' read
-    '-o' as a second style, and said only 'no such file: -o'."""
+    '-o' as a second style, and said only 'no such file: -o'. (ArgumentParser checks it.)"""
     if "--" not in arguments:
         return
     for word in arguments[arguments.index("--") + 1:]:
@@ -1583,13 +1598,11 @@ def invocation(script_file: str, argv: list[str] | None) -> tuple[list[str], str
     that can be typed again in the same folder: 'python path/to/StyleTransfer.py a.jpg b.jpg'.
     ``argv`` None: this process's own command line; given (a test, another script): the
     script's file name with those arguments. A word that is not UTF-8 (check_utf8) ends the
-    process here, as argparse's own errors do: one line and EXIT_USAGE; so does an option put
-    after '--' (check_after_double_dash)."""
+    process here, as argparse's own errors do: one line and EXIT_USAGE."""
     script, arguments = (sys.argv[0], sys.argv[1:]) if argv is None else (Path(script_file).name, list(argv))
     try:
         for word in [script, *arguments]:
             check_utf8(word)
-        check_after_double_dash(arguments)
     except StyleTransferError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(EXIT_USAGE)

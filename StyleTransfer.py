@@ -69,6 +69,7 @@ from ContentModel import (
     EXIT_USAGE,
     IMAGE_EXTENSIONS,
     MIN_SIZE,
+    OUTPUT_SUFFIXES,
     PIXEL_MAX,
     PIXEL_MIN,
     PRECISION_CHOICES,
@@ -2272,12 +2273,14 @@ def input_digests(content: str, styles: list, masks: list | None = None) -> dict
                          None if masks is None else [file_digest(mask) for mask in masks])
 
 
-def run_trace(args: argparse.Namespace, content: str, styles: list, settings: dict,
+def run_trace(args: argparse.Namespace, image: Path, content: str, styles: list, settings: dict,
               result: StylizeResult, digests: dict) -> dict:
-    """The JSON trace of one run: the inputs as given (paths or URLs) and their SHA-256
-    (input_digests), settings, versions, losses."""
+    """The JSON trace of one run: the result ``image``'s file name (another_result reads it),
+    the inputs as given (paths or URLs) and their SHA-256 (input_digests), settings,
+    versions, losses."""
     return {
         "command": args.command, "working_directory": str(Path.cwd()),  # the command's paths are relative to it
+        "image": image.name,
         "content": str(content), "styles": [str(style) for style in styles], "sha256": digests,
         "size": args.size,
         "settings": settings, "device": result.device, "processor": processor_name(),
@@ -2444,6 +2447,25 @@ def previous_trace(paths: dict) -> dict | None:
     except (OSError, ValueError):
         return None
     return trace if isinstance(trace, dict) and "stopped_early" in trace else None
+
+
+def another_result(image_path: Path) -> Path | None:
+    """The result image whose trace, panel, loss curve and GIF a run writing ``image_path``
+    would replace, as they are named after the image without its ending: the image the
+    trace beside it names (a run's .jpg, for a run writing .png). For a trace written before
+    traces named their image (2026-11-24): another image of that name (OUTPUT_SUFFIXES)
+    while ``image_path`` itself is not there. None when the files are its own or no run's."""
+    trace = previous_trace(output_paths(image_path))
+    if trace is None:
+        return None
+    recorded = trace.get("image")
+    if isinstance(recorded, str):
+        other = image_path.with_name(recorded)
+        return other if recorded != image_path.name and other.is_file() else None
+    if image_path.exists():
+        return None
+    return next((image_path.with_suffix(suffix) for suffix in OUTPUT_SUFFIXES
+                 if image_path.with_suffix(suffix).is_file()), None)
 
 
 def last_ending(trace: dict | None) -> str | None:
@@ -2756,7 +2778,8 @@ def stylize_group(group: list[Pair], content_images: dict, style_images: dict, *
             pair.status, pair.reason = FAILED, str(error)
         return True
     for pair, content, result in zip(group, contents, results):
-        trace = run_trace(args, pair.content, [pair.style], settings, result, digests_entry(pair.digests))
+        trace = run_trace(args, pair.output, pair.content, [pair.style], settings, result,
+                          digests_entry(pair.digests))
         trace["batch"] = [other.name for other in group]
         with interrupt_deferred():  # a pair whose files are written has its status, Ctrl-C or not
             try:
@@ -3081,7 +3104,7 @@ def run_single(args: argparse.Namespace, settings: dict, sources: list[str]) -> 
         raise StyleTransferError("--batch-size is for batch mode (--contents and --styles)")
     with reserved_output("_".join(source_stem(source) for source in sources), args.output,
                          [*sources, *(args.style_masks or [])], args.overwrite,
-                         siblings=lambda path: run_files(path, args.gif)) as output:
+                         siblings=lambda path: run_files(path, args.gif), another=another_result) as output:
         return stylize_into(output, args, settings, sources)
 
 
@@ -3116,7 +3139,7 @@ def stylize_into(output: Path, args: argparse.Namespace, settings: dict, sources
         raise StyleTransferError(f"out of memory: {memory_advice(settings, device, need)}") from None
     finally:
         bar.finish()
-    trace = run_trace(args, sources[0], sources[1:], settings, result, digests)
+    trace = run_trace(args, output, sources[0], sources[1:], settings, result, digests)
     paths = output_paths(output)
     status = None
     try:

@@ -194,7 +194,8 @@ def test_the_trace_keeps_the_inputs_as_given_and_the_runs_notes():
                                          notes=["L-BFGS ended after 1 of 2 iterations: a minimum"])
     settings = StyleTransfer.settings_from_args(args)
     digests = {"content": "0" * 64, "styles": ["1" * 64, "2" * 64], "style_masks": None}
-    trace = StyleTransfer.run_trace(args, args.content, args.styles, settings, result, digests)
+    trace = StyleTransfer.run_trace(args, Path("out/r.png"), args.content, args.styles, settings, result, digests)
+    assert trace["image"] == "r.png"  # beside the trace: its name only
     assert trace["content"] == "photo.jpg" and trace["styles"] == ["a.jpg", "https://example.org/b.png"]
     assert trace["sha256"] == digests
     assert trace["size"] == 96 and trace["settings"] == settings and trace["command"] == args.command
@@ -683,6 +684,38 @@ def test_a_folder_beside_the_output_is_named_as_in_the_way(capsys, tmp_path, sma
         f"error: {tmp_path / 'a_losses.png'} is a folder, in the way of a file that -o {tmp_path / 'a.png'} "
         "writes beside it; remove the folder or choose another -o"]
     assert [path.name for path in tmp_path.iterdir()] == ["a_losses.png"]
+
+
+def test_overwrite_does_not_take_the_files_of_a_result_under_another_ending(tmp_path, small_inputs, run_main,
+                                                                            vgg19_weights):
+    """-o k.png --overwrite beside a run's k.jpg replaced k.jpg's trace and panel and deleted
+    its GIF, leaving k.jpg beside files of another run (the README's gallery, so rerun). A
+    trace from before traces named their image is judged by the images there."""
+    fast = ["--size", "64", "--iterations", "1", "--model", "vgg19"]
+    inputs = [str(small_inputs[0]), str(small_inputs[1])]
+    status, stdout, stderr = run_main([*inputs, "-o", str(tmp_path / "k.jpg"), "--gif", *fast])
+    assert status == 0, stdout + stderr
+    assert json.loads((tmp_path / "k.json").read_text())["image"] == "k.jpg"
+    before = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
+    assert sorted(before) == ["k.gif", "k.jpg", "k.json", "k_losses.png", "k_panel.png"]
+    message = (f"error: the files beside {tmp_path / 'k.png'} (trace, panel, loss curve) are those of another "
+               f"result, {tmp_path / 'k.jpg'}, and a run writing {tmp_path / 'k.png'} would replace them; choose "
+               f"another -o, or remove {tmp_path / 'k.jpg'} first")
+    status, stdout, stderr = run_main([*inputs, "-o", str(tmp_path / "k.png"), "--overwrite", *fast])
+    assert status == 2 and error_lines(stderr) == [message], stderr
+    trace = json.loads((tmp_path / "k.json").read_text())
+    del trace["image"]  # as the gallery's traces are
+    (tmp_path / "k.json").write_text(json.dumps(trace))
+    before["k.json"] = (tmp_path / "k.json").read_bytes()
+    status, stdout, stderr = run_main([*inputs, "-o", str(tmp_path / "k.png"), "--overwrite", *fast])
+    assert status == 2 and error_lines(stderr) == [message], stderr
+    assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == before
+    # A result's own files are replaced, even beside an input of the same name (photo.jpg -> photo.png).
+    (tmp_path / "photo.jpg").write_bytes(small_inputs[0].read_bytes())
+    for _ in range(2):
+        status, stdout, stderr = run_main([str(tmp_path / "photo.jpg"), inputs[1], "-o", str(tmp_path / "photo.png"),
+                                           "--overwrite", *fast])
+        assert status == 0, stdout + stderr
 
 
 def test_the_readme_flag_tables_match_help(repo_root):

@@ -545,7 +545,7 @@ def test_an_option_after_double_dash_is_said_to_be_read_as_a_file(tmp_path, run_
         errors = our_lines(stderr)
         assert status == ContentModel.EXIT_USAGE and len(errors) == 1, (argv, stdout, stderr)
         assert errors[0] == ("error: -o comes after '--', so it is read as a file name, and there is no such "
-                             "file; put the options before '--'"), errors
+                             "file; put the options before '--' (see --help)"), errors
     status, stdout, stderr = run_main([*FAST, "-2.jpg", str(style)])
     assert status == ContentModel.EXIT_USAGE and our_lines(stderr) == ["error: no such file: -2.jpg"], stderr
     assert sorted(path.name for path in tmp_path.iterdir()) == ["content.png", "style.jpg"]
