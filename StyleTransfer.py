@@ -2126,7 +2126,9 @@ class ProgressBar:
         bar = "#" * round(done * self.WIDTH)
         rate = self.pace.rate(progress)
         speed = "" if rate is None else f"{rate:.2f} it/s "
-        losses = " ".join(f"{name} {value:.3g}" for name, value in progress.losses.items())
+        # The total first: a terminal narrower than the line cuts its end (fit_to_terminal).
+        terms = sorted(progress.losses.items(), key=lambda term: term[0] != "total")
+        losses = " ".join(f"{name} {value:.3g}" for name, value in terms)
         level = f"level {progress.level + 1}/{progress.levels} " if progress.levels > 1 else ""
         return (f"[{bar:<{self.WIDTH}}] {progress.iteration}/{progress.iterations} "
                 f"{level}{speed}{progress.elapsed:.0f}s{self.pace.time_left(progress)} | {losses}")

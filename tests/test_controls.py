@@ -557,6 +557,12 @@ def test_the_progress_bar_names_the_level_only_when_there_are_several():
     assert "level" not in one and "5/10 2s |" in one
 
 
+def test_the_progress_line_gives_the_total_loss_first():
+    """On an 80-column terminal the line was cut at '... tv 1…': the total, last, never showed."""
+    progress = StyleTransfer.Progress(5, 10, {"content": 1.0, "style": 2.0, "tv": 3.0, "total": 6.0}, 2.0)
+    assert bar_line(progress).endswith("| total 6 content 1 style 2 tv 3")
+
+
 def bar_line(progress):
     """The line a fresh ProgressBar draws for ``progress``, the first it is called with."""
     bar = StyleTransfer.ProgressBar(progress.iterations, stream=io.StringIO())
