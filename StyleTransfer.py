@@ -3037,13 +3037,22 @@ def single_run_sources(args: argparse.Namespace) -> list[str]:
 
 
 def swallowed_images_hint(args: argparse.Namespace) -> str:
-    """Added to an error in the flags' values when no CONTENT was read and a list flag ends
-    in an image file name (list_flag_hint): 'StyleTransfer.py --style-masks m.png photo.jpg
-    art.jpg' reads three masks."""
-    if args.content is not None or args.batch_contents or args.batch_styles:
+    """Added to an error in the flags' values when no STYLE (or no CONTENT either) was read
+    and a list flag ends in an image file name (list_flag_hint): 'StyleTransfer.py
+    --style-masks m.png photo.jpg art.jpg' reads three masks, and 'photo.jpg --style-masks
+    m.png art.jpg' two, for the sample style."""
+    if args.styles or args.batch_contents or args.batch_styles:
         return ""
     return list_flag_hint({"--style-layers": args.style_layers, "--style-masks": args.style_masks},
-                          "CONTENT and STYLE")
+                          "CONTENT and STYLE" if args.content is None else "STYLE")
+
+
+def sample_notes(args: argparse.Namespace) -> list[str]:
+    """A note when a CONTENT was given without a STYLE: the sample painting stands in, which a
+    forgotten style (or one a list flag took) would otherwise make without a word."""
+    if args.content is None or args.styles or args.batch_contents or args.batch_styles:
+        return []
+    return [f"no STYLE given: using the sample {relative_to_project(SAMPLE_STYLE)}"]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -3059,7 +3068,7 @@ def run(args: argparse.Namespace) -> int:
             check_styles(len(sources) - 1, args.style_blend_weights, args.style_masks)
     except StyleTransferError as error:
         raise StyleTransferError(f"{error}{swallowed_images_hint(args)}") from None
-    for note in unused_flags(args):
+    for note in [*sample_notes(args), *unused_flags(args)]:
         print(f"note: {note}")
     if args.device == "cpu":
         keep_off_the_gpus()

@@ -308,11 +308,16 @@ def test_bad_flag_is_one_error_line(capsys, argv, fragment):
     (["--style-masks", "m.png", "--", "c.jpg", "s.jpg"], ["c.jpg", "s.jpg"], False),  # the hint's advice
     (["--style-layers", "block1_conv1", "block2_conv1"], [str(StyleTransfer.SAMPLE_CONTENT),
                                                           str(StyleTransfer.SAMPLE_STYLE)], False),
+    (["c.jpg", "--style-masks", "m.png", "s.jpg"], ["c.jpg", str(StyleTransfer.SAMPLE_STYLE)], True),  # STYLE only
 ])
 def test_the_samples_stand_in_for_images_not_given_and_a_swallowed_image_is_hinted(argv, sources, hinted):
     args = StyleTransfer.build_parser().parse_args(argv)
     assert StyleTransfer.single_run_sources(args) == sources
     assert bool(StyleTransfer.swallowed_images_hint(args)) is hinted
+    # A content without a style gets a note that the sample painting stands in; the demo does not.
+    sample_style = args.content is not None and sources[1:] == [str(StyleTransfer.SAMPLE_STYLE)]
+    assert StyleTransfer.sample_notes(args) == (
+        ["no STYLE given: using the sample images/styles/starry_night.jpg"] if sample_style else [])
 
 
 def test_a_trailing_double_dash_after_a_list_flag_ends_it():
