@@ -1184,11 +1184,14 @@ def image_list(images, dimensions: int = 3) -> list:
     if isinstance(images, (str, bytes, os.PathLike)):
         return [images]
     if not hasattr(images, "shape"):  # a list: of images, or one image as nested lists of numbers
+        items = list(images)
+        if not items or hasattr(items[0], "shape") or isinstance(items[0], (str, bytes, os.PathLike)):
+            return items  # of arrays or names: a list of images ([greyscale] is one, to be refused)
         try:
-            as_array = np.asarray(images)
+            as_array = np.asarray(items)
         except ValueError:  # images of different sizes
-            return list(images)
-        return [images] if as_array.dtype != object and as_array.ndim == dimensions else list(images)
+            return items
+        return [images] if as_array.dtype != object and as_array.ndim == dimensions else items
     return list(images) if len(images.shape) == dimensions + 1 else [images]
 
 
