@@ -436,12 +436,9 @@ def test_a_weights_file_that_cannot_be_loaded_is_refused_before_the_run_starts(c
     assert [written.name for written in tmp_path.iterdir()] == ["inputs"]  # nothing written
 
 
-def test_the_imagenet_weights_named_as_a_keras_3_weights_file_are_refused_before_the_run_starts(
-        capsys, tmp_path, small_inputs, vgg19_weights):
-    """Keras 3 reads a name ending in .weights.h5 as its own format: the real VGG19 file so
-    named passed every check, then failed after 16 warnings, in an error that asked whether
-    it was corrupt."""
-    path = tmp_path / "inputs" / "vgg19.weights.h5"
+def weights_refusal(capsys, tmp_path, small_inputs, vgg19_weights, path: Path) -> list[str]:
+    """The error lines of a run given the real VGG19 file under ``path``'s name, after checking
+    that it exits 2 before the run's first line."""
     path.parent.mkdir()
     path.symlink_to(vgg19_weights)
     with pytest.raises(SystemExit) as info:
@@ -450,7 +447,16 @@ def test_the_imagenet_weights_named_as_a_keras_3_weights_file_are_refused_before
     assert info.value.code == 2
     captured = capsys.readouterr()
     assert captured.out == ""  # before the run's first line
-    assert error_lines(captured.err) == [
+    return error_lines(captured.err)
+
+
+def test_the_imagenet_weights_named_as_a_keras_3_weights_file_are_refused_before_the_run_starts(
+        capsys, tmp_path, small_inputs, vgg19_weights):
+    """Keras 3 reads a name ending in .weights.h5 as its own format: the real VGG19 file so
+    named passed every check, then failed after 16 warnings, in an error that asked whether
+    it was corrupt."""
+    path = tmp_path / "inputs" / "vgg19.weights.h5"
+    assert weights_refusal(capsys, tmp_path, small_inputs, vgg19_weights, path) == [
         f"error: weights file {path} is in the older Keras format of the ImageNet files, which Keras does not "
         "read from a name ending in .weights.h5: rename it, or copy it, to end in plain .h5"]
     assert [written.name for written in tmp_path.iterdir()] == ["inputs"]
@@ -475,17 +481,9 @@ def test_a_weights_file_named_as_keras_does_not_read_weights_is_refused_before_t
     gave "File format not supported" once the model was built, in an error that asked
     whether the file was corrupt. The same file named .hdf5 loads."""
     path = tmp_path / "inputs" / name
-    path.parent.mkdir()
-    path.symlink_to(vgg19_weights)
-    with pytest.raises(SystemExit) as info:
-        StyleTransfer.main([str(small_inputs[0]), str(small_inputs[1]), "-o", str(tmp_path / "r.png"),
-                            "--size", "64", "--model", "vgg19", "--weights", str(path)])
-    assert info.value.code == 2
-    captured = capsys.readouterr()
-    assert captured.out == ""  # before the run's first line
-    assert error_lines(captured.err) == [f"error: weights file {path} is not named as Keras reads weights: it "
-                                         "takes only names ending in .h5 or .hdf5 (lower case); rename it, or copy "
-                                         "it to such a name"]
+    assert weights_refusal(capsys, tmp_path, small_inputs, vgg19_weights, path) == [
+        f"error: weights file {path} is not named as Keras reads weights: it takes only names ending in .h5 "
+        "or .hdf5 (lower case); rename it, or copy it to such a name"]
     renamed = tmp_path / "inputs" / "weights.hdf5"
     renamed.symlink_to(vgg19_weights)
     assert ContentModel.check_weights(renamed) == str(renamed)
