@@ -419,8 +419,9 @@ def weights_path(weights) -> str | None:
 def check_weights(weights: str | os.PathLike | None) -> str | None:
     """``weights`` as Keras takes them (weights_path), after raising StyleTransferError unless
     they are "imagenet", None or an existing file named as Keras reads weights (WEIGHTS_SUFFIXES,
-    and not KERAS_WEIGHTS_SUFFIX for the older format) that is an HDF5 file and opens: cheap checks, made before a run starts. (Whether the file
-    fits the model is found out only by loading it.)"""
+    and not KERAS_WEIGHTS_SUFFIX for the older format) that is an HDF5 file and opens: cheap
+    checks, made before a run starts. (Whether the file fits the model is found out only by
+    loading it.)"""
     weights = weights_path(weights)
     if weights in (None, "imagenet"):
         return weights

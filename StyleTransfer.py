@@ -2330,7 +2330,9 @@ def expand_inputs(items: list[str]) -> list[str]:
 
     A folder's hidden files (names starting with '.') are left out, as ``ls`` leaves them
     out: macOS's '._photo.jpg' beside each photo on a shared drive is metadata, not an
-    image, and failed its pairs. A hidden file named on its own is used. An image listed twice (say, a folder and a file in it) is used once. A
+    image, and failed its pairs. A hidden file named on its own is used.
+
+    An image listed twice (say, a folder and a file in it) is used once. A
     missing path or a folder without images is an error: a typo should not
     cost a whole batch. Whether a file really is an image is found out later,
     pair by pair.
