@@ -1454,7 +1454,8 @@ def choose_output(
             number += 1
             path = RESULTS_DIR / f"{default_stem}_{number}.png"
             check_name_lengths(siblings(path), f"name the output with {flag}")
-    folders = [p for p in siblings(path) if p.is_dir()]
+    files = siblings(path)  # once: StyleTransfer's opens a GIF there to see whether a run made it
+    folders = [p for p in files if p.is_dir()]
     if path in folders:  # first: '-o some_folder' is a folder, not a file with the wrong ending
         raise StyleTransferError(f"{path} is a folder; {flag} needs a file name")
     if folders:
@@ -1462,7 +1463,7 @@ def choose_output(
                                  f"beside it; remove the folder or choose another {flag}")
     if path.suffix.lower() not in suffixes:  # only -o can miss: the default name ends in .png
         raise StyleTransferError(f"output must end in {' or '.join(suffixes)}: {output}")
-    written = [real_path(p) for p in siblings(path)]
+    written = [real_path(p) for p in files]
     for source in inputs:
         if real_path(source) in written:
             raise StyleTransferError(f"output {path} would replace the input {source}; choose another {flag}")
@@ -1471,7 +1472,7 @@ def choose_output(
         raise StyleTransferError(f"the files beside {path} (trace, panel, loss curve) are those of another "
                                  f"result, {other}, and a run writing {path} would replace them; choose "
                                  f"another {flag}, or remove {other} first")
-    taken = [p for p in siblings(path) if p.exists()]
+    taken = [p for p in files if p.exists()]
     if taken and not overwrite:
         beside = "" if taken[0] == path else f" (a run writing {path} replaces it)"
         # An empty file is the placeholder of claim_output: a run writing there now, or one killed.
