@@ -1276,6 +1276,11 @@ class ArgumentParser(argparse.ArgumentParser):
         # (Python 3.13 made the same change; no flag of ours starts with '-' and a digit.)
         self._negative_number_matcher = re.compile(r"^-\.?\d")
 
+    def parse_args(self, args=None, namespace=None):
+        # Flags may come between the file names ('a.jpg --iterations 50 b.jpg'): plain parse_args
+        # fills the positionals at the first file name, so the second was 'unrecognized'.
+        return self.parse_intermixed_args(args, namespace)
+
     def parse_known_args(self, args=None, namespace=None):
         self.words = list(sys.argv[1:] if args is None else args)  # for dash_value_hint
         parsed = super().parse_known_args(args, namespace)

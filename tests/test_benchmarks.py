@@ -191,7 +191,7 @@ def test_a_benchmark_list_flag_given_twice_joins_its_lists(name, monkeypatch):
     def parse_args(parser, *args, **kwargs):
         raise Parsed(parser)
 
-    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", parse_args)
+    monkeypatch.setattr(ContentModel.ArgumentParser, "parse_args", parse_args)
     with pytest.raises(Parsed) as parsed:
         script_module(name).main([])
     parser = parsed.value.args[0]

@@ -330,6 +330,13 @@ def test_a_trailing_double_dash_after_a_list_flag_ends_it():
     assert command == "python StyleTransfer.py c.jpg s.jpg t.jpg --style-masks a.png b.png --"
 
 
+def test_flags_may_come_between_the_file_names():
+    """'c.jpg --iterations 3 s.jpg': argparse alone filled both positionals at c.jpg, and
+    called s.jpg (and the flag) unrecognized."""
+    args = StyleTransfer.build_parser().parse_args(["c.jpg", "--iterations", "3", "s.jpg", "-o", "r.png", "t.jpg"])
+    assert (args.content, args.styles, args.iterations, args.output) == ("c.jpg", ["s.jpg", "t.jpg"], 3, "r.png")
+
+
 @pytest.mark.parametrize("flag, dest", [("--style-layers", "style_layers"), ("--style-masks", "style_masks"),
                                         ("--contents", "batch_contents"), ("--styles", "batch_styles")])
 def test_a_list_flag_given_twice_joins_its_lists(flag, dest):
