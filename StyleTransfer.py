@@ -285,6 +285,7 @@ AUTO_BATCH_SIZE = {"cpu": 1, "gpu": 4}
 
 #: What became of a pair in a batch (INTERRUPTED is also a run's stopped_early after a Ctrl-C).
 DONE, SKIPPED, FAILED, INTERRUPTED, NOT_RUN = "done", "skipped", "failed", "interrupted", "not run"
+NOTHING_WRITTEN = "before the first iteration: nothing written"
 #: A run's pictures beside its result (output_paths' names), as its line names them when drawn again.
 PICTURE_NAMES = {"panel": "panel", "losses": "loss curve"}
 
@@ -617,6 +618,12 @@ class StylizeResult:
     stopped_early: str | None = None  # why the run ended before its iterations, if it did
     non_finite: bool = False  # it stopped because the loss or its gradient was NaN or infinite
     notes: list = field(default_factory=list)  # e.g. a level where L-BFGS ended early
+
+    @property
+    def interrupted_at_once(self) -> bool:
+        """Ctrl-C came before the first iteration was measured: ``image`` is only the image it
+        started from, not worth a file (nor, with -o, the name a rerun of the command needs)."""
+        return self.stopped_early == INTERRUPTED and not self.history
 
 
 def initial_image(content: np.ndarray, styles: list, init: str, seed: int,
@@ -2785,6 +2792,9 @@ def stylize_group(group: list[Pair], content_images: dict, style_images: dict, *
             pair.status, pair.reason = FAILED, str(error)
         return True
     for pair, content, result in zip(group, contents, results):
+        if result.interrupted_at_once:  # held_outputs gives the name back; a rerun runs the pair
+            pair.status, pair.reason = INTERRUPTED, NOTHING_WRITTEN
+            continue
         trace = run_trace(args, pair.output, pair.content, [pair.style], settings, result,
                           digests_entry(pair.digests))
         trace["batch"] = [other.name for other in group]
@@ -2867,7 +2877,8 @@ class BatchProgress:
             together = f" (a batch of {pair.batch_of})" if pair.batch_of > 1 else ""
             outcome = {DONE: f"done in {pair.seconds:.1f} s{together}",
                        SKIPPED: f"skipped (done before{other}{pictures})",
-                       FAILED: f"failed: {pair.reason}"}.get(pair.status, pair.status)
+                       FAILED: f"failed: {pair.reason}",
+                       INTERRUPTED: ": ".join(filter(None, [INTERRUPTED, pair.reason]))}.get(pair.status, pair.status)
             self.write(f"{self.prefix([pair])} {outcome}\n")
 
     def write(self, text: str) -> None:
@@ -3155,6 +3166,9 @@ def stylize_into(output: Path, args: argparse.Namespace, settings: dict, sources
         raise StyleTransferError(f"out of memory: {memory_advice(settings, device, need)}") from None
     finally:
         bar.finish()
+    if result.interrupted_at_once:  # reserved_output gives the name back
+        print(f"interrupted {NOTHING_WRITTEN}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     trace = run_trace(args, output, sources[0], sources[1:], settings, result, digests)
     paths = output_paths(output)
     status = None

@@ -853,6 +853,25 @@ def test_ctrl_c_while_a_runs_files_are_written_finishes_them_and_says_where(
         assert f"{paths['trace']}" in stdout.splitlines()[-1] and stderr.strip() == "interrupted"
 
 
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_ctrl_c_before_the_first_iteration_writes_nothing(optimizer, tmp_path, sample_images, run_main,
+                                                          monkeypatch, vgg19_weights):
+    """Ctrl-C while the first step is being compiled: there is no image of the run's own, so
+    no file is written and the name is free for the rerun. Before, the start image and an
+    empty loss chart were written, and rerunning the command needed --overwrite."""
+    def ctrl_c_at_once(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(StyleTransfer, f"{optimizer}_optimize", ctrl_c_at_once)
+    (tmp_path / "out").mkdir()
+    output = tmp_path / "out" / "r.png"
+    status, stdout, stderr = run_main([str(sample_images[0]), str(sample_images[1]), "-o", str(output),
+                                       "--size", "64", "--optimizer", optimizer, "--model", "vgg19"])
+    assert status == ContentModel.EXIT_INTERRUPTED, stdout + stderr
+    assert stderr.splitlines() == ["interrupted before the first iteration: nothing written"]
+    assert list(output.parent.iterdir()) == []
+
+
 def test_a_file_name_with_tex_maths_in_it_is_drawn_as_written(tmp_path):
     """A '$' pair in a file name ('us$_$x.jpg'), shown in a picture's title, is text, not
     TeX maths for matplotlib to parse (its parser refused this one and the run lost its

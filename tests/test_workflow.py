@@ -603,6 +603,24 @@ def test_ctrl_c_in_a_batch_exits_130_and_a_rerun_redoes_only_what_was_not_finish
     assert json.loads((output / "chelsea_starry_night.json").read_text())["stopped_early"] is None
 
 
+def test_ctrl_c_before_a_pairs_first_iteration_writes_none_of_its_files(folders, tmp_path, monkeypatch, run_main,
+                                                                          vgg19_weights):
+    """Before, the pair's start image was written as its result, with an empty loss chart,
+    and shown on the contact sheet as if it were one."""
+    def ctrl_c_at_once(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(StyleTransfer, "lbfgs_optimize", ctrl_c_at_once)
+    sheet = record_contact_sheet(monkeypatch)
+    output = tmp_path / "out"
+    status, stdout, _ = run_main(["--contents", str(folders[0] / "chelsea.jpg"),
+                                  "--styles", str(folders[1] / "starry_night.jpg"), "-o", str(output), *FAST])
+    assert status == StyleTransfer.EXIT_INTERRUPTED
+    assert "chelsea + starry_night ... interrupted: before the first iteration: nothing written" in stdout
+    assert sorted(path.name for path in output.iterdir()) == [CONTACT_SHEET_NAME]
+    assert sheet["cells"] == [[StyleTransfer.INTERRUPTED]]
+
+
 def test_ctrl_c_while_a_pairs_files_are_written_finishes_them_and_a_rerun_skips_the_pair(
         folders, tmp_path, run_main, vgg19_weights, ctrl_c_during_first_savefig):
     """A real SIGINT while the first pair's panel is written: its image, panel, loss curve
