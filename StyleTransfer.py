@@ -620,6 +620,14 @@ class StylizeResult:
     notes: list = field(default_factory=list)  # e.g. a level where L-BFGS ended early
 
     @property
+    def loss(self) -> float | None:
+        """The total loss of ``image``: the lowest finite one measured at the last level (the
+        levels' losses, at other sizes, do not compare); None when none was finite."""
+        level = self.history[-1]["level"] if self.history else None
+        return min((row["total"] for row in self.history if row["level"] == level and np.isfinite(row["total"])),
+                   default=None)
+
+    @property
     def interrupted_at_once(self) -> bool:
         """Ctrl-C came before the first iteration was measured: ``image`` is only the image it
         started from, not worth a file (nor, with -o, the name a rerun of the command needs)."""
@@ -2299,7 +2307,7 @@ def run_trace(args: argparse.Namespace, image: Path, content: str, styles: list,
         "precision": result.precision, "level_sizes": result.sizes, "level_blend_weights": result.blend_weights,
         "versions": {"code": code_version(), "python": platform.python_version(), "tensorflow": tf.__version__,
                      "keras": keras.__version__, "numpy": np.__version__, "pillow": PIL.__version__},
-        "stopped_early": result.stopped_early, "notes": result.notes,
+        "stopped_early": result.stopped_early, "notes": result.notes, "loss": result.loss,
         "seconds": result.history[-1]["seconds"] if result.history else 0.0,
         "history": result.history,
     }
@@ -3199,7 +3207,7 @@ def report_outcome(result: StylizeResult, paths: dict, args: argparse.Namespace,
         print(f"error: stopped: {result.stopped_early}; {kept} is in {output}. Try {fix}.", file=sys.stderr)
         return EXIT_FAILED
     written = ", ".join(str(p) for key, p in paths.items() if key != "gif" or args.gif)
-    print(f"done in {seconds:.1f} s: {written}")
+    print(f"done in {seconds:.1f} s, loss {result.loss:.3g}: {written}")
     return 0
 
 

@@ -138,9 +138,22 @@ def test_json_trace(cli_run, repo_root):
     evaluations = [row["evaluations"] for row in history]
     assert evaluations == sorted(evaluations) and evaluations[0] >= 2  # L-BFGS: the start and a step
     assert history[-1]["total"] < history[0]["total"]
+    # The loss of the image kept, in the trace and on the line naming the files.
+    assert trace["loss"] == min(row["total"] for row in history)
+    assert f"done in {trace['seconds']:.1f} s, loss {trace['loss']:.3g}: " in cli_run["process"].stdout
     # The first line says what will run, and about how much memory it needs.
     first = cli_run["process"].stdout.splitlines()[0]
     assert first.startswith("StyleTransfer: vgg19 on ") and " GiB -> " in first and "about" in first
+
+
+def test_a_results_loss_is_the_lowest_finite_one_of_its_last_level():
+    """The kept image's loss; an earlier level's, measured at another size, does not compare."""
+    rows = [(0, 5.0), (0, 1.0), (1, 9.0), (1, 3.0), (1, float("nan")), (1, 4.0)]
+    result = StyleTransfer.StylizeResult(image=np.zeros((4, 4, 3), np.float32),
+                                         history=[{"level": level, "total": total} for level, total in rows])
+    assert result.loss == 3.0
+    assert StyleTransfer.StylizeResult(image=result.image, history=[{"level": 0, "total": float("inf")}]).loss is None
+    assert StyleTransfer.StylizeResult(image=result.image).loss is None
 
 
 def test_the_code_version_is_the_checkouts_commit_and_says_when_its_files_changed(tmp_path):
@@ -190,7 +203,7 @@ def test_the_trace_keeps_the_inputs_as_given_and_the_runs_notes():
     args.command = "python StyleTransfer.py photo.jpg a.jpg https://example.org/b.png --size 96"
     result = StyleTransfer.StylizeResult(image=np.zeros((64, 96, 3), np.float32), device="/CPU:0",
                                          precision="float32", sizes=[(64, 96)], blend_weights=[[0.7, 0.3]],
-                                         history=[{"iteration": 1, "seconds": 1.5}],
+                                         history=[{"iteration": 1, "level": 0, "total": 2.0, "seconds": 1.5}],
                                          notes=["L-BFGS ended after 1 of 2 iterations: a minimum"])
     settings = StyleTransfer.settings_from_args(args)
     digests = {"content": "0" * 64, "styles": ["1" * 64, "2" * 64], "style_masks": None}
