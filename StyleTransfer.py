@@ -2642,10 +2642,16 @@ def prepare_pair(pair: Pair, content: tuple | StyleTransferError, style: tuple |
     whose files (run_files: the GIF's with ``gif``) would replace files that are not from
     an earlier run of it (one that stopped early, or whose image was deleted, is redone;
     unless ``overwrite``) and one that clearly cannot fit in memory even alone
-    (check_memory); the others stay NOT_RUN."""
+    (check_memory); so does one whose trace is another result's (another_result: a run's .jpg
+    beside the pair's .png); the others stay NOT_RUN."""
     paths = output_paths(pair.output)
     trace = previous_trace(paths)
     pair.result_existed = paths["image"].exists()
+    other = another_result(pair.output)
+    if other is not None:  # even with --overwrite, as a single run's -o
+        pair.status, pair.reason = FAILED, (f"the files beside {pair.output} (trace, panel, loss curve) are those "
+                                            f"of another result, {other}; move or remove it first")
+        return
     # Same names, other images (two folders of IMG_0001.jpg into one results folder, say, or a
     # photo replaced under its old name). An input that cannot be read now (moved, a URL
     # offline) is judged by its name: its finished pairs are still skipped.

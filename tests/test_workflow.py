@@ -603,6 +603,26 @@ def test_ctrl_c_in_a_batch_exits_130_and_a_rerun_redoes_only_what_was_not_finish
     assert json.loads((output / "chelsea_starry_night.json").read_text())["stopped_early"] is None
 
 
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_a_pair_whose_trace_is_another_results_fails_and_leaves_it(overwrite, folders, tmp_path, run_main,
+                                                                   vgg19_weights):
+    """A single run's chelsea_starry_night.jpg in the batch folder: its trace, panel and loss
+    curve are named as the pair's .png would name them. Before, the batch ran the pair and
+    replaced them (a single run's -o is refused there, even with --overwrite)."""
+    output = tmp_path / "out"
+    content, style = folders[0] / "chelsea.jpg", folders[1] / "starry_night.jpg"
+    jpg = output / "chelsea_starry_night.jpg"
+    assert run_main([str(content), str(style), "-o", str(jpg), *FAST])[0] == 0
+    trace = (output / "chelsea_starry_night.json").read_bytes()
+    status, stdout, _ = run_main(["--contents", str(content), "--styles", str(style), "-o", str(output), *FAST,
+                                  *overwrite])
+    assert status == StyleTransfer.EXIT_FAILED
+    assert (f"chelsea + starry_night ... failed: the files beside {output / 'chelsea_starry_night.png'} (trace, "
+            f"panel, loss curve) are those of another result, {jpg}; move or remove it first") in stdout
+    assert (output / "chelsea_starry_night.json").read_bytes() == trace
+    assert not (output / "chelsea_starry_night.png").exists()
+
+
 def test_ctrl_c_before_a_pairs_first_iteration_writes_none_of_its_files(folders, tmp_path, monkeypatch, run_main,
                                                                           vgg19_weights):
     """Before, the pair's start image was written as its result, with an empty loss chart,
