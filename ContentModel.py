@@ -480,6 +480,12 @@ def cached_weights(file_name: str) -> str:
     return "imagenet"  # Keras goes its own way (and its message says where it looked)
 
 
+def cached_models() -> list[str]:
+    """The models whose ImageNet weights file is in Keras's cache folder: offline, these run."""
+    return [model for model, (_, _, file_name) in VGG_MODELS.items()
+            if (keras_cache() / "models" / file_name).is_file()]
+
+
 def _application_with_weights(application, model: str, file_name: str, weights) -> keras.Model:
     weights = check_weights(weights)
     if weights == "imagenet":
@@ -493,11 +499,14 @@ def _application_with_weights(application, model: str, file_name: str, weights) 
             cache = keras_cache() / "models" / file_name
             elsewhere = "" if os.access(keras_cache(), os.W_OK) else \
                 f"; Keras cannot write to {keras_cache()}, so it looked under /tmp/.keras instead"
+            others = "".join(f"; the {other} weights are there: --model {other} uses them"
+                             for other in cached_models() if other != model)
             raise StyleTransferError(
                 f"could not get the ImageNet weights for {model} "
                 f"({error_summary(error.__cause__ or error.__context__ or error)}); "
                 f"on an offline machine pass the file with --weights PATH, or put {file_name} "
                 f"in a cache folder's models/ and set KERAS_HOME to that folder (looked for {cache}{elsewhere})"
+                f"{others}"
             ) from error
         raise StyleTransferError(
             f"weights file {weights} does not fit {model} (is it a {model} 'notop' file, "
