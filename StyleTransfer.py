@@ -2399,19 +2399,30 @@ def plan_pairs(contents: list[str], styles: list[str], folder: Path) -> list[Pai
     claimed = {}
     for pair in pairs:
         check_name_lengths(list(output_paths(pair.output).values()),
-                           f"rename {pair.content} or {pair.style} (a pair's files are named <content>_<style>)")
+                           f"{renaming([pair.content, pair.style])} (a pair's files are named <content>_<style>)")
         # Every file of the pair, not only its image: content 'c' with style 's_panel' writes
         # c_s_panel.png, the panel of 'c' with style 's'.
         for path in output_paths(pair.output).values():
             if CONTACT_SHEET_PATTERN.fullmatch(path.name):
                 raise StyleTransferError(f"{pair.content} + {pair.style} would write {path}, the name of the "
-                                         "batch's contact sheet; rename one of the images")
+                                         f"batch's contact sheet; {renaming([pair.content, pair.style])}")
             if path in claimed:
                 first = claimed[path]
+                differing = [source for ours, theirs in ((first.content, pair.content), (first.style, pair.style))
+                             if ours != theirs for source in (ours, theirs)]
                 raise StyleTransferError(f"{first.content} + {first.style} and {pair.content} + {pair.style} "
-                                         f"would both write {path}; rename one of the images")
+                                         f"would both write {path}; {renaming(differing)}")
             claimed[path] = pair
     return pairs
+
+
+def renaming(sources: list[str]) -> str:
+    """The advice to give one of ``sources`` another name: 'rename a.jpg or b.jpg'. A URL's
+    name is its address's: it is saved as a file, whose name can be chosen."""
+    files = list(dict.fromkeys(source for source in sources if not is_url(source)))
+    if files:
+        return f"rename {' or '.join(files)}"
+    return f"save {' or '.join(dict.fromkeys(sources))} as a file of another name, and give that"
 
 
 def check_batch_arguments(args: argparse.Namespace) -> None:

@@ -998,6 +998,16 @@ def test_a_folders_hidden_files_are_left_out_unless_named(tmp_path):
         expand_inputs([str(tmp_path)])
 
 
+def test_pairs_named_alike_from_urls_are_not_told_to_rename_them(tmp_path):
+    """A URL's name is its address's: it cannot be renamed, only saved as a file of another name."""
+    contents = ["https://a.example.org/cat.jpg", "https://b.example.org/cat.jpg"]
+    with pytest.raises(StyleTransferError) as caught:
+        StyleTransfer.plan_pairs(contents, [str(tmp_path / "wave.jpg")], tmp_path / "out")
+    assert str(caught.value).endswith(f"would both write {tmp_path / 'out' / 'cat_wave.png'}; save {contents[0]} "
+                                      f"or {contents[1]} as a file of another name, and give that")
+    assert StyleTransfer.renaming(["a.jpg", "https://example.org/a.jpg"]) == "rename a.jpg"
+
+
 @pytest.mark.parametrize("arguments, message", [
     (["--contents", "{content}"], "needs both --contents and --styles"),
     (["{chelsea}", "--contents", "{content}", "--styles", "{styles}"], "not both"),
@@ -1006,10 +1016,11 @@ def test_a_folders_hidden_files_are_left_out_unless_named(tmp_path):
     (["--contents", "{content}", "--styles", "{styles}", "-o", "{content}"], "holds the input"),
     (["--contents", "{content}", "{tmp}/chelsea.png", "--styles", "{styles}", "-o", "{tmp}/out"],
      "/chelsea.jpg + {styles}/great_wave.jpg and {tmp}/chelsea.png + {styles}/great_wave.jpg would both write "
-     "{tmp}/out/chelsea_great_wave.png"),
+     "{tmp}/out/chelsea_great_wave.png; rename {content}/chelsea.jpg or {tmp}/chelsea.png"),
     # not only the images: a style named like another pair's panel, a pair named like the contact sheet
     (["--contents", "{chelsea}", "--styles", "{tmp}/wave.jpg", "{tmp}/wave_panel.jpg", "-o", "{tmp}/out"],
-     "{tmp}/wave.jpg and {chelsea} + {tmp}/wave_panel.jpg would both write {tmp}/out/chelsea_wave_panel.png"),
+     "{tmp}/wave.jpg and {chelsea} + {tmp}/wave_panel.jpg would both write {tmp}/out/chelsea_wave_panel.png; "
+     "rename {tmp}/wave.jpg or {tmp}/wave_panel.jpg"),
     (["--contents", "{tmp}/contact.jpg", "--styles", "{tmp}/sheet_2.jpg", "-o", "{tmp}/out"],
      "would write {tmp}/out/contact_sheet_2.png, the name of the batch's contact sheet"),
     (["--contents", "{content}", "--styles", "{styles}", "--style-masks", "{chelsea}"], "single run"),
