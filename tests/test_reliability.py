@@ -1444,6 +1444,16 @@ def test_the_refusal_never_says_a_run_needs_what_is_available(monkeypatch):
         StyleTransfer.check_memory(StyleTransfer.MemoryNeed(int(1.14 * gib), 0), settings, "/CPU:0")
 
 
+def test_the_refusal_offers_no_setting_where_none_could_help(monkeypatch):
+    """Less memory than TensorFlow and the weights need alone: 'a smaller --size' cannot help."""
+    monkeypatch.setattr(StyleTransfer, "available_memory", lambda: int(0.9 * StyleTransfer.GIB))
+    settings = dict(model="vgg19", optimizer="lbfgs", precision="float32", style_scale=1.0)
+    with pytest.raises(StyleTransfer.NotEnoughMemoryError) as caught:
+        StyleTransfer.check_memory(StyleTransfer.MemoryNeed(int(1.14 * StyleTransfer.GIB), 0), settings, "/CPU:0")
+    assert str(caught.value).endswith("is available; TensorFlow and the weights alone need about 1 GiB, whatever "
+                                      "the settings: free some memory (close other programs)")
+
+
 def _cgroup(folder: Path, files: dict) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
