@@ -1064,6 +1064,8 @@ def to_array(image: Image.Image) -> np.ndarray:
 #: How far outside [0, 1] an input's values may lie: resampling rounds a 1 to 1.0000001, and
 #: less than one 8-bit step does no harm (the optimized image is clipped to [0, 1]).
 PIXEL_TOLERANCE = 1 / 255
+#: What a file name comes as: given where pixels are wanted, it is refused with a hint.
+FILE_NAME_TYPES = (str, bytes, os.PathLike)
 
 
 def check_pixels(image, what: str, rgb: bool = True) -> None:
@@ -1071,7 +1073,7 @@ def check_pixels(image, what: str, rgb: bool = True) -> None:
     mask) holding floats in [PIXEL_MIN, PIXEL_MAX], the one pixel convention (load_image and
     load_mask give such arrays). Checked because the rest would run without a word on 8-bit
     values (0-255), and come out nearly white."""
-    if isinstance(image, (str, bytes, os.PathLike)):
+    if isinstance(image, FILE_NAME_TYPES):
         raise StyleTransferError(f"{what} is a file name ({os.fsdecode(image)}), not an array: "
                                  "read it with load_image")
     array, shape = np.asarray(image), "(H, W, 3)" if rgb else "(H, W)"

@@ -45,7 +45,6 @@ import argparse
 import contextlib
 import json
 import logging
-import os
 import platform
 import re
 import shutil
@@ -62,6 +61,7 @@ from ContentModel import (
     CONTENT_LAYER,
     DEFAULT_MODEL,
     DEFAULT_PRECISION,
+    FILE_NAME_TYPES,
     DEFAULT_SEED,
     DEFAULT_WEIGHTS,
     EXIT_FAILED,
@@ -1196,11 +1196,11 @@ def image_list(images, dimensions: int = 3) -> list:
     stack of them (one axis more) or a list, as a list."""
     if images is None:
         return []
-    if isinstance(images, (str, bytes, os.PathLike)):
+    if isinstance(images, FILE_NAME_TYPES):
         return [images]
     if not hasattr(images, "shape"):  # a list: of images, or one image as nested lists of numbers
         items = list(images)
-        if not items or hasattr(items[0], "shape") or isinstance(items[0], (str, bytes, os.PathLike)):
+        if not items or hasattr(items[0], "shape") or isinstance(items[0], FILE_NAME_TYPES):
             return items  # of arrays or names: a list of images ([greyscale] is one, to be refused)
         try:
             as_array = np.asarray(items)
@@ -3074,6 +3074,16 @@ def model_text(settings: dict) -> str:
     return settings["model"] + (" (random weights)" if settings["weights"] is None else "")
 
 
+def is_batch(args: argparse.Namespace) -> bool:
+    """Batch mode: --contents or --styles given (check_batch_arguments asks for both)."""
+    return bool(args.batch_contents or args.batch_styles)
+
+
+def sample_style_stands_in(args: argparse.Namespace) -> bool:
+    """A single run given no STYLE: the sample painting is its style (single_run_sources)."""
+    return not (args.styles or is_batch(args))
+
+
 def single_run_sources(args: argparse.Namespace) -> list[str]:
     """CONTENT and the STYLEs as typed, or the bundled samples where none were."""
     content = str(SAMPLE_CONTENT) if args.content is None else args.content
@@ -3085,7 +3095,7 @@ def swallowed_images_hint(args: argparse.Namespace) -> str:
     and a list flag ends in an image file name (list_flag_hint): 'StyleTransfer.py
     --style-masks m.png photo.jpg art.jpg' reads three masks, and 'photo.jpg --style-masks
     m.png art.jpg' two, for the sample style."""
-    if args.styles or args.batch_contents or args.batch_styles:
+    if not sample_style_stands_in(args):
         return ""
     return list_flag_hint({"--style-layers": args.style_layers, "--style-masks": args.style_masks},
                           "CONTENT and STYLE" if args.content is None else "STYLE")
@@ -3094,7 +3104,7 @@ def swallowed_images_hint(args: argparse.Namespace) -> str:
 def sample_notes(args: argparse.Namespace) -> list[str]:
     """A note when a CONTENT was given without a STYLE: the sample painting stands in, which a
     forgotten style (or one a list flag took) would otherwise make without a word."""
-    if args.content is None or args.styles or args.batch_contents or args.batch_styles:
+    if args.content is None or not sample_style_stands_in(args):
         return []
     return [f"no STYLE given: using the sample {relative_to_project(SAMPLE_STYLE)}"]
 
@@ -3104,7 +3114,7 @@ def run(args: argparse.Namespace) -> int:
     check_image_arguments(args)
     check_output_arguments(args)
     settings = settings_from_args(args)
-    batch_mode = bool(args.batch_contents or args.batch_styles)
+    batch_mode = is_batch(args)
     sources = [] if batch_mode else single_run_sources(args)
     try:
         check_settings(**settings)
