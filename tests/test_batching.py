@@ -233,7 +233,7 @@ def test_batch_size_outside_batch_mode_is_a_usage_error(capsys):
 def test_a_batch_pair_that_cannot_fit_fails_alone_with_the_fix(sample_images, tmp_path, run_main, monkeypatch):
     """On a CPU a batch pair is checked against the memory available, as a single run is,
     instead of being left to the system's out-of-memory killer."""
-    monkeypatch.setattr(StyleTransfer, "available_memory", lambda: 2 ** 29)  # half a GiB free
+    monkeypatch.setattr(StyleTransfer, "available_memory", lambda: StyleTransfer.BASELINE_BYTES)  # TensorFlow's own
     status, stdout, stderr = run_main(["--contents", str(sample_images[0]), "--styles", str(sample_images[1]),
                                        "--size", "64", "--iterations", "1", "--model", "vgg19", *ON_THE_CPU,
                                        "-o", str(tmp_path / "out")])
@@ -259,7 +259,7 @@ def test_a_batch_pair_that_cannot_fit_is_refused_before_its_images_are_decoded(s
     monkeypatch.setattr(StyleTransfer, "plot_contact_sheet",
                         lambda rows, columns, cells: sheet.update(rows=rows, columns=columns)
                         or real_plot(rows, columns, cells))
-    monkeypatch.setattr(StyleTransfer, "available_memory", lambda: 2 ** 29)  # half a GiB free
+    monkeypatch.setattr(StyleTransfer, "available_memory", lambda: StyleTransfer.BASELINE_BYTES)  # TensorFlow's own
     status, stdout, stderr = run_main(["--contents", str(sample_images[0]), "--styles", str(sample_images[1]),
                                        "--size", "2048", "--style-scale", "4", "--model", "vgg19", *ON_THE_CPU,
                                        "-o", str(tmp_path / "out")])
