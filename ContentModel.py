@@ -1289,8 +1289,12 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def parse_args(self, args=None, namespace=None):
         # Flags may come between the file names ('a.jpg --iterations 50 b.jpg'): plain parse_args
-        # fills the positionals at the first file name, so the second was 'unrecognized'.
-        return self.parse_intermixed_args(args, namespace)
+        # fills the positionals at the first file name, so the second was 'unrecognized'. Not
+        # with '--': Python 3.11's intermixed parsing reads a '-x.jpg' after it as a flag.
+        words = list(sys.argv[1:] if args is None else args)
+        if "--" in words:
+            return super().parse_args(words, namespace)
+        return self.parse_intermixed_args(words, namespace)
 
     def parse_known_args(self, args=None, namespace=None):
         self.words = list(sys.argv[1:] if args is None else args)  # for dash_value_hint
