@@ -1879,7 +1879,7 @@ def made_by_a_run(gif: Path) -> bool:
     try:
         with image_file(gif) as image:
             comment = image.info.get("comment", b"") if image.format == "GIF" else b""
-    except StyleTransferError:  # none there, or not an image
+    except (StyleTransferError, OSError):  # none there, not an image, or a name too long (check_name_lengths)
         return False
     return SCRIPT_NAME in comment.decode(errors="replace")
 

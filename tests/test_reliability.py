@@ -478,6 +478,9 @@ def test_a_name_too_long_for_the_folder_is_refused_before_any_work(tmp_path, run
     style = _write(tmp_path / "style.jpg", pair_bytes[1])
     cases = [
         ([str(style), str(style), "-o", str(tmp_path / "out" / ("x" * 236 + ".png"))], "choose a shorter -o"),
+        # Past the system's own limit, in a folder that exists: looking for a run's GIF there was
+        # 'error: yyy...y.gif: File name too long' (exit status 1), naming a GIF not asked for.
+        ([str(style), str(style), "-o", str(tmp_path / ("y" * 300 + ".png"))], "choose a shorter -o"),
         ([str(content), str(style)], "name the output with -o"),
         (["--contents", str(content), "--styles", str(style), "-o", str(tmp_path / "batch")],
          f"rename {content} or {style}"),
