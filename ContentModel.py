@@ -326,8 +326,10 @@ def check_layers(model: str, layers) -> None:
     known = conv_layer_names(model)
     unknown = [name for name in layers if name not in known]
     if unknown:
+        # '--style-layers a,b': the weights' flags take commas, so a list of names is tried that way too.
+        commas = "; separate the names with spaces, not commas" if any("," in name for name in unknown) else ""
         raise StyleTransferError(
-            f"unknown layer {', '.join(name or repr(name) for name in unknown)} for {model}; "
+            f"unknown layer {', '.join(name or repr(name) for name in unknown)} for {model}{commas}; "
             f"valid layers: {', '.join(known)}"
         )
 

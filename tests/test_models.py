@@ -166,6 +166,13 @@ def test_an_empty_layer_name_is_named_as_such():
         build_vgg("vgg19", [""], weights=None)
 
 
+def test_layer_names_joined_by_commas_are_told_to_go_apart():
+    """'--style-layers block1_conv1,block2_conv1', as the weights' flags take their numbers."""
+    with pytest.raises(StyleTransferError, match="^unknown layer block1_conv1,block2_conv1 for vgg19; separate the "
+                                                 "names with spaces, not commas; valid layers: block1_conv1"):
+        build_vgg("vgg19", ["block1_conv1,block2_conv1"], weights=None)
+
+
 def test_a_tall_strips_feature_maps_make_a_figure_of_bounded_height(tmp_path):
     """Cells take the maps' shape, up to MAX_CELL_ASPECT times as tall as wide: a 32 x 4096 px
     strip's made a figure 100,000 px tall."""
