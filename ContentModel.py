@@ -666,11 +666,14 @@ def loaded_shape(shape, max_size: int | None = None, keep_short_side: bool = Fal
         return height, width
     if keep_short_side:
         max_size = max(max_size, smallest_long_side((height, width)))
+    needed = smallest_long_side((height, width))
     height, width = long_side_shape(height, width, max_size)
     if min(height, width) < MIN_SIZE:
+        fix = f": use a --size of at least {needed}" if needed <= MAX_SIZE else \
+            f", which no --size (at most {MAX_SIZE}) gives: crop it"
         raise StyleTransferError(
             f"{what} resized to a long side of {max_size} is {width}x{height} pixels; "
-            f"the short side must be at least {MIN_SIZE}: use a larger --size")
+            f"the short side must be at least {MIN_SIZE}{fix}")
     return height, width
 
 

@@ -357,6 +357,15 @@ def test_an_image_too_small_for_vgg_is_refused_from_its_shape(shape, max_size, k
         ContentModel.loaded_shape(shape, max_size, keep, what="tiny.png")
 
 
+def test_an_image_too_narrow_at_its_size_is_told_the_size_that_would_do():
+    """It said 'use a larger --size', which named no size, and also at the largest there is."""
+    with pytest.raises(StyleTransferError, match="must be at least 32: use a --size of at least 1600$"):
+        ContentModel.loaded_shape((20, 1000), 128, what="strip.png")
+    assert ContentModel.loaded_shape((20, 1000), 1600, what="strip.png") == (32, 1600)
+    with pytest.raises(StyleTransferError, match=r"which no --size \(at most 8192\) gives: crop it$"):
+        ContentModel.loaded_shape((2, 1000), 8192, what="thread.png")
+
+
 def test_an_image_small_on_disk_is_judged_at_the_size_it_is_loaded_at():
     """A 45x30 photo at --size 128 is 128x85, which VGG takes: it was refused, 'the network
     needs at least 32 pixels on the short side', though the network would never see 30."""

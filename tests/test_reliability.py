@@ -1559,7 +1559,7 @@ def test_an_image_too_small_for_vgg_is_said_to_be_before_the_memory(monkeypatch,
                                  "-o", str(tmp_path / "out" / "r.png")])
     assert status == ContentModel.EXIT_USAGE, out + err
     assert our_lines(err) == [f"error: {content} resized to a long side of 8192 is 8192x16 pixels; the short "
-                              "side must be at least 32: use a larger --size"]
+                              "side must be at least 32, which no --size (at most 8192) gives: crop it"]
 
 
 @pytest.mark.parametrize("style_scale, refused", [("4", True), ("1", False)])
