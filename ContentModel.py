@@ -1293,17 +1293,14 @@ class ArgumentParser(argparse.ArgumentParser):
         self._negative_number_matcher = re.compile(r"^-\.?\d")
 
     def parse_args(self, args=None, namespace=None):
+        self.words = list(sys.argv[1:] if args is None else args)  # for dash_value_hint
         # Flags may come between the file names ('a.jpg --iterations 50 b.jpg'): plain parse_args
         # fills the positionals at the first file name, so the second was 'unrecognized'. Not
         # with '--': Python 3.11's intermixed parsing reads a '-x.jpg' after it as a flag.
-        words = list(sys.argv[1:] if args is None else args)
-        if "--" in words:
-            return super().parse_args(words, namespace)
-        return self.parse_intermixed_args(words, namespace)
-
-    def parse_known_args(self, args=None, namespace=None):
-        self.words = list(sys.argv[1:] if args is None else args)  # for dash_value_hint
-        parsed = super().parse_known_args(args, namespace)
+        if "--" in self.words:
+            parsed = super().parse_args(self.words, namespace)
+        else:
+            parsed = self.parse_intermixed_args(self.words, namespace)
         try:  # once argparse has found nothing wrong: '-o -- x' is its 'expected one argument'
             check_after_double_dash(self.words)
         except StyleTransferError as error:
