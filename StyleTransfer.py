@@ -621,9 +621,11 @@ class StylizeResult:
 
     @property
     def loss(self) -> float | None:
-        """The total loss of ``image``: the lowest finite one measured at the last level (the
-        levels' losses, at other sizes, do not compare); None when none was finite."""
-        level = self.history[-1]["level"] if self.history else None
+        """The total loss of ``image`` (with preserve_colors 'luminance': of the grey image
+        optimized, before the colours are put back): the lowest finite one measured at the
+        last level run (the levels' losses, at other sizes, do not compare); None when that
+        level measured none (L-BFGS can end before its first iteration) or none was finite."""
+        level = len(self.sizes) - 1
         return min((row["total"] for row in self.history if row["level"] == level and np.isfinite(row["total"])),
                    default=None)
 
@@ -3237,7 +3239,8 @@ def report_outcome(result: StylizeResult, paths: dict, args: argparse.Namespace,
         print(f"error: stopped: {result.stopped_early}; {kept} is in {output}. Try {fix}.", file=sys.stderr)
         return EXIT_FAILED
     written = ", ".join(str(p) for key, p in paths.items() if key != "gif" or args.gif)
-    print(f"done in {seconds:.1f} s, loss {result.loss:.3g}: {written}")
+    loss = "" if result.loss is None else f", loss {result.loss:.3g}"
+    print(f"done in {seconds:.1f} s{loss}: {written}")
     return 0
 
 

@@ -149,11 +149,27 @@ def test_json_trace(cli_run, repo_root):
 def test_a_results_loss_is_the_lowest_finite_one_of_its_last_level():
     """The kept image's loss; an earlier level's, measured at another size, does not compare."""
     rows = [(0, 5.0), (0, 1.0), (1, 9.0), (1, 3.0), (1, float("nan")), (1, 4.0)]
-    result = StyleTransfer.StylizeResult(image=np.zeros((4, 4, 3), np.float32),
-                                         history=[{"level": level, "total": total} for level, total in rows])
-    assert result.loss == 3.0
-    assert StyleTransfer.StylizeResult(image=result.image, history=[{"level": 0, "total": float("inf")}]).loss is None
-    assert StyleTransfer.StylizeResult(image=result.image).loss is None
+    history = [{"level": level, "total": total} for level, total in rows]
+    image, two_levels = np.zeros((4, 4, 3), np.float32), [(2, 2), (4, 4)]
+    assert StyleTransfer.StylizeResult(image=image, sizes=two_levels, history=history).loss == 3.0
+    # A last level that measured nothing (L-BFGS ended before its first iteration): not level 0's loss.
+    assert StyleTransfer.StylizeResult(image=image, sizes=two_levels, history=history[:2]).loss is None
+    assert StyleTransfer.StylizeResult(image=image, sizes=[(4, 4)], history=[{"level": 0, "total": float("inf")}]) \
+        .loss is None
+    assert StyleTransfer.StylizeResult(image=image).loss is None
+
+
+def test_a_run_that_measured_no_loss_says_it_is_done_without_one(tmp_path, small_inputs, run_main, vgg19_weights):
+    """The content as the start with only the content loss: L-BFGS ends before its first
+    iteration (the gradient is zero). The line naming the files was a TypeError traceback."""
+    output = tmp_path / "r.png"
+    status, stdout, stderr = run_main([*map(str, small_inputs), "--init", "content", "--style-weight", "0",
+                                       "--tv-weight", "0", "--precision", "float32", "--size", "64",
+                                       "--iterations", "3", "--model", "vgg19", "-o", str(output)])
+    assert status == 0, stdout + stderr
+    assert "note: L-BFGS ended after 0 of 3 iterations: the gradient is zero" in stdout
+    assert re.search(rf"^done in [0-9.]+ s: {re.escape(str(output))}, ", stdout, re.MULTILINE), stdout
+    assert json.loads(output.with_suffix(".json").read_text())["loss"] is None
 
 
 def test_the_code_version_is_the_checkouts_commit_and_says_when_its_files_changed(tmp_path):
