@@ -1751,9 +1751,10 @@ def check_memory(need: MemoryNeed, settings: dict, device_name: str) -> None:
         needed, free = need.total / GIB, available / GIB
         digits = next(d for d in (1, 2, 3) if d == 3 or f"{needed:.{d}f}" != f"{free:.{d}f}")
         # ... so that it never says 'needs 1.1 GiB but only 1.1 GiB is available'
+        # Below BASELINE_BYTES this check refuses any settings: offer none.
         fix = memory_advice(settings, device_name, need, available) if available >= BASELINE_BYTES else \
-            f"TensorFlow and the weights alone need about {BASELINE_BYTES / GIB:.0f} GiB, whatever the settings: " \
-            "free some memory (close other programs)"
+            f"whatever the settings, a run is estimated at {BASELINE_BYTES / GIB:.0f} GiB or more (TensorFlow " \
+            "and the weights): free some memory (close other programs)"
         raise NotEnoughMemoryError(
             f"this run needs about {needed:.{digits}f} GiB of memory but only {free:.{digits}f} GiB "
             f"is available; {fix}")

@@ -1453,8 +1453,8 @@ def test_the_refusal_offers_no_setting_where_none_could_help(monkeypatch):
     settings = dict(model="vgg19", optimizer="lbfgs", precision="float32", style_scale=1.0)
     with pytest.raises(StyleTransfer.NotEnoughMemoryError) as caught:
         StyleTransfer.check_memory(StyleTransfer.MemoryNeed(int(1.14 * StyleTransfer.GIB), 0), settings, "/CPU:0")
-    assert str(caught.value).endswith("is available; TensorFlow and the weights alone need about 1 GiB, whatever "
-                                      "the settings: free some memory (close other programs)")
+    assert str(caught.value).endswith("is available; whatever the settings, a run is estimated at 1 GiB or more "
+                                      "(TensorFlow and the weights): free some memory (close other programs)")
 
 
 def _cgroup(folder: Path, files: dict) -> None:
