@@ -483,9 +483,15 @@ def cached_weights(file_name: str) -> str:
 
 
 def cached_models() -> list[str]:
-    """The models whose ImageNet weights file is in Keras's cache folder: offline, these run."""
-    return [model for model, (_, _, file_name) in VGG_MODELS.items()
-            if (keras_cache() / "models" / file_name).is_file()]
+    """The models whose ImageNet weights file is in Keras's cache folder, whole (its md5, as
+    Keras checks it): offline, these run."""
+    def whole(path: Path) -> bool:
+        try:
+            return path.is_file() and file_digest(path, "md5") == IMAGENET_WEIGHTS_MD5[path.name]
+        except StyleTransferError:  # unreadable
+            return False
+
+    return [model for model, (_, _, file_name) in VGG_MODELS.items() if whole(keras_cache() / "models" / file_name)]
 
 
 def _application_with_weights(application, model: str, file_name: str, weights) -> keras.Model:
@@ -501,7 +507,7 @@ def _application_with_weights(application, model: str, file_name: str, weights) 
             cache = keras_cache() / "models" / file_name
             elsewhere = "" if os.access(keras_cache(), os.W_OK) else \
                 f"; Keras cannot write to {keras_cache()}, so it looked under /tmp/.keras instead"
-            others = "".join(f"; the {other} weights are there: --model {other} uses them"
+            others = "".join(f"; {keras_cache() / 'models'} has the {other} weights: --model {other} uses them"
                              for other in cached_models() if other != model)
             raise StyleTransferError(
                 f"could not get the ImageNet weights for {model} "

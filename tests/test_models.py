@@ -264,7 +264,17 @@ def test_vgg16_imagenet_offline_explains_how_to_get_weights(offline, keras_home)
     assert "--weights" in message
     assert "KERAS_HOME" in message
     # VGG19's file is in the cache (conftest.py): that model runs offline.
-    assert message.endswith("; the vgg19 weights are there: --model vgg19 uses them")
+    assert message.endswith(f"; {keras_home / 'models'} has the vgg19 weights: --model vgg19 uses them")
+
+
+def test_a_cut_short_weights_file_is_not_offered_as_another_model_to_use(offline, tmp_path, monkeypatch):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5").write_bytes(b"\x89HDF" * 100)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    assert ContentModel.cached_models() == []
+    with pytest.raises(StyleTransferError) as info:
+        build_vgg("vgg16", ["block1_conv1"], weights="imagenet")
+    assert "--model vgg19" not in str(info.value)
 
 
 def test_vgg19_imagenet_comes_from_the_keras_cache(vgg19_weights, offline):

@@ -259,7 +259,7 @@ def _weights_empty(d, c, s, o):
 
 def _vgg16_offline(d, c, s, o):
     return [c, s, "--size", "64", "--iterations", "2", "--model", "vgg16", "-o", o], \
-        ["--weights", "KERAS_HOME", "--model vgg19 uses them"]
+        ["--weights", "KERAS_HOME", "has the vgg19 weights: --model vgg19 uses them"]
 
 
 def _corrupt_weights(d, c, s, o):
