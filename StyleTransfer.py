@@ -2424,11 +2424,11 @@ def plan_pairs(contents: list[str], styles: list[str], folder: Path) -> list[Pai
 
 def renaming(sources: list[str]) -> str:
     """The advice to give one of ``sources`` another name: 'rename a.jpg or b.jpg'. A URL's
-    name is its address's: it is saved as a file, whose name can be chosen."""
+    name is its address's: downloaded, it can have another."""
     files = list(dict.fromkeys(source for source in sources if not is_url(source)))
     if files:
         return f"rename {' or '.join(files)}"
-    return f"save {' or '.join(dict.fromkeys(sources))} as a file of another name, and give that"
+    return f"download {' or '.join(dict.fromkeys(sources))} under another name and pass that file instead"
 
 
 def check_batch_arguments(args: argparse.Namespace) -> None:
@@ -2666,8 +2666,10 @@ def prepare_pair(pair: Pair, content: tuple | StyleTransferError, style: tuple |
     pair.result_existed = paths["image"].exists()
     other = another_result(pair.output)
     if other is not None:  # even with --overwrite, as a single run's -o
+        # Not 'move it': its trace, panel and loss curve would stay, and the rerun replace them.
         pair.status, pair.reason = FAILED, (f"the files beside {pair.output} (trace, panel, loss curve) are those "
-                                            f"of another result, {other}; move or remove it first")
+                                            f"of another result, {other}: move it with them, or write the batch "
+                                            "to another -o folder")
         return
     # Same names, other images (two folders of IMG_0001.jpg into one results folder, say, or a
     # photo replaced under its old name). An input that cannot be read now (moved, a URL
@@ -2909,7 +2911,7 @@ class BatchProgress:
             outcome = {DONE: f"done in {pair.seconds:.1f} s{together}",
                        SKIPPED: f"skipped (done before{other}{pictures})",
                        FAILED: f"failed: {pair.reason}",
-                       INTERRUPTED: ": ".join(filter(None, [INTERRUPTED, pair.reason]))}.get(pair.status, pair.status)
+                       INTERRUPTED: " ".join(filter(None, [INTERRUPTED, pair.reason]))}.get(pair.status, pair.status)
             self.write(f"{self.prefix([pair])} {outcome}\n")
 
     def write(self, text: str) -> None:

@@ -618,7 +618,8 @@ def test_a_pair_whose_trace_is_another_results_fails_and_leaves_it(overwrite, fo
                                   *overwrite])
     assert status == StyleTransfer.EXIT_FAILED
     assert (f"chelsea + starry_night ... failed: the files beside {output / 'chelsea_starry_night.png'} (trace, "
-            f"panel, loss curve) are those of another result, {jpg}; move or remove it first") in stdout
+            f"panel, loss curve) are those of another result, {jpg}: move it with them, or write the batch to "
+            "another -o folder") in stdout
     assert (output / "chelsea_starry_night.json").read_bytes() == trace
     assert not (output / "chelsea_starry_night.png").exists()
 
@@ -636,7 +637,7 @@ def test_ctrl_c_before_a_pairs_first_iteration_writes_none_of_its_files(folders,
     status, stdout, _ = run_main(["--contents", str(folders[0] / "chelsea.jpg"),
                                   "--styles", str(folders[1] / "starry_night.jpg"), "-o", str(output), *FAST])
     assert status == StyleTransfer.EXIT_INTERRUPTED
-    assert "chelsea + starry_night ... interrupted: before the first iteration: nothing written" in stdout
+    assert "chelsea + starry_night ... interrupted before the first iteration: nothing written" in stdout
     assert sorted(path.name for path in output.iterdir()) == [CONTACT_SHEET_NAME]
     assert sheet["cells"] == [[StyleTransfer.INTERRUPTED]]
 
@@ -1003,8 +1004,8 @@ def test_pairs_named_alike_from_urls_are_not_told_to_rename_them(tmp_path):
     contents = ["https://a.example.org/cat.jpg", "https://b.example.org/cat.jpg"]
     with pytest.raises(StyleTransferError) as caught:
         StyleTransfer.plan_pairs(contents, [str(tmp_path / "wave.jpg")], tmp_path / "out")
-    assert str(caught.value).endswith(f"would both write {tmp_path / 'out' / 'cat_wave.png'}; save {contents[0]} "
-                                      f"or {contents[1]} as a file of another name, and give that")
+    assert str(caught.value).endswith(f"would both write {tmp_path / 'out' / 'cat_wave.png'}; download "
+                                      f"{contents[0]} or {contents[1]} under another name and pass that file instead")
     assert StyleTransfer.renaming(["a.jpg", "https://example.org/a.jpg"]) == "rename a.jpg"
 
 
