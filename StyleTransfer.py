@@ -61,12 +61,12 @@ from ContentModel import (
     CONTENT_LAYER,
     DEFAULT_MODEL,
     DEFAULT_PRECISION,
-    FILE_NAME_TYPES,
     DEFAULT_SEED,
     DEFAULT_WEIGHTS,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
+    FILE_NAME_TYPES,
     IMAGE_EXTENSIONS,
     MIN_SIZE,
     OUTPUT_SUFFIXES,
@@ -496,6 +496,7 @@ RGB_FROM_YIQ = np.linalg.inv(YIQ_FROM_RGB).astype(np.float32)
 #: the luminance's standard deviation.
 COVARIANCE_EPSILON = 1e-5
 COLOR_MODES = ("none", "luminance", "histogram")
+DEFAULT_PRESERVE_COLORS = "none"  # as the paper: the style's colours too
 #: A region mask no brighter than this anywhere counts as all black (its style applies
 #: nowhere): a black mask saved as JPEG comes back with noise of a few levels.
 MASK_BLACK_LEVEL = 8 / 255
@@ -517,7 +518,6 @@ def stretched(mask_shape: tuple, photo_shape: tuple) -> bool:
     (mask_height, mask_width), (photo_height, photo_width) = mask_shape, photo_shape
     rounding = 1 / min(mask_shape) + 1 / min(photo_shape)
     return abs(mask_width / mask_height / (photo_width / photo_height) - 1) > MASK_ASPECT_TOLERANCE + rounding
-DEFAULT_PRESERVE_COLORS = "none"  # as the paper: the style's colours too
 
 
 def rgb_to_yiq(image: np.ndarray) -> np.ndarray:
