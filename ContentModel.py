@@ -1230,6 +1230,12 @@ def most_active_channels(features: np.ndarray, count: int) -> np.ndarray:
     return np.argsort(features.reshape(-1, features.shape[-1]).mean(axis=0))[::-1][:count]
 
 
+def most_active_text(count: int) -> str:
+    """What a figure's title calls the ``count`` maps most_active_channels chose."""
+    return "the channel of largest mean activation" if count == 1 else \
+        f"the {count} channels of largest mean activation"
+
+
 def plot_feature_maps(features: np.ndarray, title: str = "", count: int = FEATURE_MAPS_SHOWN, axes=None):
     """A grid of the most active feature maps (most_active_channels) of one (H, W, C) layer
     output, each scaled to its own range: its title gives its largest value, so that maps
@@ -1752,7 +1758,7 @@ def show_content_features(
     features = np.asarray(extractor(image[None])[layer][0], dtype=np.float32)
     height, width, channels = features.shape
     title = (f"{source_name(image_path)}: {model}{weights_note(weights)} {layer}, {height}x{width} positions "
-             f"x {channels} channels;\nthe {min(count, channels)} of largest mean activation")
+             f"x {channels} channels;\n{most_active_text(min(count, channels))}")
     return features, plot_feature_maps(features, title, count)
 
 

@@ -36,6 +36,7 @@ from ContentModel import (
     figure_main,
     load_image,
     local_image,
+    most_active_text,
     new_figure,
     plot_feature_maps,
     seeded,
@@ -208,7 +209,7 @@ def show_style_features(
     features = extractor(image[None])
     grams = gram_matrices(features, layers)
     figure = plot_style(features, grams, layers, f"{source_name(image_path)}: {model}{weights_note(weights)} "
-                        f"style features (feature maps: the {FEATURE_MAPS_PER_LAYER} of largest mean activation)")
+                        f"style features;\nfeature maps: {most_active_text(FEATURE_MAPS_PER_LAYER)}")
     return grams, figure
 
 

@@ -1813,10 +1813,12 @@ def plot_losses(history: list, title: str = ""):
     for name in LOSS_TERMS:
         values = [max(row[name], LOG_PLOT_FLOOR) for row in history]  # a log axis cannot show 0
         axis.plot(iterations, values, label=name, linewidth=2 if name == "total" else 1)
-    for previous, row in zip(history, history[1:]):
-        if row["level"] != previous["level"]:  # a new, larger level starts here
-            axis.axvline(row["iteration"], color="grey", linestyle=":", linewidth=1)
+    starts = [row["iteration"] for previous, row in zip(history, history[1:]) if row["level"] != previous["level"]]
+    for start in starts:  # a new, larger level; named once in the legend
+        axis.axvline(start, color="grey", linestyle=":", linewidth=1,
+                     label="next level (larger)" if start == starts[0] else None)
     axis.set_yscale("log")
+    axis.xaxis.get_major_locator().set_params(integer=True)  # iterations are whole: no tick at 1.5
     axis.set_xlabel("iteration")
     axis.set_ylabel("weighted loss")
     axis.set_title(title or "losses", parse_math=False)
@@ -2012,10 +2014,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "where batching measured no faster")
 
     out = add_output_arguments(parser, "result image, .png or .jpg (.jpeg), with its panel, loss curve, JSON "
-                                       "trace and GIF written beside it (default: under results/, named "
-                                       "after the inputs, numbered so nothing is replaced; with "
-                                       "--overwrite, unnumbered); in batch "
-                                       f"mode, the output folder (default: {RESULTS_DIR}/)")
+                                       "trace (and with --gif, GIF) written beside it (default: under "
+                                       "results/, named after the inputs, numbered so nothing is replaced; "
+                                       "with --overwrite, unnumbered); in batch mode, the output folder "
+                                       f"(default: {RESULTS_DIR}/)")
     out.add_argument("--save-every", type=int, default=DEFAULT_SAVE_EVERY,
                      help="every N iterations take a GIF frame and, in a single run, save the "
                           "current image to the output path (0: never)")

@@ -125,7 +125,10 @@ def test_the_feature_map_figures_say_what_they_show(sample_images):
                                                           weights=None, size=64, count=3)
     title = figure._suptitle.get_text()
     assert title.startswith(f"{sample_images[0].name}: vgg16 (random weights) block1_conv2, 43x64 positions x 64")
-    assert "the 3 of largest mean activation" in title
+    assert "the 3 channels of largest mean activation" in title
+    _, one = ContentModel.show_content_features(sample_images[0], layer="block1_conv2", model="vgg16",
+                                                weights=None, size=64, count=1)
+    assert one._suptitle.get_text().endswith("\nthe channel of largest mean activation")  # not 'the 1 of'
     titles = [axis.get_title() for axis in figure.axes if axis.get_title()]
     means = features.reshape(-1, features.shape[-1]).mean(axis=0)
     channels = sorted(range(features.shape[-1]), key=lambda c: -means[c])[:3]  # largest mean activation first

@@ -622,6 +622,18 @@ def test_the_loss_plots_log_axis_is_labelled_as_powers_of_ten(tmp_path):
     assert axis.title.get_parse_math() is False and axis.title.get_text() == "a$_$b.jpg"
 
 
+def test_the_loss_plot_ticks_whole_iterations_and_names_the_level_marks(tmp_path):
+    """Three iterations were ticked 1.0, 1.25, ... 3.0; a level's dotted line was in no legend."""
+    history = [dict(iteration=i, level=int(i > 2), content=1.0, style=2.0, tv=0.5, total=3.5) for i in (1, 2, 3)]
+    figure = StyleTransfer.plot_losses(history)
+    ContentModel.save_figure(figure, tmp_path / "losses.png")
+    axis = figure.axes[0]
+    ticks = [tick for tick in axis.get_xticks() if 1 <= tick <= 3]
+    assert ticks and all(tick == int(tick) for tick in ticks), ticks
+    assert [text.get_text() for text in axis.get_legend().get_texts()] == [*StyleTransfer.LOSS_TERMS,
+                                                                           "next level (larger)"]
+
+
 def test_runs_started_together_never_share_an_output(tmp_path, monkeypatch):
     """The name is held from the moment it is chosen (an empty file), not from the first
     save seconds later: a second run started meanwhile numbers past it, or is refused
