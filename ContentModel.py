@@ -670,9 +670,9 @@ def loaded_shape(shape, max_size: int | None = None, keep_short_side: bool = Fal
     if max_size is None:
         check_short_side(what, width, height)
         return height, width
-    if keep_short_side:
-        max_size = max(max_size, smallest_long_side((height, width)))
     needed = smallest_long_side((height, width))
+    if keep_short_side:
+        max_size = max(max_size, needed)
     height, width = long_side_shape(height, width, max_size)
     if min(height, width) < MIN_SIZE:
         fix = f": use a --size of at least {needed}" if needed <= MAX_SIZE else \

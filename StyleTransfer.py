@@ -285,6 +285,7 @@ AUTO_BATCH_SIZE = {"cpu": 1, "gpu": 4}
 
 #: What became of a pair in a batch (INTERRUPTED is also a run's stopped_early after a Ctrl-C).
 DONE, SKIPPED, FAILED, INTERRUPTED, NOT_RUN = "done", "skipped", "failed", "interrupted", "not run"
+#: What a run (or pair) stopped by Ctrl-C before its first iteration says: it has no image of its own.
 NOTHING_WRITTEN = "before the first iteration: nothing written"
 #: A run's pictures beside its result (output_paths' names), as its line names them when drawn again.
 PICTURE_NAMES = {"panel": "panel", "losses": "loss curve"}
