@@ -2497,7 +2497,11 @@ def another_result(image_path: Path) -> Path | None:
     trace beside it names (a run's .jpg, for a run writing .png). For a trace written before
     traces named their image (2026-11-24): another image of that name (OUTPUT_SUFFIXES)
     while ``image_path`` itself is not there. None when the files are its own or no run's."""
-    trace = previous_trace(output_paths(image_path))
+    return trace_owner(image_path, previous_trace(output_paths(image_path)))
+
+
+def trace_owner(image_path: Path, trace: dict | None) -> Path | None:
+    """another_result, from the ``trace`` beside ``image_path`` already read (previous_trace)."""
     if trace is None:
         return None
     recorded = trace.get("image")
@@ -2662,12 +2666,12 @@ def prepare_pair(pair: Pair, content: tuple | StyleTransferError, style: tuple |
     whose files (run_files: the GIF's with ``gif``) would replace files that are not from
     an earlier run of it (one that stopped early, or whose image was deleted, is redone;
     unless ``overwrite``) and one that clearly cannot fit in memory even alone
-    (check_memory); so does one whose trace is another result's (another_result: a run's .jpg
+    (check_memory); so does one whose trace is another result's (trace_owner: a run's .jpg
     beside the pair's .png); the others stay NOT_RUN."""
     paths = output_paths(pair.output)
     trace = previous_trace(paths)
     pair.result_existed = paths["image"].exists()
-    other = another_result(pair.output)
+    other = trace_owner(pair.output, trace)
     if other is not None:  # even with --overwrite, as a single run's -o
         # Not 'move it': its trace, panel and loss curve would stay, and the rerun replace them.
         pair.status, pair.reason = FAILED, (f"the files beside {pair.output} (trace, panel, loss curve) are those "
