@@ -460,17 +460,24 @@ def build_objective(
     if masks is not None:
         layer_masks = [[resize_image(mask[..., None], content_features[name].shape[1:3])[None]
                         for name in style_layers] for mask in masks]
-        # A style whose mask is black everywhere applies nowhere. Its masked Gram matrices
-        # would be 0 and its loss a constant, the mean square of its targets: no gradient,
-        # but a loss that L-BFGS's first step length (first_step_length) would go by.
-        black = [is_black(mask) for mask in masks] if black is None else black
-        blend = [0.0 if dark else weight for weight, dark in zip(blend, black, strict=True)]
-    if not any(blend):  # a run would only rebuild the photo: surely not what was meant
-        raise StyleTransferError("no style applies anywhere: the mask of every style with a blend weight is black")
+        blend = applied_blend_weights(blend, [is_black(mask) for mask in masks] if black is None else black)
     return Objective(
         extractor, content_layer, style_layers, normalized_layer_weights(style_layers, style_layer_weights),
         tf.cast(content_features[content_layer], tf.float32), targets, blend, layer_masks,
         content_weight, style_weight, tv_weight)
+
+
+def applied_blend_weights(blend: list, black: list) -> list:
+    """The blend weights with 0 for each style whose mask is ``black`` (is_black).
+
+    A style whose mask is black everywhere applies nowhere. Its masked Gram matrices
+    would be 0 and its loss a constant, the mean square of its targets: no gradient,
+    but a loss that L-BFGS's first step length (first_step_length) would go by.
+    """
+    blend = [0.0 if dark else weight for weight, dark in zip(blend, black, strict=True)]
+    if not any(blend):  # a run would only rebuild the photo: surely not what was meant
+        raise StyleTransferError("no style applies anywhere: the mask of every style with a blend weight is black")
+    return blend
 
 
 def is_black(mask: np.ndarray) -> bool:
@@ -1454,6 +1461,9 @@ def stylize_batch(
         [np.asarray(image, np.float32) for image in styles]
     if style_masks is not None:
         style_masks = [np.asarray(mask, np.float32) for mask in style_masks]
+        # Refused here, before the network loads, as well as in build_objective.
+        applied_blend_weights(normalized_blend_weights(len(styles), style_blend_weights),
+                              [is_black(mask) for mask in style_masks])
     check_batch(contents)
     height, width = contents[0].shape[:2]
     scales = resolve_scales(scales, max(height, width), iterations, smallest_long_side((height, width)))

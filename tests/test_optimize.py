@@ -342,6 +342,18 @@ def test_inputs_that_break_the_pixel_convention_are_one_clear_error(small_pair, 
         assert words in str(error.value), (words, str(error.value))
 
 
+def test_every_style_masked_out_is_refused_before_the_network_loads(small_pair, monkeypatch):
+    """Black masks everywhere would leave only the photo to rebuild: the refusal comes
+    before the network is built (at 2048 px with VGG19 that takes seconds)."""
+    monkeypatch.setattr(StyleTransfer, "build_vgg", lambda *args, **kwargs: pytest.fail("the network was built"))
+    content, style = small_pair
+    black, white = np.zeros(content.shape[:2], np.float32), np.ones(content.shape[:2], np.float32)
+    for masks, blend in (([black, black], None), ([black, white], [1, 0])):
+        with pytest.raises(StyleTransferError, match="no style applies anywhere"):
+            StyleTransfer.stylize_batch([content], [style, style], style_masks=masks, style_blend_weights=blend,
+                                        weights=None, iterations=1)
+
+
 def test_lbfgs_that_ends_before_its_iterations_says_why(small_pair):
     """L-BFGS can end on its own (here: the start is already optimal, loss 0).
 
