@@ -3131,6 +3131,27 @@ def sample_notes(args: argparse.Namespace) -> list[str]:
     return [f"no STYLE given: using the sample {relative_to_project(SAMPLE_STYLE)}"]
 
 
+def style_notes(styles: list[str], blend_weights, masks) -> list[str]:
+    """Notes on a single run's STYLEs that do less than they may seem to: one of blend weight
+    0 is not applied, and one given twice without masks only weighs more in the blend (with
+    masks, the same painting in two regions is what they are for). ``blend_weights`` have
+    been checked (check_styles)."""
+    weights = normalized_blend_weights(len(styles), blend_weights)
+    notes = [f"the style {style} has blend weight 0: it is not applied"
+             for style, weight in zip(styles, weights) if weight == 0]
+    if masks is None:
+        shares = {}  # what identifies a style -> (how it was first written, its weights' sum, times given)
+        for style, weight in zip(styles, weights):
+            if weight == 0:  # noted above
+                continue
+            key = style if is_url(style) else str(real_path(style))
+            written, share, times = shares.get(key, (style, 0.0, 0))
+            shares[key] = written, share + weight, times + 1
+        notes += [f"the style {written} is given {times} times: the same as once with {share:.0%} of the blend"
+                  for written, share, times in shares.values() if times > 1]
+    return notes
+
+
 def run(args: argparse.Namespace) -> int:
     """Check the arguments, then a single run or a batch. Returns the exit status."""
     check_image_arguments(args)
@@ -3144,7 +3165,8 @@ def run(args: argparse.Namespace) -> int:
             check_styles(len(sources) - 1, args.style_blend_weights, args.style_masks)
     except StyleTransferError as error:
         raise StyleTransferError(f"{error}{swallowed_images_hint(args)}") from None
-    for note in [*sample_notes(args), *unused_flags(args)]:
+    notes = [] if batch_mode else style_notes(sources[1:], args.style_blend_weights, args.style_masks)
+    for note in [*sample_notes(args), *unused_flags(args), *notes]:
         print(f"note: {note}")
     if args.device == "cpu":
         keep_off_the_gpus()

@@ -349,6 +349,23 @@ def test_the_samples_stand_in_for_images_not_given_and_a_swallowed_image_is_hint
         ["no STYLE given: using the sample images/styles/starry_night.jpg"] if sample_style else [])
 
 
+def test_styles_that_do_less_than_they_seem_get_a_note(tmp_path):
+    """A style of blend weight 0 is not applied, and one given twice (the same file under
+    two names here) without masks only weighs more: each says so. With masks, the same
+    painting in two regions is meant, and gets no note."""
+    (tmp_path / "a.jpg").write_bytes(b"")
+    (tmp_path / "link.jpg").symlink_to(tmp_path / "a.jpg")
+    a, link, b = (str(tmp_path / name) for name in ("a.jpg", "link.jpg", "b.jpg"))
+    assert StyleTransfer.style_notes([a, b], None, None) == []
+    assert StyleTransfer.style_notes([a, b], [1, 0], None) == [f"the style {b} has blend weight 0: it is not applied"]
+    assert StyleTransfer.style_notes([a, b, link], None, None) == [
+        f"the style {a} is given 2 times: the same as once with 67% of the blend"]
+    assert StyleTransfer.style_notes([a, link, b, a], [0, 0.5, 0.25, 0.25], None) == [
+        f"the style {a} has blend weight 0: it is not applied",
+        f"the style {link} is given 2 times: the same as once with 75% of the blend"]
+    assert StyleTransfer.style_notes([a, a], None, ["left.png", "right.png"]) == []
+
+
 def test_a_trailing_double_dash_after_a_list_flag_ends_it():
     """'... --style-masks a.png b.png --': nothing follows the --, so it changes nothing
     (argparse alone refuses it there); the command recorded in the trace keeps it."""
