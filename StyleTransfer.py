@@ -512,20 +512,29 @@ MASK_BLACK_LEVEL = 8 / 255
 #: white on a transparent layer is that region; composited onto white, as photos are,
 #: the whole mask would be white).
 MASK_BACKGROUND = (0, 0, 0)
-#: How far a mask's width:height may differ from the photo's (as a ratio), beyond what rounding
-#: either to whole pixels can do, before a note says it is stretched: a mask drawn over the
-#: photo and saved at another size keeps its shape; one made for a portrait, given with a
-#: landscape photo, does not.
-MASK_ASPECT_TOLERANCE = 0.02
+#: How far a mask's (or an --init style painting's) width:height may differ from the photo's
+#: (as a ratio), beyond what rounding either to whole pixels can do, before a note says it is
+#: stretched: a mask drawn over the photo and saved at another size keeps its shape; one made
+#: for a portrait, given with a landscape photo, does not.
+ASPECT_TOLERANCE = 0.02
 
 
-def stretched(mask_shape: tuple, photo_shape: tuple) -> bool:
-    """Whether resizing a mask of (height, width) ``mask_shape`` to ``photo_shape`` changes its
-    width:height by more than MASK_ASPECT_TOLERANCE plus the rounding of either to whole
+def stretched(shape: tuple, photo_shape: tuple) -> bool:
+    """Whether resizing an image (a mask) of (height, width) ``shape`` to ``photo_shape`` changes
+    its width:height by more than ASPECT_TOLERANCE plus the rounding of either to whole
     pixels (a pixel of the short side: 3 % at 35 px)."""
-    (mask_height, mask_width), (photo_height, photo_width) = mask_shape, photo_shape
-    rounding = 1 / min(mask_shape) + 1 / min(photo_shape)
-    return abs(mask_width / mask_height / (photo_width / photo_height) - 1) > MASK_ASPECT_TOLERANCE + rounding
+    (height, width), (photo_height, photo_width) = shape, photo_shape
+    rounding = 1 / min(shape) + 1 / min(photo_shape)
+    return abs(width / height / (photo_width / photo_height) - 1) > ASPECT_TOLERANCE + rounding
+
+
+def stretched_note(what: str, shape: tuple, photo_shape: tuple) -> list[str]:
+    """A note (in a list) when ``what``, of (height, width) ``shape``, is stretched to the
+    photo's ``photo_shape`` (stretched); else none."""
+    if not stretched(shape, photo_shape):
+        return []
+    (height, width), (photo_height, photo_width) = shape, photo_shape
+    return [f"{what} ({width}x{height}) is stretched to the photo's shape ({photo_width}x{photo_height})"]
 
 
 def rgb_to_yiq(image: np.ndarray) -> np.ndarray:
@@ -2059,7 +2068,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="starting image: 'palette' the photo with its colours moved halfway to the "
                           "painting's (colour mean and covariance; measured to need about 9%% fewer "
                           "iterations than 'content'), 'content' the photo, 'style' the painting (of several, "
-                          "the one of the largest blend weight), "
+                          "the one of the largest blend weight) resized to the photo's shape, "
                           "'noise' seeded noise (as Gatys et al.)")
     opt.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed (noise init, TensorFlow)")
     opt.add_argument("--device", choices=DEVICES, default=DEFAULT_DEVICE,
@@ -3200,10 +3209,13 @@ def load_single_inputs(args: argparse.Namespace, paths: list, mask_paths: list |
         masks.append(resize_image(mask[..., None], content.shape[:2])[..., 0])
         if is_black(masks[-1]):  # allowed (it switches a style off), but more often a wrong file
             print(f"note: the mask {path} is all black: its style is not applied anywhere")
-        if stretched(mask.shape, content.shape[:2]):
-            height, width = mask.shape
-            print(f"note: the mask {path} ({width}x{height}) is stretched to the photo's shape "
-                  f"({content.shape[1]}x{content.shape[0]})")
+        for note in stretched_note(f"the mask {path}", mask.shape, content.shape[:2]):
+            print(f"note: {note}")
+    if args.init == "style":  # initial_image's choice, resized to the photo as it is
+        chosen = int(np.argmax(normalized_blend_weights(len(styles), args.style_blend_weights)))
+        for note in stretched_note(f"--init style starts from {single_run_sources(args)[1 + chosen]}, which",
+                                   styles[chosen].shape[:2], content.shape[:2]):
+            print(f"note: {note}")
     return content, styles, masks
 
 

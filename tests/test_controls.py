@@ -300,6 +300,23 @@ def test_a_mask_of_another_shape_than_the_photo_gets_a_note(sample_images, tmp_p
                      "(64x43)"], notes
 
 
+def test_init_style_from_a_painting_of_another_shape_gets_a_note(sample_images, tmp_path, run_main, vgg19_weights):
+    """--init style resizes the painting of the largest blend weight to the photo: a portrait
+    painting on a landscape photo is stretched, which is said (a landscape one is not)."""
+    paintings = {"landscape.png": (43, 64), "portrait.png": (64, 40)}
+    for name, (height, width) in paintings.items():
+        StyleTransfer.save_image(np.random.default_rng(0).uniform(0, 1, (height, width, 3)), tmp_path / name)
+    for weights, expected in (("1,2", [f"note: --init style starts from {tmp_path / 'portrait.png'}, which "
+                                       "(40x64) is stretched to the photo's shape (64x43)"]),
+                              ("2,1", [])):
+        status, stdout, stderr = run_main([str(sample_images[0]), *(str(tmp_path / name) for name in paintings),
+                                           "--init", "style", "--style-blend-weights", weights, "--size", "64",
+                                           "--iterations", "1", "--model", "vgg19", "--overwrite",
+                                           "-o", str(tmp_path / "out.png")])
+        assert status == 0, stdout + stderr
+        assert [line for line in stdout.splitlines() if line.startswith("note:")] == expected, stdout
+
+
 @pytest.mark.parametrize("mask, photo, expected", [
     ((300, 200), (43, 64), True),  # a portrait's mask on a landscape photo
     ((200, 300), (43, 64), False),  # 3:2 on 64x43 (1.488): within rounding
