@@ -989,6 +989,24 @@ def download_image(url: str, *, timeout: float = DOWNLOAD_TIMEOUT, max_bytes: in
     return path
 
 
+def earlier_download(source: str | os.PathLike) -> Path | None:
+    """The copy of the URL ``source`` that an earlier run left in the Keras cache, which
+    download_image uses without asking the address again; None for a path, or a URL not
+    downloaded yet."""
+    if not is_url(source):
+        return None
+    path = keras_cache() / DOWNLOAD_CACHE_SUBDIR / cached_file_name(str(source))
+    return path if path.is_file() else None
+
+
+def earlier_download_notes(sources: list) -> list[str]:
+    """A note for each URL among ``sources`` that an earlier run downloaded: the image at the
+    address may have changed since, and nothing else would say that the copy is used."""
+    copies = {source: earlier_download(source) for source in dict.fromkeys(map(str, sources))}
+    return [f"{source} was downloaded before: using that copy, {path} (delete it to download again)"
+            for source, path in copies.items() if path is not None]
+
+
 def check_address(source: str | os.PathLike) -> None:
     """Refuse an address that is not http(s) (ftp://, file://, ...): read as a file path,
     it gave 'no such file: ftp:/...', with one slash gone."""
@@ -1819,6 +1837,8 @@ def figure_main(argv, *, script: str, description: str, image_help: str, suffix:
         check_image_arguments(args)
         with reserved_output(f"{source_stem(args.image)}{suffix}", args.output, [args.image],
                              args.overwrite, suffixes=(".png",)) as output:
+            for note in earlier_download_notes([args.image]):
+                print(f"note: {note}")
             try:  # a URL is downloaded only now, once the output is known to be writable
                 with out_of_memory_named():
                     figure, lines = draw(args)

@@ -101,6 +101,7 @@ from ContentModel import (
     content_loss,
     counted,
     default_device,
+    earlier_download_notes,
     file_digest,
     image_file,
     interrupt_deferred,
@@ -3023,6 +3024,8 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
     check_batch_arguments(args)
     folder = batch_folder(args.output)
     contents, styles = expand_inputs(args.batch_contents), expand_inputs(args.batch_styles)
+    for note in earlier_download_notes([*contents, *styles]):
+        print(f"note: {note}")
     pairs = plan_pairs(contents, styles, folder)
     content_shapes = source_shapes(contents, args.size, args.max_pixels)
     style_shapes = source_shapes(styles, max_pixels=args.max_pixels, **style_loading(args.size, args.style_scale))
@@ -3232,6 +3235,8 @@ def run_single(args: argparse.Namespace, settings: dict, sources: list[str]) -> 
 def stylize_into(output: Path, args: argparse.Namespace, settings: dict, sources: list[str]) -> int:
     """run_single's work once ``output`` is reserved: check the memory, load, stylize, write."""
     # URLs are downloaded here, once the output is known to be writable.
+    for note in earlier_download_notes([*sources, *(args.style_masks or [])]):
+        print(f"note: {note}")
     paths = [local_image(source, max_pixels=args.max_pixels) for source in sources]
     mask_paths = None if args.style_masks is None else \
         [local_image(mask, max_pixels=args.max_pixels) for mask in args.style_masks]

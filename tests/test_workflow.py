@@ -286,6 +286,30 @@ def test_the_command_line_takes_urls_and_names_outputs_after_them(server, cache,
     assert trace["content"] == content and trace["styles"] == [style]
 
 
+def test_a_url_downloaded_before_is_used_again_with_a_note(server, cache, tmp_path, run_main, vgg19_weights,
+                                                          sample_images, capsys):
+    """The image at an address may change: when an earlier run's download is used instead,
+    a note says so and where it is (single runs, batches and the figure scripts alike)."""
+    content, style = server.url("/photos/chelsea.png"), server.url("/styles/starry_night.png")
+    status, stdout, stderr = run_main([content, str(sample_images[1]), "-o", str(tmp_path / "one.png"), *FAST])
+    assert status == 0 and "note:" not in stdout, stdout + stderr
+    [copy] = cached_files(cache)
+
+    def note(url, path):
+        return f"note: {url} was downloaded before: using that copy, {path} (delete it to download again)"
+
+    status, stdout, stderr = run_main([content, style, "-o", str(tmp_path / "two.png"), *FAST])
+    assert status == 0 and [line for line in stdout.splitlines() if line.startswith("note:")] == [
+        note(content, copy)], stdout + stderr
+    status, stdout, stderr = run_main(["--contents", content, "--styles", style, "-o", str(tmp_path / "batch"),
+                                       *FAST])
+    [style_copy] = set(cached_files(cache)) - {copy}
+    assert status == 0 and [line for line in stdout.splitlines() if line.startswith("note:")] == [
+        note(content, copy), note(style, style_copy)], stdout + stderr
+    StyleModel.main([style, "--model", "vgg19", "--size", str(SIZE), "-o", str(tmp_path / "figure.png")])
+    assert note(style, style_copy) in capsys.readouterr().out
+
+
 def test_a_mask_may_be_a_url_too(server, cache, tmp_path, vgg19_weights, capsys, sample_images):
     """A mask given by address is downloaded as the images are; the note and the trace name it
     as given, the trace's digest is of its download."""
