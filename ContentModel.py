@@ -1469,7 +1469,10 @@ def writable_folder(path: Path) -> None:
         with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as error:
-        raise StyleTransferError(f"cannot write to {existing}: {error.strerror or error}") from error
+        # The folder exists, so 'No such file or directory' means one of the kernel's own
+        # (/proc, /sys), where no file can be made: said so, not the misleading strerror.
+        why = "no files can be made there" if error.errno == errno.ENOENT else error.strerror or error
+        raise StyleTransferError(f"cannot write to {existing}: {why}") from error
 
 
 def choose_output(

@@ -516,6 +516,23 @@ def test_a_broken_link_on_the_output_path_is_one_error_line_not_an_endless_loop(
     assert not (tmp_path / "unmounted").exists() and not (tmp_path / "nowhere.png").exists()
 
 
+def test_an_output_folder_that_refuses_files_says_why(tmp_path, monkeypatch):
+    """-o under /proc: the folder exists but no file can be made in it, which the system
+    calls 'No such file or directory' (misleading beside a folder that is there). Other
+    refusals keep the system's words."""
+    with pytest.raises(StyleTransferError) as error:
+        ContentModel.writable_folder(Path("/proc/result.png"))
+    assert str(error.value) == "cannot write to /proc: no files can be made there"
+
+    def refused(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", refused)
+    with pytest.raises(StyleTransferError) as error:
+        ContentModel.writable_folder(tmp_path / "result.png")
+    assert str(error.value) == f"cannot write to {tmp_path}: Permission denied"
+
+
 def test_a_path_the_system_refuses_is_one_error_line(tmp_path, run_main, pair_bytes, monkeypatch):
     """A folder name over 255 bytes, or a loop of symbolic links: Python's pathlib raised
     OSError or RuntimeError from the checks, a traceback."""
