@@ -1771,8 +1771,7 @@ def show_content_features(
     precision: str = DEFAULT_PRECISION,
 ):
     """Features of ``layer`` for one image, a file or an http(s) URL: returns (features array, figure)."""
-    if count < 1:
-        raise StyleTransferError(f"--count must be at least 1 (got {count})")
+    check_count(count)
     image = load_image(local_image(image_path, max_pixels=max_pixels), size, max_pixels)
     with seeded(DEFAULT_SEED):  # random weights: the same figure every time
         extractor = build_content_model(layer, model, weights, precision)
@@ -1781,6 +1780,14 @@ def show_content_features(
     title = (f"{source_name(image_path)}: {model}{weights_note(weights)} {layer}, {height}x{width} positions "
              f"x {channels} channels;\n{most_active_text(min(count, channels))}")
     return features, plot_feature_maps(features, title, count)
+
+
+def check_count(count: int, most: int | None = None) -> None:
+    """Raise StyleTransferError unless --count (feature maps shown) is at least 1 (and at
+    most ``most``)."""
+    if count < 1 or (most is not None and count > most):
+        limits = "at least 1" if most is None else f"from 1 to {most}"
+        raise StyleTransferError(f"--count must be {limits} (got {count})")
 
 
 def weights_note(weights: str | None) -> str:
@@ -1809,6 +1816,13 @@ def out_of_memory_named():
         raise tf.errors.ResourceExhaustedError(None, None, str(error)) from error
 
 
+def typed_name(action: argparse.Action, words: list[str]) -> str:
+    """The name of a flag with aliases (--layers, --style-layers) as the command line gave
+    it (the last one in ``words``, as --flag or --flag=value), else its first."""
+    typed = [word.split("=", 1)[0] for word in words if word.split("=", 1)[0] in action.option_strings]
+    return typed[-1] if typed else action.option_strings[0]
+
+
 def figure_main(argv, *, script: str, description: str, image_help: str, suffix: str, add_arguments,
                 draw) -> None:
     """The command line shared by ContentModel.py and StyleModel.py: one image in, one figure out.
@@ -1833,7 +1847,7 @@ def figure_main(argv, *, script: str, description: str, image_help: str, suffix:
     parser.usage = parser.format_usage().removeprefix("usage: ").rstrip().replace(" [image]", " image")
     args = parser.parse_args(argv)
     if args.image is None:
-        lists = {action.option_strings[-1]: getattr(args, action.dest) for action in list_flags}
+        lists = {typed_name(action, parser.words): getattr(args, action.dest) for action in list_flags}
         parser.error("the following arguments are required: image" + list_flag_hint(lists, "the image"))
 
     def run():
@@ -1856,7 +1870,8 @@ def figure_main(argv, *, script: str, description: str, image_help: str, suffix:
 
 def main(argv: list[str] | None = None) -> None:
     def add_arguments(parser):
-        parser.add_argument("--layer", default=CONTENT_LAYER, help="VGG layer to show")
+        # --content-layer too: StyleTransfer.py's name for it.
+        parser.add_argument("--layer", "--content-layer", default=CONTENT_LAYER, help="VGG layer to show")
         parser.add_argument("--count", type=int, default=FEATURE_MAPS_SHOWN, help="feature maps shown")
         return []  # no flag takes a list
 

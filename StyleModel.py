@@ -31,6 +31,7 @@ from ContentModel import (
     JoinedLists,
     StyleTransferError,
     build_vgg,
+    check_count,
     check_layers,
     counted,
     figure_main,
@@ -55,8 +56,11 @@ STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", 
 #: weight above it gives the weighted mean, however faint the mask: numerator and divisor
 #: shrink together.
 MIN_MASK_WEIGHT = 1e-12
-#: Feature maps drawn per layer in the StyleModel figure.
+#: Feature maps drawn per layer in the StyleModel figure (--count), and the most: one row
+#: of the figure each, 2 inches tall (at 100 dpi, 16 rows make it 3,500 px). Every VGG
+#: layer has at least 64 channels, so each column has them all.
 FEATURE_MAPS_PER_LAYER = 4
+MAX_FEATURE_MAPS_PER_LAYER = 16
 
 
 def gram_matrix(features: tf.Tensor, mask: tf.Tensor | None = None) -> tf.Tensor:
@@ -173,11 +177,10 @@ def gram_matrices(features: dict, layers=STYLE_LAYERS) -> list[tf.Tensor]:
     return [gram_matrix(features[name]) for name in layers]
 
 
-def plot_style(features: dict, grams: list, layers, title: str):
-    """Heat maps of each layer's Gram matrix above a few of its feature maps."""
-    count = len(layers)
-    figure = new_figure(figsize=(3 * count, 3 + 2 * FEATURE_MAPS_PER_LAYER))
-    axes = figure.subplots(1 + FEATURE_MAPS_PER_LAYER, count, squeeze=False)
+def plot_style(features: dict, grams: list, layers, title: str, count: int = FEATURE_MAPS_PER_LAYER):
+    """Heat maps of each layer's Gram matrix above ``count`` of its feature maps (the most active)."""
+    figure = new_figure(figsize=(3 * len(layers), 3 + 2 * count))
+    axes = figure.subplots(1 + count, len(layers), squeeze=False)
     figure.suptitle(title, parse_math=False)  # a file name, as written (new_figure)
     for column, (name, gram) in enumerate(zip(layers, grams)):
         gram = np.asarray(gram)[0]
@@ -187,8 +190,7 @@ def plot_style(features: dict, grams: list, layers, title: str):
                                   "shown as log(1 + G)", fontsize=9)
         axes[0, column].axis("off")
         # Under the layer's Gram matrix, whose title names the layer.
-        plot_feature_maps(np.asarray(features[name], dtype=np.float32)[0], count=FEATURE_MAPS_PER_LAYER,
-                          axes=axes[1:, column])
+        plot_feature_maps(np.asarray(features[name], dtype=np.float32)[0], count=count, axes=axes[1:, column])
     return figure
 
 
@@ -199,29 +201,35 @@ def show_style_features(
     model: str = DEFAULT_MODEL,
     weights: str | None = DEFAULT_WEIGHTS,
     size: int = FIGURE_SIZE,
+    count: int = FEATURE_MAPS_PER_LAYER,
     max_pixels: int = MAX_IMAGE_PIXELS,
     precision: str = DEFAULT_PRECISION,
 ):
     """Style features of one image, a file or an http(s) URL: returns (Gram matrices, figure)."""
+    check_count(count, MAX_FEATURE_MAPS_PER_LAYER)
     image = load_image(local_image(image_path, max_pixels=max_pixels), size, max_pixels)
     with seeded(DEFAULT_SEED):  # random weights: the same figure every time
         extractor = build_style_model(layers, model, weights, precision)
     features = extractor(image[None])
     grams = gram_matrices(features, layers)
     figure = plot_style(features, grams, layers, f"{source_name(image_path)}: {model}{weights_note(weights)} "
-                        f"style features;\nfeature maps: {most_active_text(FEATURE_MAPS_PER_LAYER)}")
+                        f"style features;\nfeature maps: {most_active_text(count)}", count)
     return grams, figure
 
 
 def main(argv: list[str] | None = None) -> None:
     def add_arguments(parser):
-        return [parser.add_argument("--layers", nargs="+", action=JoinedLists, default=list(STYLE_LAYERS),
-                                    help="style layers")]
+        # --style-layers too: StyleTransfer.py's name for them.
+        layers = parser.add_argument("--layers", "--style-layers", nargs="+", action=JoinedLists,
+                                     default=list(STYLE_LAYERS), help="style layers")
+        parser.add_argument("--count", type=int, default=FEATURE_MAPS_PER_LAYER,
+                            help=f"feature maps shown per layer (at most {MAX_FEATURE_MAPS_PER_LAYER})")
+        return [layers]
 
     def draw(args):
         grams, figure = show_style_features(args.image, layers=args.layers, model=args.model,
                                             weights=weights_argument(args.weights), size=args.size,
-                                            max_pixels=args.max_pixels, precision=args.precision)
+                                            count=args.count, max_pixels=args.max_pixels, precision=args.precision)
         return figure, [f"{args.model} {name}: Gram matrix {tuple(gram.shape[1:])}"
                         for name, gram in zip(args.layers, grams)]
 

@@ -271,7 +271,7 @@ HELP_FLAGS = {
                          "--seed", "--gif", "--save-every", "--content-weight", "--style-weight",
                          "--tv-weight", "--style-layers", "--model", "--weights", "--device"],
     "ContentModel.py": ["--layer", "--size", "--count", "--output", "--model", "--weights"],
-    "StyleModel.py": ["--layers", "--size", "--output", "--model", "--weights"],
+    "StyleModel.py": ["--layers", "--count", "--size", "--output", "--model", "--weights"],
 }
 
 
@@ -563,8 +563,9 @@ def test_a_figure_script_out_of_memory_is_one_error_line(capsys, tmp_path, small
 
 
 @pytest.mark.parametrize("argv, hinted", [
-    (["--layers", "block1_conv1", "painting.jpg"], True),  # --layers took the image
-    (["--layers", "block1_conv1"], False),
+    (["--layers", "block1_conv1", "painting.jpg"], "--layers"),  # --layers took the image
+    (["--layers", "block1_conv1"], None),
+    (["--layers", "block1_conv1", "--style-layers", "block2_conv1", "painting.jpg"], "--style-layers"),  # as typed
 ])
 def test_style_model_says_when_layers_took_the_image(capsys, argv, hinted):
     with pytest.raises(SystemExit) as info:
@@ -572,7 +573,32 @@ def test_style_model_says_when_layers_took_the_image(capsys, argv, hinted):
     assert info.value.code == 2
     errors = error_lines(capsys.readouterr().err)
     assert len(errors) == 1 and errors[0].startswith("error: the following arguments are required: image")
-    assert ("--layers takes every word after it: if the image came after --layers" in errors[0]) is hinted
+    assert ("takes every word after it" in errors[0]) is (hinted is not None)
+    if hinted:
+        assert f"({hinted} takes every word after it: if the image came after {hinted}," in errors[0], errors
+
+
+def test_the_figure_scripts_take_style_transfers_names_of_their_flags(tmp_path, small_inputs, capsys):
+    """--content-layer and --style-layers, as StyleTransfer.py names them, work in the figure
+    scripts too (beside --layer and --layers); StyleModel.py takes --count as ContentModel.py."""
+    ContentModel.main([str(small_inputs[0]), "--content-layer", "block2_conv2", "--weights", "none", "--size", "64",
+                       "-o", str(tmp_path / "content.png")])
+    assert "vgg16 block2_conv2: features (21, 32, 128)" in capsys.readouterr().out
+    StyleModel.main([str(small_inputs[1]), "--style-layers", "block1_conv1", "block2_conv1", "--count", "2",
+                     "--weights", "none", "--size", "64", "-o", str(tmp_path / "style.png")])
+    assert capsys.readouterr().out.splitlines()[:2] == ["vgg16 block1_conv1: Gram matrix (64, 64)",
+                                                        "vgg16 block2_conv1: Gram matrix (128, 128)"]
+    with Image.open(tmp_path / "style.png") as figure:
+        assert figure.height < 1.5 * figure.width  # 1 + 2 rows of 2 columns (7 x 6 in); 4 maps: 1 + 4 (11 x 6 in)
+
+
+@pytest.mark.parametrize("count", ["0", "17"])
+def test_style_model_count_is_from_1_to_16(capsys, tmp_path, small_inputs, count):
+    with pytest.raises(SystemExit) as info:
+        StyleModel.main([str(small_inputs[1]), "--count", count, "--weights", "none", "-o", str(tmp_path / "f.png")])
+    assert info.value.code == 2
+    assert error_lines(capsys.readouterr().err) == [f"error: --count must be from 1 to 16 (got {count})"]
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("count", ["0", "-1"])
