@@ -1320,26 +1320,33 @@ class LevelRecorder:
             result.stopped_early = result.stopped_early or reason
         return False
 
+    def record(self, index: int, result: StylizeResult, step: int, losses: np.ndarray, elapsed: float,
+               evaluations: int, pixels: tf.Tensor, frames: np.ndarray | None) -> None:
+        """One image's measurement (``losses``: its column of the batch's): into its history,
+        its best image so far, and its frames."""
+        terms = dict(zip(LOSS_TERMS, losses.tolist()))
+        result.history.append({"iteration": step, "level": self.level, "height": self.shape[0],
+                               "width": self.shape[1], "evaluations": evaluations, **terms,
+                               "seconds": round(elapsed, 4)})
+        if not np.isfinite(terms["total"]):
+            result.stopped_early = f"the loss (or its gradient) became {terms['total']} at iteration {step}"
+            result.non_finite = True
+        elif terms["total"] < self.best[index][0]:
+            self.best[index] = (terms["total"], pixels, index)
+        if frames is not None:
+            if not self.keep_frames:
+                result.frames.clear()
+            result.frames.append(self.present(frames[index], self.originals[index]))
+
     def __call__(self, iteration: int, pixels: tf.Tensor, losses: tf.Tensor, evaluations: int) -> bool:
         losses = np.asarray(losses, dtype=np.float64)  # (terms, batch): one copy to the host
         elapsed = time.perf_counter() - self.start
         step = self.iterations_before + iteration
         frames = np.asarray(pixels) if self.save_every and (
             step % self.save_every == 0 or step == self.total_iterations) else None
-        for index, result in enumerate(self.results):
-            terms = dict(zip(LOSS_TERMS, losses[:, index].tolist()))
-            result.history.append({"iteration": step, "level": self.level, "height": self.shape[0],
-                                   "width": self.shape[1], "evaluations": evaluations, **terms,
-                                   "seconds": round(elapsed, 4)})
-            if not np.isfinite(terms["total"]):
-                result.stopped_early = f"the loss (or its gradient) became {terms['total']} at iteration {step}"
-                result.non_finite = True
-            elif terms["total"] < self.best[index][0]:
-                self.best[index] = (terms["total"], pixels, index)
-            if frames is not None:
-                if not self.keep_frames:
-                    result.frames.clear()
-                result.frames.append(self.present(frames[index], self.originals[index]))
+        with interrupt_deferred():  # a Ctrl-C here would leave the images of a batch recorded unevenly
+            for index, result in enumerate(self.results):
+                self.record(index, result, step, losses[:, index], elapsed, evaluations, pixels, frames)
         if any(result.non_finite for result in self.results):
             return self.stop("another image of its batch had a non-finite loss")
         summed = dict(zip(LOSS_TERMS, losses.sum(axis=1).tolist()))

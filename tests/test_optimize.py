@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import random
+import signal
 from fractions import Fraction
 from functools import partial
 from pathlib import Path
@@ -108,6 +109,32 @@ def test_the_recorder_keeps_the_lowest_loss_image(totals, best):
     np.testing.assert_array_equal(record.images()[0], stacks[best][0])
     assert going_on == [True, True, bool(np.isfinite(totals[-1]))]
     assert [row["total"] for row in record.results[0].history][:2] == totals[:2]
+
+
+def test_a_ctrl_c_while_a_batch_is_recorded_comes_after_every_image_is():
+    """A real SIGINT as the first image of a batch of two is recorded: both images get the
+    iteration (history, frame, best image), then the KeyboardInterrupt stops the run. Taken
+    at once, it left the second image an iteration short of the first in its trace."""
+    start = np.zeros((2, 2, 2, 3), np.float32)
+    calls = []
+
+    def present(image, original):
+        if not calls:
+            signal.raise_signal(signal.SIGINT)
+        calls.append(image)
+        return image
+
+    record = StyleTransfer.LevelRecorder(
+        [StyleTransfer.StylizeResult(image=image) for image in start], list(start), present,
+        level=0, levels=1, shape=(2, 2), iterations_before=0, total_iterations=1, start=0.0,
+        save_every=1, callback=None, best=[(np.inf, start, 0), (np.inf, start, 1)])
+    handler = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        record(1, start + 0.5, np.array([[0.0, 0.0], [2.0, 3.0], [0.0, 0.0], [2.0, 3.0]]), 1)
+    assert [len(result.history) for result in record.results] == [1, 1]
+    assert [len(result.frames) for result in record.results] == [1, 1]
+    assert [loss for loss, _, _ in record.best] == [2.0, 3.0]
+    assert signal.getsignal(signal.SIGINT) is handler  # put back
 
 
 def test_result_image_shape_and_range(run):
