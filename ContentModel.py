@@ -464,6 +464,16 @@ def keras_cache() -> Path:
     return Path(os.environ.get("KERAS_HOME", "~/.keras")).expanduser()
 
 
+def keras_download_folder(subdir: str) -> Path:
+    """The folder keras.utils.get_file keeps ``subdir``'s files in: in the Keras cache
+    (keras_cache), or, as get_file decides, under /tmp/.keras when it cannot write to that
+    folder (a shared, read-only one)."""
+    base = keras_cache()
+    if not os.access(base, os.W_OK):
+        base = Path("/tmp" if os.path.isdir("/tmp") else tempfile.gettempdir()) / ".keras"
+    return base / subdir
+
+
 def cached_weights(file_name: str) -> str:
     """'imagenet', or the ImageNet weights file ``file_name`` in the Keras cache's models/ when
     Keras would not look there: in a cache folder it cannot write to (a shared, read-only
@@ -471,7 +481,7 @@ def cached_weights(file_name: str) -> str:
     file is checked as Keras checks it, by its md5: another file under that name (weights
     trained further, say) would otherwise be loaded as the ImageNet weights."""
     cached = keras_cache() / "models" / file_name
-    if not cached.is_file() or os.access(keras_cache(), os.W_OK):
+    if not cached.is_file() or keras_download_folder("models") == cached.parent:  # Keras finds it itself
         return "imagenet"
     try:
         weights = check_weights(cached)  # a file cut short is found now, not once the model is built
@@ -995,7 +1005,7 @@ def earlier_download(source: str | os.PathLike) -> Path | None:
     downloaded yet."""
     if not is_url(source):
         return None
-    path = keras_cache() / DOWNLOAD_CACHE_SUBDIR / cached_file_name(str(source))
+    path = keras_download_folder(DOWNLOAD_CACHE_SUBDIR) / cached_file_name(str(source))
     return path if path.is_file() else None
 
 
