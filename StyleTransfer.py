@@ -130,6 +130,7 @@ from ContentModel import (
     save_image,
     seeded,
     smallest_long_side,
+    source_name,
     source_stem,
     stored_shape,
     to_array,
@@ -529,13 +530,22 @@ def stretched(shape: tuple, photo_shape: tuple) -> bool:
     return abs(width / height / (photo_width / photo_height) - 1) > ASPECT_TOLERANCE + rounding
 
 
-def stretched_note(what: str, shape: tuple, photo_shape: tuple) -> list[str]:
+def stretched_note(what: str, shape: tuple, photo_shape: tuple, photo: str = "the photo") -> list[str]:
     """A note (in a list) when ``what``, of (height, width) ``shape``, is stretched to the
-    photo's ``photo_shape`` (stretched); else none."""
+    ``photo_shape`` of ``photo`` (stretched); else none."""
     if not stretched(shape, photo_shape):
         return []
     (height, width), (photo_height, photo_width) = shape, photo_shape
-    return [f"{what} ({width}x{height}) is stretched to the photo's shape ({photo_width}x{photo_height})"]
+    return [f"{what} ({width}x{height}) is stretched to {photo}'s shape ({photo_width}x{photo_height})"]
+
+
+def init_style_note(painting: str, painting_file: Path, photo_shape: tuple, max_pixels: int,
+                    photo: str = "the photo") -> list[str]:
+    """The note (in a list) when --init style starts from the painting ``painting`` (its
+    file: ``painting_file``) stretched to the photo's ``photo_shape`` (stretched_note, with the
+    painting's own size)."""
+    return stretched_note(f"--init style: the painting {painting}", stored_shape(painting_file, max_pixels),
+                          photo_shape, photo)
 
 
 def rgb_to_yiq(image: np.ndarray) -> np.ndarray:
@@ -3025,6 +3035,16 @@ def print_summary(pairs: list[Pair], sheet: Path | WriteError) -> None:
         print(f"contact sheet: {sheet}")
 
 
+def batch_init_style_notes(pairs: list[Pair], content_images: dict, max_pixels: int) -> list[str]:
+    """With --init style, a note for each pair still to run whose painting is stretched to
+    its photo (init_style_note; ``content_images``: decode_pairs_inputs's)."""
+    to_run = [pair for pair in pairs if pair.status == NOT_RUN]
+    files = {style: local_image(style, max_pixels=max_pixels) for style in {pair.style for pair in to_run}}
+    return [note for pair in to_run
+            for note in init_style_note(pair.style, files[pair.style], content_images[pair.content].shape[:2],
+                                        max_pixels, photo=source_name(pair.content))]
+
+
 def run_batch(args: argparse.Namespace, settings: dict) -> int:
     """Batch mode: every content with every style into the -o folder, a contact sheet,
     a summary. Returns the exit status (batch_exit_status)."""
@@ -3056,6 +3076,8 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
             if args.gif and not paths["gif"].exists():  # its frames went with its run
                 pair.reason = "; ".join(filter(None, [pair.reason, f"no GIF: {NO_GIF_WITHOUT_A_RUN}"]))
     content_images, style_images = decode_pairs_inputs(pairs, args)
+    for note in batch_init_style_notes(pairs, content_images, args.max_pixels) if args.init == "style" else []:
+        print(f"note: {note}")
     progress = BatchProgress(pairs, sys.stdout)
     shapes = [shape for shape in content_shapes.values() if isinstance(shape, tuple)]
     to_run = [content_images[pair.content].shape[:2] for pair in pairs if pair.status == NOT_RUN]
@@ -3166,7 +3188,8 @@ def style_notes(styles: list[str], blend_weights, masks) -> list[str]:
             key = style if is_url(style) else str(real_path(style))
             written, share, times = shares.get(key, (style, 0.0, 0))
             shares[key] = written, share + weight, times + 1
-        notes += [f"the style {written} is given {times} times: the same as once with {share:.0%} of the blend"
+        notes += [f"the style {written} is given {'twice' if times == 2 else f'{times} times'} without masks: "
+                  f"it weighs as one style of blend weight {share:.3g}"
                   for written, share, times in shares.values() if times > 1]
     return notes
 
@@ -3222,9 +3245,12 @@ def load_single_inputs(args: argparse.Namespace, paths: list, mask_paths: list |
         for note in stretched_note(f"the mask {path}", mask.shape, content.shape[:2]):
             print(f"note: {note}")
     if args.init == "style":  # initial_image's choice, resized to the photo as it is
-        chosen = int(np.argmax(normalized_blend_weights(len(styles), args.style_blend_weights)))
-        for note in stretched_note(f"--init style starts from {single_run_sources(args)[1 + chosen]}, which",
-                                   styles[chosen].shape[:2], content.shape[:2]):
+        weights = normalized_blend_weights(len(styles), args.style_blend_weights)
+        if masks is not None:  # a style masked out everywhere has weight 0
+            weights = applied_blend_weights(weights, [is_black(mask) for mask in masks])
+        chosen = 1 + int(np.argmax(weights))
+        for note in init_style_note(single_run_sources(args)[chosen], paths[chosen], content.shape[:2],
+                                    args.max_pixels):
             print(f"note: {note}")
     return content, styles, masks
 

@@ -359,10 +359,12 @@ def test_styles_that_do_less_than_they_seem_get_a_note(tmp_path):
     assert StyleTransfer.style_notes([a, b], None, None) == []
     assert StyleTransfer.style_notes([a, b], [1, 0], None) == [f"the style {b} has blend weight 0: it is not applied"]
     assert StyleTransfer.style_notes([a, b, link], None, None) == [
-        f"the style {a} is given 2 times: the same as once with 67% of the blend"]
+        f"the style {a} is given twice without masks: it weighs as one style of blend weight 0.667"]
+    assert StyleTransfer.style_notes([a, b, a, a], [1, 500, 1, 1], None) == [
+        f"the style {a} is given 3 times without masks: it weighs as one style of blend weight 0.00596"]
     assert StyleTransfer.style_notes([a, link, b, a], [0, 0.5, 0.25, 0.25], None) == [
         f"the style {a} has blend weight 0: it is not applied",
-        f"the style {link} is given 2 times: the same as once with 75% of the blend"]
+        f"the style {link} is given twice without masks: it weighs as one style of blend weight 0.75"]
     assert StyleTransfer.style_notes([a, a], None, ["left.png", "right.png"]) == []
 
 

@@ -301,18 +301,28 @@ def test_a_mask_of_another_shape_than_the_photo_gets_a_note(sample_images, tmp_p
 
 
 def test_init_style_from_a_painting_of_another_shape_gets_a_note(sample_images, tmp_path, run_main, vgg19_weights):
-    """--init style resizes the painting of the largest blend weight to the photo: a portrait
-    painting on a landscape photo is stretched, which is said (a landscape one is not)."""
-    paintings = {"landscape.png": (43, 64), "portrait.png": (64, 40)}
+    """--init style resizes the painting of the largest blend weight (a style masked out has
+    none) to the photo: a portrait painting on a landscape photo is stretched, which is said,
+    with the painting's own size (a landscape one is not), in a batch too."""
+    paintings = {"landscape.png": (43, 64), "portrait.png": (640, 400)}
     for name, (height, width) in paintings.items():
         StyleTransfer.save_image(np.random.default_rng(0).uniform(0, 1, (height, width, 3)), tmp_path / name)
-    for weights, expected in (("1,2", [f"note: --init style starts from {tmp_path / 'portrait.png'}, which "
-                                       "(40x64) is stretched to the photo's shape (64x43)"]),
-                              ("2,1", [])):
-        status, stdout, stderr = run_main([str(sample_images[0]), *(str(tmp_path / name) for name in paintings),
-                                           "--init", "style", "--style-blend-weights", weights, "--size", "64",
-                                           "--iterations", "1", "--model", "vgg19", "--overwrite",
-                                           "-o", str(tmp_path / "out.png")])
+    StyleTransfer.save_image(np.ones((43, 64, 3)), tmp_path / "white.png")
+    StyleTransfer.save_image(np.zeros((43, 64, 3)), tmp_path / "black.png")
+    content, landscape, portrait = str(sample_images[0]), str(tmp_path / "landscape.png"), str(tmp_path / "portrait.png")
+    stretched = f"note: --init style: the painting {portrait} (400x640) is stretched to "
+    single, batch = ["-o", str(tmp_path / "out.png")], ["-o", str(tmp_path / "batch")]
+    for argv, expected in (
+            ([content, landscape, portrait, "--style-blend-weights", "1,2", *single],
+             [stretched + "the photo's shape (64x43)"]),
+            ([content, landscape, portrait, "--style-blend-weights", "2,1", *single], []),
+            ([content, landscape, portrait, "--style-blend-weights", "1,2", "--style-masks",
+              str(tmp_path / "white.png"), str(tmp_path / "black.png"), *single],
+             [f"note: the mask {tmp_path / 'black.png'} is all black: its style is not applied anywhere"]),
+            (["--contents", content, "--styles", portrait, landscape, *batch],
+             [stretched + f"{sample_images[0].name}'s shape (64x43)"])):
+        status, stdout, stderr = run_main([*argv, "--init", "style", "--size", "64", "--iterations", "1",
+                                           "--model", "vgg19", "--overwrite"])
         assert status == 0, stdout + stderr
         assert [line for line in stdout.splitlines() if line.startswith("note:")] == expected, stdout
 
