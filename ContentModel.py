@@ -1827,21 +1827,25 @@ def out_of_memory_named():
 
 
 def typed_name(action: argparse.Action, words: list[str]) -> str:
-    """The name of a flag with aliases (--layers, --style-layers) as the command line gave
-    it (the last one in ``words``, as --flag or --flag=value), else its first."""
-    typed = [word.split("=", 1)[0] for word in words if word.split("=", 1)[0] in action.option_strings]
+    """Which name of a flag with aliases (--layers, --style-layers) the command line used:
+    the last one in ``words`` (before any '--'), as --flag, --flag=value or shortened as
+    argparse takes it (--style-l); else its first."""
+    words = words[:words.index("--")] if "--" in words else words
+    typed = [option for word in words if word.startswith("--")
+             for option in action.option_strings if option.startswith(word.split("=", 1)[0])]
     return typed[-1] if typed else action.option_strings[0]
 
 
 def figure_main(argv, *, script: str, description: str, image_help: str, suffix: str, add_arguments,
-                draw) -> None:
+                draw, check=lambda args: None) -> None:
     """The command line shared by ContentModel.py and StyleModel.py: one image in, one figure out.
 
     ``add_arguments(parser)`` adds the script's own flags and returns those that take a
     list (the actions parser.add_argument returned), for the hint when one took the image;
     ``draw(args)``
     returns (figure, lines to print) for ``args.image`` (a file, or an http(s) URL that
-    the script's show function downloads). The
+    the script's show function downloads); ``check(args)`` refuses the script's own flags'
+    bad values before any work (its show function checks them too, for callers from Python). The
     figure's PNG metadata holds the command that made it (see invocation).
     """
     argv, command = invocation(script, argv)
@@ -1862,6 +1866,7 @@ def figure_main(argv, *, script: str, description: str, image_help: str, suffix:
 
     def run():
         check_image_arguments(args)
+        check(args)
         with reserved_output(f"{source_stem(args.image)}{suffix}", args.output, [args.image],
                              args.overwrite, suffixes=(".png",)) as output:
             for note in earlier_download_notes([args.image]):
@@ -1897,7 +1902,7 @@ def main(argv: list[str] | None = None) -> None:
     figure_main(argv, script=Path(__file__).name,
                 description="Show what VGG's content layer sees: save a grid of its most active feature maps.",
                 image_help="photo to look at", suffix="_content_features", add_arguments=add_arguments,
-                draw=draw)
+                draw=draw, check=lambda args: check_count(args.count))
 
 
 if __name__ == "__main__":

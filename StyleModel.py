@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> None:
     figure_main(argv, script=Path(__file__).name,
                 description="Show a painting's style features: each layer's Gram matrix and a few feature maps.",
                 image_help="painting to look at", suffix="_style_features", add_arguments=add_arguments,
-                draw=draw)
+                draw=draw, check=lambda args: check_count(args.count, MAX_FEATURE_MAPS_PER_LAYER))
 
 
 if __name__ == "__main__":

@@ -270,8 +270,8 @@ HELP_FLAGS = {
     "StyleTransfer.py": ["--output", "--overwrite", "--size", "--iterations", "--optimizer", "--init",
                          "--seed", "--gif", "--save-every", "--content-weight", "--style-weight",
                          "--tv-weight", "--style-layers", "--model", "--weights", "--device"],
-    "ContentModel.py": ["--layer", "--size", "--count", "--output", "--model", "--weights"],
-    "StyleModel.py": ["--layers", "--count", "--size", "--output", "--model", "--weights"],
+    "ContentModel.py": ["--layer", "--content-layer", "--size", "--count", "--output", "--model", "--weights"],
+    "StyleModel.py": ["--layers", "--style-layers", "--count", "--size", "--output", "--model", "--weights"],
 }
 
 
@@ -567,7 +567,8 @@ def test_a_figure_script_out_of_memory_is_one_error_line(capsys, tmp_path, small
 @pytest.mark.parametrize("argv, hinted", [
     (["--layers", "block1_conv1", "painting.jpg"], "--layers"),  # --layers took the image
     (["--layers", "block1_conv1"], None),
-    (["--layers", "block1_conv1", "--style-layers", "block2_conv1", "painting.jpg"], "--style-layers"),  # as typed
+    (["--style-layers", "block1_conv1", "painting.jpg"], "--style-layers"),  # named as typed
+    (["--layers", "block1_conv1", "--style-l", "block2_conv1", "painting.jpg"], "--style-layers"),  # shortened
 ])
 def test_style_model_says_when_layers_took_the_image(capsys, argv, hinted):
     with pytest.raises(SystemExit) as info:
@@ -594,12 +595,18 @@ def test_the_figure_scripts_take_style_transfers_names_of_their_flags(tmp_path, 
         assert figure.height < 1.5 * figure.width  # 1 + 2 rows of 2 columns (7 x 6 in); 4 maps: 1 + 4 (11 x 6 in)
 
 
-@pytest.mark.parametrize("count", ["0", "17"])
-def test_style_model_count_is_from_1_to_16(capsys, tmp_path, small_inputs, count):
+@pytest.mark.parametrize("script, count, limits", [
+    (StyleModel, "0", "from 1 to 16"), (StyleModel, "17", "from 1 to 16"), (ContentModel, "0", "at least 1"),
+])
+def test_the_figure_scripts_refuse_a_count_out_of_range_before_any_work(capsys, tmp_path, small_inputs,
+                                                                        monkeypatch, script, count, limits):
+    """Before the output is reserved (and a URL downloaded): StyleModel.py's figure has a row
+    per map, so at most 16; ContentModel.py's grid shows all of a layer's channels at most."""
+    monkeypatch.setattr(ContentModel, "reserved_output", lambda *args, **kwargs: pytest.fail("output reserved"))
     with pytest.raises(SystemExit) as info:
-        StyleModel.main([str(small_inputs[1]), "--count", count, "--weights", "none", "-o", str(tmp_path / "f.png")])
+        script.main([str(small_inputs[1]), "--count", count, "--weights", "none", "-o", str(tmp_path / "f.png")])
     assert info.value.code == 2
-    assert error_lines(capsys.readouterr().err) == [f"error: --count must be from 1 to 16 (got {count})"]
+    assert error_lines(capsys.readouterr().err) == [f"error: --count must be {limits} (got {count})"]
     assert list(tmp_path.iterdir()) == []
 
 
