@@ -1480,7 +1480,8 @@ def writable_folder(path: Path) -> None:
             pass
     except OSError as error:
         # The folder exists, so 'No such file or directory' means one of the kernel's own
-        # (/proc, /sys), where no file can be made: said so, not the misleading strerror.
+        # (/proc), where no file can be made: said so, not the misleading strerror. (Or the
+        # folder was deleted between the two checks, which this then misnames: rare enough.)
         why = "no files can be made there" if error.errno == errno.ENOENT else error.strerror or error
         raise StyleTransferError(f"cannot write to {existing}: {why}") from error
 
