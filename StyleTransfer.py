@@ -1849,6 +1849,10 @@ def plot_losses(history: list, title: str = ""):
     axis = figure.subplots()
     iterations = [row["iteration"] for row in history]
     for name in LOSS_TERMS:
+        if history and not any(row[name] for row in history):  # its weight 0 (--tv-weight 0, say)
+            # Drawn at LOG_PLOT_FLOOR it stretched the axis over 20 decades: named in the legend only.
+            axis.plot([], [], " ", label=f"{name}: 0 throughout")
+            continue
         values = [max(row[name], LOG_PLOT_FLOOR) for row in history]  # a log axis cannot show 0
         axis.plot(iterations, values, label=name, linewidth=2 if name == "total" else 1)
     starts = [row["iteration"] for previous, row in zip(history, history[1:]) if row["level"] != previous["level"]]

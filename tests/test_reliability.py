@@ -651,6 +651,18 @@ def test_the_loss_plot_ticks_whole_iterations_and_names_the_level_marks(tmp_path
                                                                            "next level (larger)"]
 
 
+def test_a_loss_term_that_is_0_throughout_is_named_not_drawn(tmp_path):
+    """--tv-weight 0: drawn at the log axis's floor (1e-12) the term stretched the axis over
+    some 20 decades and squeezed the others together at its top."""
+    history = [dict(iteration=i, level=0, content=1e5 / i, style=1e7 / i, tv=0.0, total=1.01e7 / i) for i in (1, 2, 3)]
+    figure = StyleTransfer.plot_losses(history)
+    ContentModel.save_figure(figure, tmp_path / "losses.png")
+    axis = figure.axes[0]
+    assert [text.get_text() for text in axis.get_legend().get_texts()] == ["content", "style", "tv: 0 throughout",
+                                                                           "total"]
+    assert axis.get_ylim()[0] > 1e3  # the drawn terms' range, not the floor's
+
+
 def test_runs_started_together_never_share_an_output(tmp_path, monkeypatch):
     """The name is held from the moment it is chosen (an empty file), not from the first
     save seconds later: a second run started meanwhile numbers past it, or is refused
