@@ -179,7 +179,7 @@ def gram_matrices(features: dict, layers=STYLE_LAYERS) -> list[tf.Tensor]:
 
 def plot_style(features: dict, grams: list, layers, title: str, count: int = FEATURE_MAPS_PER_LAYER):
     """Heat maps of each layer's Gram matrix above ``count`` of its feature maps (the most active)."""
-    figure = new_figure(figsize=(3 * len(layers), 3 + 2 * count))
+    figure = new_figure(figsize=(3 * len(layers), 3 + 2 * count), layout="constrained")  # title clear of the axes
     axes = figure.subplots(1 + count, len(layers), squeeze=False)
     figure.suptitle(title, parse_math=False)  # a file name, as written (new_figure)
     for column, (name, gram) in enumerate(zip(layers, grams)):

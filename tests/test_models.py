@@ -189,6 +189,24 @@ def test_a_tall_strips_feature_maps_make_a_figure_of_bounded_height(tmp_path):
     assert height <= 2 * (2 * ContentModel.MAX_CELL_ASPECT + ContentModel.FIGURE_TITLE_INCHES) + 1, height
 
 
+@pytest.mark.parametrize("count, layers", [(1, None), (2, ["block1_conv1"])])
+def test_the_style_figures_title_clears_the_layer_titles(sample_images, count, layers):
+    """With one or two feature maps per layer the figure was short enough for its two-line
+    title to be drawn over the layers' titles."""
+    import StyleModel
+
+    _, figure = StyleModel.show_style_features(sample_images[1], layers=layers or StyleModel.STYLE_LAYERS,
+                                               model="vgg16", weights=None, size=64, count=count)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()  # laid out as when saved
+    renderer = canvas.get_renderer()
+    title = figure._suptitle.get_window_extent(renderer)
+    for axis in figure.axes:
+        assert title.y0 >= axis.title.get_window_extent(renderer).y1, (title, axis.title.get_text())
+
+
 def test_pooling_layer_is_not_a_valid_feature_layer():
     with pytest.raises(StyleTransferError):
         build_vgg("vgg16", ["block1_pool"], weights=None)
