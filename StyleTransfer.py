@@ -2872,30 +2872,38 @@ def stylize_group(group: list[Pair], content_images: dict, style_images: dict, *
         for pair in group:
             pair.status, pair.reason = FAILED, str(error)
         return True
-    for pair, content, result in zip(group, contents, results):
-        if result.interrupted_at_once:  # held_outputs gives the name back; a rerun runs the pair
-            pair.status, pair.reason = INTERRUPTED, NOTHING_WRITTEN
-            continue
-        trace = run_trace(args, pair.output, pair.content, [pair.style], settings, result,
-                          digests_entry(pair.digests))
-        trace["batch"] = [other.name for other in group]
-        with interrupt_deferred():  # a pair whose files are written has its status, Ctrl-C or not
-            try:
-                write_outputs(output_paths(pair.output), content, [style], result, trace, args.gif)
-            except WriteError as error:  # a full disk, say: this pair fails, the others go on
-                pair.status, pair.reason = FAILED, str(error)
-                continue
-            pair.thumbnail = saved_thumbnail(pair.output)  # as a rerun that skips the pair shows it
-            if result.stopped_early == INTERRUPTED:
-                pair.status = INTERRUPTED
-            elif result.stopped_early:  # a non-finite loss, its own or another's in the batch
-                pair.status, pair.reason = FAILED, f"stopped: {result.stopped_early}"
-            else:
-                pair.status = DONE
-    seconds = time.perf_counter() - started
-    for pair in group:
-        pair.seconds, pair.batch_of = seconds, len(group)
+    try:
+        for pair, content, result in zip(group, contents, results):
+            write_pair(pair, content, style, result, group, args=args, settings=settings)
+    finally:  # also when a Ctrl-C held while a pair's files were written comes once they are
+        seconds = time.perf_counter() - started
+        for pair in group:
+            pair.seconds, pair.batch_of = seconds, len(group)
     return True
+
+
+def write_pair(pair: Pair, content: np.ndarray, style: np.ndarray, result: StylizeResult, group: list[Pair], *,
+               args: argparse.Namespace, settings: dict) -> None:
+    """Write a pair's files (its result as stylize_group's batch ``group`` made it) and set
+    its status."""
+    if result.interrupted_at_once:  # held_outputs gives the name back; a rerun runs the pair
+        pair.status, pair.reason = INTERRUPTED, NOTHING_WRITTEN
+        return
+    trace = run_trace(args, pair.output, pair.content, [pair.style], settings, result, digests_entry(pair.digests))
+    trace["batch"] = [other.name for other in group]
+    with interrupt_deferred():  # a pair whose files are written has its status, Ctrl-C or not
+        try:
+            write_outputs(output_paths(pair.output), content, [style], result, trace, args.gif)
+        except WriteError as error:  # a full disk, say: this pair fails, the others go on
+            pair.status, pair.reason = FAILED, str(error)
+            return
+        pair.thumbnail = saved_thumbnail(pair.output)  # as a rerun that skips the pair shows it
+        if result.stopped_early == INTERRUPTED:
+            pair.status = INTERRUPTED
+        elif result.stopped_early:  # a non-finite loss, its own or another's in the batch
+            pair.status, pair.reason = FAILED, f"stopped: {result.stopped_early}"
+        else:
+            pair.status = DONE
 
 
 class BatchProgress:

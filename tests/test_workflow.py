@@ -705,6 +705,9 @@ def test_ctrl_c_while_a_pairs_files_are_written_finishes_them_and_a_rerun_skips_
     status, stdout, _ = run_main(arguments)
     assert status == StyleTransfer.EXIT_INTERRUPTED, stdout
     assert "2 pairs: 1 done, 0 skipped, 0 failed, 1 not run" in stdout
+    # Its time as a finished pair's, not the 0.0 s of one whose time was never set.
+    seconds = re.search(r"chelsea \+ great_wave \.\.\. done in ([0-9.]+) s", stdout)
+    assert seconds and float(seconds.group(1)) > 0, stdout
     first = output_paths(output / "chelsea_great_wave.png")
     assert all(first[kind].is_file() for kind in ("image", "panel", "losses", "trace"))
     assert not (output / "chelsea_starry_night.png").exists()
