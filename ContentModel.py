@@ -1541,12 +1541,18 @@ def choose_output(
     taken = [p for p in files if p.exists()]
     if taken and not overwrite:
         beside = "" if taken[0] == path else f" (a run writing {path} replaces it)"
-        # An empty file is the placeholder of claim_output: a run writing there now, or one killed.
-        empty = " and is empty (a run writing it now, or one that was killed)" \
-            if taken[0].is_file() and taken[0].stat().st_size == 0 else ""
-        raise StyleTransferError(f"{taken[0]} exists{beside}{empty}; pass --overwrite to replace it")
+        raise StyleTransferError(f"{taken[0]} exists{beside}{placeholder_text(taken[0])}; "
+                                 "pass --overwrite to replace it")
     writable_folder(path)
     return path
+
+
+def placeholder_text(path: Path) -> str:
+    """' and is empty (...)' when ``path`` is an empty file, for the message that it exists:
+    the placeholder of claim_output, of a run writing there now or of one that was killed
+    (kill -9, the out-of-memory killer); else ''."""
+    return " and is empty (a run writing it now, or one that was killed)" \
+        if path.is_file() and path.stat().st_size == 0 else ""
 
 
 def claim_output(path: Path) -> list[Path]:

@@ -116,6 +116,7 @@ from ContentModel import (
     new_figure,
     open_image,
     out_of_memory_named,
+    placeholder_text,
     png_text,
     processor_name,
     real_path,
@@ -2739,7 +2740,10 @@ def prepare_pair(pair: Pair, content: tuple | StyleTransferError, style: tuple |
         if other_inputs:
             made = (", made from other files of the same names" if made_from(trace, [pair.content, pair.style])
                     else f", made from {' + '.join(map(str, recorded_inputs(trace)))}")
-        pair.status, pair.reason = FAILED, f"{taken[0]} exists{made}; pass --overwrite to replace it"
+        empty = placeholder_text(taken[0])
+        # --overwrite redoes every pair of the batch: a placeholder left by a killed run can just go.
+        fix = "delete it if no run is writing it, or pass --overwrite" if empty else "pass --overwrite"
+        pair.status, pair.reason = FAILED, f"{taken[0]} exists{made}{empty}; {fix} to replace it"
         return
     try:  # as a single run is: before decoding (at --size x --style-scale the images alone can be gigabytes)
         check_memory(settings_memory(content, settings, device_name, style_shapes=[style]), settings, device_name)

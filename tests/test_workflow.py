@@ -717,6 +717,24 @@ def test_ctrl_c_while_a_pairs_files_are_written_finishes_them_and_a_rerun_skips_
     assert "2 pairs: 1 done, 1 skipped, 0 failed" in stdout
 
 
+def test_a_batch_says_when_a_pairs_image_is_an_empty_placeholder(folders, tmp_path, run_main, vgg19_weights):
+    """A batch killed (kill -9, the out-of-memory killer) leaves the empty file that held the
+    pair's name: the pair fails saying so, and that deleting it runs the pair again, since
+    --overwrite would redo every pair of the batch."""
+    output = tmp_path / "out"
+    output.mkdir()
+    (output / "chelsea_great_wave.png").write_bytes(b"")
+    arguments = ["--contents", str(folders[0] / "chelsea.jpg"), "--styles", str(folders[1] / "great_wave.jpg"),
+                 "-o", str(output), *FAST]
+    status, stdout, stderr = run_main(arguments)
+    assert status == StyleTransfer.EXIT_FAILED
+    assert (f"failed: {output / 'chelsea_great_wave.png'} exists and is empty (a run writing it now, or one that "
+            "was killed); delete it if no run is writing it, or pass --overwrite to replace it") in stdout + stderr
+    (output / "chelsea_great_wave.png").unlink()
+    status, stdout, stderr = run_main(arguments)
+    assert status == 0 and "1 pair: 1 done" in stdout, stdout + stderr
+
+
 def test_a_batch_never_replaces_files_it_did_not_write(folders, tmp_path, run_main, vgg19_weights):
     """Files in the output folder that are not from an interrupted run of their pair (the
     user's own, or the trace of a .jpg result beside the .png a batch writes) fail that
