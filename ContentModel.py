@@ -698,7 +698,13 @@ def smallest_long_side(shape) -> int:
     pixels on its short side: VGG's deepest blocks need that much, so no image is
     shrunk further (StyleTransfer's coarse levels and style images)."""
     short, long = sorted(shape[:2])
-    return math.ceil(MIN_SIZE * long / short)
+    # long_side_shape rounds: from a short side of MIN_SIZE - 0.5 up, it is MIN_SIZE (the
+    # ceiling of MIN_SIZE * long / short was up to a pixel more than needed). Counted up
+    # from just below, for the float rounding of the scale.
+    side = max(MIN_SIZE, math.floor((MIN_SIZE - 0.5) * long / short) - 1)
+    while min(long_side_shape(short, long, side)) < MIN_SIZE:
+        side += 1
+    return side
 
 
 def resize_image(image: np.ndarray, shape) -> np.ndarray:

@@ -359,11 +359,21 @@ def test_an_image_too_small_for_vgg_is_refused_from_its_shape(shape, max_size, k
 
 def test_an_image_too_narrow_at_its_size_is_told_the_size_that_would_do():
     """It said 'use a larger --size', which named no size, and also at the largest there is."""
-    with pytest.raises(StyleTransferError, match="must be at least 32: use a --size of at least 1600$"):
+    with pytest.raises(StyleTransferError, match="must be at least 32: use a --size of at least 1575$"):
         ContentModel.loaded_shape((20, 1000), 128, what="strip.png")
-    assert ContentModel.loaded_shape((20, 1000), 1600, what="strip.png") == (32, 1600)
+    assert ContentModel.loaded_shape((20, 1000), 1575, what="strip.png") == (32, 1575)  # 31.5 rounds to 32
     with pytest.raises(StyleTransferError, match=r"which no --size \(at most 8192\) gives: crop it$"):
         ContentModel.loaded_shape((2, 1000), 8192, what="thread.png")
+
+
+@pytest.mark.parametrize("shape", [(300, 451), (60, 2000), (20, 1000), (32, 33), (1000, 31), (99, 100)])
+def test_the_size_advised_for_a_narrow_image_is_the_smallest_that_works(shape):
+    """A 451x300 photo was told 'at least 49', and 48 works (48x32): the advice is exact."""
+    needed = ContentModel.smallest_long_side(shape)
+    assert min(ContentModel.loaded_shape(shape, needed)) >= 32
+    if needed > max(shape) or needed > 32:
+        with pytest.raises(StyleTransferError, match=f"use a --size of at least {needed}$"):
+            ContentModel.loaded_shape(shape, needed - 1)
 
 
 def test_an_image_small_on_disk_is_judged_at_the_size_it_is_loaded_at():
@@ -503,7 +513,7 @@ def test_resize_that_makes_the_short_side_too_small(tmp_path):
     with pytest.raises(StyleTransferError):
         load_image(tmp_path / "panorama.png", 64)  # would be 64 x 16
     # a style image (keep_short_side) stops shrinking at the minimum short side instead
-    assert load_image(tmp_path / "panorama.png", 64, keep_short_side=True).shape == (32, 128, 3)
+    assert load_image(tmp_path / "panorama.png", 64, keep_short_side=True).shape == (32, 126, 3)  # 31.5: 32
     assert load_image(tmp_path / "panorama.png", 256, keep_short_side=True).shape == (64, 256, 3)
 
 
