@@ -254,7 +254,7 @@ BAD_INPUT = [
     ("benchmark", ["--classic-loss", "5e6"], "--classic-loss and --classic-seconds go together"),
     ("benchmark", ["--sections", "speed", "memory", "--sizes", "64", "--memory-sizes", "40"],
      "chelsea.jpg at a long side of 40 px is under 32 px on its short side, which VGG needs; give larger "
-     "sizes (49 px always do)"),
+     "sizes (48 px always do)"),
     ("benchmark", ["--sections", "speed", "--weights", MISSING], f"weights file not found: {MISSING}"),
     ("benchmark", ["--overhead-iterations", "31"],  # L-BFGS's memory fills in 30; nothing would be timed
      "argument --overhead-iterations: expected a whole number of at least 32, got '31'"),
