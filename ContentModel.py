@@ -1540,6 +1540,9 @@ def choose_output(
         if real_path(source) in written:
             raise StyleTransferError(f"output {path} would replace the input {source}; choose another {flag}")
     other = another(path)
+    if other is not None and real_path(other) in written:  # -o k.png would write k_panel.png, a result
+        raise StyleTransferError(f"{other} is another result (the trace beside it names it), which a run "
+                                 f"writing {path} would replace with a picture of its own; choose another {flag}")
     if other is not None:
         raise StyleTransferError(f"the files beside {path} (trace, panel, loss curve) are those of another "
                                  f"result, {other}, and a run writing {path} would replace them; choose "

@@ -2543,7 +2543,14 @@ def another_result(image_path: Path) -> Path | None:
 
 
 def trace_owner(image_path: Path, trace: dict | None) -> Path | None:
-    """another_result, from the ``trace`` beside ``image_path`` already read (previous_trace)."""
+    """another_result, from the ``trace`` beside ``image_path`` already read (previous_trace).
+    Also a result among the pictures a run writing ``image_path`` writes: 'k_panel.png', the
+    result of a run with -o k_panel.png, is the panel of one with -o k.png."""
+    siblings = output_paths(image_path)
+    for sibling in (siblings["panel"], siblings["losses"]):
+        other_trace = previous_trace(output_paths(sibling)) if sibling.is_file() else None
+        if other_trace is not None and other_trace.get("image", sibling.name) == sibling.name:
+            return sibling
     if trace is None:
         return None
     recorded = trace.get("image")

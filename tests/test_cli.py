@@ -777,6 +777,35 @@ def test_a_folder_beside_the_output_is_named_as_in_the_way(capsys, tmp_path, sma
     assert [path.name for path in tmp_path.iterdir()] == ["a_losses.png"]
 
 
+def test_overwrite_does_not_replace_a_result_that_is_named_as_a_runs_picture(tmp_path, small_inputs, run_main,
+                                                                            vgg19_weights):
+    """-o k_panel.png made a result; -o k.png --overwrite, as the 'exists' error advised,
+    then replaced it with k.png's panel (and k_losses.png likewise). Refused, also in a
+    batch whose pair writes that panel; the result is left as it was."""
+    fast = ["--size", "64", "--iterations", "1", "--model", "vgg19"]
+    inputs = [str(small_inputs[0]), str(small_inputs[1])]
+    for name in ("k_panel.png", "k_losses.png"):
+        status, stdout, stderr = run_main([*inputs, "-o", str(tmp_path / name), *fast])
+        assert status == 0, stdout + stderr
+        result = (tmp_path / name).read_bytes()
+        for overwrite in ([], ["--overwrite"]):
+            status, stdout, stderr = run_main([*inputs, "-o", str(tmp_path / "k.png"), *overwrite, *fast])
+            assert status == 2 and error_lines(stderr) == [
+                f"error: {tmp_path / name} is another result (the trace beside it names it), which a run writing "
+                f"{tmp_path / 'k.png'} would replace with a picture of its own; choose another -o"], stderr
+        assert (tmp_path / name).read_bytes() == result and not (tmp_path / "k.png").exists()
+        for path in tmp_path.iterdir():
+            path.unlink()
+    stem = f"{small_inputs[0].stem}_{small_inputs[1].stem}"
+    run_main([*inputs, "-o", str(tmp_path / f"{stem}_panel.png"), *fast])
+    result = (tmp_path / f"{stem}_panel.png").read_bytes()
+    status, stdout, stderr = run_main(["--contents", inputs[0], "--styles", inputs[1], "-o", str(tmp_path),
+                                       "--overwrite", *fast])
+    assert status == StyleTransfer.EXIT_FAILED and f"another result, {tmp_path / f'{stem}_panel.png'}" in stderr, \
+        stdout + stderr
+    assert (tmp_path / f"{stem}_panel.png").read_bytes() == result
+
+
 def test_overwrite_does_not_take_the_files_of_a_result_under_another_ending(tmp_path, small_inputs, run_main,
                                                                             vgg19_weights):
     """-o k.png --overwrite beside a run's k.jpg replaced k.jpg's trace and panel and deleted
