@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import errno
 import hashlib
 import io
@@ -1325,12 +1326,19 @@ def relative_to_project(value) -> str:
     return str(value)
 
 
+#: How many of the closest flags an unknown flag's error names.
+UNKNOWN_FLAG_MATCHES = 2
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse with the project's conventions: defaults shown in --help, and a
     bad flag reported as one 'error: ...' line (exit status 2) instead of usage + message."""
 
     def __init__(self, **kwargs):
         kwargs.setdefault("formatter_class", HelpFormatter)
+        # No shortened flags: '--scale 2', meant for --style-scale, ran as --scales 2 without a
+        # word. An unknown flag is an error naming the flags it is closest to (unknown_flag_hint).
+        kwargs.setdefault("allow_abbrev", False)
         super().__init__(**kwargs)
         # A value such as '-1,1,1' is a value, not a flag: before Python 3.13 argparse took
         # only '-1' or '-1.5' for a negative number, and '--style-layer-weights -1,1,1,1,1'
@@ -1354,8 +1362,21 @@ class ArgumentParser(argparse.ArgumentParser):
         return parsed
 
     def error(self, message: str):
-        print(f"error: {message}{self.dash_value_hint(message)} (see --help)", file=sys.stderr)
+        print(f"error: {message}{self.dash_value_hint(message)}{self.unknown_flag_hint(message)} (see --help)",
+              file=sys.stderr)
         sys.exit(EXIT_USAGE)
+
+    def unknown_flag_hint(self, message: str) -> str:
+        """For 'unrecognized arguments: ...': the flags closest to each unknown one ('--scale:
+        did you mean --scales or --style-scale?')."""
+        unknown = message.removeprefix("unrecognized arguments: ") if message.startswith("unrecognized") else ""
+        names = [option for option in self._option_string_actions if option.startswith("--")]
+        hints = []
+        for word in (word.split("=", 1)[0] for word in unknown.split() if word.startswith("--") and word != "--"):
+            close = difflib.get_close_matches(word, names, n=UNKNOWN_FLAG_MATCHES)
+            if close:
+                hints.append(f"{word}: did you mean {' or '.join(close)}?")
+        return f" ({'; '.join(hints)})" if hints else ""
 
     def dash_value_hint(self, message: str) -> str:
         """For 'expected one argument' where the word after the flag starts with '-': argparse
@@ -1365,10 +1386,10 @@ class ArgumentParser(argparse.ArgumentParser):
         words = getattr(self, "words", []) if missing else []
         words = words[:words.index("--") + 1] if "--" in words else words  # after '--' no word is a flag
         for flag, word in zip(words, words[1:]):
-            # The flag as typed, perhaps shortened (--out); the word, no flag of ours, nor '--'.
-            typed = flag in flags or flag.startswith("--") and any(name.startswith(flag) for name in flags)
+            # The flag as typed (never shortened: allow_abbrev); the word, no flag of ours (nor
+            # one shortened: '--gi' is a flag mistyped), nor '--'.
             name = word.split("=", 1)[0]
-            if typed and word.startswith("-") and word != "--" \
+            if flag in flags and word.startswith("-") and word != "--" \
                     and not any(option.startswith(name) for option in self._option_string_actions):
                 return f" ({word!r} starts with '-', as a flag does: write {flag}={word})"
         return ""
@@ -1844,11 +1865,9 @@ def out_of_memory_named():
 
 def typed_name(action: argparse.Action, words: list[str]) -> str:
     """Which name of a flag with aliases (--layers, --style-layers) the command line used:
-    the last one in ``words`` (before any '--'), as --flag, --flag=value or shortened as
-    argparse takes it (--style-l); else its first."""
+    the last one in ``words`` (before any '--'), as --flag or --flag=value; else its first."""
     words = words[:words.index("--")] if "--" in words else words
-    typed = [option for word in words if word.startswith("--")
-             for option in action.option_strings if option.startswith(word.split("=", 1)[0])]
+    typed = [word.split("=", 1)[0] for word in words if word.split("=", 1)[0] in action.option_strings]
     return typed[-1] if typed else action.option_strings[0]
 
 

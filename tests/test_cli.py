@@ -368,6 +368,26 @@ def test_styles_that_do_less_than_they_seem_get_a_note(tmp_path):
     assert StyleTransfer.style_notes([a, a], None, ["left.png", "right.png"]) == []
 
 
+@pytest.mark.parametrize("main, argv, error", [
+    (StyleTransfer.main, ["c.jpg", "s.jpg", "--scale", "2"],  # meant for --style-scale, it ran as --scales 2
+     "error: unrecognized arguments: --scale 2 (--scale: did you mean --scales or --style-scale?) (see --help)"),
+    (StyleTransfer.main, ["c.jpg", "s.jpg", "--iteration=3", "--out", "x.png"],
+     "error: unrecognized arguments: --iteration=3 --out x.png (--iteration: did you mean --iterations?; "
+     "--out: did you mean --output?) (see --help)"),
+    (StyleModel.main, ["--style-l", "block1_conv1", "painting.jpg"],
+     "error: unrecognized arguments: --style-l painting.jpg (--style-l: did you mean --style-layers?) (see --help)"),
+    (ContentModel.main, ["photo.jpg", "--zzz"], "error: unrecognized arguments: --zzz (see --help)"),
+])
+def test_a_shortened_or_mistyped_flag_is_refused_naming_the_closest_flags(capsys, main, argv, error):
+    """argparse took any unambiguous start of a flag: '--scale 2', meant for --style-scale,
+    ran as --scales 2 without a word. Every flag must be whole; a wrong one is named with
+    the flags it is closest to."""
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert error_lines(capsys.readouterr().err) == [error]
+
+
 def test_a_trailing_double_dash_after_a_list_flag_ends_it():
     """'... --style-masks a.png b.png --': nothing follows the --, so it changes nothing
     (argparse alone refuses it there); the command recorded in the trace keeps it."""
@@ -405,7 +425,6 @@ def test_style_model_layers_given_twice_shows_both(capsys, tmp_path, small_input
     (StyleTransfer.main, ["-o", "-.png"], "('-.png' starts with '-', as a flag does: write -o=-.png)"),
     (StyleTransfer.main, ["--output", "-.png"], "write --output=-.png)"),
     (ContentModel.main, ["photo.jpg", "-o", "-x.png"], "write -o=-x.png)"),
-    (StyleTransfer.main, ["--out", "-.png"], "write --out=-.png)"),  # argparse takes --output shortened
     (StyleTransfer.main, ["--output"], None),  # no value at all: nothing to hint
     (StyleTransfer.main, ["--output", "--gif"], None),  # a flag after it is a flag
     (StyleTransfer.main, ["--output", "--gi"], None),  # and so is a flag shortened
@@ -568,7 +587,8 @@ def test_a_figure_script_out_of_memory_is_one_error_line(capsys, tmp_path, small
     (["--layers", "block1_conv1", "painting.jpg"], "--layers"),  # --layers took the image
     (["--layers", "block1_conv1"], None),
     (["--style-layers", "block1_conv1", "painting.jpg"], "--style-layers"),  # named as typed
-    (["--layers", "block1_conv1", "--style-l", "block2_conv1", "painting.jpg"], "--style-layers"),  # shortened
+    (["--layers", "block1_conv1", "--style-layers=block2_conv1", "--style-layers", "block3_conv1", "painting.jpg"],
+     "--style-layers"),  # the last one typed
 ])
 def test_style_model_says_when_layers_took_the_image(capsys, argv, hinted):
     with pytest.raises(SystemExit) as info:
