@@ -2129,11 +2129,16 @@ def build_parser() -> argparse.ArgumentParser:
 CLEAR_LINE = "\x1b[K"  # ANSI: erase to the end of the line (a redrawn line may be shorter)
 
 
+def terminal_room() -> int:
+    """The characters a line drawn in place may have: the terminal's width less one column
+    (a line that wraps is redrawn on its last screen row only, and each redraw left a stale
+    row above it: an 80-column terminal, a 110-character bar)."""
+    return shutil.get_terminal_size().columns - 1
+
+
 def fit_to_terminal(text: str, keep: str = "") -> str:
-    """``text``, then ``keep``, cut (from the end of ``text``) to the terminal's width less one
-    column: a line drawn in place that wraps is redrawn on its last screen row only, and
-    each redraw left a stale row above it (an 80-column terminal, a 110-character bar)."""
-    room = shutil.get_terminal_size().columns - 1 - len(keep)
+    """``text``, then ``keep``, cut (from the end of ``text``) to terminal_room."""
+    room = terminal_room() - len(keep)
     return (text if len(text) <= room else text[:max(room - 1, 0)] + "…") + keep
 
 
@@ -2189,24 +2194,37 @@ class ProgressBar:
         self.line_open = False  # a line drawn in place and not yet ended
         self.pace = Pace()
 
-    def line(self, progress: Progress) -> str:
-        """The line for ``progress``, once the bar has been called with it (and those before)."""
+    def line(self, progress: Progress, room: int | None = None) -> str:
+        """The line for ``progress``, once the bar has been called with it (and those before).
+
+        Within ``room`` characters (a terminal's width), the rate, then the level, then the
+        time are left out until the line fits up to the total loss, which a terminal
+        narrower than the line kept only in part (80 columns: 'total 9.74e…'); the
+        other loss terms after it are cut by fit_to_terminal."""
         done = progress.iteration / progress.iterations
         bar = "#" * round(done * self.WIDTH)
         rate = self.pace.rate(progress)
-        speed = "" if rate is None else f"{rate:.2f} it/s "
+        status = {"level": f"level {progress.level + 1}/{progress.levels}" if progress.levels > 1 else "",
+                  "speed": "" if rate is None else f"{rate:.2f} it/s",
+                  "time": f"{progress.elapsed:.0f}s{self.pace.time_left(progress)}"}
         # The total first: a terminal narrower than the line cuts its end (fit_to_terminal).
-        terms = sorted(progress.losses.items(), key=lambda term: term[0] != "total")
-        losses = " ".join(f"{name} {value:.3g}" for name, value in terms)
-        level = f"level {progress.level + 1}/{progress.levels} " if progress.levels > 1 else ""
-        return (f"[{bar:<{self.WIDTH}}] {progress.iteration}/{progress.iterations} "
-                f"{level}{speed}{progress.elapsed:.0f}s{self.pace.time_left(progress)} | {losses}")
+        terms = [f"{name} {value:.3g}" for name, value in
+                 sorted(progress.losses.items(), key=lambda term: term[0] != "total")]
+
+        def compose(shown: tuple, losses: list) -> str:
+            middle = "".join(f"{status[name]} " for name in shown if status[name])
+            return f"[{bar:<{self.WIDTH}}] {progress.iteration}/{progress.iterations} {middle}| {' '.join(losses)}"
+
+        for shown in (("level", "speed", "time"), ("level", "time"), ("time",), ()):
+            if room is None or len(compose(shown, terms[:1])) <= room:
+                break
+        return compose(shown, terms)
 
     def __call__(self, progress: Progress) -> None:
         self.pace.note(progress)
         last = progress.iteration == progress.iterations
         if self.interactive:
-            self.stream.write("\r" + fit_to_terminal(self.line(progress)) + CLEAR_LINE)
+            self.stream.write("\r" + fit_to_terminal(self.line(progress, terminal_room())) + CLEAR_LINE)
             self.line_open = True
             if last:
                 self.finish()

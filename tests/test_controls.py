@@ -680,6 +680,23 @@ def test_the_progress_bar_erases_a_longer_line_and_finish_ends_an_open_one():
     assert all(line.endswith(StyleTransfer.CLEAR_LINE) for line in drawn[1:-1])
 
 
+def test_on_an_80_column_terminal_the_progress_line_keeps_the_whole_total(monkeypatch):
+    """'[###] 98/200 level 2/2 29.18 it/s 6s, about 10s left | total 9.74e…': the rate, then
+    the level, then the time make room for the total loss, whole."""
+    losses = {"content": 4.79e7, "style": 4.47e8, "tv": 1.49e6, "total": 9.74e8}
+    for columns, kept in ((200, "level 2/2 5.10 it/s 11s, about 10s left | total 9.74e+08 content"),
+                          (84, "] 150/200 level 2/2 11s, about 10s left | total 9.74e+08 "),
+                          (80, "] 150/200 11s, about 10s left | total 9.74e+08 "),
+                          (60, "] 150/200 | total 9.74e+08 ")):
+        monkeypatch.setenv("COLUMNS", str(columns))
+        stream = FakeTerminal()
+        bar = StyleTransfer.ProgressBar(200, stream=stream)
+        bar(StyleTransfer.Progress(99, 200, losses, 1.0, level=1, levels=2))
+        bar(StyleTransfer.Progress(150, 200, losses, 6.1 + 4.9, level=1, levels=2))
+        drawn = stream.getvalue().split("\r")[-1].removesuffix(StyleTransfer.CLEAR_LINE)
+        assert kept in drawn and len(drawn) <= columns - 1, (columns, drawn)
+
+
 def test_lines_drawn_in_place_fit_the_terminal(monkeypatch):
     """A line wider than the terminal wraps, and redrawing it in place rewrote only its last
     screen row: every iteration left a stale row. The bar is cut to the width less one
