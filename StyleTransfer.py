@@ -101,6 +101,7 @@ from ContentModel import (
     content_loss,
     counted,
     default_device,
+    earlier_download,
     earlier_download_notes,
     file_digest,
     image_file,
@@ -3027,8 +3028,10 @@ def sheet_headers(shapes: dict, max_pixels: int) -> dict:
     """Each input (the keys of ``shapes``, from source_shapes) as the contact sheet shows it:
     the file read at the sheet's size, whether its pairs ran, were skipped or were refused
     (so that a rerun that skips them all draws the same sheet); 'unreadable' for one that
-    cannot be read."""
-    readable = [source for source, shape in shapes.items() if isinstance(shape, tuple)]
+    cannot be read. One refused only for its shape (too narrow at --size) is shown: it is
+    readable, and its pairs say why they failed. A URL that was not fetched is not asked again."""
+    readable = [source for source, shape in shapes.items()
+                if isinstance(shape, tuple) or not is_url(source) or earlier_download(source) is not None]
     images = load_sources(readable, SHEET_THUMBNAIL, max_pixels, keep_short_side=True)
     return {source: thumbnail(to_array(images[source])) if isinstance(images.get(source), np.ndarray)
             else "unreadable" for source in shapes}

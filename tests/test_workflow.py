@@ -567,6 +567,7 @@ def test_a_bad_image_or_url_fails_its_pairs_and_the_rest_still_run(folders, serv
     contents.mkdir()
     shutil.copy(folders[0] / "chelsea.jpg", contents)
     (contents / "broken.jpg").write_text("not a picture")
+    Image.new("RGB", (2000, 60), "red").save(contents / "wide.png")  # readable, too narrow at --size 64
     missing = server.url("/missing.png")
     output = tmp_path / "out"
     sheet = record_contact_sheet(monkeypatch)
@@ -574,19 +575,22 @@ def test_a_bad_image_or_url_fails_its_pairs_and_the_rest_still_run(folders, serv
                                        "--styles", str(folders[1] / "starry_night.jpg"), missing,
                                        "-o", str(output), *FAST])
     assert status == StyleTransfer.EXIT_FAILED
-    assert "4 pairs: 1 done, 0 skipped, 3 failed" in stdout
+    assert "6 pairs: 1 done, 0 skipped, 5 failed" in stdout
     # One line per pair in the order of the pairs, whether it failed before any work or ran.
     lines = [line for line in stdout.splitlines() if line.startswith("[")]
-    assert [line.split()[0] for line in lines] == ["[1/4]", "[2/4]", "[3/4]", "[4/4]"], stdout
-    assert lines[2].startswith("[3/4] chelsea + starry_night ... done in ")
+    assert [line.split()[0] for line in lines] == [f"[{n}/6]" for n in range(1, 7)], stdout
+    assert lines[2].startswith("[3/6] chelsea + starry_night ... done in ")
+    assert "wide + starry_night ... failed: " in stdout and "use a --size of at least" in stdout
     assert "broken + starry_night ... failed: cannot read" in stdout
     assert "failed: chelsea + missing: cannot download" in stderr and "404" in stderr
     assert "Traceback" not in stdout + stderr
     assert (output / "chelsea_starry_night.png").is_file()
     assert not (output / "broken_starry_night.png").exists()
     assert (output / CONTACT_SHEET_NAME).is_file()
-    # On the sheet: the unreadable inputs say so, failed pairs say 'failed', the result is there.
+    # On the sheet: the unreadable inputs say so (not the image too narrow at this size, which
+    # is shown), failed pairs say 'failed', the result is there.
     assert [(name, image) for name, image in sheet["rows"] if isinstance(image, str)] == [("broken", "unreadable")]
+    assert [name for name, image in sheet["rows"] if not isinstance(image, str)] == ["chelsea", "wide"]
     assert [(name, image) for name, image in sheet["columns"] if isinstance(image, str)] == [("missing", "unreadable")]
     cells = {(row_name, column_name): cell for (row_name, _), row in zip(sheet["rows"], sheet["cells"])
              for (column_name, _), cell in zip(sheet["columns"], row)}
