@@ -3363,8 +3363,8 @@ def report_outcome(result: StylizeResult, paths: dict, args: argparse.Namespace,
     """How a single run ended, and where its files are. Returns the exit status."""
     output = paths["image"]
     if result.stopped_early == INTERRUPTED:
-        print(f"interrupted: the best image so far is in {output} (trace and panel beside it)",
-              file=sys.stderr)
+        beside = "trace, panel, loss curve and GIF" if args.gif else "trace, panel and loss curve"
+        print(f"interrupted: the best image so far is in {output} ({beside} beside it)", file=sys.stderr)
         return EXIT_INTERRUPTED
     for note in result.notes:
         print(f"note: {note}")

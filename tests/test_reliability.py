@@ -891,8 +891,8 @@ def test_ctrl_c_while_a_runs_files_are_written_finishes_them_and_says_where(
     assert all(paths[kind].is_file() for kind in ("image", "panel", "losses", "trace"))
     if stopped_first:
         assert json.loads(paths["trace"].read_text())["stopped_early"] == "interrupted"
-        assert stderr.splitlines() == [f"interrupted: the best image so far is in {output} (trace and panel "
-                                       "beside it)"]
+        assert stderr.splitlines() == [f"interrupted: the best image so far is in {output} (trace, panel and "
+                                       "loss curve beside it)"]
     else:
         assert f"{paths['trace']}" in stdout.splitlines()[-1] and stderr.strip() == "interrupted"
 
