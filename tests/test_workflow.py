@@ -1052,12 +1052,12 @@ def test_the_batch_line_gives_the_level_sizes_each_image_gets():
 
 
 def test_folders_expand_to_their_images_sorted(tmp_path):
-    for name in ("b.png", "A.JPG", "c.webp", "notes.txt"):
+    for name in ("b.png", "A.JPG", "c.webp", "d.jfif", "notes.txt"):  # .jfif: a JPEG as browsers save some
         (tmp_path / name).write_bytes(b"")
     (tmp_path / "sub.jpg").mkdir()  # a folder, even one named like an image, is not an input
     url = "https://example.org/x.jpg"
     found = expand_inputs([str(tmp_path), str(tmp_path / "b.png"), url])
-    assert found == [str(tmp_path / name) for name in ("A.JPG", "b.png", "c.webp")] + [url]
+    assert found == [str(tmp_path / name) for name in ("A.JPG", "b.png", "c.webp", "d.jfif")] + [url]
     with pytest.raises(StyleTransferError, match="no such file or folder"):
         expand_inputs([str(tmp_path / "nowhere")])
     (tmp_path / "empty").mkdir()
