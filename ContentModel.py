@@ -527,10 +527,29 @@ def _application_with_weights(application, model: str, file_name: str, weights) 
                 f"in a cache folder's models/ and set KERAS_HOME to that folder (looked for {cache}{elsewhere})"
                 f"{others}"
             ) from error
+        holds = weights_file_model(weights)
+        if holds is not None and holds != model:  # the other VGG's file: say which model takes it
+            raise StyleTransferError(f"weights file {weights} holds the layers of {holds}, not {model}: "
+                                     f"use --model {holds}, or a {model} 'notop' file") from error
         raise StyleTransferError(
             f"weights file {weights} does not fit {model} (is it a {model} 'notop' file, "
             f"not corrupt?): {error_summary(error)}"
         ) from error
+
+
+def weights_file_model(weights: str) -> str | None:
+    """The VGG whose convolution layers a weights file in the ImageNet files' (older) format
+    names, all of them and no others (VGG_BLOCKS); None for another file."""
+    try:
+        with h5py.File(weights, "r") as file:
+            names = [name.decode() if isinstance(name, bytes) else str(name)
+                     for name in file.attrs.get(LEGACY_WEIGHTS_ATTRIBUTE, [])]
+    except OSError:
+        return None
+    convolutions = sorted(name for name in names if "_conv" in name)
+    return next((model for model, blocks in VGG_BLOCKS.items()
+                 if convolutions == sorted(f"block{block}_conv{number}" for block, count in enumerate(blocks, 1)
+                                           for number in range(1, count + 1))), None)
 
 
 def error_summary(error: BaseException | str, width: int = ERROR_DETAIL_WIDTH) -> str:

@@ -284,9 +284,10 @@ BAD_INPUT = [
     ("recompute", ["--precisions", "float16"], "argument --precisions: invalid choice: 'float16'"),
     ("recompute", ["--repeats", "0"], "argument --repeats: expected a whole number of at least 1"),
     # Measured in fresh processes, which report a failure as a row: the weights are loaded first.
-    ("recompute", ["--sizes", "64", "--model", "vgg16", "--weights", VGG19_WEIGHTS], "does not fit vgg16"),
+    ("recompute", ["--sizes", "64", "--model", "vgg16", "--weights", VGG19_WEIGHTS],
+     "holds the layers of vgg19, not vgg16: use --model vgg19"),
     ("benchmark", ["--sections", "memory", "--memory-sizes", "64", "--model", "vgg16", "--weights", VGG19_WEIGHTS],
-     "does not fit vgg16"),
+     "holds the layers of vgg19, not vgg16: use --model vgg19"),
 ]
 
 

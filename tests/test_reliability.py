@@ -269,7 +269,7 @@ def _corrupt_weights(d, c, s, o):
 
 def _weights_of_another_model(d, c, s, o):
     return [c, s, "--size", "64", "--iterations", "2", "--model", "vgg16", "--weights", VGG19_WEIGHTS,
-            "-o", o], ["vgg16"]
+            "-o", o], ["holds the layers of vgg19, not vgg16: use --model vgg19"]
 
 
 def _batch_vgg16_offline(d, c, s, o):
