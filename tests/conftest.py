@@ -99,6 +99,21 @@ def keras_home() -> Path:
     return KERAS_HOME
 
 
+@pytest.fixture
+def read_only_keras_home(keras_home, monkeypatch) -> Path:
+    """The tests' Keras cache folder as a shared, read-only one (a cluster's, a container's)
+    answers os.access: not writable, so Keras keeps its downloads under /tmp/.keras."""
+    real_access = os.access
+
+    def access(path, mode, *args, **kwargs):
+        if mode == os.W_OK and Path(path).expanduser() == keras_home:
+            return False
+        return real_access(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(os, "access", access)
+    return keras_home
+
+
 @pytest.fixture(scope="session")
 def subprocess_env() -> dict:
     """Environment for running the scripts: same KERAS_HOME, quiet TensorFlow."""

@@ -310,20 +310,13 @@ def test_a_url_downloaded_before_is_used_again_with_a_note(server, cache, tmp_pa
     assert note(style, style_copy) in capsys.readouterr().out
 
 
-def test_an_earlier_download_is_found_where_keras_put_it_when_the_cache_is_read_only(server, tmp_path, keras_home,
-                                                                                      monkeypatch):
+def test_an_earlier_download_is_found_where_keras_put_it_when_the_cache_is_read_only(
+        server, tmp_path, read_only_keras_home, monkeypatch):
     """get_file keeps its downloads under /tmp/.keras when it cannot write to the Keras cache
     (a shared, read-only one): the note looks for the copy there too, not in the cache."""
+    keras_home = read_only_keras_home
     subdir = f"images-{tmp_path.name}"  # this test's own, under both folders
     monkeypatch.setattr(ContentModel, "DOWNLOAD_CACHE_SUBDIR", subdir)
-    real_access = os.access
-
-    def access(path, mode, *args, **kwargs):
-        if mode == os.W_OK and Path(path).expanduser() == keras_home:  # as a read-only mount answers
-            return False
-        return real_access(path, mode, *args, **kwargs)
-
-    monkeypatch.setattr(os, "access", access)
     url = server.url("/photos/chelsea.png")
     (keras_home / subdir).mkdir()  # a copy in the cache folder, which get_file would not use
     (keras_home / subdir / ContentModel.cached_file_name(url)).write_bytes(b"from an earlier, writable day")
