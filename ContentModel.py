@@ -199,8 +199,9 @@ CONTENT_LAYER = "block5_conv2"
 #: Keras' VGG expects pixel values in [0, 255]; our images are in [0, 1].
 PIXEL_SCALE = 255.0
 #: Image files by name: what a folder given to StyleTransfer's --contents / --styles
-#: contributes, and how a hint tells an image from a flag's value (list_flag_hint).
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jfif", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp")  # .jfif: browsers' JPEGs
+#: contributes, and how a hint tells an image from a flag's value (list_flag_hint). .jfif: the
+#: JPEGs some browsers save.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jfif", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp")
 #: Pixel bounds: every image in this project is RGB in [0, 1].
 PIXEL_MIN, PIXEL_MAX = 0.0, 1.0
 #: The largest value of an 8-bit channel: image files hold 0..255, our arrays 0..1.

@@ -309,7 +309,8 @@ def test_init_style_from_a_painting_of_another_shape_gets_a_note(sample_images, 
         StyleTransfer.save_image(np.random.default_rng(0).uniform(0, 1, (height, width, 3)), tmp_path / name)
     StyleTransfer.save_image(np.ones((43, 64, 3)), tmp_path / "white.png")
     StyleTransfer.save_image(np.zeros((43, 64, 3)), tmp_path / "black.png")
-    content, landscape, portrait = str(sample_images[0]), str(tmp_path / "landscape.png"), str(tmp_path / "portrait.png")
+    content = str(sample_images[0])
+    landscape, portrait = str(tmp_path / "landscape.png"), str(tmp_path / "portrait.png")
     stretched = f"note: --init style: the painting {portrait} (400x640) is stretched to "
     single, batch = ["-o", str(tmp_path / "out.png")], ["-o", str(tmp_path / "batch")]
     for argv, expected in (
