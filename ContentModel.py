@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import decimal
 import difflib
 import errno
 import hashlib
@@ -228,6 +229,9 @@ MAX_SIZE = 8192
 #: replaced by this limit so that a user can raise it (--max-pixels): with its limit
 #: None, Pillow never raises its DecompressionBombError.
 MAX_IMAGE_PIXELS = 100_000_000
+#: The largest --max-pixels read: far beyond any image (ten billion times the default), and
+#: small enough that reading it costs nothing.
+MAX_PIXEL_COUNT = 10**18
 Image.MAX_IMAGE_PIXELS = None
 #: Number of feature maps drawn in the ContentModel figure.
 FEATURE_MAPS_SHOWN = 16
@@ -1674,12 +1678,28 @@ def add_output_arguments(parser: argparse.ArgumentParser, what: str):
     return group
 
 
+def pixel_count(text: str) -> int:
+    """--max-pixels for argparse: a whole number, also in exponent notation ('5e7'), as
+    a pixel count is easier to type that way. Decimal, not float, so that a number too
+    long for a float's 53 bits is read exactly; above MAX_PIXEL_COUNT it is refused before
+    it is made an int ('1e999999999' would take a gigabyte)."""
+    try:
+        number = decimal.Decimal(text)  # also reads 1_000_000
+    except decimal.InvalidOperation:
+        number = None
+    if number is not None and number.is_finite() and number.copy_abs() > MAX_PIXEL_COUNT:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_PIXEL_COUNT:,} pixels, got {text!r}")
+    if number is None or not number.is_finite() or number != number.to_integral_value():
+        raise argparse.ArgumentTypeError(f"expected a whole number (such as 50000000 or 5e7), got {text!r}")
+    return int(number)
+
+
 def add_image_arguments(parser: argparse.ArgumentParser, size: int):
     """The --size and --max-pixels flags; returns their group."""
     group = parser.add_argument_group("images")
     group.add_argument("--size", type=int, default=size,
                        help=f"long side (pixels, {MIN_SIZE} to {MAX_SIZE}) images are resized to")
-    group.add_argument("--max-pixels", type=int, default=MAX_IMAGE_PIXELS,
+    group.add_argument("--max-pixels", type=pixel_count, default=MAX_IMAGE_PIXELS,
                        help="refuse input images with more pixels than this (decompression bombs)")
     return group
 

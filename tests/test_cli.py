@@ -319,6 +319,8 @@ def test_native_stderr_is_silenced_only_when_asked(capfd):
     # A value that starts with '-' is still a value (argparse before 3.13 took it for a flag).
     (["--style-layer-weights", "-1,1,1,1,1"], "style layer weights must be finite, non-negative"),
     (["--style-blend-weights", "-1,2"], "2 style blend weights given for 1 style image"),
+    (["--max-pixels", "2.5e0"], "expected a whole number (such as 50000000 or 5e7), got '2.5e0'"),
+    (["--max-pixels", "1e999999999"], "expected at most 1,000,000,000,000,000,000 pixels"),
 ])
 def test_bad_flag_is_one_error_line(capsys, argv, fragment):
     with pytest.raises(SystemExit) as info:
@@ -386,6 +388,12 @@ def test_a_shortened_or_mistyped_flag_is_refused_naming_the_closest_flags(capsys
         main(argv)
     assert info.value.code == 2
     assert error_lines(capsys.readouterr().err) == [error]
+
+
+@pytest.mark.parametrize("text, pixels", [("5e7", 50_000_000), ("1_000_000", 1_000_000), ("25E1", 250),
+                                          ("123456789012345678", 123456789012345678)])  # past a float's 53 bits
+def test_max_pixels_may_be_written_in_exponent_notation(text, pixels):
+    assert StyleTransfer.build_parser().parse_args(["--max-pixels", text]).max_pixels == pixels
 
 
 def test_a_trailing_double_dash_after_a_list_flag_ends_it():
