@@ -265,6 +265,8 @@ WEIGHTS_SUFFIXES = (".h5", ".hdf5")
 #: The ending by which Keras 3 reads a file in its own weights format: the older format of
 #: the ImageNet files, under such a name, fails to load (as 16 warnings and "could not be loaded").
 KERAS_WEIGHTS_SUFFIX = ".weights.h5"
+#: Weights files named when --weights is a folder that holds them.
+LISTED_WEIGHTS_FILES = 3
 #: The attribute at the root of a weights file in the older Keras (HDF5) format.
 LEGACY_WEIGHTS_ATTRIBUTE = "layer_names"
 #: Largest download kept: far above any photo, far below what would fill a disk.
@@ -424,6 +426,22 @@ def weights_path(weights) -> str | None:
     return weights
 
 
+def folder_weights_hint(folder: Path) -> str:
+    """What to give instead of ``folder`` as --weights: the weights files in it, or in its
+    models/ (a Keras cache such as ~/.keras keeps them there), by name."""
+    try:
+        found = sorted(str(path) for place in (folder, folder / "models") if place.is_dir()
+                       for path in place.iterdir() if path.name.endswith(WEIGHTS_SUFFIXES) and path.is_file())
+    except OSError:  # a folder that cannot be listed
+        found = []
+    if not found:
+        return f"give a weights file (ending in {' or '.join(WEIGHTS_SUFFIXES)}); it holds none"
+    if len(found) == 1:
+        return f"give the weights file in it: {found[0]}"
+    more = f" (and {len(found) - LISTED_WEIGHTS_FILES} more)" if len(found) > LISTED_WEIGHTS_FILES else ""
+    return f"give one of the weights files in it: {', '.join(found[:LISTED_WEIGHTS_FILES])}{more}"
+
+
 def check_weights(weights: str | os.PathLike | None) -> str | None:
     """``weights`` as Keras takes them (weights_path), after raising StyleTransferError unless
     they are "imagenet", None or an existing file named as Keras reads weights (WEIGHTS_SUFFIXES,
@@ -438,7 +456,7 @@ def check_weights(weights: str | os.PathLike | None) -> str | None:
     if not weights.strip():
         raise StyleTransferError("--weights is empty; give 'imagenet', 'none' or a .h5 file")
     if Path(weights).is_dir():
-        raise StyleTransferError(f"--weights {weights} is a folder; give the .h5 file in it")
+        raise StyleTransferError(f"--weights {weights} is a folder; {folder_weights_hint(Path(weights))}")
     if Path(weights).exists() and not Path(weights).is_file():
         raise StyleTransferError(f"--weights {weights} is not a file (a pipe or a device?)")
     if not Path(weights).is_file():

@@ -292,7 +292,8 @@ def test_help_of_each_script(subprocess_env, repo_root):
         assert "['" not in stdout and str(repo_root) not in stdout, (script, stdout)
         usage = " ".join(stdout.split("\n\n")[0].split())
         if script == "StyleTransfer.py":
-            assert "content photo (file or URL; default: the sample images/content/chelsea.jpg)" in " ".join(stdout.split())
+            words = " ".join(stdout.split())
+            assert "content photo (file or URL; default: the sample images/content/chelsea.jpg)" in words
             assert usage.endswith("[content] [style ...]"), usage  # the samples stand in for them
         else:
             assert usage.endswith("] image"), usage  # required, so not in brackets

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import socket
 
 import keras
@@ -237,8 +238,25 @@ def test_vgg16_weights_from_a_file(tmp_path):
 def test_missing_weights_file(tmp_path):
     with pytest.raises(StyleTransferError, match="not found"):
         build_vgg("vgg16", ["block1_conv1"], weights=str(tmp_path / "nothere.h5"))
-    with pytest.raises(StyleTransferError, match="is a folder; give the .h5 file in it"):
+    with pytest.raises(StyleTransferError, match=r"is a folder; give a weights file \(ending in .h5 or .hdf5\); "
+                                                 "it holds none"):
         build_vgg("vgg16", ["block1_conv1"], weights=str(tmp_path))
+
+
+def test_a_weights_folder_is_refused_naming_the_weights_files_in_it(tmp_path):
+    """A Keras cache such as ~/.keras keeps the files in models/: they are named too."""
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "vgg19.h5").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("")
+    named = re.escape(f"give the weights file in it: {tmp_path / 'models' / 'vgg19.h5'}") + "$"
+    with pytest.raises(StyleTransferError, match=named):
+        ContentModel.check_weights(tmp_path)
+    for name in ("a.h5", "b.hdf5", "c.h5"):
+        (tmp_path / name).write_bytes(b"")
+    with pytest.raises(StyleTransferError) as info:
+        ContentModel.check_weights(tmp_path)
+    assert str(info.value).endswith(f"give one of the weights files in it: {tmp_path / 'a.h5'}, {tmp_path / 'b.hdf5'}, "
+                                    f"{tmp_path / 'c.h5'} (and 1 more)")
 
 
 def test_a_library_message_in_an_error_is_its_first_line_cut_at_a_word():
