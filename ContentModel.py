@@ -1730,17 +1730,28 @@ def check_image_arguments(args: argparse.Namespace) -> None:
         raise StyleTransferError(f"--max-pixels must be positive (got {args.max_pixels})")
 
 
-def check_utf8(text: str) -> None:
-    """Raise StyleTransferError unless ``text`` (a word of the command line, a file name in
-    a folder) is UTF-8, as Python reads it: a name in another encoding (from an old system
-    or archive) could be opened, but not printed, put in a picture's title or recorded in
-    its metadata, and that is found out only once a run is done."""
+def is_utf8(text: str) -> bool:
+    """Whether ``text`` (a word of the command line, a file name) is UTF-8, as Python reads
+    it: a name in another encoding (from an old system or archive) could be opened, but not
+    printed, put in a picture's title or recorded in its metadata, and that is found out
+    only once a run is done."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        shown = os.fsencode(text).decode("utf-8", errors="replace")
-        raise StyleTransferError(f"{shown} is not UTF-8 text (a file name from another system?): "
-                                 "rename it with UTF-8 characters") from None
+        return False
+    return True
+
+
+def printable_name(text: str) -> str:
+    """``text`` as it can be printed: the bytes of a name that is not UTF-8 shown as '\ufffd'."""
+    return os.fsencode(text).decode("utf-8", errors="replace")
+
+
+def check_utf8(text: str) -> None:
+    """Raise StyleTransferError unless ``text`` is UTF-8 (is_utf8)."""
+    if not is_utf8(text):
+        raise StyleTransferError(f"{printable_name(text)} is not UTF-8 text (a file name from another system?): "
+                                 "rename it with UTF-8 characters")
 
 
 def check_after_double_dash(arguments: list[str]) -> None:

@@ -108,6 +108,7 @@ from ContentModel import (
     interrupt_deferred,
     invocation,
     is_url,
+    is_utf8,
     layer_position,
     list_flag_hint,
     load_image,
@@ -119,6 +120,7 @@ from ContentModel import (
     out_of_memory_named,
     placeholder_text,
     png_text,
+    printable_name,
     processor_name,
     real_path,
     relative_to_project,
@@ -2410,12 +2412,63 @@ class Pair:
         return f"{source_stem(self.content)} + {source_stem(self.style)}"
 
 
-def expand_inputs(items: list[str]) -> list[str]:
-    """Folders become their image files (sorted by name); files and URLs stay as given.
+#: Why a folder's entry is not an input, as (one, several) for a note: a photo left out
+#: without a word (a .heic, a subfolder of more photos) looked like a batch that forgot it.
+LEFT_OUT_KINDS = {
+    "not UTF-8": ("name that is not UTF-8 (rename it)", "names that are not UTF-8 (rename them)"),
+    "folder": ("subfolder (folders are not searched)", "subfolders (folders are not searched)"),
+    "broken": ("broken link", "broken links"),
+    "special": ("entry that is not a file", "entries that are not files"),
+    "not image": ("file not named as an image", "files not named as images"),
+}
+#: Names a note lists of each kind of entry left out of a folder.
+LEFT_OUT_NAMES = 3
 
-    A folder's hidden files (names starting with '.') are left out, as ``ls`` leaves them
-    out: macOS's '._photo.jpg' beside each photo on a shared drive is metadata, not an
-    image, and failed its pairs. A hidden file named on its own is used.
+
+def left_out_kind(entry: Path) -> str | None:
+    """The LEFT_OUT_KINDS key of why ``entry`` of a folder is not an input; None for an image."""
+    if not is_utf8(entry.name):  # before the rest: the name cannot even be printed
+        return "not UTF-8"
+    if entry.is_dir():
+        return "folder"
+    if entry.is_symlink() and not entry.exists():
+        return "broken"
+    if not entry.is_file():  # a pipe, a socket, a device
+        return "special"
+    return None if entry.suffix.lower() in IMAGE_EXTENSIONS else "not image"
+
+
+def folder_inputs(folder: Path) -> tuple[list[Path], dict[str, list[str]]]:
+    """The images of ``folder``, sorted by name, and the names of what else it holds, by kind
+    (LEFT_OUT_KINDS). Hidden files (names starting with '.') are neither, as ``ls`` leaves
+    them out: macOS's '._photo.jpg' beside each photo on a shared drive is metadata, not an
+    image, and failed its pairs."""
+    images, left_out = [], {}
+    for entry in sorted(folder.iterdir()):
+        if not entry.name.startswith("."):
+            kind = left_out_kind(entry)
+            if kind is None:
+                images.append(entry)
+            else:
+                left_out.setdefault(kind, []).append(printable_name(entry.name))
+    return images, left_out
+
+
+def left_out_text(left_out: dict[str, list[str]]) -> str:
+    """'1 subfolder (folders are not searched): raw; 2 files not named as images: a.heic, b.txt'."""
+    parts = []
+    for kind, (one, several) in LEFT_OUT_KINDS.items():
+        names = left_out.get(kind, [])
+        more = f" and {len(names) - LEFT_OUT_NAMES} more" if len(names) > LEFT_OUT_NAMES else ""
+        if names:
+            noun = one if len(names) == 1 else several
+            parts.append(f"{len(names)} {noun}: {', '.join(names[:LEFT_OUT_NAMES])}{more}")
+    return "; ".join(parts)
+
+
+def expand_inputs(items: list[str]) -> list[str]:
+    """Folders become their image files (folder_inputs); files and URLs stay as given. A
+    hidden file named on its own is used.
 
     An image listed twice (say, a folder and a file in it) is used once. A
     missing path or a folder without images is an error: a typo should not
@@ -2430,18 +2483,28 @@ def expand_inputs(items: list[str]) -> list[str]:
             continue
         path = Path(item)
         if path.is_dir():
-            files = sorted(file for file in path.iterdir() if not file.name.startswith(".")
-                           and file.is_file() and file.suffix.lower() in IMAGE_EXTENSIONS)
+            files, left_out = folder_inputs(path)
             if not files:
-                raise StyleTransferError(f"no images ({' '.join(IMAGE_EXTENSIONS)}) in the folder {path}")
+                held = f"; it holds {left_out_text(left_out)}" if left_out else ""
+                raise StyleTransferError(f"no images ({' '.join(IMAGE_EXTENSIONS)}) in the folder {path}{held}")
         elif path.exists():
             files = [path]
         else:
             raise StyleTransferError(f"no such file or folder: {path}")
         for file in files:
-            check_utf8(str(file))
+            check_utf8(str(file))  # the folder's own name, or a file named on its own
             sources.setdefault(str(real_path(file)), str(file))
     return list(sources.values())
+
+
+def left_out_notes(items: list[str]) -> list[str]:
+    """A note for each folder among ``items`` that holds more than its images (folder_inputs)."""
+    notes = []
+    for item in dict.fromkeys(items):
+        if not is_url(item) and Path(item).is_dir():
+            left_out = folder_inputs(Path(item))[1]
+            notes += [f"left out of the folder {item}: {left_out_text(left_out)}"] if left_out else []
+    return notes
 
 
 def batch_folder(output: str | None) -> Path:
@@ -3095,7 +3158,8 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
     check_batch_arguments(args)
     folder = batch_folder(args.output)
     contents, styles = expand_inputs(args.batch_contents), expand_inputs(args.batch_styles)
-    for note in earlier_download_notes([*contents, *styles]):
+    for note in [*left_out_notes([*args.batch_contents, *args.batch_styles]),
+                 *earlier_download_notes([*contents, *styles])]:
         print(f"note: {note}")
     pairs = plan_pairs(contents, styles, folder)
     content_shapes = source_shapes(contents, args.size, args.max_pixels)

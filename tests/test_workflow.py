@@ -1058,6 +1058,27 @@ def test_folders_expand_to_their_images_sorted(tmp_path):
         expand_inputs([str(tmp_path / "empty")])
 
 
+def test_what_a_folder_holds_besides_images_is_named_in_a_note(tmp_path):
+    """A .heic photo or a subfolder of more photos left out without a word looked like a
+    batch that forgot them."""
+    (tmp_path / "photo.jpg").write_bytes(b"")
+    for name in ("raw", "old"):
+        (tmp_path / name).mkdir()
+    for name in ("a.heic", "b.txt", "c.txt", "d.txt", "._photo.jpg"):  # a hidden file is not named
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    os.mkfifo(tmp_path / "pipe.png")
+    (tmp_path / os.fsdecode(b"caf\xe9.png")).write_bytes(b"")
+    assert expand_inputs([str(tmp_path)]) == [str(tmp_path / "photo.jpg")]
+    assert StyleTransfer.left_out_notes([str(tmp_path), str(tmp_path / "photo.jpg"), str(tmp_path)]) == [
+        f"left out of the folder {tmp_path}: 1 name that is not UTF-8 (rename it): caf\ufffd.png; "
+        "2 subfolders (folders are not searched): old, raw; 1 broken link: gone.png; "
+        "1 entry that is not a file: pipe.png; 4 files not named as images: a.heic, b.txt, c.txt and 1 more"]
+    (tmp_path / "photo.jpg").unlink()
+    with pytest.raises(StyleTransferError, match=r"no images \(.*\) in the folder .*; it holds 1 name that is not "):
+        expand_inputs([str(tmp_path)])
+
+
 def test_a_folders_hidden_files_are_left_out_unless_named(tmp_path):
     """macOS writes '._photo.jpg' (metadata, not an image) beside each photo on a shared
     drive: as an input it failed its pairs, and a hidden photo gave hidden results."""
