@@ -1555,6 +1555,13 @@ def writable_folder(path: Path) -> None:
         raise StyleTransferError(f"cannot write to {existing}: {why}") from error
 
 
+def replaced_result(other: Path, path: Path) -> str:
+    """Why ``path`` cannot be written: ``other``, a result of its own, is one of the pictures
+    (the panel, the loss curve) a run writing ``path`` writes beside it."""
+    return (f"{other} is another result (the trace beside it names it), which a run writing {path} would "
+            "replace with a picture of its own")
+
+
 def choose_output(
     default_stem: str,
     output: str | os.PathLike | None,
@@ -1604,8 +1611,7 @@ def choose_output(
             raise StyleTransferError(f"output {path} would replace the input {source}; choose another {flag}")
     other = another(path)
     if other is not None and real_path(other) in written:  # -o k.png would write k_panel.png, a result
-        raise StyleTransferError(f"{other} is another result (the trace beside it names it), which a run "
-                                 f"writing {path} would replace with a picture of its own; choose another {flag}")
+        raise StyleTransferError(f"{replaced_result(other, path)}; choose another {flag}")
     if other is not None:
         raise StyleTransferError(f"the files beside {path} (trace, panel, loss curve) are those of another "
                                  f"result, {other}, and a run writing {path} would replace them; choose "

@@ -125,6 +125,7 @@ from ContentModel import (
     real_path,
     relative_to_project,
     release_unwritten,
+    replaced_result,
     reserved_output,
     resize_image,
     resize_long,
@@ -2803,7 +2804,11 @@ def prepare_pair(pair: Pair, content: tuple | StyleTransferError, style: tuple |
     trace = previous_trace(paths)
     pair.result_existed = paths["image"].exists()
     other = trace_owner(pair.output, trace)
-    if other is not None:  # even with --overwrite, as a single run's -o
+    if other in paths.values():  # even with --overwrite, as a single run's -o
+        pair.status, pair.reason = FAILED, (f"{replaced_result(other, pair.output)}; move it with the files "
+                                            "beside it, or write the batch to another -o folder")
+        return
+    if other is not None:
         # Not 'move it': its trace, panel and loss curve would stay, and the rerun replace them.
         pair.status, pair.reason = FAILED, (f"the files beside {pair.output} (trace, panel, loss curve) are those "
                                             f"of another result, {other}: move it with them, or write the batch "

@@ -830,8 +830,11 @@ def test_overwrite_does_not_replace_a_result_that_is_named_as_a_runs_picture(tmp
     result = (tmp_path / f"{stem}_panel.png").read_bytes()
     status, stdout, stderr = run_main(["--contents", inputs[0], "--styles", inputs[1], "-o", str(tmp_path),
                                        "--overwrite", *fast])
-    assert status == StyleTransfer.EXIT_FAILED and f"another result, {tmp_path / f'{stem}_panel.png'}" in stderr, \
-        stdout + stderr
+    panel = tmp_path / f"{stem}_panel.png"
+    assert status == StyleTransfer.EXIT_FAILED and (
+        f"failed: {panel} is another result (the trace beside it names it), which a run writing {tmp_path / stem}.png "
+        "would replace with a picture of its own; move it with the files beside it, or write the batch to another "
+        "-o folder") in stdout, stdout + stderr
     assert (tmp_path / f"{stem}_panel.png").read_bytes() == result
 
 
