@@ -1832,13 +1832,30 @@ def resolve_device(device: str) -> str:
 # ---------------------------------------------------------------------------
 
 
+#: A content this many times wider than tall (a panorama) is drawn above the style and the
+#: result, not beside them: side by side it was a thin strip in a picture mostly empty.
+PANEL_STACK_ASPECT = 2.0
+#: Inches: the side of an image's cell side by side, and the width of the stacked panel.
+PANEL_CELL, PANEL_STACKED_WIDTH = 4.0, 8.0
+#: Inches above each image for its name (and the figure's title), in a stacked panel.
+PANEL_TITLE_ROOM = 0.4
+
+
 def plot_panel(content: np.ndarray, styles: list, result: np.ndarray, title: str = ""):
-    """content | style(s) | result, side by side."""
+    """content | style(s) | result, side by side; one above another for a panorama."""
     images = [content, *styles, result]
     names = ["content", *(["style"] if len(styles) == 1 else [f"style {i + 1}" for i in range(len(styles))]),
              "result"]
-    figure = new_figure(figsize=(4 * len(images), 4.4))
-    axes = figure.subplots(1, len(images))
+    if content.shape[1] > PANEL_STACK_ASPECT * content.shape[0]:
+        # Each row as tall as its image at the panel's width; a painting taller than wide no
+        # more than square (it is drawn narrower, in the middle).
+        heights = [PANEL_STACKED_WIDTH * min(image.shape[0] / image.shape[1], 1.0) for image in images]
+        figure = new_figure(figsize=(PANEL_STACKED_WIDTH, sum(heights) + PANEL_TITLE_ROOM * (len(images) + 1)),
+                            layout="constrained")
+        axes = figure.subplots(len(images), 1, height_ratios=heights)
+    else:
+        figure = new_figure(figsize=(PANEL_CELL * len(images), PANEL_CELL * 1.1))
+        axes = figure.subplots(1, len(images))
     for axis, image, name in zip(axes, images, names):
         axis.imshow(np.clip(image, PIXEL_MIN, PIXEL_MAX))
         axis.set_title(name)

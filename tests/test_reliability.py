@@ -663,6 +663,20 @@ def test_a_loss_term_that_is_0_throughout_is_named_not_drawn(tmp_path):
     assert axis.get_ylim()[0] > 1e3  # the drawn terms' range, not the floor's
 
 
+def test_a_panoramas_panel_stacks_its_images_and_fills_the_width(tmp_path):
+    """Side by side, a 1600x200 photo and its result were thin strips in a picture mostly
+    empty: stacked, each image is as wide as the panel."""
+    panorama, painting = np.zeros((20, 160, 3), np.float32), np.zeros((30, 40, 3), np.float32)
+    figure = StyleTransfer.plot_panel(panorama, [painting], panorama, "pano.jpg + wave.jpg")
+    ContentModel.save_figure(figure, tmp_path / "panel.png")
+    assert [axis.get_subplotspec().get_geometry()[:2] for axis in figure.axes] == [(3, 1)] * 3
+    width = figure.get_figwidth()
+    for axis in figure.axes:  # each image spans nearly the panel's width
+        assert axis.get_position().width * width > 0.85 * width
+    side_by_side = StyleTransfer.plot_panel(painting, [panorama], painting)  # only a panoramic content is stacked
+    assert [axis.get_subplotspec().get_geometry()[:2] for axis in side_by_side.axes] == [(1, 3)] * 3
+
+
 def test_runs_started_together_never_share_an_output(tmp_path, monkeypatch):
     """The name is held from the moment it is chosen (an empty file), not from the first
     save seconds later: a second run started meanwhile numbers past it, or is refused
