@@ -2877,15 +2877,25 @@ def decode_pairs_inputs(pairs: list[Pair], args: argparse.Namespace) -> tuple[di
     return content_images, style_images
 
 
-def batch_size(requested: str | int, device_name: str, shape, settings: dict) -> int:
-    """Contents to optimize together: --batch-size, or auto by device; on a CPU no more
-    than the memory available holds (an estimate at ``shape``, the largest image)."""
+def batch_size(requested: str | int, device_name: str, shape, settings: dict, most: int | None = None) -> int:
+    """Contents to optimize together: --batch-size, or auto by device, no more than ``most``
+    (the largest group the batch can form: plan_groups); on a CPU no more than the memory
+    available holds (an estimate at ``shape``, the largest image)."""
     group_size = AUTO_BATCH_SIZE["gpu" if device_name.startswith("/GPU") else "cpu"] if requested == AUTO \
         else requested
+    group_size = min(group_size, most or group_size)  # '--batch-size 1e20' with 3 pairs: 3
     available = available_memory()
     if group_size > 1 and device_name.startswith("/CPU") and available is not None:
-        while group_size > 1 and settings_memory(shape, settings, device_name, batch=group_size).total > available:
-            group_size -= 1
+        # The largest size that fits, by halving the range (the estimate grows with the size):
+        # one size at a time took minutes to come down from a huge --batch-size.
+        fits, too_many = 1, group_size + 1
+        while too_many - fits > 1:
+            middle = (fits + too_many) // 2
+            if settings_memory(shape, settings, device_name, batch=middle).total > available:
+                too_many = middle
+            else:
+                fits = middle
+        group_size = fits
     return group_size
 
 
@@ -3212,7 +3222,8 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
     shapes = [shape for shape in content_shapes.values() if isinstance(shape, tuple)]
     to_run = [content_images[pair.content].shape[:2] for pair in pairs if pair.status == NOT_RUN]
     largest = max(to_run, key=lambda shape: shape[0] * shape[1], default=(args.size, args.size))
-    group_size = batch_size(args.batch_size, device, largest, settings)
+    most = max(map(len, plan_groups(pairs, content_images, len(pairs))), default=1)
+    group_size = batch_size(args.batch_size, device, largest, settings, most)
     groups = plan_groups(pairs, content_images, group_size)
     levels = batch_levels_text(args.iterations, args.scales, shapes or [(args.size, args.size)])
     print(f"StyleTransfer batch: {counted(len(contents), 'content')} x {counted(len(styles), 'style')} = "

@@ -168,6 +168,24 @@ def test_auto_batch_size_is_one_on_a_cpu_and_memory_caps_a_larger_one(monkeypatc
     assert batch_size(8, "/CPU:0", shape, settings) == 1
 
 
+def test_a_huge_batch_size_is_cut_to_the_largest_group_at_once(monkeypatch):
+    """'--batch-size 99999999999999999999' hung for minutes, silent: the size came down to
+    what memory holds one at a time, each step an estimate."""
+    settings = {"model": "vgg19", "optimizer": "lbfgs", "precision": "float32",
+                "content_layer": StyleTransfer.CONTENT_LAYER, "style_layers": StyleTransfer.STYLE_LAYERS}
+    estimates = []
+    real_estimate = StyleTransfer.settings_memory
+    monkeypatch.setattr(StyleTransfer, "settings_memory",
+                        lambda *args, **kwargs: estimates.append(kwargs["batch"]) or real_estimate(*args, **kwargs))
+    huge = 10**20
+    assert batch_size(huge, "/GPU:0", (64, 64), settings, most=3) == 3  # no more than the pairs to run
+    assert batch_size(huge, "/GPU:0", (64, 64), settings) == huge  # no limit given: as asked (a GPU's is not known)
+    seven = estimate_memory((64, 64), model="vgg19", precision="float32", batch=7)
+    monkeypatch.setattr(StyleTransfer, "available_memory", lambda: seven)
+    assert batch_size(huge, "/CPU:0", (64, 64), settings) == 7
+    assert len(estimates) < 80  # about log2(1e20) estimates, not 1e20
+
+
 @pytest.mark.parametrize("text, expected", [("auto", "auto"), ("1", 1), ("3", 3)])
 def test_batch_size_flag_takes_auto_or_a_positive_count(text, expected):
     assert StyleTransfer.batch_size_argument(text) == expected
