@@ -1068,8 +1068,12 @@ def earlier_download_notes(sources: list) -> list[str]:
 
 def check_address(source: str | os.PathLike) -> None:
     """Refuse an address that is not http(s) (ftp://, file://, ...): read as a file path,
-    it gave 'no such file: ftp:/...', with one slash gone."""
+    it gave 'no such file: ftp:/...', with one slash gone. An empty name too (an unset shell
+    variable, "$STYLES"): read as a path it is the current folder, whose photos a batch took
+    for styles."""
     text = str(source)
+    if isinstance(source, str) and not source.strip():  # Path("") is already "."
+        raise StyleTransferError(f"an input's name is empty ({source!r}: an unset shell variable?)")
     scheme = url_parts(text).scheme.lower()
     if "://" in text and scheme not in URL_SCHEMES:
         raise StyleTransferError(f"cannot read {text}: only {' and '.join(URL_SCHEMES)} addresses are supported")

@@ -2527,6 +2527,8 @@ def left_out_notes(items: list[str]) -> list[str]:
 
 def batch_folder(output: str | None) -> Path:
     """The folder a batch writes into (-o, default results/), checked before any work."""
+    if output is not None and not output.strip():  # Path("") is the current folder
+        raise StyleTransferError("-o is empty; give a folder such as results/batch")
     folder = RESULTS_DIR if output is None else Path(output)
     if folder.suffix.lower() in IMAGE_EXTENSIONS or folder.is_file():
         raise StyleTransferError(f"in batch mode -o is a folder, not a file: {folder}")

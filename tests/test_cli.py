@@ -322,6 +322,11 @@ def test_native_stderr_is_silenced_only_when_asked(capfd):
     (["--style-blend-weights", "-1,2"], "2 style blend weights given for 1 style image"),
     (["--max-pixels", "2.5e0"], "expected a whole number (such as 50000000 or 5e7), got '2.5e0'"),
     (["--max-pixels", "1e999999999"], "expected at most 1,000,000,000,000,000,000 pixels"),
+    # An unset shell variable ("$STYLES"): read as a path, '' is the current folder.
+    (["", str(StyleTransfer.SAMPLE_STYLE)], "an input's name is empty ('': an unset shell variable?)"),
+    (["--contents", str(StyleTransfer.SAMPLE_CONTENT), "--styles", " "], "an input's name is empty (' ': "),
+    (["--contents", str(StyleTransfer.SAMPLE_CONTENT), "--styles", str(StyleTransfer.SAMPLE_STYLE), "-o", ""],
+     "-o is empty; give a folder such as results/batch"),
 ])
 def test_bad_flag_is_one_error_line(capsys, argv, fragment):
     with pytest.raises(SystemExit) as info:
@@ -636,6 +641,16 @@ def test_the_figure_scripts_refuse_a_count_out_of_range_before_any_work(capsys, 
         script.main([str(small_inputs[1]), "--count", count, "--weights", "none", "-o", str(tmp_path / "f.png")])
     assert info.value.code == 2
     assert error_lines(capsys.readouterr().err) == [f"error: --count must be {limits} (got {count})"]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("script", [ContentModel, StyleModel])
+def test_the_figure_scripts_refuse_an_empty_name(capsys, tmp_path, script):
+    """It was '. is a folder, not an image': the current folder, as Path('') reads it."""
+    with pytest.raises(SystemExit) as info:
+        script.main(["", "--weights", "none", "-o", str(tmp_path / "f.png")])
+    assert info.value.code == 2
+    assert error_lines(capsys.readouterr().err) == ["error: an input's name is empty ('': an unset shell variable?)"]
     assert list(tmp_path.iterdir()) == []
 
 
