@@ -272,6 +272,8 @@ GIF_FRAME_MS = 100
 GIF_LAST_FRAME_HOLD = 10
 #: This script's file name, which the command in a GIF's comment names (made_by_a_run).
 SCRIPT_NAME = Path(__file__).name
+#: Starts the line of a GIF's comment that names the result it animates (gif_comment).
+GIF_IMAGE_LINE = "result: "
 
 #: The contact sheet, written into the batch's output folder, and the title in its PNG metadata.
 CONTACT_SHEET_NAME = "contact_sheet.png"
@@ -1939,18 +1941,27 @@ def save_gif(frames: list, path: Path, duration_ms: int = GIF_FRAME_MS, comment:
         tmp, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0, comment=comment))
 
 
+def gif_comment(trace: dict) -> str:
+    """A run's GIF comment: its command, and the result it animates (made_by_a_run)."""
+    return f"{trace['command']}\n{GIF_IMAGE_LINE}{trace['image']}"
+
+
 def made_by_a_run(gif: Path) -> bool:
-    """Whether ``gif`` is the animation of a run of this script (save_gif wrote the run's
-    command, which names the script, into its comment): a later run under the same name
-    that makes no GIF removes it, since it shows another result, but leaves alone a file of
-    the user's that has the name, as any file that is not a run's. (GIFs written before
-    the comment was, 2026-11-24, count as the user's.)"""
+    """Whether ``gif`` is the animation of a run of this script that wrote its result beside
+    it (gif_comment names the script and that result): a later run under the same name that
+    makes no GIF removes it, since it shows another result, but leaves alone a file of the
+    user's that has the name, as any file that is not a run's, and a run's GIF copied or
+    renamed by the user (its comment names another result). GIFs written before the result
+    was named (2026-11-24) count as the user's."""
     try:
         with image_file(gif) as image:
             comment = image.info.get("comment", b"") if image.format == "GIF" else b""
     except (StyleTransferError, OSError):  # none there, not an image, or a name too long (check_name_lengths)
         return False
-    return SCRIPT_NAME in comment.decode(errors="replace")
+    lines = comment.decode(errors="replace").splitlines()
+    animated = [line.removeprefix(GIF_IMAGE_LINE) for line in lines if line.startswith(GIF_IMAGE_LINE)]
+    return SCRIPT_NAME in comment.decode(errors="replace") and any(
+        Path(name).stem == gif.stem and Path(name).suffix.lower() in OUTPUT_SUFFIXES for name in animated)
 
 
 #: Said of a skipped pair's GIF that --gif asks for: the frames are not kept with the result.
@@ -2295,13 +2306,15 @@ def figure_title(trace: dict) -> str:
     return " + ".join(Path(source).name for source in [trace["content"], *trace["styles"]])
 
 
-def write_outputs(paths: dict, content, styles, result: StylizeResult, trace: dict, gif: bool) -> None:
+def write_outputs(paths: dict, content, styles, result: StylizeResult, trace: dict, gif: bool) -> str:
     """The result image, panel, loss curve, JSON trace and (optionally) GIF.
 
     The trace is written first, marked FILES_UNFINISHED, and again once the rest is in
     place: files left by a write that failed half-way (a full disk) are then known to a
     rerun of the batch as its own, not taken for files it must not replace. A Ctrl-C
     meanwhile waits until the whole set is written.
+
+    Returns a note when an earlier run's GIF was removed (made_by_a_run), else "".
     """
     made_by = {"Description": trace["command"]}  # in each PNG's metadata (png_text reads it)
     with interrupt_deferred():
@@ -2310,11 +2323,15 @@ def write_outputs(paths: dict, content, styles, result: StylizeResult, trace: di
         title = figure_title(trace)
         save_figure(plot_panel(content, styles, result.image, title), paths["panel"], text=made_by)
         save_figure(plot_losses(result.history, title), paths["losses"], text=made_by)
+        removed = ""
         if gif and result.frames:
-            save_gif(result.frames, paths["gif"], comment=trace["command"])
+            save_gif(result.frames, paths["gif"], comment=gif_comment(trace))
         elif made_by_a_run(paths["gif"]):  # an earlier run's, beside the files replaced now (--overwrite, a redo)
             paths["gif"].unlink()  # it would show that run, not this one
+            removed = (f"removed {paths['gif']}, the animation of an earlier {paths['image'].name} "
+                       "(this run made none: --gif)")
         write_trace(paths["trace"], trace)
+    return removed
 
 
 def settings_from_args(args: argparse.Namespace) -> dict:
@@ -2416,7 +2433,7 @@ class Pair:
     style: str
     output: Path  # the result image; its panel, loss curve and trace lie beside it
     status: str = NOT_RUN  # then DONE, SKIPPED, FAILED or INTERRUPTED
-    reason: str = ""  # why it failed (skipped: why a picture of it was not drawn again, or made)
+    reason: str = ""  # why it failed (skipped: why a picture of it was not drawn again, or made; done: a GIF removed)
     digests: list = field(default_factory=list)  # the SHA-256 of its content and style (or why there is none)
     result_existed: bool = False  # its result image was there when prepared (a redo, or --overwrite)
     changed: list = field(default_factory=list)  # skipped: the flags its earlier run had set otherwise
@@ -3020,7 +3037,7 @@ def write_pair(pair: Pair, content: np.ndarray, style: np.ndarray, result: Styli
     trace["batch"] = [other.name for other in group]
     with interrupt_deferred():  # a pair whose files are written has its status, Ctrl-C or not
         try:
-            write_outputs(output_paths(pair.output), content, [style], result, trace, args.gif)
+            removed = write_outputs(output_paths(pair.output), content, [style], result, trace, args.gif)
         except WriteError as error:  # a full disk, say: this pair fails, the others go on
             pair.status, pair.reason = FAILED, str(error)
             return
@@ -3030,7 +3047,7 @@ def write_pair(pair: Pair, content: np.ndarray, style: np.ndarray, result: Styli
         elif result.stopped_early:  # a non-finite loss, its own or another's in the batch
             pair.status, pair.reason = FAILED, f"stopped: {result.stopped_early}"
         else:
-            pair.status = DONE
+            pair.status, pair.reason = DONE, removed
 
 
 class BatchProgress:
@@ -3091,7 +3108,7 @@ class BatchProgress:
             redrawn = f"its {' and '.join(pair.redrawn)} drawn again" if pair.redrawn else ""
             pictures = "".join(f"; {text}" for text in (redrawn, pair.reason) if text)  # redraw_pictures
             together = f" (a batch of {pair.batch_of})" if pair.batch_of > 1 else ""
-            outcome = {DONE: f"done in {pair.seconds:.1f} s{together}",
+            outcome = {DONE: f"done in {pair.seconds:.1f} s{together}{pictures}",
                        SKIPPED: f"skipped (done before{other}{pictures})",
                        FAILED: f"failed: {pair.reason}",
                        INTERRUPTED: " ".join(filter(None, [INTERRUPTED, pair.reason]))}.get(pair.status, pair.status)
@@ -3449,8 +3466,8 @@ def stylize_into(output: Path, args: argparse.Namespace, settings: dict, sources
     status = None
     try:
         with interrupt_deferred():  # a Ctrl-C now waits until the files are written and named
-            write_outputs(paths, content, styles, result, trace, args.gif)
-            status = report_outcome(result, paths, args, trace["seconds"])
+            removed = write_outputs(paths, content, styles, result, trace, args.gif)
+            status = report_outcome(result, paths, args, trace["seconds"], [removed] if removed else [])
     except KeyboardInterrupt:  # it came while they were written
         if status == EXIT_INTERRUPTED:  # a second Ctrl-C, and report_outcome has said it was interrupted
             return status
@@ -3458,14 +3475,16 @@ def stylize_into(output: Path, args: argparse.Namespace, settings: dict, sources
     return status
 
 
-def report_outcome(result: StylizeResult, paths: dict, args: argparse.Namespace, seconds: float) -> int:
-    """How a single run ended, and where its files are. Returns the exit status."""
+def report_outcome(result: StylizeResult, paths: dict, args: argparse.Namespace, seconds: float,
+                   notes: list[str] = ()) -> int:
+    """How a single run ended, and where its files are (``notes``: write_outputs's). Returns
+    the exit status."""
     output = paths["image"]
     if result.stopped_early == INTERRUPTED:
         beside = "trace, panel, loss curve and GIF" if args.gif else "trace, panel and loss curve"
         print(f"interrupted: the best image so far is in {output} ({beside} beside it)", file=sys.stderr)
         return EXIT_INTERRUPTED
-    for note in result.notes:
+    for note in [*result.notes, *notes]:
         print(f"note: {note}")
     if result.non_finite:
         kept = "the image with the lowest finite loss" if any(np.isfinite(row["total"]) for row in result.history) \

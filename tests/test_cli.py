@@ -238,7 +238,7 @@ def test_gif_is_animated(cli_run):
         assert gif.format == "GIF"
         # The command in its comment marks it as a run's, which a later run may remove.
         trace = json.loads((cli_run["folder"] / "out.json").read_text())
-        assert gif.info["comment"].decode() == trace["command"]
+        assert gif.info["comment"].decode() == f"{trace['command']}\nresult: out.png"
         assert StyleTransfer.made_by_a_run(cli_run["folder"] / "out.gif")
         assert gif.is_animated
         # --save-every 1: the starting image and one frame per iteration
@@ -805,6 +805,24 @@ def test_a_gif_of_the_users_with_the_outputs_name_is_left_alone_without_gif(caps
     assert error_lines(capsys.readouterr().err) == [
         f"error: {tmp_path / 'b.gif'} exists (a run writing {tmp_path / 'b.png'} replaces it); "
         "pass --overwrite to replace it"]
+
+
+def test_overwrite_removes_only_the_gif_of_its_own_results_earlier_run_and_says_so(capsys, tmp_path, small_inputs):
+    """A run's g.gif copied to w.gif was removed by a run writing w.png --overwrite: its
+    comment named a run, not which result. The earlier g.png's own GIF is removed (it would
+    show that run), with a note; before, without a word."""
+    def run(name: str, *flags: str) -> str:
+        StyleTransfer.main([str(small_inputs[0]), str(small_inputs[1]), "-o", str(tmp_path / name),
+                            "--weights", "none", "--size", "64", "--iterations", "1", *flags])
+        return capsys.readouterr().out
+
+    run("g.png", "--gif", "--save-every", "1")
+    (tmp_path / "w.gif").write_bytes((tmp_path / "g.gif").read_bytes())
+    assert not StyleTransfer.made_by_a_run(tmp_path / "w.gif")  # its comment names g.png
+    assert "removed" not in run("w.png", "--overwrite") and (tmp_path / "w.gif").is_file()
+    assert (f"note: removed {tmp_path / 'g.gif'}, the animation of an earlier g.png (this run made none: --gif)"
+            in run("g.png", "--overwrite").splitlines())
+    assert not (tmp_path / "g.gif").exists()
 
 
 @pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
