@@ -1581,7 +1581,7 @@ def choose_output(
     With ``-o``: that path, refused if it (or one of its ``siblings(path)``)
     exists, unless ``overwrite``. Without: results/<default_stem>.png, numbered
     (_2, _3, ...) so that an earlier result is never replaced, unless ``overwrite``,
-    which takes the unnumbered name whatever is there. An output that
+    which takes the first name that is not ``another(path)``'s. An output that
     is one of the ``inputs`` is always refused, and so is one whose siblings are those of
     ``another(path)``, another file's (--overwrite replaces a result, not its neighbour's
     files). Messages name the option as ``flag``.
@@ -1596,7 +1596,9 @@ def choose_output(
     else:
         path, number = RESULTS_DIR / f"{default_stem}.png", 1
         check_name_lengths(siblings(path), f"name the output with {flag}")
-        while not overwrite and any(p.exists() for p in siblings(path)):
+        # --overwrite replaces a result of this name, not another's whose files are named alike
+        # (the gallery's results/chelsea_starry_night.jpg for the sample pair's .png): numbered past.
+        while any(p.exists() for p in siblings(path)) and (not overwrite or another(path) is not None):
             number += 1
             path = RESULTS_DIR / f"{default_stem}_{number}.png"
             check_name_lengths(siblings(path), f"name the output with {flag}")

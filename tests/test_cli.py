@@ -768,6 +768,25 @@ def test_a_taken_default_name_gets_the_next_number(tmp_path, small_inputs, monke
                                         (".png", "_panel.png", "_losses.png", ".json")}
 
 
+def test_overwrite_without_o_numbers_past_another_results_files(tmp_path, small_inputs, monkeypatch, run_main,
+                                                                 vgg19_weights):
+    """The gallery's results/chelsea_starry_night.jpg: its trace and panel are named as the
+    sample pair's default .png would name them, so '--overwrite' without -o was refused
+    ("choose another -o", which was not given). Now it numbers past them, and a second
+    --overwrite replaces its own _2."""
+    monkeypatch.chdir(tmp_path)
+    flags = [str(small_inputs[0]), str(small_inputs[1]), "--size", "64", "--iterations", "1", "--model", "vgg19"]
+    assert run_main([*flags, "-o", "results/chelsea_starry_night.jpg"])[0] == 0
+    gallery = {path.name: path.read_bytes() for path in (tmp_path / "results").iterdir()}
+    for _ in range(2):
+        status, stdout, stderr = run_main([*flags, "--overwrite"])
+        assert status == 0 and "results/chelsea_starry_night_2.png" in stdout, stdout + stderr
+    after = {path.name: path.read_bytes() for path in (tmp_path / "results").iterdir()}
+    assert {name: data for name, data in after.items() if name in gallery} == gallery  # untouched
+    assert set(after) - set(gallery) == {"chelsea_starry_night_2" + suffix for suffix in
+                                         (".png", "_panel.png", "_losses.png", ".json")}
+
+
 def test_an_existing_file_beside_the_output_is_named(capsys, tmp_path, small_inputs):
     """-o a.png writes a.json beside it: when only that exists, the error names it."""
     (tmp_path / "a.json").write_text("{}")
