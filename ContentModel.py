@@ -1408,20 +1408,39 @@ class ArgumentParser(argparse.ArgumentParser):
         return parsed
 
     def error(self, message: str):
+        if message.startswith("unrecognized arguments") and "--" in getattr(self, "words", []):
+            message = self.double_dash_message(message)
         print(f"error: {message}{self.dash_value_hint(message)}{self.unknown_flag_hint(message)} (see --help)",
               file=sys.stderr)
         sys.exit(EXIT_USAGE)
 
+    def double_dash_message(self, message: str) -> str:
+        """'unrecognized arguments' with '--' on the command line: argparse gives the file names
+        before '--' their places first, so what follows it had none left. An option after it
+        is said to be one (check_after_double_dash); else the file names belong after it."""
+        try:
+            check_after_double_dash(self.words)
+        except StyleTransferError as error:
+            return str(error)
+        return f"{message} (with '--', put every file name after it)"
+
     def unknown_flag_hint(self, message: str) -> str:
         """For 'unrecognized arguments: ...': the flags closest to each unknown one ('--scale:
-        did you mean --scales or --style-scale?')."""
+        did you mean --scales or --style-scale?'), and how to give a file whose name starts
+        with '-' ('-art.jpg': argparse takes it for a flag)."""
         unknown = message.removeprefix("unrecognized arguments: ") if message.startswith("unrecognized") else ""
         names = [option for option in self._option_string_actions if option.startswith("--")]
         hints = []
-        for word in (word.split("=", 1)[0] for word in unknown.split() if word.startswith("--") and word != "--"):
-            close = difflib.get_close_matches(word, names, n=UNKNOWN_FLAG_MATCHES)
-            if close:
-                hints.append(f"{word}: did you mean {' or '.join(close)}?")
+        for word in unknown.split():
+            flag = word.split("=", 1)[0]
+            close = difflib.get_close_matches(flag, names, n=UNKNOWN_FLAG_MATCHES) if flag.startswith("--") else []
+            if close and flag != "--":
+                hints.append(f"{flag}: did you mean {' or '.join(close)}?")
+            elif word.startswith("-") and word != "--" and os.path.lexists(word):
+                hints.append(f"{word} is a file: write ./{word}, as a word that starts with '-' is read as a flag")
+        words = unknown.split()
+        if not hints and words and all(os.path.lexists(word) or is_url(word) for word in words):
+            hints.append(f"more file names than {self.prog} takes")  # 'StyleModel.py paintings/*.jpg'
         return f" ({'; '.join(hints)})" if hints else ""
 
     def dash_value_hint(self, message: str) -> str:
@@ -1965,7 +1984,7 @@ def figure_main(argv, *, script: str, description: str, image_help: str, suffix:
     figure's PNG metadata holds the command that made it (see invocation).
     """
     argv, command = invocation(script, argv)
-    parser = ArgumentParser(description=description)
+    parser = ArgumentParser(prog=Path(script).name, description=description)  # as typed, from Python too
     # nargs="?", required below: so that a list flag that took the image can be named.
     parser.add_argument("image", nargs="?", help=f"{image_help} (a file or an http(s) URL)")
     list_flags = add_arguments(parser)

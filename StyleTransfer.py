@@ -2055,6 +2055,7 @@ def iteration_counts(text: str) -> int | list[int]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
+        prog=SCRIPT_NAME,  # as run from the command line, from Python too
         description="Neural style transfer (Gatys et al. 2015): repaint CONTENT in the style of STYLE "
                     "(several styles are blended). Images may be files or http(s) URLs (downloaded "
                     "once into the Keras cache). With --contents and --styles: every content with "

@@ -396,6 +396,34 @@ def test_a_shortened_or_mistyped_flag_is_refused_naming_the_closest_flags(capsys
     assert error_lines(capsys.readouterr().err) == [error]
 
 
+@pytest.mark.parametrize("main, argv, error", [
+    # An option after '--' was 'unrecognized', with '--gif: did you mean --gif?'.
+    (StyleTransfer.main, ["c.jpg", "s.jpg", "--", "--gif"],
+     "error: --gif comes after '--', so it is read as a file name, and there is no such file; put the options "
+     "before '--' (see --help)"),
+    (ContentModel.main, ["--", "photo.jpg", "--model", "vgg19"],
+     "error: --model comes after '--', so it is read as a file name, and there is no such file; put the options "
+     "before '--' (see --help)"),
+    # The file names before '--' take their places first: the one after it had none.
+    (StyleTransfer.main, ["c.jpg", "--size", "64", "--", "s.jpg"],
+     "error: unrecognized arguments: -- s.jpg (with '--', put every file name after it) (see --help)"),
+    (StyleTransfer.main, ["c.jpg", "-art.jpg"],
+     "error: unrecognized arguments: -art.jpg (-art.jpg is a file: write ./-art.jpg, as a word that starts with "
+     "'-' is read as a flag) (see --help)"),
+    (StyleModel.main, ["a.jpg", "b.jpg"],
+     "error: unrecognized arguments: b.jpg (more file names than StyleModel.py takes) (see --help)"),
+])
+def test_file_names_that_argparse_cannot_place_are_explained(capsys, tmp_path, monkeypatch, main, argv, error):
+    """Each was 'unrecognized arguments' alone, or with a hint that named the flag itself."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("a.jpg", "b.jpg", "-art.jpg"):
+        (tmp_path / name).write_bytes(b"")
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert error_lines(capsys.readouterr().err) == [error]
+
+
 @pytest.mark.parametrize("text, pixels", [("5e7", 50_000_000), ("1_000_000", 1_000_000), ("25E1", 250),
                                           ("123456789012345678", 123456789012345678)])  # past a float's 53 bits
 def test_max_pixels_may_be_written_in_exponent_notation(text, pixels):
