@@ -1839,8 +1839,11 @@ def resolve_device(device: str) -> str:
 PANEL_STACK_ASPECT = 2.0
 #: Inches: the side of an image's cell side by side, and the width of the stacked panel.
 PANEL_CELL, PANEL_STACKED_WIDTH = 4.0, 8.0
-#: Inches above each image for its name (and the figure's title), in a stacked panel.
+#: Inches above each image for its name (and above them all, the figure's title).
 PANEL_TITLE_ROOM = 0.4
+#: Side by side, a cell is at most this many times as tall as wide (a tall painting is drawn
+#: narrower in it).
+PANEL_CELL_TALLEST = 1.5
 
 
 def plot_panel(content: np.ndarray, styles: list, result: np.ndarray, title: str = ""):
@@ -1856,14 +1859,17 @@ def plot_panel(content: np.ndarray, styles: list, result: np.ndarray, title: str
                             layout="constrained")
         axes = figure.subplots(len(images), 1, height_ratios=heights)
     else:
-        figure = new_figure(figsize=(PANEL_CELL * len(images), PANEL_CELL * 1.1))
+        # As tall as the tallest image at the cell's width (no taller than PANEL_CELL_TALLEST
+        # cells): square cells left a band of empty space above and below landscape images.
+        height = PANEL_CELL * min(max(image.shape[0] / image.shape[1] for image in images), PANEL_CELL_TALLEST)
+        figure = new_figure(figsize=(PANEL_CELL * len(images), height + PANEL_TITLE_ROOM * 2), layout="constrained")
         axes = figure.subplots(1, len(images))
     for axis, image, name in zip(axes, images, names):
         axis.imshow(np.clip(image, PIXEL_MIN, PIXEL_MAX))
         axis.set_title(name)
         axis.axis("off")
     if title:
-        figure.suptitle(title, fontsize=9, parse_math=False)  # file names, as written (new_figure)
+        figure.suptitle(title, fontsize=11, parse_math=False)  # file names, as written (new_figure)
     return figure
 
 

@@ -677,6 +677,17 @@ def test_a_panoramas_panel_stacks_its_images_and_fills_the_width(tmp_path):
     assert [axis.get_subplotspec().get_geometry()[:2] for axis in side_by_side.axes] == [(1, 3)] * 3
 
 
+def test_a_panel_of_landscape_images_has_no_band_of_empty_space(tmp_path):
+    """Square cells left about a quarter of the sample pair's panel blank, between the
+    title and the images."""
+    photo, painting = np.full((300, 451, 3), 0.5, np.float32), np.full((256, 320, 3), 0.2, np.float32)
+    ContentModel.save_figure(StyleTransfer.plot_panel(photo, [painting], photo, "chelsea.jpg + starry_night.jpg"),
+                             tmp_path / "panel.png")
+    pixels = np.asarray(ContentModel.open_image(tmp_path / "panel.png").convert("L"))
+    blank_rows = np.mean(pixels.min(axis=1) > 250)  # rows of white alone (text rows have dark pixels)
+    assert blank_rows < 0.15, blank_rows
+
+
 def test_runs_started_together_never_share_an_output(tmp_path, monkeypatch):
     """The name is held from the moment it is chosen (an empty file), not from the first
     save seconds later: a second run started meanwhile numbers past it, or is refused
