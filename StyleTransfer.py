@@ -49,6 +49,7 @@ import platform
 import re
 import shutil
 import sys
+import textwrap
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -283,8 +284,12 @@ CONTACT_SHEET_TITLE = "StyleTransfer contact sheet"
 #: Long side (pixels) images are shrunk to for the contact sheet, and inches per grid cell.
 SHEET_THUMBNAIL = 256
 SHEET_CELL_INCHES = 2.5
-#: Height (inches) kept above each contact-sheet row for the image names.
-SHEET_TITLE_INCHES = 0.3
+#: Height (inches) kept above each contact-sheet row for the image names (SHEET_TITLE_LINES).
+SHEET_TITLE_INCHES = 0.6
+#: A name on the contact sheet is wrapped at this many characters (a cell's width at 9 pt, in
+#: digits, the widest) onto at most SHEET_TITLE_LINES lines: two columns' long names were
+#: drawn over each other.
+SHEET_TITLE_CHARACTERS, SHEET_TITLE_LINES = 26, 3
 #: Contents optimized together in batch mode with --batch-size auto, by device.
 #: CPU: one at a time, since batches measured 6-11 % slower per image on 2 cores
 #: (benchmarks/batching.py). GPU: 4, which on an H100 gave 2.7, 1.6 and 1.2 times
@@ -1908,6 +1913,16 @@ def show_in_cell(axis, cell: np.ndarray | str) -> None:
                   parse_math=False)
 
 
+def sheet_title(name: str) -> str:
+    """An image's name as the contact sheet shows it: wrapped to a cell's width, at spaces
+    where it can, and cut short with '…' past SHEET_TITLE_LINES lines."""
+    lines = textwrap.wrap(name, SHEET_TITLE_CHARACTERS) or [name]
+    if len(lines) > SHEET_TITLE_LINES:  # textwrap's own max_lines drops a long word's rest whole
+        *kept, last = lines[:SHEET_TITLE_LINES]
+        lines = [*kept, last[:SHEET_TITLE_CHARACTERS - 1] + "…"]
+    return "\n".join(lines)
+
+
 def plot_contact_sheet(rows: list, columns: list, cells: list):
     """A grid: the style images along the top, the content images down the left,
     each result where its content's row meets its style's column.
@@ -1928,10 +1943,10 @@ def plot_contact_sheet(rows: list, columns: list, cells: list):
     show_in_cell(axes[0, 0], "content ↓   style →")
     for column, (name, image) in enumerate(columns, start=1):
         show_in_cell(axes[0, column], image)
-        axes[0, column].set_title(name, fontsize=9, parse_math=False)
+        axes[0, column].set_title(sheet_title(name), fontsize=9, parse_math=False)
     for row, (name, image) in enumerate(rows, start=1):
         show_in_cell(axes[row, 0], image)
-        axes[row, 0].set_title(name, fontsize=9, parse_math=False)
+        axes[row, 0].set_title(sheet_title(name), fontsize=9, parse_math=False)
         for column, cell in enumerate(cells[row - 1], start=1):
             show_in_cell(axes[row, column], cell)
     return figure

@@ -688,6 +688,25 @@ def test_a_panel_of_landscape_images_has_no_band_of_empty_space(tmp_path):
     assert blank_rows < 0.15, blank_rows
 
 
+def test_long_names_on_the_contact_sheet_are_wrapped_and_never_drawn_over_each_other():
+    """Two paintings' long names, side by side, were drawn over each other, unreadable."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    image = np.full((30, 40, 3), 0.5, np.float32)
+    styles = ["Katsushika Hokusai - The Great Wave off Kanagawa (1831)", "Vincent van Gogh - The Starry Night (1889)",
+              "IMG_20240101_000000_HDR_final_edit_v2"]
+    figure = StyleTransfer.plot_contact_sheet([("photo", image)], [(name, image) for name in styles],
+                                              [[image] * len(styles)])
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    figure.draw(renderer)
+    titles = [axis.title for axis in figure.axes if axis.title.get_text()]
+    assert [title.get_text().replace("\n", " ") for title in titles[:2]] == styles[:2]  # whole, wrapped at spaces
+    assert titles[2].get_text().count("\n") == 1 and titles[2].get_text().replace("\n", "") == styles[2]
+    boxes = [title.get_window_extent(renderer) for title in titles]
+    assert not any(first.overlaps(second) for i, first in enumerate(boxes) for second in boxes[i + 1:])
+    assert StyleTransfer.sheet_title("x" * 100) == "x" * 26 + "\n" + "x" * 26 + "\n" + "x" * 25 + "…"  # cut short
+
+
 def test_runs_started_together_never_share_an_output(tmp_path, monkeypatch):
     """The name is held from the moment it is chosen (an empty file), not from the first
     save seconds later: a second run started meanwhile numbers past it, or is refused
