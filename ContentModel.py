@@ -777,6 +777,30 @@ def format_by_signature(path: Path) -> str | None:
                  and (name != "WebP" or start[8:12] == b"WEBP")), None)
 
 
+#: The characters of a shell pattern ('photos/*.jpg'), which only the shell expands.
+SHELL_PATTERN_CHARACTERS = "*?["
+
+
+def missing_path_hint(path: str | os.PathLike) -> str:
+    """For 'no such file': what the shell would have done with a name given in quotes (or
+    after '=', where it expands no '~'): a pattern it lists, a '~' it makes the home folder."""
+    text = str(path)
+    if text.startswith("~"):
+        return f" ('~' is expanded by the shell, not in quotes or after '=': write {Path(text).expanduser()})"
+    if any(character in text for character in SHELL_PATTERN_CHARACTERS):
+        return " (a pattern is expanded by the shell, not in quotes: give it unquoted)"
+    return ""
+
+
+def check_output_tilde(output: str, flag: str) -> None:
+    """Refuse an output under a folder named '~' that is not there: '--output=~/art.png' (no
+    shell expands a '~' after '=') made a folder './~' without a word."""
+    first = Path(output).parts[0] if Path(output).parts else ""
+    if first.startswith("~") and not os.path.lexists(first):
+        raise StyleTransferError(f"{flag} {output}: '~' is expanded by the shell, not in quotes or after '=': "
+                                 f"write {Path(output).expanduser()}")
+
+
 @contextlib.contextmanager
 def image_file(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS):
     """An image file opened by Pillow with only its header read: what open_image and
@@ -788,7 +812,7 @@ def image_file(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS):
     path = Path(path)
     if not path.exists():
         check_no_broken_link(path)  # a link to nothing, or a loop of links, is said to be one
-        raise StyleTransferError(f"no such file: {path}")
+        raise StyleTransferError(f"no such file: {path}{missing_path_hint(path)}")
     if path.is_dir():
         raise StyleTransferError(f"{path} is a folder, not an image")
     if not path.is_file():  # before its size: a pipe's or a device's is 0
@@ -1608,6 +1632,7 @@ def choose_output(
     if output is not None:
         if not str(output).strip():
             raise StyleTransferError(f"{flag} is empty; give a file name such as result{suffixes[0]}")
+        check_output_tilde(str(output), flag)
         path = Path(output)
         if not path.name:  # '.', '/', '..': a folder, and a path with no name has no siblings
             raise StyleTransferError(f"{output} is a folder; {flag} needs a file name")

@@ -92,6 +92,7 @@ from ContentModel import (
     check_image_arguments,
     check_layers,
     check_name_lengths,
+    check_output_tilde,
     number_setting,
     check_pixels,
     check_short_side,
@@ -115,6 +116,7 @@ from ContentModel import (
     load_image,
     load_pil,
     loaded_shape,
+    missing_path_hint,
     local_image,
     new_figure,
     open_image,
@@ -2543,11 +2545,15 @@ def expand_inputs(items: list[str]) -> list[str]:
             files, left_out = folder_inputs(path)
             if not files:
                 held = f"; it holds {left_out_text(left_out)}" if left_out else ""
+                hidden = [entry.name for entry in path.iterdir()
+                          if entry.name.startswith(".") and entry.suffix.lower() in IMAGE_EXTENSIONS]
+                held += (f"; hidden files such as {hidden[0]} are left out (name one on its own to use it)"
+                         if hidden else "")
                 raise StyleTransferError(f"no images ({' '.join(IMAGE_EXTENSIONS)}) in the folder {path}{held}")
         elif path.exists():
             files = [path]
         else:
-            raise StyleTransferError(f"no such file or folder: {path}")
+            raise StyleTransferError(f"no such file or folder: {path}{missing_path_hint(path)}")
         for file in files:
             check_utf8(str(file))  # the folder's own name, or a file named on its own
             sources.setdefault(str(real_path(file)), str(file))
@@ -2568,7 +2574,12 @@ def batch_folder(output: str | None) -> Path:
     """The folder a batch writes into (-o, default results/), checked before any work."""
     if output is not None and not output.strip():  # Path("") is the current folder
         raise StyleTransferError("-o is empty; give a folder such as results/batch")
+    if output is not None:
+        check_output_tilde(output, "-o")
     folder = RESULTS_DIR if output is None else Path(output)
+    if output is None and folder.is_file():  # no -o to blame
+        raise StyleTransferError(f"{folder} is a file, where batch mode writes into a folder of that name; "
+                                 "give the batch a folder with -o")
     if folder.suffix.lower() in IMAGE_EXTENSIONS or folder.is_file():
         raise StyleTransferError(f"in batch mode -o is a folder, not a file: {folder}")
     writable_folder(folder / CONTACT_SHEET_NAME)

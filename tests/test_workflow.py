@@ -1079,6 +1079,34 @@ def test_what_a_folder_holds_besides_images_is_named_in_a_note(tmp_path):
         expand_inputs([str(tmp_path)])
 
 
+def test_a_quoted_pattern_or_tilde_is_explained_and_a_folder_of_hidden_images_says_so(tmp_path):
+    """The shell expands a pattern or a '~' only when they are not quoted: the error was a
+    bare 'no such file or folder'. A folder of hidden images only said 'no images'."""
+    with pytest.raises(StyleTransferError, match=r"no such file or folder: .*\*\.jpg \(a pattern is expanded by the "
+                                                 r"shell, not in quotes: give it unquoted\)$"):
+        expand_inputs([str(tmp_path / "*.jpg")])
+    with pytest.raises(StyleTransferError, match="'~' is expanded by the shell, not in quotes or after '=': write "):
+        expand_inputs(["~/no-such-folder-here/x.jpg"])
+    (tmp_path / ".cat.jpg").write_bytes(b"")
+    with pytest.raises(StyleTransferError, match=r"; hidden files such as \.cat\.jpg are left out \(name one on its "
+                                                 r"own to use it\)$"):
+        expand_inputs([str(tmp_path)])
+
+
+def test_an_output_under_a_tilde_folder_that_is_not_there_is_refused(tmp_path, monkeypatch):
+    """'--output=~/art.png': no shell expands a '~' after '=', and a folder './~' was made."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(StyleTransferError, match=r"-o ~/art\.png: '~' is expanded by the shell"):
+        ContentModel.choose_output("a_b", "~/art.png", [])
+    with pytest.raises(StyleTransferError, match=r"-o ~/batch: '~' is expanded by the shell"):
+        StyleTransfer.batch_folder("~/batch")
+    (tmp_path / "results").write_text("")  # no -o given: none to blame
+    with pytest.raises(StyleTransferError, match="^results is a file, where batch mode writes into a folder of "
+                                                 "that name; give the batch a folder with -o$"):
+        StyleTransfer.batch_folder(None)
+    assert [path.name for path in tmp_path.iterdir()] == ["results"]
+
+
 def test_a_folders_hidden_files_are_left_out_unless_named(tmp_path):
     """macOS writes '._photo.jpg' (metadata, not an image) beside each photo on a shared
     drive: as an input it failed its pairs, and a hidden photo gave hidden results."""
