@@ -807,6 +807,7 @@ def image_file(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS):
     stored_shape check first. Files that are not images, truncated (found once the block
     decodes them), or larger than ``max_pixels`` (a decompression bomb, or simply too big)
     raise StyleTransferError."""
+    check_address(path)  # an empty name: Path() would make it '.', the current folder
     if is_url(path):  # Path() would make it 'https:/host/...', a file not found
         raise StyleTransferError(f"{path} is an address, not a file: download it first with local_image")
     path = Path(path)

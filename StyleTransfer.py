@@ -3452,6 +3452,12 @@ def run_single(args: argparse.Namespace, settings: dict, sources: list[str]) -> 
     """One content with its style(s): stylize, write every output. Returns the exit status."""
     if args.batch_size != AUTO:
         raise StyleTransferError("--batch-size is for batch mode (--contents and --styles)")
+    # A missing or unreadable file first (its header only): 'out.png exists' before 'no such
+    # file: photo.jpg' asked for an --overwrite that would not have helped. URLs are
+    # downloaded once the output is reserved.
+    for source in [*sources, *(args.style_masks or [])]:
+        if not is_url(source):
+            stored_shape(source, args.max_pixels)
     with reserved_output("_".join(source_stem(source) for source in sources), args.output,
                          [*sources, *(args.style_masks or [])], args.overwrite,
                          siblings=lambda path: run_files(path, args.gif), another=another_result) as output:

@@ -730,6 +730,19 @@ def test_output_that_is_an_input_is_refused(capsys, small_inputs):
     assert small_inputs[0].is_file()
 
 
+@pytest.mark.parametrize("missing", ["content", "mask"])
+def test_a_missing_input_is_said_before_an_existing_output(capsys, tmp_path, small_inputs, missing):
+    """'out.png exists; pass --overwrite' came first, for a run that --overwrite could not start."""
+    (tmp_path / "out.png").write_bytes(b"mine")
+    content = str(tmp_path / "nope.jpg") if missing == "content" else str(small_inputs[0])
+    masks = ["--style-masks", str(tmp_path / "nope.jpg")] if missing == "mask" else []
+    with pytest.raises(SystemExit) as info:
+        StyleTransfer.main([content, str(small_inputs[1]), *masks, "-o", str(tmp_path / "out.png"), "--size", "64"])
+    assert info.value.code == 2
+    assert error_lines(capsys.readouterr().err) == [f"error: no such file: {tmp_path / 'nope.jpg'}"]
+    assert (tmp_path / "out.png").read_bytes() == b"mine"
+
+
 def test_output_with_an_unknown_suffix_is_refused(capsys, tmp_path, small_inputs):
     with pytest.raises(SystemExit) as info:
         StyleTransfer.main([str(small_inputs[0]), str(small_inputs[1]), "-o", str(tmp_path / "r.bmp")])

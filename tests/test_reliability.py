@@ -542,7 +542,7 @@ def test_a_path_the_system_refuses_is_one_error_line(tmp_path, run_main, pair_by
     Path("circle").symlink_to("circle")
     too_long = "d" * 300
     for argv, said in (([str(content), str(style), "-o", f"{too_long}/x.png"], "File name too long"),
-                       ([f"{too_long}.png", str(style)], "is too long"),
+                       ([f"{too_long}.png", str(style)], "File name too long"),  # the input itself, first
                        (["--contents", f"{too_long}.png", "--styles", str(style)], "File name too long"),
                        ([str(content), str(style), "-o", "circle/x.png"], "circle is a loop of symbolic links"),
                        (["circle", str(style)], "circle is a loop of symbolic links")):  # was "no such file"
