@@ -48,6 +48,11 @@ import urllib.parse
 import warnings
 from pathlib import Path
 
+try:
+    import fcntl  # Unix: the locks that tell a live run's placeholder from a killed one's
+except ImportError:  # Windows
+    fcntl = None
+
 #: The TF_CPP_MIN_LOG_LEVEL that asks for no native log lines at all.
 QUIET_LOG_LEVEL = "3"
 # TensorFlow prints start-up chatter on stderr; keep the terminal for our own
@@ -1667,43 +1672,94 @@ def choose_output(
         raise StyleTransferError(f"the files beside {path} (trace, panel, loss curve) are those of another "
                                  f"result, {other}, and a run writing {path} would replace them; choose "
                                  f"another {flag}, or remove {other} first")
-    taken = [p for p in files if p.exists()]
+    # A killed run's empty placeholder is not in the way: claim_output takes it over.
+    taken = [p for p in files if p.exists() and not (p == path and stale_placeholder(p))]
     if taken and not overwrite:
+        if placeholder_text(taken[0]):
+            raise StyleTransferError(f"{placeholder_text(taken[0])}; wait for it to finish, or choose another {flag}")
         beside = "" if taken[0] == path else f" (a run writing {path} replaces it)"
-        raise StyleTransferError(f"{taken[0]} exists{beside}{placeholder_text(taken[0])}; "
-                                 "pass --overwrite to replace it")
+        raise StyleTransferError(f"{taken[0]} exists{beside}; pass --overwrite to replace it")
     writable_folder(path)
     return path
 
 
 def placeholder_text(path: Path) -> str:
-    """' and is empty (...)' when ``path`` is an empty file, for the message that it exists:
-    the placeholder of claim_output, of a run writing there now or of one that was killed
-    (kill -9, the out-of-memory killer); else ''."""
-    return " and is empty (a run writing it now, or one that was killed)" \
-        if path.is_file() and path.stat().st_size == 0 else ""
+    """'X is being written by another run now (...)' when ``path`` is claim_output's
+    placeholder of a live run (held_placeholder), for the message that it is taken, which
+    --overwrite would not cure; else ''. (A killed run's placeholder is not in the way:
+    stale_placeholder.)"""
+    return f"{path} is being written by another run now (the empty file it holds)" if held_placeholder(path) else ""
+
+
+#: The placeholders this process holds (claim_output): each open, with the lock that tells
+#: a later run that a live one is writing there (held_placeholder).
+HELD_PLACEHOLDERS: dict[Path, io.IOBase] = {}
+
+
+def held_placeholder(path: Path) -> bool:
+    """Whether ``path`` is an empty file locked by a live run (claim_output). The system lets
+    go of a process's locks when it ends, however it ends (kill -9, the out-of-memory killer),
+    so an empty file left by one that was killed is not held. Where there are no such locks
+    (fcntl is for Unix), every empty file counts as held, as before there were."""
+    try:
+        if not path.is_file() or path.stat().st_size:
+            return False
+        if fcntl is None:
+            return True
+        with open(path, "rb") as file:
+            fcntl.flock(file, fcntl.LOCK_SH | fcntl.LOCK_NB)  # given back when the file closes
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def stale_placeholder(path: Path) -> bool:
+    """Whether ``path`` is an empty file that no live run holds: a killed run's placeholder
+    (or an empty file of the user's: nothing to lose), which a run may take over."""
+    try:
+        return path.is_file() and path.stat().st_size == 0 and not held_placeholder(path)
+    except OSError:
+        return False
 
 
 def claim_output(path: Path) -> list[Path]:
     """Create ``path`` as an empty file, and the folders it needs: a placeholder, so
     that a run started meanwhile sees the name taken (the real file is written only
-    later). Returns what it created, the file first, then the folders innermost first.
-    Raises FileExistsError if ``path`` exists."""
+    later), locked while this process holds it (held_placeholder). A stale placeholder
+    is taken over as if made here. Returns what it created, the file first, then the
+    folders innermost first. Raises FileExistsError if ``path`` exists otherwise."""
     folders = []
     parent = path.parent
     while not parent.exists():
         folders.append(parent)
         parent = parent.parent
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "x"):
-        pass
+    try:
+        file = open(path, "xb")
+    except FileExistsError:
+        if not stale_placeholder(path):
+            raise
+        file = open(path, "rb")
+    if fcntl is not None:
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # another run took the stale placeholder over first
+            file.close()
+            raise FileExistsError(path) from None
+    HELD_PLACEHOLDERS[path] = file
     return [path, *folders]
 
 
 def release_unwritten(created: list[Path]) -> None:
     """Remove what claim_output created if nothing was written there after all:
-    the placeholder if still empty, then each folder it made if still empty."""
+    the placeholder if still empty, then each folder it made if still empty; its lock is
+    given back."""
     for made in created:
+        held = HELD_PLACEHOLDERS.pop(made, None)
+        if held is not None:
+            held.close()
         try:
             if made.is_dir():
                 made.rmdir()  # only if empty: OSError otherwise

@@ -137,6 +137,7 @@ from ContentModel import (
     save_figure,
     save_image,
     seeded,
+    stale_placeholder,
     smallest_long_side,
     source_name,
     source_stem,
@@ -2895,7 +2896,9 @@ def prepare_pair(pair: Pair, content: tuple | StyleTransferError, style: tuple |
         if isinstance(problem, StyleTransferError):
             pair.status, pair.reason = FAILED, str(problem)
             return
-    taken = [path for path in run_files(pair.output, gif) if path.exists()]
+    # A killed run's empty placeholder is not in the way: held_outputs takes it over.
+    taken = [path for path in run_files(pair.output, gif)
+             if path.exists() and not (path == pair.output and stale_placeholder(path))]
     if taken and not overwrite and (other_inputs or last_ending(trace) == NO_TRACE):
         # The files of a run of this pair (one interrupted, say, or whose image was deleted) are
         # redone; anything else is not ours to replace.
@@ -2903,10 +2906,9 @@ def prepare_pair(pair: Pair, content: tuple | StyleTransferError, style: tuple |
         if other_inputs:
             made = (", made from other files of the same names" if made_from(trace, [pair.content, pair.style])
                     else f", made from {' + '.join(map(str, recorded_inputs(trace)))}")
-        empty = placeholder_text(taken[0])
-        # --overwrite redoes every pair of the batch: a placeholder left by a killed run can just go.
-        fix = "delete it if no run is writing it, or pass --overwrite" if empty else "pass --overwrite"
-        pair.status, pair.reason = FAILED, f"{taken[0]} exists{made}{empty}; {fix} to replace it"
+        held = placeholder_text(taken[0])
+        pair.status, pair.reason = FAILED, (f"{held}; rerun the batch once that run is done" if held
+                                            else f"{taken[0]} exists{made}; pass --overwrite to replace it")
         return
     try:  # as a single run is: before decoding (at --size x --style-scale the images alone can be gigabytes)
         check_memory(settings_memory(content, settings, device_name, style_shapes=[style]), settings, device_name)
@@ -2995,7 +2997,7 @@ def held_outputs(group: list[Pair]):
     try:
         for pair in (pair for pair in group if pair.status == NOT_RUN):
             try:
-                if not pair.output.exists():
+                if not pair.output.exists() or stale_placeholder(pair.output):
                     held.append(claim_output(pair.output))
                 elif not pair.result_existed:
                     raise FileExistsError(pair.output)

@@ -718,11 +718,38 @@ def test_runs_started_together_never_share_an_output(tmp_path, monkeypatch):
             assert second == Path("results/cat_art_2.png")
             save_image(np.zeros((8, 8, 3), np.float32), second)
         # Empty: the first run's placeholder, which the message tells from a finished file.
-        with pytest.raises(StyleTransferError, match=r"cat_art.png exists and is empty \(a run writing it now, "
-                                                     r"or one that was killed\); pass --overwrite"):
+        with pytest.raises(StyleTransferError, match=r"^results/cat_art.png is being written by another run now "
+                                                     r"\(the empty file it holds\); wait for it to finish, or "
+                                                     r"choose another -o$"):
             with ContentModel.reserved_output("cat_art", "results/cat_art.png", []):
                 pass
     assert sorted(os.listdir("results")) == ["cat_art_2.png"]  # the first wrote nothing: its name is free again
+
+
+def test_a_placeholder_is_held_while_its_run_lives_and_taken_over_once_it_was_killed(tmp_path, monkeypatch):
+    """A run killed outright (kill -9, the out-of-memory killer) left its empty placeholder,
+    and a rerun was refused ('exists and is empty ...; delete it or pass --overwrite'). The
+    live run's lock on it goes with the process: the rerun now takes the name over."""
+    monkeypatch.chdir(tmp_path)
+    claim = ("import sys, ContentModel; from pathlib import Path; ContentModel.claim_output(Path('out.png')); "
+             "print('held', flush=True); sys.stdin.read()")
+    holder = subprocess.Popen([sys.executable, "-c", claim], cwd=tmp_path, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(Path(ContentModel.__file__).parent)})
+    try:
+        assert holder.stdout.readline() == "held\n"
+        assert ContentModel.held_placeholder(Path("out.png")) and not ContentModel.stale_placeholder(Path("out.png"))
+        with pytest.raises(StyleTransferError, match="out.png is being written by another run now"):
+            with ContentModel.reserved_output("x", "out.png", []):
+                pass
+    finally:
+        holder.kill()  # SIGKILL: nothing of its own is run, as the out-of-memory killer's
+        holder.wait()
+    assert Path("out.png").stat().st_size == 0 and ContentModel.stale_placeholder(Path("out.png"))
+    with ContentModel.reserved_output("x", "out.png", []) as path:  # no --overwrite needed
+        assert path == Path("out.png") and ContentModel.held_placeholder(path)
+        save_image(np.zeros((8, 8, 3), np.float32), path)
+    assert Path("out.png").stat().st_size > 0 and not ContentModel.held_placeholder(Path("out.png"))
 
 
 def test_a_name_taken_between_the_choice_and_the_claim_is_not_shared(tmp_path, monkeypatch):
