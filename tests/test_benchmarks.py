@@ -149,8 +149,8 @@ def test_the_report_is_held_while_the_block_runs_and_kept_once_written(tmp_path)
     report = tmp_path / "sub" / "report.json"
     with common.reserved_report(report, False) as path:
         assert path == report and report.read_text() == ""  # a placeholder: the name is taken
-        with pytest.raises(StyleTransferError, match=f"^{re.escape(str(report))} exists and is empty .*; "
-                                                     "pass --overwrite"):
+        with pytest.raises(StyleTransferError, match=f"^{re.escape(str(report))} is being written by another run "
+                                                     "now .*; wait for it to finish"):
             reserved(report, False)
         path.write_text("{}")
     assert report.read_text() == "{}"
