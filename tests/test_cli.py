@@ -756,7 +756,7 @@ def test_device_cpu_hides_the_gpus_from_tensorflow(capsys, tmp_path, small_input
     calls = []
     monkeypatch.setattr(tf.config, "set_visible_devices", lambda *args: calls.append(args))
     taken = tmp_path / "r.png"
-    taken.write_bytes(b"")  # refused once the run starts: after the devices are chosen, before any work
+    taken.write_bytes(b"mine")  # refused once the run starts: after the devices are chosen, before any work
     with pytest.raises(SystemExit):
         StyleTransfer.main([str(small_inputs[0]), str(small_inputs[1]), "-o", str(taken), "--device", device])
     assert "exists" in capsys.readouterr().err
