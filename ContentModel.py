@@ -802,8 +802,7 @@ def check_output_tilde(output: str, flag: str) -> None:
     shell expands a '~' after '=') made a folder './~' without a word."""
     first = Path(output).parts[0] if Path(output).parts else ""
     if first.startswith("~") and not os.path.lexists(first):
-        raise StyleTransferError(f"{flag} {output}: '~' is expanded by the shell, not in quotes or after '=': "
-                                 f"write {Path(output).expanduser()}")
+        raise StyleTransferError(f"{flag} {output}: there is no folder {first}{missing_path_hint(output)}")
 
 
 @contextlib.contextmanager
@@ -1460,15 +1459,14 @@ class ArgumentParser(argparse.ArgumentParser):
         with '-' ('-art.jpg': argparse takes it for a flag)."""
         unknown = message.removeprefix("unrecognized arguments: ") if message.startswith("unrecognized") else ""
         names = [option for option in self._option_string_actions if option.startswith("--")]
-        hints = []
-        for word in unknown.split():
+        hints, words = [], unknown.split()
+        for word in words:
             flag = word.split("=", 1)[0]
             close = difflib.get_close_matches(flag, names, n=UNKNOWN_FLAG_MATCHES) if flag.startswith("--") else []
             if close and flag != "--":
                 hints.append(f"{flag}: did you mean {' or '.join(close)}?")
             elif word.startswith("-") and word != "--" and os.path.lexists(word):
                 hints.append(f"{word} is a file: write ./{word}, as a word that starts with '-' is read as a flag")
-        words = unknown.split()
         if not hints and words and all(os.path.lexists(word) or is_url(word) for word in words):
             hints.append(f"more file names than {self.prog} takes")  # 'StyleModel.py paintings/*.jpg'
         return f" ({'; '.join(hints)})" if hints else ""
@@ -1674,9 +1672,10 @@ def choose_output(
                                  f"another {flag}, or remove {other} first")
     # A killed run's empty placeholder is not in the way: claim_output takes it over.
     taken = [p for p in files if p.exists() and not (p == path and stale_placeholder(p))]
+    held = placeholder_text(taken[0]) if taken and not overwrite else ""
+    if held:
+        raise StyleTransferError(f"{held}; wait for it to finish, or choose another {flag}")
     if taken and not overwrite:
-        if placeholder_text(taken[0]):
-            raise StyleTransferError(f"{placeholder_text(taken[0])}; wait for it to finish, or choose another {flag}")
         beside = "" if taken[0] == path else f" (a run writing {path} replaces it)"
         raise StyleTransferError(f"{taken[0]} exists{beside}; pass --overwrite to replace it")
     writable_folder(path)

@@ -116,8 +116,8 @@ from ContentModel import (
     load_image,
     load_pil,
     loaded_shape,
-    missing_path_hint,
     local_image,
+    missing_path_hint,
     new_figure,
     open_image,
     out_of_memory_named,
@@ -137,10 +137,10 @@ from ContentModel import (
     save_figure,
     save_image,
     seeded,
-    stale_placeholder,
     smallest_long_side,
     source_name,
     source_stem,
+    stale_placeholder,
     stored_shape,
     to_array,
     to_pil,
@@ -1982,9 +1982,9 @@ def made_by_a_run(gif: Path) -> bool:
             comment = image.info.get("comment", b"") if image.format == "GIF" else b""
     except (StyleTransferError, OSError):  # none there, not an image, or a name too long (check_name_lengths)
         return False
-    lines = comment.decode(errors="replace").splitlines()
-    animated = [line.removeprefix(GIF_IMAGE_LINE) for line in lines if line.startswith(GIF_IMAGE_LINE)]
-    return SCRIPT_NAME in comment.decode(errors="replace") and any(
+    text = comment.decode(errors="replace")
+    animated = [line.removeprefix(GIF_IMAGE_LINE) for line in text.splitlines() if line.startswith(GIF_IMAGE_LINE)]
+    return SCRIPT_NAME in text and any(
         Path(name).stem == gif.stem and Path(name).suffix.lower() in OUTPUT_SUFFIXES for name in animated)
 
 
