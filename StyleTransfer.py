@@ -2527,15 +2527,21 @@ def left_out_text(left_out: dict[str, list[str]]) -> str:
 
 
 def expand_inputs(items: list[str]) -> list[str]:
+    """The inputs ``items`` name (batch_inputs), without its notes."""
+    return batch_inputs(items)[0]
+
+
+def batch_inputs(items: list[str]) -> tuple[list[str], list[str]]:
     """Folders become their image files (folder_inputs); files and URLs stay as given. A
-    hidden file named on its own is used.
+    hidden file named on its own is used. Returns them, and a note for each folder that
+    holds more than its images (left_out_text).
 
     An image listed twice (say, a folder and a file in it) is used once. A
     missing path or a folder without images is an error: a typo should not
     cost a whole batch. Whether a file really is an image is found out later,
     pair by pair.
     """
-    sources = {}  # what identifies an input -> how the user wrote it
+    sources, notes = {}, []  # sources: what identifies an input -> how the user wrote it
     for item in items:
         check_address(item)
         if is_url(item):
@@ -2551,6 +2557,8 @@ def expand_inputs(items: list[str]) -> list[str]:
                 held += (f"; hidden files such as {hidden[0]} are left out (name one on its own to use it)"
                          if hidden else "")
                 raise StyleTransferError(f"no images ({' '.join(IMAGE_EXTENSIONS)}) in the folder {path}{held}")
+            note = f"left out of the folder {item}: {left_out_text(left_out)}"
+            notes += [note] if left_out and note not in notes else []
         elif path.exists():
             files = [path]
         else:
@@ -2558,17 +2566,7 @@ def expand_inputs(items: list[str]) -> list[str]:
         for file in files:
             check_utf8(str(file))  # the folder's own name, or a file named on its own
             sources.setdefault(str(real_path(file)), str(file))
-    return list(sources.values())
-
-
-def left_out_notes(items: list[str]) -> list[str]:
-    """A note for each folder among ``items`` that holds more than its images (folder_inputs)."""
-    notes = []
-    for item in dict.fromkeys(items):
-        if not is_url(item) and Path(item).is_dir():
-            left_out = folder_inputs(Path(item))[1]
-            notes += [f"left out of the folder {item}: {left_out_text(left_out)}"] if left_out else []
-    return notes
+    return list(sources.values()), notes
 
 
 def batch_folder(output: str | None) -> Path:
@@ -3243,9 +3241,9 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
     a summary. Returns the exit status (batch_exit_status)."""
     check_batch_arguments(args)
     folder = batch_folder(args.output)
-    contents, styles = expand_inputs(args.batch_contents), expand_inputs(args.batch_styles)
-    for note in [*left_out_notes([*args.batch_contents, *args.batch_styles]),
-                 *earlier_download_notes([*contents, *styles])]:
+    (contents, contents_left_out), (styles, styles_left_out) = map(batch_inputs, (args.batch_contents,
+                                                                                 args.batch_styles))
+    for note in [*dict.fromkeys([*contents_left_out, *styles_left_out]), *earlier_download_notes([*contents, *styles])]:
         print(f"note: {note}")
     pairs = plan_pairs(contents, styles, folder)
     content_shapes = source_shapes(contents, args.size, args.max_pixels)

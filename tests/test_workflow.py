@@ -1066,7 +1066,7 @@ def test_what_a_folder_holds_besides_images_is_named_in_a_note(tmp_path):
     os.mkfifo(tmp_path / "pipe.png")
     (tmp_path / os.fsdecode(b"caf\xe9.png")).write_bytes(b"")
     assert expand_inputs([str(tmp_path)]) == [str(tmp_path / "photo.jpg")]
-    assert StyleTransfer.left_out_notes([str(tmp_path), str(tmp_path / "photo.jpg"), str(tmp_path)]) == [
+    assert StyleTransfer.batch_inputs([str(tmp_path), str(tmp_path / "photo.jpg"), str(tmp_path)])[1] == [
         f"left out of the folder {tmp_path}: 1 name that is not UTF-8 (rename it): caf\ufffd.png; "
         "2 subfolders (folders are not searched): old, raw; 1 broken link: gone.png; "
         "1 entry that is not a file: pipe.png; 4 files not named as images: a.heic, b.txt, c.txt and 1 more"]
