@@ -736,7 +736,8 @@ def level_iterations(iterations, scales: int) -> list[int]:
     if len(counts) != scales:
         raise StyleTransferError(f"{counted(len(counts), 'iteration count')} given for {counted(scales, 'scale')}")
     if any(n <= 0 for n in counts):
-        raise StyleTransferError(f"--iterations must be positive (got {iterations})")
+        shown = iterations if np.isscalar(iterations) else ",".join(map(str, counts))  # as typed: '0,2'
+        raise StyleTransferError(f"--iterations must be positive (got {shown})")
     return counts
 
 
@@ -2084,8 +2085,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "(several styles are blended). Images may be files or http(s) URLs (downloaded "
                     "once into the Keras cache). With --contents and --styles: every content with "
                     f"every style. Exit status: 0 done, {EXIT_FAILED} stopped (non-finite loss), a file could "
-                    f"not be written or, in batch mode, some pair failed, {EXIT_USAGE} bad input (settings that "
-                    "need more memory than there is included), "
+                    f"not be written or, in batch mode, some pair failed, {EXIT_USAGE} bad input (an output "
+                    "found unwritable before the run starts, and settings that need more memory than there "
+                    "is, included), "
                     f"{EXIT_INTERRUPTED} interrupted.")
     # No defaults here: None and [] say "not given" (the samples are filled in by run), so
     # batch mode can tell that nothing was typed, and an error can tell that a list flag

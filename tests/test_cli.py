@@ -320,6 +320,7 @@ def test_native_stderr_is_silenced_only_when_asked(capfd):
     # A value that starts with '-' is still a value (argparse before 3.13 took it for a flag).
     (["--style-layer-weights", "-1,1,1,1,1"], "style layer weights must be finite, non-negative"),
     (["--style-blend-weights", "-1,2"], "2 style blend weights given for 1 style image"),
+    (["--iterations", "0,2"], "--iterations must be positive (got 0,2)"),  # was a Python list, '[0, 2]'
     (["--max-pixels", "2.5e0"], "expected a whole number (such as 50000000 or 5e7), got '2.5e0'"),
     (["--max-pixels", "1e999999999"], "expected at most 1,000,000,000,000,000,000 pixels"),
     # An unset shell variable ("$STYLES"): read as a path, '' is the current folder.
