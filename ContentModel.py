@@ -788,8 +788,11 @@ SHELL_PATTERN_CHARACTERS = "*?["
 
 def missing_path_hint(path: str | os.PathLike) -> str:
     """For 'no such file': what the shell would have done with a name given in quotes (or
-    after '=', where it expands no '~'): a pattern it lists, a '~' it makes the home folder."""
+    after '=', where it expands no '~'): a pattern it lists, a '~' it makes the home folder.
+    And a space at either end of the name, which a message shows no sign of."""
     text = str(path)
+    if text != text.strip():
+        return f" (the name is {text!r}: it has a space at an end)"
     if text.startswith("~"):
         return f" ('~' is expanded by the shell, not in quotes or after '=': write {Path(text).expanduser()})"
     if any(character in text for character in SHELL_PATTERN_CHARACTERS):

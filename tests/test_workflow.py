@@ -1083,6 +1083,8 @@ def test_a_quoted_pattern_or_tilde_is_explained_and_a_folder_of_hidden_images_sa
         expand_inputs([str(tmp_path / "*.jpg")])
     with pytest.raises(StyleTransferError, match="'~' is expanded by the shell, not in quotes or after '=': write "):
         expand_inputs(["~/no-such-folder-here/x.jpg"])
+    with pytest.raises(StyleTransferError, match=r"\(the name is '.*photo\.jpg ': it has a space at an end\)$"):
+        expand_inputs([str(tmp_path / "photo.jpg ")])  # 'no such file: photo.jpg ' showed no sign of it
     (tmp_path / ".cat.jpg").write_bytes(b"")
     with pytest.raises(StyleTransferError, match=r"; hidden files such as \.cat\.jpg are left out \(name one on its "
                                                  r"own to use it\)$"):
