@@ -1673,8 +1673,7 @@ def choose_output(
         raise StyleTransferError(f"the files beside {path} (trace, panel, loss curve) are those of another "
                                  f"result, {other}, and a run writing {path} would replace them; choose "
                                  f"another {flag}, or remove {other} first")
-    # A killed run's empty placeholder is not in the way: claim_output takes it over.
-    taken = [p for p in files if p.exists() and not (p == path and stale_placeholder(p))]
+    taken = files_in_the_way(files, path)
     held = placeholder_text(taken[0]) if taken and not overwrite else ""
     if held:
         raise StyleTransferError(f"{held}; wait for it to finish, or choose another {flag}")
@@ -1724,6 +1723,12 @@ def stale_placeholder(path: Path) -> bool:
         return path.is_file() and path.stat().st_size == 0 and not held_placeholder(path)
     except OSError:
         return False
+
+
+def files_in_the_way(files: list[Path], image: Path) -> list[Path]:
+    """Those of a run's ``files`` (writing ``image``) that exist: all but a killed run's empty
+    placeholder at ``image``, which claim_output takes over."""
+    return [path for path in files if path.exists() and not (path == image and stale_placeholder(path))]
 
 
 def claim_output(path: Path) -> list[Path]:

@@ -106,6 +106,7 @@ from ContentModel import (
     earlier_download,
     earlier_download_notes,
     file_digest,
+    files_in_the_way,
     image_file,
     interrupt_deferred,
     invocation,
@@ -2896,9 +2897,7 @@ def prepare_pair(pair: Pair, content: tuple | StyleTransferError, style: tuple |
         if isinstance(problem, StyleTransferError):
             pair.status, pair.reason = FAILED, str(problem)
             return
-    # A killed run's empty placeholder is not in the way: held_outputs takes it over.
-    taken = [path for path in run_files(pair.output, gif)
-             if path.exists() and not (path == pair.output and stale_placeholder(path))]
+    taken = files_in_the_way(run_files(pair.output, gif), pair.output)  # held_outputs takes a stale placeholder over
     if taken and not overwrite and (other_inputs or last_ending(trace) == NO_TRACE):
         # The files of a run of this pair (one interrupted, say, or whose image was deleted) are
         # redone; anything else is not ours to replace.
