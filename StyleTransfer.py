@@ -3153,20 +3153,41 @@ class BatchProgress:
         self.stream.flush()
 
 
-def sheet_inputs(contents: list[str], styles: list[str]) -> str:
+def sheet_inputs(contents: list[str], styles: list[str], named: tuple[list[str], list[str]]) -> str:
     """What identifies a batch's contact sheet, kept in the sheet's PNG metadata: its inputs,
-    each a URL or the file its path leads to. The same batch typed another way (a relative
-    path, from elsewhere) is the same batch; the same names read from another folder are not."""
-    return json.dumps({"contents": [source_file(source) for source in contents],
-                       "styles": [source_file(source) for source in styles]})
+    each a URL or the file its path leads to, and the --contents and --styles items that
+    named them (``named``: folders among them), the same way. The same batch typed another
+    way (a relative path, from elsewhere) is the same batch; the same names read from another
+    folder are not."""
+    def files(sources: list[str]) -> list[str]:
+        return [source_file(source) for source in sources]
+
+    return json.dumps({"contents": files(contents), "styles": files(styles),
+                       "named": {"contents": files(named[0]), "styles": files(named[1])}})
 
 
-def contact_sheet_path(folder: Path, contents: list[str], styles: list[str], overwrite: bool) -> Path:
-    """Where the batch's contact sheet goes: contact_sheet.png, redrawn by a rerun of the same
-    batch; when that file is another batch's sheet (or not a sheet) the first free
-    contact_sheet_2.png, _3, ... instead, unless ``overwrite``."""
+def same_batch(description: str | None, inputs: str) -> bool:
+    """Whether a contact sheet whose metadata holds ``description`` is the sheet of the batch
+    with these ``inputs`` (sheet_inputs): the same inputs, or the same --contents and
+    --styles items. The second is a rerun of the same folders after images were added or
+    taken away: it redraws its sheet, rather than leave it stale beside a contact_sheet_2.png."""
+    try:
+        recorded, current = json.loads(description), json.loads(inputs)
+    except (TypeError, ValueError):  # no description, or not one of ours
+        return False
+    if not isinstance(recorded, dict):
+        return False
+    return all(recorded.get(key) == current[key] for key in ("contents", "styles")) \
+        or recorded.get("named") == current["named"]
+
+
+def contact_sheet_path(folder: Path, inputs: str, overwrite: bool) -> Path:
+    """Where the contact sheet of the batch with these ``inputs`` (sheet_inputs) goes:
+    contact_sheet.png, redrawn by a rerun of the same batch (same_batch); when that file is
+    another batch's sheet (or not a sheet) the first free contact_sheet_2.png, _3, ...
+    instead, unless ``overwrite``."""
     path, number = folder / CONTACT_SHEET_NAME, 1
-    while not overwrite and path.exists() and png_text(path).get("Description") != sheet_inputs(contents, styles):
+    while not overwrite and path.exists() and not same_batch(png_text(path).get("Description"), inputs):
         number += 1
         path = folder / f"{Path(CONTACT_SHEET_NAME).stem}_{number}.png"
     return path
@@ -3185,9 +3206,10 @@ def sheet_headers(shapes: dict, max_pixels: int) -> dict:
             else "unreadable" for source in shapes}
 
 
-def write_contact_sheet(pairs: list[Pair], content_headers: dict, style_headers: dict, path: Path) -> Path:
+def write_contact_sheet(pairs: list[Pair], content_headers: dict, style_headers: dict, path: Path,
+                        inputs: str) -> Path:
     """The contact sheet of a batch: contents as rows, styles as columns, results in the cells
-    (the headers: sheet_headers).
+    (the headers: sheet_headers), its ``inputs`` (sheet_inputs) in its metadata.
 
     It is drawn again on every run (it is derived from the results), with the
     results of skipped pairs read back from disk, so it always shows the whole batch.
@@ -3201,7 +3223,7 @@ def write_contact_sheet(pairs: list[Pair], content_headers: dict, style_headers:
         [(source_stem(source), header) for source, header in style_headers.items()],
         [[cell(by_inputs[content, style]) for style in style_headers] for content in content_headers])
     return save_figure(figure, path, text={"Title": CONTACT_SHEET_TITLE,
-                                           "Description": sheet_inputs(list(content_headers), list(style_headers))})
+                                           "Description": inputs})
 
 
 def batch_exit_status(pairs: list[Pair], interrupted: bool, sheet_written: bool = True) -> int:
@@ -3254,7 +3276,8 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
                 if any(not isinstance(shapes[source], StyleTransferError)
                        for shapes in (content_shapes, style_shapes) if source in shapes)]
     digests = each_source(readable, file_digest, args.max_pixels)
-    sheet = contact_sheet_path(folder, contents, styles, args.overwrite)
+    inputs = sheet_inputs(contents, styles, named=(args.batch_contents, args.batch_styles))
+    sheet = contact_sheet_path(folder, inputs, args.overwrite)
     device = resolve_device(args.device)
     for pair in pairs:
         pair.digests = [digests.get(pair.content, content_shapes[pair.content]),
@@ -3313,7 +3336,7 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
     progress.finish_settled()
     try:
         write_contact_sheet(pairs, sheet_headers(content_shapes, args.max_pixels),
-                            sheet_headers(style_shapes, args.max_pixels), sheet)
+                            sheet_headers(style_shapes, args.max_pixels), sheet, inputs)
     except WriteError as error:  # a full disk, say: the summary still says what became of each pair
         sheet = error
     print_summary(pairs, sheet)

@@ -29,7 +29,8 @@ import ContentModel
 import StyleModel
 import StyleTransfer
 from ContentModel import StyleTransferError, download_image, load_image, open_image
-from StyleTransfer import CONTACT_SHEET_NAME, expand_inputs, is_finished, output_paths, previous_trace
+from StyleTransfer import (CONTACT_SHEET_NAME, contact_sheet_path, expand_inputs, is_finished, output_paths,
+                           previous_trace)
 
 #: Long side of the test images, and the flags that make a run take seconds.
 SIZE = 64
@@ -761,6 +762,11 @@ def test_a_batch_never_replaces_files_it_did_not_write(folders, tmp_path, run_ma
     assert f"contact sheet: {output / CONTACT_SHEET_NAME}" in stdout
 
 
+def files_sheet_inputs(contents: list[str], styles: list[str]) -> str:
+    """A batch's sheet_inputs when its inputs were named one file at a time."""
+    return StyleTransfer.sheet_inputs(contents, styles, named=(contents, styles))
+
+
 def test_a_contact_sheet_belongs_to_the_files_of_its_batch_not_to_their_names(tmp_path, monkeypatch):
     """A rerun of a batch, its paths typed another way, redraws its sheet; a batch of other
     files typed with the same names (from another folder) gets a sheet of its own."""
@@ -770,14 +776,46 @@ def test_a_contact_sheet_belongs_to_the_files_of_its_batch_not_to_their_names(tm
     output.mkdir()
     monkeypatch.chdir(first)
     info = PngImagePlugin.PngInfo()
-    info.add_text("Description", StyleTransfer.sheet_inputs([str(first / "a" / "cat.jpg")], ["a/wave.jpg"]))
+    info.add_text("Description", files_sheet_inputs([str(first / "a" / "cat.jpg")], ["a/wave.jpg"]))
     Image.new("RGB", (8, 8)).save(output / CONTACT_SHEET_NAME, pnginfo=info)
-    assert StyleTransfer.contact_sheet_path(output, ["a/cat.jpg"], [str(first / "a" / "wave.jpg")], False) \
+    assert contact_sheet_path(output, files_sheet_inputs(["a/cat.jpg"], [str(first / "a" / "wave.jpg")]), False) \
         == output / CONTACT_SHEET_NAME
     monkeypatch.chdir(other)
-    assert StyleTransfer.contact_sheet_path(output, ["a/cat.jpg"], ["a/wave.jpg"], False) \
+    assert contact_sheet_path(output, files_sheet_inputs(["a/cat.jpg"], ["a/wave.jpg"]), False) \
         == output / "contact_sheet_2.png"
-    assert StyleTransfer.contact_sheet_path(output, ["a/cat.jpg"], ["a/wave.jpg"], True) == output / CONTACT_SHEET_NAME
+    assert contact_sheet_path(output, files_sheet_inputs(["a/cat.jpg"], ["a/wave.jpg"]), True) \
+        == output / CONTACT_SHEET_NAME
+
+
+def test_a_rerun_of_the_same_folders_redraws_their_sheet_after_images_are_added_or_removed(tmp_path, monkeypatch):
+    """The sheet of a batch of folders stays that batch's after a photo is added to a folder
+    (or taken out): the rerun redraws contact_sheet.png rather than leave it stale beside a
+    new contact_sheet_2.png. A sheet written before sheets named their folders is matched on
+    its inputs alone."""
+    monkeypatch.chdir(tmp_path)
+    output = tmp_path / "out"
+    output.mkdir()
+    folders = (["photos"], ["paintings"])
+    earlier = StyleTransfer.sheet_inputs(["photos/cat.jpg"], ["paintings/wave.jpg"], named=folders)
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Description", earlier)
+    Image.new("RGB", (8, 8)).save(output / CONTACT_SHEET_NAME, pnginfo=info)
+    for contents in (["photos/cat.jpg", "photos/dog.jpg"], []):
+        now = StyleTransfer.sheet_inputs(contents, ["paintings/wave.jpg"], named=folders)
+        assert contact_sheet_path(output, now, False) == output / CONTACT_SHEET_NAME
+    other = StyleTransfer.sheet_inputs(["photos/dog.jpg"], ["paintings/wave.jpg"], named=(["photos/dog.jpg"],
+                                                                                         ["paintings"]))
+    assert contact_sheet_path(output, other, False) == output / "contact_sheet_2.png"
+
+    before_folders = json.loads(earlier)
+    del before_folders["named"]
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Description", json.dumps(before_folders))
+    Image.new("RGB", (8, 8)).save(output / CONTACT_SHEET_NAME, pnginfo=info)
+    same = StyleTransfer.sheet_inputs(["photos/cat.jpg"], ["paintings/wave.jpg"], named=(["photos/cat.jpg"],
+                                                                                        ["paintings/wave.jpg"]))
+    assert contact_sheet_path(output, same, False) == output / CONTACT_SHEET_NAME
+    assert contact_sheet_path(output, now, False) == output / "contact_sheet_2.png"
 
 
 def test_only_a_run_that_ended_normally_counts_as_finished(tmp_path):
