@@ -118,6 +118,7 @@ from ContentModel import (
     load_pil,
     loaded_shape,
     local_image,
+    long_side_shape,
     missing_path_hint,
     new_figure,
     open_image,
@@ -553,6 +554,49 @@ def stretched_note(what: str, shape: tuple, photo_shape: tuple, photo: str = "th
         return []
     (height, width), (photo_height, photo_width) = shape, photo_shape
     return [f"{what} ({width}x{height}) is stretched to {photo}'s shape ({photo_width}x{photo_height})"]
+
+
+#: A photo enlarged this many times or more to --size gets a note: the result can be no
+#: sharper than the photo (a 451 px sample enlarged to the default 512 px gets none).
+ENLARGED_NOTE_FACTOR = 1.5
+
+
+def enlarged_note(photo: str, shape: tuple, size: int) -> list[str]:
+    """A note (in a list) when the photo ``photo``, of (height, width) ``shape``, is enlarged
+    ENLARGED_NOTE_FACTOR times or more to a long side of ``size``; else none."""
+    factor = size / max(shape)
+    if factor < ENLARGED_NOTE_FACTOR:
+        return []
+    (height, width), (new_height, new_width) = shape, long_side_shape(*shape, size)
+    return [f"{photo} ({width}x{height}) is enlarged {factor:.1f} times to {new_width}x{new_height} for "
+            f"--size {size}: the result is no sharper than the photo (--size {max(shape)} keeps its size)"]
+
+
+def style_floor_note(painting: str, shape: tuple, size: int, style_scale: float) -> list[str]:
+    """A note (in a list) when the painting ``painting``, of (height, width) ``shape``, is used
+    larger than --size times --style-scale asks (style_load_size): VGG needs MIN_SIZE px on
+    its short side, so its strokes come out larger than asked; else none."""
+    asked = style_load_size(size, style_scale)
+    used = max(asked, smallest_long_side(shape))
+    if used == asked:
+        return []
+    height, width = long_side_shape(*shape, used)
+    return [f"the style {painting} is used at {width}x{height}, the smallest VGG takes ({MIN_SIZE} px on its short "
+            f"side), not at the long side of {asked} px that --size {size} x --style-scale {style_scale:g} asks for: "
+            f"its strokes come out larger than asked"]
+
+
+def size_notes(contents: list[str], styles: list[str], stored: dict, size: int, style_scale: float) -> list[str]:
+    """The notes on inputs used at another size than the flags suggest (enlarged_note,
+    style_floor_note), by their file names; ``stored``: each input's (height, width) on
+    disk (stored_shape), or an error for one that cannot be read (no note)."""
+    def shape(source: str) -> tuple | None:
+        return stored[source] if isinstance(stored.get(source), tuple) else None
+
+    return [*(note for source in contents if shape(source)
+              for note in enlarged_note(source_name(source), shape(source), size)),
+            *(note for source in styles if shape(source)
+              for note in style_floor_note(source_name(source), shape(source), size, style_scale))]
 
 
 def init_style_note(painting: str, painting_file: Path, photo_shape: tuple, max_pixels: int,
@@ -3249,6 +3293,15 @@ def print_summary(pairs: list[Pair], sheet: Path | WriteError) -> None:
         print(f"contact sheet: {sheet}")
 
 
+def batch_size_notes(pairs: list[Pair], args: argparse.Namespace) -> list[str]:
+    """size_notes on the inputs of the pairs still to run (a rerun that skips them says nothing)."""
+    to_run = [pair for pair in pairs if pair.status == NOT_RUN]
+    contents, styles = (list(dict.fromkeys(getattr(pair, role) for pair in to_run)) for role in ("content", "style"))
+    stored = each_source(list(dict.fromkeys([*contents, *styles])),
+                         lambda path: stored_shape(path, args.max_pixels), args.max_pixels)
+    return size_notes(contents, styles, stored, args.size, args.style_scale)
+
+
 def batch_init_style_notes(pairs: list[Pair], content_images: dict, max_pixels: int) -> list[str]:
     """With --init style, a note for each pair still to run whose painting is stretched to
     its photo (init_style_note; ``content_images``: decode_pairs_inputs's)."""
@@ -3292,6 +3345,8 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
             if args.gif and not paths["gif"].exists():  # its frames went with its run
                 pair.reason = "; ".join(filter(None, [pair.reason, f"no GIF: {NO_GIF_WITHOUT_A_RUN}"]))
     content_images, style_images = decode_pairs_inputs(pairs, args)
+    for note in batch_size_notes(pairs, args):
+        print(f"note: {note}")
     for note in batch_init_style_notes(pairs, content_images, args.max_pixels) if args.init == "style" else []:
         print(f"note: {note}")
     progress = BatchProgress(pairs, sys.stdout)
@@ -3498,6 +3553,9 @@ def stylize_into(output: Path, args: argparse.Namespace, settings: dict, sources
         [local_image(mask, max_pixels=args.max_pixels) for mask in args.style_masks]
     device = resolve_device(args.device)
     content_shape, style_shapes = input_shapes(args, paths)
+    stored = {source: stored_shape(path, args.max_pixels) for source, path in zip(sources, paths)}
+    for note in size_notes(sources[:1], sources[1:], stored, args.size, args.style_scale):
+        print(f"note: {note}")
     # Before decoding: at a large --size x --style-scale the decoded images alone are gigabytes.
     need = settings_memory(content_shape, settings, device, style_shapes=style_shapes)
     check_memory(need, settings, device)

@@ -328,6 +328,44 @@ def test_init_style_from_a_painting_of_another_shape_gets_a_note(sample_images, 
         assert [line for line in stdout.splitlines() if line.startswith("note:")] == expected, stdout
 
 
+def test_a_photo_enlarged_much_and_a_style_at_the_smallest_vgg_takes_get_a_note(sample_images, tmp_path, run_main,
+                                                                                vgg19_weights):
+    """A --size far above the photo's own gives a result no sharper than the photo, and a
+    --style-scale that would make the painting smaller than VGG takes uses it larger than
+    asked: both allowed, and said, in a batch too (for the pairs still to run only). The
+    sample photo, shrunk to --size, gets no note."""
+    small = tmp_path / "small.png"
+    StyleTransfer.save_image(np.random.default_rng(0).uniform(0, 1, (32, 40, 3)), small)
+    content, style = str(sample_images[0]), str(sample_images[1])  # The Starry Night: 512x320
+    enlarged = ("note: small.png (40x32) is enlarged 1.6 times to 64x51 for --size 64: the result is no sharper "
+                "than the photo (--size 40 keeps its size)")
+    smallest = (f"note: the style {sample_images[1].name} is used at 51x32, the smallest VGG takes (32 px on its "
+                "short side), not at the long side of 32 px that --size 64 x --style-scale 0.5 asks for: its "
+                "strokes come out larger than asked")
+    single, batch = ["-o", str(tmp_path / "out.png"), "--overwrite"], ["-o", str(tmp_path / "batch")]
+    for argv, expected in (  # the batch twice: the second run skips its pairs
+            ([str(small), style, "--style-scale", "0.5", *single], [enlarged, smallest]),
+            ([content, style, *single], []),
+            (["--contents", str(small), content, "--styles", style, "--style-scale", "0.5", *batch],
+             [enlarged, smallest]),
+            (["--contents", str(small), content, "--styles", style, "--style-scale", "0.5", *batch], [])):
+        status, stdout, stderr = run_main([*argv, "--size", "64", "--iterations", "1", "--model", "vgg19",
+                                           "--save-every", "0"])
+        assert status == 0, stdout + stderr
+        assert [line for line in stdout.splitlines() if line.startswith("note:")] == expected, stdout
+
+
+def test_a_photo_is_noted_as_enlarged_from_one_and_a_half_times_and_a_style_below_the_smallest_vgg_takes():
+    assert StyleTransfer.enlarged_note("a.jpg", (300, 451), 512) == []  # the sample photo at the default size
+    assert StyleTransfer.enlarged_note("a.jpg", (100, 100), 149) == []
+    assert StyleTransfer.enlarged_note("a.jpg", (100, 100), 150) == [
+        "a.jpg (100x100) is enlarged 1.5 times to 150x150 for --size 150: the result is no sharper than the photo "
+        "(--size 100 keeps its size)"]
+    # A 512x320 painting is 32 px short at 51 px long, the smallest VGG takes
+    assert StyleTransfer.style_floor_note("b.jpg", (320, 512), 256, 0.1) != []  # 26 px long asked
+    assert StyleTransfer.style_floor_note("b.jpg", (320, 512), 512, 0.1) == []  # 51 px long asked
+
+
 @pytest.mark.parametrize("mask, photo, expected", [
     ((300, 200), (43, 64), True),  # a portrait's mask on a landscape photo
     ((200, 300), (43, 64), False),  # 3:2 on 64x43 (1.488): within rounding
