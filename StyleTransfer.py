@@ -1898,13 +1898,20 @@ PANEL_TITLE_ROOM = 0.4
 #: Side by side, a cell is at most this many times as tall as wide (a tall painting is drawn
 #: narrower in it).
 PANEL_CELL_TALLEST = 1.5
+#: Opacity of a style the run switched off (all-black mask, blend weight 0) in the panel.
+PANEL_FADED_ALPHA = 0.3
 
 
-def plot_panel(content: np.ndarray, styles: list, result: np.ndarray, title: str = ""):
-    """content | style(s) | result, side by side; one above another for a panorama."""
+def plot_panel(content: np.ndarray, styles: list, result: np.ndarray, title: str = "",
+               applied: list[bool] | None = None):
+    """content | style(s) | result, side by side; one above another for a panorama.
+    ``applied``: whether each style was (None: all were); one switched off (an all-black
+    mask, blend weight 0) is drawn faded and named so, as it is not in the result."""
     images = [content, *styles, result]
     names = ["content", *(["style"] if len(styles) == 1 else [f"style {i + 1}" for i in range(len(styles))]),
              "result"]
+    faded = [False, *(not on for on in applied or [True] * len(styles)), False]
+    names = [f"{name}: not applied" if off else name for name, off in zip(names, faded)]
     if content.shape[1] > PANEL_STACK_ASPECT * content.shape[0]:
         # Each row as tall as its image at the panel's width; a painting taller than wide no
         # more than square (it is drawn narrower, in the middle).
@@ -1918,9 +1925,9 @@ def plot_panel(content: np.ndarray, styles: list, result: np.ndarray, title: str
         height = PANEL_CELL * min(max(image.shape[0] / image.shape[1] for image in images), PANEL_CELL_TALLEST)
         figure = new_figure(figsize=(PANEL_CELL * len(images), height + PANEL_TITLE_ROOM * 2), layout="constrained")
         axes = figure.subplots(1, len(images))
-    for axis, image, name in zip(axes, images, names):
-        axis.imshow(np.clip(image, PIXEL_MIN, PIXEL_MAX))
-        axis.set_title(name)
+    for axis, image, name, off in zip(axes, images, names, faded):
+        axis.imshow(np.clip(image, PIXEL_MIN, PIXEL_MAX), alpha=PANEL_FADED_ALPHA if off else None)
+        axis.set_title(name, **({"color": "grey"} if off else {}))
         axis.axis("off")
     if title:
         figure.suptitle(title, fontsize=11, parse_math=False)  # file names, as written (new_figure)
@@ -2393,7 +2400,8 @@ def write_outputs(paths: dict, content, styles, result: StylizeResult, trace: di
         write_trace(paths["trace"], {**trace, "stopped_early": FILES_UNFINISHED})
         save_image(result.image, paths["image"], text=made_by)
         title = figure_title(trace)
-        save_figure(plot_panel(content, styles, result.image, title), paths["panel"], text=made_by)
+        applied = [weight > 0 for weight in result.blend_weights[-1]] if result.blend_weights else None
+        save_figure(plot_panel(content, styles, result.image, title, applied), paths["panel"], text=made_by)
         save_figure(plot_losses(result.history, title), paths["losses"], text=made_by)
         removed = ""
         if gif and result.frames:

@@ -18,6 +18,7 @@ import StyleTransfer
 from ContentModel import StyleTransferError, build_vgg, load_image, resize_image, resize_long, smallest_long_side
 from StyleModel import gram_matrix
 from StyleTransfer import (
+    PANEL_FADED_ALPHA,
     level_sizes,
     luminance_image,
     match_color_histogram,
@@ -280,10 +281,21 @@ def run_with_masks(sample_images, tmp_path, run_main, masks: dict) -> tuple[list
     return notes, json.loads((tmp_path / "out.json").read_text())
 
 
-def test_an_all_black_mask_gets_a_note(sample_images, tmp_path, run_main, vgg19_weights):
-    """An all-black mask switches its style off, which is allowed, but said."""
+def test_an_all_black_mask_gets_a_note(sample_images, tmp_path, run_main, vgg19_weights, monkeypatch):
+    """An all-black mask switches its style off, which is allowed, but said; the panel shows
+    that style faded and named so, as it is not in the result."""
+    real_plot_panel, panels = StyleTransfer.plot_panel, []
+
+    def plot_panel(*args, **kwargs):  # the real panel, kept to be looked at
+        panels.append(real_plot_panel(*args, **kwargs))
+        return panels[-1]
+
+    monkeypatch.setattr(StyleTransfer, "plot_panel", plot_panel)
     notes, trace = run_with_masks(sample_images, tmp_path, run_main, {
         "white.png": np.ones((20, 30, 3), np.float32), "black.png": np.zeros((20, 30, 3), np.float32)})
+    (panel,) = panels
+    assert [axis.get_title() for axis in panel.axes] == ["content", "style 1", "style 2: not applied", "result"]
+    assert [axis.get_images()[0].get_alpha() for axis in panel.axes] == [None, None, PANEL_FADED_ALPHA, None]
     assert notes == [f"note: the mask {tmp_path / 'black.png'} is all black: its style is not applied anywhere"], \
         notes
     assert trace["settings"]["style_blend_weights"] is None  # as given: equal
