@@ -2516,6 +2516,7 @@ class Pair:
     reason: str = ""  # why it failed (skipped: why a picture of it was not drawn again, or made; done: a GIF removed)
     digests: list = field(default_factory=list)  # the SHA-256 of its content and style (or why there is none)
     result_existed: bool = False  # its result image was there when prepared (a redo, or --overwrite)
+    unreadable: bool = False  # that image, from a run that ended normally, could not be read: a redo
     changed: list = field(default_factory=list)  # skipped: the flags its earlier run had set otherwise
     redrawn: list = field(default_factory=list)  # skipped: its pictures drawn again (redraw_pictures)
     thumbnail: np.ndarray | None = None  # the result, small, for the contact sheet
@@ -2727,6 +2728,8 @@ def load_sources(sources: list[str], max_size: int, max_pixels: int, keep_short_
 
 #: What last_ending says when there is no trace of one of our runs.
 NO_TRACE = "no trace"
+#: On a pair's done line when its earlier run's result, finished by its trace, could not be read.
+REDONE_UNREADABLE = "redone: the result of its earlier run could not be read"
 
 
 def previous_trace(paths: dict) -> dict | None:
@@ -2943,8 +2946,13 @@ def prepare_pair(pair: Pair, content: tuple | StyleTransferError, style: tuple |
     known = pair.digests if all(isinstance(digest, str) for digest in pair.digests) else None
     other_inputs = trace is not None and not made_from(trace, [pair.content, pair.style], known)
     if not overwrite and is_finished(paths, trace) and not other_inputs:
-        pair.status, pair.thumbnail = SKIPPED, saved_thumbnail(pair.output)
-        return
+        pair.thumbnail = saved_thumbnail(pair.output)
+        if pair.thumbnail is not None:
+            pair.status = SKIPPED
+            return
+        # Its trace says the run ended normally, yet the result cannot be read (cut short by a
+        # copy, say): the files are the run's own, so it is redone, not skipped as done.
+        pair.unreadable = True
     for problem in (content, style, *pair.digests):
         if isinstance(problem, StyleTransferError):
             pair.status, pair.reason = FAILED, str(problem)
@@ -3192,7 +3200,8 @@ class BatchProgress:
         for pair in group:
             other = f", with another {', '.join(pair.changed)}: --overwrite redoes it" if pair.changed else ""
             redrawn = f"its {' and '.join(pair.redrawn)} drawn again" if pair.redrawn else ""
-            pictures = "".join(f"; {text}" for text in (redrawn, pair.reason) if text)  # redraw_pictures
+            redone = REDONE_UNREADABLE if pair.unreadable else ""
+            pictures = "".join(f"; {text}" for text in (redone, redrawn, pair.reason) if text)  # redraw_pictures
             together = f" (a batch of {pair.batch_of})" if pair.batch_of > 1 else ""
             outcome = {DONE: f"done in {pair.seconds:.1f} s{together}{pictures}",
                        SKIPPED: f"skipped (done before{other}{pictures})",

@@ -985,6 +985,24 @@ def test_a_pair_whose_result_was_deleted_is_redone(folders, tmp_path, run_main, 
     assert Path("out", "chelsea_great_wave.png").is_file()
 
 
+def test_a_pair_whose_result_cannot_be_read_is_redone(folders, tmp_path, run_main, monkeypatch, vgg19_weights):
+    """A result cut short (a copy that failed, say) beside a trace of a run that ended
+    normally: the files are the pair's own, so it is redone, and said so (it was skipped as
+    done, and its contact sheet cell read 'skipped')."""
+    monkeypatch.chdir(tmp_path)
+    command = ["--contents", str(folders[0] / "chelsea.jpg"), "--styles", str(folders[1] / "great_wave.jpg"),
+               "-o", "out", *FAST]
+    assert run_main(command)[0] == 0
+    result = Path("out", "chelsea_great_wave.png")
+    result.write_bytes(result.read_bytes()[:200])
+    status, stdout, stderr = run_main(command)
+    assert status == 0 and "1 pair: 1 done, 0 skipped, 0 failed" in stdout, stdout + stderr
+    assert "done in " in stdout and f"s; {StyleTransfer.REDONE_UNREADABLE}\n" in stdout
+    assert load_image(result).shape[:2] == (43, 64)
+    status, stdout, _ = run_main(command)
+    assert status == 0 and "1 pair: 0 done, 1 skipped, 0 failed" in stdout
+
+
 def test_a_second_batch_into_the_same_folder_meanwhile_leaves_the_first_ones_pairs_alone(folders, tmp_path, run_main,
                                                                                        monkeypatch, vgg19_weights):
     """A batch holds its pairs' names while it runs, as a single run holds its own: a second
