@@ -2965,6 +2965,8 @@ def prepare_pair(pair: Pair, content: tuple | StyleTransferError, style: tuple |
         if other_inputs:
             made = (", made from other files of the same names" if made_from(trace, [pair.content, pair.style])
                     else f", made from {' + '.join(map(str, recorded_inputs(trace)))}")
+        elif paths["trace"].exists() and taken[0] != paths["trace"]:  # not JSON, or not a run's (previous_trace)
+            made = f", and the trace beside it, {paths['trace'].name}, cannot be read as a run's"
         held = placeholder_text(taken[0])
         pair.status, pair.reason = FAILED, (f"{held}; rerun the batch once that run is done" if held
                                             else f"{taken[0]} exists{made}; pass --overwrite to replace it")

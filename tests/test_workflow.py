@@ -988,7 +988,7 @@ def test_a_pair_whose_result_was_deleted_is_redone(folders, tmp_path, run_main, 
 def test_a_pair_whose_result_cannot_be_read_is_redone(folders, tmp_path, run_main, monkeypatch, vgg19_weights):
     """A result cut short (a copy that failed, say) beside a trace of a run that ended
     normally: the files are the pair's own, so it is redone, and said so (it was skipped as
-    done, and its contact sheet cell read 'skipped')."""
+    done, and its contact sheet cell read 'skipped'). Its trace cut short fails the pair."""
     monkeypatch.chdir(tmp_path)
     command = ["--contents", str(folders[0] / "chelsea.jpg"), "--styles", str(folders[1] / "great_wave.jpg"),
                "-o", "out", *FAST]
@@ -1001,6 +1001,14 @@ def test_a_pair_whose_result_cannot_be_read_is_redone(folders, tmp_path, run_mai
     assert load_image(result).shape[:2] == (43, 64)
     status, stdout, _ = run_main(command)
     assert status == 0 and "1 pair: 0 done, 1 skipped, 0 failed" in stdout
+
+    # A trace that cannot be read: the files are no known run's, so they stay, and the
+    # message says why (it said only 'exists').
+    Path("out", "chelsea_great_wave.json").write_text("{ half a trace")
+    status, _, stderr = run_main(command)
+    assert status == StyleTransfer.EXIT_FAILED
+    assert ("failed: chelsea + great_wave: out/chelsea_great_wave.png exists, and the trace beside it, "
+            "chelsea_great_wave.json, cannot be read as a run's; pass --overwrite to replace it") in stderr
 
 
 def test_a_second_batch_into_the_same_folder_meanwhile_leaves_the_first_ones_pairs_alone(folders, tmp_path, run_main,
