@@ -43,6 +43,7 @@ import sys
 import tempfile
 import textwrap
 import threading
+import unicodedata
 import urllib.error
 import urllib.parse
 import warnings
@@ -1863,8 +1864,10 @@ def is_utf8(text: str) -> bool:
 
 
 def printable_name(text: str) -> str:
-    """``text`` as it can be printed: the bytes of a name that is not UTF-8 shown as '\ufffd'."""
-    return os.fsencode(text).decode("utf-8", errors="replace")
+    """``text`` as it can be printed on one line: the bytes of a name that is not UTF-8 shown
+    as '\ufffd', control characters (a newline in a file name) as Python writes them ('\\n')."""
+    text = os.fsencode(text).decode("utf-8", errors="replace")
+    return "".join(repr(char)[1:-1] if unicodedata.category(char) == "Cc" else char for char in text)
 
 
 def check_utf8(text: str) -> None:

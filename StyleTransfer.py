@@ -2525,7 +2525,7 @@ class Pair:
 
     @property
     def name(self) -> str:
-        return f"{source_stem(self.content)} + {source_stem(self.style)}"
+        return printable_name(f"{source_stem(self.content)} + {source_stem(self.style)}")  # one line, always
 
 
 #: Why a folder's entry is not an input, as (one, several) for a note: a photo left out

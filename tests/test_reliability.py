@@ -591,6 +591,20 @@ def test_a_folder_of_inputs_holding_a_name_that_is_not_utf8_leaves_it_out_with_a
         "contact_sheet.png", "fine_style.png", "fine_style_losses.png", "fine_style_panel.png"]
 
 
+def test_a_batch_names_a_pair_on_one_line_whatever_its_file_name(tmp_path, run_main, pair_bytes):
+    """A newline in a photo's file name is shown escaped, as Python writes it: printed as it
+    is, it broke the pair's progress line in two."""
+    photos = tmp_path / "photos"
+    _write(photos / "new\nline.png", pair_bytes[0])
+    style = _write(tmp_path / "style.jpg", pair_bytes[1])
+    status, stdout, stderr = run_main(["--contents", str(photos), "--styles", str(style), "-o",
+                                       str(tmp_path / "out"), *FAST])
+    assert status == 0, (stdout, stderr)
+    assert any(line.startswith("[1/1] new\\nline + style ... done in ") for line in stdout.splitlines()), stdout
+    assert (tmp_path / "out" / "new\nline_style.png").is_file()
+    assert ContentModel.printable_name("a\tb\x1bc\u00e9") == "a\\tb\\x1bc\u00e9"
+
+
 def test_names_the_font_cannot_draw_give_no_warnings(tmp_path, env, pair_bytes, vgg19_weights):
     """A photo named 日本.jpg: its name is drawn in the panel's title as boxes (DejaVu Sans has
     no such glyphs), which matplotlib said in a UserWarning per character, on stderr."""
