@@ -3289,6 +3289,10 @@ def write_contact_sheet(pairs: list[Pair], content_headers: dict, style_headers:
                                            "Description": inputs})
 
 
+#: Why a batch has no contact sheet when Ctrl-C came as it was drawn.
+SHEET_INTERRUPTED = "interrupted while it was drawn; a rerun draws it"
+
+
 def batch_exit_status(pairs: list[Pair], interrupted: bool, sheet_written: bool = True) -> int:
     """130 when interrupted, else 1 when a pair failed or the contact sheet could not be
     written, else 0 (every pair done or skipped)."""
@@ -3413,6 +3417,8 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
                             sheet_headers(style_shapes, args.max_pixels), sheet, inputs)
     except WriteError as error:  # a full disk, say: the summary still says what became of each pair
         sheet = error
+    except KeyboardInterrupt:  # the same: every pair has its outcome
+        interrupted, sheet = True, WriteError(SHEET_INTERRUPTED)
     print_summary(pairs, sheet)
     return batch_exit_status(pairs, interrupted, sheet_written=not isinstance(sheet, WriteError))
 

@@ -715,6 +715,23 @@ def test_ctrl_c_while_a_pairs_files_are_written_finishes_them_and_a_rerun_skips_
     assert "2 pairs: 1 done, 1 skipped, 0 failed" in stdout
 
 
+def test_ctrl_c_while_the_contact_sheet_is_drawn_still_prints_the_summary(folders, tmp_path, run_main, monkeypatch,
+                                                                          vgg19_weights):
+    """Every pair has its outcome by then: the summary says what became of each, and that
+    there is no sheet (before, only 'interrupted' was printed), and the batch exits 130."""
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(StyleTransfer, "plot_contact_sheet", ctrl_c)
+    output = tmp_path / "out"
+    status, stdout, stderr = run_main(["--contents", str(folders[0] / "chelsea.jpg"), "--styles",
+                                       str(folders[1] / "great_wave.jpg"), "-o", str(output), *FAST])
+    assert status == StyleTransfer.EXIT_INTERRUPTED
+    assert "1 pair: 1 done, 0 skipped, 0 failed" in stdout
+    assert f"error: no contact sheet: {StyleTransfer.SHEET_INTERRUPTED}" in stderr
+    assert (output / "chelsea_great_wave.png").is_file() and not (output / CONTACT_SHEET_NAME).exists()
+
+
 def test_a_batch_takes_over_the_empty_placeholder_of_a_killed_run(folders, tmp_path, run_main, vgg19_weights):
     """A batch killed (kill -9, the out-of-memory killer) leaves the empty file that held the
     pair's name. Its rerun failed the pair ('exists and is empty ...; delete it'), and
