@@ -261,6 +261,20 @@ def test_an_address_that_is_not_http_is_refused_as_such(address, tmp_path, capsy
     assert capsys.readouterr().err == f"error: cannot read {address}: only http and https addresses are supported\n"
 
 
+@pytest.mark.parametrize("address, message", [
+    ("https://example.org/my photo.jpg", "cannot read the address https://example.org/my photo.jpg: an address holds "
+                                         "no spaces; write it as https://example.org/my%20photo.jpg"),
+    ("https://example.org/a.jpg ", "cannot read the address 'https://example.org/a.jpg ': it has a space at an end; "
+                                   "remove it"),
+], ids=["inside", "at-the-end"])
+def test_an_address_with_a_space_is_refused_with_its_fix(address, message):
+    """urllib's own message called the space a control character, after 'Downloading'."""
+    for read in (ContentModel.local_image, lambda address: expand_inputs([address])):
+        with pytest.raises(StyleTransferError) as error:
+            read(address)
+        assert str(error.value) == message
+
+
 @pytest.mark.parametrize("script", [StyleTransfer, ContentModel, StyleModel], ids=lambda module: module.__name__)
 def test_an_address_that_cannot_be_read_is_a_one_line_error(script, tmp_path, capsys):
     """'http://[::1' (an unclosed IPv6 host) made urllib raise inside the naming of the
