@@ -3514,14 +3514,15 @@ def run(args: argparse.Namespace) -> int:
     return run_single(args, settings, sources)
 
 
-def input_shapes(args: argparse.Namespace, paths: list) -> tuple[tuple, list]:
-    """The (height, width) of the content and of each style as load_single_inputs loads
-    them (upright: stored_shape), from the files' headers: enough to check
-    the memory before decoding anything. An image too small for VGG is refused here."""
-    content_path, *style_paths = paths
-    content = loaded_shape(stored_shape(content_path, args.max_pixels), args.size, what=str(content_path))
+def input_shapes(args: argparse.Namespace, paths: list, stored: list) -> tuple[tuple, list]:
+    """The (height, width) of the content and of each style (``paths``, their shapes on disk
+    ``stored``: stored_shape, from the files' headers) as load_single_inputs loads them:
+    enough to check the memory before decoding anything. An image too small for VGG is
+    refused here."""
+    (content_path, *style_paths), (content_stored, *style_stored) = paths, stored
+    content = loaded_shape(content_stored, args.size, what=str(content_path))
     loading = style_loading(args.size, args.style_scale)
-    styles = [loaded_shape(stored_shape(path, args.max_pixels), what=str(path), **loading) for path in style_paths]
+    styles = [loaded_shape(shape, what=str(path), **loading) for path, shape in zip(style_paths, style_stored)]
     return content, styles
 
 
@@ -3577,9 +3578,9 @@ def stylize_into(output: Path, args: argparse.Namespace, settings: dict, sources
     mask_paths = None if args.style_masks is None else \
         [local_image(mask, max_pixels=args.max_pixels) for mask in args.style_masks]
     device = resolve_device(args.device)
-    content_shape, style_shapes = input_shapes(args, paths)
-    stored = {source: stored_shape(path, args.max_pixels) for source, path in zip(sources, paths)}
-    for note in size_notes(sources[:1], sources[1:], stored, args.size, args.style_scale):
+    stored = [stored_shape(path, args.max_pixels) for path in paths]
+    content_shape, style_shapes = input_shapes(args, paths, stored)
+    for note in size_notes(sources[:1], sources[1:], dict(zip(sources, stored)), args.size, args.style_scale):
         print(f"note: {note}")
     # Before decoding: at a large --size x --style-scale the decoded images alone are gigabytes.
     need = settings_memory(content_shape, settings, device, style_shapes=style_shapes)
