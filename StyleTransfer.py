@@ -2950,9 +2950,14 @@ def prepare_pair(pair: Pair, content: tuple | StyleTransferError, style: tuple |
         if pair.thumbnail is not None:
             pair.status = SKIPPED
             return
+        held = placeholder_text(paths["image"])
+        if held:  # its result deleted, and another batch redoing it now
+            pair.status, pair.reason = FAILED, f"{held}; rerun the batch once that run is done"
+            return
         # Its trace says the run ended normally, yet the result cannot be read (cut short by a
-        # copy, say): the files are the run's own, so it is redone, not skipped as done.
-        pair.unreadable = True
+        # copy, say): the files are the run's own, so it is redone, not skipped as done. (An
+        # empty file is a killed run's placeholder, taken over as one.)
+        pair.unreadable = paths["image"].stat().st_size > 0
     for problem in (content, style, *pair.digests):
         if isinstance(problem, StyleTransferError):
             pair.status, pair.reason = FAILED, str(problem)

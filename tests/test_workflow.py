@@ -1033,6 +1033,19 @@ def test_a_pair_whose_result_cannot_be_read_is_redone(folders, tmp_path, run_mai
     status, stdout, _ = run_main(command)
     assert status == 0 and "1 pair: 0 done, 1 skipped, 0 failed" in stdout
 
+    # Its result deleted, and another batch redoing it now (the empty file it holds): that
+    # one's to finish, not a second run of the pair.
+    result.unlink()
+    held = ContentModel.claim_output(result)
+    try:
+        status, _, stderr = run_main(command)
+    finally:
+        ContentModel.release_unwritten(held)
+    assert status == StyleTransfer.EXIT_FAILED
+    assert (f"failed: chelsea + great_wave: {result} is being written by another run now (the empty file it "
+            "holds); rerun the batch once that run is done") in stderr
+    assert run_main(command)[0] == 0  # redone, once that run is gone
+
     # A trace that cannot be read: the files are no known run's, so they stay, and the
     # message says why (it said only 'exists').
     Path("out", "chelsea_great_wave.json").write_text("{ half a trace")
