@@ -3294,8 +3294,8 @@ def write_contact_sheet(pairs: list[Pair], content_headers: dict, style_headers:
                                            "Description": inputs})
 
 
-#: Why a batch has no contact sheet when Ctrl-C came as it was drawn.
-SHEET_INTERRUPTED = "interrupted while it was drawn; a rerun draws it"
+#: Why a batch has no contact sheet when Ctrl-C came as its inputs were read for it.
+SHEET_INTERRUPTED = "interrupted before it was drawn; a rerun draws it"
 
 
 def batch_exit_status(pairs: list[Pair], interrupted: bool, sheet_written: bool = True) -> int:
@@ -3417,13 +3417,17 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
         if interrupted:
             break
     progress.finish_settled()
+    written = None
     try:
-        write_contact_sheet(pairs, sheet_headers(content_shapes, args.max_pixels),
-                            sheet_headers(style_shapes, args.max_pixels), sheet, inputs)
+        headers = [sheet_headers(shapes, args.max_pixels) for shapes in (content_shapes, style_shapes)]
+        with interrupt_deferred():  # drawn and saved in seconds: a Ctrl-C meanwhile waits for it
+            written = write_contact_sheet(pairs, *headers, sheet, inputs)
     except WriteError as error:  # a full disk, say: the summary still says what became of each pair
         sheet = error
     except KeyboardInterrupt:  # the same: every pair has its outcome
-        interrupted, sheet = True, WriteError(SHEET_INTERRUPTED)
+        interrupted = True
+        if written is None:  # it came as the inputs were read for the sheet
+            sheet = WriteError(SHEET_INTERRUPTED)
     print_summary(pairs, sheet)
     return batch_exit_status(pairs, interrupted, sheet_written=not isinstance(sheet, WriteError))
 

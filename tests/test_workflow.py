@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import sys
 import threading
@@ -729,21 +730,43 @@ def test_ctrl_c_while_a_pairs_files_are_written_finishes_them_and_a_rerun_skips_
     assert "2 pairs: 1 done, 1 skipped, 0 failed" in stdout
 
 
-def test_ctrl_c_while_the_contact_sheet_is_drawn_still_prints_the_summary(folders, tmp_path, run_main, monkeypatch,
-                                                                          vgg19_weights):
-    """Every pair has its outcome by then: the summary says what became of each, and that
-    there is no sheet (before, only 'interrupted' was printed), and the batch exits 130."""
+def test_ctrl_c_at_the_contact_sheet_still_prints_the_summary(folders, tmp_path, run_main, monkeypatch,
+                                                              vgg19_weights):
+    """Every pair has its outcome by then: the summary says what became of each (before,
+    only 'interrupted' was printed), and the batch exits 130. A real SIGINT as the sheet is
+    drawn waits until it is written, and the summary names it; one as its inputs are read
+    leaves it out, and says so."""
+    real_plot = StyleTransfer.plot_contact_sheet
+
+    def plot_meeting_ctrl_c(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)
+        return real_plot(*args, **kwargs)
+
+    monkeypatch.setattr(StyleTransfer, "plot_contact_sheet", plot_meeting_ctrl_c)
+    output = tmp_path / "out"
+    arguments = ["--contents", str(folders[0] / "chelsea.jpg"), "--styles", str(folders[1] / "great_wave.jpg"),
+                 "-o", str(output), *FAST]
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        status, stdout, stderr = run_main(arguments)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert status == StyleTransfer.EXIT_INTERRUPTED, stdout + stderr
+    assert "1 pair: 1 done, 0 skipped, 0 failed" in stdout
+    assert f"contact sheet: {output / CONTACT_SHEET_NAME}" in stdout and "no contact sheet" not in stderr
+    assert ContentModel.png_text(output / CONTACT_SHEET_NAME)["Title"] == StyleTransfer.CONTACT_SHEET_TITLE
+
+    (output / CONTACT_SHEET_NAME).unlink()
+
     def ctrl_c(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(StyleTransfer, "plot_contact_sheet", ctrl_c)
-    output = tmp_path / "out"
-    status, stdout, stderr = run_main(["--contents", str(folders[0] / "chelsea.jpg"), "--styles",
-                                       str(folders[1] / "great_wave.jpg"), "-o", str(output), *FAST])
+    monkeypatch.setattr(StyleTransfer, "sheet_headers", ctrl_c)
+    status, stdout, stderr = run_main(arguments)
     assert status == StyleTransfer.EXIT_INTERRUPTED
-    assert "1 pair: 1 done, 0 skipped, 0 failed" in stdout
+    assert "1 pair: 0 done, 1 skipped, 0 failed" in stdout
     assert f"error: no contact sheet: {StyleTransfer.SHEET_INTERRUPTED}" in stderr
-    assert (output / "chelsea_great_wave.png").is_file() and not (output / CONTACT_SHEET_NAME).exists()
+    assert not (output / CONTACT_SHEET_NAME).exists()
 
 
 def test_a_batch_takes_over_the_empty_placeholder_of_a_killed_run(folders, tmp_path, run_main, vgg19_weights):
