@@ -1103,20 +1103,18 @@ def check_address(source: str | os.PathLike) -> None:
     """Refuse an address that is not http(s) (ftp://, file://, ...): read as a file path,
     it gave 'no such file: ftp:/...', with one slash gone. An empty name too (an unset shell
     variable, "$STYLES"): read as a path it is the current folder, whose photos a batch took
-    for styles. An http(s) address with a space, which urllib refuses, gets its fix."""
+    for styles. An http(s) address with a space inside, which urllib refuses, gets its fix."""
     text = str(source)
     if isinstance(source, str) and not source.strip():  # Path("") is already "."
         raise StyleTransferError(f"an input's name is empty ({source!r}: an unset shell variable?)")
     scheme = url_parts(text).scheme.lower()
     if "://" in text and scheme not in URL_SCHEMES:
         raise StyleTransferError(f"cannot read {text}: only {' and '.join(URL_SCHEMES)} addresses are supported")
-    if scheme in URL_SCHEMES and re.search(r"\s", text):
-        # urllib's own message called a space a control character
-        inner = text.strip()
-        if not re.search(r"\s", inner):
-            raise StyleTransferError(f"cannot read the address {text!r}: it has a space at an end; remove it")
-        encoded = re.sub(r"\s", lambda space: urllib.parse.quote(space.group()), inner)
-        raise StyleTransferError(f"cannot read the address {inner}: an address holds no spaces; write it as {encoded}")
+    inner = text.strip()  # urllib drops blanks at the ends itself (a URL list with CRLF line ends)
+    if scheme in URL_SCHEMES and re.search(r"\s", inner):  # urllib called a space a control character
+        encoded = re.sub(r"\s", lambda blank: urllib.parse.quote(blank.group()), inner)
+        raise StyleTransferError(f"cannot read the address {printable_name(inner)}: an address holds no spaces "
+                                 f"(nor tabs or line breaks); write it as {encoded}")
 
 
 def local_image(source: str | os.PathLike, *, timeout: float = DOWNLOAD_TIMEOUT,
