@@ -568,8 +568,10 @@ def enlarged_note(photo: str, shape: tuple, size: int) -> list[str]:
     if factor < ENLARGED_NOTE_FACTOR:
         return []
     (height, width), (new_height, new_width) = shape, long_side_shape(*shape, size)
+    least = (f"--size {max(shape)} keeps its size" if min(shape) >= MIN_SIZE  # else VGG refuses its own size
+             else f"--size {smallest_long_side(shape)}, the smallest it runs at, enlarges it least")
     return [f"{photo} ({width}x{height}) is enlarged {factor:.1f} times to {new_width}x{new_height} for "
-            f"--size {size}: the result is no sharper than the photo (--size {max(shape)} keeps its size)"]
+            f"--size {size}: the result is no sharper than the photo ({least})"]
 
 
 def style_floor_note(painting: str, shape: tuple, size: int, style_scale: float) -> list[str]:
@@ -588,15 +590,15 @@ def style_floor_note(painting: str, shape: tuple, size: int, style_scale: float)
 
 def size_notes(contents: list[str], styles: list[str], stored: dict, size: int, style_scale: float) -> list[str]:
     """The notes on inputs used at another size than the flags suggest (enlarged_note,
-    style_floor_note), by their file names; ``stored``: each input's (height, width) on
-    disk (stored_shape), or an error for one that cannot be read (no note)."""
+    style_floor_note), by the inputs as typed, one per input; ``stored``: each input's
+    (height, width) on disk (stored_shape), or an error for one that cannot be read (no note)."""
     def shape(source: str) -> tuple | None:
         return stored[source] if isinstance(stored.get(source), tuple) else None
 
-    return [*(note for source in contents if shape(source)
-              for note in enlarged_note(source_name(source), shape(source), size)),
-            *(note for source in styles if shape(source)
-              for note in style_floor_note(source_name(source), shape(source), size, style_scale))]
+    return [*(note for source in dict.fromkeys(contents) if shape(source)
+              for note in enlarged_note(source, shape(source), size)),
+            *(note for source in dict.fromkeys(styles) if shape(source)
+              for note in style_floor_note(source, shape(source), size, style_scale))]
 
 
 def init_style_note(painting: str, painting_file: Path, photo_shape: tuple, max_pixels: int,
@@ -3589,7 +3591,9 @@ def stylize_into(output: Path, args: argparse.Namespace, settings: dict, sources
     device = resolve_device(args.device)
     stored = [stored_shape(path, args.max_pixels) for path in paths]
     content_shape, style_shapes = input_shapes(args, paths, stored)
-    for note in size_notes(sources[:1], sources[1:], dict(zip(sources, stored)), args.size, args.style_scale):
+    weights = normalized_blend_weights(len(sources) - 1, args.style_blend_weights)
+    applied = [style for style, weight in zip(sources[1:], weights) if weight > 0]  # the others: noted as such
+    for note in size_notes(sources[:1], applied, dict(zip(sources, stored)), args.size, args.style_scale):
         print(f"note: {note}")
     # Before decoding: at a large --size x --style-scale the decoded images alone are gigabytes.
     need = settings_memory(content_shape, settings, device, style_shapes=style_shapes)

@@ -349,9 +349,9 @@ def test_a_photo_enlarged_much_and_a_style_at_the_smallest_vgg_takes_get_a_note(
     small = tmp_path / "small.png"
     StyleTransfer.save_image(np.random.default_rng(0).uniform(0, 1, (32, 40, 3)), small)
     content, style = str(sample_images[0]), str(sample_images[1])  # The Starry Night: 512x320
-    enlarged = ("note: small.png (40x32) is enlarged 1.6 times to 64x51 for --size 64: the result is no sharper "
+    enlarged = (f"note: {small} (40x32) is enlarged 1.6 times to 64x51 for --size 64: the result is no sharper "
                 "than the photo (--size 40 keeps its size)")
-    smallest = (f"note: the style {sample_images[1].name} is used at 51x32, the smallest VGG takes (32 px on its "
+    smallest = (f"note: the style {style} is used at 51x32, the smallest VGG takes (32 px on its "
                 "short side), not at the long side of 32 px that --size 64 x --style-scale 0.5 asks for: its "
                 "strokes come out larger than asked")
     single, batch = ["-o", str(tmp_path / "out.png"), "--overwrite"], ["-o", str(tmp_path / "batch")]
@@ -373,6 +373,12 @@ def test_a_photo_is_noted_as_enlarged_from_one_and_a_half_times_and_a_style_belo
     assert StyleTransfer.enlarged_note("a.jpg", (100, 100), 150) == [
         "a.jpg (100x100) is enlarged 1.5 times to 150x150 for --size 150: the result is no sharper than the photo "
         "(--size 100 keeps its size)"]
+    # A photo VGG refuses at its own size: the --size that enlarges it least, not its own
+    assert StyleTransfer.enlarged_note("a.jpg", (25, 200), 512)[0].endswith(
+        "(--size 252, the smallest it runs at, enlarges it least)")  # 252x32
+    # One note per input, however often it is given
+    assert len(StyleTransfer.size_notes(["a.jpg", "a.jpg"], ["b.jpg", "b.jpg"], {"a.jpg": (100, 100),
+                                                                               "b.jpg": (320, 512)}, 256, 0.1)) == 2
     # A 512x320 painting is 32 px short at 51 px long, the smallest VGG takes
     assert StyleTransfer.style_floor_note("b.jpg", (320, 512), 256, 0.1) != []  # 26 px long asked
     assert StyleTransfer.style_floor_note("b.jpg", (320, 512), 512, 0.1) == []  # 51 px long asked
