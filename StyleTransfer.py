@@ -3326,10 +3326,10 @@ def print_summary(pairs: list[Pair], sheet: Path | WriteError) -> None:
 def batch_size_notes(pairs: list[Pair], args: argparse.Namespace) -> list[str]:
     """size_notes on the inputs of the pairs still to run (a rerun that skips them says nothing)."""
     to_run = [pair for pair in pairs if pair.status == NOT_RUN]
-    contents, styles = (list(dict.fromkeys(getattr(pair, role) for pair in to_run)) for role in ("content", "style"))
+    contents, styles = [pair.content for pair in to_run], [pair.style for pair in to_run]
     stored = each_source(list(dict.fromkeys([*contents, *styles])),
                          lambda path: stored_shape(path, args.max_pixels), args.max_pixels)
-    return size_notes(contents, styles, stored, args.size, args.style_scale)
+    return size_notes(contents, styles, stored, args.size, args.style_scale)  # one note per input
 
 
 def batch_init_style_notes(pairs: list[Pair], content_images: dict, max_pixels: int) -> list[str]:
