@@ -575,14 +575,13 @@ def enlarged_note(photo: str, shape: tuple, size: int) -> list[str]:
 
 
 def style_floor_note(painting: str, shape: tuple, size: int, style_scale: float) -> list[str]:
-    """A note (in a list) when the painting ``painting``, of (height, width) ``shape``, is used
-    larger than --size times --style-scale asks (style_load_size): VGG needs MIN_SIZE px on
-    its short side, so its strokes come out larger than asked; else none."""
+    """A note (in a list) when the painting ``painting``, of (height, width) ``shape``, is loaded
+    (style_loading) larger than --size times --style-scale asks (style_load_size): VGG needs
+    MIN_SIZE px on its short side, so its strokes come out larger than asked; else none."""
     asked = style_load_size(size, style_scale)
-    used = max(asked, smallest_long_side(shape))
-    if used == asked:
+    height, width = loaded_shape(shape, **style_loading(size, style_scale))
+    if max(height, width) == asked:
         return []
-    height, width = long_side_shape(*shape, used)
     return [f"the style {painting} is used at {width}x{height}, the smallest VGG takes ({MIN_SIZE} px on its short "
             f"side), not at the long side of {asked} px that --size {size} x --style-scale {style_scale:g} asks for: "
             f"its strokes come out larger than asked"]
