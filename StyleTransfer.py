@@ -509,6 +509,14 @@ def normalized_blend_weights(count: int, weights=None) -> list[float]:
     return normalized_weights(weights, count, "style blend", "style image")
 
 
+def used_blend_weights(count: int, weights=None, masks: list | None = None) -> list[float]:
+    """The blend weight each of ``count`` style images is applied with: the ``weights``
+    normalised (normalized_blend_weights), 0 for a style whose mask is black
+    (applied_blend_weights)."""
+    blend = normalized_blend_weights(count, weights)
+    return blend if masks is None else applied_blend_weights(blend, [is_black(mask) for mask in masks])
+
+
 # ---------------------------------------------------------------------------
 # Colour control (Gatys et al. 2017, section 5)
 # ---------------------------------------------------------------------------
@@ -1551,8 +1559,7 @@ def stylize_batch(
     if style_masks is not None:
         style_masks = [np.asarray(mask, np.float32) for mask in style_masks]
         # Refused here, before the network loads, as well as in build_objective.
-        applied_blend_weights(normalized_blend_weights(len(styles), style_blend_weights),
-                              [is_black(mask) for mask in style_masks])
+        used_blend_weights(len(styles), style_blend_weights, style_masks)
     check_batch(contents)
     height, width = contents[0].shape[:2]
     scales = resolve_scales(scales, max(height, width), iterations, smallest_long_side((height, width)))
@@ -3536,31 +3543,41 @@ def input_shapes(args: argparse.Namespace, paths: list, stored: list) -> tuple[t
     return content, styles
 
 
-def load_single_inputs(args: argparse.Namespace, paths: list, mask_paths: list | None) -> tuple:
-    """The content, the styles and the masks (None, or one per style) of a single run, as
-    arrays, from local files (``paths`` and ``mask_paths``: URLs already downloaded by
-    local_image)."""
+def load_single_inputs(args: argparse.Namespace, paths: list) -> tuple[np.ndarray, list]:
+    """The content and the styles of a single run, as arrays, from local files (``paths``:
+    URLs already downloaded by local_image)."""
     content_path, *style_paths = paths
     content = load_image(content_path, args.size, args.max_pixels)
     loading = style_loading(args.size, args.style_scale)
-    styles = [load_image(path, max_pixels=args.max_pixels, **loading) for path in style_paths]
-    masks = None if mask_paths is None else []
-    for path, file in zip(args.style_masks or [], mask_paths or []):  # path: as given; file: as read
+    return content, [load_image(path, max_pixels=args.max_pixels, **loading) for path in style_paths]
+
+
+def load_single_masks(args: argparse.Namespace, mask_paths: list | None, photo_shape: tuple) -> list | None:
+    """The region masks of a single run (None, or one per style) at the photo's
+    (height, width) ``photo_shape``, from local files (``mask_paths``), each noted when it
+    is all black or stretched to the photo."""
+    if mask_paths is None:
+        return None
+    masks = []
+    for path, file in zip(args.style_masks, mask_paths):  # path: as given; file: as read
         mask = load_mask(file, args.max_pixels)  # at its own size: is it stretched?
-        masks.append(resize_image(mask[..., None], content.shape[:2])[..., 0])
+        masks.append(resize_image(mask[..., None], photo_shape)[..., 0])
         if is_black(masks[-1]):  # allowed (it switches a style off), but more often a wrong file
             print(f"note: the mask {path} is all black: its style is not applied anywhere")
-        for note in stretched_note(f"the mask {path}", mask.shape, content.shape[:2]):
+        for note in stretched_note(f"the mask {path}", mask.shape, photo_shape):
             print(f"note: {note}")
-    if args.init == "style":  # initial_image's choice, resized to the photo as it is
-        weights = normalized_blend_weights(len(styles), args.style_blend_weights)
-        if masks is not None:  # a style masked out everywhere has weight 0
-            weights = applied_blend_weights(weights, [is_black(mask) for mask in masks])
-        chosen = 1 + int(np.argmax(weights))
-        for note in init_style_note(single_run_sources(args)[chosen], paths[chosen], content.shape[:2],
-                                    args.max_pixels):
-            print(f"note: {note}")
-    return content, styles, masks
+    return masks
+
+
+def single_init_note(args: argparse.Namespace, sources: list[str], paths: list, weights: list,
+                     photo_shape: tuple) -> list[str]:
+    """With --init style, the note (in a list) when the painting it starts from, the style of
+    the largest applied blend weight ``weights`` (initial_image's choice), is stretched to the
+    photo's ``photo_shape`` (init_style_note)."""
+    if args.init != "style":
+        return []
+    chosen = 1 + int(np.argmax(weights))
+    return init_style_note(sources[chosen], paths[chosen], photo_shape, args.max_pixels)
 
 
 def run_single(args: argparse.Namespace, settings: dict, sources: list[str]) -> int:
@@ -3590,14 +3607,16 @@ def stylize_into(output: Path, args: argparse.Namespace, settings: dict, sources
     device = resolve_device(args.device)
     stored = [stored_shape(path, args.max_pixels) for path in paths]
     content_shape, style_shapes = input_shapes(args, paths, stored)
-    weights = normalized_blend_weights(len(sources) - 1, args.style_blend_weights)
+    masks = load_single_masks(args, mask_paths, content_shape)
+    weights = used_blend_weights(len(sources) - 1, args.style_blend_weights, masks)
     applied = [style for style, weight in zip(sources[1:], weights) if weight > 0]  # the others: noted as such
-    for note in size_notes(sources[:1], applied, dict(zip(sources, stored)), args.size, args.style_scale):
+    for note in [*size_notes(sources[:1], applied, dict(zip(sources, stored)), args.size, args.style_scale),
+                 *single_init_note(args, sources, paths, weights, content_shape)]:
         print(f"note: {note}")
     # Before decoding: at a large --size x --style-scale the decoded images alone are gigabytes.
     need = settings_memory(content_shape, settings, device, style_shapes=style_shapes)
     check_memory(need, settings, device)
-    content, styles, masks = load_single_inputs(args, paths, mask_paths)
+    content, styles = load_single_inputs(args, paths)
     digests = input_digests(paths[0], paths[1:], mask_paths)  # the files just read
     height, width = content.shape[:2]
     size, floor = max(height, width), smallest_long_side(content.shape)

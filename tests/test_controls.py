@@ -345,9 +345,12 @@ def test_a_photo_enlarged_much_and_a_style_at_the_smallest_vgg_takes_get_a_note(
     """A --size far above the photo's own gives a result no sharper than the photo, and a
     --style-scale that would make the painting smaller than VGG takes uses it larger than
     asked: both allowed, and said, in a batch too (for the pairs still to run only). The
-    sample photo, shrunk to --size, gets no note."""
-    small = tmp_path / "small.png"
+    sample photo, shrunk to --size, gets no note, nor does a style its black mask switches off."""
+    small, other, white, black = (tmp_path / name for name in ("small.png", "other.png", "white.png", "black.png"))
     StyleTransfer.save_image(np.random.default_rng(0).uniform(0, 1, (32, 40, 3)), small)
+    StyleTransfer.save_image(np.random.default_rng(1).uniform(0, 1, (320, 512, 3)), other)  # as small as the style
+    StyleTransfer.save_image(np.ones((43, 64, 3)), white)
+    StyleTransfer.save_image(np.zeros((43, 64, 3)), black)
     content, style = str(sample_images[0]), str(sample_images[1])  # The Starry Night: 512x320
     enlarged = (f"note: {small} (40x32) is enlarged 1.6 times to 64x51 for --size 64: the result is no sharper "
                 "than the photo (--size 40 keeps its size)")
@@ -358,6 +361,8 @@ def test_a_photo_enlarged_much_and_a_style_at_the_smallest_vgg_takes_get_a_note(
     for argv, expected in (  # the batch twice: the second run skips its pairs
             ([str(small), style, "--style-scale", "0.5", *single], [enlarged, smallest]),
             ([content, style, *single], []),
+            ([content, style, str(other), "--style-masks", str(white), str(black), "--style-scale", "0.5", *single],
+             [f"note: the mask {black} is all black: its style is not applied anywhere", smallest]),
             (["--contents", str(small), content, "--styles", style, "--style-scale", "0.5", *batch],
              [enlarged, smallest]),
             (["--contents", str(small), content, "--styles", style, "--style-scale", "0.5", *batch], [])):
@@ -570,9 +575,8 @@ def test_styles_are_loaded_at_style_scale_times_the_size(sample_images):
     for scale, long_side in ((2.0, 128), (1.0, 64), (0.5, 51)):
         args = StyleTransfer.build_parser().parse_args(
             [str(sample_images[0]), str(sample_images[1]), "--size", "64", "--style-scale", str(scale)])
-        content, (style,), masks = StyleTransfer.load_single_inputs(args, StyleTransfer.single_run_sources(args),
-                                                                      None)
-        assert max(content.shape[:2]) == 64 and masks is None
+        content, (style,) = StyleTransfer.load_single_inputs(args, StyleTransfer.single_run_sources(args))
+        assert max(content.shape[:2]) == 64
         assert max(style.shape[:2]) == long_side, (scale, style.shape)
 
 
