@@ -1875,6 +1875,11 @@ def printable_name(text: str) -> str:
     return "".join(repr(char)[1:-1] if unicodedata.category(char) == "Cc" else char for char in text)
 
 
+def print_note(note: str) -> None:
+    """A note for the user, on one line (printable_name: a file name in it may hold a newline)."""
+    print(f"note: {printable_name(note)}")
+
+
 def check_utf8(text: str) -> None:
     """Raise StyleTransferError unless ``text`` is UTF-8 (is_utf8)."""
     if not is_utf8(text):
@@ -1984,11 +1989,11 @@ def run_cli(main_function) -> None:
     try:
         status = main_function()
     except StyleTransferError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {printable_name(str(error))}", file=sys.stderr)  # one line, whatever file it names
         sys.exit(error.exit_status)
     except OSError as error:  # a path the system refuses outright: a name over 255 bytes, a loop of links
-        print(f"error: {error.filename}: {error.strerror}" if error.filename and error.strerror
-              else f"error: {error_summary(error)}", file=sys.stderr)
+        print(printable_name(f"error: {error.filename}: {error.strerror}" if error.filename and error.strerror
+                             else f"error: {error_summary(error)}"), file=sys.stderr)
         sys.exit(EXIT_FAILED)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -2102,7 +2107,7 @@ def figure_main(argv, *, script: str, description: str, image_help: str, suffix:
         with reserved_output(f"{source_stem(args.image)}{suffix}", args.output, [args.image],
                              args.overwrite, suffixes=(".png",)) as output:
             for note in earlier_download_notes([args.image]):
-                print(f"note: {note}")
+                print_note(note)
             try:  # a URL is downloaded only now, once the output is known to be writable
                 with out_of_memory_named():
                     figure, lines = draw(args)

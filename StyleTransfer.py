@@ -125,6 +125,7 @@ from ContentModel import (
     out_of_memory_named,
     placeholder_text,
     png_text,
+    print_note,
     printable_name,
     processor_name,
     real_path,
@@ -3222,7 +3223,7 @@ class BatchProgress:
                        SKIPPED: f"skipped (done before{other}{pictures})",
                        FAILED: f"failed: {pair.reason}",
                        INTERRUPTED: " ".join(filter(None, [INTERRUPTED, pair.reason]))}.get(pair.status, pair.status)
-            self.write(f"{self.prefix([pair])} {outcome}\n")
+            self.write(f"{self.prefix([pair])} {printable_name(outcome)}\n")  # one line, whatever the reason names
 
     def write(self, text: str) -> None:
         self.stream.write(text)
@@ -3322,7 +3323,7 @@ def print_summary(pairs: list[Pair], sheet: Path | WriteError) -> None:
     print(f"{counted(len(pairs), 'pair')}: {', '.join(f'{counts[status]} {status}' for status in shown)}")
     for pair in pairs:
         if pair.status == FAILED:
-            print(f"failed: {pair.name}: {pair.reason}", file=sys.stderr)
+            print(f"failed: {pair.name}: {printable_name(pair.reason)}", file=sys.stderr)
     if isinstance(sheet, WriteError):
         print(f"error: no contact sheet: {sheet}", file=sys.stderr)
     else:
@@ -3356,7 +3357,7 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
     (contents, contents_left_out), (styles, styles_left_out) = map(batch_inputs, (args.batch_contents,
                                                                                  args.batch_styles))
     for note in [*dict.fromkeys([*contents_left_out, *styles_left_out]), *earlier_download_notes([*contents, *styles])]:
-        print(f"note: {note}")
+        print_note(note)
     pairs = plan_pairs(contents, styles, folder)
     content_shapes = source_shapes(contents, args.size, args.max_pixels)
     style_shapes = source_shapes(styles, max_pixels=args.max_pixels, **style_loading(args.size, args.style_scale))
@@ -3382,9 +3383,9 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
                 pair.reason = "; ".join(filter(None, [pair.reason, f"no GIF: {NO_GIF_WITHOUT_A_RUN}"]))
     content_images, style_images = decode_pairs_inputs(pairs, args)
     for note in batch_size_notes(pairs, args):
-        print(f"note: {note}")
+        print_note(note)
     for note in batch_init_style_notes(pairs, content_images, args.max_pixels) if args.init == "style" else []:
-        print(f"note: {note}")
+        print_note(note)
     progress = BatchProgress(pairs, sys.stdout)
     shapes = [shape for shape in content_shapes.values() if isinstance(shape, tuple)]
     to_run = [content_images[pair.content].shape[:2] for pair in pairs if pair.status == NOT_RUN]
@@ -3523,7 +3524,7 @@ def run(args: argparse.Namespace) -> int:
         raise StyleTransferError(f"{error}{swallowed_images_hint(args)}") from None
     notes = [] if batch_mode else style_notes(sources[1:], args.style_blend_weights, args.style_masks)
     for note in [*sample_notes(args), *unused_flags(args), *notes]:
-        print(f"note: {note}")
+        print_note(note)
     if args.device == "cpu":
         keep_off_the_gpus()
     if batch_mode:
@@ -3563,9 +3564,9 @@ def load_single_masks(args: argparse.Namespace, mask_paths: list | None, photo_s
         mask = load_mask(file, args.max_pixels)  # at its own size: is it stretched?
         masks.append(resize_image(mask[..., None], photo_shape)[..., 0])
         if is_black(masks[-1]):  # allowed (it switches a style off), but more often a wrong file
-            print(f"note: the mask {path} is all black: its style is not applied anywhere")
+            print_note(f"the mask {path} is all black: its style is not applied anywhere")
         for note in stretched_note(f"the mask {path}", mask.shape, photo_shape):
-            print(f"note: {note}")
+            print_note(note)
     return masks
 
 
@@ -3600,7 +3601,7 @@ def stylize_into(output: Path, args: argparse.Namespace, settings: dict, sources
     """run_single's work once ``output`` is reserved: check the memory, load, stylize, write."""
     # URLs are downloaded here, once the output is known to be writable.
     for note in earlier_download_notes([*sources, *(args.style_masks or [])]):
-        print(f"note: {note}")
+        print_note(note)
     paths = [local_image(source, max_pixels=args.max_pixels) for source in sources]
     mask_paths = None if args.style_masks is None else \
         [local_image(mask, max_pixels=args.max_pixels) for mask in args.style_masks]
@@ -3612,7 +3613,7 @@ def stylize_into(output: Path, args: argparse.Namespace, settings: dict, sources
     applied = [style for style, weight in zip(sources[1:], weights) if weight > 0]  # the others: noted as such
     for note in [*size_notes(sources[:1], applied, dict(zip(sources, stored)), args.size, args.style_scale),
                  *single_init_note(args, sources, paths, weights, content_shape)]:
-        print(f"note: {note}")
+        print_note(note)
     # Before decoding: at a large --size x --style-scale the decoded images alone are gigabytes.
     need = settings_memory(content_shape, settings, device, style_shapes=style_shapes)
     check_memory(need, settings, device)
@@ -3663,7 +3664,7 @@ def report_outcome(result: StylizeResult, paths: dict, args: argparse.Namespace,
         print(f"interrupted: the best image so far is in {output} ({beside} beside it)", file=sys.stderr)
         return EXIT_INTERRUPTED
     for note in [*result.notes, *notes]:
-        print(f"note: {note}")
+        print_note(note)
     if result.non_finite:
         kept = "the image with the lowest finite loss" if any(np.isfinite(row["total"]) for row in result.history) \
             else "no image had a finite loss; the one it started from"

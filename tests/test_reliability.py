@@ -1764,3 +1764,24 @@ def test_a_run_that_cannot_fit_is_refused_with_the_fix(monkeypatch, tmp_path, pa
     assert len(lines) == 1 and lines[0].startswith("error:") and "GiB" in lines[0], lines
     assert lines[0].endswith(f"is available; {fix}"), lines
     assert not (tmp_path / "out").exists() or files_in(tmp_path / "out") == []
+
+
+def test_errors_notes_and_failures_name_a_file_on_one_line_whatever_its_name(tmp_path, run_main, pair_bytes):
+    """A newline in a file's name, in an error, a note or a batch's failure, is shown escaped
+    as Python writes it: printed as it is, it broke the one line each is in two."""
+    style = _write(tmp_path / "style.jpg", pair_bytes[1])
+    status, stdout, stderr = run_main([str(tmp_path / "no\nsuch.jpg"), str(style), *FAST])
+    assert status == 2 and stderr == f"error: no such file: {tmp_path}/no\\nsuch.jpg\n", stderr
+    small = tmp_path / "sm\nall.png"
+    StyleTransfer.save_image(np.random.default_rng(0).uniform(0, 1, (32, 40, 3)), small)
+    status, stdout, stderr = run_main([str(small), str(style), *FAST, "-o", str(tmp_path / "out.png")])
+    assert status == 0, (stdout, stderr)
+    assert f"note: {tmp_path}/sm\\nall.png (40x32) is enlarged 1.6 times" in stdout, stdout
+    photos = tmp_path / "photos"
+    _write(photos / "bro\nken.png", pair_bytes[0][:200])  # a truncated file
+    status, stdout, stderr = run_main(["--contents", str(photos), "--styles", str(style), "-o",
+                                       str(tmp_path / "batch"), *FAST])
+    failures = [line for line in stderr.splitlines() if line.startswith("failed: ")]
+    assert status == 1 and len(failures) == 1 and f"{photos}/bro\\nken.png" in failures[0], stderr
+    (line,) = [line for line in stdout.splitlines() if line.startswith("[1/1] ")]  # the pair's own line
+    assert line.endswith(f"failed: {failures[0].split(': ', 2)[2]}"), stdout
