@@ -2718,12 +2718,24 @@ def each_source(sources: list[str], read: Callable[[Path], object], max_pixels: 
     return results
 
 
-def source_shapes(sources: list[str], max_size: int, max_pixels: int, keep_short_side: bool = False) -> dict:
-    """Each input -> the (height, width) load_sources gives it (upright: stored_shape),
-    from the file's header alone, or the error (each_source): enough to
-    check a pair's memory before anything is decoded."""
-    return each_source(sources, lambda path: loaded_shape(stored_shape(path, max_pixels), max_size,
-                                                          keep_short_side, str(path)), max_pixels)
+def stored_shapes(sources: list[str], max_pixels: int) -> dict:
+    """Each input -> its (height, width) on disk (upright: stored_shape), from the file's
+    header alone, or the error (each_source)."""
+    return each_source(list(dict.fromkeys(sources)), lambda path: stored_shape(path, max_pixels), max_pixels)
+
+
+def source_shapes(sources: list[str], stored: dict, max_size: int, keep_short_side: bool = False) -> dict:
+    """Each input -> the (height, width) load_sources gives it, from its shape on disk
+    (``stored``: stored_shapes), or the error: enough to check a pair's memory before
+    anything is decoded."""
+    shapes = {}
+    for source in sources:
+        try:
+            shapes[source] = stored[source] if isinstance(stored[source], StyleTransferError) else \
+                loaded_shape(stored[source], max_size, keep_short_side, source)
+        except StyleTransferError as error:  # too small for VGG at that size
+            shapes[source] = error
+    return shapes
 
 
 def load_sources(sources: list[str], max_size: int, max_pixels: int, keep_short_side: bool = False) -> dict:
@@ -3330,13 +3342,12 @@ def print_summary(pairs: list[Pair], sheet: Path | WriteError) -> None:
         print(f"contact sheet: {sheet}")
 
 
-def batch_size_notes(pairs: list[Pair], args: argparse.Namespace) -> list[str]:
-    """size_notes on the inputs of the pairs still to run (a rerun that skips them says nothing)."""
+def batch_size_notes(pairs: list[Pair], args: argparse.Namespace, stored: dict) -> list[str]:
+    """size_notes on the inputs of the pairs still to run (a rerun that skips them says
+    nothing); ``stored``: their shapes on disk (stored_shapes)."""
     to_run = [pair for pair in pairs if pair.status == NOT_RUN]
-    contents, styles = [pair.content for pair in to_run], [pair.style for pair in to_run]
-    stored = each_source(list(dict.fromkeys([*contents, *styles])),
-                         lambda path: stored_shape(path, args.max_pixels), args.max_pixels)
-    return size_notes(contents, styles, stored, args.size, args.style_scale)  # one note per input
+    return size_notes([pair.content for pair in to_run], [pair.style for pair in to_run], stored, args.size,
+                      args.style_scale)
 
 
 def batch_init_style_notes(pairs: list[Pair], content_images: dict, max_pixels: int) -> list[str]:
@@ -3359,8 +3370,9 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
     for note in [*dict.fromkeys([*contents_left_out, *styles_left_out]), *earlier_download_notes([*contents, *styles])]:
         print_note(note)
     pairs = plan_pairs(contents, styles, folder)
-    content_shapes = source_shapes(contents, args.size, args.max_pixels)
-    style_shapes = source_shapes(styles, max_pixels=args.max_pixels, **style_loading(args.size, args.style_scale))
+    stored = stored_shapes([*contents, *styles], args.max_pixels)
+    content_shapes = source_shapes(contents, stored, args.size)
+    style_shapes = source_shapes(styles, stored, **style_loading(args.size, args.style_scale))
     # An input that could not be read in any of its roles (a URL: fetched) is not tried again.
     readable = [source for source in dict.fromkeys([*contents, *styles])
                 if any(not isinstance(shapes[source], StyleTransferError)
@@ -3382,7 +3394,7 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
             if args.gif and not paths["gif"].exists():  # its frames went with its run
                 pair.reason = "; ".join(filter(None, [pair.reason, f"no GIF: {NO_GIF_WITHOUT_A_RUN}"]))
     content_images, style_images = decode_pairs_inputs(pairs, args)
-    for note in batch_size_notes(pairs, args):
+    for note in batch_size_notes(pairs, args, stored):
         print_note(note)
     for note in batch_init_style_notes(pairs, content_images, args.max_pixels) if args.init == "style" else []:
         print_note(note)
@@ -3532,16 +3544,15 @@ def run(args: argparse.Namespace) -> int:
     return run_single(args, settings, sources)
 
 
-def input_shapes(args: argparse.Namespace, paths: list, stored: list) -> tuple[tuple, list]:
-    """The (height, width) of the content and of each style (``paths``, their shapes on disk
-    ``stored``: stored_shape, from the files' headers) as load_single_inputs loads them:
-    enough to check the memory before decoding anything. An image too small for VGG is
-    refused here."""
-    (content_path, *style_paths), (content_stored, *style_stored) = paths, stored
-    content = loaded_shape(content_stored, args.size, what=str(content_path))
+def input_shapes(args: argparse.Namespace, sources: list[str], stored: list) -> tuple[tuple, list]:
+    """The (height, width) of the content and of each style (``sources``, as typed; their
+    shapes on disk ``stored``: stored_shape, from the files' headers) as load_single_inputs
+    loads them: enough to check the memory before decoding anything. An image too small for
+    VGG is refused here, by its name as typed (a URL, not the file it was downloaded to)."""
+    (content, *styles), (content_stored, *style_stored) = sources, stored
     loading = style_loading(args.size, args.style_scale)
-    styles = [loaded_shape(shape, what=str(path), **loading) for path, shape in zip(style_paths, style_stored)]
-    return content, styles
+    return (loaded_shape(content_stored, args.size, what=content),
+            [loaded_shape(shape, what=style, **loading) for style, shape in zip(styles, style_stored)])
 
 
 def load_single_inputs(args: argparse.Namespace, paths: list) -> tuple[np.ndarray, list]:
@@ -3607,7 +3618,7 @@ def stylize_into(output: Path, args: argparse.Namespace, settings: dict, sources
         [local_image(mask, max_pixels=args.max_pixels) for mask in args.style_masks]
     device = resolve_device(args.device)
     stored = [stored_shape(path, args.max_pixels) for path in paths]
-    content_shape, style_shapes = input_shapes(args, paths, stored)
+    content_shape, style_shapes = input_shapes(args, sources, stored)
     masks = load_single_masks(args, mask_paths, content_shape)
     weights = used_blend_weights(len(sources) - 1, args.style_blend_weights, masks)
     applied = [style for style, weight in zip(sources[1:], weights) if weight > 0]  # the others: noted as such

@@ -328,6 +328,24 @@ def test_a_url_downloaded_before_is_used_again_with_a_note(server, cache, tmp_pa
     assert note(style, style_copy) in capsys.readouterr().out
 
 
+def test_a_url_too_small_for_vgg_is_named_as_typed_not_as_its_download(server, cache, tmp_path, run_main,
+                                                                       sample_images):
+    """A strip of a photo too thin for VGG at --size fails its pair in a batch, and a single
+    run, with the address it came from (the file it was downloaded to is no name the user
+    gave)."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (300, 10), "white").save(buffer, format="PNG")
+    server.routes["/thin/strip.png"] = buffer.getvalue()
+    url = server.url("/thin/strip.png")
+    status, stdout, stderr = run_main(["--contents", url, "--styles", str(sample_images[1]), "-o",
+                                       str(tmp_path / "batch"), *FAST])
+    (failure,) = [line for line in stderr.splitlines() if line.startswith("failed: ")]
+    assert status == 1 and f": {url} resized to a long side of {SIZE} is" in failure, stderr
+    assert str(cache) not in failure
+    status, stdout, stderr = run_main([url, str(sample_images[1]), "-o", str(tmp_path / "one.png"), *FAST])
+    assert status == 2 and stderr.startswith(f"error: {url} resized to a long side of {SIZE} is"), stderr
+
+
 def test_an_earlier_download_is_found_where_keras_put_it_when_the_cache_is_read_only(
         server, tmp_path, read_only_keras_home, monkeypatch):
     """get_file keeps its downloads under /tmp/.keras when it cannot write to the Keras cache
