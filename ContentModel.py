@@ -896,13 +896,17 @@ def stored_shape(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) ->
     """The (height, width) of an image file upright (its EXIF orientation applied, as
     open_image applies it), from its header alone: cheap for any size, so a run can check
     its memory, and name the size an image too small would have, before it decodes
-    anything. The EXIF block is read where the header holds it (JPEG, WebP; Pillow gives a
-    TIFF's size upright already); a PNG's can follow its pixels, and Pillow would decode
-    them to reach it, so there the shape is as stored, which a quarter turn would swap (no
-    count of pixels or activations changes)."""
+    anything. The orientation is read where the header holds it: EXIF or, lacking that, XMP
+    (JPEG, WebP; Pillow gives a TIFF's size upright already). A PNG's EXIF can follow its
+    pixels, and Pillow would decode them to reach it, so there the shape is as stored unless
+    the EXIF came first, which a quarter turn would swap (no count of pixels or activations
+    changes)."""
     with image_file(path, max_pixels) as image:
         height, width = image.height, image.width
-        if "exif" in image.info and image.getexif().get(ExifTags.Base.Orientation) in QUARTER_TURNS:
+        if image.format == "TIFF":  # upright already
+            return height, width
+        header_only = image.format != "PNG" or "exif" in image.info  # else getexif decodes a PNG
+        if header_only and image.getexif().get(ExifTags.Base.Orientation) in QUARTER_TURNS:
             height, width = width, height
         return height, width
 

@@ -335,6 +335,23 @@ def test_the_header_gives_the_shape_load_image_decodes(tmp_path, orientation, su
             assert header == expected
 
 
+#: XMP that turns an image as EXIF orientation 6 does (a quarter turn), as a photo editor writes it.
+XMP_ORIENTATION_6 = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-'
+                     b'syntax-ns#"><rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="6"/>'
+                     b'</rdf:RDF></x:xmpmeta>')
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".webp"])
+def test_the_header_gives_the_shape_of_an_image_turned_by_xmp_alone(tmp_path, suffix):
+    """An orientation in XMP, with no EXIF, turns the image load_image decodes (Pillow's
+    exif_transpose reads both): the header's shape is turned too (it was not: a mask drawn
+    over such a photo was said to be stretched)."""
+    path = tmp_path / f"turned{suffix}"
+    Image.new("RGB", (60, 40)).save(path, xmp=XMP_ORIENTATION_6)
+    assert load_image(path).shape[:2] == (60, 40)
+    assert ContentModel.stored_shape(path) == (60, 40)
+
+
 def test_the_header_is_read_without_decoding(tmp_path, monkeypatch):
     """A PNG's EXIF can come after its pixels, so reading it would decode them: not done
     (a JPEG's comes before them, and its orientation is read)."""
