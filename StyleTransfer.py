@@ -3619,16 +3619,16 @@ def stylize_into(output: Path, args: argparse.Namespace, settings: dict, sources
     device = resolve_device(args.device)
     stored = [stored_shape(path, args.max_pixels) for path in paths]
     content_shape, style_shapes = input_shapes(args, sources, stored)
-    masks = load_single_masks(args, mask_paths, content_shape)
-    weights = used_blend_weights(len(sources) - 1, args.style_blend_weights, masks)
-    applied = [style for style, weight in zip(sources[1:], weights) if weight > 0]  # the others: noted as such
-    for note in [*size_notes(sources[:1], applied, dict(zip(sources, stored)), args.size, args.style_scale),
-                 *single_init_note(args, sources, paths, weights, content_shape)]:
-        print_note(note)
-    # Before decoding: at a large --size x --style-scale the decoded images alone are gigabytes.
+    # Before decoding (masks too): at a large --size x --style-scale the decoded images alone are gigabytes.
     need = settings_memory(content_shape, settings, device, style_shapes=style_shapes)
     check_memory(need, settings, device)
     content, styles = load_single_inputs(args, paths)
+    masks = load_single_masks(args, mask_paths, content.shape[:2])
+    weights = used_blend_weights(len(styles), args.style_blend_weights, masks)
+    applied = [style for style, weight in zip(sources[1:], weights) if weight > 0]  # the others: noted as such
+    for note in [*size_notes(sources[:1], applied, dict(zip(sources, stored)), args.size, args.style_scale),
+                 *single_init_note(args, sources, paths, weights, content.shape[:2])]:
+        print_note(note)
     digests = input_digests(paths[0], paths[1:], mask_paths)  # the files just read
     height, width = content.shape[:2]
     size, floor = max(height, width), smallest_long_side(content.shape)

@@ -1661,14 +1661,15 @@ def test_the_start_line_gives_the_larger_need(monkeypatch, tmp_path, pair_bytes,
 def test_a_run_that_cannot_fit_is_refused_before_its_images_are_decoded(monkeypatch, tmp_path, pair_bytes,
                                                                          run_main):
     """At --size x --style-scale the decoded images alone can be gigabytes: the estimate is
-    made from the files' headers, and a refused run never decodes them."""
+    made from the files' headers, and a refused run never decodes them, nor its masks."""
     content = _write(tmp_path / "content.png", pair_bytes[0])
     style = _write(tmp_path / "style.jpg", pair_bytes[1])
     decoded = []
     monkeypatch.setattr(StyleTransfer, "load_image", lambda *args, **kwargs: decoded.append(args))
+    monkeypatch.setattr(StyleTransfer, "load_mask", lambda *args, **kwargs: decoded.append(args))
     monkeypatch.setattr(StyleTransfer, "available_memory", lambda: 2 ** 29)
     status, out, err = run_main([str(content), str(style), *FAST, "--style-scale", "4", *ON_THE_CPU,
-                                 "-o", str(tmp_path / "out" / "r.png")])
+                                 "--style-masks", str(content), "-o", str(tmp_path / "out" / "r.png")])
     assert status == ContentModel.EXIT_USAGE, out + err
     assert our_lines(err)[0].startswith("error: this run needs about"), err
     assert decoded == []
