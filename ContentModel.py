@@ -1875,7 +1875,10 @@ def is_utf8(text: str) -> bool:
 def printable_name(text: str) -> str:
     """``text`` as it can be printed on one line: the bytes of a name that is not UTF-8 shown
     as '\ufffd', control characters (a newline in a file name) as Python writes them ('\\n')."""
-    text = os.fsencode(text).decode("utf-8", errors="replace")
+    try:
+        text = os.fsencode(text).decode("utf-8", errors="replace")
+    except UnicodeEncodeError:  # a lone surrogate no file name gave (a JSON trace can hold one)
+        text = text.encode("utf-8", errors="backslashreplace").decode("utf-8")
     return "".join(repr(char)[1:-1] if unicodedata.category(char) == "Cc" else char for char in text)
 
 

@@ -3337,9 +3337,9 @@ def print_summary(pairs: list[Pair], sheet: Path | WriteError) -> None:
         if pair.status == FAILED:
             print(f"failed: {pair.name}: {printable_name(pair.reason)}", file=sys.stderr)
     if isinstance(sheet, WriteError):
-        print(f"error: no contact sheet: {sheet}", file=sys.stderr)
+        print(printable_name(f"error: no contact sheet: {sheet}"), file=sys.stderr)
     else:
-        print(f"contact sheet: {sheet}")
+        print(printable_name(f"contact sheet: {sheet}"))
 
 
 def batch_size_notes(pairs: list[Pair], args: argparse.Namespace, stored: dict) -> list[str]:
@@ -3409,7 +3409,7 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
     print(f"StyleTransfer batch: {counted(len(contents), 'content')} x {counted(len(styles), 'style')} = "
           f"{counted(len(pairs), 'pair')}, "
           f"{model_text(settings)} on {device}, {args.optimizer}, long side {args.size} px, {levels}, "
-          f"up to {group_size} at a time -> {folder}", flush=True)
+          f"up to {group_size} at a time -> {printable_name(str(folder))}", flush=True)
     if groups:
         check_network(settings["model"], settings["weights"])
     interrupted = False
@@ -3637,7 +3637,8 @@ def stylize_into(output: Path, args: argparse.Namespace, settings: dict, sources
     precision = resolve_precision(args.precision, device)
     levels = levels_text(args.iterations, scales, size, floor)
     print(f"StyleTransfer: {model_text(settings)} on {device}, {args.optimizer}, {precision}, "
-          f"{width}x{height} px, {levels}, about {need.total / GIB:.1f} GiB -> {output}", flush=True)
+          f"{width}x{height} px, {levels}, about {need.total / GIB:.1f} GiB -> {printable_name(str(output))}",
+          flush=True)
 
     bar = ProgressBar(sum(counts), output if args.save_every else None)
     try:
@@ -3672,7 +3673,8 @@ def report_outcome(result: StylizeResult, paths: dict, args: argparse.Namespace,
     output = paths["image"]
     if result.stopped_early == INTERRUPTED:
         beside = "trace, panel, loss curve and GIF" if args.gif else "trace, panel and loss curve"
-        print(f"interrupted: the best image so far is in {output} ({beside} beside it)", file=sys.stderr)
+        print(printable_name(f"interrupted: the best image so far is in {output} ({beside} beside it)"),
+              file=sys.stderr)
         return EXIT_INTERRUPTED
     for note in [*result.notes, *notes]:
         print_note(note)
@@ -3680,11 +3682,12 @@ def report_outcome(result: StylizeResult, paths: dict, args: argparse.Namespace,
         kept = "the image with the lowest finite loss" if any(np.isfinite(row["total"]) for row in result.history) \
             else "no image had a finite loss; the one it started from"
         fix = "a lower --learning-rate or lower loss weights" if args.optimizer == "adam" else "lower loss weights"
-        print(f"error: stopped: {result.stopped_early}; {kept} is in {output}. Try {fix}.", file=sys.stderr)
+        print(printable_name(f"error: stopped: {result.stopped_early}; {kept} is in {output}. Try {fix}."),
+              file=sys.stderr)
         return EXIT_FAILED
     written = ", ".join(str(p) for key, p in paths.items() if key != "gif" or args.gif)
     loss = "" if result.loss is None else f", loss {result.loss:.3g}"
-    print(f"done in {seconds:.1f} s{loss}: {written}")
+    print(printable_name(f"done in {seconds:.1f} s{loss}: {written}"))
     return 0
 
 

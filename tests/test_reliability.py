@@ -603,6 +603,7 @@ def test_a_batch_names_a_pair_on_one_line_whatever_its_file_name(tmp_path, run_m
     assert any(line.startswith("[1/1] new\\nline + style ... done in ") for line in stdout.splitlines()), stdout
     assert (tmp_path / "out" / "new\nline_style.png").is_file()
     assert ContentModel.printable_name("a\tb\x1bc\u00e9") == "a\\tb\\x1bc\u00e9"
+    assert ContentModel.printable_name("a\ud800b") == "a\\ud800b"  # a lone surrogate, from JSON: no UnicodeError
 
 
 def test_names_the_font_cannot_draw_give_no_warnings(tmp_path, env, pair_bytes, vgg19_weights):
@@ -1775,9 +1776,11 @@ def test_errors_notes_and_failures_name_a_file_on_one_line_whatever_its_name(tmp
     assert status == 2 and stderr == f"error: no such file: {tmp_path}/no\\nsuch.jpg\n", stderr
     small = tmp_path / "sm\nall.png"
     StyleTransfer.save_image(np.random.default_rng(0).uniform(0, 1, (32, 40, 3)), small)
-    status, stdout, stderr = run_main([str(small), str(style), *FAST, "-o", str(tmp_path / "out.png")])
+    status, stdout, stderr = run_main([str(small), str(style), *FAST, "-o", str(tmp_path / "o\nut.png")])
     assert status == 0, (stdout, stderr)
     assert f"note: {tmp_path}/sm\\nall.png (40x32) is enlarged 1.6 times" in stdout, stdout
+    assert f"GiB -> {tmp_path}/o\\nut.png" in stdout and f": {tmp_path}/o\\nut.png, " in stdout, stdout  # where to
+    assert (tmp_path / "o\nut.png").is_file()
     photos = tmp_path / "photos"
     _write(photos / "bro\nken.png", pair_bytes[0][:200])  # a truncated file
     status, stdout, stderr = run_main(["--contents", str(photos), "--styles", str(style), "-o",
