@@ -151,7 +151,7 @@ def interrupt_ends_quietly():
 with interrupt_ends_quietly():
     import h5py  # noqa: E402  (Keras's own reader of .h5 weights files)
     import numpy as np  # noqa: E402
-    from PIL import ExifTags, Image, ImageOps, PngImagePlugin, UnidentifiedImageError  # noqa: E402
+    from PIL import ExifTags, Image, PngImagePlugin, UnidentifiedImageError  # noqa: E402
 
     with native_stderr_silenced(os.environ["TF_CPP_MIN_LOG_LEVEL"] == QUIET_LOG_LEVEL):
         import keras  # noqa: E402
@@ -829,7 +829,9 @@ def image_file(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS):
     if path.stat().st_size == 0:
         raise StyleTransferError(f"{path} is empty (0 bytes)")
     try:
-        with Image.open(path) as image:
+        with exif_warnings_ignored():  # a JPEG's EXIF block is read as it opens
+            opened = Image.open(path)
+        with opened as image:
             width, height = image.size  # read from the header, before decoding
             if width * height > max_pixels:
                 raise StyleTransferError(
@@ -866,7 +868,7 @@ def open_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS,
                 image.info.pop("transparency", None)  # left opaque, as before
             else:
                 image.info["transparency"] = transparent
-        return to_rgb(ImageOps.exif_transpose(image), background)
+        return to_rgb(upright(image), background)
 
 
 def transparency_in_8_bits(image: Image.Image) -> int | tuple | None:
@@ -890,6 +892,37 @@ def transparency_in_8_bits(image: Image.Image) -> int | tuple | None:
 
 #: EXIF orientations that turn the image a quarter (its width and height swap upright).
 QUARTER_TURNS = (5, 6, 7, 8)
+#: How each EXIF orientation but 1 (upright as stored) is undone, as ImageOps.exif_transpose does.
+UPRIGHT_TRANSPOSES = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+                      4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+                      6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
+
+
+def orientation(image: Image.Image) -> int:
+    """An opened image's orientation: its EXIF's or, lacking that, its XMP's (1: upright as
+    stored). A damaged EXIF block is read as far as it goes, without Pillow's warnings
+    ('Corrupt EXIF data': exif_warnings_ignored)."""
+    with exif_warnings_ignored():
+        return image.getexif().get(ExifTags.Base.Orientation, 1)
+
+
+@contextlib.contextmanager
+def exif_warnings_ignored():
+    """Pillow's warnings on a damaged EXIF block ('Corrupt EXIF data', 'Truncated File Read',
+    from its TIFF reader, which reads EXIF) left unsaid: the image is read as far as its
+    EXIF goes, and stderr is for what went wrong."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.TiffImagePlugin")
+        yield
+
+
+def upright(image: Image.Image) -> Image.Image:
+    """A decoded image turned upright by its orientation: exif_transpose's turn without its
+    rewrite of the EXIF block, which fails on a damaged one (a number stored as text) that
+    is otherwise read well enough."""
+    image.load()
+    method = UPRIGHT_TRANSPOSES.get(orientation(image))
+    return image if method is None else image.transpose(method)
 
 
 def stored_shape(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[int, int]:
@@ -906,7 +939,7 @@ def stored_shape(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) ->
         if image.format == "TIFF":  # upright already
             return height, width
         header_only = image.format != "PNG" or "exif" in image.info  # else getexif decodes a PNG
-        if header_only and image.getexif().get(ExifTags.Base.Orientation) in QUARTER_TURNS:
+        if header_only and orientation(image) in QUARTER_TURNS:
             height, width = width, height
         return height, width
 

@@ -6,6 +6,7 @@ import os
 import re
 import stat
 import struct
+import warnings
 
 import numpy as np
 import pytest
@@ -333,6 +334,36 @@ def test_the_header_gives_the_shape_load_image_decodes(tmp_path, orientation, su
             expected = load_image(path, max_size, keep_short_side=keep).shape[:2]
             header = ContentModel.loaded_shape(ContentModel.stored_shape(path), max_size, keep)
             assert header == expected
+
+
+def exif_block(entries: list[tuple[int, int, int, bytes]], cut: int = 0) -> bytes:
+    """A little-endian EXIF block holding ``entries`` (tag, TIFF type, count, value) as they
+    are given, typed right or not, less its last ``cut`` bytes: a block Pillow cannot write."""
+    body = b"II*\x00" + struct.pack("<IH", 8, len(entries))
+    for tag, kind, count, value in entries:
+        body += struct.pack("<HHI", tag, kind, count) + value.ljust(4, b"\x00")
+    body += struct.pack("<I", 0)
+    return b"Exif\x00\x00" + body[:len(body) - cut]
+
+
+def test_an_image_with_a_damaged_exif_block_is_turned_upright_without_a_word(tmp_path):
+    """A quarter turn in EXIF beside a tag of the wrong type (XResolution as text), or in a
+    block cut short: Pillow's exif_transpose raised a TypeError or struct.error rewriting it
+    (a traceback), and Pillow warned on stderr as it read it. The image is turned as a sound
+    one is, silently."""
+    pixels = np.random.default_rng(0).integers(0, 256, (60, 80, 3), np.uint8)
+    turn = (0x0112, 3, 1, struct.pack("<H", 6))  # orientation 6, as a SHORT
+    text_resolution = (0x011A, 2, 3, b"72\x00")  # XResolution as ASCII, where a RATIONAL belongs
+    Image.fromarray(pixels).save(tmp_path / "sound.jpg", exif=exif_block([turn]))
+    Image.fromarray(pixels).save(tmp_path / "text.jpg", exif=exif_block([turn, text_resolution]))
+    Image.fromarray(pixels).save(tmp_path / "cut.jpg", exif=exif_block([turn, text_resolution], cut=10))
+    sound = load_image(tmp_path / "sound.jpg")
+    assert sound.shape == (80, 60, 3)
+    for name in ("text.jpg", "cut.jpg"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # any warning fails the test
+            np.testing.assert_array_equal(load_image(tmp_path / name), sound)
+            assert ContentModel.stored_shape(tmp_path / name) == (80, 60)
 
 
 #: XMP that turns an image as EXIF orientation 6 does (a quarter turn), as a photo editor writes it.
