@@ -952,26 +952,28 @@ def check_short_side(what: str, width: int, height: int) -> None:
 
 
 def load_pil(path: str | os.PathLike, max_size: int | None = None,
-             max_pixels: int = MAX_IMAGE_PIXELS, keep_short_side: bool = False) -> Image.Image:
+             max_pixels: int = MAX_IMAGE_PIXELS, keep_short_side: bool = False,
+             what: str | None = None) -> Image.Image:
     """Read an image file as an 8-bit RGB PIL image at the size load_image gives."""
     image = open_image(path, max_pixels)
-    height, width = loaded_shape((image.height, image.width), max_size, keep_short_side, str(path))
+    height, width = loaded_shape((image.height, image.width), max_size, keep_short_side, what or str(path))
     if (width, height) != image.size:
         image = image.resize((width, height), Image.Resampling.LANCZOS)
     return image
 
 
 def load_image(path: str | os.PathLike, max_size: int | None = None,
-               max_pixels: int = MAX_IMAGE_PIXELS, keep_short_side: bool = False) -> np.ndarray:
+               max_pixels: int = MAX_IMAGE_PIXELS, keep_short_side: bool = False,
+               what: str | None = None) -> np.ndarray:
     """Read an image file as an (H, W, 3) float32 array in [0, 1].
 
     EXIF orientation is applied, any mode becomes RGB, and the long side is
     resized to ``max_size`` when given. An image that would then be under
-    MIN_SIZE pixels on its short side is refused, or with ``keep_short_side``
-    (style images, whose size only sets the scale of their strokes) resized
-    only down to MIN_SIZE there.
+    MIN_SIZE pixels on its short side is refused (naming it ``what``, by default
+    its path), or with ``keep_short_side`` (style images, whose size only sets the
+    scale of their strokes) resized only down to MIN_SIZE there.
     """
-    return to_array(load_pil(path, max_size, max_pixels, keep_short_side))
+    return to_array(load_pil(path, max_size, max_pixels, keep_short_side, what))
 
 
 # ---------------------------------------------------------------------------
@@ -1161,6 +1163,13 @@ def local_image(source: str | os.PathLike, *, timeout: float = DOWNLOAD_TIMEOUT,
     if is_url(source):
         return download_image(str(source), timeout=timeout, max_bytes=max_bytes, max_pixels=max_pixels)
     return Path(source)
+
+
+def load_input(source: str | os.PathLike, max_size: int | None = None,
+               max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
+    """load_image of an input as given, a path or an http(s) URL (downloaded first:
+    local_image); one too small for VGG is named as given, not as its download."""
+    return load_image(local_image(source, max_pixels=max_pixels), max_size, max_pixels, what=str(source))
 
 
 #: Where Linux describes the processor: machines of one name differ (the 2-core machine's
@@ -2061,7 +2070,7 @@ def show_content_features(
 ):
     """Features of ``layer`` for one image, a file or an http(s) URL: returns (features array, figure)."""
     check_count(count)
-    image = load_image(local_image(image_path, max_pixels=max_pixels), size, max_pixels)
+    image = load_input(image_path, size, max_pixels)
     with seeded(DEFAULT_SEED):  # random weights: the same figure every time
         extractor = build_content_model(layer, model, weights, precision)
     features = np.asarray(extractor(image[None])[layer][0], dtype=np.float32)
@@ -2155,7 +2164,7 @@ def figure_main(argv, *, script: str, description: str, image_help: str, suffix:
                 raise StyleTransferError(f"out of memory at --size {args.size}; try a smaller --size") from None
             with interrupt_deferred():  # a Ctrl-C during the write still lets us say where the figure is
                 save_figure(figure, output, text={"Description": command})
-                print("\n".join([*lines, f"figure -> {output}"]))
+                print("\n".join([*lines, printable_name(f"figure -> {output}")]))
 
     run_cli(run)
 

@@ -35,8 +35,7 @@ from ContentModel import (
     check_layers,
     counted,
     figure_main,
-    load_image,
-    local_image,
+    load_input,
     most_active_text,
     new_figure,
     plot_feature_maps,
@@ -207,7 +206,7 @@ def show_style_features(
 ):
     """Style features of one image, a file or an http(s) URL: returns (Gram matrices, figure)."""
     check_count(count, MAX_FEATURE_MAPS_PER_LAYER)
-    image = load_image(local_image(image_path, max_pixels=max_pixels), size, max_pixels)
+    image = load_input(image_path, size, max_pixels)
     with seeded(DEFAULT_SEED):  # random weights: the same figure every time
         extractor = build_style_model(layers, model, weights, precision)
     features = extractor(image[None])

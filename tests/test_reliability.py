@@ -45,6 +45,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import ContentModel
+import StyleModel
 import StyleTransfer
 from ContentModel import MIN_SIZE, StyleTransferError, atomic_write, load_image, save_image
 from png_chunks import png_file
@@ -1768,7 +1769,8 @@ def test_a_run_that_cannot_fit_is_refused_with_the_fix(monkeypatch, tmp_path, pa
     assert not (tmp_path / "out").exists() or files_in(tmp_path / "out") == []
 
 
-def test_errors_notes_and_failures_name_a_file_on_one_line_whatever_its_name(tmp_path, run_main, pair_bytes):
+def test_errors_notes_and_failures_name_a_file_on_one_line_whatever_its_name(tmp_path, run_main, pair_bytes,
+                                                                             capsys):
     """A newline in a file's name, in an error, a note or a batch's failure, is shown escaped
     as Python writes it: printed as it is, it broke the one line each is in two."""
     style = _write(tmp_path / "style.jpg", pair_bytes[1])
@@ -1781,6 +1783,9 @@ def test_errors_notes_and_failures_name_a_file_on_one_line_whatever_its_name(tmp
     assert f"note: {tmp_path}/sm\\nall.png (40x32) is enlarged 1.6 times" in stdout, stdout
     assert f"GiB -> {tmp_path}/o\\nut.png" in stdout and f": {tmp_path}/o\\nut.png, " in stdout, stdout  # where to
     assert (tmp_path / "o\nut.png").is_file()
+    StyleModel.main([str(small), "--model", "vgg19", "--size", "64", "--count", "1", "-o",  # the figure's line too
+                     str(tmp_path / "fig\nure.png")])
+    assert f"figure -> {tmp_path}/fig\\nure.png\n" in capsys.readouterr().out
     photos = tmp_path / "photos"
     _write(photos / "bro\nken.png", pair_bytes[0][:200])  # a truncated file
     status, stdout, stderr = run_main(["--contents", str(photos), "--styles", str(style), "-o",

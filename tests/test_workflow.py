@@ -329,10 +329,10 @@ def test_a_url_downloaded_before_is_used_again_with_a_note(server, cache, tmp_pa
 
 
 def test_a_url_too_small_for_vgg_is_named_as_typed_not_as_its_download(server, cache, tmp_path, run_main,
-                                                                       sample_images):
+                                                                       sample_images, capsys):
     """A strip of a photo too thin for VGG at --size fails its pair in a batch, and a single
-    run, with the address it came from (the file it was downloaded to is no name the user
-    gave)."""
+    run and the figure scripts, with the address it came from (the file it was downloaded to
+    is no name the user gave)."""
     buffer = io.BytesIO()
     Image.new("RGB", (300, 10), "white").save(buffer, format="PNG")
     server.routes["/thin/strip.png"] = buffer.getvalue()
@@ -344,6 +344,12 @@ def test_a_url_too_small_for_vgg_is_named_as_typed_not_as_its_download(server, c
     assert str(cache) not in failure
     status, stdout, stderr = run_main([url, str(sample_images[1]), "-o", str(tmp_path / "one.png"), *FAST])
     assert status == 2 and stderr.startswith(f"error: {url} resized to a long side of {SIZE} is"), stderr
+    for script in (ContentModel, StyleModel):
+        with pytest.raises(SystemExit) as exit_:
+            script.main([url, "--model", "vgg19", "--size", str(SIZE), "-o", str(tmp_path / "figure.png")])
+        stderr = capsys.readouterr().err
+        assert exit_.value.code == 2 and stderr.startswith(f"error: {url} resized to a long side of {SIZE} is"), \
+            stderr
 
 
 def test_an_earlier_download_is_found_where_keras_put_it_when_the_cache_is_read_only(
