@@ -1683,7 +1683,8 @@ def choose_output(
     With ``-o``: that path, refused if it (or one of its ``siblings(path)``)
     exists, unless ``overwrite``. Without: results/<default_stem>.png, numbered
     (_2, _3, ...) so that an earlier result is never replaced, unless ``overwrite``,
-    which takes the first name that is not ``another(path)``'s. An output that
+    which takes the first name that is not ``another(path)``'s, nor held by a live run
+    (held_placeholder: --overwrite replaces a result, not one being written). An output that
     is one of the ``inputs`` is always refused, and so is one whose siblings are those of
     ``another(path)``, another file's (--overwrite replaces a result, not its neighbour's
     files). Messages name the option as ``flag``.
@@ -1701,7 +1702,8 @@ def choose_output(
         check_name_lengths(siblings(path), f"name the output with {flag}")
         # --overwrite replaces a result of this name, not another's whose files are named alike
         # (the gallery's results/chelsea_starry_night.jpg for the sample pair's .png): numbered past.
-        while any(p.exists() for p in siblings(path)) and (not overwrite or another(path) is not None):
+        while any(p.exists() for p in siblings(path)) and (not overwrite or another(path) is not None
+                                                           or held_placeholder(path)):
             number += 1
             path = RESULTS_DIR / f"{default_stem}_{number}.png"
             check_name_lengths(siblings(path), f"name the output with {flag}")
@@ -1726,7 +1728,7 @@ def choose_output(
                                  f"result, {other}, and a run writing {path} would replace them; choose "
                                  f"another {flag}, or remove {other} first")
     taken = files_in_the_way(files, path)
-    held = placeholder_text(taken[0]) if taken and not overwrite else ""
+    held = placeholder_text(path)  # with --overwrite too: two runs would write one set of files
     if held:
         raise StyleTransferError(f"{held}; wait for it to finish, or choose another {flag}")
     if taken and not overwrite:

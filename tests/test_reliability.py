@@ -739,6 +739,12 @@ def test_runs_started_together_never_share_an_output(tmp_path, monkeypatch):
                                                      r"choose another -o$"):
             with ContentModel.reserved_output("cat_art", "results/cat_art.png", []):
                 pass
+        # --overwrite replaces a result, not one being written: refused for -o, numbered past without
+        with pytest.raises(StyleTransferError, match=r"^results/cat_art.png is being written by another run now"):
+            with ContentModel.reserved_output("cat_art", "results/cat_art.png", [], overwrite=True):
+                pass
+        with ContentModel.reserved_output("cat_art", None, [], overwrite=True) as third:
+            assert third == Path("results/cat_art_2.png")  # the finished result, replaced as asked
     assert sorted(os.listdir("results")) == ["cat_art_2.png"]  # the first wrote nothing: its name is free again
 
 
