@@ -1703,7 +1703,7 @@ def choose_output(
         # --overwrite replaces a result of this name, not another's whose files are named alike
         # (the gallery's results/chelsea_starry_night.jpg for the sample pair's .png): numbered past.
         while any(p.exists() for p in siblings(path)) and (not overwrite or another(path) is not None
-                                                           or held_placeholder(path)):
+                                                           or live_run_holds(path, overwrite)):
             number += 1
             path = RESULTS_DIR / f"{default_stem}_{number}.png"
             check_name_lengths(siblings(path), f"name the output with {flag}")
@@ -1728,7 +1728,7 @@ def choose_output(
                                  f"result, {other}, and a run writing {path} would replace them; choose "
                                  f"another {flag}, or remove {other} first")
     taken = files_in_the_way(files, path)
-    held = placeholder_text(path)  # with --overwrite too: two runs would write one set of files
+    held = placeholder_text(path) if live_run_holds(path, overwrite) else ""  # with --overwrite, files would mix
     if held:
         raise StyleTransferError(f"{held}; wait for it to finish, or choose another {flag}")
     if taken and not overwrite:
@@ -1768,6 +1768,13 @@ def held_placeholder(path: Path) -> bool:
     except OSError:
         return False
     return False
+
+
+def live_run_holds(path: Path, overwrite: bool) -> bool:
+    """Whether a live run holds ``path`` (held_placeholder), so that this one may not write
+    it: with ``overwrite`` only where a lock says so, as --overwrite takes any other empty
+    file (where there are no locks, a killed run's placeholder is one)."""
+    return held_placeholder(path) and (not overwrite or fcntl is not None)
 
 
 def stale_placeholder(path: Path) -> bool:
@@ -1843,17 +1850,15 @@ def reserved_output(default_stem: str, output: str | os.PathLike | None, inputs:
     while True:
         path = choose_output(default_stem, output, inputs, overwrite, **choose)
         try:
-            created = [] if overwrite and path.exists() else claim_output(path)
+            replacing = overwrite and path.exists() and not live_run_holds(path, overwrite)
+            created = [] if replacing else claim_output(path)
             break
         except FileExistsError:  # another run took the name since choose_output looked
             if not path.parent.is_dir():  # no: its folder cannot be made (a link to nowhere), nor ever will be
                 raise StyleTransferError(f"cannot create the folder {path.parent}") from None
-            if output is None and not overwrite:
-                continue  # the next free number
-            if not overwrite:
+            if output is not None and not overwrite:
                 raise StyleTransferError(f"{path} exists; pass --overwrite to replace it") from None
-            created = []
-            break
+            continue  # the next free number; with --overwrite, choose_output looks at what took it
         except OSError as error:
             raise StyleTransferError(f"cannot write {path}: {error.strerror or error}") from error
     try:

@@ -809,6 +809,34 @@ def test_a_name_taken_between_the_choice_and_the_claim_is_not_shared(tmp_path, m
     monkeypatch.setattr(ContentModel, "claim_output", another_run_claims_it_first)
     with ContentModel.reserved_output("dog_art", None, [], overwrite=True) as path:
         assert path == Path("results/dog_art.png") and path.read_bytes() == b"theirs"
+    monkeypatch.setattr(ContentModel, "claim_output", claim)
+    live = []
+
+    def and_a_live_run_claims_it(*args, **kwargs):
+        path = choose(*args, **kwargs)
+        if not live:  # a run started with ours holds the name just after we looked
+            live.append(claim(path))
+        return path
+
+    monkeypatch.setattr(ContentModel, "choose_output", and_a_live_run_claims_it)
+    with ContentModel.reserved_output("owl_art", None, [], overwrite=True) as path:  # --overwrite: not its files
+        assert path == Path("results/owl_art_2.png")
+    ContentModel.release_unwritten(live.pop())
+    with pytest.raises(StyleTransferError, match="owl.png is being written by another run now"):
+        with ContentModel.reserved_output("owl_art", "owl.png", [], overwrite=True):
+            pass
+    ContentModel.release_unwritten(live.pop())
+
+
+def test_overwrite_takes_an_empty_file_where_no_lock_can_tell_a_live_run(tmp_path, monkeypatch):
+    """Without fcntl (Windows) every empty file may be a live run's placeholder: refused
+    without --overwrite, taken with it (a killed run's, there, could not be otherwise)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(ContentModel, "fcntl", None)
+    Path("stale.png").write_bytes(b"")
+    with pytest.raises(StyleTransferError, match="stale.png is being written by another run now"):
+        ContentModel.choose_output("x", "stale.png", [])
+    assert ContentModel.choose_output("x", "stale.png", [], overwrite=True) == Path("stale.png")
 
 
 def test_a_run_that_fails_after_choosing_its_output_leaves_nothing(tmp_path, run_main, pair_bytes):
