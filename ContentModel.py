@@ -38,6 +38,7 @@ import re
 import shlex
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -901,9 +902,13 @@ UPRIGHT_TRANSPOSES = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROT
 def orientation(image: Image.Image) -> int:
     """An opened image's orientation: its EXIF's or, lacking that, its XMP's (1: upright as
     stored). A damaged EXIF block is read as far as it goes, without Pillow's warnings
-    ('Corrupt EXIF data': exif_warnings_ignored)."""
+    ('Corrupt EXIF data': exif_warnings_ignored); one that cannot be read at all (no TIFF
+    header, cut inside it) turns nothing: the pixels are sound, and used as stored."""
     with exif_warnings_ignored():
-        return image.getexif().get(ExifTags.Base.Orientation, 1)
+        try:
+            return image.getexif().get(ExifTags.Base.Orientation, 1)
+        except (SyntaxError, ValueError, TypeError, EOFError, struct.error):  # Pillow's EXIF reader's errors
+            return 1
 
 
 @contextlib.contextmanager

@@ -366,6 +366,18 @@ def test_an_image_with_a_damaged_exif_block_is_turned_upright_without_a_word(tmp
             assert ContentModel.stored_shape(tmp_path / name) == (80, 60)
 
 
+@pytest.mark.parametrize("suffix", [".png", ".webp", ".jpg"])
+@pytest.mark.parametrize("block", [b"MM\x00*\xd8\x00\x00", b"Exif\x00\x00garbage"], ids=["cut", "no-tiff-header"])
+def test_an_image_whose_exif_block_cannot_be_read_at_all_is_used_as_stored(tmp_path, suffix, block):
+    """An EXIF block cut inside its TIFF header, or without one: Pillow's reader raised
+    struct.error (a traceback) or SyntaxError (the sound pixels refused). It turns nothing."""
+    pixels = np.random.default_rng(0).integers(0, 256, (50, 40, 3), np.uint8)
+    Image.fromarray(pixels).save(tmp_path / f"sound{suffix}")
+    Image.fromarray(pixels).save(tmp_path / f"damaged{suffix}", exif=block)
+    np.testing.assert_array_equal(load_image(tmp_path / f"damaged{suffix}"), load_image(tmp_path / f"sound{suffix}"))
+    assert ContentModel.stored_shape(tmp_path / f"damaged{suffix}") == (50, 40)
+
+
 #: XMP that turns an image as EXIF orientation 6 does (a quarter turn), as a photo editor writes it.
 XMP_ORIENTATION_6 = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-'
                      b'syntax-ns#"><rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="6"/>'
