@@ -2730,11 +2730,13 @@ def source_shapes(sources: list[str], stored: dict, max_size: int, keep_short_si
     anything is decoded."""
     shapes = {}
     for source in sources:
-        try:
-            shapes[source] = stored[source] if isinstance(stored[source], StyleTransferError) else \
-                loaded_shape(stored[source], max_size, keep_short_side, source)
-        except StyleTransferError as error:  # too small for VGG at that size
-            shapes[source] = error
+        shape = stored[source]
+        if not isinstance(shape, StyleTransferError):
+            try:
+                shape = loaded_shape(shape, max_size, keep_short_side, source)
+            except StyleTransferError as error:  # too small for VGG at that size
+                shape = error
+        shapes[source] = shape
     return shapes
 
 
