@@ -475,12 +475,11 @@ def build_objective(
     content_features = extractor(content_image[None])
     if targets is None:
         targets = style_targets(extractor, style_images, style_layers)
-    blend = normalized_blend_weights(len(style_images), blend_weights)
+    blend = used_blend_weights(len(style_images), blend_weights, masks, black)
     layer_masks = None
     if masks is not None:
         layer_masks = [[resize_image(mask[..., None], content_features[name].shape[1:3])[None]
                         for name in style_layers] for mask in masks]
-        blend = applied_blend_weights(blend, [is_black(mask) for mask in masks] if black is None else black)
     return Objective(
         extractor, content_layer, style_layers, normalized_layer_weights(style_layers, style_layer_weights),
         tf.cast(content_features[content_layer], tf.float32), targets, blend, layer_masks,
@@ -510,12 +509,14 @@ def normalized_blend_weights(count: int, weights=None) -> list[float]:
     return normalized_weights(weights, count, "style blend", "style image")
 
 
-def used_blend_weights(count: int, weights=None, masks: list | None = None) -> list[float]:
+def used_blend_weights(count: int, weights=None, masks: list | None = None, black: list | None = None) -> list[float]:
     """The blend weight each of ``count`` style images is applied with: the ``weights``
     normalised (normalized_blend_weights), 0 for a style whose mask is black
-    (applied_blend_weights)."""
+    (applied_blend_weights; ``black``: which masks are, when judged elsewhere than here)."""
     blend = normalized_blend_weights(count, weights)
-    return blend if masks is None else applied_blend_weights(blend, [is_black(mask) for mask in masks])
+    if masks is None:
+        return blend
+    return applied_blend_weights(blend, [is_black(mask) for mask in masks] if black is None else black)
 
 
 # ---------------------------------------------------------------------------
