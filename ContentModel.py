@@ -930,21 +930,59 @@ def upright(image: Image.Image) -> Image.Image:
     return image if method is None else image.transpose(method)
 
 
+#: Bytes before a PNG's first chunk (its signature).
+PNG_SIGNATURE_LENGTH = 8
+#: The PNG chunks where an orientation can be: EXIF (eXIf, or ImageMagick's raw profile in
+#: text) and XMP (iTXt).
+PNG_METADATA_CHUNKS = (b"eXIf", b"tEXt", b"zTXt", b"iTXt")
+#: The PNG chunk that opens an animation's next frame (after the first frame's pixels,
+#: Pillow reads no further).
+PNG_FRAME_CHUNK = b"fcTL"
+PNG_PIXEL_CHUNK = b"IDAT"
+PNG_END_CHUNK = b"IEND"
+
+
+def png_orientation(path: str | os.PathLike) -> int:
+    """A PNG file's orientation as open_image reads it once the pixels are decoded (its EXIF,
+    which may follow them, else its XMP), without decoding them: Pillow's own chunk reader
+    reads the metadata chunks, in the order load() does, and steps over the others. A chunk
+    it cannot read ends the walk with what came before (decoding says what is wrong)."""
+    with open(path, "rb") as file:
+        file.seek(PNG_SIGNATURE_LENGTH)
+        chunks = PngImagePlugin.PngStream(file)
+        past_pixels = False
+        try:
+            while True:
+                kind, position, length = chunks.read()
+                if kind == PNG_END_CHUNK or (kind == PNG_FRAME_CHUNK and past_pixels):
+                    break
+                if kind in PNG_METADATA_CHUNKS:
+                    chunks.call(kind, position, length)
+                else:
+                    file.seek(length, os.SEEK_CUR)
+                file.seek(4, os.SEEK_CUR)  # its CRC
+                past_pixels = past_pixels or kind == PNG_PIXEL_CHUNK
+        except (SyntaxError, ValueError, EOFError, OSError, struct.error):  # cut short or damaged
+            pass
+    # Read as Pillow reads any image's metadata: a stand-in image carrying it.
+    stand_in = Image.new("1", (1, 1))
+    stand_in.info = chunks.im_info
+    return orientation(stand_in)
+
+
 def stored_shape(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[int, int]:
     """The (height, width) of an image file upright (its EXIF orientation applied, as
     open_image applies it), from its header alone: cheap for any size, so a run can check
     its memory, and name the size an image too small would have, before it decodes
     anything. The orientation is read where the header holds it: EXIF or, lacking that, XMP
     (JPEG, WebP; Pillow gives a TIFF's size upright already). A PNG's EXIF can follow its
-    pixels, and Pillow would decode them to reach it, so there the shape is as stored unless
-    the EXIF came first, which a quarter turn would swap (no count of pixels or activations
-    changes)."""
+    pixels: its chunks are walked, the pixels stepped over (png_orientation)."""
     with image_file(path, max_pixels) as image:
         height, width = image.height, image.width
         if image.format == "TIFF":  # upright already
             return height, width
-        header_only = image.format != "PNG" or "exif" in image.info  # else getexif decodes a PNG
-        if header_only and orientation(image) in QUARTER_TURNS:
+        turn = png_orientation(path) if image.format == "PNG" else orientation(image)
+        if turn in QUARTER_TURNS:
             height, width = width, height
         return height, width
 

@@ -7,6 +7,7 @@ import re
 import stat
 import struct
 import warnings
+import zlib
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from PIL import Image, ImageFile
 
 import ContentModel
 from ContentModel import StyleTransferError, load_image, save_image
-from png_chunks import png_file
+from png_chunks import PNG_SIGNATURE, png_chunk, png_file
 
 
 def random_image(height=40, width=56, seed=0) -> np.ndarray:
@@ -395,9 +396,59 @@ def test_the_header_gives_the_shape_of_an_image_turned_by_xmp_alone(tmp_path, su
     assert ContentModel.stored_shape(path) == (60, 40)
 
 
+def png_with_metadata(width: int, height: int, before: bytes = b"", after: bytes = b"", end: bool = True) -> bytes:
+    """An RGB PNG of black pixels with the chunks ``before`` ahead of its pixels and ``after``
+    behind them (where Pillow cannot put them), and, unless not ``end``, its closing IEND."""
+    rows = (b"\x00" + bytes(3 * width)) * height  # each row: filter byte 0, then its pixels
+    header = png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+    closing = png_chunk(b"IEND", b"") if end else b""
+    return PNG_SIGNATURE + header + before + png_chunk(b"IDAT", zlib.compress(rows)) + after + closing
+
+
+def exif_orientation_block(turn: int) -> bytes:
+    """An EXIF block (no 'Exif' prefix, as a PNG's eXIf chunk holds it) of one orientation."""
+    exif = Image.Exif()
+    exif[0x0112] = turn
+    return exif.tobytes()[len(b"Exif\x00\x00"):]
+
+
+@pytest.mark.parametrize("before, after, shape", [
+    (b"", png_chunk(b"eXIf", exif_orientation_block(6)), (60, 40)),
+    (png_chunk(b"iTXt", b"XML:com.adobe.xmp\x00\x00\x00\x00\x00" + XMP_ORIENTATION_6), b"", (60, 40)),
+    (png_chunk(b"iTXt", b"XML:com.adobe.xmp\x00\x00\x00\x00\x00" + XMP_ORIENTATION_6),
+     png_chunk(b"eXIf", exif_orientation_block(1)), (40, 60)),
+    (png_chunk(b"eXIf", exif_orientation_block(1)), png_chunk(b"eXIf", exif_orientation_block(8)), (60, 40)),
+], ids=["exif-after-the-pixels", "xmp", "exif-after-the-pixels-over-xmp", "the-last-exif"])
+def test_a_png_header_gives_the_shape_its_metadata_anywhere_turns_it_to(tmp_path, monkeypatch, before, after, shape):
+    """A PNG's orientation can be in an eXIf chunk behind its pixels, which Pillow reads only
+    as it decodes them, or in XMP: stored_shape gave such a PNG's shape unturned (64x26 for a
+    photo load_image turns to 26x64). Its chunks are read, still without decoding; EXIF
+    wins over XMP, and the last EXIF over an earlier one, as in load_image."""
+    path = tmp_path / "turned.png"
+    path.write_bytes(png_with_metadata(60, 40, before, after))
+    assert load_image(path).shape[:2] == shape
+    monkeypatch.setattr(Image.Image, "load", lambda self: pytest.fail("decoded"))
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: pytest.fail("decoded"))
+    assert ContentModel.stored_shape(path) == shape
+
+
+def test_a_png_cut_behind_its_pixels_gives_a_shape_from_its_header(tmp_path):
+    """A PNG cut short behind its pixels: at a chunk's end (no IEND), its shape turned by
+    what it holds, as load_image decodes it; inside its eXIf chunk, the header gives the shape
+    as stored, without an error (decoding is where a cut file is refused)."""
+    whole = png_with_metadata(60, 40, after=png_chunk(b"eXIf", exif_orientation_block(6)), end=False)
+    (tmp_path / "no-end.png").write_bytes(whole)
+    (tmp_path / "cut.png").write_bytes(whole[:-10])
+    assert ContentModel.stored_shape(tmp_path / "no-end.png") == load_image(tmp_path / "no-end.png").shape[:2] \
+        == (60, 40)
+    assert ContentModel.stored_shape(tmp_path / "cut.png") == (40, 60)
+    with pytest.raises(StyleTransferError, match="cut.png"):
+        load_image(tmp_path / "cut.png")
+
+
 def test_the_header_is_read_without_decoding(tmp_path, monkeypatch):
-    """A PNG's EXIF can come after its pixels, so reading it would decode them: not done
-    (a JPEG's comes before them, and its orientation is read)."""
+    """The shape comes from the header, the pixels not decoded: a JPEG's orientation is
+    read from its header, a PNG's from its chunks (png_orientation)."""
     exif = Image.Exif()
     exif[0x0112] = 6  # a quarter turn
     Image.new("RGB", (300, 200)).save(tmp_path / "photo.png")
