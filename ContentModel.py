@@ -830,7 +830,7 @@ def image_file(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS):
     if path.stat().st_size == 0:
         raise StyleTransferError(f"{path} is empty (0 bytes)")
     try:
-        with exif_warnings_ignored():  # a JPEG's EXIF block is read as it opens
+        with metadata_warnings_ignored():  # a JPEG's EXIF block and MPO index are read as it opens
             opened = Image.open(path)
         with opened as image:
             width, height = image.size  # read from the header, before decoding
@@ -902,9 +902,9 @@ UPRIGHT_TRANSPOSES = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROT
 def orientation(image: Image.Image) -> int:
     """An opened image's orientation: its EXIF's or, lacking that, its XMP's (1: upright as
     stored). A damaged EXIF block is read as far as it goes, without Pillow's warnings
-    ('Corrupt EXIF data': exif_warnings_ignored); one that cannot be read at all (no TIFF
+    ('Corrupt EXIF data': metadata_warnings_ignored); one that cannot be read at all (no TIFF
     header, cut inside it) turns nothing: the pixels are sound, and used as stored."""
-    with exif_warnings_ignored():
+    with metadata_warnings_ignored():
         try:
             return image.getexif().get(ExifTags.Base.Orientation, 1)
         except (SyntaxError, ValueError, TypeError, EOFError, struct.error):  # Pillow's EXIF reader's errors
@@ -912,12 +912,15 @@ def orientation(image: Image.Image) -> int:
 
 
 @contextlib.contextmanager
-def exif_warnings_ignored():
-    """Pillow's warnings on a damaged EXIF block ('Corrupt EXIF data', 'Truncated File Read',
-    from its TIFF reader, which reads EXIF) left unsaid: the image is read as far as its
-    EXIF goes, and stderr is for what went wrong."""
+def metadata_warnings_ignored():
+    """Pillow's warnings on damaged metadata left unsaid: on an EXIF block ('Corrupt EXIF
+    data', 'Truncated File Read', from its TIFF reader, which reads EXIF), read as far as it
+    goes, and on a JPEG's multi-picture (MPO) index, the JPEG then read as a plain one. The
+    image itself is sound, and stderr is for what went wrong."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.TiffImagePlugin")
+        warnings.filterwarnings("ignore", message="Image appears to be a malformed MPO file", category=UserWarning,
+                                module=r"PIL\.JpegImagePlugin")
         yield
 
 

@@ -367,6 +367,22 @@ def test_an_image_with_a_damaged_exif_block_is_turned_upright_without_a_word(tmp
             assert ContentModel.stored_shape(tmp_path / name) == (80, 60)
 
 
+def test_a_jpeg_with_a_damaged_multi_picture_index_is_read_as_a_plain_jpeg_without_a_word(tmp_path):
+    """A JPEG whose MPO index (an APP2 'MPF' segment, as stereo cameras write) cannot be
+    read: Pillow reads it as a plain JPEG, rightly, and warned on stderr that it had (two
+    lines, its own source file's among them). The image is read silently."""
+    pixels = np.random.default_rng(0).integers(0, 256, (48, 64, 3), np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "plain.jpg", quality=95)
+    plain = (tmp_path / "plain.jpg").read_bytes()
+    index = b"MPF\x00II*\x00" + struct.pack("<I", 8) + b"\xff" * 6  # a directory that is not one
+    segment = b"\xff\xe2" + struct.pack(">H", len(index) + 2) + index
+    (tmp_path / "damaged.jpg").write_bytes(plain[:2] + segment + plain[2:])  # after the start-of-image marker
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning fails the test
+        np.testing.assert_array_equal(load_image(tmp_path / "damaged.jpg"), load_image(tmp_path / "plain.jpg"))
+        assert ContentModel.stored_shape(tmp_path / "damaged.jpg") == (48, 64)
+
+
 @pytest.mark.parametrize("suffix", [".png", ".webp", ".jpg"])
 @pytest.mark.parametrize("block", [b"MM\x00*\xd8\x00\x00", b"Exif\x00\x00garbage"], ids=["cut", "no-tiff-header"])
 def test_an_image_whose_exif_block_cannot_be_read_at_all_is_used_as_stored(tmp_path, suffix, block):
