@@ -26,8 +26,10 @@ import contextlib
 import decimal
 import difflib
 import errno
+import functools
 import hashlib
 import io
+import logging
 import math
 import numbers
 import operator
@@ -1407,16 +1409,76 @@ def new_figure(**options):
     return Figure(**options)
 
 
+#: Fonts never picked to draw a character the text's font lacks: matplotlib's Last Resort
+#: draws one sign for a whole script (any CJK ideograph the same), not the character.
+PLACEHOLDER_FONTS = ("Last Resort High-Efficiency",)
+
+
+@functools.lru_cache(maxsize=None)
+def font_characters(font_file: str) -> frozenset:
+    """The code points a font file has glyphs for (none for one that cannot be read)."""
+    from matplotlib.ft2font import FT2Font
+
+    try:
+        return frozenset(FT2Font(font_file).get_charmap())
+    except (OSError, RuntimeError, ValueError):
+        return frozenset()
+
+
+@functools.lru_cache(maxsize=None)
+def font_drawing(character: str) -> str | None:
+    """The name of an installed font that draws ``character`` (an upright, regular one first),
+    or None."""
+    from matplotlib import font_manager
+
+    fonts = sorted(font_manager.fontManager.ttflist, key=lambda font: (font.style != "normal", font.weight != 400))
+    return next((font.name for font in fonts if font.name not in PLACEHOLDER_FONTS
+                 and ord(character) in font_characters(font.fname)), None)
+
+
+def add_fallback_fonts(figure) -> None:
+    """Give each text of a figure, after its own fonts, installed fonts that draw the
+    characters its first font lacks: a file named 日本.jpg is then named in its title, on a
+    machine with a Japanese font, not as two boxes (matplotlib falls back only to fonts
+    named)."""
+    from matplotlib import font_manager
+    from matplotlib.text import Text
+
+    for text in figure.findobj(Text):
+        drawn = font_characters(font_manager.findfont(text.get_fontproperties()))
+        lacking = {character for character in text.get_text()
+                   if character.isprintable() and ord(character) not in drawn}
+        fallbacks = dict.fromkeys(filter(None, map(font_drawing, sorted(lacking))))
+        if fallbacks:
+            text.set_fontfamily([*text.get_fontfamily(), *fallbacks])
+
+
+@contextlib.contextmanager
+def font_notes_silenced():
+    """matplotlib's notes on fonts left unsaid as a figure is drawn: the warning for each
+    character no font has (drawn as a box), and the log line for a fallback font without
+    the text's weight ('findfont: Failed to find font weight normal for ..., now using
+    500'): the figure is fine, and stderr is for what went wrong."""
+    font_log = logging.getLogger("matplotlib.font_manager")
+    level = font_log.level
+    font_log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning)
+            yield
+    finally:
+        font_log.setLevel(level)
+
+
 def save_figure(figure, path: str | os.PathLike, dpi: int = FIGURE_DPI, text: dict | None = None) -> Path:
     """Save a matplotlib figure atomically. ``text`` (PNG only) goes into the file's
     metadata, e.g. {"Description": the command that made it}: read it with png_text.
-    A character the font lacks (a file named 日本.jpg) is drawn as a box, without the
-    warning matplotlib gives for each on stderr: the run is fine, and stderr is for what
-    went wrong."""
+    A character the text's font lacks is drawn in an installed font that has it
+    (add_fallback_fonts), one that none has as a box (font_notes_silenced)."""
     image_format = Path(path).suffix[1:].lower() or "png"
     metadata = text if image_format == "png" else None
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning)
+    with font_notes_silenced():
+        add_fallback_fonts(figure)
         return atomic_write(path, lambda tmp: figure.savefig(tmp, dpi=dpi, bbox_inches="tight",
                                                               format=image_format, metadata=metadata))
 

@@ -28,6 +28,7 @@ import errno
 import hashlib
 import io
 import json
+import logging
 import os
 import queue
 import signal
@@ -608,14 +609,33 @@ def test_a_batch_names_a_pair_on_one_line_whatever_its_file_name(tmp_path, run_m
 
 
 def test_names_the_font_cannot_draw_give_no_warnings(tmp_path, env, pair_bytes, vgg19_weights):
-    """A photo named 日本.jpg: its name is drawn in the panel's title as boxes (DejaVu Sans has
-    no such glyphs), which matplotlib said in a UserWarning per character, on stderr."""
+    """A photo named 日本.jpg, where no installed font draws Japanese (as on the machine the
+    tests run on): its name is drawn in the panel's title as boxes, which matplotlib said in
+    a UserWarning per character, on stderr."""
     content = _write(tmp_path / "日本.png", pair_bytes[0])
     style = _write(tmp_path / "café.jpg", pair_bytes[1])
     proc = run_cli([content, style, *FAST, "-o", tmp_path / "out.png"], cwd=tmp_path, env=env)
     assert proc.returncode == 0, describe(proc)
     assert "Glyph" not in proc.stderr and "Warning" not in proc.stderr, describe(proc)
     assert (tmp_path / "out_panel.png").is_file()
+
+
+def test_a_name_the_default_font_lacks_is_drawn_in_an_installed_font_that_has_it(tmp_path):
+    """A photo named ᶁ.jpg (U+1D81, which DejaVu Sans lacks and matplotlib's own STIX fonts
+    have), as a 日本.jpg on a machine with a Japanese font: its name was drawn as a box,
+    matplotlib falling back only to fonts named. The title now names, after its own fonts,
+    one that draws it: drawn again, no glyph is missing (matplotlib warns for each)."""
+    import warnings
+
+    image = np.zeros((16, 24, 3), np.float32)
+    figure = StyleTransfer.plot_panel(image, [image], image, "\u1d81.jpg")
+    families = figure.texts[0].get_fontfamily()
+    ContentModel.save_figure(figure, tmp_path / "panel.png")
+    assert figure.texts[0].get_fontfamily()[:len(families)] == families
+    assert len(figure.texts[0].get_fontfamily()) > len(families)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 'Glyph 7553 ... missing from font(s) DejaVu Sans', were it a box
+        figure.savefig(tmp_path / "again.png")
 
 
 def test_drawing_leaves_matplotlib_as_it_was_for_a_notebook(tmp_path):
@@ -631,11 +651,13 @@ def test_drawing_leaves_matplotlib_as_it_was_for_a_notebook(tmp_path):
     matplotlib.use("pdf")  # a backend of the caller's own, which the pictures must not switch
     try:
         filters = list(warnings.filters)
+        font_log_level = logging.getLogger("matplotlib.font_manager").level
         figure = StyleTransfer.plot_panel(image, [image], image, "a$_$b.jpg")  # '$': TeX maths, were it parsed
         ContentModel.save_figure(figure, tmp_path / "panel.png")
         assert figure.texts[0].get_parse_math() is False and figure.texts[0].get_text() == "a$_$b.jpg"
         assert matplotlib.get_backend() == "pdf" and matplotlib.rcParams["text.parse_math"] is True
         assert warnings.filters == filters
+        assert logging.getLogger("matplotlib.font_manager").level == font_log_level
         assert "matplotlib.pyplot" not in sys.modules or not sys.modules["matplotlib.pyplot"].get_fignums()
     finally:
         matplotlib.use(backend)
