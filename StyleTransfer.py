@@ -1596,9 +1596,16 @@ def stylize_batch(
         images = None  # the best image of each content so far, carried from level to level
         sizes = level_sizes(max(height, width), scales, floor=smallest_long_side((height, width)))
         for level, (long_side, count) in enumerate(zip(sizes, counts)):
-            objective, start_images = level_problem(
-                extractor, inputs, long_side, images, init=init, seed=seed, style_scale=style_scale,
-                style_masks=style_masks, loss_settings=loss_settings)
+            try:  # the next level's targets: seconds at a large size
+                objective, start_images = level_problem(
+                    extractor, inputs, long_side, images, init=init, seed=seed, style_scale=style_scale,
+                    style_masks=style_masks, loss_settings=loss_settings)
+            except KeyboardInterrupt:
+                if images is None:  # no level done: nothing to keep
+                    raise
+                for result in results:  # the levels done are kept, as a Ctrl-C inside a level keeps them
+                    result.stopped_early = INTERRUPTED
+                break
             for result, start_image, original, used in zip(results, start_images, contents, objective.objectives):
                 result.sizes.append(start_image.shape[:2])
                 result.blend_weights.append(used.blend_weights)

@@ -417,6 +417,37 @@ def test_callback_returning_false_stops_the_run(small_pair, optimizer):
     assert result.stopped_early
 
 
+def test_a_ctrl_c_as_the_next_level_is_prepared_keeps_the_levels_done(small_pair, monkeypatch):
+    """A Ctrl-C as a coarse-to-fine run builds its next level (the targets: seconds at a large
+    size) ends the run with the levels done, as one inside a level does: it escaped stylize,
+    and the run wrote nothing. One as the first level is built, with nothing done, still
+    escapes (the caller says so)."""
+    content, style = small_pair
+    built = []
+    level_problem = StyleTransfer.level_problem
+
+    def interrupted_at(level):
+        def build(*args, **kwargs):
+            built.append(level)
+            if len(built) == level + 1:
+                raise KeyboardInterrupt
+            return level_problem(*args, **kwargs)
+        return build
+
+    monkeypatch.setattr(StyleTransfer, "level_problem", interrupted_at(1))
+    try:
+        result = stylize(content, style, iterations=[2, 3], model="vgg16", weights=None, save_every=0)
+    except KeyboardInterrupt:  # (let through, it would stop pytest itself)
+        pytest.fail("the Ctrl-C escaped stylize, and the level done with it")
+    assert result.stopped_early == StyleTransfer.INTERRUPTED
+    assert [row["level"] for row in result.history] == [0, 0]
+    assert result.image.shape == content.shape and len(result.sizes) == 1
+    built.clear()
+    monkeypatch.setattr(StyleTransfer, "level_problem", interrupted_at(0))
+    with pytest.raises(KeyboardInterrupt):
+        stylize(content, style, iterations=[2, 3], model="vgg16", weights=None, save_every=0)
+
+
 # --- invalid arguments -------------------------------------------------------------
 
 
