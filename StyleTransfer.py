@@ -275,7 +275,7 @@ TOTAL_ROW = LOSS_TERMS.index("total")  # the row of the total loss in a BatchObj
 LOG_PLOT_FLOOR = 1e-12
 #: How long the --gif shows each frame (milliseconds).
 GIF_FRAME_MS = 100
-#: The --gif's last frame (the result) is held this many frame durations.
+#: The --gif's last frame, the result (save_gif), is held this many frame durations.
 GIF_LAST_FRAME_HOLD = 10
 #: This script's file name, which the command in a GIF's comment names (made_by_a_run).
 SCRIPT_NAME = Path(__file__).name
@@ -2025,10 +2025,14 @@ def plot_contact_sheet(rows: list, columns: list, cells: list):
     return figure
 
 
-def save_gif(frames: list, path: Path, duration_ms: int = GIF_FRAME_MS, comment: str = "") -> Path:
-    """An animated GIF of the frames (all at the last frame's size), the last one held
-    longer; ``comment``, the command that made it, marks it as a run's (made_by_a_run)."""
-    shape = frames[-1].shape[:2]
+def save_gif(frames: list, result: np.ndarray, path: Path, duration_ms: int = GIF_FRAME_MS, comment: str = "") -> Path:
+    """An animated GIF of the frames, then the ``result`` where the last frame is not it (the
+    lowest loss can come before the last iteration, or between frames: L-BFGS ending early,
+    a Ctrl-C), all at the result's size, the result held longer; ``comment``, the command
+    that made it, marks it as a run's (made_by_a_run)."""
+    if not (frames and np.array_equal(frames[-1], result)):
+        frames = [*frames, result]
+    shape = result.shape[:2]
     images = [to_pil(resize_image(frame, shape)) for frame in frames]
     durations = [duration_ms] * (len(images) - 1) + [duration_ms * GIF_LAST_FRAME_HOLD]
     return atomic_write(path, lambda tmp: images[0].save(
@@ -2422,7 +2426,7 @@ def write_outputs(paths: dict, content, styles, result: StylizeResult, trace: di
         save_figure(plot_losses(result.history, title), paths["losses"], text=made_by)
         removed = ""
         if gif and result.frames:
-            save_gif(result.frames, paths["gif"], comment=gif_comment(trace))
+            save_gif(result.frames, result.image, paths["gif"], comment=gif_comment(trace))
         elif made_by_a_run(paths["gif"]):  # an earlier run's, beside the files replaced now (--overwrite, a redo)
             paths["gif"].unlink()  # it would show that run, not this one
             removed = (f"removed {paths['gif']}, the animation of an earlier {paths['image'].name} "

@@ -245,6 +245,23 @@ def test_gif_is_animated(cli_run):
         assert gif.n_frames == ITERATIONS + 1
 
 
+def test_the_gif_ends_on_the_result_held(tmp_path):
+    """The GIF's last frame, held, is the result, also where the last frame taken is not it
+    (the lowest loss came before the last iteration, or L-BFGS ended between frames): it
+    ended on that frame, another image than the result written beside it."""
+    red, green, blue = (np.full((8, 12, 3), colour, np.float32) for colour in np.eye(3))
+    for frames, result, colours in [([red, green], blue, [red, green, blue]), ([red, blue], blue, [red, blue])]:
+        path = StyleTransfer.save_gif(frames, result, tmp_path / "run.gif")
+        with Image.open(path) as gif:
+            shown, held = [], []
+            for index in range(gif.n_frames):
+                gif.seek(index)
+                shown.append(np.asarray(gif.convert("RGB"), np.float32)[0, 0] / 255)
+                held.append(gif.info["duration"])
+        np.testing.assert_array_equal(shown, [colour[0, 0] for colour in colours])
+        assert held[-1] == StyleTransfer.GIF_FRAME_MS * StyleTransfer.GIF_LAST_FRAME_HOLD > held[0]
+
+
 @pytest.mark.parametrize("script, image_index, layers", [
     ("ContentModel.py", 0, ["block5_conv2"]),
     ("StyleModel.py", 1, ["block1_conv1", "block5_conv1"]),
