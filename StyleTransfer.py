@@ -2875,15 +2875,28 @@ def ran_as(trace: dict, name: str, settings: dict) -> bool:
     return False
 
 
-def changed_flags(trace: dict | None, settings: dict, size: int) -> list[str]:
+def used_by(name: str, settings: dict, gif: bool) -> bool:
+    """Whether a batch run's setting ``name`` changes what it makes: not Adam's learning rate
+    for L-BFGS, nor L-BFGS's preconditioner for Adam (unused_flags), nor --save-every
+    without --gif (a pair's image is saved once, at its end)."""
+    if name == "learning_rate":
+        return settings["optimizer"] == "adam"
+    if name == "preconditioner":
+        return settings["optimizer"] == "lbfgs"
+    return gif or name != "save_every"
+
+
+def changed_flags(trace: dict | None, settings: dict, size: int, gif: bool = False) -> list[str]:
     """The flags that a finished pair's ``trace`` (previous_trace) records with other values
-    than this run's (an 'auto' counted as what it came to: ran_as)."""
+    than this run's (an 'auto' counted as what it came to: ran_as), of those this run uses
+    (used_by: another --learning-rate for L-BFGS would make the same image)."""
     if trace is None or not isinstance(trace.get("settings"), dict):
         return []
     recorded = {**trace["settings"], "size": trace.get("size")}
     current = json.loads(json.dumps(json_safe({**settings, "size": size})))  # as a trace holds them
     return [f"--{name.replace('_', '-')}" for name in sorted(current)
-            if recorded.get(name) != current[name] and not ran_as(trace, name, current)]
+            if recorded.get(name) != current[name] and not ran_as(trace, name, current)
+            and used_by(name, current, gif)]
 
 
 def thumbnail(image: np.ndarray) -> np.ndarray:
@@ -3403,7 +3416,7 @@ def run_batch(args: argparse.Namespace, settings: dict) -> int:
         if pair.status == SKIPPED:  # its trace read once for both
             paths = output_paths(pair.output)
             trace = previous_trace(paths)
-            pair.changed = changed_flags(trace, settings, args.size)
+            pair.changed = changed_flags(trace, settings, args.size, args.gif)
             redraw_pictures(pair, trace, args.max_pixels)
             if args.gif and not paths["gif"].exists():  # its frames went with its run
                 pair.reason = "; ".join(filter(None, [pair.reason, f"no GIF: {NO_GIF_WITHOUT_A_RUN}"]))

@@ -541,6 +541,27 @@ def test_a_rerun_skips_finished_pairs_and_overwrite_redoes_them(batch, folders, 
     assert (output / "chelsea_starry_night.png").stat().st_mtime_ns != before["chelsea_starry_night"]
 
 
+@pytest.mark.parametrize("before, now, gif, changed", [
+    (["--learning-rate", "0.5"], [], False, []),  # L-BFGS, both: no step size to change
+    (["--learning-rate", "0.5", "--optimizer", "adam"], ["--optimizer", "adam"], False, ["--learning-rate"]),
+    (["--optimizer", "adam", "--preconditioner", "none"], ["--optimizer", "adam"], False, []),
+    (["--preconditioner", "none"], [], False, ["--preconditioner"]),
+    (["--save-every", "3"], [], False, []),  # a pair's image is saved once, at its end
+    (["--save-every", "3"], [], True, ["--save-every"]),  # but its GIF's frames are others
+    (["--learning-rate", "0.5"], ["--optimizer", "adam"], False, ["--learning-rate", "--optimizer"]),
+], ids=["lbfgs-learning-rate", "adam-learning-rate", "adam-preconditioner", "lbfgs-preconditioner",
+        "save-every", "save-every-gif", "optimizer"])
+def test_a_skipped_pair_names_only_the_changed_flags_its_run_uses(before, now, gif, changed):
+    """A pair done before is skipped with the flags that differ named ('--overwrite redoes
+    it'), but only those the run uses: another --learning-rate for L-BFGS, a --preconditioner
+    for Adam or a --save-every without --gif would make the same image, and were named."""
+    def settings(arguments):
+        return StyleTransfer.settings_from_args(StyleTransfer.build_parser().parse_args(arguments))
+
+    trace = {"settings": json.loads(json.dumps(StyleTransfer.json_safe(settings(before)))), "size": 512}
+    assert StyleTransfer.changed_flags(trace, settings(now), 512, gif) == changed
+
+
 def test_a_pair_whose_files_cannot_be_written_fails_and_the_rest_still_run(folders, tmp_path, run_main,
                                                                            monkeypatch, vgg19_weights):
     output = tmp_path / "out"
