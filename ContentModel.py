@@ -1847,11 +1847,13 @@ def choose_output(
 
 
 def placeholder_text(path: Path) -> str:
-    """'X is being written by another run now (...)' when ``path`` is claim_output's
-    placeholder of a live run (held_placeholder), for the message that it is taken, which
-    --overwrite would not cure; else ''. (A killed run's placeholder is not in the way:
-    stale_placeholder.)"""
-    return f"{path} is being written by another run now (the empty file it holds)" if held_placeholder(path) else ""
+    """'X is being written by another run now' when a live run holds ``path``: its
+    placeholder (held_placeholder: '(the empty file it holds)'), or its run lock
+    (run_lock_held), for the message that it is taken, which --overwrite would not cure;
+    else ''. (A killed run's placeholder is not in the way: stale_placeholder.)"""
+    if held_placeholder(path):
+        return f"{path} is being written by another run now (the empty file it holds)"
+    return f"{path} is being written by another run now" if run_lock_held(path) else ""
 
 
 #: The placeholders this process holds (claim_output): each open, with the lock that tells
@@ -1878,11 +1880,79 @@ def held_placeholder(path: Path) -> bool:
     return False
 
 
+#: Where a run's lock on its output lives for the whole run (lock_output): outside the
+#: output's folder, so that nothing is left there, and apart from the placeholder, whose
+#: lock goes when the run first writes its image over it.
+RUN_LOCKS_DIR = Path(tempfile.gettempdir()) / "styletransfer-locks"
+#: Hex digits of an output's real path's SHA-256 that name its lock file.
+RUN_LOCK_KEY_LENGTH = 32
+
+
+def run_lock_file(path: Path) -> Path:
+    """The lock file of an output: named by a hash of its real path, one name whatever
+    path leads to it."""
+    key = hashlib.sha256(os.fsencode(real_path(path))).hexdigest()[:RUN_LOCK_KEY_LENGTH]
+    return RUN_LOCKS_DIR / f"{key}.lock"
+
+
+class RunLock:
+    """A run's lock on its output (lock_output), held until release() or the process's end,
+    however it ends (the system lets go of it; the file is left, and a later lock takes it)."""
+
+    def __init__(self, descriptor: int | None = None):
+        self.descriptor = descriptor  # None: no lock could be taken (no fcntl, say)
+
+    def release(self) -> None:
+        if self.descriptor is not None:
+            os.close(self.descriptor)  # the lock goes with it
+            self.descriptor = None
+
+
+def lock_output(path: Path) -> RunLock | None:
+    """Lock ``path`` for this run: the lock tells other runs that this one writes it, from
+    its choice to its end. None when a live run holds it. Where no lock can be taken (no
+    fcntl: Windows; a lock folder that cannot be written), a RunLock of none: the
+    placeholder (claim_output) still tells a live run until it writes its image."""
+    if fcntl is None:
+        return RunLock()
+    try:
+        RUN_LOCKS_DIR.mkdir(exist_ok=True)
+        descriptor = os.open(run_lock_file(path), os.O_RDONLY | os.O_CREAT, 0o666)
+    except OSError:
+        return RunLock()
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
+        os.close(descriptor)
+        return None if isinstance(error, BlockingIOError) else RunLock()
+    return RunLock(descriptor)
+
+
+def run_lock_held(path: Path) -> bool:
+    """Whether a live run holds the run lock on ``path`` (lock_output): this process too,
+    from another of its files (a second output of one name is a second run's)."""
+    if fcntl is None:
+        return False
+    try:
+        lock = os.open(run_lock_file(path), os.O_RDONLY)
+    except OSError:  # none: no run wrote there since the machine started, or none that locks
+        return False
+    try:
+        fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)  # given back as it closes
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(lock)
+    return False
+
+
 def live_run_holds(path: Path, overwrite: bool) -> bool:
-    """Whether a live run holds ``path`` (held_placeholder), so that this one may not write
-    it: with ``overwrite`` only where a lock says so, as --overwrite takes any other empty
-    file (where there are no locks, a killed run's placeholder is one)."""
-    return held_placeholder(path) and (not overwrite or fcntl is not None)
+    """Whether a live run holds ``path`` (run_lock_held, or held_placeholder), so that this
+    one may not write it: with ``overwrite`` only where a lock says so, as --overwrite takes
+    any other empty file (where there are no locks, a killed run's placeholder is one)."""
+    return run_lock_held(path) or (held_placeholder(path) and (not overwrite or fcntl is not None))
 
 
 def stale_placeholder(path: Path) -> bool:
@@ -1954,25 +2024,36 @@ def reserved_output(default_stem: str, output: str | os.PathLike | None, inputs:
     yet, so two runs started together never pick the same numbered name, nor
     both write one ``-o``; if the block ends without writing it (an error, a
     Ctrl-C before any image), the placeholder and any folder made for it go again.
+    The name is locked for the whole block (lock_output), a result being replaced
+    with --overwrite too: the placeholder's lock goes as the image is first written.
     """
     while True:
         path = choose_output(default_stem, output, inputs, overwrite, **choose)
+        lock = None
         try:
             replacing = overwrite and path.exists() and not live_run_holds(path, overwrite)
+            lock = lock_output(path)
+            if lock is None:  # a run took the name since choose_output looked, and lives
+                raise FileExistsError(path)
             created = [] if replacing else claim_output(path)
             break
         except FileExistsError:  # another run took the name since choose_output looked
+            if lock is not None:
+                lock.release()
             if not path.parent.is_dir():  # no: its folder cannot be made (a link to nowhere), nor ever will be
                 raise StyleTransferError(f"cannot create the folder {path.parent}") from None
             if output is not None and not overwrite:
                 raise StyleTransferError(f"{path} exists; pass --overwrite to replace it") from None
             continue  # the next free number; with --overwrite, choose_output looks at what took it
         except OSError as error:
+            if lock is not None:
+                lock.release()
             raise StyleTransferError(f"cannot write {path}: {error.strerror or error}") from error
     try:
         yield path
     finally:
         release_unwritten(created)
+        lock.release()
 
 
 def add_output_arguments(parser: argparse.ArgumentParser, what: str):

@@ -118,6 +118,7 @@ from ContentModel import (
     load_pil,
     loaded_shape,
     local_image,
+    lock_output,
     long_side_shape,
     missing_path_hint,
     new_figure,
@@ -3101,28 +3102,40 @@ def check_network(model: str, weights: str | None) -> None:
 @contextlib.contextmanager
 def held_outputs(group: list[Pair]):
     """The pairs of a group that can still run, their result names held while they run, as
-    a single run holds its own (claim_output): a second batch into the same folder finds
+    a single run holds its own (claim_output's placeholder; lock_output's lock, also on a
+    result redone with --overwrite, which has no placeholder): a second batch into the same folder finds
     them taken and fails those pairs (before, both ran them, said 'done', and the later
     one's files replaced the other's). A pair whose result another run took or wrote since
     prepare_pair looked fails here. Only the running group's names are held, so a batch
     killed outright (SIGKILL) leaves no more empty files than a single run; names left
     unwritten are given back."""
-    held, running = [], []
+    held, locks, running = [], [], []
     try:
         for pair in (pair for pair in group if pair.status == NOT_RUN):
             try:
+                lock = lock_output(pair.output)  # for the whole run, as reserved_output's
+                if lock is None:
+                    raise FileExistsError(pair.output)
+                locks.append(lock)
                 if not pair.output.exists() or stale_placeholder(pair.output):
                     held.append(claim_output(pair.output))
                 elif not pair.result_existed:
                     raise FileExistsError(pair.output)
             except FileExistsError:
-                pair.status, pair.reason = FAILED, f"{pair.output} was taken by another run meanwhile"
+                if lock is not None:  # not to be run: given back now
+                    locks.remove(lock)
+                    lock.release()
+                held_text = placeholder_text(pair.output)
+                pair.status, pair.reason = FAILED, (f"{held_text}; rerun the batch once that run is done" if held_text
+                                                    else f"{pair.output} was taken by another run meanwhile")
                 continue
             running.append(pair)
         yield running
     finally:
         for created in held:
             release_unwritten(created)
+        for lock in locks:
+            lock.release()
 
 
 def run_group(group: list[Pair], content_images: dict, style_images: dict, *,

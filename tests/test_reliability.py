@@ -796,6 +796,41 @@ def test_a_placeholder_is_held_while_its_run_lives_and_taken_over_once_it_was_ki
     assert Path("out.png").stat().st_size > 0 and not ContentModel.held_placeholder(Path("out.png"))
 
 
+def test_a_run_holds_its_name_after_its_first_save_until_it_ends(tmp_path, monkeypatch):
+    """The placeholder's lock goes when a run first saves its image over it (--save-every
+    10: after ten iterations), and a run replacing a result with --overwrite had none: a
+    second --overwrite run of the same name then wrote over the first's files as it ran, and
+    both said 'done'. The name's run lock (lock_output) lasts the whole run: the second is
+    refused for -o, numbered past without, until the first ends, however it ends."""
+    monkeypatch.chdir(tmp_path)
+    Path("results").mkdir()
+    Path("results/cat_art.png").write_bytes(b"an earlier result")
+    run = ("import sys, numpy as np, ContentModel\n"
+           "with ContentModel.reserved_output('cat_art', None, [], overwrite=True) as path:\n"
+           "    ContentModel.save_image(np.zeros((8, 8, 3), np.float32), path)  # its first save\n"
+           "    print(path, flush=True)\n"
+           "    sys.stdin.read()\n")
+    holder = subprocess.Popen([sys.executable, "-c", run], cwd=tmp_path, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(Path(ContentModel.__file__).parent)})
+    try:
+        assert holder.stdout.readline() == "results/cat_art.png\n"
+        assert Path("results/cat_art.png").stat().st_size > 0  # no placeholder now: the image
+        with pytest.raises(StyleTransferError, match=r"^results/cat_art.png is being written by another run now; "
+                                                     r"wait for it to finish, or choose another -o$"):
+            with ContentModel.reserved_output("cat_art", "results/cat_art.png", [], overwrite=True):
+                pass
+        with ContentModel.reserved_output("cat_art", None, [], overwrite=True) as second:
+            assert second == Path("results/cat_art_2.png")
+            assert ContentModel.run_lock_held(second)
+        assert not ContentModel.run_lock_held(second)  # given back as the block ends
+    finally:
+        holder.kill()  # SIGKILL: its lock goes with it
+        holder.wait()
+    with ContentModel.reserved_output("cat_art", None, [], overwrite=True) as path:
+        assert path == Path("results/cat_art.png")
+
+
 def test_a_name_taken_between_the_choice_and_the_claim_is_not_shared(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     choose = ContentModel.choose_output

@@ -1152,6 +1152,32 @@ def test_a_second_batch_into_the_same_folder_meanwhile_leaves_the_first_ones_pai
     assert json.loads(Path("out", "chelsea_great_wave.json").read_text())["settings"]["iterations"] == 2
 
 
+def test_two_batches_redoing_one_pair_with_overwrite_do_not_both_write_it(folders, tmp_path, run_main, monkeypatch,
+                                                                           vgg19_weights):
+    """A batch redoing a finished pair with --overwrite held nothing (no placeholder: the
+    result is there), so a second such batch meanwhile ran it too, and both said 'done'. The
+    pair's run lock holds it: the second fails it, saying why."""
+    monkeypatch.chdir(tmp_path)
+    command = ["--contents", str(folders[0] / "chelsea.jpg"), "--styles", str(folders[1] / "great_wave.jpg"),
+               "-o", "out", "--overwrite", *FAST]
+    assert run_main(command)[0] == 0  # the result to redo
+    second = []
+    real_stylize = StyleTransfer.stylize_batch
+
+    def while_the_first_runs(*args, **kwargs):
+        if not second:
+            second.append(run_main(command))
+        return real_stylize(*args, **kwargs)
+
+    monkeypatch.setattr(StyleTransfer, "stylize_batch", while_the_first_runs)
+    status, stdout, _ = run_main(command)
+    assert status == 0 and "1 pair: 1 done, 0 skipped, 0 failed" in stdout
+    status, stdout, stderr = second[0]
+    assert status == StyleTransfer.EXIT_FAILED and "1 pair: 0 done, 0 skipped, 1 failed" in stdout
+    assert ("failed: chelsea + great_wave: out/chelsea_great_wave.png is being written by another run now; "
+            "rerun the batch once that run is done") in stderr
+
+
 def test_a_batch_holds_only_the_names_of_the_pairs_it_is_running(folders, tmp_path, run_main, monkeypatch,
                                                                  vgg19_weights):
     """Killed outright (SIGKILL, the OOM killer), a batch leaves the empty files that hold
