@@ -770,6 +770,13 @@ def test_runs_started_together_never_share_an_output(tmp_path, monkeypatch):
     assert sorted(os.listdir("results")) == ["cat_art_2.png"]  # the first wrote nothing: its name is free again
 
 
+def another_run(code: str, folder: Path) -> subprocess.Popen:
+    """A process running Python ``code`` in ``folder`` with this project importable: another
+    run, which the test kills, its stdin and stdout piped."""
+    return subprocess.Popen([sys.executable, "-c", code], cwd=folder, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True, env={**os.environ, "PYTHONPATH": str(Path(ContentModel.__file__).parent)})
+
+
 def test_a_placeholder_is_held_while_its_run_lives_and_taken_over_once_it_was_killed(tmp_path, monkeypatch):
     """A run killed outright (kill -9, the out-of-memory killer) left its empty placeholder,
     and a rerun was refused ('exists and is empty ...; delete it or pass --overwrite'). The
@@ -777,9 +784,7 @@ def test_a_placeholder_is_held_while_its_run_lives_and_taken_over_once_it_was_ki
     monkeypatch.chdir(tmp_path)
     claim = ("import sys, ContentModel; from pathlib import Path; ContentModel.claim_output(Path('out.png')); "
              "print('held', flush=True); sys.stdin.read()")
-    holder = subprocess.Popen([sys.executable, "-c", claim], cwd=tmp_path, stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONPATH": str(Path(ContentModel.__file__).parent)})
+    holder = another_run(claim, tmp_path)
     try:
         assert holder.stdout.readline() == "held\n"
         assert ContentModel.held_placeholder(Path("out.png")) and not ContentModel.stale_placeholder(Path("out.png"))
@@ -810,9 +815,7 @@ def test_a_run_holds_its_name_after_its_first_save_until_it_ends(tmp_path, monke
            "    ContentModel.save_image(np.zeros((8, 8, 3), np.float32), path)  # its first save\n"
            "    print(path, flush=True)\n"
            "    sys.stdin.read()\n")
-    holder = subprocess.Popen([sys.executable, "-c", run], cwd=tmp_path, stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONPATH": str(Path(ContentModel.__file__).parent)})
+    holder = another_run(run, tmp_path)
     try:
         assert holder.stdout.readline() == "results/cat_art.png\n"
         assert Path("results/cat_art.png").stat().st_size > 0  # no placeholder now: the image

@@ -1125,6 +1125,21 @@ def test_a_pair_whose_result_cannot_be_read_is_redone(folders, tmp_path, run_mai
             "chelsea_great_wave.json, cannot be read as a run's; pass --overwrite to replace it") in stderr
 
 
+def batches_together(run_main, monkeypatch, first: list, second: list) -> tuple:
+    """Run the batch ``first``, and ``second`` while the first's pair is being optimized:
+    (status, stdout, stderr) of each."""
+    results = []
+    real_stylize = StyleTransfer.stylize_batch
+
+    def while_the_first_runs(*args, **kwargs):
+        if not results:
+            results.append(run_main(second))
+        return real_stylize(*args, **kwargs)
+
+    monkeypatch.setattr(StyleTransfer, "stylize_batch", while_the_first_runs)
+    return run_main(first), results[0]
+
+
 def test_a_second_batch_into_the_same_folder_meanwhile_leaves_the_first_ones_pairs_alone(folders, tmp_path, run_main,
                                                                                        monkeypatch, vgg19_weights):
     """A batch holds its pairs' names while it runs, as a single run holds its own: a second
@@ -1133,18 +1148,10 @@ def test_a_second_batch_into_the_same_folder_meanwhile_leaves_the_first_ones_pai
     monkeypatch.chdir(tmp_path)
     command = ["--contents", str(folders[0] / "chelsea.jpg"), "--styles", str(folders[1] / "great_wave.jpg"),
                "-o", "out", *FAST]
-    second = []
-    real_stylize = StyleTransfer.stylize_batch
-
-    def while_the_first_runs(*args, **kwargs):
-        if not second:
-            second.append(run_main([*command, "--iterations", "3"]))
-        return real_stylize(*args, **kwargs)
-
-    monkeypatch.setattr(StyleTransfer, "stylize_batch", while_the_first_runs)
-    status, stdout, _ = run_main(command)
+    (status, stdout, _), (second_status, second_stdout, stderr) = batches_together(
+        run_main, monkeypatch, command, [*command, "--iterations", "3"])
     assert status == 0 and "1 pair: 1 done, 0 skipped, 0 failed" in stdout
-    status, stdout, stderr = second[0]
+    status, stdout = second_status, second_stdout
     assert status == StyleTransfer.EXIT_FAILED and "1 pair: 0 done, 0 skipped, 1 failed" in stdout
     # The first batch's placeholder: said to be one (a run writing it now).
     assert ("failed: chelsea + great_wave: out/chelsea_great_wave.png is being written by another run now (the "
@@ -1161,18 +1168,10 @@ def test_two_batches_redoing_one_pair_with_overwrite_do_not_both_write_it(folder
     command = ["--contents", str(folders[0] / "chelsea.jpg"), "--styles", str(folders[1] / "great_wave.jpg"),
                "-o", "out", "--overwrite", *FAST]
     assert run_main(command)[0] == 0  # the result to redo
-    second = []
-    real_stylize = StyleTransfer.stylize_batch
-
-    def while_the_first_runs(*args, **kwargs):
-        if not second:
-            second.append(run_main(command))
-        return real_stylize(*args, **kwargs)
-
-    monkeypatch.setattr(StyleTransfer, "stylize_batch", while_the_first_runs)
-    status, stdout, _ = run_main(command)
+    (status, stdout, _), (second_status, second_stdout, stderr) = batches_together(run_main, monkeypatch, command,
+                                                                                   command)
     assert status == 0 and "1 pair: 1 done, 0 skipped, 0 failed" in stdout
-    status, stdout, stderr = second[0]
+    status, stdout = second_status, second_stdout
     assert status == StyleTransfer.EXIT_FAILED and "1 pair: 0 done, 0 skipped, 1 failed" in stdout
     assert ("failed: chelsea + great_wave: out/chelsea_great_wave.png is being written by another run now; "
             "rerun the batch once that run is done") in stderr
