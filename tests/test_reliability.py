@@ -636,6 +636,26 @@ def test_a_name_the_default_font_lacks_is_drawn_in_an_installed_font_that_has_it
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # 'Glyph 7553 ... missing from font(s) DejaVu Sans', were it a box
         figure.savefig(tmp_path / "again.png")
+    fonts = figure.texts[0].get_fontfamily()
+    ContentModel.save_figure(figure, tmp_path / "panel.png")
+    assert figure.texts[0].get_fontfamily() == fonts  # saved twice: each font named once
+
+
+def test_fallback_fonts_are_found_without_building_hidden_ticks(monkeypatch):
+    """The contact sheet's cells are axes drawn without ticks: asking for every text of the
+    figure (findobj) made matplotlib build them all, 5 s for 20 x 20 cells. Only the texts
+    that can name a file are looked at: titles, and a cell's text."""
+    from matplotlib.axis import Axis
+
+    image = np.zeros((16, 24, 3), np.float32)
+    inputs = [(f"\u1d81{index}", image) for index in range(3)]
+    figure = StyleTransfer.plot_contact_sheet(inputs, inputs, [[image, image, "failed: \u1d81.jpg"]] * 3)
+    monkeypatch.setattr(Axis, "get_major_ticks", lambda *args, **kwargs: pytest.fail("ticks built"))
+    ContentModel.add_fallback_fonts(figure)
+    titled = [axes.title for axes in figure.axes if axes.title.get_text()]
+    cells = [text for axes in figure.axes for text in axes.texts if "\u1d81" in text.get_text()]
+    assert len(titled) == 6 and len(cells) == 3
+    assert all(len(text.get_fontfamily()) > 1 for text in [*titled, *cells])
 
 
 def test_drawing_leaves_matplotlib_as_it_was_for_a_notebook(tmp_path):
