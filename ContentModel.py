@@ -40,12 +40,14 @@ import re
 import shlex
 import signal
 import socket
+import stat
 import struct
 import subprocess
 import sys
 import tempfile
 import textwrap
 import threading
+import time
 import unicodedata
 import urllib.error
 import urllib.parse
@@ -1795,7 +1797,7 @@ def choose_output(
     exists, unless ``overwrite``. Without: results/<default_stem>.png, numbered
     (_2, _3, ...) so that an earlier result is never replaced, unless ``overwrite``,
     which takes the first name that is not ``another(path)``'s, nor held by a live run
-    (held_placeholder: --overwrite replaces a result, not one being written). An output that
+    (live_run_holds: --overwrite replaces a result, not one being written). An output that
     is one of the ``inputs`` is always refused, and so is one whose siblings are those of
     ``another(path)``, another file's (--overwrite replaces a result, not its neighbour's
     files). Messages name the option as ``flag``.
@@ -1883,19 +1885,57 @@ def held_placeholder(path: Path) -> bool:
     return False
 
 
-#: Where a run's lock on its output lives for the whole run (lock_output): outside the
-#: output's folder, so that nothing is left there, and apart from the placeholder, whose
-#: lock goes when the run first writes its image over it.
-RUN_LOCKS_DIR = Path(tempfile.gettempdir()) / "styletransfer-locks"
-#: Hex digits of an output's real path's SHA-256 that name its lock file.
+#: The folder, in the temporary folder, where a run's lock on its output lives for the whole
+#: run (lock_output): outside the output's folder, so that nothing is left there, and
+#: apart from the placeholder, whose lock goes when the run first writes its image over it.
+#: One per user ({user}: the user's id), which only that user can write: no one else can
+#: hold, or block, its locks.
+RUN_LOCKS_FOLDER = "styletransfer-locks-{user}"
+#: Hex digits of the SHA-256 of an output's path that name its lock file.
 RUN_LOCK_KEY_LENGTH = 32
+#: How many times a lock is tried before it counts as held, and the wait between tries: a
+#: live run holds its lock for the run, a run checking it (run_lock_held, held_placeholder)
+#: for a moment, which should not refuse a run starting then.
+LOCK_TRIES = 5
+LOCK_RETRY_SECONDS = 0.01
+#: Opens a lock file without following a link put in its place (0 where the system has no such flag).
+NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
-def run_lock_file(path: Path) -> Path:
-    """The lock file of an output: named by a hash of its real path, one name whatever
-    path leads to it."""
-    key = hashlib.sha256(os.fsencode(real_path(path))).hexdigest()[:RUN_LOCK_KEY_LENGTH]
-    return RUN_LOCKS_DIR / f"{key}.lock"
+def run_locks_folder() -> Path | None:
+    """This user's folder of run locks (RUN_LOCKS_FOLDER), made if need be; None where it
+    cannot be used: not a folder of this user's own (another's, or a link), or not made."""
+    folder = Path(tempfile.gettempdir()) / RUN_LOCKS_FOLDER.format(user=os.getuid())
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        status = folder.lstat()
+    except OSError:
+        return None
+    return folder if stat.S_ISDIR(status.st_mode) and status.st_uid == os.getuid() else None
+
+
+def run_lock_file(path: Path) -> Path | None:
+    """The lock file of an output (None: no run_locks_folder), named by a hash of its path
+    with the folder's links followed, one name whatever path leads there: not the name's
+    own link, which the run replaces with its image (atomic_write)."""
+    folder = run_locks_folder()
+    if folder is None:
+        return None
+    key = hashlib.sha256(os.fsencode(real_path(path.parent) / path.name)).hexdigest()[:RUN_LOCK_KEY_LENGTH]
+    return folder / f"{key}.lock"
+
+
+def exclusive_lock(file) -> bool:
+    """Take the exclusive lock on an open file (a descriptor or file object), trying again
+    shortly (LOCK_TRIES) where another process only checks it: False when it stays held."""
+    for attempt in range(LOCK_TRIES):
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if attempt + 1 < LOCK_TRIES:
+                time.sleep(LOCK_RETRY_SECONDS)
+    return False
 
 
 class RunLock:
@@ -1914,21 +1954,25 @@ class RunLock:
 def lock_output(path: Path) -> RunLock | None:
     """Lock ``path`` for this run: the lock tells other runs that this one writes it, from
     its choice to its end. None when a live run holds it. Where no lock can be taken (no
-    fcntl: Windows; a lock folder that cannot be written), a RunLock of none: the
-    placeholder (claim_output) still tells a live run until it writes its image."""
+    fcntl: Windows; no run_locks_folder), a RunLock of none: the placeholder (claim_output)
+    still tells a live run until it writes its image."""
     if fcntl is None:
         return RunLock()
     try:
-        RUN_LOCKS_DIR.mkdir(exist_ok=True)
-        descriptor = os.open(run_lock_file(path), os.O_RDONLY | os.O_CREAT, 0o666)
+        lock_file = run_lock_file(path)
+        if lock_file is None:
+            return RunLock()
+        descriptor = os.open(lock_file, os.O_RDONLY | os.O_CREAT | NO_FOLLOW, 0o600)
     except OSError:
         return RunLock()
     try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as error:
+        if exclusive_lock(descriptor):
+            return RunLock(descriptor)
+    except OSError:  # a file system without locks
         os.close(descriptor)
-        return None if isinstance(error, BlockingIOError) else RunLock()
-    return RunLock(descriptor)
+        return RunLock()
+    os.close(descriptor)
+    return None
 
 
 def run_lock_held(path: Path) -> bool:
@@ -1937,7 +1981,10 @@ def run_lock_held(path: Path) -> bool:
     if fcntl is None:
         return False
     try:
-        lock = os.open(run_lock_file(path), os.O_RDONLY)
+        lock_file = run_lock_file(path)
+        if lock_file is None:
+            return False
+        lock = os.open(lock_file, os.O_RDONLY | NO_FOLLOW)
     except OSError:  # none: no run wrote there since the machine started, or none that locks
         return False
     try:
@@ -1991,12 +2038,9 @@ def claim_output(path: Path) -> list[Path]:
         if not stale_placeholder(path):
             raise
         file = open(path, "rb")
-    if fcntl is not None:
-        try:
-            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:  # another run took the stale placeholder over first
-            file.close()
-            raise FileExistsError(path) from None
+    if fcntl is not None and not exclusive_lock(file):  # another run took the stale placeholder over first
+        file.close()
+        raise FileExistsError(path)
     HELD_PLACEHOLDERS[path] = file
     return [path, *folders]
 

@@ -32,6 +32,7 @@ import logging
 import os
 import queue
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -852,6 +853,55 @@ def test_a_run_holds_its_name_after_its_first_save_until_it_ends(tmp_path, monke
         holder.wait()
     with ContentModel.reserved_output("cat_art", None, [], overwrite=True) as path:
         assert path == Path("results/cat_art.png")
+
+
+def test_the_run_lock_is_on_the_name_written_and_in_a_folder_of_the_users_own(tmp_path, monkeypatch):
+    """-o link.png, a link to target.png: the run replaces the link with its image, and its
+    lock, named after the link's target, no longer held link.png once it had saved (a second
+    --overwrite run wrote over it), while target.png, which no run writes, was refused. The
+    locks' folder is one of the user's own: a folder that is another's (it could be made to
+    hold or block the user's locks), or a link, is not used (the placeholder still tells)."""
+    monkeypatch.chdir(tmp_path)
+    Path("target.png").write_bytes(b"a result")
+    Path("link.png").symlink_to("target.png")
+    with ContentModel.reserved_output("x", "link.png", [], overwrite=True) as path:
+        save_image(np.zeros((8, 8, 3), np.float32), path)
+        assert not Path("link.png").is_symlink()  # replaced by the image
+        with pytest.raises(StyleTransferError, match="^link.png is being written by another run now"):
+            with ContentModel.reserved_output("x", "link.png", [], overwrite=True):
+                pass
+        with ContentModel.reserved_output("x", "target.png", [], overwrite=True) as other:
+            assert other == Path("target.png")
+    monkeypatch.setattr(ContentModel.tempfile, "gettempdir", lambda: str(tmp_path))
+    own = tmp_path / ContentModel.RUN_LOCKS_FOLDER.format(user=os.getuid())
+    assert ContentModel.run_locks_folder() == own and stat.S_IMODE(own.stat().st_mode) == 0o700
+    lock = ContentModel.lock_output(Path("a.png"))
+    assert lock.descriptor is not None and ContentModel.run_lock_held(Path("a.png"))
+    lock.release()
+    own.rename(tmp_path / "elsewhere")
+    own.symlink_to(tmp_path / "elsewhere")
+    assert ContentModel.run_locks_folder() is None
+    assert ContentModel.lock_output(Path("a.png")).descriptor is None  # no lock, not a refusal
+    another_user = os.getuid() + 1
+    monkeypatch.setattr(ContentModel.os, "getuid", lambda: another_user)  # a folder of this name: not this one's
+    assert ContentModel.run_locks_folder() is None and not ContentModel.run_lock_held(Path("a.png"))
+
+
+def test_a_run_checking_a_lock_does_not_refuse_a_run_taking_it(tmp_path, monkeypatch):
+    """A run checks a lock by taking it shared for a moment (run_lock_held): a run taking
+    it then was refused, as if a live run held the name ('fresh.png exists'). It tries again."""
+    monkeypatch.chdir(tmp_path)
+    flock, checks = ContentModel.fcntl.flock, []
+
+    def checked_meanwhile(file, operation):
+        if operation & ContentModel.fcntl.LOCK_EX and not checks:
+            checks.append(file)
+            raise BlockingIOError  # another run's check holds it, for a moment
+        return flock(file, operation)
+
+    monkeypatch.setattr(ContentModel.fcntl, "flock", checked_meanwhile)
+    with ContentModel.reserved_output("x", "fresh.png", []) as path:
+        assert path == Path("fresh.png") and len(checks) == 1
 
 
 def test_a_name_taken_between_the_choice_and_the_claim_is_not_shared(tmp_path, monkeypatch):
