@@ -125,8 +125,12 @@ def normalized_weights(weights, count: int, what: str, of: str) -> list[float]:
     weights = [1.0] * count if weights is None else [float(w) for w in weights]
     if len(weights) != count:
         raise StyleTransferError(f"{counted(len(weights), f'{what} weight')} given for {counted(count, of)}")
-    if any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
+    if any(not math.isfinite(w) or w < 0 for w in weights) or max(weights, default=0) <= 0:
         raise StyleTransferError(f"{what} weights must be finite, non-negative and not all zero")
+    # Scaled by the largest first: the sum of weights near the largest float (1e308, 1e308)
+    # would be inf, and every weight 0.
+    largest = max(weights)
+    weights = [w / largest for w in weights]
     return [w / sum(weights) for w in weights]
 
 

@@ -677,7 +677,7 @@ def palette(images: list, weights: list) -> tuple[np.ndarray, np.ndarray]:
     (not all 0): the statistics of their pixels pooled, each image weighing its share.
     The weights are normalised here: an objective's blend weights need not sum to 1
     (a style masked out everywhere keeps weight 0, the others theirs)."""
-    weights = [weight / sum(weights) for weight in weights]
+    weights = normalized_weights(weights, len(images), "style blend", "style")
     statistics = [color_statistics(image) for image in images]
     mean = sum(weight * image_mean for weight, (image_mean, _) in zip(weights, statistics))
     second_moment = sum(weight * (covariance + np.outer(image_mean, image_mean))

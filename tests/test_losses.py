@@ -212,6 +212,17 @@ def test_normalized_layer_weights_sum_to_one_keeping_ratios():
     assert sum(weights) == pytest.approx(1.0)
 
 
+def test_weights_near_the_largest_float_keep_their_ratios():
+    """Weights such as 1e308, 1e308: their sum overflowed to inf, every weight came out 0
+    and the style was silently not applied (or palette raised ZeroDivisionError: a
+    traceback). They are scaled by the largest first."""
+    assert StyleModel.normalized_layer_weights(["a", "b", "c"], [1e308, 1e308, 0]) == pytest.approx([0.5, 0.5, 0])
+    assert StyleModel.normalized_weights([1.7e308, 5e-324], 2, "blend", "style") == pytest.approx([1, 0])
+    image = np.random.default_rng(0).random((4, 4, 3)).astype(np.float32)
+    mean, _ = StyleTransfer.palette([image, 1 - image], [1e308, 1e308])
+    np.testing.assert_allclose(mean, [0.5] * 3, atol=1e-6)
+
+
 @pytest.mark.parametrize("weights", [[1.0, 2.0], [1.0, 1.0, 1.0, 1.0]])
 def test_normalized_layer_weights_reject_count_mismatch(weights):
     with pytest.raises(StyleTransferError, match="3"):
