@@ -1807,7 +1807,9 @@ def choose_output(
             raise StyleTransferError(f"{flag} is empty; give a file name such as result{suffixes[0]}")
         check_output_tilde(str(output), flag)
         path = Path(output)
-        if not path.name:  # '.', '/', '..': a folder, and a path with no name has no siblings
+        # '.', '/', '..': a folder, and a path with no name has no siblings; 'out.png/' names a
+        # folder too (Path drops the slash: the run would write out.png).
+        if not path.name or str(output).endswith(("/", os.sep)):
             raise StyleTransferError(f"{output} is a folder; {flag} needs a file name")
         check_name_lengths(siblings(path), f"choose a shorter {flag}")
     else:

@@ -981,6 +981,7 @@ def test_a_run_that_fails_after_choosing_its_output_leaves_nothing(tmp_path, run
     ("", "error: -o is empty; give a file name such as result.png"),
     (".", "error: . is a folder; -o needs a file name"),
     ("/", "error: / is a folder; -o needs a file name"),
+    ("out.png/", "error: out.png/ is a folder; -o needs a file name"),  # it wrote out.png
 ])
 @pytest.mark.parametrize("script", [StyleTransfer, ContentModel])
 def test_an_output_with_no_file_name_is_one_error_line(tmp_path, monkeypatch, capsys, pair_bytes, script,
