@@ -220,6 +220,8 @@ PIXEL_MIN, PIXEL_MAX = 0.0, 1.0
 UINT8_MAX = 255.0
 #: The largest value of a 16-bit greyscale pixel (PNG and TIFF can hold them).
 UINT16_MAX = 65535.0
+#: Largest value of a 32-bit integer image (Pillow's mode 'I', signed).
+INT32_MAX = 2.0 ** 31 - 1
 #: Pillow's raw modes of a PNG's greyscale below 8 bits (1-bit is mode '1'), by bits a pixel:
 #: it decodes them to 'L', scaled up to 0..255.
 LOW_BIT_GREY_RAW_MODES = {"L;2": 2, "L;4": 4}
@@ -691,14 +693,16 @@ def to_rgb(image: Image.Image, background: tuple = ALPHA_BACKGROUND) -> Image.Im
     """Any PIL mode -> 8-bit RGB; transparency is composited onto ``background`` (white)."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         # 16-bit greyscale spans 0..65535. 32-bit integer and float images carry no
-        # range of their own: guess it from the values (0..65535, 0..255 or 0..1).
+        # range of their own: guess it from the values (0..2**31 - 1, 0..65535, 0..255 or 0..1).
         values = np.asarray(image, dtype=np.float64)
         if not np.isfinite(values).all():
             raise ValueError("some of its pixels are not numbers (NaN) or are infinite")
         if image.mode.startswith("I;16"):
             top = UINT16_MAX
         else:
-            top = UINT16_MAX if values.max() > UINT8_MAX else UINT8_MAX if values.max() > 1 else 1.0
+            largest = values.max()
+            top = (INT32_MAX if largest > UINT16_MAX else UINT16_MAX if largest > UINT8_MAX
+                   else UINT8_MAX if largest > 1 else 1.0)
         grey = Image.fromarray(np.clip(values / top * UINT8_MAX, 0, UINT8_MAX).astype(np.uint8))
         transparent = image.info.get("transparency")
         if isinstance(transparent, int):

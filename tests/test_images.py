@@ -306,6 +306,16 @@ def test_16_bit_greyscale_png_is_scaled_from_65535(tmp_path):
     assert loaded.max() == pytest.approx(1.0)
 
 
+def test_a_32_bit_integer_image_beyond_16_bits_is_scaled_from_its_range(tmp_path):
+    """A 32-bit integer TIFF (Pillow's mode 'I') with values above 65535: its range was
+    guessed as 0..65535 at most, and it came out white wherever it was brighter than that
+    (all of it here). Above 16 bits it is read as spanning 0..2**31 - 1."""
+    values = np.linspace(0, 2 ** 31 - 1, 40 * 48).reshape(40, 48).astype(np.int32)
+    Image.fromarray(values, mode="I").save(tmp_path / "deep.tif")
+    loaded = load_image(tmp_path / "deep.tif")
+    np.testing.assert_allclose(loaded[..., 0], values / (2 ** 31 - 1), atol=1.0 / 255.0 + 1e-6)
+
+
 def test_dark_16_bit_greyscale_png_stays_dark(tmp_path):
     """A 16-bit image whose values all lie below 256 is nearly black (<= 255/65535 = 0.4 %).
 
