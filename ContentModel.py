@@ -236,7 +236,8 @@ DEFAULT_SEED = 0
 #: Smallest short side (pixels) of an image we give VGG: its deepest blocks need that much.
 MIN_SIZE = 32
 #: Largest --size accepted. Memory, not this, is the real limit: at 8192 px a run needs
-#: about 100 GiB or more (the estimate refuses it on a machine that has less).
+#: about 100 GiB or more (StyleTransfer's estimate refuses it on a machine that has less;
+#: the figure scripts, one forward pass, have no such check yet: tens of GiB at 8192 px).
 MAX_SIZE = 8192
 #: Largest image we decode (pixels). Pillow's own decompression-bomb check is
 #: replaced by this limit so that a user can raise it (--max-pixels): with its limit
