@@ -2052,6 +2052,20 @@ def claim_output(path: Path) -> list[Path]:
     return [path, *folders]
 
 
+def hold_output(path: Path, replacing: bool) -> tuple[RunLock, list[Path]]:
+    """Hold ``path`` for this run: lock it (lock_output) and, unless ``replacing`` a result
+    that is there, claim it (claim_output). Returns the lock and what the claim created;
+    FileExistsError when a live run holds the name, or another run took it meanwhile."""
+    lock = lock_output(path)
+    if lock is None:
+        raise FileExistsError(path)
+    try:
+        return lock, ([] if replacing else claim_output(path))
+    except BaseException:
+        lock.release()
+        raise
+
+
 def release_unwritten(created: list[Path]) -> None:
     """Remove what claim_output created if nothing was written there after all:
     the placeholder if still empty, then each folder it made if still empty; its lock is
@@ -2083,25 +2097,17 @@ def reserved_output(default_stem: str, output: str | os.PathLike | None, inputs:
     """
     while True:
         path = choose_output(default_stem, output, inputs, overwrite, **choose)
-        lock = None
         try:
-            replacing = overwrite and path.exists() and not live_run_holds(path, overwrite)
-            lock = lock_output(path)
-            if lock is None:  # a run took the name since choose_output looked, and lives
-                raise FileExistsError(path)
-            created = [] if replacing else claim_output(path)
+            lock, created = hold_output(path, replacing=overwrite and path.exists()
+                                        and not live_run_holds(path, overwrite))
             break
         except FileExistsError:  # another run took the name since choose_output looked
-            if lock is not None:
-                lock.release()
             if not path.parent.is_dir():  # no: its folder cannot be made (a link to nowhere), nor ever will be
                 raise StyleTransferError(f"cannot create the folder {path.parent}") from None
             if output is not None and not overwrite:
                 raise StyleTransferError(f"{path} exists; pass --overwrite to replace it") from None
             continue  # the next free number; with --overwrite, choose_output looks at what took it
         except OSError as error:
-            if lock is not None:
-                lock.release()
             raise StyleTransferError(f"cannot write {path}: {error.strerror or error}") from error
     try:
         yield path

@@ -98,7 +98,6 @@ from ContentModel import (
     check_short_side,
     check_utf8,
     check_weights,
-    claim_output,
     code_version,
     content_loss,
     counted,
@@ -107,6 +106,7 @@ from ContentModel import (
     earlier_download_notes,
     file_digest,
     files_in_the_way,
+    hold_output,
     image_file,
     interrupt_deferred,
     invocation,
@@ -118,7 +118,6 @@ from ContentModel import (
     load_pil,
     loaded_shape,
     local_image,
-    lock_output,
     long_side_shape,
     missing_path_hint,
     new_figure,
@@ -3113,18 +3112,13 @@ def held_outputs(group: list[Pair]):
     try:
         for pair in (pair for pair in group if pair.status == NOT_RUN):
             try:
-                lock = lock_output(pair.output)  # for the whole run, as reserved_output's
-                if lock is None:
+                replacing = pair.output.exists() and not stale_placeholder(pair.output)
+                if replacing and not pair.result_existed:  # written since prepare_pair looked
                     raise FileExistsError(pair.output)
+                lock, created = hold_output(pair.output, replacing)  # as reserved_output holds a run's
                 locks.append(lock)
-                if not pair.output.exists() or stale_placeholder(pair.output):
-                    held.append(claim_output(pair.output))
-                elif not pair.result_existed:
-                    raise FileExistsError(pair.output)
+                held.append(created)
             except FileExistsError:
-                if lock is not None:  # not to be run: given back now
-                    locks.remove(lock)
-                    lock.release()
                 held_text = placeholder_text(pair.output)
                 pair.status, pair.reason = FAILED, (f"{held_text}; rerun the batch once that run is done" if held_text
                                                     else f"{pair.output} was taken by another run meanwhile")
