@@ -2478,14 +2478,19 @@ def check_output_arguments(args: argparse.Namespace) -> None:
         raise StyleTransferError("--gif needs frames: give --save-every a number above 0")
 
 
+#: The settings only one optimizer uses: the setting, that optimizer, its default, and
+#: what a run of the other says of a value given to it (unused_flags; used_by).
+ONE_OPTIMIZERS_SETTINGS = {
+    "preconditioner": ("lbfgs", DEFAULT_PRECONDITIONER, "--preconditioner is for L-BFGS; Adam does not use it"),
+    "learning_rate": ("adam", ADAM_LEARNING_RATE,
+                      "--learning-rate is Adam's step size; L-BFGS finds its steps by a line search"),
+}
+
+
 def unused_flags(args: argparse.Namespace) -> list[str]:
     """Notes on flags given a value the chosen optimizer does not use (a run goes ahead)."""
-    notes = []
-    if args.optimizer == "adam" and args.preconditioner != DEFAULT_PRECONDITIONER:
-        notes.append("--preconditioner is for L-BFGS; Adam does not use it")
-    if args.optimizer == "lbfgs" and args.learning_rate != ADAM_LEARNING_RATE:
-        notes.append("--learning-rate is Adam's step size; L-BFGS finds its steps by a line search")
-    return notes
+    return [note for name, (optimizer, default, note) in ONE_OPTIMIZERS_SETTINGS.items()
+            if args.optimizer != optimizer and getattr(args, name) != default]
 
 
 def digests_entry(digests: list, mask_digests: list | None = None) -> dict:
@@ -2876,13 +2881,11 @@ def ran_as(trace: dict, name: str, settings: dict) -> bool:
 
 
 def used_by(name: str, settings: dict, gif: bool) -> bool:
-    """Whether a batch run's setting ``name`` changes what it makes: not Adam's learning rate
-    for L-BFGS, nor L-BFGS's preconditioner for Adam (unused_flags), nor --save-every
-    without --gif (a pair's image is saved once, at its end)."""
-    if name == "learning_rate":
-        return settings["optimizer"] == "adam"
-    if name == "preconditioner":
-        return settings["optimizer"] == "lbfgs"
+    """Whether a batch run's setting ``name`` changes what it makes: not one of the other
+    optimizer's (ONE_OPTIMIZERS_SETTINGS: Adam's learning rate for L-BFGS), nor
+    --save-every without --gif (a pair's image is saved once, at its end)."""
+    if name in ONE_OPTIMIZERS_SETTINGS:
+        return settings["optimizer"] == ONE_OPTIMIZERS_SETTINGS[name][0]
     return gif or name != "save_every"
 
 
