@@ -655,7 +655,8 @@ def measure(args) -> None:
     if "memory" in args.sections:
         check_network(args.model, args.weights)
     pictures = [Path(args.output_dir) / PRECISION_PICTURE] if "precision" in args.sections else []
-    with reserved_report(Path(args.output_dir) / args.json, args.overwrite, beside=lambda _: pictures,
+    # os.path.join keeps a '--json out/' a folder, to be refused as one (Path drops the slash).
+    with reserved_report(os.path.join(args.output_dir, args.json), args.overwrite, beside=lambda _: pictures,
                          flag="--json") as path:
         for picture in pictures:
             picture.parent.mkdir(parents=True, exist_ok=True)

@@ -142,6 +142,10 @@ def test_the_report_is_refused_as_a_folder_and_the_message_names_the_flag(tmp_pa
         reserved(" ", False, stem=True)
     with pytest.raises(StyleTransferError, match=f"^{tmp_path} is a folder; --json needs a file name$"):
         reserved(tmp_path, False, flag="--json")
+    # A name ending in a slash is a folder, existing or not: not a report named without it.
+    for stem in (False, True):
+        with pytest.raises(StyleTransferError, match=f"^{tmp_path}/out/ is a folder; --json needs a file name$"):
+            reserved(f"{tmp_path}/out/", False, stem=stem, flag="--json")
     assert list(tmp_path.iterdir()) == [folder]
 
 
@@ -288,6 +292,9 @@ BAD_INPUT = [
      "holds the layers of vgg19, not vgg16: use --model vgg19"),
     ("benchmark", ["--sections", "memory", "--memory-sizes", "64", "--model", "vgg16", "--weights", VGG19_WEIGHTS],
      "holds the layers of vgg19, not vgg16: use --model vgg19"),
+    # A name ending in a slash is a folder: not a report named without the slash (out, out.json).
+    ("benchmark", ["--sections", "speed", "--json", "out/"], "results/out/ is a folder; --json needs a file name"),
+    ("batching", ["--sizes", "64", "-o", "out/"], "out/ is a folder; -o needs a file name"),
 ]
 
 
