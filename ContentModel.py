@@ -236,8 +236,8 @@ DEFAULT_SEED = 0
 #: Smallest short side (pixels) of an image we give VGG: its deepest blocks need that much.
 MIN_SIZE = 32
 #: Largest --size accepted. Memory, not this, is the real limit: at 8192 px a run needs
-#: about 100 GiB or more (StyleTransfer's estimate refuses it on a machine that has less;
-#: the figure scripts, one forward pass, have no such check yet: tens of GiB at 8192 px).
+#: about 100 GiB or more, a figure's one forward pass tens of GiB (each is estimated first,
+#: and refused on a CPU that has less: check_forward_pass_memory, StyleTransfer's check_memory).
 MAX_SIZE = 8192
 #: Largest image we decode (pixels). Pillow's own decompression-bomb check is
 #: replaced by this limit so that a user can raise it (--max-pixels): with its limit
@@ -1220,11 +1220,16 @@ def local_image(source: str | os.PathLike, *, timeout: float = DOWNLOAD_TIMEOUT,
     return Path(source)
 
 
-def load_input(source: str | os.PathLike, max_size: int | None = None,
-               max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
-    """load_image of an input as given, a path or an http(s) URL (downloaded first:
-    local_image); one too small for VGG is named as given, not as its download."""
-    return load_image(local_image(source, max_pixels=max_pixels), max_size, max_pixels, what=str(source))
+def load_figure_input(source: str | os.PathLike, size: int, max_pixels: int = MAX_IMAGE_PIXELS, *,
+                      model: str, precision: str, layers) -> np.ndarray:
+    """load_image of a figure's image as given, a path or an http(s) URL (downloaded first:
+    local_image), at a long side of ``size``; one too small for VGG is named as given, not
+    as its download. Refused before it is decoded, from its header, where its forward pass
+    through ``model`` to ``layers`` clearly cannot fit in memory (check_forward_pass_memory)."""
+    path = local_image(source, max_pixels=max_pixels)
+    shape = loaded_shape(stored_shape(path, max_pixels), size, what=str(source))
+    check_forward_pass_memory(shape, model=model, precision=precision, layers=layers)
+    return load_image(path, size, max_pixels, what=str(source))
 
 
 #: Where Linux describes the processor: machines of one name differ (the 2-core machine's
@@ -1501,6 +1506,180 @@ def png_text(path: str | os.PathLike) -> dict:
             return dict(getattr(image, "text", {}))
     except (OSError, ValueError):
         return {}
+
+
+# ---------------------------------------------------------------------------
+# Memory: estimated before the work starts (StyleTransfer's runs, the figures' forward pass)
+# ---------------------------------------------------------------------------
+
+GIB = 2 ** 30
+#: Bytes of one value.
+FLOAT32_BYTES = 4
+BFLOAT16_BYTES = 2
+#: Bytes of one activation value, by --precision.
+ACTIVATION_BYTES = {"float32": FLOAT32_BYTES, "mixed": BFLOAT16_BYTES, "bfloat16": BFLOAT16_BYTES}
+#: Copies of each conv activation alive during one forward pass (a figure's, or the one that
+#: computes a style image's targets): Keras keeps every layer's output until the pass ends,
+#: and each layer's output is briefly there twice (before and after its ReLU). Calibrated on
+#: styles of 1024 to 3072 px (--style-scale 4, VGG16 and VGG19; benchmarks/benchmark.py
+#: --sections memory): the estimate came out at 1.15-1.28 times the peak measured in
+#: float32, 1.23-1.68 in mixed precision (whose float32 copies of the style layers are not
+#: all alive at once, and whose peak varies more from run to run).
+FORWARD_PASS_COPIES = 1.5
+#: TensorFlow, the weights and Python (a 128-px run peaked at 0.8 GiB).
+BASELINE_BYTES = 1 * GIB
+
+
+def activation_bytes(shape, *, model: str, precision: str, layers, float32_layers=(), copies: float) -> int:
+    """Bytes of ``copies`` of every conv activation of VGG at ``shape`` = (height, width), up
+    to the deepest of ``layers``; at reduced precision plus a float32 copy of each of
+    ``float32_layers`` (Gram matrices are computed in float32)."""
+    height, width = shape
+    deepest = max(layer_position(name) for name in layers)  # (block, conv)
+
+    def positions(block: int) -> int:
+        scale = 2 ** (block - 1)  # each pooling halves the size
+        return -(-height // scale) * -(-width // scale)
+
+    elements = 0
+    for block, (convs, channels) in enumerate(zip(VGG_BLOCKS[model], VGG_CHANNELS), start=1):
+        if block > deepest[0]:
+            break
+        count = convs if block < deepest[0] else deepest[1]
+        elements += count * channels * positions(block)
+    value_bytes = ACTIVATION_BYTES[resolve_precision(precision)]
+    total = elements * value_bytes * copies
+    if value_bytes < FLOAT32_BYTES:
+        blocks = [layer_position(name)[0] for name in float32_layers]
+        total += FLOAT32_BYTES * sum(VGG_CHANNELS[block - 1] * positions(block) for block in blocks)
+    return int(total)
+
+
+def forward_pass_memory(shape, *, model: str, precision: str, layers, float32_layers=()) -> int:
+    """Bytes one image of ``shape`` = (height, width) needs on its way through VGG to the
+    deepest of ``layers`` (activation_bytes): TensorFlow itself, and FORWARD_PASS_COPIES of
+    every activation; no gradient."""
+    return int(BASELINE_BYTES + activation_bytes(shape, model=model, precision=precision, layers=layers,
+                                                 float32_layers=float32_layers, copies=FORWARD_PASS_COPIES))
+
+
+#: Where Linux says how much memory is free (MemAvailable), which control groups this
+#: process is in, and where those groups' files are mounted.
+MEMINFO = Path("/proc/meminfo")
+PROC_CGROUP = Path("/proc/self/cgroup")
+CGROUP_MOUNT = Path("/sys/fs/cgroup")
+#: How cgroup v2 and v1 name a group's memory limit, its usage, and the part of the usage that
+#: is page cache the kernel drops before it kills anything (inactive files; kubelet's measure)
+CGROUP_MEMORY_FILES = {"v2": ("memory.max", "memory.current", "inactive_file"),
+                       "v1": ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file")}
+#: v1 says 'no limit' with the largest page-rounded 64-bit count; no machine has 2**62 bytes
+CGROUP_NO_LIMIT = 2 ** 62
+
+
+def meminfo_available(meminfo: Path = MEMINFO) -> int | None:
+    """The kernel's MemAvailable: bytes the machine can give a new allocation without swapping."""
+    try:
+        with open(meminfo) as info:
+            for line in info:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def cgroup_headroom(folder: Path, version: str) -> int | None:
+    """Bytes a control group's memory limit still leaves: the limit less its working set (the
+    usage less inactive page cache); None where the group sets no limit or says nothing."""
+    limit_name, usage_name, inactive_key = CGROUP_MEMORY_FILES[version]
+    try:
+        limit_text = (folder / limit_name).read_text().strip()
+        if limit_text == "max" or int(limit_text) >= CGROUP_NO_LIMIT:
+            return None
+        usage = int((folder / usage_name).read_text())
+        stat = dict(line.split()[:2] for line in (folder / "memory.stat").read_text().splitlines()
+                    if len(line.split()) >= 2)
+        inactive = int(stat.get(inactive_key, 0))
+    except (OSError, ValueError):
+        return None
+    return max(int(limit_text) - max(usage - inactive, 0), 0)
+
+
+def cgroup_available(proc_cgroup: Path = PROC_CGROUP, mount: Path = CGROUP_MOUNT) -> int | None:
+    """Bytes the control groups of this process (a container's memory limit, a systemd slice's)
+    still allow it: the least headroom of its group and the groups above it, under cgroup v2
+    or v1; None where none sets a limit. MemAvailable alone would give a container the whole
+    host's memory, and a run the kernel then kills instead of one refused with the fix."""
+    try:
+        lines = proc_cgroup.read_text().splitlines()
+    except OSError:
+        return None
+    headrooms = []
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        controllers, path = parts[1], parts[2].strip().lstrip("/")
+        if controllers == "":
+            version, base = "v2", mount
+        elif "memory" in controllers.split(","):
+            version, base = "v1", mount / "memory"
+        else:
+            continue
+        folder = base / path
+        if not folder.is_dir():
+            # a container without a cgroup namespace of its own sees the host's path, with
+            # its own group mounted at the root
+            folder = base
+        while True:
+            headrooms.append(cgroup_headroom(folder, version))
+            if folder == base:
+                break
+            folder = folder.parent
+    return least_known(headrooms)
+
+
+def least_known(counts) -> int | None:
+    """The least of ``counts`` that is known (not None); None where none is."""
+    return min((count for count in counts if count is not None), default=None)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux): the machine's, or less where a
+    control group limits this process; None where unknown."""
+    return least_known([meminfo_available(), cgroup_available()])
+
+
+class NotEnoughMemoryError(StyleTransferError):
+    """Work that clearly cannot fit in the memory available: a run (StyleTransfer's
+    check_memory), a figure (check_forward_pass_memory)."""
+
+
+def not_enough_memory(what: str, needed: int, available: int, fix: str) -> NotEnoughMemoryError:
+    """The error for ``what`` ('this run') needing ``needed`` bytes where ``available`` are,
+    with the ``fix``; below BASELINE_BYTES, which no setting would pass, no fix but freeing
+    memory."""
+    digits = next(d for d in (1, 2, 3) if d == 3 or f"{needed / GIB:.{d}f}" != f"{available / GIB:.{d}f}")
+    # ... so that it never says 'needs 1.1 GiB but only 1.1 GiB is available'
+    if available < BASELINE_BYTES:
+        fix = f"whatever the settings, a run is estimated at {BASELINE_BYTES / GIB:.0f} GiB or more (TensorFlow " \
+              "and the weights): free some memory (close other programs)"
+    return NotEnoughMemoryError(f"{what} needs about {needed / GIB:.{digits}f} GiB of memory but only "
+                                f"{available / GIB:.{digits}f} GiB is available; {fix}")
+
+
+def check_forward_pass_memory(shape, *, model: str, precision: str, layers) -> None:
+    """Refuse, on a CPU, a figure whose forward pass at ``shape`` = (height, width) through
+    VGG to ``layers`` clearly cannot fit (forward_pass_memory; on a GPU the run says so if it
+    runs out: out_of_memory_named). Before, StyleModel.py --size 8192 ran for 13 minutes and
+    took 18 GB before it was stopped."""
+    check_layers(model, layers)  # before they are read
+    precision = resolve_precision(precision)
+    available = available_memory()
+    need = forward_pass_memory(shape, model=model, precision=precision, layers=layers, float32_layers=layers)
+    if default_device().startswith("/CPU") and available is not None and need > available:
+        fix = "use a smaller --size" + (" or --precision mixed" if precision == "float32" else "")
+        raise not_enough_memory("this figure", need, available, fix)
 
 
 # ---------------------------------------------------------------------------
@@ -2326,7 +2505,7 @@ def show_content_features(
 ):
     """Features of ``layer`` for one image, a file or an http(s) URL: returns (features array, figure)."""
     check_count(count)
-    image = load_input(image_path, size, max_pixels)
+    image = load_figure_input(image_path, size, max_pixels, model=model, precision=precision, layers=[layer])
     with seeded(DEFAULT_SEED):  # random weights: the same figure every time
         extractor = build_content_model(layer, model, weights, precision)
     features = np.asarray(extractor(image[None])[layer][0], dtype=np.float32)

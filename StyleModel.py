@@ -35,7 +35,7 @@ from ContentModel import (
     check_layers,
     counted,
     figure_main,
-    load_input,
+    load_figure_input,
     most_active_text,
     new_figure,
     plot_feature_maps,
@@ -210,7 +210,7 @@ def show_style_features(
 ):
     """Style features of one image, a file or an http(s) URL: returns (Gram matrices, figure)."""
     check_count(count, MAX_FEATURE_MAPS_PER_LAYER)
-    image = load_input(image_path, size, max_pixels)
+    image = load_figure_input(image_path, size, max_pixels, model=model, precision=precision, layers=layers)
     with seeded(DEFAULT_SEED):  # random weights: the same figure every time
         extractor = build_style_model(layers, model, weights, precision)
     features = extractor(image[None])

@@ -59,6 +59,7 @@ from typing import Callable, NamedTuple
 
 # ContentModel first: it quiets TensorFlow's start-up logging before TensorFlow loads.
 from ContentModel import (
+    BASELINE_BYTES,
     CONTENT_LAYER,
     DEFAULT_MODEL,
     DEFAULT_PRECISION,
@@ -68,6 +69,8 @@ from ContentModel import (
     EXIT_INTERRUPTED,
     EXIT_USAGE,
     FILE_NAME_TYPES,
+    FLOAT32_BYTES,
+    GIB,
     IMAGE_EXTENSIONS,
     MIN_SIZE,
     OUTPUT_SUFFIXES,
@@ -76,16 +79,17 @@ from ContentModel import (
     PRECISION_CHOICES,
     PROJECT_DIR,
     RESULTS_DIR,
-    VGG_BLOCKS,
-    VGG_CHANNELS,
     ArgumentParser,
     JoinedLists,
+    NotEnoughMemoryError,
     StyleTransferError,
     WriteError,
+    activation_bytes,
     add_image_arguments,
     add_model_arguments,
     add_output_arguments,
     atomic_write,
+    available_memory,
     build_vgg,
     check_address,
     check_choice,
@@ -93,7 +97,6 @@ from ContentModel import (
     check_layers,
     check_name_lengths,
     check_output_tilde,
-    number_setting,
     check_pixels,
     check_short_side,
     check_utf8,
@@ -106,13 +109,13 @@ from ContentModel import (
     earlier_download_notes,
     file_digest,
     files_in_the_way,
+    forward_pass_memory,
     hold_output,
     image_file,
     interrupt_deferred,
     invocation,
     is_url,
     is_utf8,
-    layer_position,
     list_flag_hint,
     load_image,
     load_pil,
@@ -121,6 +124,8 @@ from ContentModel import (
     long_side_shape,
     missing_path_hint,
     new_figure,
+    not_enough_memory,
+    number_setting,
     open_image,
     out_of_memory_named,
     placeholder_text,
@@ -1634,12 +1639,6 @@ def stylize_batch(
 # Device and memory: chosen and estimated before the run starts
 # ---------------------------------------------------------------------------
 
-GIB = 2 ** 30
-#: Bytes of one value.
-FLOAT32_BYTES = 4
-BFLOAT16_BYTES = 2
-#: Bytes of one activation value, by --precision.
-ACTIVATION_BYTES = {"float32": FLOAT32_BYTES, "mixed": BFLOAT16_BYTES, "bfloat16": BFLOAT16_BYTES}
 #: Copies of each conv activation alive during one loss-and-gradient evaluation
 #: (the forward outputs kept for the backward pass, and the backward's buffers).
 #: Calibrated against measured peaks (benchmarks/benchmark.py --sections memory):
@@ -1647,44 +1646,9 @@ ACTIVATION_BYTES = {"float32": FLOAT32_BYTES, "mixed": BFLOAT16_BYTES, "bfloat16
 #: and mixed, a margin for the run-to-run spread of the peak (README: Memory has
 #: the latest table).
 ACTIVATION_COPIES = 2.25
-#: The same while a style image's targets are computed: a forward pass only, but Keras
-#: keeps every layer's output until the pass ends, and each layer's output is briefly
-#: there twice (before and after its ReLU). Calibrated like ACTIVATION_COPIES, on styles
-#: of 1024 to 3072 px (--style-scale 4, VGG16 and VGG19): the estimate came out at
-#: 1.15-1.28 times the peak measured in float32, 1.23-1.68 in mixed precision (whose
-#: float32 copies of the style layers are not all alive at once, and whose peak varies
-#: more from run to run).
-STYLE_PASS_COPIES = 1.5
 #: Image-sized float32 vectors the optimizer keeps: L-BFGS its 2 x LBFGS_MEMORY_SIZE
 #: remembered vectors and 8 to work with (points, gradients, direction); Adam 6.
 OPTIMIZER_VECTORS = {"lbfgs": 2 * LBFGS_MEMORY_SIZE + 8, "adam": 6}
-#: TensorFlow, the weights and Python (a 128-px run peaked at 0.8 GiB).
-BASELINE_BYTES = 1 * GIB
-
-
-def activation_bytes(shape, *, model: str, precision: str, content_layer: str, style_layers, copies: float) -> int:
-    """Bytes of ``copies`` of every conv activation of VGG at ``shape`` = (height, width), up
-    to the deepest layer used; at reduced precision plus a float32 copy of each style layer
-    (the Gram matrices are computed in float32)."""
-    height, width = shape
-    deepest = max(layer_position(name) for name in [content_layer, *style_layers])  # (block, conv)
-
-    def positions(block: int) -> int:
-        scale = 2 ** (block - 1)  # each pooling halves the size
-        return -(-height // scale) * -(-width // scale)
-
-    elements = 0
-    for block, (convs, channels) in enumerate(zip(VGG_BLOCKS[model], VGG_CHANNELS), start=1):
-        if block > deepest[0]:
-            break
-        count = convs if block < deepest[0] else deepest[1]
-        elements += count * channels * positions(block)
-    value_bytes = ACTIVATION_BYTES[resolve_precision(precision)]
-    total = elements * value_bytes * copies
-    if value_bytes < FLOAT32_BYTES:
-        blocks = [layer_position(name)[0] for name in style_layers]
-        total += FLOAT32_BYTES * sum(VGG_CHANNELS[block - 1] * positions(block) for block in blocks)
-    return int(total)
 
 
 def estimate_memory(shape, *, model: str = DEFAULT_MODEL, optimizer: str = DEFAULT_OPTIMIZER,
@@ -1693,8 +1657,8 @@ def estimate_memory(shape, *, model: str = DEFAULT_MODEL, optimizer: str = DEFAU
     """Bytes the optimization at ``shape`` = (height, width) needs, from the sizes of VGG's
     activations (``batch`` images optimized together need that many of everything but
     TensorFlow itself)."""
-    activations = activation_bytes(shape, model=model, precision=precision, content_layer=content_layer,
-                                   style_layers=style_layers, copies=ACTIVATION_COPIES)
+    activations = activation_bytes(shape, model=model, precision=precision, layers=[content_layer, *style_layers],
+                                   float32_layers=style_layers, copies=ACTIVATION_COPIES)
     optimizer_bytes = shape[0] * shape[1] * 3 * OPTIMIZER_VECTORS[optimizer] * FLOAT32_BYTES
     return int(BASELINE_BYTES + batch * (activations + optimizer_bytes))
 
@@ -1704,96 +1668,8 @@ def estimate_style_memory(shape, *, model: str = DEFAULT_MODEL, precision: str =
     """Bytes computing the targets of a style image of ``shape`` = (height, width) needs:
     one forward pass, before the optimization starts. At a --style-scale above about 1.4
     (1.2 with Adam; by these estimates, at any size) it needs more than the optimization does."""
-    return int(BASELINE_BYTES + activation_bytes(shape, model=model, precision=precision,
-                                                 content_layer=content_layer, style_layers=style_layers,
-                                                 copies=STYLE_PASS_COPIES))
-
-
-#: Where Linux says how much memory is free (MemAvailable), which control groups this
-#: process is in, and where those groups' files are mounted.
-MEMINFO = Path("/proc/meminfo")
-PROC_CGROUP = Path("/proc/self/cgroup")
-CGROUP_MOUNT = Path("/sys/fs/cgroup")
-#: How cgroup v2 and v1 name a group's memory limit, its usage, and the part of the usage that
-#: is page cache the kernel drops before it kills anything (inactive files; kubelet's measure)
-CGROUP_MEMORY_FILES = {"v2": ("memory.max", "memory.current", "inactive_file"),
-                       "v1": ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file")}
-#: v1 says 'no limit' with the largest page-rounded 64-bit count; no machine has 2**62 bytes
-CGROUP_NO_LIMIT = 2 ** 62
-
-
-def meminfo_available(meminfo: Path = MEMINFO) -> int | None:
-    """The kernel's MemAvailable: bytes the machine can give a new allocation without swapping."""
-    try:
-        with open(meminfo) as info:
-            for line in info:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
-
-
-def cgroup_headroom(folder: Path, version: str) -> int | None:
-    """Bytes a control group's memory limit still leaves: the limit less its working set (the
-    usage less inactive page cache); None where the group sets no limit or says nothing."""
-    limit_name, usage_name, inactive_key = CGROUP_MEMORY_FILES[version]
-    try:
-        limit_text = (folder / limit_name).read_text().strip()
-        if limit_text == "max" or int(limit_text) >= CGROUP_NO_LIMIT:
-            return None
-        usage = int((folder / usage_name).read_text())
-        stat = dict(line.split()[:2] for line in (folder / "memory.stat").read_text().splitlines()
-                    if len(line.split()) >= 2)
-        inactive = int(stat.get(inactive_key, 0))
-    except (OSError, ValueError):
-        return None
-    return max(int(limit_text) - max(usage - inactive, 0), 0)
-
-
-def cgroup_available(proc_cgroup: Path = PROC_CGROUP, mount: Path = CGROUP_MOUNT) -> int | None:
-    """Bytes the control groups of this process (a container's memory limit, a systemd slice's)
-    still allow it: the least headroom of its group and the groups above it, under cgroup v2
-    or v1; None where none sets a limit. MemAvailable alone would give a container the whole
-    host's memory, and a run the kernel then kills instead of one refused with the fix."""
-    try:
-        lines = proc_cgroup.read_text().splitlines()
-    except OSError:
-        return None
-    headrooms = []
-    for line in lines:
-        parts = line.split(":", 2)
-        if len(parts) != 3:
-            continue
-        controllers, path = parts[1], parts[2].strip().lstrip("/")
-        if controllers == "":
-            version, base = "v2", mount
-        elif "memory" in controllers.split(","):
-            version, base = "v1", mount / "memory"
-        else:
-            continue
-        folder = base / path
-        if not folder.is_dir():
-            # a container without a cgroup namespace of its own sees the host's path, with
-            # its own group mounted at the root
-            folder = base
-        while True:
-            headrooms.append(cgroup_headroom(folder, version))
-            if folder == base:
-                break
-            folder = folder.parent
-    return least_known(headrooms)
-
-
-def least_known(counts) -> int | None:
-    """The least of ``counts`` that is known (not None); None where none is."""
-    return min((count for count in counts if count is not None), default=None)
-
-
-def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation (Linux): the machine's, or less where a
-    control group limits this process; None where unknown."""
-    return least_known([meminfo_available(), cgroup_available()])
+    return forward_pass_memory(shape, model=model, precision=precision, layers=[content_layer, *style_layers],
+                               float32_layers=style_layers)
 
 
 class MemoryNeed(NamedTuple):
@@ -1835,10 +1711,6 @@ def settings_memory(shape, settings: dict, device_name: str, batch: int = 1, sty
                       style_need, largest is not None and min(largest) <= MIN_SIZE + 1, with_adam)
 
 
-class NotEnoughMemoryError(StyleTransferError):
-    """A run that clearly cannot fit in the memory available (check_memory)."""
-
-
 def memory_advice(settings: dict, device_name: str, need: MemoryNeed | None = None,
                   available: int | None = None) -> str:
     """What would make a run with these stylize() ``settings`` need less memory: among the
@@ -1864,16 +1736,8 @@ def check_memory(need: MemoryNeed, settings: dict, device_name: str) -> None:
     """Refuse a CPU run that clearly cannot fit, with the fix."""
     available = available_memory()
     if device_name.startswith("/CPU") and available is not None and need.total > available:
-        needed, free = need.total / GIB, available / GIB
-        digits = next(d for d in (1, 2, 3) if d == 3 or f"{needed:.{d}f}" != f"{free:.{d}f}")
-        # ... so that it never says 'needs 1.1 GiB but only 1.1 GiB is available'
-        # Below BASELINE_BYTES this check refuses any settings: offer none.
-        fix = memory_advice(settings, device_name, need, available) if available >= BASELINE_BYTES else \
-            f"whatever the settings, a run is estimated at {BASELINE_BYTES / GIB:.0f} GiB or more (TensorFlow " \
-            "and the weights): free some memory (close other programs)"
-        raise NotEnoughMemoryError(
-            f"this run needs about {needed:.{digits}f} GiB of memory but only {free:.{digits}f} GiB "
-            f"is available; {fix}")
+        raise not_enough_memory("this run", need.total, available,
+                                memory_advice(settings, device_name, need, available))
 
 
 def keep_off_the_gpus() -> None:

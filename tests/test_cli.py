@@ -375,6 +375,7 @@ def test_the_samples_stand_in_for_images_not_given_and_a_swallowed_image_is_hint
         ["no STYLE given: using the sample images/styles/starry_night.jpg"] if sample_style else [])
 
 
+
 def test_styles_that_do_less_than_they_seem_get_a_note(tmp_path):
     """A style of blend weight 0 is not applied, and one given twice (the same file under
     two names here) without masks only weighs more: each says so. With masks, the same
@@ -640,6 +641,30 @@ def test_a_figure_script_out_of_memory_is_one_error_line(capsys, tmp_path, small
         script.main([str(small_inputs[0]), "-o", str(tmp_path / "figure.png"), "--size", "4096"])
     assert info.value.code == 2
     assert error_lines(capsys.readouterr().err) == ["error: out of memory at --size 4096; try a smaller --size"]
+    assert list(tmp_path.iterdir()) == []  # nor is the name it had reserved left behind
+
+
+@pytest.mark.parametrize("script, precision, fix", [
+    (ContentModel, "float32", "use a smaller --size or --precision mixed"),
+    (StyleModel, "mixed", "use a smaller --size")])  # mixed already
+def test_a_figure_that_clearly_cannot_fit_is_refused_before_its_image_is_decoded(
+        capsys, tmp_path, small_inputs, monkeypatch, script, precision, fix):
+    """Without an estimate, StyleModel.py --size 8192 ran for 13 minutes and took 18 GB before
+    it was stopped: a figure's forward pass is checked as StyleTransfer.py checks a run."""
+    monkeypatch.setattr(ContentModel, "default_device", lambda: "/CPU:0")
+    monkeypatch.setattr(ContentModel, "available_memory", lambda: 2 * ContentModel.GIB)
+
+    def decoded(*args, **kwargs):
+        raise AssertionError("the image was decoded")
+
+    monkeypatch.setattr(ContentModel, "load_image", decoded)
+    with pytest.raises(SystemExit) as info:
+        script.main([str(small_inputs[0]), "-o", str(tmp_path / "figure.png"), "--size", "4096",
+                     "--precision", precision, "--weights", "none"])
+    assert info.value.code == 2
+    [line] = error_lines(capsys.readouterr().err)
+    assert re.fullmatch(rf"error: this figure needs about \d+\.\d GiB of memory but only 2\.0 GiB is available; {fix}",
+                        line), line
     assert list(tmp_path.iterdir()) == []  # nor is the name it had reserved left behind
 
 

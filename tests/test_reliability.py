@@ -1646,12 +1646,39 @@ def test_reduced_precision_estimate_counts_a_float32_copy_of_each_style_layer():
 
 def test_style_target_estimate_counts_one_forward_pass_by_hand():
     """By hand, 32 x 48 px, VGG16 cut after block2_conv1: the same activations as the
-    optimization's, STYLE_PASS_COPIES of them, and no optimizer."""
+    optimization's, FORWARD_PASS_COPIES of them, and no optimizer."""
     elements = 2 * 64 * 32 * 48 + 1 * 128 * 16 * 24
     expected = StyleTransfer.BASELINE_BYTES + int(
-        elements * StyleTransfer.FLOAT32_BYTES * StyleTransfer.STYLE_PASS_COPIES)
+        elements * ContentModel.FLOAT32_BYTES * ContentModel.FORWARD_PASS_COPIES)
     assert StyleTransfer.estimate_style_memory((32, 48), model="vgg16", precision="float32",
                                                content_layer="block2_conv1", style_layers=["block1_conv1"]) == expected
+
+
+def test_a_figure_s_memory_check_counts_its_own_layers_and_only_on_a_cpu(monkeypatch):
+    """A figure's pass goes only as deep as the layers it shows: at 4096 px, block1_conv1
+    fits where the content layer (block5) would not. On a GPU the figure is not refused
+    (the host's memory does not hold its activations)."""
+    shape, network = (4096, 4096), dict(model="vgg16", precision="float32")
+    shallow = ContentModel.forward_pass_memory(shape, layers=["block1_conv1"], **network)
+    deep = ContentModel.forward_pass_memory(shape, layers=[ContentModel.CONTENT_LAYER], **network)
+    assert shallow < deep
+    monkeypatch.setattr(ContentModel, "default_device", lambda: "/CPU:0")
+    monkeypatch.setattr(ContentModel, "available_memory", lambda: shallow)
+    ContentModel.check_forward_pass_memory(shape, layers=["block1_conv1"], **network)
+    with pytest.raises(ContentModel.NotEnoughMemoryError, match="^this figure needs about"):
+        ContentModel.check_forward_pass_memory(shape, layers=[ContentModel.CONTENT_LAYER], **network)
+    with pytest.raises(StyleTransferError, match="unknown layer block9_conv1"):  # read only once checked
+        ContentModel.check_forward_pass_memory(shape, layers=["block9_conv1"], **network)
+    monkeypatch.setattr(ContentModel, "default_device", lambda: "/GPU:0")
+    ContentModel.check_forward_pass_memory(shape, layers=[ContentModel.CONTENT_LAYER], **network)
+
+
+def test_the_figure_functions_refuse_what_cannot_fit_from_python_too(monkeypatch, tmp_path, sample_images):
+    monkeypatch.setattr(ContentModel, "default_device", lambda: "/CPU:0")
+    monkeypatch.setattr(ContentModel, "available_memory", lambda: ContentModel.BASELINE_BYTES // 2)
+    for show in (ContentModel.show_content_features, StyleModel.show_style_features):
+        with pytest.raises(ContentModel.NotEnoughMemoryError, match="whatever the settings.*free some memory"):
+            show(sample_images[0], weights=None, size=64)
 
 
 def test_a_run_needs_the_larger_of_the_optimization_and_the_style_targets():
@@ -1759,7 +1786,7 @@ def _cgroup(folder: Path, files: dict) -> None:
 def test_a_cgroup_v2_limit_above_the_process_group_bounds_the_memory_available(tmp_path):
     """A systemd slice's 4 GiB limit binds its job's group, which sets none: the headroom is
     the limit less the slice's working set (its usage less the inactive page cache)."""
-    gib = StyleTransfer.GIB
+    gib = ContentModel.GIB
     proc = tmp_path / "cgroup"
     proc.write_text("0::/user.slice/job.scope\n")
     mount = tmp_path / "sys"
@@ -1769,45 +1796,45 @@ def test_a_cgroup_v2_limit_above_the_process_group_bounds_the_memory_available(t
                                                   f"inactive_file {gib // 2}\n"})
     _cgroup(mount / "user.slice" / "job.scope", {"memory.max": "max\n", "memory.current": f"{gib}\n",
                                                  "memory.stat": "inactive_file 0\n"})
-    assert StyleTransfer.cgroup_available(proc, mount) == 4 * gib - (3 * gib - gib // 2)
+    assert ContentModel.cgroup_available(proc, mount) == 4 * gib - (3 * gib - gib // 2)
     # A tighter limit further down wins.
     (mount / "user.slice" / "job.scope" / "memory.max").write_text(f"{gib + gib // 4}\n")
-    assert StyleTransfer.cgroup_available(proc, mount) == gib // 4
+    assert ContentModel.cgroup_available(proc, mount) == gib // 4
     # Used past the limit (page cache counted) is no room, not a negative one.
     (mount / "user.slice" / "job.scope" / "memory.current").write_text(f"{2 * gib}\n")
-    assert StyleTransfer.cgroup_available(proc, mount) == 0
+    assert ContentModel.cgroup_available(proc, mount) == 0
 
 
 def test_a_cgroup_v1_container_limit_is_found_at_the_mount_root(tmp_path):
     """Docker without a cgroup namespace: /proc/self/cgroup names the host's path, which the
     container cannot see; its own group is the memory controller's root."""
-    gib = StyleTransfer.GIB
+    gib = ContentModel.GIB
     proc = tmp_path / "cgroup"
     proc.write_text("5:cpu,cpuacct:/docker/abc\n4:memory:/docker/abc\n0::/docker/abc\n")
     mount = tmp_path / "sys"
     _cgroup(mount / "memory", {"memory.limit_in_bytes": f"{2 * gib}\n", "memory.usage_in_bytes": f"{gib}\n",
                                "memory.stat": f"cache {gib // 2}\ninactive_file 1\n"
                                               f"total_inactive_file {gib // 4}\n"})
-    assert StyleTransfer.cgroup_available(proc, mount) == 2 * gib - (gib - gib // 4)
+    assert ContentModel.cgroup_available(proc, mount) == 2 * gib - (gib - gib // 4)
     # v1's 'no limit' is the largest page-rounded 64-bit count.
     (mount / "memory" / "memory.limit_in_bytes").write_text("9223372036854771712\n")
-    assert StyleTransfer.cgroup_available(proc, mount) is None
-    assert StyleTransfer.cgroup_available(tmp_path / "no such file", mount) is None
+    assert ContentModel.cgroup_available(proc, mount) is None
+    assert ContentModel.cgroup_available(tmp_path / "no such file", mount) is None
 
 
 def test_the_memory_available_is_the_least_of_the_machine_s_and_the_cgroup_s(monkeypatch, tmp_path):
     meminfo = tmp_path / "meminfo"
     meminfo.write_text("MemTotal:       25165824 kB\nMemFree:         1048576 kB\n"
                        "MemAvailable:   20971520 kB\n")
-    assert StyleTransfer.meminfo_available(meminfo) == 20 * StyleTransfer.GIB
-    assert StyleTransfer.meminfo_available(tmp_path / "none") is None
-    monkeypatch.setattr(StyleTransfer, "meminfo_available", lambda: 20 * StyleTransfer.GIB)
-    monkeypatch.setattr(StyleTransfer, "cgroup_available", lambda: 3 * StyleTransfer.GIB)
-    assert StyleTransfer.available_memory() == 3 * StyleTransfer.GIB
-    monkeypatch.setattr(StyleTransfer, "cgroup_available", lambda: None)
-    assert StyleTransfer.available_memory() == 20 * StyleTransfer.GIB
-    monkeypatch.setattr(StyleTransfer, "meminfo_available", lambda: None)
-    assert StyleTransfer.available_memory() is None
+    assert ContentModel.meminfo_available(meminfo) == 20 * ContentModel.GIB
+    assert ContentModel.meminfo_available(tmp_path / "none") is None
+    monkeypatch.setattr(ContentModel, "meminfo_available", lambda: 20 * ContentModel.GIB)
+    monkeypatch.setattr(ContentModel, "cgroup_available", lambda: 3 * ContentModel.GIB)
+    assert ContentModel.available_memory() == 3 * ContentModel.GIB
+    monkeypatch.setattr(ContentModel, "cgroup_available", lambda: None)
+    assert ContentModel.available_memory() == 20 * ContentModel.GIB
+    monkeypatch.setattr(ContentModel, "meminfo_available", lambda: None)
+    assert ContentModel.available_memory() is None
 
 
 def test_the_start_line_gives_the_larger_need(monkeypatch, tmp_path, pair_bytes, run_main, vgg19_weights):
