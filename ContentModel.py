@@ -1753,6 +1753,17 @@ def relative_to_project(value) -> str:
     return str(value)
 
 
+def typed_path(path: str | os.PathLike) -> str:
+    """``path`` as it can be typed from the current folder: relative to it where it is inside,
+    else absolute (a note naming a bundled file to a user who runs the script from elsewhere)."""
+    path = Path(path).absolute()
+    try:
+        here = Path.cwd()
+    except OSError:  # the current folder was deleted
+        return str(path)
+    return str(path.relative_to(here)) if path.is_relative_to(here) else str(path)
+
+
 #: How many of the closest flags an unknown flag's error names.
 UNKNOWN_FLAG_MATCHES = 2
 

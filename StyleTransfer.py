@@ -152,6 +152,7 @@ from ContentModel import (
     stored_shape,
     to_array,
     to_pil,
+    typed_path,
     weights_argument,
     writable_folder,
 )
@@ -3397,7 +3398,7 @@ def sample_notes(args: argparse.Namespace) -> list[str]:
     forgotten style (or one a list flag took) would otherwise make without a word."""
     if args.content is None or not sample_style_stands_in(args):
         return []
-    return [f"no STYLE given: using the sample {relative_to_project(SAMPLE_STYLE)}"]
+    return [f"no STYLE given: using the sample {typed_path(SAMPLE_STYLE)}"]
 
 
 def style_notes(styles: list[str], blend_weights, masks) -> list[str]:

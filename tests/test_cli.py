@@ -375,6 +375,14 @@ def test_the_samples_stand_in_for_images_not_given_and_a_swallowed_image_is_hint
         ["no STYLE given: using the sample images/styles/starry_night.jpg"] if sample_style else [])
 
 
+def test_the_sample_note_names_the_painting_as_it_can_be_typed_from_the_current_folder(monkeypatch, tmp_path):
+    """Run from outside the project, images/styles/... would name nothing there."""
+    args = StyleTransfer.build_parser().parse_args(["c.jpg"])
+    monkeypatch.chdir(StyleTransfer.PROJECT_DIR / "images")
+    assert StyleTransfer.sample_notes(args) == ["no STYLE given: using the sample styles/starry_night.jpg"]
+    monkeypatch.chdir(tmp_path)
+    assert StyleTransfer.sample_notes(args) == [f"no STYLE given: using the sample {StyleTransfer.SAMPLE_STYLE}"]
+
 
 def test_styles_that_do_less_than_they_seem_get_a_note(tmp_path):
     """A style of blend weight 0 is not applied, and one given twice (the same file under
