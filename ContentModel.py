@@ -1220,12 +1220,16 @@ def local_image(source: str | os.PathLike, *, timeout: float = DOWNLOAD_TIMEOUT,
     return Path(source)
 
 
-def load_figure_input(source: str | os.PathLike, size: int, max_pixels: int = MAX_IMAGE_PIXELS, *,
-                      model: str, precision: str, layers) -> np.ndarray:
+def load_figure_input(source: str | os.PathLike, size: int | None, max_pixels: int = MAX_IMAGE_PIXELS, *,
+                      model: str, weights: str | None, precision: str, layers) -> np.ndarray:
     """load_image of a figure's image as given, a path or an http(s) URL (downloaded first:
     local_image), at a long side of ``size``; one too small for VGG is named as given, not
-    as its download. Refused before it is decoded, from its header, where its forward pass
-    through ``model`` to ``layers`` clearly cannot fit in memory (check_forward_pass_memory)."""
+    as its download. The network's settings are checked first (before a download), and the
+    image is refused before it is decoded, from its header (a URL's download is decoded once,
+    to check it), where its forward pass through ``model`` to ``layers`` clearly cannot fit in
+    memory (check_forward_pass_memory)."""
+    check_weights(weights)
+    check_layers(model, layers)
     path = local_image(source, max_pixels=max_pixels)
     shape = loaded_shape(stored_shape(path, max_pixels), size, what=str(source))
     check_forward_pass_memory(shape, model=model, precision=precision, layers=layers)
@@ -1662,7 +1666,7 @@ def not_enough_memory(what: str, needed: int, available: int, fix: str) -> NotEn
     digits = next(d for d in (1, 2, 3) if d == 3 or f"{needed / GIB:.{d}f}" != f"{available / GIB:.{d}f}")
     # ... so that it never says 'needs 1.1 GiB but only 1.1 GiB is available'
     if available < BASELINE_BYTES:
-        fix = f"whatever the settings, a run is estimated at {BASELINE_BYTES / GIB:.0f} GiB or more (TensorFlow " \
+        fix = f"whatever the settings, {what} is estimated at {BASELINE_BYTES / GIB:.0f} GiB or more (TensorFlow " \
               "and the weights): free some memory (close other programs)"
     return NotEnoughMemoryError(f"{what} needs about {needed / GIB:.{digits}f} GiB of memory but only "
                                 f"{available / GIB:.{digits}f} GiB is available; {fix}")
@@ -2516,7 +2520,8 @@ def show_content_features(
 ):
     """Features of ``layer`` for one image, a file or an http(s) URL: returns (features array, figure)."""
     check_count(count)
-    image = load_figure_input(image_path, size, max_pixels, model=model, precision=precision, layers=[layer])
+    image = load_figure_input(image_path, size, max_pixels, model=model, weights=weights, precision=precision,
+                              layers=[layer])
     with seeded(DEFAULT_SEED):  # random weights: the same figure every time
         extractor = build_content_model(layer, model, weights, precision)
     features = np.asarray(extractor(image[None])[layer][0], dtype=np.float32)

@@ -210,7 +210,9 @@ def show_style_features(
 ):
     """Style features of one image, a file or an http(s) URL: returns (Gram matrices, figure)."""
     check_count(count, MAX_FEATURE_MAPS_PER_LAYER)
-    image = load_figure_input(image_path, size, max_pixels, model=model, precision=precision, layers=layers)
+    check_style_layers(model, layers)  # a layer given twice: said before the memory check counts it twice
+    image = load_figure_input(image_path, size, max_pixels, model=model, weights=weights, precision=precision,
+                              layers=layers)
     with seeded(DEFAULT_SEED):  # random weights: the same figure every time
         extractor = build_style_model(layers, model, weights, precision)
     features = extractor(image[None])

@@ -365,7 +365,9 @@ def test_bad_flag_is_one_error_line(capsys, argv, fragment):
                                                           str(StyleTransfer.SAMPLE_STYLE)], False),
     (["c.jpg", "--style-masks", "m.png", "s.jpg"], ["c.jpg", str(StyleTransfer.SAMPLE_STYLE)], True),  # STYLE only
 ])
-def test_the_samples_stand_in_for_images_not_given_and_a_swallowed_image_is_hinted(argv, sources, hinted):
+def test_the_samples_stand_in_for_images_not_given_and_a_swallowed_image_is_hinted(argv, sources, hinted,
+                                                                                  monkeypatch):
+    monkeypatch.chdir(StyleTransfer.PROJECT_DIR)  # the note names the sample as typed from here
     args = StyleTransfer.build_parser().parse_args(argv)
     assert StyleTransfer.single_run_sources(args) == sources
     assert bool(StyleTransfer.swallowed_images_hint(args)) is hinted

@@ -1677,8 +1677,27 @@ def test_the_figure_functions_refuse_what_cannot_fit_from_python_too(monkeypatch
     monkeypatch.setattr(ContentModel, "default_device", lambda: "/CPU:0")
     monkeypatch.setattr(ContentModel, "available_memory", lambda: ContentModel.BASELINE_BYTES // 2)
     for show in (ContentModel.show_content_features, StyleModel.show_style_features):
-        with pytest.raises(ContentModel.NotEnoughMemoryError, match="whatever the settings.*free some memory"):
+        with pytest.raises(ContentModel.NotEnoughMemoryError,
+                           match="whatever the settings, this figure is estimated at 1 GiB.*free some memory"):
             show(sample_images[0], weights=None, size=64)
+
+
+def test_a_figure_s_own_errors_come_before_its_memory_check_and_its_download(monkeypatch, sample_images, tmp_path):
+    """A style layer given twice, a missing weights file, an unknown layer: each is said as
+    such, not as memory that 'a smaller --size' would cure, and before a URL is downloaded."""
+    monkeypatch.setattr(ContentModel, "default_device", lambda: "/CPU:0")
+    monkeypatch.setattr(ContentModel, "available_memory", lambda: 0)  # any figure would be refused
+    with pytest.raises(StyleTransferError, match="block1_conv1 given more than once"):
+        StyleModel.show_style_features(sample_images[1], layers=["block1_conv1"] * 2, weights=None, size=64)
+    with pytest.raises(StyleTransferError, match="weights file not found"):
+        ContentModel.show_content_features(sample_images[0], weights=str(tmp_path / "none.h5"), size=64)
+
+    def downloaded(*args, **kwargs):
+        raise AssertionError("the image was downloaded")
+
+    monkeypatch.setattr(ContentModel, "local_image", downloaded)
+    with pytest.raises(StyleTransferError, match="unknown layer nope"):
+        ContentModel.show_content_features("https://example.com/cat.jpg", layer="nope", weights=None)
 
 
 def test_a_run_needs_the_larger_of_the_optimization_and_the_style_targets():
@@ -1773,7 +1792,7 @@ def test_the_refusal_offers_no_setting_where_none_could_help(monkeypatch):
     settings = dict(model="vgg19", optimizer="lbfgs", precision="float32", style_scale=1.0)
     with pytest.raises(StyleTransfer.NotEnoughMemoryError) as caught:
         StyleTransfer.check_memory(StyleTransfer.MemoryNeed(int(1.14 * StyleTransfer.GIB), 0), settings, "/CPU:0")
-    assert str(caught.value).endswith("is available; whatever the settings, a run is estimated at 1 GiB or more "
+    assert str(caught.value).endswith("is available; whatever the settings, this run is estimated at 1 GiB or more "
                                       "(TensorFlow and the weights): free some memory (close other programs)")
 
 
