@@ -1980,6 +1980,12 @@ def replaced_result(other: Path, path: Path) -> str:
             "replace with a picture of its own")
 
 
+def names_a_folder(output: str | os.PathLike) -> bool:
+    """Whether an output as typed names a folder, whatever is there: '.', '..', '/', 'out.png/',
+    'out.png/.' (Path drops a trailing '/' or '/.': a run would write out.png)."""
+    return os.path.basename(os.fspath(output)) in ("", os.curdir, os.pardir)
+
+
 def choose_output(
     default_stem: str,
     output: str | os.PathLike | None,
@@ -2006,9 +2012,7 @@ def choose_output(
             raise StyleTransferError(f"{flag} is empty; give a file name such as result{suffixes[0]}")
         check_output_tilde(str(output), flag)
         path = Path(output)
-        # '.', '/', '..': a folder, and a path with no name has no siblings; 'out.png/' names a
-        # folder too (Path drops the slash: the run would write out.png).
-        if not path.name or str(output).endswith(("/", os.sep)):
+        if names_a_folder(output):
             raise StyleTransferError(f"{output} is a folder; {flag} needs a file name")
         check_name_lengths(siblings(path), f"choose a shorter {flag}")
     else:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +34,7 @@ from ContentModel import (  # noqa: E402
     check_weights,
     load_image,
     loaded_shape,
+    names_a_folder,
     reserved_output,
     seeded,
     smallest_long_side,
@@ -175,14 +175,14 @@ def reserved_report(output: str | Path, overwrite: bool, *, stem: bool = False, 
     is refused instead of replacing it at the end; if the block ends without writing it (an
     error, Ctrl-C), the placeholder goes again."""
     report = Path(output)
-    # 'out/' names a folder, which Path forgets: 'out' would be written (or, with stem, out.json).
-    folder_named = str(output).endswith(("/", os.sep))
-    # A folder keeps its name, so that it is refused as one instead of a report put beside it.
-    if stem and str(output).strip() and report.name not in ("", "..") and not report.is_dir() and not folder_named:
+    # A folder keeps its name, so that it is refused as one instead of a report put beside it
+    # ('out/': Path drops the slash, and out.json would be written).
+    folder = names_a_folder(output)
+    if stem and str(output).strip() and not folder and not report.is_dir():
         report = report.with_suffix(".json")
     written = [report, *beside(report)]
-    return reserved_output(report.stem, report if report.name and not folder_named else output, list(inputs),
-                           overwrite, siblings=lambda path: written, suffixes=(".json",), flag=flag)
+    return reserved_output(report.stem, output if folder else report, list(inputs), overwrite,
+                           siblings=lambda path: written, suffixes=(".json",), flag=flag)
 
 
 def iteration_gaps(history: list, skip: int) -> list[tuple[float, int]]:

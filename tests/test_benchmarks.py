@@ -144,8 +144,9 @@ def test_the_report_is_refused_as_a_folder_and_the_message_names_the_flag(tmp_pa
         reserved(tmp_path, False, flag="--json")
     # A name ending in a slash is a folder, existing or not: not a report named without it.
     for stem in (False, True):
-        with pytest.raises(StyleTransferError, match=f"^{tmp_path}/out/ is a folder; --json needs a file name$"):
-            reserved(f"{tmp_path}/out/", False, stem=stem, flag="--json")
+        for name in ("out/", "out/."):
+            with pytest.raises(StyleTransferError, match=f"^{tmp_path}/{name} is a folder; --json needs a file name$"):
+                reserved(f"{tmp_path}/{name}", False, stem=stem, flag="--json")
     assert list(tmp_path.iterdir()) == [folder]
 
 

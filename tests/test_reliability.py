@@ -982,6 +982,8 @@ def test_a_run_that_fails_after_choosing_its_output_leaves_nothing(tmp_path, run
     (".", "error: . is a folder; -o needs a file name"),
     ("/", "error: / is a folder; -o needs a file name"),
     ("out.png/", "error: out.png/ is a folder; -o needs a file name"),  # it wrote out.png
+    ("out.png/.", "error: out.png/. is a folder; -o needs a file name"),  # so did this
+    ("..", "error: .. is a folder; -o needs a file name"),
 ])
 @pytest.mark.parametrize("script", [StyleTransfer, ContentModel])
 def test_an_output_with_no_file_name_is_one_error_line(tmp_path, monkeypatch, capsys, pair_bytes, script,
