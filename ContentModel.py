@@ -1211,12 +1211,31 @@ def check_address(source: str | os.PathLike) -> None:
                                  f"(nor tabs or line breaks); write it as {encoded}")
 
 
+def trimmed_address(source):
+    """An input as given, but an http(s) address without the blanks at its ends (a URL list
+    with CRLF line ends): urllib drops them itself, and the name of its copy in the cache,
+    the notes, the trace and the outputs' names go by the address urllib asks for."""
+    if isinstance(source, str) and source != source.strip() and is_url(source):
+        return source.strip()
+    return source
+
+
+def trim_addresses(args: argparse.Namespace, *names: str) -> None:
+    """The image arguments ``names`` of ``args`` (each a source, a list of them, or None)
+    with their addresses trimmed (trimmed_address), before anything reads them."""
+    for name in names:
+        value = getattr(args, name)
+        setattr(args, name, [trimmed_address(item) for item in value] if isinstance(value, list)
+                else trimmed_address(value))
+
+
 def local_image(source: str | os.PathLike, *, timeout: float = DOWNLOAD_TIMEOUT,
                 max_bytes: int = MAX_DOWNLOAD_BYTES, max_pixels: int = MAX_IMAGE_PIXELS) -> Path:
     """The file to read for an input given as a path or an http(s) URL (downloaded first)."""
     check_address(source)
     if is_url(source):
-        return download_image(str(source), timeout=timeout, max_bytes=max_bytes, max_pixels=max_pixels)
+        return download_image(trimmed_address(str(source)), timeout=timeout, max_bytes=max_bytes,
+                              max_pixels=max_pixels)
     return Path(source)
 
 
@@ -2606,6 +2625,7 @@ def figure_main(argv, *, script: str, description: str, image_help: str, suffix:
         parser.error("the following arguments are required: image" + list_flag_hint(lists, "the image"))
 
     def run():
+        trim_addresses(args, "image")
         check_image_arguments(args)
         check(args)
         with reserved_output(f"{source_stem(args.image)}{suffix}", args.output, [args.image],

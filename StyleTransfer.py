@@ -152,6 +152,7 @@ from ContentModel import (
     stored_shape,
     to_array,
     to_pil,
+    trim_addresses,
     typed_path,
     weights_argument,
     writable_folder,
@@ -3425,6 +3426,7 @@ def style_notes(styles: list[str], blend_weights, masks) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Check the arguments, then a single run or a batch. Returns the exit status."""
+    trim_addresses(args, "content", "styles", "style_masks", "batch_contents", "batch_styles")
     check_image_arguments(args)
     check_output_arguments(args)
     settings = settings_from_args(args)

@@ -328,6 +328,29 @@ def test_a_url_downloaded_before_is_used_again_with_a_note(server, cache, tmp_pa
     assert note(style, style_copy) in capsys.readouterr().out
 
 
+def test_blanks_at_an_address_s_ends_are_dropped_everywhere(server, cache, tmp_path, run_main, vgg19_weights,
+                                                            sample_images, capsys):
+    """urllib drops them (a URL list with CRLF line ends): so do the cache, the notes, the
+    trace and the outputs' names. Before, the address was downloaded again under another
+    name, and the note and the trace kept the blanks."""
+    content = server.url("/photos/chelsea.png")
+    [copy] = [download_image(content)]
+    assert ContentModel.local_image(f" {content}\r") == copy  # from Python too
+    status, stdout, stderr = run_main([f" {content}\r", str(sample_images[1]), "-o", str(tmp_path / "one.png"),
+                                       *FAST])
+    assert status == 0, stdout + stderr
+    assert cached_files(cache) == [copy]  # not downloaded again
+    assert [line for line in stdout.splitlines() if line.startswith("note:")] == [
+        f"note: {content} was downloaded before: using that copy, {copy} (delete it to download again)"]
+    assert json.loads((tmp_path / "one.json").read_text())["content"] == content
+    status, stdout, stderr = run_main(["--contents", f"{content} ", "--styles", str(sample_images[1]),
+                                       "-o", str(tmp_path / "batch"), *FAST])
+    assert status == 0 and (tmp_path / "batch" / "chelsea_starry_night.png").is_file(), stdout + stderr
+    StyleModel.main([f"{content}\t", "--model", "vgg19", "--size", str(SIZE), "-o", str(tmp_path / "figure.png")])
+    assert f"note: {content} was downloaded before" in capsys.readouterr().out
+    assert cached_files(cache) == [copy]
+
+
 def test_a_url_too_small_for_vgg_is_named_as_typed_not_as_its_download(server, cache, tmp_path, run_main,
                                                                        sample_images, capsys):
     """A strip of a photo too thin for VGG at --size fails its pair in a batch, and a single
