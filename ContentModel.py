@@ -1051,8 +1051,9 @@ def is_url(source: str | os.PathLike) -> bool:
 
 
 def url_file_name(url: str) -> str:
-    """The file name at the end of a URL's path, safe for any file system ('image' if none)."""
-    name = urllib.parse.unquote(Path(url_parts(url).path).name)
+    """The file name at the end of a URL's path, safe for any file system ('image' if none).
+    Blanks at the URL's ends are not part of it (urllib drops them: trimmed_address)."""
+    name = urllib.parse.unquote(Path(url_parts(url.strip()).path).name)
     return re.sub(r"[^\w.-]", "_", name) or "image"
 
 
@@ -1068,8 +1069,9 @@ def source_stem(source: str | os.PathLike) -> str:
 
 
 def cached_file_name(url: str) -> str:
-    """The file name of a URL in the cache: a short hash of the whole URL, then its file name."""
-    digest = hashlib.sha256(url.encode("utf-8")).hexdigest()[:URL_HASH_DIGITS]
+    """The file name of a URL in the cache: a short hash of the whole URL (the address urllib
+    asks for, without blanks at its ends: trimmed_address), then its file name."""
+    digest = hashlib.sha256(url.strip().encode("utf-8")).hexdigest()[:URL_HASH_DIGITS]
     return f"{digest}_{url_file_name(url)}"
 
 
@@ -1188,7 +1190,8 @@ def earlier_download(source: str | os.PathLike) -> Path | None:
 def earlier_download_notes(sources: list) -> list[str]:
     """A note for each URL among ``sources`` that an earlier run downloaded: the image at the
     address may have changed since, and nothing else would say that the copy is used."""
-    copies = {source: earlier_download(source) for source in dict.fromkeys(map(str, sources))}
+    copies = {source: earlier_download(source) for source in dict.fromkeys(trimmed_address(str(source))
+                                                                            for source in sources)}
     return [f"{source} was downloaded before: using that copy, {path} (delete it to download again)"
             for source, path in copies.items() if path is not None]
 
@@ -1234,8 +1237,7 @@ def local_image(source: str | os.PathLike, *, timeout: float = DOWNLOAD_TIMEOUT,
     """The file to read for an input given as a path or an http(s) URL (downloaded first)."""
     check_address(source)
     if is_url(source):
-        return download_image(trimmed_address(str(source)), timeout=timeout, max_bytes=max_bytes,
-                              max_pixels=max_pixels)
+        return download_image(str(source), timeout=timeout, max_bytes=max_bytes, max_pixels=max_pixels)
     return Path(source)
 
 
@@ -1249,6 +1251,7 @@ def load_figure_input(source: str | os.PathLike, size: int | None, max_pixels: i
     memory (check_forward_pass_memory)."""
     check_weights(weights)
     check_layers(model, layers)
+    check_choice("precision", precision, PRECISION_CHOICES)
     path = local_image(source, max_pixels=max_pixels)
     shape = loaded_shape(stored_shape(path, max_pixels), size, what=str(source))
     check_forward_pass_memory(shape, model=model, precision=precision, layers=layers)
@@ -1697,10 +1700,12 @@ def check_forward_pass_memory(shape, *, model: str, precision: str, layers) -> N
     runs out: out_of_memory_named). Before, StyleModel.py --size 8192 ran for 13 minutes and
     took 18 GB before it was stopped."""
     check_layers(model, layers)  # before they are read
+    if not default_device().startswith("/CPU"):
+        return
     precision = resolve_precision(precision)
     available = available_memory()
     need = forward_pass_memory(shape, model=model, precision=precision, layers=layers, float32_layers=layers)
-    if default_device().startswith("/CPU") and available is not None and need > available:
+    if available is not None and need > available:
         fix = "use a smaller --size" + (" or --precision mixed" if precision == "float32" else "")
         raise not_enough_memory("this figure", need, available, fix)
 

@@ -1700,6 +1700,8 @@ def test_a_figure_s_own_errors_come_before_its_memory_check_and_its_download(mon
     monkeypatch.setattr(ContentModel, "local_image", downloaded)
     with pytest.raises(StyleTransferError, match="unknown layer nope"):
         ContentModel.show_content_features("https://example.com/cat.jpg", layer="nope", weights=None)
+    with pytest.raises(StyleTransferError, match="precision"):
+        StyleModel.show_style_features("https://example.com/wave.jpg", precision="float8", weights=None)
 
 
 def test_a_run_needs_the_larger_of_the_optimization_and_the_style_targets():

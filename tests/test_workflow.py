@@ -336,6 +336,10 @@ def test_blanks_at_an_address_s_ends_are_dropped_everywhere(server, cache, tmp_p
     content = server.url("/photos/chelsea.png")
     [copy] = [download_image(content)]
     assert ContentModel.local_image(f" {content}\r") == copy  # from Python too
+    assert ContentModel.earlier_download(f"{content} ") == copy
+    assert ContentModel.source_name(f"\t{content} ") == "chelsea.png"
+    assert ContentModel.earlier_download_notes([f" {content}", content]) == [
+        f"{content} was downloaded before: using that copy, {copy} (delete it to download again)"]
     status, stdout, stderr = run_main([f" {content}\r", str(sample_images[1]), "-o", str(tmp_path / "one.png"),
                                        *FAST])
     assert status == 0, stdout + stderr
